@@ -1,0 +1,117 @@
+# rayk8s — see README.md. Two commands matter on a fresh machine: `make run` and `make test`.
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+.DEFAULT_GOAL := help
+
+ROOT := $(shell pwd)
+BIN := $(ROOT)/bin
+IMG ?= rayk8s/rayk8s:latest
+GO_TEST_FLAGS ?=
+# Packages with tests; the hack/tools modules are separate modules and never tested here.
+PKGS := ./...
+
+CONTROLLER_GEN := $(BIN)/controller-gen
+GOLANGCI_LINT := $(BIN)/golangci-lint
+KUBECTL := $(BIN)/kubectl
+
+export PATH := $(BIN):$(PATH)
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: deps
+deps: ## Install the Debian packages the build needs (protoc); runs apt-get only when something is missing.
+	@bash hack/install-deps.sh
+
+.PHONY: tools
+tools: ## Build kube-apiserver, etcd, kubectl and the code generators from Go modules into bin/ (cached).
+	@bash hack/tools.sh kube-apiserver etcd kubectl controller-gen protoc-gen-go protoc-gen-go-grpc
+
+.PHONY: lint-tool
+lint-tool:
+	@bash hack/tools.sh golangci-lint
+
+.PHONY: generate
+generate: tools ## Generate deepcopy code for api/.
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+
+.PHONY: manifests
+manifests: tools ## Generate CRDs and RBAC from markers.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd:maxDescLen=0 paths=./api/... paths=./internal/controller/... \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: proto
+proto: deps tools ## Generate Go code from proto/.
+	@bash hack/gen-proto.sh
+
+.PHONY: verify
+verify: ## Fail when anything generated (deepcopy, CRDs, RBAC, protobuf) or go.mod is stale.
+	@bash hack/verify.sh
+
+.PHONY: fmt
+fmt: ## Run gofmt.
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet $(PKGS)
+
+.PHONY: lint
+lint: lint-tool ## Run golangci-lint.
+	$(GOLANGCI_LINT) run --timeout 10m $(PKGS)
+
+##@ Test
+
+.PHONY: test
+test: deps tools verify vet lint unit ## Everything CI runs: generated code fresh, vet, lint, all tests.
+
+.PHONY: unit
+unit: tools build ## Run every Go test (envtest ones start a real kube-apiserver + etcd from bin/).
+	go test $(GO_TEST_FLAGS) -count=1 $(PKGS)
+
+##@ Build
+
+.PHONY: build
+build: ## Build the manager, ray and devcluster binaries into bin/.
+	go build -o $(BIN)/manager ./cmd/manager
+	@if [ -d cmd/ray ]; then go build -o $(BIN)/ray ./cmd/ray; fi
+	go build -o $(BIN)/devcluster ./cmd/devcluster
+
+.PHONY: run
+run: deps tools build ## Start a local control plane with the CRDs and the manager; Ctrl-C stops it.
+	$(BIN)/devcluster up --repo $(ROOT)
+
+.PHONY: docker-build
+docker-build: ## Build the image (needs a Docker engine; none exists on our CI machines).
+	docker build -t $(IMG) .
+
+##@ Deployment (to the cluster in $$KUBECONFIG)
+
+.PHONY: install
+install: tools ## Install the CRDs.
+	$(KUBECTL) apply --server-side -f config/crd/bases
+
+.PHONY: uninstall
+uninstall: tools ## Remove the CRDs (and with them every Ray resource).
+	$(KUBECTL) delete --ignore-not-found -f config/crd/bases
+
+.PHONY: deploy
+deploy: tools ## Install the CRDs, RBAC and the manager Deployment.
+	$(KUBECTL) apply --server-side -k config/default
+
+.PHONY: undeploy
+undeploy: tools ## Remove what deploy installed.
+	$(KUBECTL) delete --ignore-not-found -k config/default
+
+##@ Benchmarks (report numbers; never pass/fail)
+
+N ?= 100
+.PHONY: bench-operator
+bench-operator: tools ## Create N RayClusters against a local control plane; print time to pods/ready, writes per cluster, peak RSS.
+	go run ./test/bench/operator -n $(N)

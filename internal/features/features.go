@@ -1,0 +1,97 @@
+// Package features declares the operator's feature gates. The names and defaults follow KubeRay's
+// so that a `--feature-gates=` value written for KubeRay means the same here.
+package features
+
+import (
+	"fmt"
+
+	"k8s.io/component-base/featuregate"
+)
+
+const (
+	// RayClusterStatusConditions maintains metav1.Conditions on RayCluster status.
+	// Owner: rayk8s. Beta, on by default, as in KubeRay v1.2+.
+	RayClusterStatusConditions featuregate.Feature = "RayClusterStatusConditions"
+
+	// RayJobDeletionPolicy enables spec.deletionStrategy on RayJob.
+	// Owner: rayk8s. Beta, on by default.
+	RayJobDeletionPolicy featuregate.Feature = "RayJobDeletionPolicy"
+
+	// RayMultiHostIndexing labels multi-host worker pods with replica and host indexes.
+	// Owner: rayk8s. Beta, on by default.
+	RayMultiHostIndexing featuregate.Feature = "RayMultiHostIndexing"
+
+	// RayServiceIncrementalUpgrade enables upgradeStrategy.type NewClusterWithIncrementalUpgrade.
+	// Owner: rayk8s. Beta, on by default.
+	RayServiceIncrementalUpgrade featuregate.Feature = "RayServiceIncrementalUpgrade"
+
+	// RayCronJob enables the RayCronJob kind. Alpha, off by default.
+	RayCronJob featuregate.Feature = "RayCronJob"
+
+	// SidecarSubmitterRestart lets the SidecarMode submitter container restart. Alpha, off by default.
+	SidecarSubmitterRestart featuregate.Feature = "SidecarSubmitterRestart"
+
+	// RayClusterNetworkPolicy creates NetworkPolicies per RayCluster. Alpha, off by default.
+	RayClusterNetworkPolicy featuregate.Feature = "RayClusterNetworkPolicy"
+
+	// GCSFaultToleranceEmbeddedStorage allows the rocksdb GCS fault-tolerance backend. Alpha, off by default.
+	GCSFaultToleranceEmbeddedStorage featuregate.Feature = "GCSFaultToleranceEmbeddedStorage"
+
+	// RayClusterMTLS enables mutual TLS between Ray nodes. Alpha, off by default.
+	RayClusterMTLS featuregate.Feature = "RayClusterMTLS"
+
+	// RayClusterHistoryServer adds the log and event collector sidecar. Alpha, off by default.
+	RayClusterHistoryServer featuregate.Feature = "RayClusterHistoryServer"
+
+	// KubernetesWAS integrates with Kubernetes workload-aware scheduling. Alpha, off by default.
+	KubernetesWAS featuregate.Feature = "KubernetesWAS"
+)
+
+func defaults() map[featuregate.Feature]featuregate.FeatureSpec {
+	return map[featuregate.Feature]featuregate.FeatureSpec{
+		RayClusterStatusConditions: {Default: true, PreRelease: featuregate.Beta},
+
+		RayJobDeletionPolicy: {Default: true, PreRelease: featuregate.Beta},
+
+		RayMultiHostIndexing: {Default: true, PreRelease: featuregate.Beta},
+
+		RayServiceIncrementalUpgrade: {Default: true, PreRelease: featuregate.Beta},
+
+		RayCronJob: {Default: false, PreRelease: featuregate.Alpha},
+
+		SidecarSubmitterRestart: {Default: false, PreRelease: featuregate.Alpha},
+
+		RayClusterNetworkPolicy: {Default: false, PreRelease: featuregate.Alpha},
+
+		GCSFaultToleranceEmbeddedStorage: {Default: false, PreRelease: featuregate.Alpha},
+
+		RayClusterMTLS: {Default: false, PreRelease: featuregate.Alpha},
+
+		RayClusterHistoryServer: {Default: false, PreRelease: featuregate.Alpha},
+
+		KubernetesWAS: {Default: false, PreRelease: featuregate.Alpha},
+	}
+}
+
+// New returns a feature gate with every rayk8s feature registered at its default. Each manager (and
+// each test) owns its own gate, so there is no process-wide mutable state to reset between tests.
+func New() featuregate.MutableFeatureGate {
+	g := featuregate.NewFeatureGate()
+	if err := g.Add(defaults()); err != nil {
+		// Only a programming error (a duplicate name) can get here.
+		panic(fmt.Sprintf("registering feature gates: %v", err))
+	}
+	return g
+}
+
+// Parse returns a gate set from a `Name=true,Name2=false` string, rejecting unknown names.
+func Parse(spec string) (featuregate.MutableFeatureGate, error) {
+	g := New()
+	if spec == "" {
+		return g, nil
+	}
+	if err := g.Set(spec); err != nil {
+		return nil, fmt.Errorf("--feature-gates: %w", err)
+	}
+	return g, nil
+}
