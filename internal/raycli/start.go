@@ -1,0 +1,440 @@
+package raycli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/rayk8s/rayk8s/internal/node"
+)
+
+// daemonChildEnv marks the background child `ray start` (without --block)
+// re-executes itself as.
+const daemonChildEnv = "RAYK8S_START_DAEMON_CHILD"
+
+var startFlags = []flagSpec{
+	{name: "head", kind: boolFlag},
+	{name: "block", kind: boolFlag},
+	{name: "address", kind: valueFlag},
+	{name: "port", kind: valueFlag},
+	{name: "node-ip-address", kind: valueFlag},
+	{name: "num-cpus", kind: valueFlag},
+	{name: "num-gpus", kind: valueFlag},
+	{name: "memory", kind: valueFlag},
+	{name: "object-store-memory", kind: valueFlag},
+	{name: "resources", kind: valueFlag},
+	{name: "labels", kind: valueFlag},
+	{name: "temp-dir", kind: valueFlag},
+	{name: "include-dashboard", kind: valueFlag},
+	{name: "dashboard-host", kind: valueFlag},
+	{name: "dashboard-port", kind: valueFlag},
+	{name: "dashboard-agent-listen-port", kind: valueFlag},
+	{name: "metrics-export-port", kind: valueFlag},
+	{name: "system-config", kind: valueFlag},
+	// Accepted for compatibility; this runtime has no use for them.
+	{name: "no-monitor", kind: boolFlag},
+	{name: "disable-usage-stats", kind: boolFlag},
+	{name: "verbose", kind: boolFlag},
+	{name: "dashboard-agent-grpc-port", kind: valueFlag},
+	{name: "runtime-env-agent-port", kind: valueFlag},
+	{name: "node-manager-port", kind: valueFlag},
+	{name: "object-manager-port", kind: valueFlag},
+	{name: "min-worker-port", kind: valueFlag},
+	{name: "max-worker-port", kind: valueFlag},
+	{name: "worker-port-list", kind: valueFlag},
+	{name: "ray-client-server-port", kind: valueFlag},
+	{name: "redis-password", kind: valueFlag},
+	{name: "redis-username", kind: valueFlag},
+	{name: "autoscaling-config", kind: valueFlag},
+	{name: "plasma-directory", kind: valueFlag},
+	{name: "log-color", kind: valueFlag},
+	{name: "log-style", kind: valueFlag},
+	{name: "include-log-monitor", kind: valueFlag},
+	{name: "node-name", kind: valueFlag},
+	{name: "storage", kind: valueFlag},
+	{name: "gcs-server-port", kind: valueFlag},
+	{name: "dashboard-grpc-port", kind: valueFlag},
+	{name: "enable-object-reconstruction", kind: boolFlag},
+}
+
+// startOptions is `ray start` after parsing.
+type startOptions struct {
+	node  node.Config
+	block bool
+}
+
+// parseStart turns `ray start` arguments (and Ray's env knobs) into a node
+// configuration.
+func parseStart(args []string, getenv env) (*startOptions, []string, error) {
+	p, err := parseFlags(args, startFlags, false, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(p.args) > 0 {
+		return nil, nil, fmt.Errorf("unexpected arguments: %s", strings.Join(p.args, " "))
+	}
+	cfg := node.Config{Head: p.bool("head"), IncludeDashboard: true}
+	if cfg.Head && p.has("address") {
+		return nil, nil, errors.New("--address cannot be used with --head; to start a head node, drop --address")
+	}
+	if !cfg.Head {
+		cfg.GCSAddress = unquote(p.str("address"))
+		if cfg.GCSAddress == "" {
+			return nil, nil, errors.New("either --head or --address=<head host>:<port> is required")
+		}
+		if _, _, err := net.SplitHostPort(cfg.GCSAddress); err != nil {
+			return nil, nil, fmt.Errorf("invalid --address %q: %w", cfg.GCSAddress, err)
+		}
+	}
+	ints := []struct {
+		flag string
+		dst  *int
+		def  int
+	}{
+		{"port", &cfg.GCSPort, 6379},
+		{"dashboard-port", &cfg.DashboardPort, 8265},
+		{"dashboard-agent-listen-port", &cfg.AgentPort, 52365},
+		{"metrics-export-port", &cfg.MetricsPort, 8080},
+	}
+	for _, f := range ints {
+		*f.dst = f.def
+		if v := p.str(f.flag); v != "" {
+			n, err := strconv.Atoi(unquote(v))
+			if err != nil || n < 0 || n > 65535 {
+				return nil, nil, fmt.Errorf("invalid --%s %q: expected a port number", f.flag, v)
+			}
+			*f.dst = n
+		}
+	}
+	if v := p.str("include-dashboard"); v != "" {
+		b, err := strconv.ParseBool(strings.ToLower(unquote(v)))
+		if err != nil {
+			return nil, nil, fmt.Errorf("invalid --include-dashboard %q", v)
+		}
+		cfg.IncludeDashboard = b
+	}
+	cfg.DashboardHost = unquote(p.str("dashboard-host"))
+	if cfg.DashboardHost == "" {
+		cfg.DashboardHost = "localhost"
+	}
+	cfg.NodeIP = unquote(p.str("node-ip-address"))
+	if cfg.NodeIP == "" {
+		cfg.NodeIP = detectNodeIP()
+	}
+	cfg.TempDir = unquote(p.str("temp-dir"))
+	if cfg.TempDir == "" {
+		cfg.TempDir = tempRoot(getenv)
+	}
+	if cfg.Resources, err = parseResources(p, cfg.NodeIP, cfg.Head); err != nil {
+		return nil, nil, err
+	}
+	if cfg.Labels, err = parseLabels(unquote(p.str("labels"))); err != nil {
+		return nil, nil, err
+	}
+	if err := applyTuning(&cfg, unquote(p.str("system-config")), getenv); err != nil {
+		return nil, nil, err
+	}
+	return &startOptions{node: cfg, block: p.bool("block")}, p.warnings, nil
+}
+
+func parseResources(p *parsedFlags, nodeIP string, head bool) (map[string]float64, error) {
+	res := map[string]float64{}
+	if v := unquote(p.str("resources")); v != "" {
+		if err := json.Unmarshal([]byte(v), &res); err != nil {
+			return nil, fmt.Errorf("invalid --resources %q: expected a JSON object of numbers: %w", v, err)
+		}
+		for _, reserved := range []string{"CPU", "GPU", "memory"} {
+			if _, ok := res[reserved]; ok {
+				return nil, fmt.Errorf("invalid --resources: use --num-cpus, --num-gpus or --memory for %s", reserved)
+			}
+		}
+	}
+	num := func(flag string, def float64) (float64, error) {
+		v := unquote(p.str(flag))
+		if v == "" {
+			return def, nil
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || math.IsInf(f, 0) {
+			return 0, fmt.Errorf("invalid --%s %q: expected a non-negative number", flag, v)
+		}
+		return f, nil
+	}
+	var err error
+	if res["CPU"], err = num("num-cpus", float64(runtime.NumCPU())); err != nil {
+		return nil, err
+	}
+	gpus, err := num("num-gpus", 0)
+	if err != nil {
+		return nil, err
+	}
+	if gpus > 0 {
+		res["GPU"] = gpus
+	}
+	if res["memory"], err = num("memory", defaultMemory()); err != nil {
+		return nil, err
+	}
+	osm, err := num("object-store-memory", 0)
+	if err != nil {
+		return nil, err
+	}
+	if osm > 0 {
+		res["object_store_memory"] = osm
+	}
+	res["node:"+nodeIP] = 1
+	if head {
+		res["node:__internal_head__"] = 1
+	}
+	return res, nil
+}
+
+// defaultMemory is 70% of the machine's memory, roughly what Ray offers
+// when --memory is not given.
+func defaultMemory() float64 {
+	raw, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+			if err == nil {
+				return math.Floor(kb * 1024 * 0.7)
+			}
+		}
+	}
+	return 0
+}
+
+// parseLabels accepts Ray's "k=v,k2=v2" form and the older JSON object form.
+func parseLabels(v string) (map[string]string, error) {
+	labels := map[string]string{}
+	if v == "" {
+		return labels, nil
+	}
+	if strings.HasPrefix(v, "{") {
+		if err := json.Unmarshal([]byte(v), &labels); err != nil {
+			return nil, fmt.Errorf("invalid --labels %q: %w", v, err)
+		}
+		return labels, nil
+	}
+	for _, kv := range strings.Split(v, ",") {
+		kv = strings.TrimSpace(kv)
+		if kv == "" {
+			continue
+		}
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("invalid --labels entry %q: expected key=value", kv)
+		}
+		labels[strings.TrimSpace(k)] = strings.TrimSpace(val)
+	}
+	return labels, nil
+}
+
+// applyTuning reads Ray's knobs: --system-config keys and their RAY_<key>
+// environment variables (env wins, as in Ray), plus the job env variables.
+func applyTuning(cfg *node.Config, systemConfig string, getenv env) error {
+	sys := map[string]any{}
+	if systemConfig != "" {
+		if err := json.Unmarshal([]byte(systemConfig), &sys); err != nil {
+			return fmt.Errorf("invalid --system-config: %w", err)
+		}
+	}
+	lookup := func(key string) (float64, bool, error) {
+		if v := getenv("RAY_" + key); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0, false, fmt.Errorf("invalid RAY_%s %q: %w", key, v, err)
+			}
+			return f, true, nil
+		}
+		if v, ok := sys[key].(float64); ok {
+			return v, true, nil
+		}
+		return 0, false, nil
+	}
+	if v, ok, err := lookup("health_check_period_ms"); err != nil {
+		return err
+	} else if ok && v > 0 {
+		cfg.HeartbeatPeriod = time.Duration(v * float64(time.Millisecond))
+	}
+	if v, ok, err := lookup("health_check_failure_threshold"); err != nil {
+		return err
+	} else if ok && v > 0 {
+		cfg.FailureThreshold = int(v)
+	}
+	if v, ok, err := lookup("gcs_rpc_server_reconnect_timeout_s"); err != nil {
+		return err
+	} else if ok && v > 0 {
+		cfg.ReconnectTimeout = time.Duration(v * float64(time.Second))
+	}
+	if v := getenv("RAY_JOB_STOP_WAIT_TIME_S"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("invalid RAY_JOB_STOP_WAIT_TIME_S %q: %w", v, err)
+		}
+		cfg.JobStopGracePeriod = time.Duration(f * float64(time.Second))
+	}
+	if v := getenv("RAY_JOB_START_TIMEOUT_SECONDS"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("invalid RAY_JOB_START_TIMEOUT_SECONDS %q: %w", v, err)
+		}
+		cfg.JobStartTimeout = time.Duration(f * float64(time.Second))
+	}
+	cfg.AllowDriverOnWorkers = getenv("RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES") == "1"
+	return nil
+}
+
+// detectNodeIP finds the address of the interface with the default route,
+// as Ray does. A UDP "connection" sends no packet.
+func detectNodeIP() string {
+	c, err := net.Dial("udp", "8.8.8.8:80")
+	if err != nil {
+		return "127.0.0.1"
+	}
+	defer c.Close()
+	if a, ok := c.LocalAddr().(*net.UDPAddr); ok && !a.IP.IsUnspecified() {
+		return a.IP.String()
+	}
+	return "127.0.0.1"
+}
+
+func newLogger(w io.Writer) logr.Logger {
+	return logr.FromSlogHandler(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+func (c *cli) start(args []string) int {
+	opts, warnings, err := parseStart(args, c.getenv)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "ray start: %v\n", err)
+		return 1
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(c.stderr, "ray start: warning: ignoring unknown option %s\n", w)
+	}
+	if !opts.block && c.getenv(daemonChildEnv) == "" {
+		return c.daemonize(args, opts)
+	}
+	return c.runNode(opts)
+}
+
+// runNode runs the node in the foreground until SIGTERM/SIGINT (exit 0) or
+// until a component dies (exit 1).
+func (c *cli) runNode(opts *startOptions) int {
+	log := newLogger(c.stderr)
+	opts.node.Logger = log
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	n, err := node.Start(ctx, opts.node)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "ray start: %v\n", err)
+		return 1
+	}
+	pidFile, err := writePidFile(c.getenv)
+	if err != nil {
+		log.Error(err, "Writing pid file failed; ray stop will not find this node")
+	}
+	defer os.Remove(pidFile)
+	c.printStarted(opts, n)
+	<-n.Done()
+	if err := n.Err(); err != nil {
+		fmt.Fprintf(c.stderr, "ray start: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func (c *cli) printStarted(opts *startOptions, n *node.Node) {
+	w := c.stdout
+	fmt.Fprintf(w, "Local node IP: %s\n\n", opts.node.NodeIP)
+	fmt.Fprintf(w, "--------------------\nRay runtime started.\n--------------------\n\n")
+	if opts.node.Head {
+		fmt.Fprintf(w, "Next steps\n  To add another node to this Ray cluster, run\n    ray start --address='%s'\n\n", n.GCSAddress())
+		if u := n.DashboardURL(); u != "" {
+			fmt.Fprintf(w, "  To submit a Ray job using the Ray Jobs CLI:\n    RAY_ADDRESS='%s' ray job submit -- <entrypoint>\n\n", u)
+			fmt.Fprintf(w, "  To monitor and debug Ray, view the dashboard at\n    %s\n\n", strings.TrimPrefix(u, "http://"))
+		}
+		fmt.Fprintf(w, "  To see the status of the cluster, use\n    ray status\n\n")
+	}
+	fmt.Fprintf(w, "  To terminate the Ray runtime, run\n    ray stop\n")
+	if opts.block {
+		fmt.Fprintf(w, "\n--block\n  This command will now block forever until terminated by a signal.\n  Components are monitored and the command exits non-zero if any of them terminates unexpectedly.\n")
+	}
+}
+
+// daemonize re-executes `ray start` as a detached background process, waits
+// until it is up (it writes its pid file), and returns, which is how Ray's
+// `ray start` without --block behaves.
+func (c *cli) daemonize(args []string, opts *startOptions) int {
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(c.stderr, "ray start: finding own executable: %v\n", err)
+		return 1
+	}
+	if err := os.MkdirAll(opts.node.TempDir, 0o755); err != nil {
+		fmt.Fprintf(c.stderr, "ray start: %v\n", err)
+		return 1
+	}
+	logPath := filepath.Join(opts.node.TempDir, fmt.Sprintf("ray-start-%d.log", time.Now().UnixNano()))
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "ray start: %v\n", err)
+		return 1
+	}
+	defer logFile.Close()
+	cmd := exec.Command(self, append([]string{"start"}, args...)...)
+	cmd.Env = append(os.Environ(), daemonChildEnv+"=1")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(c.stderr, "ray start: starting the node process: %v\n", err)
+		return 1
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	pidFile := filepath.Join(pidDir(c.getenv), strconv.Itoa(cmd.Process.Pid))
+	deadline := time.After(60 * time.Second)
+	for {
+		if _, err := os.Stat(pidFile); err == nil {
+			break
+		}
+		select {
+		case <-exited:
+			out, _ := os.ReadFile(logPath)
+			fmt.Fprintf(c.stderr, "ray start: the node process exited during startup:\n%s", out)
+			return 1
+		case <-deadline:
+			fmt.Fprintf(c.stderr, "ray start: the node did not come up within 60s; see %s\n", logPath)
+			return 1
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	out, _ := os.ReadFile(logPath)
+	// The child's banner (addresses, next steps) is the user's output.
+	if i := strings.Index(string(out), "Local node IP:"); i >= 0 {
+		fmt.Fprint(c.stdout, string(out[i:]))
+	}
+	fmt.Fprintf(c.stdout, "\nThe node runs in the background (pid %d, log %s).\n", cmd.Process.Pid, logPath)
+	return 0
+}
