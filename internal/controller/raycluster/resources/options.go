@@ -1,0 +1,87 @@
+package resources
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// Options are operator-level switches (KubeRay's operator environment variables) that shape the
+// children of a RayCluster. The zero value is not the default; use DefaultOptions.
+type Options struct {
+	// ClusterDomain is the cluster DNS domain used in the head Service FQDN (CLUSTER_DOMAIN).
+	ClusterDomain string
+	// EnableInitContainerInjection adds the wait-gcs-ready init container to workers
+	// (ENABLE_INIT_CONTAINER_INJECTION).
+	EnableInitContainerInjection bool
+	// EnableProbesInjection adds liveness/readiness probes to Ray containers that have none
+	// (ENABLE_PROBES_INJECTION).
+	EnableProbesInjection bool
+	// EnableLoginShell runs the Ray container command with "bash -lc" (ENABLE_LOGIN_SHELL).
+	EnableLoginShell bool
+	// HeadClusterIPService gives the default head Service a cluster IP instead of making it
+	// headless (ENABLE_RAY_HEAD_CLUSTER_IP_SERVICE).
+	HeadClusterIPService bool
+	// DeterministicHeadPodName names the head pod "<cluster>-head" instead of using generateName
+	// (ENABLE_DETERMINISTIC_HEAD_POD_NAME).
+	DeterministicHeadPodName bool
+	// OperatorVersion is stamped in the ray.io/kuberay-version annotation of head pods.
+	OperatorVersion string
+	// CreatorCRD is "RayCluster", "RayJob" or "RayService". When empty it is derived from the
+	// cluster's ray.io/originated-from-crd label.
+	CreatorCRD string
+}
+
+// Operator environment variables read by OptionsFromEnv.
+const (
+	EnvClusterDomain                = "CLUSTER_DOMAIN"
+	EnvEnableInitContainerInjection = "ENABLE_INIT_CONTAINER_INJECTION"
+	EnvEnableProbesInjection        = "ENABLE_PROBES_INJECTION"
+	EnvEnableLoginShell             = "ENABLE_LOGIN_SHELL"
+	EnvHeadClusterIPService         = "ENABLE_RAY_HEAD_CLUSTER_IP_SERVICE"
+	EnvDeterministicHeadPodName     = "ENABLE_DETERMINISTIC_HEAD_POD_NAME"
+)
+
+// DefaultClusterDomain is the DNS domain assumed when CLUSTER_DOMAIN is unset.
+const DefaultClusterDomain = "cluster.local"
+
+// DefaultOptions returns the options of an operator started without any of the environment
+// variables set.
+func DefaultOptions() Options {
+	return Options{
+		ClusterDomain:                DefaultClusterDomain,
+		EnableInitContainerInjection: true,
+		EnableProbesInjection:        true,
+	}
+}
+
+// OptionsFromEnv reads the operator environment variables through getenv (os.Getenv in
+// production). Unset or empty variables keep their default. A boolean variable that does not
+// parse is an error naming the variable.
+func OptionsFromEnv(getenv func(string) string) (Options, error) {
+	o := DefaultOptions()
+	if v := getenv(EnvClusterDomain); v != "" {
+		o.ClusterDomain = v
+	}
+	bools := []struct {
+		name string
+		dst  *bool
+	}{
+		{EnvEnableInitContainerInjection, &o.EnableInitContainerInjection},
+		{EnvEnableProbesInjection, &o.EnableProbesInjection},
+		{EnvEnableLoginShell, &o.EnableLoginShell},
+		{EnvHeadClusterIPService, &o.HeadClusterIPService},
+		{EnvDeterministicHeadPodName, &o.DeterministicHeadPodName},
+	}
+	for _, b := range bools {
+		v := getenv(b.name)
+		if v == "" {
+			continue
+		}
+		parsed, err := strconv.ParseBool(v)
+		if err != nil {
+			return Options{}, fmt.Errorf("operator environment variable %s=%q is not a boolean: %w", b.name, v, err)
+		}
+		*b.dst = parsed
+	}
+	return o, nil
+}
