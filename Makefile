@@ -43,7 +43,7 @@ generate: tools ## Generate deepcopy code for api/.
 
 .PHONY: manifests
 manifests: tools ## Generate CRDs and RBAC from markers.
-	$(CONTROLLER_GEN) rbac:roleName=manager-role crd:maxDescLen=0 paths=./api/... paths=./internal/controller/... \
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd:generateEmbeddedObjectMeta=true,allowDangerousTypes=true,maxDescLen=0 paths=./api/... paths=./internal/controller/... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 
 .PHONY: proto

@@ -21,6 +21,20 @@ const (
 	// reason is taken from the pod (its PodReady reason or the first waiting/terminated container
 	// reason).
 	HeadPodNotFound = "HeadPodNotFound"
+	// HeadPodReplaced is the reason of HeadPodReady=False from the moment the operator deleted a
+	// failed head pod until its replacement is ready; the message says why it was deleted.
+	HeadPodReplaced = "HeadPodReplaced"
+	// HeadPodNotReady is the reason of HeadPodReady=False when the pod reports no reason itself.
+	HeadPodNotReady = "HeadPodNotReady"
+
+	// RayClusterSpecValid (a rayk8s addition) is False when the spec passed the API server's
+	// validation but cannot be reconciled (a rule CEL cannot express); the message names the
+	// field. No pod is touched while it is False.
+	RayClusterSpecValid RayClusterConditionType = "RayClusterSpecValid"
+	// ValidRayClusterSpec is the reason of RayClusterSpecValid=True.
+	ValidRayClusterSpec = "ValidRayClusterSpec"
+	// InvalidRayClusterSpec is the reason of RayClusterSpecValid=False and of its Warning event.
+	InvalidRayClusterSpec = "InvalidRayClusterSpec"
 
 	// RayClusterReplicaFailure is True when creating or deleting a pod failed in the last
 	// reconcile; it is removed after a clean reconcile.

@@ -92,7 +92,7 @@ type RayClusterSpec struct {
 }
 
 // RayClusterUpgradeType says how a RayCluster rolls out spec changes.
-// +kubebuilder:validation:Enum=Recreate;None
+// +kubebuilder:validation:Enum=Recreate;None;RollingUpdate
 type RayClusterUpgradeType string
 
 const (
@@ -100,11 +100,15 @@ const (
 	RayClusterRecreate RayClusterUpgradeType = "Recreate"
 	// RayClusterUpgradeNone leaves running pods alone; only new pods see the new spec.
 	RayClusterUpgradeNone RayClusterUpgradeType = "None"
+	// RayClusterRollingUpdate (a rayk8s addition) replaces worker pods whose template changed one
+	// replica at a time, never going below a group's minReplicas of ready pods. The head is left
+	// alone.
+	RayClusterRollingUpdate RayClusterUpgradeType = "RollingUpdate"
 )
 
 // RayClusterUpgradeStrategy holds the rollout policy of a RayCluster.
 type RayClusterUpgradeStrategy struct {
-	// type is Recreate or None.
+	// type is Recreate, None or RollingUpdate.
 	// +optional
 	Type *RayClusterUpgradeType `json:"type,omitempty"`
 }

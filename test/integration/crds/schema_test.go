@@ -94,6 +94,20 @@ func defaultString(s *apiextensionsv1.JSONSchemaProps) string {
 	return string(s.Default.Raw)
 }
 
+func missingValues(want, got []string) []string {
+	have := map[string]bool{}
+	for _, v := range got {
+		have[v] = true
+	}
+	var missing []string
+	for _, v := range want {
+		if !have[v] {
+			missing = append(missing, v)
+		}
+	}
+	return missing
+}
+
 func enumValues(s *apiextensionsv1.JSONSchemaProps) []string {
 	var vals []string
 	for _, e := range s.Enum {
@@ -112,7 +126,7 @@ func requiredSet(s *apiextensionsv1.JSONSchemaProps) []string {
 // compareSchemas returns one line per incompatibility between KubeRay's schema (ref) and ours,
 // plus the number of property paths compared. Extra paths and extra validation in ours are fine
 // (our schema is a superset); what is not fine is a missing path, a different JSON type or format,
-// a different default, a different enum where KubeRay has one, or different required fields.
+// a different default, an enum that lacks a value KubeRay accepts, or different required fields.
 func compareSchemas(ref, ours *apiextensionsv1.JSONSchemaProps) (problems []string, compared int) {
 	refPaths, ourPaths := flatten(ref), flatten(ours)
 	for path, r := range refPaths {
@@ -140,7 +154,11 @@ func compareSchemas(ref, ours *apiextensionsv1.JSONSchemaProps) (problems []stri
 		check("default", defaultString(r), defaultString(o))
 		check("required", requiredSet(r), requiredSet(o))
 		if len(r.Enum) > 0 {
-			check("enum", enumValues(r), enumValues(o))
+			// Our enum may add values (e.g. upgradeStrategy RollingUpdate) but must keep every
+			// value KubeRay accepts, or some KubeRay YAML would be rejected.
+			if missing := missingValues(enumValues(r), enumValues(o)); len(missing) > 0 {
+				problems = append(problems, fmt.Sprintf("%s: enum lacks %v that KubeRay accepts", display, missing))
+			}
 		}
 	}
 	sort.Strings(problems)

@@ -1,0 +1,123 @@
+package raycluster
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/component-base/featuregate"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
+	"github.com/rayk8s/rayk8s/internal/features"
+)
+
+// ControllerName names the controller in logs, metrics and as the events' reporting controller.
+const ControllerName = "raycluster-controller"
+
+// FieldManager is the server-side-apply field manager of every object this controller applies.
+const FieldManager = "rayk8s-raycluster"
+
+// Operator environment variables read by ConfigFromEnv (besides the builder switches that
+// resources.OptionsFromEnv reads).
+const (
+	EnvEnableRandomPodDelete   = "ENABLE_RANDOM_POD_DELETE"
+	EnvEnableGCSFTRedisCleanup = "ENABLE_GCS_FT_REDIS_CLEANUP"
+)
+
+// Defaults of the timing knobs in Config.
+const (
+	// DefaultExpectationTimeout is how long a pod create is awaited in the informer cache before
+	// the controller stops waiting for it (KubeRay uses the same 30 seconds).
+	DefaultExpectationTimeout = 30 * time.Second
+	// DefaultGCSFTDeletionTimeout is how long the Redis clean-up may take before the finalizer is
+	// removed anyway, unless the ray.io/gcs-ft-deletion-timeout annotation says otherwise.
+	DefaultGCSFTDeletionTimeout = 300 * time.Second
+)
+
+// Config is everything the controller needs from the operator process. It is built by the
+// operator package and passed to New; this package never reads flags.
+type Config struct {
+	// Resources shapes the children (operator environment switches, version).
+	Resources resources.Options
+	// FeatureGates are the operator's gates; nil means every gate at its default.
+	FeatureGates featuregate.FeatureGate
+	// MaxConcurrentReconciles is the number of clusters reconciled at once (at least 1).
+	MaxConcurrentReconciles int
+	// EnableRandomPodDelete lets the controller scale groups down on its own even when the
+	// autoscaler is enabled (ENABLE_RANDOM_POD_DELETE).
+	EnableRandomPodDelete bool
+	// EnableGCSFTRedisCleanup adds the Redis clean-up finalizer to clusters with Redis GCS fault
+	// tolerance (ENABLE_GCS_FT_REDIS_CLEANUP, default true).
+	EnableGCSFTRedisCleanup bool
+	// ExpectationTimeout bounds the wait for a created pod to show up in the cache.
+	ExpectationTimeout time.Duration
+}
+
+// DefaultConfig returns the configuration of an operator started without any environment.
+func DefaultConfig() Config {
+	return Config{
+		Resources:               resources.DefaultOptions(),
+		MaxConcurrentReconciles: 1,
+		EnableGCSFTRedisCleanup: true,
+		ExpectationTimeout:      DefaultExpectationTimeout,
+	}
+}
+
+// ConfigFromEnv reads KubeRay's operator environment variables through getenv.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	c := DefaultConfig()
+	ro, err := resources.OptionsFromEnv(getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	c.Resources = ro
+	for _, b := range []struct {
+		name string
+		dst  *bool
+	}{
+		{EnvEnableRandomPodDelete, &c.EnableRandomPodDelete},
+		{EnvEnableGCSFTRedisCleanup, &c.EnableGCSFTRedisCleanup},
+	} {
+		v := getenv(b.name)
+		if v == "" {
+			continue
+		}
+		parsed, err := strconv.ParseBool(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("operator environment variable %s=%q is not a boolean: %w", b.name, v, err)
+		}
+		*b.dst = parsed
+	}
+	return c, nil
+}
+
+func (c Config) enabled(f featuregate.Feature) bool {
+	if c.FeatureGates == nil {
+		return features.New().Enabled(f)
+	}
+	return c.FeatureGates.Enabled(f)
+}
+
+// Option customises a Reconciler.
+type Option func(*Reconciler)
+
+// WithClock replaces the wall clock (tests).
+func WithClock(c clock.PassiveClock) Option { return func(r *Reconciler) { r.clock = c } }
+
+// WithRecorder sets the events.k8s.io recorder. Without one, events are dropped.
+func WithRecorder(rec events.EventRecorder) Option { return func(r *Reconciler) { r.recorder = rec } }
+
+// WithMetricsRegisterer registers the kuberay_cluster_* metrics on reg (controller-runtime's
+// metrics.Registry in the manager). Without one, no metrics are exported.
+func WithMetricsRegisterer(reg prometheus.Registerer) Option {
+	return func(r *Reconciler) { r.registerer = reg }
+}
+
+// withReconcileObserver calls f after every Reconcile (tests use it to know a reconcile ran).
+func withReconcileObserver(f func(req ctrl.Request)) Option {
+	return func(r *Reconciler) { r.observe = f }
+}

@@ -1,0 +1,148 @@
+package raycluster
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+)
+
+// scope carries one reconcile: the cluster, the children observed in the cache, and the facts the
+// phases record for status.go. Phases never touch cluster.Status.
+type scope struct {
+	cluster *rayv1.RayCluster
+	key     types.NamespacedName
+	now     time.Time
+	// conditions is true when the RayClusterStatusConditions gate is on.
+	conditions bool
+
+	// Children observed in the cache, all controlled by this cluster (by owner UID).
+	allPods   []corev1.Pod // including terminating ones (expectations need them)
+	pods      []corev1.Pod // not terminating
+	services  []corev1.Service
+	jobs      []batchv1.Job
+	ingresses []networkingv1.Ingress
+
+	// Facts recorded by the phases.
+	validationErr  error        // the spec cannot be reconciled; no phase ran
+	replicaFailure *failure     // a pod create/delete failed (ReplicaFailure condition)
+	headReplaced   *headReplace // the head pod was deleted to be recreated
+	podsChanged    bool         // a pod was created or deleted in this reconcile
+
+	// requeueAt is the earliest computed time at which the cluster must be looked at again even
+	// without a watch event (0 = never).
+	requeueAt time.Time
+
+	events []event
+}
+
+// failure is the first pod create/delete that failed.
+type failure struct {
+	reason  string
+	message string
+}
+
+// headReplace records why the head pod was deleted.
+type headReplace struct {
+	pod    string
+	reason string
+	// current is true in the reconcile that deleted the pod.
+	current bool
+}
+
+// event is queued by the phases and emitted after the status write succeeded.
+type event struct {
+	eventType string
+	reason    string
+	action    string
+	note      string
+}
+
+func (s *scope) event(eventType, reason, action, format string, args ...any) {
+	s.events = append(s.events, event{eventType: eventType, reason: reason, action: action, note: fmt.Sprintf(format, args...)})
+}
+
+// podEvent aggregates the pods a phase created or deleted for one reason into a single event per
+// reconcile, instead of one event per pod.
+type podEvents map[string][]string
+
+func (p podEvents) add(reason, pod string) { p[reason] = append(p[reason], pod) }
+
+func (s *scope) flushPodEvents(p podEvents, action string, nouns map[string]string) {
+	for reason, pods := range p {
+		s.event(corev1.EventTypeNormal, reason, action, "%s %s", nouns[reason], strings.Join(pods, ", "))
+	}
+}
+
+func (s *scope) fail(reason string, err error) {
+	if s.replicaFailure == nil {
+		s.replicaFailure = &failure{reason: reason, message: err.Error()}
+	}
+}
+
+// wakeAt lowers requeueAt to t.
+func (s *scope) wakeAt(t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	if s.requeueAt.IsZero() || t.Before(s.requeueAt) {
+		s.requeueAt = t
+	}
+}
+
+// phase is one named step of a reconcile.
+type phase struct {
+	name string
+	run  func(ctx context.Context, s *scope) error
+}
+
+// runPhases runs the phases in order and stops at the first error, wrapped with the phase name.
+func runPhases(ctx context.Context, s *scope, phases []phase) error {
+	for _, p := range phases {
+		if err := p.run(ctx, s); err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+	}
+	return nil
+}
+
+// Pod selection helpers.
+
+func podsOfType(pods []corev1.Pod, t rayv1.RayNodeType) []corev1.Pod {
+	var out []corev1.Pod
+	for i := range pods {
+		if pods[i].Labels[rayv1.RayNodeTypeLabelKey] == string(t) {
+			out = append(out, pods[i])
+		}
+	}
+	return out
+}
+
+func (s *scope) headPods() []corev1.Pod { return podsOfType(s.pods, rayv1.HeadNode) }
+
+func (s *scope) workerPods(group string) []corev1.Pod {
+	var out []corev1.Pod
+	for _, p := range podsOfType(s.pods, rayv1.WorkerNode) {
+		if p.Labels[rayv1.RayNodeGroupLabelKey] == group {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func groupOf(pods []corev1.Pod, t rayv1.RayNodeType, group string) []corev1.Pod {
+	var out []corev1.Pod
+	for _, p := range podsOfType(pods, t) {
+		if t == rayv1.HeadNode || p.Labels[rayv1.RayNodeGroupLabelKey] == group {
+			out = append(out, p)
+		}
+	}
+	return out
+}

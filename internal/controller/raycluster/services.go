@@ -1,0 +1,94 @@
+package raycluster
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
+)
+
+// Event reasons of the service phases.
+const (
+	EventCreatedService        = "CreatedService"
+	EventFailedToCreateService = "FailedToCreateService"
+)
+
+// Services are created once and never updated, as in KubeRay: a head Service's type and cluster
+// IP cannot change in place, and users may edit annotations (e.g. for load balancers) that an
+// update would fight with.
+
+// reconcileHeadService creates the head Service unless the cluster already controls one.
+func (r *Reconciler) reconcileHeadService(ctx context.Context, s *scope) error {
+	if headService(s.services) != nil {
+		return nil
+	}
+	return r.createService(ctx, s, "head", resources.BuildHeadService(s.cluster, r.cfg.Resources))
+}
+
+// reconcileHeadlessWorkerService creates "<cluster>-headless" when a group needs it.
+func (r *Reconciler) reconcileHeadlessWorkerService(ctx context.Context, s *scope) error {
+	svc := resources.BuildHeadlessWorkerService(s.cluster)
+	if svc == nil || serviceNamed(s.services, svc.Name) != nil {
+		return nil
+	}
+	return r.createService(ctx, s, "headless worker", svc)
+}
+
+// reconcileServeService creates "<cluster>-serve-svc" for a standalone cluster annotated with
+// ray.io/enable-serve-service=true.
+func (r *Reconciler) reconcileServeService(ctx context.Context, s *scope) error {
+	if s.cluster.Annotations[rayv1.EnableServeServiceAnnotationKey] != "true" {
+		return nil
+	}
+	svc, err := resources.BuildServeService(s.cluster)
+	if err != nil {
+		return fmt.Errorf("building serve service: %w", err)
+	}
+	if svc == nil || serviceNamed(s.services, svc.Name) != nil {
+		return nil
+	}
+	return r.createService(ctx, s, "serve", svc)
+}
+
+func (r *Reconciler) createService(ctx context.Context, s *scope, kind string, svc *corev1.Service) error {
+	if svc == nil {
+		return fmt.Errorf("the %s service builder returned nothing", kind)
+	}
+	if err := ensureControllerRef(s.cluster, svc, r.client); err != nil {
+		return err
+	}
+	err := r.client.Create(ctx, svc)
+	if apierrors.IsAlreadyExists(err) {
+		// Not in our index: either the cache lags, or someone else owns an object of that name.
+		return fmt.Errorf("service %s already exists and is not controlled by this RayCluster (or the cache has not seen it yet)", svc.Name)
+	}
+	if err != nil {
+		s.event(corev1.EventTypeWarning, EventFailedToCreateService, "Create", "Failed to create %s service %s: %v", kind, svc.Name, err)
+		return fmt.Errorf("creating %s service %s: %w", kind, svc.Name, err)
+	}
+	s.event(corev1.EventTypeNormal, EventCreatedService, "Create", "Created %s service %s", kind, svc.Name)
+	return nil
+}
+
+// headService is the cluster's head Service: the controlled Service labelled node-type=head.
+func headService(svcs []corev1.Service) *corev1.Service {
+	for i := range svcs {
+		if svcs[i].Labels[rayv1.RayNodeTypeLabelKey] == string(rayv1.HeadNode) {
+			return &svcs[i]
+		}
+	}
+	return nil
+}
+
+func serviceNamed(svcs []corev1.Service, name string) *corev1.Service {
+	for i := range svcs {
+		if svcs[i].Name == name {
+			return &svcs[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,51 @@
+package operator
+
+import (
+	"context"
+	"os"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/raycluster"
+)
+
+// NewScheme returns the types the manager reads and writes.
+func NewScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(rayv1.AddToScheme(s))
+	return s
+}
+
+// Controllers lists every controller the manager runs. Each kind's controller adds itself here.
+func Controllers() []Setup {
+	return []Setup{
+		{Name: "RayCluster", Add: addRayCluster},
+	}
+}
+
+// addRayCluster wires the RayCluster controller: KubeRay's operator environment variables, the
+// manager's feature gates and concurrency, the events.k8s.io recorder, and the kuberay_cluster_*
+// metrics when --enable-metrics is set.
+func addRayCluster(mgr ctrl.Manager, o Options) error {
+	cfg, err := raycluster.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	cfg.FeatureGates = o.FeatureGates
+	cfg.MaxConcurrentReconciles = o.ReconcileConcurrency
+	opts := []raycluster.Option{raycluster.WithRecorder(mgr.GetEventRecorder(raycluster.ControllerName))}
+	if o.EnableMetrics {
+		opts = append(opts, raycluster.WithMetricsRegisterer(crmetrics.Registry))
+	}
+	r, err := raycluster.New(mgr.GetClient(), cfg, opts...)
+	if err != nil {
+		return err
+	}
+	return r.SetupWithManager(context.Background(), mgr)
+}
