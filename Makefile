@@ -30,8 +30,8 @@ deps: ## Install the Debian packages the build needs (protoc); runs apt-get only
 	@bash hack/install-deps.sh
 
 .PHONY: tools
-tools: ## Build kube-apiserver, etcd, kubectl and the code generators from Go modules into bin/ (cached).
-	@bash hack/tools.sh kube-apiserver etcd kubectl controller-gen protoc-gen-go protoc-gen-go-grpc
+tools: ## Build the Kubernetes binaries, helm and the code generators from Go modules into bin/ (cached).
+	@bash hack/tools.sh kube-apiserver etcd kubectl kube-controller-manager kube-scheduler helm controller-gen protoc-gen-go protoc-gen-go-grpc
 
 .PHONY: lint-tool
 lint-tool:
@@ -45,6 +45,14 @@ generate: tools ## Generate deepcopy code for api/.
 manifests: tools ## Generate CRDs and RBAC from markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd:generateEmbeddedObjectMeta=true,allowDangerousTypes=true,maxDescLen=0 paths=./api/... paths=./internal/controller/... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: chart-sync
+chart-sync: manifests ## Copy the CRDs and the manager's RBAC rules into the Helm chart.
+	@bash charts/sync.sh
+
+.PHONY: helm-lint
+helm-lint: tools ## Lint the Helm chart.
+	$(BIN)/helm lint --strict charts/rayk8s-operator
 
 .PHONY: proto
 proto: deps tools ## Generate Go code from proto/.
@@ -69,7 +77,7 @@ lint: lint-tool ## Run golangci-lint.
 ##@ Test
 
 .PHONY: test
-test: deps tools verify vet lint unit ## Everything CI runs: generated code fresh, vet, lint, all tests.
+test: deps tools verify vet lint helm-lint unit ## Everything CI runs: generated code fresh, vet, lint, all tests.
 
 .PHONY: unit
 unit: tools build ## Run every Go test (envtest ones start a real kube-apiserver + etcd from bin/).
@@ -86,6 +94,14 @@ build: ## Build the manager, ray and devcluster binaries into bin/.
 .PHONY: run
 run: deps tools build ## Start a local control plane with the CRDs and the manager; Ctrl-C stops it.
 	$(BIN)/devcluster up --repo $(ROOT)
+
+.PHONY: down
+down: ## Stop the local cluster and remove everything it created.
+	$(BIN)/devcluster down --repo $(ROOT)
+
+.PHONY: status
+status: ## Show what the local cluster runs.
+	$(BIN)/devcluster status --repo $(ROOT)
 
 .PHONY: docker-build
 docker-build: ## Build the image (needs a Docker engine; none exists on our CI machines).

@@ -6,6 +6,10 @@ set -euo pipefail
 need=()
 command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# The local cluster's process node: `ip` for bridges, veths and network namespaces; nsenter for
+# exec probes and `kubectl exec`.
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 [[ ${#need[@]} -eq 0 ]] && exit 0
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -5,7 +5,7 @@
 #   hack/tools.sh            build every tool
 #   hack/tools.sh NAME...    build only these (kube-apiserver etcd kubectl kube-controller-manager
 #                            kube-scheduler kube-proxy controller-gen protoc-gen-go
-#                            protoc-gen-go-grpc golangci-lint helm coredns)
+#                            protoc-gen-go-grpc golangci-lint helm)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,7 +26,6 @@ TOOLS=(
   "protoc-gen-go-grpc|gen|google.golang.org/grpc/cmd/protoc-gen-go-grpc"
   "golangci-lint|lint|github.com/golangci/golangci-lint/v2/cmd/golangci-lint"
   "helm|helm|helm.sh/helm/v3/cmd/helm"
-  "coredns|coredns|github.com/coredns/coredns"
 )
 
 want=("$@")

@@ -4,11 +4,11 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-paths=(api config/crd config/rbac proto go.mod go.sum hack/tools)
+paths=(api config/crd config/rbac proto charts/rayk8s-operator/crds charts/rayk8s-operator/files go.mod go.sum hack/tools)
 snapshot() { find "${paths[@]}" -type f 2>/dev/null | LC_ALL=C sort | xargs sha256sum; }
 
 before="$(snapshot)"
-make --no-print-directory generate manifests proto >/dev/null
+make --no-print-directory generate manifests proto chart-sync >/dev/null
 go mod tidy
 for d in hack/tools/*/; do (cd "$d" && go mod tidy); done
 after="$(snapshot)"
