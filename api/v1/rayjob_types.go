@@ -92,6 +92,23 @@ const (
 	JobStatusCheckTimeoutExceeded JobFailedReason = "JobStatusCheckTimeoutExceeded"
 	// ValidationFailed means the spec or metadata failed the operator's validation.
 	ValidationFailed JobFailedReason = "ValidationFailed"
+
+	// The reasons below are rayk8s additions: each names why a RayJob could not run instead of
+	// leaving it waiting forever.
+
+	// HeadPodUnschedulable means the head pod stayed unschedulable past the pending timeout.
+	HeadPodUnschedulable JobFailedReason = "HeadPodUnschedulable"
+	// HeadPodCrashLoopBackOff means the head's Ray container kept crashing.
+	HeadPodCrashLoopBackOff JobFailedReason = "HeadPodCrashLoopBackOff"
+	// HeadPodInitContainerFailed means an init container of the head pod kept failing.
+	HeadPodInitContainerFailed JobFailedReason = "HeadPodInitContainerFailed"
+	// HeadPodImagePullFailed means an image of the head pod could not be pulled.
+	HeadPodImagePullFailed JobFailedReason = "HeadPodImagePullFailed"
+	// HeadPodFailed means the head pod terminated (phase Failed).
+	HeadPodFailed JobFailedReason = "HeadPodFailed"
+	// JobLost means the dashboard no longer knows a job it reported before (the head restarted
+	// without GCS fault tolerance and lost its job table).
+	JobLost JobFailedReason = "JobLost"
 )
 
 // JobSubmissionMode chooses how the job is handed to Ray.

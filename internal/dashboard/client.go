@@ -96,7 +96,9 @@ func (c *Client) BaseURL() string { return c.base.String() }
 
 func (c *Client) url(path string) string {
 	u := *c.base
+	path, query, _ := strings.Cut(path, "?")
 	u.Path = strings.TrimRight(u.Path, "/") + path
+	u.RawQuery = query
 	return u.String()
 }
 

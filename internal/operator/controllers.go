@@ -12,6 +12,8 @@ import (
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster"
+	"github.com/rayk8s/rayk8s/internal/controller/rayjob"
+	"github.com/rayk8s/rayk8s/internal/dashboardresolver"
 )
 
 // NewScheme returns the types the manager reads and writes.
@@ -26,6 +28,7 @@ func NewScheme() *runtime.Scheme {
 func Controllers() []Setup {
 	return []Setup{
 		{Name: "RayCluster", Add: addRayCluster},
+		{Name: "RayJob", Add: addRayJob},
 	}
 }
 
@@ -44,6 +47,38 @@ func addRayCluster(mgr ctrl.Manager, o Options) error {
 		opts = append(opts, raycluster.WithMetricsRegisterer(crmetrics.Registry))
 	}
 	r, err := raycluster.New(mgr.GetClient(), cfg, opts...)
+	if err != nil {
+		return err
+	}
+	return r.SetupWithManager(context.Background(), mgr)
+}
+
+// addRayJob wires the RayJob controller: KubeRay's operator environment variables, the manager's
+// feature gates and concurrency, the events.k8s.io recorder, how dashboards are reached
+// (--use-kubernetes-proxy), and the kuberay_job_* metrics when --enable-metrics is set.
+func addRayJob(mgr ctrl.Manager, o Options) error {
+	cfg, err := rayjob.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	cfg.FeatureGates = o.FeatureGates
+	cfg.MaxConcurrentReconciles = o.ReconcileConcurrency
+	var resolver dashboardresolver.Resolver = &dashboardresolver.DNS{Options: cfg.Resources}
+	if o.UseKubernetesProxy {
+		p, err := dashboardresolver.NewProxy(mgr.GetConfig())
+		if err != nil {
+			return err
+		}
+		resolver = p
+	}
+	opts := []rayjob.Option{
+		rayjob.WithRecorder(mgr.GetEventRecorder(rayjob.ControllerName)),
+		rayjob.WithResolver(resolver),
+	}
+	if o.EnableMetrics {
+		opts = append(opts, rayjob.WithMetricsRegisterer(crmetrics.Registry))
+	}
+	r, err := rayjob.New(mgr.GetClient(), cfg, opts...)
 	if err != nil {
 		return err
 	}

@@ -33,6 +33,9 @@ type Options struct {
 	LogEncoder              string
 	LogLevel                string
 	GracefulShutdownTimeout time.Duration
+	// UseKubernetesProxy makes the operator reach Ray dashboards through the API server's service
+	// proxy instead of the head Services' cluster DNS names.
+	UseKubernetesProxy bool
 }
 
 // flagValues holds raw flag strings that need parsing after flag.Parse.
@@ -58,6 +61,7 @@ func BindFlags(fs *flag.FlagSet) func() (Options, error) {
 	fs.IntVar(&o.Burst, "burst", 200, "Client-side burst of queries to the Kubernetes API.")
 	fs.StringVar(&o.LogEncoder, "log-stdout-encoder", "json", "Log encoding on stdout: json or console.")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "Log verbosity: info, debug, or a number 0-5 (higher is more verbose).")
+	fs.BoolVar(&o.UseKubernetesProxy, "use-kubernetes-proxy", false, "Reach Ray dashboards through the Kubernetes API server's service proxy instead of cluster DNS (for operators running outside the cluster network).")
 	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "How long to wait for running reconciles on shutdown.")
 	return func() (Options, error) {
 		gates, err := features.Parse(raw.featureGates)
