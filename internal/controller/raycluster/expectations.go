@@ -53,11 +53,16 @@ func (e *expectations) expectCreate(cluster types.NamespacedName, group, name st
 	e.group(cluster, group).creates[name] = now
 }
 
-// expectDelete records that the pod was deleted.
+// expectDelete records that the pod was deleted. The controller only deletes pods it found in the
+// cache, so the pod's create (if still expected) was observed: it is dropped here, since the pod
+// may leave the cache before satisfied looks at its group again (Recreate and suspend delete pods
+// before any group is checked) and the group would then wait for the create timeout.
 func (e *expectations) expectDelete(cluster types.NamespacedName, group string, pod *corev1.Pod) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.group(cluster, group).deletes[pod.UID] = pod.Name
+	g := e.group(cluster, group)
+	delete(g.creates, pod.Name)
+	g.deletes[pod.UID] = pod.Name
 }
 
 // satisfied drops every expectation the cached pods of the group fulfil and reports whether

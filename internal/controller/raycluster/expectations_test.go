@@ -57,6 +57,17 @@ func TestExpectations(t *testing.T) {
 			t.Fatal("a new pod with the old name blocks the group")
 		}
 	})
+	t.Run("deleting a created pod ends the wait for its create", func(t *testing.T) {
+		// Recreate and suspend delete every cached pod before any group is checked: a pod
+		// created in the previous reconcile leaves the cache without satisfied ever seeing it.
+		e := newExpectations(30 * time.Second)
+		e.expectCreate(key, "g", "w1", testNow)
+		pd := p("w1", "u1", false)
+		e.expectDelete(key, "g", &pd)
+		if ok, wake := e.satisfied(key, "g", nil, testNow.Add(time.Second)); !ok || !wake.IsZero() {
+			t.Fatalf("satisfied=%v wake=%v after the created pod was deleted and left the cache, want true (no wait for the create timeout)", ok, wake)
+		}
+	})
 	t.Run("forget", func(t *testing.T) {
 		e := newExpectations(30 * time.Second)
 		e.expectCreate(key, "g", "w1", testNow)
