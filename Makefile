@@ -80,8 +80,12 @@ lint: lint-tool ## Run golangci-lint.
 test: deps tools verify vet lint helm-lint unit ## Everything CI runs: generated code fresh, vet, lint, all tests.
 
 .PHONY: unit
-unit: tools build ## Run every Go test (envtest ones start a real kube-apiserver + etcd from bin/).
+unit: tools build python-test ## Run every Go test (envtest ones start a real kube-apiserver + etcd from bin/).
 	go test $(GO_TEST_FLAGS) -count=1 $(PKGS)
+
+.PHONY: python-test
+python-test: deps ## Run the Python Serve SDK's tests with the system python3.
+	python3 -m unittest discover -s python/tests
 
 ##@ Build
 
@@ -126,6 +130,10 @@ undeploy: tools ## Remove what deploy installed.
 	$(KUBECTL) delete --ignore-not-found -k config/default
 
 ##@ Benchmarks (report numbers; never pass/fail)
+
+.PHONY: bench-serve
+bench-serve: build ## No-op QPS and p50/p99 through the Serve proxy vs a direct call to the same replica.
+	go run ./test/bench/serve -duration 5s -concurrency 16
 
 N ?= 100
 .PHONY: bench-operator

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -19,6 +20,12 @@ func (s *Server) Register(g *grpc.Server) {
 	gcsv1.RegisterNodeServiceServer(g, &nodeService{s: s})
 	gcsv1.RegisterKVServiceServer(g, &kvService{s: s})
 	gcsv1.RegisterProcessServiceServer(g, &processService{s: s})
+	s.mu.Lock()
+	services := slices.Clone(s.services)
+	s.mu.Unlock()
+	for _, register := range services {
+		register(g)
+	}
 }
 
 // Serve serves the gRPC services on l until ctx is done, then stops

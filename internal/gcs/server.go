@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 	"k8s.io/utils/clock"
 
@@ -78,6 +79,15 @@ type Server struct {
 	watchers     map[chan *gcsv1.Node]struct{}
 	procHandlers map[string][]ProcessEventFunc
 	nodeHandlers []NodeEventFunc
+	services     []func(grpc.ServiceRegistrar)
+}
+
+// RegisterService adds a gRPC service of another head component (the Serve
+// controller) to the control service port. Call it before Serve.
+func (s *Server) RegisterService(register func(grpc.ServiceRegistrar)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.services = append(s.services, register)
 }
 
 // NewServer returns a Server with defaults filled in and the persisted node

@@ -24,6 +24,10 @@ import (
 	"github.com/rayk8s/rayk8s/internal/jobs"
 	"github.com/rayk8s/rayk8s/internal/raylet"
 	"github.com/rayk8s/rayk8s/internal/raymetrics"
+	serveagent "github.com/rayk8s/rayk8s/internal/serve/agent"
+	servecontroller "github.com/rayk8s/rayk8s/internal/serve/controller"
+	"github.com/rayk8s/rayk8s/internal/serve/replica"
+	"github.com/rayk8s/rayk8s/internal/serve/wire"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 
@@ -63,6 +67,18 @@ type Config struct {
 	JobStartTimeout      time.Duration
 	AllowDriverOnWorkers bool
 
+	// ServeHTTPHost is the proxy's bind host when the Serve config leaves
+	// http_options.host unset (RAY_SERVE_DEFAULT_HTTP_HOST, default 0.0.0.0).
+	ServeHTTPHost string
+	// ServePython is the interpreter of Python replicas (default python3).
+	ServePython string
+	// ServeDrainPeriod is how long the proxy fails health checks before it
+	// stops when the node shuts down.
+	ServeDrainPeriod time.Duration
+	// RayExecutable is the `ray` binary built-in replicas run as (`ray
+	// serve-replica`); empty means this process's own executable.
+	RayExecutable string
+
 	Logger logr.Logger
 }
 
@@ -75,6 +91,8 @@ type Node struct {
 	dashAddr    string
 	agentPort   int
 	metricsPort int
+	socketDir   string
+	serve       *serveagent.Agent
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -103,6 +121,12 @@ func (n *Node) MetricsPort() int { return n.metricsPort }
 
 // NodeID is this node's id.
 func (n *Node) NodeID() string { return n.cfg.NodeID }
+
+// ReplicaSocketDir holds the node's replica sockets.
+func (n *Node) ReplicaSocketDir() string { return n.socketDir }
+
+// Serve is the node's Serve agent (proxy, routers).
+func (n *Node) Serve() *serveagent.Agent { return n.serve }
 
 // Done is closed once every component has stopped.
 func (n *Node) Done() <-chan struct{} { return n.done }
@@ -161,6 +185,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	var comps []component
 	var gcsServer *gcs.Server
 	var jobManager *jobs.Manager
+	var serveController *servecontroller.Controller
 
 	if cfg.Head {
 		gl, err := listen("", cfg.GCSPort)
@@ -210,9 +235,20 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.metricsPort = ml.Addr().(*net.TCPAddr).Port
 
+	// Replica sockets live in a short path of their own: a Unix socket path
+	// may not exceed 108 bytes, and session directories can be long.
+	socketDir, err := os.MkdirTemp("", "rayserve-")
+	if err != nil {
+		closeAll()
+		return nil, fmt.Errorf("creating the replica socket directory: %w", err)
+	}
+	n.socketDir = socketDir
+
 	var agent *raylet.Agent
 	procs := raylet.NewProcessManager(raylet.ProcessManagerOptions{
-		LogsDir: logsDir,
+		LogsDir:        logsDir,
+		Env:            map[string]string{replica.SocketDirEnv: socketDir},
+		SelfExecutable: cfg.RayExecutable,
 		WorkingDirs: &raylet.WorkingDirResolver{
 			CacheDir:     filepath.Join(sessionDir, "runtime_resources"),
 			FetchPackage: packageFetcher(conn),
@@ -243,9 +279,24 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Head {
 		agentGCSCheck = gcsCheck
 	}
+	serveAgent := serveagent.New(serveagent.Options{
+		NodeID:          cfg.NodeID,
+		IsHead:          cfg.Head,
+		SocketDir:       socketDir,
+		Conn:            conn,
+		DefaultHTTPHost: cfg.ServeHTTPHost,
+		DrainPeriod:     cfg.ServeDrainPeriod,
+		Logger:          log.WithName("serve"),
+	})
+	n.serve = serveAgent
+	agentMux := http.NewServeMux()
+	agentMux.Handle(serveagent.ReplicaCallPath, serveAgent.Handler())
+	agentMux.Handle("/", raylet.Handler(logsDir, agentGCSCheck))
 	comps = append(comps,
 		component{"raylet", agent.Run},
-		component{"dashboard_agent", serveHTTP(al, raylet.Handler(logsDir, agentGCSCheck))},
+		// Other nodes reach this node's replicas over HTTP/2 on this port.
+		component{"dashboard_agent", serveHTTP2(al, agentMux)},
+		component{"serve_agent", serveAgent.Run},
 	)
 
 	metricsOpts := raymetrics.Options{
@@ -265,6 +316,16 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			Logger:               log.WithName("jobs"),
 		})
 		comps = append(comps, component{"job_manager", jobManager.Run})
+		serveController = servecontroller.New(servecontroller.Options{
+			Cluster:    gcsServer,
+			Store:      gcsServer.Storage(),
+			Replicas:   &servecontroller.TunnelClient{HTTP: wire.NewH2CClient()},
+			Python:     cfg.ServePython,
+			GCSAddress: n.gcsAddr,
+			Logger:     log.WithName("serve_controller"),
+		})
+		gcsServer.RegisterService(serveController.Register)
+		comps = append(comps, component{"serve_controller", serveController.Run})
 		metricsOpts.Nodes = gcsServer.Nodes
 		metricsOpts.Jobs = jobManager.List
 		if cfg.IncludeDashboard {
@@ -279,6 +340,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			dash.Handle("/api/jobs/", jh)
 			dash.Handle("/api/jobs", jh)
 			dash.Handle("/api/packages/", jobs.NewPackagesHandler(gcsServer.Storage()))
+			dash.Handle("/api/serve/", servecontroller.NewHandler(serveController, log.WithName("serve_api")))
 			comps = append(comps, component{"dashboard", serveHTTP(dl, dash)})
 			if _, err := gcsServer.Storage().Put(ctx, DashboardKVNamespace, DashboardKVKey, []byte(n.dashAddr), true); err != nil {
 				closeAll()
@@ -335,12 +397,36 @@ func (n *Node) supervise(ctx context.Context, comps []component, procs *raylet.P
 	cancelComps()
 	wg.Wait()
 	_ = conn.Close()
+	_ = os.RemoveAll(n.socketDir)
 	n.err = failure
 }
 
 func serveHTTP(l net.Listener, h http.Handler) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		errCh := make(chan error, 1)
+		go func() { errCh <- srv.Serve(l) }()
+		select {
+		case err := <-errCh:
+			return fmt.Errorf("serving HTTP on %s: %w", l.Addr(), err)
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				_ = srv.Close()
+			}
+			return nil
+		}
+	}
+}
+
+// serveHTTP2 is serveHTTP with HTTP/2 without TLS (h2c) next to HTTP/1.
+func serveHTTP2(l net.Listener, h http.Handler) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		var protocols http.Protocols
+		protocols.SetHTTP1(true)
+		protocols.SetUnencryptedHTTP2(true)
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, Protocols: &protocols}
 		errCh := make(chan error, 1)
 		go func() { errCh <- srv.Serve(l) }()
 		select {

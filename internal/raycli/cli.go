@@ -33,6 +33,7 @@ Commands:
   health-check   Exit 0 when the cluster's control service answers
   job            Submit and manage jobs (submit, status, logs, stop, list, delete)
   kuberay-autoscaler  Run the KubeRay autoscaler (not implemented yet)
+  serve-replica  Run a built-in Serve replica (started by the node agent)
 `
 
 func (c *cli) run(args []string) int {
@@ -51,6 +52,8 @@ func (c *cli) run(args []string) int {
 		return c.healthCheck(args[1:])
 	case "job":
 		return c.job(args[1:])
+	case "serve-replica":
+		return c.serveReplica(args[1:])
 	case "kuberay-autoscaler":
 		fmt.Fprintln(c.stderr, "ray kuberay-autoscaler: not implemented yet in this runtime")
 		return 1

@@ -300,6 +300,9 @@ func applyTuning(cfg *node.Config, systemConfig string, getenv env) error {
 		cfg.JobStartTimeout = time.Duration(f * float64(time.Second))
 	}
 	cfg.AllowDriverOnWorkers = getenv("RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES") == "1"
+	// Serve: Ray's default proxy host, and the interpreter of Python replicas.
+	cfg.ServeHTTPHost = getenv("RAY_SERVE_DEFAULT_HTTP_HOST")
+	cfg.ServePython = getenv("RAYK8S_SERVE_PYTHON")
 	return nil
 }
 

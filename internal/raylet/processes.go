@@ -25,6 +25,9 @@ import (
 // puts the last 20,000 characters of a failed job's log into its message.
 const LogTailBytes = 20000
 
+// SelfArgv0 in a spec's argv[0] stands for the node's own `ray` binary.
+const SelfArgv0 = "@ray"
+
 // DefaultStopGracePeriod matches Ray's RAY_JOB_STOP_WAIT_TIME_S.
 const DefaultStopGracePeriod = 3 * time.Second
 
@@ -36,8 +39,13 @@ type ProcessManagerOptions struct {
 	WorkingDirs *WorkingDirResolver
 	// OnEvent receives every state change. It must not block for long.
 	OnEvent func(*gcsv1.ProcessStatus)
-	Clock   clock.PassiveClock
-	Logger  logr.Logger
+	// Env is added to every process's environment (spec env wins).
+	Env map[string]string
+	// SelfExecutable replaces an argv[0] of SelfArgv0, so the head can
+	// start `ray` subcommands on any node without knowing its path there.
+	SelfExecutable string
+	Clock          clock.PassiveClock
+	Logger         logr.Logger
 }
 
 // ProcessManager runs the processes the head assigns to this node, each in
@@ -46,9 +54,10 @@ type ProcessManagerOptions struct {
 type ProcessManager struct {
 	opts ProcessManagerOptions
 
-	mu    sync.Mutex
-	procs map[string]*process
-	wg    sync.WaitGroup
+	mu           sync.Mutex
+	procs        map[string]*process
+	shuttingDown bool
+	wg           sync.WaitGroup
 }
 
 type process struct {
@@ -84,6 +93,12 @@ func (m *ProcessManager) Start(ctx context.Context, spec *gcsv1.ProcessSpec) {
 	}
 	p := &process{spec: spec, done: make(chan struct{}), status: &gcsv1.ProcessStatus{Spec: spec}}
 	m.procs[spec.ProcessId] = p
+	if m.shuttingDown {
+		// Nothing may start once Shutdown has begun: it would outlive it.
+		m.mu.Unlock()
+		m.finish(p, gcsv1.ProcessState_PROCESS_STATE_FAILED_TO_START, 0, "The node is shutting down")
+		return
+	}
 	m.wg.Add(1)
 	m.mu.Unlock()
 	go func() {
@@ -115,13 +130,30 @@ func (m *ProcessManager) run(ctx context.Context, p *process) {
 	case p.spec.ShellCommand != "":
 		cmd = exec.Command("/bin/sh", "-c", p.spec.ShellCommand)
 	case len(p.spec.Argv) > 0:
-		cmd = exec.Command(p.spec.Argv[0], p.spec.Argv[1:]...)
+		argv0 := p.spec.Argv[0]
+		if argv0 == SelfArgv0 {
+			argv0 = m.opts.SelfExecutable
+			if argv0 == "" {
+				argv0, _ = os.Executable()
+			}
+		}
+		cmd = exec.Command(argv0, p.spec.Argv[1:]...)
 	default:
 		m.finish(p, gcsv1.ProcessState_PROCESS_STATE_FAILED_TO_START, 0, "Process spec has neither shell_command nor argv")
 		return
 	}
 	cmd.Dir = dir
-	cmd.Env = mergeEnv(os.Environ(), p.spec.Env)
+	env := p.spec.Env
+	if len(m.opts.Env) > 0 {
+		env = make(map[string]string, len(m.opts.Env)+len(p.spec.Env))
+		for k, v := range m.opts.Env {
+			env[k] = v
+		}
+		for k, v := range p.spec.Env {
+			env[k] = v
+		}
+	}
+	cmd.Env = mergeEnv(os.Environ(), env)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// A session of its own makes the process a group leader, so stop can
 	// signal everything it spawned.
@@ -272,6 +304,7 @@ func (m *ProcessManager) Running() []*gcsv1.ProcessStatus {
 // all of them, or for ctx.
 func (m *ProcessManager) Shutdown(ctx context.Context, grace time.Duration) {
 	m.mu.Lock()
+	m.shuttingDown = true
 	ids := make([]string, 0, len(m.procs))
 	for id := range m.procs {
 		ids = append(ids, id)

@@ -1,0 +1,423 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"google.golang.org/protobuf/proto"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/rayk8s/rayk8s/internal/dashboard"
+	"github.com/rayk8s/rayk8s/internal/gcs"
+	"github.com/rayk8s/rayk8s/internal/serve/config"
+	"github.com/rayk8s/rayk8s/internal/serve/handle"
+	"github.com/rayk8s/rayk8s/internal/serve/wire"
+	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
+)
+
+// fakeCluster places processes on fixed nodes and lets tests report their
+// events.
+type fakeCluster struct {
+	mu       sync.Mutex
+	nodes    []*gcsv1.Node
+	procs    map[string]*gcsv1.ProcessSpec
+	onNode   map[string]string
+	stopped  []string
+	handlers map[string][]gcs.ProcessEventFunc
+}
+
+func newFakeCluster(nodes ...string) *fakeCluster {
+	fc := &fakeCluster{procs: map[string]*gcsv1.ProcessSpec{}, onNode: map[string]string{}, handlers: map[string][]gcs.ProcessEventFunc{}}
+	for i, id := range nodes {
+		fc.nodes = append(fc.nodes, &gcsv1.Node{NodeId: id, NodeIpAddress: fmt.Sprintf("127.0.0.%d", i+1), IsHead: i == 0, AgentPort: 5000,
+			State: gcsv1.NodeState_NODE_STATE_ALIVE, ResourcesTotal: map[string]float64{"CPU": 2}})
+	}
+	return fc
+}
+
+func (f *fakeCluster) Nodes() []*gcsv1.Node {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*gcsv1.Node
+	for _, n := range f.nodes {
+		c := proto.Clone(n).(*gcsv1.Node)
+		var used []map[string]float64
+		for id, spec := range f.procs {
+			if f.onNode[id] == n.NodeId {
+				used = append(used, spec.Resources)
+			}
+		}
+		c.ResourcesAvailable = gcs.Subtract(n.ResourcesTotal, used...)
+		out = append(out, c)
+	}
+	return out
+}
+
+func (f *fakeCluster) PlaceProcess(p gcs.Placement) (*gcsv1.Node, error) {
+	for _, n := range f.Nodes() {
+		if (p.NodeID == "" || n.NodeId == p.NodeID) && (!p.HeadOnly || n.IsHead) && gcs.Fits(n.ResourcesAvailable, p.Spec.Resources) {
+			f.mu.Lock()
+			f.procs[p.Spec.ProcessId] = p.Spec
+			f.onNode[p.Spec.ProcessId] = n.NodeId
+			f.mu.Unlock()
+			return n, nil
+		}
+	}
+	return nil, gcs.ErrNoCapacity
+}
+
+func (f *fakeCluster) StopProcess(_, id string, _ time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stopped = append(f.stopped, id)
+	return nil
+}
+
+func (f *fakeCluster) OnProcessEvent(kind string, fn gcs.ProcessEventFunc) {
+	f.handlers[kind] = append(f.handlers[kind], fn)
+}
+func (f *fakeCluster) OnNodeEvent(gcs.NodeEventFunc) {}
+
+// report sends a process event as the node agent would, and frees the
+// resources of exited processes.
+func (f *fakeCluster) report(id string, state gcsv1.ProcessState, tail string) {
+	f.mu.Lock()
+	spec, node := f.procs[id], f.onNode[id]
+	if state != gcsv1.ProcessState_PROCESS_STATE_RUNNING {
+		delete(f.procs, id)
+	}
+	handlers := f.handlers[spec.GetKind()]
+	f.mu.Unlock()
+	for _, h := range handlers {
+		h(node, &gcsv1.ProcessStatus{Spec: spec, State: state, LogTail: tail, ExitCode: 1})
+	}
+}
+
+// fakeReplicas answers control calls; unhealthy replicas fail health checks.
+type fakeReplicas struct {
+	mu          sync.Mutex
+	unhealthy   map[string]bool
+	reconfigure map[string]int
+}
+
+func (f *fakeReplicas) Control(_ context.Context, t handle.Target, kind string, _ []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if kind == wire.KindReconfigure {
+		f.reconfigure[t.ReplicaID]++
+	}
+	if kind == wire.KindHealth && f.unhealthy[t.ReplicaID] {
+		return errors.New("check_health raised")
+	}
+	return nil
+}
+
+type harness struct {
+	t       *testing.T
+	c       *Controller
+	cluster *fakeCluster
+	reps    *fakeReplicas
+	clock   *clocktesting.FakeClock
+	store   gcs.Storage
+	pending []func()
+}
+
+func newHarness(t *testing.T, store gcs.Storage, nodes ...string) *harness {
+	return newHarnessOn(t, store, newFakeCluster(nodes...))
+}
+
+func newHarnessOn(t *testing.T, store gcs.Storage, cluster *fakeCluster) *harness {
+	h := &harness{t: t, cluster: cluster, reps: &fakeReplicas{unhealthy: map[string]bool{}, reconfigure: map[string]int{}},
+		clock: clocktesting.NewFakeClock(time.Unix(1_000_000, 0)), store: store}
+	if h.store == nil {
+		h.store = gcs.NewMemoryStorage()
+	}
+	h.c = New(Options{Cluster: h.cluster, Store: h.store, Replicas: h.reps, Clock: h.clock, Logger: logr.Discard(),
+		// Control calls run between passes, so the test decides when.
+		Async: func(f func()) { h.pending = append(h.pending, f) }})
+	return h
+}
+
+// pass runs one control loop pass, then the control calls it started.
+func (h *harness) pass() {
+	h.c.Reconcile(context.Background())
+	p := h.pending
+	h.pending = nil
+	for _, f := range p {
+		f()
+	}
+}
+
+func (h *harness) deploy(body string) {
+	h.t.Helper()
+	p, err := config.Parse([]byte(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.c.Deploy(context.Background(), p); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// replicas returns the replicas of a deployment by state.
+func (h *harness) replicas(app, dep string) map[dashboard.ReplicaState][]string {
+	out := map[dashboard.ReplicaState][]string{}
+	d := h.c.Details().Applications[app].Deployments[dep]
+	for _, r := range d.Replicas {
+		out[r.State] = append(out[r.State], r.ReplicaID)
+	}
+	return out
+}
+
+// startAll reports every placed, not yet running replica process as
+// running and lets the probes mark them RUNNING.
+func (h *harness) startAll() {
+	for id, spec := range h.cluster.snapshotProcs() {
+		if spec.Kind == ReplicaKind {
+			h.cluster.report(id, gcsv1.ProcessState_PROCESS_STATE_RUNNING, "")
+		}
+	}
+	h.clock.Step(time.Second)
+	h.pass()
+	h.pass()
+}
+
+func (f *fakeCluster) snapshotProcs() map[string]*gcsv1.ProcessSpec {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]*gcsv1.ProcessSpec{}
+	for k, v := range f.procs {
+		out[k] = v
+	}
+	return out
+}
+
+func (h *harness) appStatus(name string) (dashboard.ApplicationStatus, string) {
+	a, ok := h.c.Details().Applications[name]
+	if !ok {
+		return dashboard.ApplicationStatusNotStarted, ""
+	}
+	return a.Status, a.Message
+}
+
+const echoApp = `{"applications": [{"name": "app", "import_path": "builtin:echo", "route_prefix": "/e",
+  "deployments": [{"name": "echo", "num_replicas": 4, "ray_actor_options": {"num_cpus": 0.5}%s}]}]}`
+
+func TestDeploySpreadsReplicasAndBecomesRunning(t *testing.T) {
+	h := newHarness(t, nil, "head", "w1")
+	h.deploy(fmt.Sprintf(echoApp, ""))
+	h.pass()
+	if st, _ := h.appStatus("app"); st != dashboard.ApplicationStatusDeploying {
+		t.Fatalf("status = %s, want DEPLOYING", st)
+	}
+	perNode := map[string]int{}
+	for id := range h.cluster.snapshotProcs() {
+		perNode[h.cluster.onNode[id]]++
+	}
+	if perNode["head"] != 2 || perNode["w1"] != 2 {
+		t.Fatalf("replicas per node = %v, want 2 and 2 (spread)", perNode)
+	}
+	if tbl := h.c.Table(); len(tbl.Deployments) != 1 || len(tbl.Deployments[0].Replicas) != 0 || len(tbl.Routes) != 1 {
+		t.Fatalf("table before replicas run = %v", tbl)
+	}
+	h.startAll()
+	if st, msg := h.appStatus("app"); st != dashboard.ApplicationStatusRunning {
+		t.Fatalf("status = %s (%s), want RUNNING", st, msg)
+	}
+	d := h.c.Details().Applications["app"].Deployments["echo"]
+	if d.Status != dashboard.DeploymentStatusHealthy || d.StatusTrigger != dashboard.TriggerConfigUpdateCompleted {
+		t.Fatalf("deployment = %s/%s", d.Status, d.StatusTrigger)
+	}
+	tbl := h.c.Table()
+	if len(tbl.Deployments[0].Replicas) != 4 || tbl.Deployments[0].MaxOngoingRequests != 5 || tbl.Routes[0].RoutePrefix != "/e" {
+		t.Fatalf("table = %v", tbl)
+	}
+	// An unchanged PUT changes nothing.
+	v := tbl.Version
+	h.deploy(fmt.Sprintf(echoApp, ""))
+	h.pass()
+	if h.c.Table().Version != v || len(h.cluster.snapshotProcs()) != 4 {
+		t.Fatal("an identical PUT changed the deployment")
+	}
+}
+
+func TestConstructorFailuresEndInDeployFailed(t *testing.T) {
+	h := newHarness(t, nil, "head")
+	h.deploy(`{"applications": [{"name": "app", "import_path": "builtin:echo", "deployments": [{"name": "echo", "num_replicas": 1, "ray_actor_options": {"num_cpus": 0.1}}]}]}`)
+	for i := range 3 {
+		h.pass()
+		procs := h.cluster.snapshotProcs()
+		if len(procs) != 1 {
+			t.Fatalf("attempt %d: %d processes, want 1", i, len(procs))
+		}
+		for id := range procs {
+			h.cluster.report(id, gcsv1.ProcessState_PROCESS_STATE_RUNNING, "")
+			h.cluster.report(id, gcsv1.ProcessState_PROCESS_STATE_EXITED, "Traceback (most recent call last):\nValueError: bad model path")
+		}
+		h.pass()
+	}
+	st, msg := h.appStatus("app")
+	if st != dashboard.ApplicationStatusDeployFailed || !strings.Contains(msg, "'echo'") {
+		t.Fatalf("app = %s %q, want DEPLOY_FAILED naming echo", st, msg)
+	}
+	d := h.c.Details().Applications["app"].Deployments["echo"]
+	if !strings.Contains(d.Message, "ValueError: bad model path") || d.StatusTrigger != dashboard.TriggerReplicaStartupFailed {
+		t.Fatalf("deployment message = %q (%s)", d.Message, d.StatusTrigger)
+	}
+	h.pass()
+	if n := len(h.cluster.snapshotProcs()); n != 0 {
+		t.Fatalf("%d processes started after DEPLOY_FAILED, want none", n)
+	}
+	if msg := h.c.Table().Deployments[0].UnavailableMessage; msg == "" {
+		t.Fatal("a failed deployment with no replicas is not marked unavailable for routers")
+	}
+}
+
+func TestHealthChecksReplaceUnhealthyReplica(t *testing.T) {
+	h := newHarness(t, nil, "head")
+	h.deploy(`{"applications": [{"name": "app", "import_path": "builtin:echo", "deployments": [{"name": "echo", "num_replicas": 1, "health_check_period_s": 10, "ray_actor_options": {"num_cpus": 0.1}}]}]}`)
+	h.pass()
+	h.startAll()
+	bad := h.replicas("app", "echo")[dashboard.ReplicaStateRunning][0]
+	h.reps.unhealthy[bad] = true
+	for i := range 2 {
+		h.clock.Step(10 * time.Second)
+		h.pass()
+		h.pass()
+		if got := h.replicas("app", "echo")[dashboard.ReplicaStateRunning]; len(got) != 1 {
+			t.Fatalf("after %d failures running = %v, want the replica kept", i+1, got)
+		}
+	}
+	// A check that is not yet due does not run.
+	h.clock.Step(5 * time.Second)
+	h.pass()
+	h.pass()
+	if got := h.replicas("app", "echo")[dashboard.ReplicaStateRunning]; len(got) != 1 {
+		t.Fatalf("replica replaced before its third check: %v", got)
+	}
+	h.clock.Step(5 * time.Second)
+	h.pass()
+	h.pass()
+	if st, _ := h.appStatus("app"); st != dashboard.ApplicationStatusUnhealthy {
+		t.Fatalf("status = %s, want UNHEALTHY", st)
+	}
+	if got := h.replicas("app", "echo"); len(got[dashboard.ReplicaStateStopping]) != 1 || len(got[dashboard.ReplicaStateStarting]) != 1 {
+		t.Fatalf("replicas = %v, want the bad one stopping and a replacement starting", got)
+	}
+	if tbl := h.c.Table(); len(tbl.Deployments[0].Replicas) != 0 {
+		t.Fatal("a stopping replica stays in the routing table")
+	}
+	h.cluster.report(bad, gcsv1.ProcessState_PROCESS_STATE_EXITED, "")
+	h.startAll()
+	if st, _ := h.appStatus("app"); st != dashboard.ApplicationStatusRunning {
+		t.Fatalf("status after replacement = %s, want RUNNING", st)
+	}
+}
+
+func TestUserConfigReconfiguresInPlaceAndCodeChangeRolls(t *testing.T) {
+	h := newHarness(t, nil, "head", "w1")
+	h.deploy(fmt.Sprintf(echoApp, `, "user_config": {"message": "a"}`))
+	h.pass()
+	h.startAll()
+	before := h.replicas("app", "echo")[dashboard.ReplicaStateRunning]
+
+	h.deploy(fmt.Sprintf(echoApp, `, "user_config": {"message": "b"}`))
+	h.pass()
+	if st, _ := h.appStatus("app"); st != dashboard.ApplicationStatusDeploying {
+		t.Fatalf("status during reconfigure = %s", st)
+	}
+	if len(h.c.Table().Deployments[0].Replicas) != 4 {
+		t.Fatal("replicas being reconfigured left the routing table")
+	}
+	h.pass()
+	after := h.replicas("app", "echo")[dashboard.ReplicaStateRunning]
+	if strings.Join(before, ",") != strings.Join(after, ",") {
+		t.Fatalf("user_config change replaced replicas: %v → %v", before, after)
+	}
+	for _, id := range after {
+		if h.reps.reconfigure[id] != 1 {
+			t.Fatalf("replica %s reconfigured %d times", id, h.reps.reconfigure[id])
+		}
+	}
+	if st, _ := h.appStatus("app"); st != dashboard.ApplicationStatusRunning {
+		t.Fatalf("status = %s", st)
+	}
+
+	// A code change (num_cpus is heavyweight) rolls: the nodes have room for
+	// 4+4 replicas at 0.25 CPU, and old replicas stop only as new ones run.
+	h.deploy(strings.Replace(fmt.Sprintf(echoApp, ""), `"num_cpus": 0.5`, `"num_cpus": 0.25`, 1))
+	h.pass()
+	if got := h.replicas("app", "echo"); len(got[dashboard.ReplicaStateRunning]) != 4 || len(got[dashboard.ReplicaStateStarting]) != 0 && len(h.c.Table().Deployments[0].Replicas) != 4 {
+		t.Fatalf("old replicas stopped before new ones ran: %v", got)
+	}
+	if tbl := h.c.Table(); len(tbl.Deployments[0].Replicas) != 4 {
+		t.Fatalf("routing table lost capacity during the roll: %d replicas", len(tbl.Deployments[0].Replicas))
+	}
+	h.startAll()
+	got := h.replicas("app", "echo")
+	if len(got[dashboard.ReplicaStateRunning]) != 4 || len(got[dashboard.ReplicaStateStopping]) != 4 {
+		t.Fatalf("after new replicas run: %v", got)
+	}
+	for _, id := range before {
+		h.cluster.report(id, gcsv1.ProcessState_PROCESS_STATE_EXITED, "")
+	}
+	h.pass()
+	if st, _ := h.appStatus("app"); st != dashboard.ApplicationStatusRunning {
+		t.Fatalf("status after roll = %s", st)
+	}
+}
+
+func TestDeleteAndCheckpointRestore(t *testing.T) {
+	store := gcs.NewMemoryStorage()
+	h := newHarness(t, store, "head")
+	h.deploy(`{"applications": [
+	  {"name": "a", "import_path": "builtin:echo", "route_prefix": "/a", "deployments": [{"name": "echo", "ray_actor_options": {"num_cpus": 0.1}}]},
+	  {"name": "b", "import_path": "builtin:noop", "route_prefix": "/b", "deployments": [{"name": "noop", "ray_actor_options": {"num_cpus": 0.1}}]}]}`)
+	h.pass()
+	h.startAll()
+	running := h.replicas("a", "echo")[dashboard.ReplicaStateRunning]
+
+	// A new controller on the same store re-adopts the running replicas.
+	h2 := newHarnessOn(t, store, h.cluster)
+	if err := h2.c.restore(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := h2.replicas("a", "echo")[dashboard.ReplicaStateRecovering]; strings.Join(got, ",") != strings.Join(running, ",") {
+		t.Fatalf("restored replicas = %v, want %v recovering", got, running)
+	}
+	h2.pass()
+	h2.pass()
+	if got := h2.replicas("a", "echo")[dashboard.ReplicaStateRunning]; strings.Join(got, ",") != strings.Join(running, ",") {
+		t.Fatalf("re-adopted replicas = %v, want %v running", got, running)
+	}
+	if n := len(h.cluster.snapshotProcs()); n != 2 {
+		t.Fatalf("%d processes after restore, want the 2 adopted ones", n)
+	}
+
+	// Leaving "b" out of the config deletes it.
+	h2.deploy(`{"applications": [{"name": "a", "import_path": "builtin:echo", "route_prefix": "/a", "deployments": [{"name": "echo", "ray_actor_options": {"num_cpus": 0.1}}]}]}`)
+	h2.pass()
+	if st, _ := h2.appStatus("b"); st != dashboard.ApplicationStatusDeleting {
+		t.Fatalf("b = %s, want DELETING", st)
+	}
+	for _, r := range h2.c.Table().Routes {
+		if r.App == "b" {
+			t.Fatal("a deleting application keeps its route")
+		}
+	}
+	for id, spec := range h.cluster.snapshotProcs() {
+		if strings.HasPrefix(spec.ProcessId, "b#") {
+			h.cluster.report(id, gcsv1.ProcessState_PROCESS_STATE_EXITED, "")
+		}
+	}
+	h2.pass()
+	if st, _ := h2.appStatus("b"); st != dashboard.ApplicationStatusNotStarted {
+		t.Fatalf("b = %s after its replicas stopped, want gone", st)
+	}
+}

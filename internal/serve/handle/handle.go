@@ -1,0 +1,441 @@
+// Package handle is the caller side of Serve calls, shared by a node's HTTP
+// proxy and the handle calls its replicas make (ray-api.md §4.9): one router
+// per deployment fed by the controller's routing table, and the loop that
+// sends a call to the routed replica, re-routes it when the replica rejects
+// it or cannot be reached before accepting, and streams the answer back.
+package handle
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/go-logr/logr"
+	"k8s.io/utils/clock"
+
+	"github.com/rayk8s/rayk8s/internal/serve/router"
+	"github.com/rayk8s/rayk8s/internal/serve/wire"
+	servev1 "github.com/rayk8s/rayk8s/proto/serve/v1"
+)
+
+// InlineBodyLimit is the largest request body sent along with OPEN; larger
+// (or unknown-length) bodies are streamed once the replica has accepted, so
+// a rejected call can be routed again without having consumed its body.
+const InlineBodyLimit = 256 << 10
+
+// Target is where a replica can be reached.
+type Target struct {
+	ReplicaID    string
+	NodeID       string
+	AgentAddress string
+}
+
+// Dialer opens a stream to a replica.
+type Dialer interface {
+	Open(ctx context.Context, t Target) (wire.Stream, error)
+}
+
+// ErrNotFound is returned for calls to an application or deployment the
+// routing table does not have.
+var ErrNotFound = errors.New("deployment not found")
+
+// ReplicaDiedError is a call lost because its replica went away after
+// accepting it.
+type ReplicaDiedError struct {
+	ReplicaID string
+	Err       error
+}
+
+func (e *ReplicaDiedError) Error() string {
+	return fmt.Sprintf("replica %s died while handling the request: %v", e.ReplicaID, e.Err)
+}
+
+func (e *ReplicaDiedError) Unwrap() error { return e.Err }
+
+// Options configures Handles.
+type Options struct {
+	LocalNodeID string
+	Dialer      Dialer
+	Clock       clock.WithDelayedExecution
+	Logger      logr.Logger
+}
+
+type depKey struct{ app, name string }
+
+// Handles routes calls to every deployment of the routing table.
+type Handles struct {
+	opts Options
+
+	mu      sync.RWMutex
+	routers map[depKey]*router.Router
+	ingress map[string]string
+	targets map[string]Target
+}
+
+// New returns Handles with an empty table.
+func New(opts Options) *Handles {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	return &Handles{opts: opts, routers: map[depKey]*router.Router{}, ingress: map[string]string{}, targets: map[string]Target{}}
+}
+
+// Update applies a routing table. Routers of deployments that disappear
+// fail their queued calls as unavailable.
+func (h *Handles) Update(t *servev1.RouteTable) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	seen := map[depKey]bool{}
+	h.ingress = map[string]string{}
+	targets := map[string]Target{}
+	for _, d := range t.GetDeployments() {
+		k := depKey{d.App, d.Name}
+		seen[k] = true
+		if d.Ingress {
+			h.ingress[d.App] = d.Name
+		}
+		r, ok := h.routers[k]
+		if !ok {
+			r = router.New(router.Options{LocalNodeID: h.opts.LocalNodeID, Clock: h.opts.Clock})
+			h.routers[k] = r
+		}
+		reps := make([]router.Replica, 0, len(d.Replicas))
+		for _, rp := range d.Replicas {
+			reps = append(reps, router.Replica{ID: rp.ReplicaId, NodeID: rp.NodeId})
+			targets[rp.ReplicaId] = Target{ReplicaID: rp.ReplicaId, NodeID: rp.NodeId, AgentAddress: rp.AgentAddress}
+		}
+		r.Update(router.Config{
+			Replicas:           reps,
+			MaxOngoingRequests: int(d.MaxOngoingRequests),
+			MaxQueuedRequests:  int(d.MaxQueuedRequests),
+			Unavailable:        d.UnavailableMessage,
+		})
+	}
+	// Targets of replicas that just left stay known so calls already routed
+	// to them still reach them while they drain.
+	for id, t := range h.targets {
+		if _, ok := targets[id]; !ok {
+			targets[id] = t
+		}
+	}
+	h.targets = targets
+	for k, r := range h.routers {
+		if !seen[k] {
+			r.Update(router.Config{Unavailable: fmt.Sprintf("Deployment '%s' in application '%s' was deleted.", k.name, k.app)})
+			delete(h.routers, k)
+		}
+	}
+}
+
+// Ingress returns an application's ingress deployment.
+func (h *Handles) Ingress(app string) (string, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	d, ok := h.ingress[app]
+	return d, ok
+}
+
+// HasReplicas reports whether any deployment has a replica, and whether one
+// is on this node.
+func (h *Handles) HasReplicas() (any, local bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, t := range h.targets {
+		any = true
+		if t.NodeID == h.opts.LocalNodeID {
+			local = true
+		}
+	}
+	return any, local
+}
+
+// Stats returns the router stats of one deployment.
+func (h *Handles) Stats(app, deployment string) (router.Stats, bool) {
+	h.mu.RLock()
+	r, ok := h.routers[depKey{app, deployment}]
+	h.mu.RUnlock()
+	if !ok {
+		return router.Stats{}, false
+	}
+	return r.Stats(), true
+}
+
+func (h *Handles) lookup(app, deployment string) (*router.Router, error) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if deployment == "" {
+		d, ok := h.ingress[app]
+		if !ok {
+			return nil, fmt.Errorf("application '%s' not found: %w", app, ErrNotFound)
+		}
+		deployment = d
+	}
+	r, ok := h.routers[depKey{app, deployment}]
+	if !ok {
+		return nil, fmt.Errorf("deployment '%s' of application '%s' not found: %w", deployment, app, ErrNotFound)
+	}
+	return r, nil
+}
+
+func (h *Handles) target(id string) (Target, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	t, ok := h.targets[id]
+	return t, ok
+}
+
+// Call is one call to a deployment.
+type Call struct {
+	App string
+	// Deployment empty means the application's ingress.
+	Deployment string
+	Meta       wire.Meta
+	// Body is the request body when it is known whole; BodyStream, when
+	// set, is read after Body and streamed once the replica accepted.
+	Body       []byte
+	BodyStream io.Reader
+}
+
+// Invoke routes c and returns the replica's response once its head
+// arrived. Errors: *router.BackPressureError, router.ErrUnavailable,
+// ErrNotFound, *wire.Error (the replica failed the call), *ReplicaDiedError,
+// or ctx's error.
+func (h *Handles) Invoke(ctx context.Context, c Call) (*Response, error) {
+	r, err := h.lookup(c.App, c.Deployment)
+	if err != nil {
+		return nil, err
+	}
+	eager := c.BodyStream == nil && len(c.Body) <= InlineBodyLimit
+	open := wire.Out{Type: wire.TypeOpen, Payload: wire.JSON(c.Meta)}
+	retry := false
+	for {
+		lease, err := r.Assign(ctx, retry)
+		if err != nil {
+			return nil, err
+		}
+		retry = true
+		t, ok := h.target(lease.ID)
+		if !ok {
+			lease.Failed()
+			continue
+		}
+		st, err := h.opts.Dialer.Open(ctx, t)
+		if err != nil {
+			if ctx.Err() != nil {
+				lease.Cancelled()
+				return nil, ctx.Err()
+			}
+			h.opts.Logger.V(1).Info("Replica unreachable; routing the call again", "replicaID", t.ReplicaID, "reason", err.Error())
+			lease.Failed()
+			continue
+		}
+		frames := []wire.Out{open}
+		if eager {
+			frames = append(frames, dataFrames(c.Body)...)
+			frames = append(frames, wire.Out{Type: wire.TypeEnd})
+		}
+		if err := st.Send(frames...); err != nil {
+			st.Close()
+			lease.Failed()
+			continue
+		}
+		f, err := st.Recv(ctx)
+		if err != nil {
+			st.Close()
+			if ctx.Err() != nil {
+				lease.Cancelled()
+				return nil, ctx.Err()
+			}
+			lease.Failed()
+			continue
+		}
+		if f.Type == wire.TypeError {
+			// The replica's agent could not reach it: nothing was accepted.
+			st.Close()
+			lease.Failed()
+			continue
+		}
+		if f.Type != wire.TypeAccept {
+			st.Close()
+			lease.Failed()
+			continue
+		}
+		acc := wire.DecodeAccept(f.Payload)
+		if !acc.Accepted {
+			st.Close()
+			lease.Rejected(acc.Ongoing)
+			continue
+		}
+		resp := &Response{st: st, lease: lease, replicaID: t.ReplicaID}
+		if !eager {
+			go streamBody(st, c.Body, c.BodyStream)
+		}
+		if err := resp.awaitHead(ctx); err != nil {
+			return nil, err
+		}
+		return resp, nil
+	}
+}
+
+func dataFrames(b []byte) []wire.Out {
+	var out []wire.Out
+	for len(b) > 0 {
+		n := min(len(b), wire.ChunkSize)
+		out = append(out, wire.Out{Type: wire.TypeData, Payload: b[:n]})
+		b = b[n:]
+	}
+	return out
+}
+
+// streamBody sends a large request body; a read error cancels the call.
+func streamBody(st wire.Stream, head []byte, rest io.Reader) {
+	if len(head) > 0 {
+		if st.Send(dataFrames(head)...) != nil {
+			return
+		}
+	}
+	if rest != nil {
+		buf := make([]byte, wire.ChunkSize)
+		for {
+			n, err := rest.Read(buf)
+			if n > 0 {
+				if st.Send(wire.Out{Type: wire.TypeData, Payload: append([]byte(nil), buf[:n]...)}) != nil {
+					return
+				}
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				_ = st.Send(wire.Out{Type: wire.TypeCancel})
+				return
+			}
+		}
+	}
+	_ = st.Send(wire.Out{Type: wire.TypeEnd})
+}
+
+// Response is a call's answer after its head.
+type Response struct {
+	Head      wire.Head
+	st        wire.Stream
+	lease     *router.Lease
+	replicaID string
+	done      bool
+}
+
+// ReplicaID is the replica that handled the call.
+func (r *Response) ReplicaID() string { return r.replicaID }
+
+func (r *Response) awaitHead(ctx context.Context) error {
+	f, err := r.st.Recv(ctx)
+	if err != nil {
+		return r.fail(ctx, err)
+	}
+	switch f.Type {
+	case wire.TypeHead:
+		if err := json.Unmarshal(f.Payload, &r.Head); err != nil {
+			return r.fail(ctx, fmt.Errorf("malformed HEAD: %w", err))
+		}
+		return nil
+	case wire.TypeError:
+		r.finish()
+		return decodeError(f.Payload)
+	}
+	return r.fail(ctx, fmt.Errorf("unexpected frame type %d before HEAD", f.Type))
+}
+
+func decodeError(p []byte) error {
+	e := &wire.Error{}
+	if err := json.Unmarshal(p, e); err != nil {
+		return &wire.Error{Kind: wire.ErrInternal, Message: "malformed ERROR frame"}
+	}
+	return e
+}
+
+// fail ends the call after a transport failure or cancellation.
+func (r *Response) fail(ctx context.Context, err error) error {
+	if r.done {
+		return err
+	}
+	r.done = true
+	if ctx.Err() != nil {
+		_ = r.st.Send(wire.Out{Type: wire.TypeCancel})
+		r.st.Close()
+		r.lease.Cancelled()
+		return ctx.Err()
+	}
+	r.st.Close()
+	r.lease.Failed()
+	return &ReplicaDiedError{ReplicaID: r.replicaID, Err: err}
+}
+
+func (r *Response) finish() {
+	if r.done {
+		return
+	}
+	r.done = true
+	r.st.Close()
+	r.lease.Done(-1)
+}
+
+// Next returns the next chunk of the body, io.EOF at its end, or the error
+// that ended the call.
+func (r *Response) Next(ctx context.Context) ([]byte, error) {
+	if r.done {
+		return nil, io.EOF
+	}
+	for {
+		f, err := r.st.Recv(ctx)
+		if err != nil {
+			return nil, r.fail(ctx, err)
+		}
+		switch f.Type {
+		case wire.TypeData:
+			return f.Payload, nil
+		case wire.TypeEnd:
+			r.finish()
+			return nil, io.EOF
+		case wire.TypeError:
+			r.finish()
+			return nil, decodeError(f.Payload)
+		}
+	}
+}
+
+// Buffered reports whether more of the answer has already arrived, so a
+// proxy flushes only when it would otherwise wait.
+func (r *Response) Buffered() bool {
+	b, ok := r.st.(interface{ Buffered() bool })
+	return ok && b.Buffered()
+}
+
+// Close abandons the call if it has not finished (the replica is told to
+// cancel it).
+func (r *Response) Close() {
+	if r.done {
+		return
+	}
+	r.done = true
+	_ = r.st.Send(wire.Out{Type: wire.TypeCancel})
+	r.st.Close()
+	r.lease.Done(-1)
+}
+
+// ReadAll collects the whole body.
+func (r *Response) ReadAll(ctx context.Context) ([]byte, error) {
+	var out []byte
+	for {
+		b, err := r.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b...)
+	}
+}

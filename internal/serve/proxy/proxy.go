@@ -1,0 +1,317 @@
+// Package proxy is Serve's HTTP proxy (ray-api.md §4.2): it matches a
+// request to an application by the longest route prefix, hands it to the
+// application's ingress deployment through the caller-side router, and
+// streams the answer back, with Ray's /-/healthz and /-/routes endpoints,
+// x-request-id, request_timeout_s and Ray's error bodies.
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/rayk8s/rayk8s/internal/serve/handle"
+	"github.com/rayk8s/rayk8s/internal/serve/router"
+	"github.com/rayk8s/rayk8s/internal/serve/wire"
+)
+
+// Messages of the health endpoints, as Ray words them.
+const (
+	MsgDraining     = "This node is being drained."
+	MsgNoRoutes     = "Route table is not populated yet."
+	MsgNoReplicas   = "No replicas are available yet."
+	RequestIDHeader = "X-Request-Id"
+	healthyBody     = "success"
+)
+
+// Route maps a prefix to an application.
+type Route struct {
+	Prefix string
+	App    string
+}
+
+// State is what the proxy serves at one moment.
+type State struct {
+	// Routes in any order; the proxy matches the longest prefix first.
+	Routes         []Route
+	RootPath       string
+	RequestTimeout time.Duration
+	// Unhealthy, when set, is the 503 body of /-/healthz and /-/routes.
+	Unhealthy string
+}
+
+// Invoker sends calls to deployments; *handle.Handles is one.
+type Invoker interface {
+	Invoke(ctx context.Context, c handle.Call) (*handle.Response, error)
+}
+
+// Proxy is the HTTP handler of one node's proxy.
+type Proxy struct {
+	invoker Invoker
+	log     logr.Logger
+	state   atomic.Pointer[State]
+}
+
+// New returns a Proxy with no routes (unhealthy until SetState).
+func New(invoker Invoker, log logr.Logger) *Proxy {
+	p := &Proxy{invoker: invoker, log: log}
+	p.SetState(State{Unhealthy: MsgNoRoutes})
+	return p
+}
+
+// SetState installs new routes and health.
+func (p *Proxy) SetState(s State) {
+	routes := append([]Route(nil), s.Routes...)
+	sort.SliceStable(routes, func(i, j int) bool { return len(routes[i].Prefix) > len(routes[j].Prefix) })
+	s.Routes = routes
+	p.state.Store(&s)
+}
+
+// Match returns the application whose route prefix matches path: the
+// longest prefix that equals the path, is "/", or is followed by "/".
+func Match(routes []Route, path string) (Route, bool) {
+	for _, r := range routes {
+		if !strings.HasPrefix(path, r.Prefix) {
+			continue
+		}
+		if r.Prefix == "/" || len(path) == len(r.Prefix) || path[len(r.Prefix)] == '/' {
+			return r, true
+		}
+	}
+	return Route{}, false
+}
+
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	st := p.state.Load()
+	path := r.URL.Path
+	if st.RootPath != "" {
+		if path != st.RootPath && !strings.HasPrefix(path, st.RootPath+"/") {
+			p.notFound(w, r.URL.Path)
+			return
+		}
+		path = strings.TrimPrefix(path, st.RootPath)
+		if path == "" {
+			path = "/"
+		}
+	}
+	switch path {
+	case "/-/healthz":
+		if st.Unhealthy != "" {
+			writeText(w, http.StatusServiceUnavailable, st.Unhealthy)
+			return
+		}
+		writeText(w, http.StatusOK, healthyBody)
+		return
+	case "/-/routes":
+		if st.Unhealthy != "" {
+			writeText(w, http.StatusServiceUnavailable, st.Unhealthy)
+			return
+		}
+		routes := map[string]string{}
+		for _, rt := range st.Routes {
+			routes[rt.Prefix] = rt.App
+		}
+		raw, _ := json.Marshal(routes)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(raw)
+		return
+	}
+	route, ok := Match(st.Routes, path)
+	if !ok {
+		p.notFound(w, r.URL.Path)
+		return
+	}
+	p.forward(w, r, st, route, path)
+}
+
+func (p *Proxy) notFound(w http.ResponseWriter, path string) {
+	writeText(w, http.StatusNotFound, fmt.Sprintf("Path '%s' not found. Ping http://.../-/routes for available routes.", path))
+}
+
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, st *State, route Route, path string) {
+	reqID := r.Header.Get(RequestIDHeader)
+	if reqID == "" {
+		reqID = newRequestID()
+	}
+	w.Header().Set(RequestIDHeader, reqID)
+	ctx := r.Context()
+	if st.RequestTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, st.RequestTimeout, errTimeout)
+		defer cancel()
+	}
+	headers := make([][2]string, 0, len(r.Header)+1)
+	for k, vs := range r.Header {
+		lk := strings.ToLower(k)
+		for _, v := range vs {
+			headers = append(headers, [2]string{lk, v})
+		}
+	}
+	if r.Host != "" {
+		headers = append(headers, [2]string{"host", r.Host})
+	}
+	prefix := route.Prefix
+	if prefix == "/" {
+		prefix = ""
+	}
+	call := handle.Call{
+		App: route.App,
+		Meta: wire.Meta{
+			Kind:               wire.KindHTTP,
+			RequestID:          reqID,
+			Method:             r.Method,
+			Path:               path,
+			Query:              r.URL.RawQuery,
+			RoutePrefix:        st.RootPath + prefix,
+			Headers:            headers,
+			Client:             r.RemoteAddr,
+			MultiplexedModelID: r.Header.Get("serve_multiplexed_model_id"),
+		},
+	}
+	body, rest, err := readSmallBody(r)
+	if err != nil {
+		writeText(w, http.StatusBadRequest, fmt.Sprintf("Reading the request body failed: %v", err))
+		return
+	}
+	call.Body, call.BodyStream = body, rest
+
+	resp, err := p.invoker.Invoke(ctx, call)
+	if err != nil {
+		p.writeError(w, r, st, reqID, err)
+		return
+	}
+	defer resp.Close()
+	h := w.Header()
+	for _, kv := range resp.Head.Headers {
+		h.Add(kv[0], kv[1])
+	}
+	h.Set(RequestIDHeader, reqID)
+	w.WriteHeader(resp.Head.Status)
+	flusher, _ := w.(http.Flusher)
+	for {
+		chunk, err := resp.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			// The response has started: all that is left is to cut it.
+			p.log.V(1).Info("Response ended early", "requestID", reqID, "reason", err.Error())
+			panic(http.ErrAbortHandler)
+		}
+		if _, err := w.Write(chunk); err != nil {
+			return
+		}
+		if flusher != nil && !resp.Buffered() {
+			flusher.Flush()
+		}
+	}
+}
+
+var errTimeout = errors.New("request timed out")
+
+func (p *Proxy) writeError(w http.ResponseWriter, r *http.Request, st *State, reqID string, err error) {
+	var bp *router.BackPressureError
+	var we *wire.Error
+	var died *handle.ReplicaDiedError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		if r.Context().Err() != nil {
+			// Client went away (Ray records 499); nobody reads an answer.
+			return
+		}
+		writeText(w, http.StatusRequestTimeout, fmt.Sprintf("Request %s timed out after %ss.", reqID, strconv.FormatFloat(st.RequestTimeout.Seconds(), 'f', -1, 64)))
+	case errors.As(err, &bp):
+		writeText(w, http.StatusServiceUnavailable, bp.Error())
+	case errors.Is(err, router.ErrUnavailable):
+		writeText(w, http.StatusServiceUnavailable, err.Error())
+	case errors.Is(err, handle.ErrNotFound):
+		p.notFound(w, r.URL.Path)
+	case errors.As(err, &we):
+		switch we.Kind {
+		case wire.ErrUnavailable, wire.ErrBackpressure:
+			writeText(w, http.StatusServiceUnavailable, we.Message)
+		case wire.ErrTimeout:
+			writeText(w, http.StatusRequestTimeout, we.Message)
+		default:
+			writeText(w, http.StatusInternalServerError, we.Message)
+		}
+	case errors.As(err, &died):
+		writeText(w, http.StatusInternalServerError, died.Error())
+	default:
+		writeText(w, http.StatusInternalServerError, err.Error())
+	}
+}
+
+// readSmallBody reads bodies up to the inline limit whole; a larger one is
+// returned as the part read plus the rest of the stream.
+func readSmallBody(r *http.Request) ([]byte, io.Reader, error) {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return nil, nil, nil
+	}
+	limit := int64(handle.InlineBodyLimit)
+	if r.ContentLength > limit {
+		return nil, r.Body, nil
+	}
+	buf, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, nil, err
+	}
+	if int64(len(buf)) <= limit {
+		return buf, nil, nil
+	}
+	return buf, r.Body, nil
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+func writeText(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, msg)
+}
+
+// Server runs a Proxy on a listener with Ray's keep-alive and drains on
+// shutdown: health turns 503 first so load balancers stop sending.
+type Server struct {
+	proxy *Proxy
+	srv   *http.Server
+}
+
+// NewServer returns a Server for p.
+func NewServer(p *Proxy, keepAlive time.Duration) *Server {
+	return &Server{proxy: p, srv: &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: keepAlive}}
+}
+
+// Serve serves on l until Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	if err := s.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving HTTP proxy on %s: %w", l.Addr(), err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting and waits for requests in flight, or ctx.
+func (s *Server) Shutdown(ctx context.Context) {
+	if err := s.srv.Shutdown(ctx); err != nil {
+		_ = s.srv.Close()
+	}
+}

@@ -1,0 +1,285 @@
+// Package replica is the replica side of the wire protocol for Go
+// deployments (the built-ins): it accepts the node agent's connection on a
+// Unix socket, enforces max_ongoing_requests by rejecting calls beyond it,
+// runs calls concurrently, answers health checks and reconfigure calls, and
+// drains gracefully. `ray serve-replica` runs one as a child process of the
+// node agent.
+package replica
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/rayk8s/rayk8s/internal/serve/wire"
+)
+
+// Request is one call as a deployment sees it.
+type Request struct {
+	Meta wire.Meta
+	Body []byte
+}
+
+// Response is a deployment's answer.
+type Response struct {
+	Status  int
+	Headers [][2]string
+	Body    []byte
+}
+
+// Deployment is user code in Go.
+type Deployment interface {
+	Handle(ctx context.Context, req *Request) (*Response, error)
+	// Reconfigure receives the user_config (nil when there is none).
+	Reconfigure(userConfig json.RawMessage) error
+	CheckHealth(ctx context.Context) error
+}
+
+// Options configures a Server.
+type Options struct {
+	ReplicaID          string
+	MaxOngoingRequests int
+	// WaitLoop is graceful_shutdown_wait_loop_s.
+	WaitLoop time.Duration
+	Logger   logr.Logger
+}
+
+// Server serves one replica.
+type Server struct {
+	dep  Deployment
+	opts Options
+
+	mu       sync.Mutex
+	ongoing  int
+	maxOng   int
+	draining bool
+	idle     chan struct{}
+	conns    map[*wire.Conn]struct{}
+}
+
+// NewServer returns a Server for dep.
+func NewServer(dep Deployment, opts Options) *Server {
+	if opts.MaxOngoingRequests <= 0 {
+		opts.MaxOngoingRequests = 5
+	}
+	return &Server{dep: dep, opts: opts, maxOng: opts.MaxOngoingRequests, idle: make(chan struct{}, 1), conns: map[*wire.Conn]struct{}{}}
+}
+
+// Ongoing is the number of calls admitted and not finished.
+func (s *Server) Ongoing() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ongoing
+}
+
+// Serve accepts agent connections on l until ctx is done.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { _ = l.Close() })
+	defer stop()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("accepting agent connections: %w", err)
+		}
+		conn := wire.NewConn(c, false, func(st *wire.ConnStream) {
+			go s.serveStream(ctx, st)
+		})
+		s.mu.Lock()
+		s.conns[conn] = struct{}{}
+		s.mu.Unlock()
+		go func() {
+			<-conn.Done()
+			s.mu.Lock()
+			delete(s.conns, conn)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Drain rejects new calls, waits WaitLoop, then until no call is ongoing or
+// ctx ends (the agent's SIGKILL after graceful_shutdown_timeout_s).
+func (s *Server) Drain(ctx context.Context) {
+	s.mu.Lock()
+	s.draining = true
+	wait := s.opts.WaitLoop
+	s.mu.Unlock()
+	s.opts.Logger.Info("Draining replica", "replicaID", s.opts.ReplicaID, "ongoing", s.Ongoing())
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-t.C:
+	}
+	for s.Ongoing() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.idle:
+		case <-time.After(max(wait, 10*time.Millisecond)):
+		}
+	}
+}
+
+func (s *Server) admit() (bool, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining || s.ongoing >= s.maxOng {
+		return false, s.ongoing
+	}
+	s.ongoing++
+	return true, s.ongoing
+}
+
+func (s *Server) release() {
+	s.mu.Lock()
+	s.ongoing--
+	n := s.ongoing
+	s.mu.Unlock()
+	if n == 0 {
+		select {
+		case s.idle <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (s *Server) serveStream(ctx context.Context, st *wire.ConnStream) {
+	defer st.Close()
+	f, err := st.Recv(ctx)
+	if err != nil || f.Type != wire.TypeOpen {
+		return
+	}
+	var meta wire.Meta
+	if err := json.Unmarshal(f.Payload, &meta); err != nil {
+		_ = st.Send(wire.Out{Type: wire.TypeError, Payload: wire.JSON(wire.Error{Kind: wire.ErrInternal, Message: "malformed OPEN: " + err.Error()})})
+		return
+	}
+	switch meta.Kind {
+	case wire.KindHealth, wire.KindReconfigure, wire.KindStats:
+		s.control(ctx, st, meta)
+		return
+	}
+	ok, n := s.admit()
+	if !ok {
+		_ = st.Send(wire.Out{Type: wire.TypeAccept, Payload: wire.JSON(wire.Accept{Accepted: false, Ongoing: n})})
+		return
+	}
+	defer s.release()
+	if err := st.Send(wire.Out{Type: wire.TypeAccept, Payload: wire.JSON(wire.Accept{Accepted: true, Ongoing: n})}); err != nil {
+		return
+	}
+	callCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	body, err := readBody(callCtx, st)
+	if err != nil {
+		return
+	}
+	// A CANCEL after the body cancels the handler.
+	go func() {
+		for {
+			f, err := st.Recv(callCtx)
+			if err != nil || f.Type == wire.TypeCancel {
+				cancel()
+				return
+			}
+		}
+	}()
+	resp, err := s.dep.Handle(callCtx, &Request{Meta: meta, Body: body})
+	if err != nil {
+		if callCtx.Err() != nil {
+			return
+		}
+		_ = st.Send(wire.Out{Type: wire.TypeError, Payload: wire.JSON(wire.Error{Kind: wire.ErrUser, Message: err.Error()})})
+		return
+	}
+	_ = st.Send(responseFrames(resp)...)
+}
+
+// responseFrames encodes a whole response.
+func responseFrames(resp *Response) []wire.Out {
+	status := resp.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	out := []wire.Out{{Type: wire.TypeHead, Payload: wire.JSON(wire.Head{Status: status, Headers: resp.Headers})}}
+	for b := resp.Body; len(b) > 0; {
+		n := min(len(b), wire.ChunkSize)
+		out = append(out, wire.Out{Type: wire.TypeData, Payload: b[:n]})
+		b = b[n:]
+	}
+	return append(out, wire.Out{Type: wire.TypeEnd})
+}
+
+// readBody collects DATA frames until END.
+func readBody(ctx context.Context, st wire.Stream) ([]byte, error) {
+	var body []byte
+	for {
+		f, err := st.Recv(ctx)
+		if err != nil {
+			return nil, err
+		}
+		switch f.Type {
+		case wire.TypeData:
+			body = append(body, f.Payload...)
+		case wire.TypeEnd:
+			return body, nil
+		case wire.TypeCancel:
+			return nil, context.Canceled
+		}
+	}
+}
+
+func (s *Server) control(ctx context.Context, st wire.Stream, meta wire.Meta) {
+	_ = st.Send(wire.Out{Type: wire.TypeAccept, Payload: wire.JSON(wire.Accept{Accepted: true, Ongoing: s.Ongoing()})})
+	body, err := readBody(ctx, st)
+	if err != nil {
+		return
+	}
+	var cerr error
+	var answer []byte
+	switch meta.Kind {
+	case wire.KindHealth:
+		cerr = s.dep.CheckHealth(ctx)
+	case wire.KindReconfigure:
+		var rc wire.Reconfigure
+		if cerr = json.Unmarshal(body, &rc); cerr == nil {
+			cerr = s.reconfigure(rc)
+		}
+	case wire.KindStats:
+		answer = wire.JSON(wire.Stats{Ongoing: s.Ongoing()})
+	}
+	if cerr != nil {
+		_ = st.Send(wire.Out{Type: wire.TypeError, Payload: wire.JSON(wire.Error{Kind: wire.ErrUser, Message: cerr.Error()})})
+		return
+	}
+	_ = st.Send(responseFrames(&Response{Status: http.StatusOK, Body: answer})...)
+}
+
+func (s *Server) reconfigure(rc wire.Reconfigure) error {
+	s.mu.Lock()
+	if rc.MaxOngoingRequests > 0 {
+		s.maxOng = rc.MaxOngoingRequests
+	}
+	if rc.GracefulShutdownWaitLoopS >= 0 {
+		s.opts.WaitLoop = time.Duration(rc.GracefulShutdownWaitLoopS * float64(time.Second))
+	}
+	s.mu.Unlock()
+	if err := s.dep.Reconfigure(rc.UserConfig); err != nil {
+		return fmt.Errorf("reconfigure failed: %w", err)
+	}
+	return nil
+}
+
+// ErrUnhealthy is what built-ins return from CheckHealth when told to fail.
+var ErrUnhealthy = errors.New("replica is unhealthy")

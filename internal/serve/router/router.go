@@ -1,0 +1,418 @@
+// Package router picks a replica for each call to one deployment, the way
+// Ray Serve's PowerOfTwoChoicesRequestRouter does (ray-api.md §4.4–4.5):
+// calls wait in the caller's FIFO queue (bounded by max_queued_requests,
+// then ErrBackPressure) until a replica has fewer than max_ongoing_requests
+// calls from this caller; of two random such replicas — local ones first —
+// the less loaded wins. A replica that rejects a call (it is full with other
+// callers' calls) is skipped for an exponentially growing backoff; one that
+// cannot be reached is dropped until the controller's next table says
+// otherwise. The router holds no connections: callers send the call and
+// report back through the Lease.
+package router
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"k8s.io/utils/clock"
+)
+
+// Ray's router defaults (RAY_SERVE_ROUTER_RETRY_* and the queue length
+// cache timeout).
+const (
+	DefaultInitialBackoff = 25 * time.Millisecond
+	DefaultBackoffFactor  = 2.0
+	DefaultMaxBackoff     = 500 * time.Millisecond
+	DefaultReportTTL      = 10 * time.Second
+	// DefaultDeadFor keeps an unreachable replica out of rotation while the
+	// controller notices and replaces it.
+	DefaultDeadFor = 5 * time.Second
+)
+
+// ErrUnavailable is returned when the deployment cannot take calls (its
+// deployment failed and it has no replicas).
+var ErrUnavailable = errors.New("deployment is unavailable")
+
+// BackPressureError is returned when the caller's queue is full.
+type BackPressureError struct {
+	Queued, MaxQueued int
+}
+
+func (e *BackPressureError) Error() string {
+	return fmt.Sprintf("Request dropped due to backpressure (num_queued_requests=%d, max_queued_requests=%d).", e.Queued, e.MaxQueued)
+}
+
+// UnavailableError wraps ErrUnavailable with the controller's message.
+type UnavailableError struct{ Message string }
+
+func (e *UnavailableError) Error() string { return e.Message }
+
+// Unwrap makes errors.Is(err, ErrUnavailable) hold.
+func (e *UnavailableError) Unwrap() error { return ErrUnavailable }
+
+// Replica is a routing target.
+type Replica struct {
+	ID     string
+	NodeID string
+}
+
+// Options configures a Router.
+type Options struct {
+	// LocalNodeID is preferred when it has a replica with room.
+	LocalNodeID    string
+	Clock          clock.WithDelayedExecution
+	InitialBackoff time.Duration
+	BackoffFactor  float64
+	MaxBackoff     time.Duration
+	ReportTTL      time.Duration
+	DeadFor        time.Duration
+	// Intn returns a random int in [0, n); tests make it deterministic.
+	Intn func(n int) int
+}
+
+// Config is the deployment's routing state from the controller.
+type Config struct {
+	Replicas           []Replica
+	MaxOngoingRequests int
+	// MaxQueuedRequests < 0 means unbounded.
+	MaxQueuedRequests int
+	// Unavailable, when set and no replica exists, fails calls with it.
+	Unavailable string
+}
+
+type replicaState struct {
+	Replica
+	inflight     int
+	reported     int
+	reportedAt   time.Time
+	rejects      int
+	blockedUntil time.Time
+	deadUntil    time.Time
+}
+
+type waiter struct {
+	ch chan *Lease
+}
+
+// Router routes calls to one deployment.
+type Router struct {
+	opts Options
+
+	mu          sync.Mutex
+	cfg         Config
+	replicas    []*replicaState
+	byID        map[string]*replicaState
+	queue       *list.List // of *waiter
+	timer       clock.Timer
+	timerAt     time.Time
+	unavailable string
+}
+
+// New returns a Router with no replicas: calls wait for Update.
+func New(opts Options) *Router {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.InitialBackoff <= 0 {
+		opts.InitialBackoff = DefaultInitialBackoff
+	}
+	if opts.BackoffFactor <= 1 {
+		opts.BackoffFactor = DefaultBackoffFactor
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = DefaultMaxBackoff
+	}
+	if opts.ReportTTL <= 0 {
+		opts.ReportTTL = DefaultReportTTL
+	}
+	if opts.DeadFor <= 0 {
+		opts.DeadFor = DefaultDeadFor
+	}
+	if opts.Intn == nil {
+		opts.Intn = rand.IntN
+	}
+	return &Router{opts: opts, byID: map[string]*replicaState{}, queue: list.New(), cfg: Config{MaxOngoingRequests: 5, MaxQueuedRequests: -1}}
+}
+
+// Update installs a new replica set and limits. Replicas that stay keep
+// their counters; calls in flight to removed replicas finish normally.
+func (r *Router) Update(cfg Config) {
+	if cfg.MaxOngoingRequests <= 0 {
+		cfg.MaxOngoingRequests = 5
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cfg = cfg
+	next := make([]*replicaState, 0, len(cfg.Replicas))
+	byID := make(map[string]*replicaState, len(cfg.Replicas))
+	for _, rep := range cfg.Replicas {
+		st, ok := r.byID[rep.ID]
+		if !ok {
+			st = &replicaState{Replica: rep}
+		}
+		st.Replica = rep
+		next = append(next, st)
+		byID[rep.ID] = st
+	}
+	sort.Slice(next, func(i, j int) bool { return next[i].ID < next[j].ID })
+	r.replicas, r.byID = next, byID
+	r.unavailable = ""
+	if len(next) == 0 && cfg.Unavailable != "" {
+		r.unavailable = cfg.Unavailable
+		for e := r.queue.Front(); e != nil; e = r.queue.Front() {
+			r.queue.Remove(e)
+			close(e.Value.(*waiter).ch)
+		}
+		return
+	}
+	r.dispatchLocked()
+}
+
+// Stats is a snapshot for metrics and tests.
+type Stats struct {
+	Queued   int
+	Inflight map[string]int
+}
+
+// Stats returns the queue length and per-replica calls in flight.
+func (r *Router) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := Stats{Queued: r.queue.Len(), Inflight: map[string]int{}}
+	for _, rs := range r.replicas {
+		s.Inflight[rs.ID] = rs.inflight
+	}
+	return s
+}
+
+// Assign waits for a replica with room and returns a lease on it. retry
+// marks a call that a replica rejected: it goes back to the front of the
+// queue and is not subject to max_queued_requests again.
+func (r *Router) Assign(ctx context.Context, retry bool) (*Lease, error) {
+	r.mu.Lock()
+	if r.unavailable != "" {
+		msg := r.unavailable
+		r.mu.Unlock()
+		return nil, &UnavailableError{Message: msg}
+	}
+	if r.queue.Len() == 0 {
+		if rs := r.pickLocked(); rs != nil {
+			rs.inflight++
+			r.mu.Unlock()
+			return &Lease{r: r, rs: rs, Replica: rs.Replica}, nil
+		}
+	}
+	if !retry && r.cfg.MaxQueuedRequests >= 0 && r.queue.Len() >= r.cfg.MaxQueuedRequests {
+		err := &BackPressureError{Queued: r.queue.Len(), MaxQueued: r.cfg.MaxQueuedRequests}
+		r.mu.Unlock()
+		return nil, err
+	}
+	w := &waiter{ch: make(chan *Lease, 1)}
+	var e *list.Element
+	if retry {
+		e = r.queue.PushFront(w)
+	} else {
+		e = r.queue.PushBack(w)
+	}
+	r.armTimerLocked()
+	r.mu.Unlock()
+
+	select {
+	case l, ok := <-w.ch:
+		if !ok {
+			return nil, r.unavailableErr()
+		}
+		return l, nil
+	case <-ctx.Done():
+		r.mu.Lock()
+		// The list element's Remove is a no-op when it is no longer queued.
+		r.queue.Remove(e)
+		r.mu.Unlock()
+		select {
+		case l, ok := <-w.ch:
+			if ok {
+				l.release()
+			}
+		default:
+		}
+		return nil, ctx.Err()
+	}
+}
+
+func (r *Router) unavailableErr() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return &UnavailableError{Message: r.unavailable}
+}
+
+// pickLocked is the power of two choices over replicas with room, local
+// ones first.
+func (r *Router) pickLocked() *replicaState {
+	now := r.opts.Clock.Now()
+	var local, all []*replicaState
+	for _, rs := range r.replicas {
+		if rs.inflight >= r.cfg.MaxOngoingRequests || now.Before(rs.blockedUntil) || now.Before(rs.deadUntil) {
+			continue
+		}
+		all = append(all, rs)
+		if r.opts.LocalNodeID != "" && rs.NodeID == r.opts.LocalNodeID {
+			local = append(local, rs)
+		}
+	}
+	cands := all
+	if len(local) > 0 {
+		cands = local
+	}
+	switch len(cands) {
+	case 0:
+		return nil
+	case 1:
+		return cands[0]
+	}
+	i := r.opts.Intn(len(cands))
+	j := r.opts.Intn(len(cands) - 1)
+	if j >= i {
+		j++
+	}
+	a, b := cands[i], cands[j]
+	if r.load(b, now) < r.load(a, now) {
+		return b
+	}
+	return a
+}
+
+// load is this caller's calls in flight, or what the replica last reported
+// (which includes other callers) while that report is fresh.
+func (r *Router) load(rs *replicaState, now time.Time) int {
+	if now.Sub(rs.reportedAt) < r.opts.ReportTTL && rs.reported > rs.inflight {
+		return rs.reported
+	}
+	return rs.inflight
+}
+
+// dispatchLocked hands replicas to queued calls while there is room.
+func (r *Router) dispatchLocked() {
+	for r.queue.Len() > 0 {
+		rs := r.pickLocked()
+		if rs == nil {
+			break
+		}
+		w := r.queue.Remove(r.queue.Front()).(*waiter)
+		rs.inflight++
+		w.ch <- &Lease{r: r, rs: rs, Replica: rs.Replica}
+	}
+	r.armTimerLocked()
+}
+
+// armTimerLocked wakes the queue when the earliest backoff of a replica
+// that has room ends.
+func (r *Router) armTimerLocked() {
+	if r.queue.Len() == 0 {
+		return
+	}
+	now := r.opts.Clock.Now()
+	var at time.Time
+	for _, rs := range r.replicas {
+		if rs.inflight >= r.cfg.MaxOngoingRequests {
+			continue
+		}
+		until := rs.blockedUntil
+		if rs.deadUntil.After(until) {
+			until = rs.deadUntil
+		}
+		if until.After(now) && (at.IsZero() || until.Before(at)) {
+			at = until
+		}
+	}
+	if at.IsZero() || (r.timer != nil && !r.timerAt.After(at) && r.timerAt.After(now)) {
+		return
+	}
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	r.timerAt = at
+	// The callback runs on its own goroutine: fake clocks call it while
+	// holding their lock, and dispatching reads the clock.
+	r.timer = r.opts.Clock.AfterFunc(at.Sub(now), func() { go r.onTimer() })
+}
+
+func (r *Router) onTimer() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.timer = nil
+	r.dispatchLocked()
+}
+
+func (r *Router) backoff(rejects int) time.Duration {
+	d := float64(r.opts.InitialBackoff)
+	for i := 1; i < rejects; i++ {
+		d *= r.opts.BackoffFactor
+		if d >= float64(r.opts.MaxBackoff) {
+			return r.opts.MaxBackoff
+		}
+	}
+	return min(time.Duration(d), r.opts.MaxBackoff)
+}
+
+// Lease is one call's claim on a replica. Exactly one of Done, Rejected,
+// Failed or Cancelled must be called.
+type Lease struct {
+	Replica
+	r    *Router
+	rs   *replicaState
+	once sync.Once
+}
+
+func (l *Lease) finish(fn func(now time.Time)) {
+	l.once.Do(func() {
+		l.r.mu.Lock()
+		defer l.r.mu.Unlock()
+		l.rs.inflight--
+		fn(l.r.opts.Clock.Now())
+		l.r.dispatchLocked()
+	})
+}
+
+// Done reports a call the replica accepted and finished; ongoing is the
+// replica's count it reported (-1 when unknown).
+func (l *Lease) Done(ongoing int) {
+	l.finish(func(now time.Time) {
+		l.rs.rejects = 0
+		l.rs.blockedUntil = time.Time{}
+		if ongoing >= 0 {
+			l.rs.reported, l.rs.reportedAt = ongoing, now
+		}
+	})
+}
+
+// Rejected reports that the replica was full: it is skipped for a backoff
+// and the caller routes the call again with Assign(ctx, true).
+func (l *Lease) Rejected(ongoing int) {
+	l.finish(func(now time.Time) {
+		l.rs.rejects++
+		l.rs.blockedUntil = now.Add(l.r.backoff(l.rs.rejects))
+		l.rs.reported, l.rs.reportedAt = ongoing, now
+	})
+}
+
+// Failed reports that the replica could not be reached: it leaves rotation.
+func (l *Lease) Failed() {
+	l.finish(func(now time.Time) {
+		l.rs.deadUntil = now.Add(l.r.opts.DeadFor)
+	})
+}
+
+// release gives the lease back unused (the call was cancelled before it
+// was sent).
+func (l *Lease) release() {
+	l.finish(func(time.Time) {})
+}
+
+// Cancelled reports a call abandoned before the replica answered.
+func (l *Lease) Cancelled() { l.release() }

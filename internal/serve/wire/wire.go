@@ -1,0 +1,421 @@
+// Package wire is the protocol between a node's Serve agent and its replica
+// processes: length-prefixed frames, multiplexed by stream id over one Unix
+// socket connection. The same frames travel, one call per HTTP/2 stream,
+// between nodes (see Tunnel). python/rayk8s/serve/_wire.py is the Python
+// side; keep the two in step.
+//
+// A frame is a 9-byte header — payload length (uint32, big endian), stream
+// id (uint32), type (byte) — followed by the payload. The side that dials
+// opens odd stream ids, the side that accepts opens even ones, so both can
+// start calls (replicas call other deployments through handles).
+//
+// A call: the caller sends OPEN (JSON Meta), DATA* (request body), END. The
+// replica answers ACCEPT (JSON Accept) first — a rejection ends the call,
+// which is how max_ongoing_requests stays a hard cap — then HEAD (JSON
+// Head), DATA* and END, or ERROR (JSON Error) at any point. CANCEL from the
+// caller abandons the call.
+package wire
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+)
+
+// Frame types.
+const (
+	TypeOpen   byte = 1
+	TypeData   byte = 2
+	TypeEnd    byte = 3
+	TypeAccept byte = 4
+	TypeHead   byte = 5
+	TypeCancel byte = 6
+	TypeError  byte = 7
+)
+
+// HeaderSize is the size of a frame header.
+const HeaderSize = 9
+
+// MaxPayload bounds one frame; bodies are sent in ChunkSize pieces.
+const MaxPayload = 16 << 20
+
+// ChunkSize is the largest DATA payload senders produce.
+const ChunkSize = 64 << 10
+
+// Call kinds in Meta.Kind.
+const (
+	KindHTTP        = "http"
+	KindHandle      = "handle"
+	KindHealth      = "health"
+	KindReconfigure = "reconfigure"
+	KindStats       = "stats"
+)
+
+// Meta opens a stream.
+type Meta struct {
+	Kind      string `json:"kind"`
+	RequestID string `json:"request_id,omitempty"`
+	// App and Deployment name the target of a handle call a replica makes;
+	// an empty Deployment means the application's ingress.
+	App        string `json:"app,omitempty"`
+	Deployment string `json:"deployment,omitempty"`
+	// Method is the HTTP method of http calls and the method name of
+	// handle calls.
+	Method      string      `json:"method,omitempty"`
+	Path        string      `json:"path,omitempty"`
+	Query       string      `json:"query,omitempty"`
+	RoutePrefix string      `json:"route_prefix,omitempty"`
+	Headers     [][2]string `json:"headers,omitempty"`
+	Client      string      `json:"client,omitempty"`
+	// Encoding of a handle call's DATA: "json" or "pickle".
+	Encoding           string `json:"encoding,omitempty"`
+	MultiplexedModelID string `json:"multiplexed_model_id,omitempty"`
+	// TimeoutMS bounds a handle call (0: none).
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
+}
+
+// Accept is a replica's answer to OPEN.
+type Accept struct {
+	Accepted bool `json:"accepted"`
+	Ongoing  int  `json:"ongoing"`
+}
+
+// Head starts a response.
+type Head struct {
+	Status  int         `json:"status"`
+	Headers [][2]string `json:"headers,omitempty"`
+}
+
+// Error ends a call that failed. Kind tells callers how to map it: "user"
+// (an exception in user code: 500 with Message, the traceback), "unavailable"
+// (503), "backpressure" (503), "timeout" (408), "cancelled", "not_found".
+type Error struct {
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+}
+
+// Error kinds.
+const (
+	ErrUser         = "user"
+	ErrUnavailable  = "unavailable"
+	ErrBackpressure = "backpressure"
+	ErrTimeout      = "timeout"
+	ErrCancelled    = "cancelled"
+	ErrNotFound     = "not_found"
+	ErrInternal     = "internal"
+)
+
+func (e *Error) Error() string { return e.Message }
+
+// Reconfigure is the DATA of a reconfigure call.
+type Reconfigure struct {
+	UserConfig                json.RawMessage `json:"user_config"`
+	MaxOngoingRequests        int             `json:"max_ongoing_requests"`
+	GracefulShutdownWaitLoopS float64         `json:"graceful_shutdown_wait_loop_s"`
+}
+
+// Stats is the body of a stats call's answer.
+type Stats struct {
+	Ongoing int `json:"ongoing"`
+}
+
+// Frame is one decoded frame.
+type Frame struct {
+	Stream  uint32
+	Type    byte
+	Payload []byte
+}
+
+// AppendFrame appends the encoding of a frame to b.
+func AppendFrame(b []byte, stream uint32, typ byte, payload []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(payload)))
+	b = binary.BigEndian.AppendUint32(b, stream)
+	b = append(b, typ)
+	return append(b, payload...)
+}
+
+// ReadFrame reads one frame.
+func ReadFrame(r io.Reader) (Frame, error) {
+	var h [HeaderSize]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return Frame{}, err
+	}
+	n := binary.BigEndian.Uint32(h[:4])
+	if n > MaxPayload {
+		return Frame{}, fmt.Errorf("frame of %d bytes exceeds the %d byte limit", n, MaxPayload)
+	}
+	f := Frame{Stream: binary.BigEndian.Uint32(h[4:8]), Type: h[8]}
+	if n > 0 {
+		f.Payload = make([]byte, n)
+		if _, err := io.ReadFull(r, f.Payload); err != nil {
+			return Frame{}, fmt.Errorf("reading frame payload: %w", err)
+		}
+	}
+	return f, nil
+}
+
+// JSON encodes v for a frame payload; the types above always encode.
+func JSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("wire: encoding %T: %v", v, err))
+	}
+	return b
+}
+
+// Stream is one call's frames in both directions.
+type Stream interface {
+	// Send writes frames of this stream, in order, at once.
+	Send(frames ...Out) error
+	// Recv returns the next frame, or an error when the stream or its
+	// connection ends, or ctx is done.
+	Recv(ctx context.Context) (Frame, error)
+	// Close releases the stream; frames that arrive later are dropped.
+	Close()
+}
+
+// Out is a frame to send on a stream.
+type Out struct {
+	Type    byte
+	Payload []byte
+}
+
+// ErrClosed is returned on streams of a closed connection.
+var ErrClosed = errors.New("connection closed")
+
+// Conn multiplexes streams over one connection.
+type Conn struct {
+	c      net.Conn
+	onOpen func(*ConnStream)
+
+	wmu sync.Mutex
+	w   *bufio.Writer
+	buf []byte
+
+	mu      sync.Mutex
+	streams map[uint32]*ConnStream
+	nextID  uint32
+	err     error
+	done    chan struct{}
+}
+
+// NewConn starts reading c. dialer says whether this side dialed (it then
+// opens odd stream ids). onOpen, when set, receives streams the peer opens;
+// it is called from the read loop and must not block.
+func NewConn(c net.Conn, dialer bool, onOpen func(*ConnStream)) *Conn {
+	cn := &Conn{c: c, onOpen: onOpen, w: bufio.NewWriterSize(c, 64<<10), streams: map[uint32]*ConnStream{}, done: make(chan struct{})}
+	if dialer {
+		cn.nextID = 1
+	} else {
+		cn.nextID = 2
+	}
+	go cn.readLoop()
+	return cn
+}
+
+// Done is closed when the connection ends.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err is why the connection ended (after Done).
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Close ends the connection and every stream on it.
+func (c *Conn) Close() error {
+	c.fail(ErrClosed)
+	return nil
+}
+
+// Open starts a new stream.
+func (c *Conn) Open() (*ConnStream, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return nil, c.err
+	}
+	s := newConnStream(c, c.nextID)
+	c.nextID += 2
+	c.streams[s.id] = s
+	return s, nil
+}
+
+func (c *Conn) readLoop() {
+	r := bufio.NewReaderSize(c.c, 64<<10)
+	for {
+		f, err := ReadFrame(r)
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+				err = ErrClosed
+			}
+			c.fail(err)
+			return
+		}
+		c.mu.Lock()
+		s, ok := c.streams[f.Stream]
+		if !ok && f.Type == TypeOpen && c.onOpen != nil && f.Stream%2 != c.nextID%2 {
+			s = newConnStream(c, f.Stream)
+			c.streams[f.Stream] = s
+			c.mu.Unlock()
+			s.push(f)
+			c.onOpen(s)
+			continue
+		}
+		c.mu.Unlock()
+		if ok {
+			s.push(f)
+		}
+	}
+}
+
+func (c *Conn) fail(err error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = err
+	streams := c.streams
+	c.streams = map[uint32]*ConnStream{}
+	c.mu.Unlock()
+	_ = c.c.Close()
+	for _, s := range streams {
+		s.fail(err)
+	}
+	close(c.done)
+}
+
+func (c *Conn) write(id uint32, frames []Out) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	b := c.buf[:0]
+	for _, f := range frames {
+		if len(f.Payload) > MaxPayload {
+			return fmt.Errorf("frame of %d bytes exceeds the %d byte limit", len(f.Payload), MaxPayload)
+		}
+		b = AppendFrame(b, id, f.Type, f.Payload)
+	}
+	if cap(b) <= 1<<20 {
+		c.buf = b
+	}
+	if _, err := c.w.Write(b); err != nil {
+		c.fail(err)
+		return err
+	}
+	if err := c.w.Flush(); err != nil {
+		c.fail(err)
+		return err
+	}
+	return nil
+}
+
+// ConnStream is a stream of a Conn.
+type ConnStream struct {
+	frameQueue
+	id   uint32
+	conn *Conn
+}
+
+func newConnStream(c *Conn, id uint32) *ConnStream {
+	return &ConnStream{id: id, conn: c, frameQueue: newFrameQueue()}
+}
+
+// ID is the stream id.
+func (s *ConnStream) ID() uint32 { return s.id }
+
+// Send implements Stream.
+func (s *ConnStream) Send(frames ...Out) error {
+	if err := s.failed(); err != nil {
+		return err
+	}
+	return s.conn.write(s.id, frames)
+}
+
+// Close implements Stream.
+func (s *ConnStream) Close() {
+	s.conn.mu.Lock()
+	delete(s.conn.streams, s.id)
+	s.conn.mu.Unlock()
+	s.fail(ErrClosed)
+}
+
+// frameQueue holds a stream's received frames. It is unbounded so that one
+// slow reader never stalls the other streams of a connection.
+type frameQueue struct {
+	mu     sync.Mutex
+	queue  []Frame
+	err    error
+	signal chan struct{}
+}
+
+func newFrameQueue() frameQueue { return frameQueue{signal: make(chan struct{}, 1)} }
+
+func (q *frameQueue) push(f Frame) {
+	q.mu.Lock()
+	q.queue = append(q.queue, f)
+	q.mu.Unlock()
+	q.wake()
+}
+
+func (q *frameQueue) wake() {
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (q *frameQueue) fail(err error) {
+	q.mu.Lock()
+	if q.err == nil {
+		q.err = err
+	}
+	q.mu.Unlock()
+	q.wake()
+}
+
+func (q *frameQueue) failed() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.err
+}
+
+// Recv implements Stream: queued frames first, then the failure.
+func (q *frameQueue) Recv(ctx context.Context) (Frame, error) {
+	for {
+		q.mu.Lock()
+		if len(q.queue) > 0 {
+			f := q.queue[0]
+			q.queue[0] = Frame{}
+			q.queue = q.queue[1:]
+			q.mu.Unlock()
+			return f, nil
+		}
+		err := q.err
+		q.mu.Unlock()
+		if err != nil {
+			return Frame{}, err
+		}
+		select {
+		case <-q.signal:
+		case <-ctx.Done():
+			return Frame{}, ctx.Err()
+		}
+	}
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// Buffered reports whether received frames are waiting to be read.
+func (q *frameQueue) Buffered() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.queue) > 0
+}

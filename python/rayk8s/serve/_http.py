@@ -1,0 +1,186 @@
+"""The Request a deployment receives over HTTP and the conversion of what
+it returns to an HTTP response."""
+
+import json
+from urllib.parse import parse_qsl, quote
+
+
+class _Headers:
+    """Case-insensitive, read-only headers (first value wins on get)."""
+
+    def __init__(self, pairs):
+        self._pairs = [(k.lower(), v) for k, v in pairs]
+
+    def get(self, key, default=None):
+        key = key.lower()
+        for k, v in self._pairs:
+            if k == key:
+                return v
+        return default
+
+    def getlist(self, key):
+        key = key.lower()
+        return [v for k, v in self._pairs if k == key]
+
+    def __getitem__(self, key):
+        v = self.get(key)
+        if v is None:
+            raise KeyError(key)
+        return v
+
+    def __contains__(self, key):
+        return self.get(key) is not None
+
+    def keys(self):
+        return [k for k, _ in self._pairs]
+
+    def items(self):
+        return list(self._pairs)
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __len__(self):
+        return len(self._pairs)
+
+    def __repr__(self):
+        return f"Headers({self._pairs!r})"
+
+
+class _Awaitable:
+    """A value usable both directly and with await, so `await request.json()`
+    (Starlette style) and `request.json()` in sync handlers both work."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value):
+        self._value = value
+
+    def __await__(self):
+        if False:  # pragma: no cover - makes this a generator
+            yield
+        return self._value
+
+    def __getattr__(self, name):
+        return getattr(self._value, name)
+
+    def __getitem__(self, key):
+        return self._value[key]
+
+    def __iter__(self):
+        return iter(self._value)
+
+    def __len__(self):
+        return len(self._value)
+
+    def __contains__(self, item):
+        return item in self._value
+
+    def __eq__(self, other):
+        if isinstance(other, _Awaitable):
+            other = other._value
+        return self._value == other
+
+    def __hash__(self):
+        return hash(self._value)
+
+    def __bool__(self):
+        return bool(self._value)
+
+    def __str__(self):
+        return str(self._value)
+
+    def __repr__(self):
+        return repr(self._value)
+
+    def __bytes__(self):
+        return bytes(self._value)
+
+
+class Request:
+    """An HTTP request, with the parts of Starlette's Request that Serve
+    deployments use."""
+
+    def __init__(self, meta, body):
+        self.method = meta.get("method", "GET")
+        self.path = meta.get("path", "/")
+        self.query_string = meta.get("query", "")
+        self.route_prefix = meta.get("route_prefix", "")
+        self.headers = _Headers(meta.get("headers") or [])
+        self.request_id = meta.get("request_id", "")
+        self.client = meta.get("client", "")
+        self._body = body
+        self.query_params = dict(parse_qsl(self.query_string, keep_blank_values=True))
+        host = self.headers.get("host", "localhost")
+        self.url = f"http://{host}{quote(self.path)}" + (f"?{self.query_string}" if self.query_string else "")
+
+    def body(self):
+        return _Awaitable(self._body)
+
+    def json(self):
+        return _Awaitable(json.loads(self._body or b"null"))
+
+    def text(self):
+        return _Awaitable(self._body.decode("utf-8", errors="replace"))
+
+    def __repr__(self):
+        return f"Request({self.method} {self.path})"
+
+
+class Response:
+    """An explicit response: body (bytes, str, or anything JSON-encodable),
+    status code, headers and media type."""
+
+    media_type = None
+
+    def __init__(self, content=b"", status_code=200, headers=None, media_type=None):
+        self.status_code = status_code
+        self.headers = dict(headers or {})
+        if media_type is not None:
+            self.media_type = media_type
+        self.body = self.render(content)
+
+    def render(self, content):
+        if content is None:
+            return b""
+        if isinstance(content, bytes):
+            return content
+        if isinstance(content, str):
+            return content.encode()
+        return json.dumps(content).encode()
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content):
+        return json.dumps(content, separators=(",", ":")).encode()
+
+
+class PlainTextResponse(Response):
+    media_type = "text/plain; charset=utf-8"
+
+
+def to_http(result):
+    """(status, [(header, value)], body) of what a deployment returned:
+    dict/list/numbers/None as JSON, str as text, bytes as they are, or a
+    Response (ours or a Starlette-like one with status_code/body/headers)."""
+    if hasattr(result, "status_code") and hasattr(result, "body"):
+        headers = []
+        raw = getattr(result, "raw_headers", None)
+        if raw:
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+        else:
+            headers = [(str(k).lower(), str(v)) for k, v in dict(getattr(result, "headers", {}) or {}).items()]
+        media = getattr(result, "media_type", None)
+        if media and not any(k == "content-type" for k, _ in headers):
+            headers.append(("content-type", media))
+        body = result.body
+        if isinstance(body, str):
+            body = body.encode()
+        return int(result.status_code), headers, bytes(body or b"")
+    if isinstance(result, bytes):
+        return 200, [("content-type", "application/octet-stream")], result
+    if isinstance(result, str):
+        return 200, [("content-type", "text/plain; charset=utf-8")], result.encode()
+    return 200, [("content-type", "application/json")], json.dumps(result).encode()

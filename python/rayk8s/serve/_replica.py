@@ -1,0 +1,358 @@
+"""A Python replica process: `python3 -m rayk8s.serve._replica`, started by
+the node agent with the replica's identity and config in its environment.
+
+It imports the application, constructs its deployment (handles injected for
+bound deployments), calls reconfigure(user_config), then serves calls on
+its Unix socket: at most max_ongoing_requests at once (beyond that it
+rejects, and the caller's router goes elsewhere), async handlers on the
+event loop, sync ones on a thread pool of max_ongoing_requests threads.
+SIGTERM drains it: new calls are rejected, ongoing ones finish."""
+
+import asyncio
+import concurrent.futures
+import contextvars
+import functools
+import inspect
+import json
+import os
+import pickle
+import signal
+import sys
+import traceback
+
+from rayk8s.serve import _api, _context, _http, _wire
+
+ENV_REPLICA_ID = "RAYK8S_SERVE_REPLICA_ID"
+ENV_APP = "RAYK8S_SERVE_APP"
+ENV_DEPLOYMENT = "RAYK8S_SERVE_DEPLOYMENT"
+ENV_IMPORT_PATH = "RAYK8S_SERVE_IMPORT_PATH"
+ENV_APP_ARGS = "RAYK8S_SERVE_APP_ARGS"
+ENV_CONFIG = "RAYK8S_SERVE_REPLICA_CONFIG"
+ENV_PY_MODULES = "RAYK8S_SERVE_PY_MODULES"
+
+
+def setup_path(environ):
+    """The working directory and py_modules come first on sys.path."""
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    mods = environ.get(ENV_PY_MODULES, "")
+    for m in filter(None, mods.split("\x1f")):
+        parent = os.path.dirname(os.path.abspath(m)) if os.path.isdir(m) and os.path.exists(os.path.join(m, "__init__.py")) else m
+        if parent not in sys.path:
+            sys.path.insert(0, parent)
+
+
+async def maybe_await(value):
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+class Replica:
+    def __init__(self, replica_id, app_name, deployment_name, instance, max_ongoing, wait_loop_s, loop):
+        self.replica_id = replica_id
+        self.app_name = app_name
+        self.deployment_name = deployment_name
+        self.instance = instance
+        self.max_ongoing = max_ongoing
+        self.wait_loop_s = wait_loop_s
+        self.loop = loop
+        self.ongoing = 0
+        self.draining = False
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=max_ongoing, thread_name_prefix="serve-sync")
+        self.conns = []
+        self.conn_ready = asyncio.Event()
+        self.tasks = set()
+        self.max_observed = 0
+
+    # ---- connections from the node agent ----
+
+    async def on_connect(self, reader, writer):
+        conn = _wire.Conn(reader, writer, dialer=False, on_open=self.on_stream)
+        self.conns.append(conn)
+        self.conn_ready.set()
+        try:
+            await conn.done
+        except asyncio.CancelledError:
+            conn.close()
+        self.conns.remove(conn)
+        if not self.conns:
+            self.conn_ready.clear()
+
+    async def open_stream(self):
+        """A stream to the agent for a handle call."""
+        for _ in range(2):
+            for conn in reversed(self.conns):
+                if not conn.closed:
+                    return conn.open()
+            try:
+                await asyncio.wait_for(self.conn_ready.wait(), timeout=30)
+            except asyncio.TimeoutError:
+                break
+        raise _context.DeploymentUnavailableError("This replica has no connection to its node agent.")
+
+    def on_stream(self, stream):
+        task = asyncio.ensure_future(self.serve_stream(stream))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    # ---- calls ----
+
+    async def serve_stream(self, stream):
+        try:
+            _, payload = await stream.recv()
+            meta = json.loads(payload)
+            kind = meta.get("kind")
+            if kind in (_wire.KIND_HEALTH, _wire.KIND_RECONFIGURE, _wire.KIND_STATS):
+                await self.control(stream, kind)
+                return
+            if self.draining or self.ongoing >= self.max_ongoing:
+                stream.send((_wire.ACCEPT, _wire.dumps({"accepted": False, "ongoing": self.ongoing})))
+                return
+            self.ongoing += 1
+            self.max_observed = max(self.max_observed, self.ongoing)
+            self.idle.clear()
+            try:
+                stream.send((_wire.ACCEPT, _wire.dumps({"accepted": True, "ongoing": self.ongoing})))
+                await self.run_call(stream, meta)
+            finally:
+                self.ongoing -= 1
+                if self.ongoing == 0:
+                    self.idle.set()
+        except (_wire.ConnectionClosed, asyncio.CancelledError):
+            pass
+        finally:
+            stream.close()
+
+    async def read_body(self, stream):
+        parts = []
+        while True:
+            ftype, payload = await stream.recv()
+            if ftype == _wire.DATA:
+                parts.append(payload)
+            elif ftype == _wire.END:
+                return b"".join(parts)
+            elif ftype == _wire.CANCEL:
+                raise asyncio.CancelledError()
+
+    async def run_call(self, stream, meta):
+        body = await self.read_body(stream)
+        task = asyncio.ensure_future(self.invoke(meta, body))
+
+        async def watch_cancel():
+            try:
+                while True:
+                    ftype, _ = await stream.recv()
+                    if ftype == _wire.CANCEL:
+                        task.cancel()
+                        return
+            except (_wire.ConnectionClosed, asyncio.CancelledError):
+                task.cancel()
+
+        watcher = asyncio.ensure_future(watch_cancel())
+        try:
+            frames = await task
+        except asyncio.CancelledError:
+            return
+        except Exception:  # noqa: BLE001 - user code may raise anything
+            frames = self.error_frames(meta, sys.exc_info()[1], traceback.format_exc())
+        finally:
+            watcher.cancel()
+        try:
+            stream.send(*frames)
+        except _wire.ConnectionClosed:
+            pass
+
+    def error_frames(self, meta, exc, tb):
+        if meta.get("kind") == _wire.KIND_HANDLE and meta.get("encoding") == "pickle":
+            try:
+                data = pickle.dumps((exc, tb))
+            except Exception:  # noqa: BLE001 - unpicklable exception
+                data = pickle.dumps((None, tb))
+            head = {"status": 500, "headers": [["x-serve-exception", "pickle"]]}
+            return [(_wire.HEAD, _wire.dumps(head))] + [(_wire.DATA, c) for c in _wire.chunks(data)] + [(_wire.END, b"")]
+        return [(_wire.ERROR, _wire.dumps({"kind": _wire.ERR_USER, "message": tb}))]
+
+    def target(self, name):
+        if not inspect.isfunction(self.instance):
+            fn = getattr(self.instance, name, None)
+            if fn is None:
+                raise AttributeError(f"Deployment '{self.deployment_name}' has no method '{name}'")
+            return fn
+        if name != "__call__":
+            raise AttributeError(f"Function deployment '{self.deployment_name}' has no method '{name}'")
+        return self.instance
+
+    async def call_user(self, fn, *args, **kwargs):
+        if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None)):
+            return await fn(*args, **kwargs)
+        ctx = contextvars.copy_context()
+        result = await self.loop.run_in_executor(self.pool, functools.partial(ctx.run, fn, *args, **kwargs))
+        return await maybe_await(result)
+
+    async def invoke(self, meta, body):
+        if meta.get("kind") == _wire.KIND_HANDLE:
+            if meta.get("encoding") == "pickle":
+                args, kwargs = pickle.loads(body) if body else ((), {})
+            else:
+                decoded = json.loads(body or b"{}")
+                args, kwargs = decoded.get("args", []), decoded.get("kwargs", {})
+            result = await self.call_user(self.target(meta.get("method") or "__call__"), *args, **kwargs)
+            result = await collect(result)
+            head = {"status": 200, "headers": [["x-serve-encoding", "pickle"]]}
+            data = pickle.dumps(result)
+        else:
+            request = _http.Request(meta, body)
+            result = await self.call_user(self.target("__call__"), request)
+            result = await collect(result)
+            status, headers, data = _http.to_http(result)
+            head = {"status": status, "headers": [[k, v] for k, v in headers]}
+        return [(_wire.HEAD, _wire.dumps(head))] + [(_wire.DATA, c) for c in _wire.chunks(data)] + [(_wire.END, b"")]
+
+    # ---- control ----
+
+    async def control(self, stream, kind):
+        stream.send((_wire.ACCEPT, _wire.dumps({"accepted": True, "ongoing": self.ongoing})))
+        body = await self.read_body(stream)
+        try:
+            answer = b""
+            if kind == _wire.KIND_HEALTH:
+                check = getattr(self.instance, "check_health", None)
+                if check is not None and not inspect.isfunction(self.instance):
+                    await self.call_user(check)
+            elif kind == _wire.KIND_RECONFIGURE:
+                await self.reconfigure(json.loads(body or b"{}"))
+            elif kind == _wire.KIND_STATS:
+                answer = _wire.dumps({"ongoing": self.ongoing, "max_observed": self.max_observed})
+            stream.send((_wire.HEAD, _wire.dumps({"status": 200})), (_wire.DATA, answer), (_wire.END, b""))
+        except Exception:  # noqa: BLE001 - user code may raise anything
+            stream.send((_wire.ERROR, _wire.dumps({"kind": _wire.ERR_USER, "message": traceback.format_exc()})))
+
+    async def reconfigure(self, cfg):
+        new_max = cfg.get("max_ongoing_requests") or self.max_ongoing
+        if new_max != self.max_ongoing:
+            old, self.pool = self.pool, concurrent.futures.ThreadPoolExecutor(max_workers=new_max, thread_name_prefix="serve-sync")
+            old.shutdown(wait=False)
+            self.max_ongoing = new_max
+        if cfg.get("graceful_shutdown_wait_loop_s") is not None:
+            self.wait_loop_s = cfg["graceful_shutdown_wait_loop_s"]
+        user_config = cfg.get("user_config")
+        fn = getattr(self.instance, "reconfigure", None)
+        if user_config is not None and fn is not None and not inspect.isfunction(self.instance):
+            await self.call_user(fn, user_config)
+
+    # ---- shutdown ----
+
+    async def drain(self):
+        self.draining = True
+        await asyncio.sleep(self.wait_loop_s)
+        while self.ongoing > 0:
+            try:
+                await asyncio.wait_for(self.idle.wait(), timeout=max(self.wait_loop_s, 0.05))
+            except asyncio.TimeoutError:
+                pass
+        destructor = getattr(type(self.instance), "__del__", None)
+        if destructor is not None:
+            try:
+                await maybe_await(destructor(self.instance))
+            except Exception:  # noqa: BLE001 - a failing destructor must not block exit
+                traceback.print_exc()
+
+
+async def collect(result):
+    """Generators are collected whole (streaming responses are part 2)."""
+    if inspect.isasyncgen(result):
+        items = [item async for item in result]
+        return join_items(items)
+    if inspect.isgenerator(result):
+        return join_items(list(result))
+    return result
+
+
+def join_items(items):
+    if all(isinstance(i, bytes) for i in items):
+        return b"".join(items)
+    if all(isinstance(i, str) for i in items):
+        return "".join(items)
+    return items
+
+
+def construct(app, deployment_name, app_name, args_env):
+    bound = app.find(deployment_name)
+    if bound is None:
+        raise LookupError(f"Deployment '{deployment_name}' is not in application '{app_name}'")
+
+    def to_handle(child):
+        return _context.DeploymentHandle(child.deployment.name, app_name)
+
+    args = _api.replace_apps(bound.args, to_handle)
+    kwargs = _api.replace_apps(bound.kwargs, to_handle)
+    target = bound.deployment.func_or_class
+    if bound.deployment.is_function:
+        return target
+    return target(*args, **kwargs)
+
+
+async def amain(environ):
+    replica_id = environ[ENV_REPLICA_ID]
+    app_name = environ.get(ENV_APP, "")
+    deployment_name = environ[ENV_DEPLOYMENT]
+    cfg = json.loads(environ.get(ENV_CONFIG) or "{}")
+    setup_path(environ)
+    loop = asyncio.get_running_loop()
+    replica = Replica(replica_id, app_name, deployment_name, None, cfg.get("max_ongoing_requests") or 5, cfg.get("graceful_shutdown_wait_loop_s", 2.0), loop)
+    _context._set_runtime(replica)
+
+    app = _api.load_application(environ[ENV_IMPORT_PATH], json.loads(environ.get(ENV_APP_ARGS) or "null"))
+    replica.instance = construct(app, deployment_name, app_name, environ.get(ENV_APP_ARGS))
+    if cfg.get("user_config") is not None:
+        fn = getattr(replica.instance, "reconfigure", None)
+        if fn is not None and not inspect.isfunction(replica.instance):
+            await replica.call_user(fn, cfg["user_config"])
+
+    path = _wire.socket_path(environ[_wire.SOCKET_DIR_ENV], replica_id)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    server = await asyncio.start_unix_server(replica.on_connect, path=path)
+    print(f"Replica {replica_id} is serving on {path}", flush=True)
+
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    parent = os.getppid()
+
+    async def watch_parent():
+        while os.getppid() == parent:
+            await asyncio.sleep(1)
+        print("The node agent is gone; exiting", flush=True)
+        os._exit(1)
+
+    watcher = asyncio.ensure_future(watch_parent())
+    await stop.wait()
+    watcher.cancel()
+    await replica.drain()
+    server.close()
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def main():
+    try:
+        asyncio.run(amain(dict(os.environ)))
+    except Exception:  # noqa: BLE001 - report constructor failures in the log
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
+    sys.stdout.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

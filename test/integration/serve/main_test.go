@@ -1,0 +1,348 @@
+// Package serve_test runs Serve on real processes: a head and two worker
+// node agents started with the `ray` binary on 127.0.0.1, .2 and .3, with
+// applications deployed through the Serve REST API and called over HTTP
+// through every node's proxy.
+package serve_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var rayBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ray-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	rayBin = filepath.Join(dir, "ray")
+	build := exec.Command("go", "build", "-o", rayBin, "github.com/rayk8s/rayk8s/cmd/ray")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building ray:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+}
+
+func startRay(t testing.TB, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(rayBin, args...)
+	cmd.Env = env
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, out: out, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(20 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("output of ray %s:\n%s", strings.Join(args, " "), out.String())
+		}
+	})
+	return p
+}
+
+// eventually polls cond every 100ms, at most n times.
+func eventually(t testing.TB, what string, n int, cond func() bool) {
+	t.Helper()
+	for range n {
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+type cluster struct {
+	dashURL   string
+	httpPort  int
+	proxies   []string // http://ip:port of each node's proxy, head first
+	head      *proc
+	workers   []*proc
+	pythonDir string
+}
+
+// nodeEnv is a node's environment: no inherited RAY_*, fast heartbeats,
+// the SDK on PYTHONPATH and the proxy bound to the node's own address so
+// three nodes share one machine.
+func nodeEnv(tmp, ip, pythonDir string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "RAY_") && !strings.HasPrefix(kv, "PYTHONPATH=") {
+			env = append(env, kv)
+		}
+	}
+	return append(env,
+		"RAY_TMPDIR="+tmp,
+		"RAY_health_check_period_ms=100",
+		"RAY_health_check_failure_threshold=20",
+		"RAY_SERVE_DEFAULT_HTTP_HOST="+ip,
+		"PYTHONPATH="+pythonDir,
+	)
+}
+
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	tmp := t.TempDir()
+	pythonDir, err := filepath.Abs("../../../python")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{httpPort: freePort(t), pythonDir: pythonDir}
+	dashPort := freePort(t)
+	gcsPort := freePort(t)
+	c.dashURL = "http://127.0.0.1:" + strconv.Itoa(dashPort)
+	c.head = startRay(t, nodeEnv(tmp, "127.0.0.1", pythonDir), "start", "--head", "--block",
+		"--node-ip-address=127.0.0.1", "--port="+strconv.Itoa(gcsPort),
+		"--dashboard-host=127.0.0.1", "--dashboard-port="+strconv.Itoa(dashPort),
+		"--dashboard-agent-listen-port="+strconv.Itoa(freePort(t)), "--metrics-export-port="+strconv.Itoa(freePort(t)),
+		"--num-cpus=2", "--temp-dir="+filepath.Join(tmp, "head"))
+	c.proxies = append(c.proxies, fmt.Sprintf("http://127.0.0.1:%d", c.httpPort))
+	for i := range 2 {
+		ip := fmt.Sprintf("127.0.0.%d", i+2)
+		c.workers = append(c.workers, startRay(t, nodeEnv(tmp, ip, pythonDir), "start", "--block",
+			"--address=127.0.0.1:"+strconv.Itoa(gcsPort), "--node-ip-address="+ip,
+			"--dashboard-agent-listen-port="+strconv.Itoa(freePort(t)), "--metrics-export-port="+strconv.Itoa(freePort(t)),
+			"--num-cpus=2", "--temp-dir="+filepath.Join(tmp, "worker"+strconv.Itoa(i))))
+		c.proxies = append(c.proxies, fmt.Sprintf("http://%s:%d", ip, c.httpPort))
+	}
+	eventually(t, "the dashboard", 100, func() bool {
+		code, _ := c.do(t, "GET", c.dashURL+"/api/version", "")
+		return code == 200
+	})
+	// Deploy only once every node is up, so replicas can spread.
+	eventually(t, "3 alive nodes", 300, func() bool {
+		out, err := exec.Command(rayBin, "status", "--address=127.0.0.1:"+strconv.Itoa(gcsPort)).CombinedOutput()
+		return err == nil && strings.Count(string(out), " ALIVE") == 3
+	})
+	return c
+}
+
+var client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+func (c *cluster) do(t testing.TB, method, url, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// config builds a deploy config with the cluster's proxy port.
+func (c *cluster) config(apps ...string) string {
+	return fmt.Sprintf(`{"http_options": {"port": %d}, "applications": [%s]}`, c.httpPort, strings.Join(apps, ","))
+}
+
+func (c *cluster) put(t testing.TB, cfg string) (int, string) {
+	t.Helper()
+	return c.do(t, "PUT", c.dashURL+"/api/serve/applications/", cfg)
+}
+
+func (c *cluster) mustPut(t testing.TB, cfg string) {
+	t.Helper()
+	if code, body := c.put(t, cfg); code != 200 {
+		t.Fatalf("PUT = %d %s", code, body)
+	}
+}
+
+type replicaDetails struct {
+	ReplicaID string `json:"replica_id"`
+	State     string `json:"state"`
+	NodeIP    string `json:"node_ip"`
+	PID       int    `json:"pid"`
+}
+
+type deploymentDetails struct {
+	Status   string           `json:"status"`
+	Message  string           `json:"message"`
+	Replicas []replicaDetails `json:"replicas"`
+}
+
+type appDetails struct {
+	Status      string                       `json:"status"`
+	Message     string                       `json:"message"`
+	Deployments map[string]deploymentDetails `json:"deployments"`
+}
+
+func (c *cluster) apps(t testing.TB) map[string]appDetails {
+	t.Helper()
+	code, body := c.do(t, "GET", c.dashURL+"/api/serve/applications/?api_type=declarative", "")
+	if code != 200 {
+		t.Fatalf("GET applications = %d %s", code, body)
+	}
+	var d struct {
+		Applications map[string]appDetails `json:"applications"`
+	}
+	if err := json.Unmarshal([]byte(body), &d); err != nil {
+		t.Fatal(err)
+	}
+	return d.Applications
+}
+
+// waitRunning waits until every named app is RUNNING with every replica
+// RUNNING (no rollout or replacement in progress).
+func (c *cluster) waitRunning(t testing.TB, names ...string) map[string]appDetails {
+	t.Helper()
+	var apps map[string]appDetails
+	eventually(t, fmt.Sprintf("applications %v to be RUNNING", names), 600, func() bool {
+		apps = c.apps(t)
+		for _, n := range names {
+			a, ok := apps[n]
+			if !ok || a.Status != "RUNNING" {
+				return false
+			}
+			for _, d := range a.Deployments {
+				for _, r := range d.Replicas {
+					if r.State != "RUNNING" {
+						return false
+					}
+				}
+			}
+		}
+		return true
+	})
+	return apps
+}
+
+// load sends requests in a loop from workers goroutines until stopped and
+// counts the outcomes.
+type load struct {
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	ok       int
+	failures []string
+	bodies   map[string]int
+}
+
+func startLoad(c *cluster, workers int, path, body string, key func(string) string) *load {
+	l := &load{stop: make(chan struct{}), bodies: map[string]int{}}
+	for i := range workers {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			url := c.proxies[i%len(c.proxies)] + path
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				req, _ := http.NewRequestWithContext(context.Background(), "POST", url, strings.NewReader(body))
+				resp, err := client.Do(req)
+				var code int
+				var b []byte
+				if err == nil {
+					b, _ = io.ReadAll(resp.Body)
+					resp.Body.Close()
+					code = resp.StatusCode
+				}
+				l.mu.Lock()
+				switch {
+				case err != nil:
+					l.failures = append(l.failures, err.Error())
+				case code != 200:
+					l.failures = append(l.failures, fmt.Sprintf("%d %s", code, b))
+				default:
+					l.ok++
+					if key != nil {
+						l.bodies[key(string(b))]++
+					}
+				}
+				l.mu.Unlock()
+			}
+		}()
+	}
+	return l
+}
+
+func (l *load) count(k string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.bodies[k]
+}
+
+func (l *load) finish() (int, []string) {
+	close(l.stop)
+	l.wg.Wait()
+	return l.ok, l.failures
+}
+
+func jsonField(body, field string) string {
+	var m map[string]any
+	if json.Unmarshal([]byte(body), &m) != nil {
+		return ""
+	}
+	return fmt.Sprint(m[field])
+}
