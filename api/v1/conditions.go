@@ -49,6 +49,9 @@ const (
 	FailedDeleteWorkerPod = "FailedDeleteWorkerPod"
 	// FailedDeleteAllPods is a reason of ReplicaFailure.
 	FailedDeleteAllPods = "FailedDeleteAllPods"
+	// AuthSecretNotFound (a rayk8s addition) is a reason of ReplicaFailure: authOptions.secretName
+	// names a Secret that does not exist, so no pod can be created.
+	AuthSecretNotFound = "AuthSecretNotFound"
 
 	// RayClusterSuspending is True from spec.suspend=true until every pod is gone.
 	RayClusterSuspending RayClusterConditionType = "RayClusterSuspending"

@@ -2,6 +2,7 @@ package raycluster
 
 import (
 	"fmt"
+	"io"
 	"strconv"
 	"time"
 
@@ -110,6 +111,10 @@ func WithClock(c clock.PassiveClock) Option { return func(r *Reconciler) { r.clo
 
 // WithRecorder sets the events.k8s.io recorder. Without one, events are dropped.
 func WithRecorder(rec events.EventRecorder) Option { return func(r *Reconciler) { r.recorder = rec } }
+
+// WithTokenSource replaces the source of the random bytes the generated auth token is made of
+// (crypto/rand by default); tests use it to make the token predictable.
+func WithTokenSource(rand io.Reader) Option { return func(r *Reconciler) { r.random = rand } }
 
 // WithMetricsRegisterer registers the kuberay_cluster_* metrics on reg (controller-runtime's
 // metrics.Registry in the manager). Without one, no metrics are exported.

@@ -2,8 +2,10 @@ package raycluster
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -35,6 +38,8 @@ type Reconciler struct {
 	registerer prometheus.Registerer
 	metrics    *clusterMetrics
 	exp        *expectations
+	// random is where generated auth tokens come from.
+	random io.Reader
 	// replacedHeads remembers, per cluster, the head pod deleted for replacement until its
 	// successor is ready, so HeadPodReady keeps saying why even when the status in the cache lags
 	// behind the last write.
@@ -54,7 +59,7 @@ func New(c client.Client, cfg Config, opts ...Option) (*Reconciler, error) {
 	if cfg.ExpectationTimeout <= 0 {
 		cfg.ExpectationTimeout = DefaultExpectationTimeout
 	}
-	r := &Reconciler{client: c, cfg: cfg, clock: clock.RealClock{}}
+	r := &Reconciler{client: c, cfg: cfg, clock: clock.RealClock{}, random: rand.Reader}
 	for _, o := range opts {
 		o(r)
 	}
@@ -72,7 +77,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	if err := SetupIndexes(ctx, mgr); err != nil {
 		return err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("raycluster").
 		// Status-only updates (including our own status writes) do not trigger a reconcile.
 		For(&rayv1.RayCluster{}, builder.WithPredicates(predicate.Or(
@@ -81,7 +86,14 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		Owns(&corev1.Service{}).
 		Owns(&batchv1.Job{}).
 		Owns(&networkingv1.Ingress{}).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.cfg.MaxConcurrentReconciles}).
+		// Secrets and claims are watched by metadata only (the operator never caches Secret
+		// data) and mapped by name to the clusters that use them: this covers the objects the
+		// operator creates (and recreates when deleted) as well as the ones users bring.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(clustersReferencing(r.client, AuthSecretIndex)), builder.OnlyMetadata)
+	if r.cfg.enabled(features.GCSFaultToleranceEmbeddedStorage) {
+		b = b.Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(clustersReferencing(r.client, GCSStorageClaimIndex)), builder.OnlyMetadata)
+	}
+	return b.WithOptions(controller.Options{MaxConcurrentReconciles: r.cfg.MaxConcurrentReconciles}).
 		Complete(r)
 }
 
@@ -154,9 +166,11 @@ func (r *Reconciler) phases() []phase {
 	return []phase{
 		{"autoscaler RBAC", r.reconcileAutoscalerRBAC},
 		{"ingress", r.reconcileIngress},
+		{"auth secret", r.reconcileAuthSecret},
 		{"head service", r.reconcileHeadService},
 		{"headless worker service", r.reconcileHeadlessWorkerService},
 		{"serve service", r.reconcileServeService},
+		{"gcs storage", r.reconcileGCSStorage},
 		{"pods", r.reconcilePods},
 	}
 }

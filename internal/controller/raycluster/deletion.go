@@ -71,8 +71,8 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result
 			return ctrl.Result{}, err
 		}
 	}
-	if len(s.headPods()) > 0 || len(podsOfType(s.allPods, rayv1.HeadNode)) > 0 {
-		// Pod deletions come back through the watch.
+	if len(s.headPods()) > 0 || len(podsOfType(s.allPods, rayv1.HeadNode)) > 0 || r.awaitPendingCreates(s) {
+		// Pod deletions (and pods created but not cached yet) come back through the watch.
 		r.emit(c, s.events)
 		return r.result(s), nil
 	}

@@ -109,6 +109,37 @@ func (e *expectations) satisfied(cluster types.NamespacedName, group string, cac
 	return false, wakeAt
 }
 
+// pendingCreates drops the create expectations of every group of the cluster that the cached
+// pods (any group) fulfil or that expired, and reports whether any is left, with the earliest
+// expiry. Deleting "every pod" acts on the cache, so a pod whose create is still pending would
+// escape it: suspension and Recreate wait until no create is pending.
+func (e *expectations) pendingCreates(cluster types.NamespacedName, cached []corev1.Pod, now time.Time) (pending bool, wakeAt time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	groups := e.byGroup[cluster]
+	if len(groups) == 0 {
+		return false, time.Time{}
+	}
+	names := make(map[string]bool, len(cached))
+	for i := range cached {
+		names[cached[i].Name] = true
+	}
+	for _, g := range groups {
+		for name, at := range g.creates {
+			expiry := at.Add(e.timeout)
+			if names[name] || !now.Before(expiry) {
+				delete(g.creates, name)
+				continue
+			}
+			pending = true
+			if wakeAt.IsZero() || expiry.Before(wakeAt) {
+				wakeAt = expiry
+			}
+		}
+	}
+	return pending, wakeAt
+}
+
 // forget drops every expectation of a cluster (it was deleted, or all its pods are being
 // recreated and the old expectations no longer matter).
 func (e *expectations) forget(cluster types.NamespacedName) {

@@ -37,13 +37,17 @@ func (r *Reconciler) reconcilePods(ctx context.Context, s *scope) error {
 		// Two-phase suspend: pods are deleted only once Suspending is recorded in status, so a
 		// suspension that started always completes and Kueue sees it before pods disappear.
 		if conditionTrue(c.Status.Conditions, rayv1.RayClusterSuspending) {
-			return r.deleteAllPods(ctx, s, "the cluster is suspending")
+			return r.suspendPods(ctx, s, "the cluster is suspending")
 		}
 		if conditionTrue(c.Status.Conditions, rayv1.RayClusterSuspended) || clusterSuspendRequested(c) {
 			return nil
 		}
 	} else if clusterSuspendRequested(c) {
-		return r.deleteAllPods(ctx, s, "the cluster is suspended")
+		return r.suspendPods(ctx, s, "the cluster is suspended")
+	}
+	if s.podsBlocked != "" {
+		// Pods could not start; those already running are left alone.
+		return nil
 	}
 	if done, err := r.reconcileRecreate(ctx, s); done || err != nil {
 		return err
@@ -131,7 +135,34 @@ func (r *Reconciler) reconcileRecreate(ctx context.Context, s *scope) (bool, err
 		}
 		return true, nil
 	}
+	if r.awaitPendingCreates(s) {
+		// A pod created by an earlier reconcile is not cached yet and would survive the
+		// deletion (keeping the old spec); wait for it (its watch event or the expectation's
+		// expiry brings the cluster back).
+		return true, nil
+	}
 	return true, r.deleteAllPods(ctx, s, "the cluster spec changed and upgradeStrategy is Recreate")
+}
+
+// suspendPods deletes every cached pod of a suspending cluster and records whether a pod create
+// is still pending, in which case the suspension is not complete yet (status.go).
+func (r *Reconciler) suspendPods(ctx context.Context, s *scope, why string) error {
+	if err := r.deleteAllPods(ctx, s, why); err != nil {
+		return err
+	}
+	r.awaitPendingCreates(s)
+	return nil
+}
+
+// awaitPendingCreates records in the scope whether any group of the cluster has a pod create
+// the cache has not shown yet, and asks to be woken when the earliest one expires.
+func (r *Reconciler) awaitPendingCreates(s *scope) bool {
+	pending, wake := r.exp.pendingCreates(s.key, s.allPods, s.now)
+	if pending {
+		s.createsPending = true
+		s.wakeAt(wake)
+	}
+	return pending
 }
 
 // deleteAllPods deletes every pod of the cluster, one by one so that only pods this cluster

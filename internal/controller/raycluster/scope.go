@@ -35,6 +35,13 @@ type scope struct {
 	replicaFailure *failure     // a pod create/delete failed (ReplicaFailure condition)
 	headReplaced   *headReplace // the head pod was deleted to be recreated
 	podsChanged    bool         // a pod was created or deleted in this reconcile
+	// podsBlocked says why no pod may be created (a Secret the pods need is missing); empty
+	// when pods may be created.
+	podsBlocked string
+	// createsPending is true when a pod create issued by an earlier reconcile has not reached
+	// the cache yet: the pod exists but deleting "every cached pod" misses it, so a suspension
+	// is not complete.
+	createsPending bool
 
 	// requeueAt is the earliest computed time at which the cluster must be looked at again even
 	// without a watch event (0 = never).
@@ -84,6 +91,13 @@ func (s *scope) flushPodEvents(p podEvents, action string, nouns map[string]stri
 func (s *scope) fail(reason string, err error) {
 	if s.replicaFailure == nil {
 		s.replicaFailure = &failure{reason: reason, message: err.Error()}
+	}
+}
+
+// blockPods records why pods cannot be created (the first reason wins).
+func (s *scope) blockPods(why string) {
+	if s.podsBlocked == "" {
+		s.podsBlocked = why
 	}
 }
 

@@ -233,14 +233,15 @@ func setReplicaFailureCondition(c *rayv1.RayCluster, s *scope) {
 }
 
 // setSuspendConditions drives the two-phase suspend: Suspending is recorded first (the pods
-// phase only deletes pods once it is recorded), Suspended once no pod is left, and Suspended goes
-// back to False when spec.suspend is cleared.
+// phase only deletes pods once it is recorded), Suspended once no pod is left and no pod create
+// is still on its way to the cache, and Suspended goes back to False when spec.suspend is
+// cleared.
 func setSuspendConditions(c *rayv1.RayCluster, s *scope, old rayv1.RayClusterStatus) {
 	suspending := conditionTrue(old.Conditions, rayv1.RayClusterSuspending)
 	suspended := conditionTrue(old.Conditions, rayv1.RayClusterSuspended)
 	switch {
 	case suspending:
-		if len(s.allPods) == 0 {
+		if len(s.allPods) == 0 && !s.createsPending {
 			setCondition(c, rayv1.RayClusterSuspending, metav1.ConditionFalse, rayv1.RayClusterSuspendingReason, "", s.now)
 			setCondition(c, rayv1.RayClusterSuspended, metav1.ConditionTrue, rayv1.RayClusterSuspendedReason, "every pod was deleted", s.now)
 			setCondition(c, rayv1.RayClusterProvisioned, metav1.ConditionFalse, rayv1.RayClusterPodsProvisioning, "the cluster is suspended", s.now)
@@ -304,13 +305,15 @@ func setState(c *rayv1.RayCluster, s *scope, reconcileErr error) {
 	reason := ""
 	switch {
 	case clusterSuspendRequested(c):
-		if len(s.allPods) == 0 {
+		if len(s.allPods) == 0 && !s.createsPending {
 			state = rayv1.ClusterStateSuspended
 		}
 	case s.validationErr != nil:
 		reason = s.validationErr.Error()
 	case reconcileErr != nil:
 		reason = reconcileErr.Error()
+	case s.podsBlocked != "":
+		reason = s.podsBlocked
 	default:
 		if ok, _ := allPodsReady(s); ok {
 			state = rayv1.ClusterStateReady

@@ -126,9 +126,11 @@ func TestSetSuspendConditions(t *testing.T) {
 		suspending bool
 		suspended  bool
 		pods       []corev1.Pod
+		pending    bool // a pod create is not cached yet
 		want       want
 	}{
 		"running":                        {want: want{metav1.ConditionFalse, metav1.ConditionFalse}},
+		"suspending, a create pending":   {suspend: true, suspending: true, pending: true, want: want{metav1.ConditionTrue, metav1.ConditionFalse}},
 		"suspend requested":              {suspend: true, pods: []corev1.Pod{p}, want: want{metav1.ConditionTrue, metav1.ConditionFalse}},
 		"suspending with pods left":      {suspend: true, suspending: true, pods: []corev1.Pod{p}, want: want{metav1.ConditionTrue, metav1.ConditionFalse}},
 		"suspending, pods gone":          {suspend: true, suspending: true, want: want{metav1.ConditionFalse, metav1.ConditionTrue}},
@@ -143,7 +145,9 @@ func TestSetSuspendConditions(t *testing.T) {
 			withCondition(c, rayv1.RayClusterSuspending, boolStatus(tc.suspending), rayv1.RayClusterSuspendingReason)
 			withCondition(c, rayv1.RayClusterSuspended, boolStatus(tc.suspended), rayv1.RayClusterSuspendedReason)
 			old := *c.Status.DeepCopy()
-			setSuspendConditions(c, testScope(c, tc.pods...), old)
+			s := testScope(c, tc.pods...)
+			s.createsPending = tc.pending
+			setSuspendConditions(c, s, old)
 			got := want{
 				meta.FindStatusCondition(c.Status.Conditions, string(rayv1.RayClusterSuspending)).Status,
 				meta.FindStatusCondition(c.Status.Conditions, string(rayv1.RayClusterSuspended)).Status,
@@ -201,6 +205,8 @@ func TestSetState(t *testing.T) {
 		pods       []corev1.Pod
 		err        error
 		invalid    error
+		pending    bool   // a pod create is not cached yet
+		blocked    string // why pods cannot be created
 		prev       rayv1.ClusterState
 		want       rayv1.ClusterState
 		wantReason string
@@ -212,6 +218,8 @@ func TestSetState(t *testing.T) {
 		"invalid spec":            {invalid: errors.New("bad"), want: "", wantReason: "bad"},
 		"suspended":               {suspend: true, want: rayv1.ClusterStateSuspended},
 		"suspending is not ready": {suspend: true, pods: []corev1.Pod{head}, want: ""},
+		"a create pending":        {suspend: true, pending: true, want: ""},
+		"pods blocked":            {blocked: "secret missing", want: "", wantReason: "secret missing"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -220,6 +228,7 @@ func TestSetState(t *testing.T) {
 			c.Status.State = tc.prev
 			s := testScope(c, tc.pods...)
 			s.validationErr = tc.invalid
+			s.createsPending, s.podsBlocked = tc.pending, tc.blocked
 			setState(c, s, tc.err)
 			if c.Status.State != tc.want || c.Status.Reason != tc.wantReason {
 				t.Errorf("state %q reason %q, want %q %q", c.Status.State, c.Status.Reason, tc.want, tc.wantReason)

@@ -26,6 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/component-base/featuregate"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,6 +35,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/features"
 	"github.com/rayk8s/rayk8s/internal/testenv"
 )
 
@@ -46,6 +48,10 @@ var (
 	writes   *writeCounter // wraps the controller's client
 	observed *reconcileObserver
 	kubelet  *fakeKubelet
+	// gates are the controller's feature gates.
+	gates featuregate.MutableFeatureGate
+	// tokenSource makes generated auth tokens predictable.
+	tokenSource = &fixedByteReader{}
 )
 
 func TestMain(m *testing.M) {
@@ -80,7 +86,16 @@ func runSuite(m *testing.M) int {
 	writes = &writeCounter{Client: mgr.GetClient()}
 	observed = &reconcileObserver{counts: map[types.NamespacedName]int{}}
 	cfg := DefaultConfig()
+	// Alpha gates the tests exercise are on (so their watches are registered); a test may turn
+	// one off for its duration with setGate.
+	gates = features.New()
+	if err := gates.SetFromMap(map[string]bool{string(features.GCSFaultToleranceEmbeddedStorage): true}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	cfg.FeatureGates = gates
 	r, err := New(writes, cfg,
+		WithTokenSource(tokenSource),
 		WithRecorder(mgr.GetEventRecorder(ControllerName)),
 		WithMetricsRegisterer(prometheus.NewRegistry()),
 		withReconcileObserver(observed.record))
