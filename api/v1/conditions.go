@@ -81,6 +81,18 @@ const (
 	RayServiceSuspending RayServiceConditionType = "Suspending"
 	// RayServiceSuspended is True once a suspension completed.
 	RayServiceSuspended RayServiceConditionType = "Suspended"
+	// ServeConfigValid (a rayk8s addition) is False while the dashboard rejects the current
+	// serveConfigV2 (HTTP 400); its message is the dashboard's. The rejected config is not sent
+	// again until serveConfigV2 changes or the head restarts, and traffic stays where it was.
+	ServeConfigValid RayServiceConditionType = "ServeConfigValid"
+)
+
+// Reasons of the ServeConfigValid condition.
+const (
+	// ServeConfigAccepted is the reason of ServeConfigValid=True.
+	ServeConfigAccepted = "ServeConfigAccepted"
+	// InvalidServeConfig is the reason of ServeConfigValid=False.
+	InvalidServeConfig = "InvalidServeConfig"
 )
 
 // RayServiceConditionReason is the reason of a RayService condition.

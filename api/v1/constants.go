@@ -116,6 +116,11 @@ const (
 	// RayServiceInitializingTimeoutAnnotation on a RayService is a Go duration or a number of
 	// seconds after which a never-ready service is failed for good.
 	RayServiceInitializingTimeoutAnnotation = "ray.io/initializing-timeout"
+	// SupersededAtAnnotation (a rayk8s addition) records on a RayCluster when it stopped being
+	// the active or pending cluster of its RayService (RFC 3339). The cluster is deleted
+	// rayClusterDeletionDelaySeconds later; keeping the time on the object makes the deadline
+	// survive an operator restart.
+	SupersededAtAnnotation = "rayk8s.io/superseded-at"
 	// RayCronJobScheduledTimestampAnnotation on a RayJob created by a RayCronJob holds the schedule
 	// time (RFC 3339, UTC).
 	RayCronJobScheduledTimestampAnnotation = "ray.io/cronjob-scheduled-timestamp"

@@ -13,6 +13,7 @@ import (
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster"
 	"github.com/rayk8s/rayk8s/internal/controller/rayjob"
+	"github.com/rayk8s/rayk8s/internal/controller/rayservice"
 	"github.com/rayk8s/rayk8s/internal/dashboardresolver"
 )
 
@@ -29,6 +30,7 @@ func Controllers() []Setup {
 	return []Setup{
 		{Name: "RayCluster", Add: addRayCluster},
 		{Name: "RayJob", Add: addRayJob},
+		{Name: "RayService", Add: addRayService},
 	}
 }
 
@@ -79,6 +81,39 @@ func addRayJob(mgr ctrl.Manager, o Options) error {
 		opts = append(opts, rayjob.WithMetricsRegisterer(crmetrics.Registry))
 	}
 	r, err := rayjob.New(mgr.GetClient(), cfg, opts...)
+	if err != nil {
+		return err
+	}
+	return r.SetupWithManager(context.Background(), mgr)
+}
+
+// addRayService wires the RayService controller: KubeRay's operator environment variables
+// (ENABLE_ZERO_DOWNTIME and the RayCluster builder options), the manager's feature gates and
+// concurrency, the events.k8s.io recorder, how dashboards are reached (--use-kubernetes-proxy), and
+// the kuberay_service_* metrics when --enable-metrics is set.
+func addRayService(mgr ctrl.Manager, o Options) error {
+	cfg, err := rayservice.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	cfg.FeatureGates = o.FeatureGates
+	cfg.MaxConcurrentReconciles = o.ReconcileConcurrency
+	var resolver dashboardresolver.Resolver = &dashboardresolver.DNS{Options: cfg.Resources}
+	if o.UseKubernetesProxy {
+		p, err := dashboardresolver.NewProxy(mgr.GetConfig())
+		if err != nil {
+			return err
+		}
+		resolver = p
+	}
+	opts := []rayservice.Option{
+		rayservice.WithRecorder(mgr.GetEventRecorder(rayservice.ControllerName)),
+		rayservice.WithResolver(resolver),
+	}
+	if o.EnableMetrics {
+		opts = append(opts, rayservice.WithMetricsRegisterer(crmetrics.Registry))
+	}
+	r, err := rayservice.New(mgr.GetClient(), cfg, opts...)
 	if err != nil {
 		return err
 	}

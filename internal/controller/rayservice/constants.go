@@ -1,0 +1,31 @@
+package rayservice
+
+// Event reasons (KubeRay's strings).
+const (
+	EventCreatedRayCluster               = "CreatedRayCluster"
+	EventFailedToCreateRayCluster        = "FailedToCreateRayCluster"
+	EventUpdatedRayCluster               = "UpdatedRayCluster"
+	EventFailedToUpdateRayCluster        = "FailedToUpdateRayCluster"
+	EventDeletedRayCluster               = "DeletedRayCluster"
+	EventFailedToDeleteRayCluster        = "FailedToDeleteRayCluster"
+	EventCreatedService                  = "CreatedService"
+	EventUpdatedService                  = "UpdatedService"
+	EventFailedToUpdateService           = "FailedToUpdateService"
+	EventDeletedService                  = "DeletedService"
+	EventFailedToDeleteService           = "FailedToDeleteService"
+	EventUpdatedHeadPodServeLabel        = "UpdatedHeadPodServeLabel"
+	EventFailedToUpdateHeadPodServeLabel = "FailedToUpdateHeadPodServeLabel"
+	EventUpdatedServeApplications        = "UpdatedServeApplications"
+	EventFailedToUpdateServeApplications = "FailedToUpdateServeApplications"
+	EventInvalidRayServiceSpec           = "InvalidRayServiceSpec"
+	EventRayServiceInitializingTimeout   = "RayServiceInitializingTimeout"
+	EventUnsupportedIncrementalUpgrade   = "IncrementalUpgradeNotSupported"
+	EventPromotedPendingCluster          = "PromotedPendingRayCluster"
+	EventInvalidServeConfigRejected      = "InvalidServeConfig"
+	eventActionCreate                    = "Create"
+	eventActionUpdate                    = "Update"
+	eventActionDelete                    = "Delete"
+	eventActionDeploy                    = "Deploy"
+	eventActionSwitch                    = "SwitchTraffic"
+	eventActionValidate                  = "Validate"
+)
