@@ -1,6 +1,7 @@
 # One image for the operator and the Ray runtime: /manager runs the operator; /usr/local/bin/ray is
-# the Go-native runtime every Ray pod starts (`ray start …`); python3 runs Serve replica code through
-# the stdlib-only SDK in python/rayk8s. Not buildable on our CI machines (no Docker engine).
+# the Go-native runtime every Ray pod starts (`ray start …`); python3 (Debian's, with python3-sklearn
+# for the iris sample) runs Serve replica code through the stdlib-only SDK in python/rayk8s.
+# Not buildable on our CI machines (no Docker engine).
 
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
@@ -14,9 +15,12 @@ ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/manager ./cmd/manager \
  && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/ray ./cmd/ray
 
-FROM python:3.11-slim-bookworm
-# KubeRay runs Ray containers as `/bin/bash -c -- "ulimit -n …; ray start …"` and probes with wget-free
-# exec commands, so bash is all the shell tooling the image needs (it is in the base image).
+FROM debian:bookworm-slim
+# One interpreter: Debian's python3 sees Debian's python3-sklearn. KubeRay runs Ray containers as
+# `/bin/bash -c -- "ulimit -n …; ray start …"`, and bash is in the base image.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 python3-sklearn \
+ && rm -rf /var/lib/apt/lists/*
 RUN useradd --uid 1000 --create-home --shell /bin/bash ray
 COPY --from=build /out/manager /manager
 COPY --from=build /out/ray /usr/local/bin/ray

@@ -26,6 +26,7 @@ import (
 	"github.com/rayk8s/rayk8s/internal/raymetrics"
 	serveagent "github.com/rayk8s/rayk8s/internal/serve/agent"
 	servecontroller "github.com/rayk8s/rayk8s/internal/serve/controller"
+	servemetrics "github.com/rayk8s/rayk8s/internal/serve/metrics"
 	"github.com/rayk8s/rayk8s/internal/serve/replica"
 	"github.com/rayk8s/rayk8s/internal/serve/wire"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
@@ -279,13 +280,22 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Head {
 		agentGCSCheck = gcsCheck
 	}
-	serveAgent := serveagent.New(serveagent.Options{
+	// Serve's metrics read the routers (every node) and the controller's
+	// replicas (head) at scrape time; both exist before the exporter runs.
+	var serveAgent *serveagent.Agent
+	serveSources := servemetrics.Sources{Routers: func() []servemetrics.RouterStat { return serveAgent.Handles().RouterStats() }}
+	if cfg.Head {
+		serveSources.Replicas = func() []servemetrics.ReplicaStat { return serveController.ReplicaStats() }
+	}
+	serveMetrics := servemetrics.New(nil, serveSources)
+	serveAgent = serveagent.New(serveagent.Options{
 		NodeID:          cfg.NodeID,
 		IsHead:          cfg.Head,
 		SocketDir:       socketDir,
 		Conn:            conn,
 		DefaultHTTPHost: cfg.ServeHTTPHost,
 		DrainPeriod:     cfg.ServeDrainPeriod,
+		Metrics:         serveMetrics,
 		Logger:          log.WithName("serve"),
 	})
 	n.serve = serveAgent
@@ -351,7 +361,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			_ = os.WriteFile(filepath.Join(cfg.TempDir, CurrentClusterFile), []byte(n.gcsAddr+"\n"), 0o644)
 		}
 	}
-	comps = append(comps, component{"metrics_exporter", serveHTTP(ml, raymetrics.Handler(raymetrics.NewRegistry(metricsOpts)))})
+	metricsReg := raymetrics.NewRegistry(metricsOpts)
+	metricsReg.MustRegister(serveMetrics)
+	comps = append(comps, component{"metrics_exporter", serveHTTP(ml, raymetrics.Handler(metricsReg))})
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	n.cancel = cancel

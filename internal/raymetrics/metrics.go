@@ -1,7 +1,9 @@
 // Package raymetrics exposes a Ray node's Prometheus metrics on the metrics
 // export port: cluster-wide nodes, resources and jobs by status on the head,
 // the node's own resources and processes everywhere. Values are read from
-// the live state at scrape time, so nothing has to be kept in sync.
+// the live state at scrape time, so nothing has to be kept in sync. Serve's
+// metrics (ray_serve_*, internal/serve/metrics) are registered next to
+// these by the node.
 package raymetrics
 
 import (

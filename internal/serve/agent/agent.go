@@ -24,6 +24,7 @@ import (
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
 	"github.com/rayk8s/rayk8s/internal/serve/handle"
+	"github.com/rayk8s/rayk8s/internal/serve/metrics"
 	"github.com/rayk8s/rayk8s/internal/serve/proxy"
 	"github.com/rayk8s/rayk8s/internal/serve/replica"
 	"github.com/rayk8s/rayk8s/internal/serve/router"
@@ -57,7 +58,10 @@ type Options struct {
 	DrainPeriod time.Duration
 	HTTPClient  *http.Client
 	Clock       clock.WithDelayedExecution
-	Logger      logr.Logger
+	// Metrics records the proxy's, routers' and local replicas' metrics
+	// (nil: none); register Metrics() on the node's registry.
+	Metrics *metrics.Metrics
+	Logger  logr.Logger
 }
 
 // Agent is a node's Serve runtime.
@@ -90,8 +94,8 @@ func New(opts Options) *Agent {
 	if opts.Conn != nil {
 		a.client = servev1.NewServeControllerServiceClient(opts.Conn)
 	}
-	a.handles = handle.New(handle.Options{LocalNodeID: opts.NodeID, Dialer: a, Clock: opts.Clock, Logger: opts.Logger.WithName("router")})
-	a.proxy = proxy.New(a.handles, opts.Logger.WithName("proxy"))
+	a.handles = handle.New(handle.Options{LocalNodeID: opts.NodeID, Dialer: a, Clock: opts.Clock, Metrics: opts.Metrics, Logger: opts.Logger.WithName("router")})
+	a.proxy = proxy.New(a.handles, opts.Logger.WithName("proxy"), opts.Metrics)
 	return a
 }
 
@@ -266,7 +270,11 @@ func (a *Agent) Open(ctx context.Context, t handle.Target) (wire.Stream, error) 
 		if err != nil {
 			return nil, err
 		}
-		return c.Open()
+		s, err := c.Open()
+		if err != nil {
+			return nil, err
+		}
+		return a.meter(t.ReplicaID, s), nil
 	}
 	return wire.OpenTunnel(context.WithoutCancel(ctx), a.opts.HTTPClient, ReplicaCallURL(t.AgentAddress, t.ReplicaID))
 }
@@ -296,6 +304,9 @@ func (a *Agent) localConn(ctx context.Context, id string) (*wire.Conn, error) {
 			delete(a.conns, id)
 		}
 		a.mu.Unlock()
+		// The replica process is gone (or its connection is, and a new one
+		// starts its series over): bound the series to live replicas.
+		a.opts.Metrics.Forget(id)
 	}()
 	return c, nil
 }
@@ -316,7 +327,7 @@ func (a *Agent) Handler() http.Handler {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
-		wire.ServeTunnel(w, r, s)
+		wire.ServeTunnel(w, r, a.meter(id, s))
 	})
 	return mux
 }

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"github.com/rayk8s/rayk8s/internal/dashboard"
+	"github.com/rayk8s/rayk8s/internal/serve/metrics"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 
@@ -95,3 +96,18 @@ func (c *Controller) Details() *dashboard.ServeInstanceDetails {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// ReplicaStats lists every replica and its state, for the head's metrics.
+func (c *Controller) ReplicaStats() []metrics.ReplicaStat {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []metrics.ReplicaStat
+	for _, a := range c.apps {
+		for _, d := range a.deployments {
+			for _, r := range d.replicas {
+				out = append(out, metrics.ReplicaStat{App: d.app, Deployment: d.name, Replica: r.id, State: string(r.state), Healthy: r.serving()})
+			}
+		}
+	}
+	return out
+}

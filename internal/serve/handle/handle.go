@@ -16,6 +16,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/utils/clock"
 
+	"github.com/rayk8s/rayk8s/internal/serve/metrics"
 	"github.com/rayk8s/rayk8s/internal/serve/router"
 	"github.com/rayk8s/rayk8s/internal/serve/wire"
 	servev1 "github.com/rayk8s/rayk8s/proto/serve/v1"
@@ -31,6 +32,8 @@ type Target struct {
 	ReplicaID    string
 	NodeID       string
 	AgentAddress string
+	// App and Deployment the replica belongs to.
+	App, Deployment string
 }
 
 // Dialer opens a stream to a replica.
@@ -60,7 +63,9 @@ type Options struct {
 	LocalNodeID string
 	Dialer      Dialer
 	Clock       clock.WithDelayedExecution
-	Logger      logr.Logger
+	// Metrics counts the calls routed (nil: none).
+	Metrics *metrics.Metrics
+	Logger  logr.Logger
 }
 
 type depKey struct{ app, name string }
@@ -105,7 +110,7 @@ func (h *Handles) Update(t *servev1.RouteTable) {
 		reps := make([]router.Replica, 0, len(d.Replicas))
 		for _, rp := range d.Replicas {
 			reps = append(reps, router.Replica{ID: rp.ReplicaId, NodeID: rp.NodeId})
-			targets[rp.ReplicaId] = Target{ReplicaID: rp.ReplicaId, NodeID: rp.NodeId, AgentAddress: rp.AgentAddress}
+			targets[rp.ReplicaId] = Target{ReplicaID: rp.ReplicaId, NodeID: rp.NodeId, AgentAddress: rp.AgentAddress, App: d.App, Deployment: d.Name}
 		}
 		r.Update(router.Config{
 			Replicas:           reps,
@@ -163,22 +168,49 @@ func (h *Handles) Stats(app, deployment string) (router.Stats, bool) {
 	return r.Stats(), true
 }
 
-func (h *Handles) lookup(app, deployment string) (*router.Router, error) {
+// RouterStats returns the queue and in-flight calls of every deployment's
+// router, for the metrics.
+func (h *Handles) RouterStats() []metrics.RouterStat {
+	h.mu.RLock()
+	keys := make([]depKey, 0, len(h.routers))
+	routers := make([]*router.Router, 0, len(h.routers))
+	for k, r := range h.routers {
+		keys = append(keys, k)
+		routers = append(routers, r)
+	}
+	h.mu.RUnlock()
+	out := make([]metrics.RouterStat, 0, len(keys))
+	for i, k := range keys {
+		s := routers[i].Stats()
+		ongoing := 0
+		for _, n := range s.Inflight {
+			ongoing += n
+		}
+		out = append(out, metrics.RouterStat{App: k.app, Deployment: k.name, Queued: s.Queued, Ongoing: ongoing})
+	}
+	return out
+}
+
+func (h *Handles) lookup(app, deployment string) (*router.Router, string, error) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if deployment == "" {
 		d, ok := h.ingress[app]
 		if !ok {
-			return nil, fmt.Errorf("application '%s' not found: %w", app, ErrNotFound)
+			return nil, "", fmt.Errorf("application '%s' not found: %w", app, ErrNotFound)
 		}
 		deployment = d
 	}
 	r, ok := h.routers[depKey{app, deployment}]
 	if !ok {
-		return nil, fmt.Errorf("deployment '%s' of application '%s' not found: %w", deployment, app, ErrNotFound)
+		return nil, "", fmt.Errorf("deployment '%s' of application '%s' not found: %w", deployment, app, ErrNotFound)
 	}
-	return r, nil
+	return r, deployment, nil
 }
+
+// Target returns where a replica of the table (or one that just left it)
+// is.
+func (h *Handles) Target(id string) (Target, bool) { return h.target(id) }
 
 func (h *Handles) target(id string) (Target, bool) {
 	h.mu.RLock()
@@ -204,10 +236,11 @@ type Call struct {
 // ErrNotFound, *wire.Error (the replica failed the call), *ReplicaDiedError,
 // or ctx's error.
 func (h *Handles) Invoke(ctx context.Context, c Call) (*Response, error) {
-	r, err := h.lookup(c.App, c.Deployment)
+	r, deployment, err := h.lookup(c.App, c.Deployment)
 	if err != nil {
 		return nil, err
 	}
+	h.opts.Metrics.RouterRequest(c.App, deployment, c.Meta.RoutePrefix)
 	eager := c.BodyStream == nil && len(c.Body) <= InlineBodyLimit
 	open := wire.Out{Type: wire.TypeOpen, Payload: wire.JSON(c.Meta)}
 	retry := false

@@ -23,6 +23,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/rayk8s/rayk8s/internal/serve/handle"
+	"github.com/rayk8s/rayk8s/internal/serve/metrics"
 	"github.com/rayk8s/rayk8s/internal/serve/router"
 	"github.com/rayk8s/rayk8s/internal/serve/wire"
 )
@@ -57,16 +58,24 @@ type Invoker interface {
 	Invoke(ctx context.Context, c handle.Call) (*handle.Response, error)
 }
 
+// ingressLookup names an application's ingress deployment, for the
+// per-deployment error metric; *handle.Handles is one.
+type ingressLookup interface {
+	Ingress(app string) (string, bool)
+}
+
 // Proxy is the HTTP handler of one node's proxy.
 type Proxy struct {
 	invoker Invoker
 	log     logr.Logger
+	metrics *metrics.Metrics
 	state   atomic.Pointer[State]
 }
 
-// New returns a Proxy with no routes (unhealthy until SetState).
-func New(invoker Invoker, log logr.Logger) *Proxy {
-	p := &Proxy{invoker: invoker, log: log}
+// New returns a Proxy with no routes (unhealthy until SetState). m records
+// the request metrics (nil: none).
+func New(invoker Invoker, log logr.Logger, m *metrics.Metrics) *Proxy {
+	p := &Proxy{invoker: invoker, log: log, metrics: m}
 	p.SetState(State{Unhealthy: MsgNoRoutes})
 	return p
 }
@@ -93,7 +102,40 @@ func Match(routes []Route, path string) (Route, bool) {
 	return Route{}, false
 }
 
+// request is what the metrics of one request are labelled with.
+type request struct {
+	app, route string
+}
+
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p.metrics == nil {
+		p.serve(w, r, &request{})
+		return
+	}
+	start := p.metrics.Now()
+	p.metrics.HTTPStarted()
+	sw := &statusWriter{ResponseWriter: w}
+	req := &request{}
+	// Deferred so a response cut short (http.ErrAbortHandler) counts too.
+	defer func() {
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK
+			if r.Context().Err() != nil {
+				// The client went away before an answer: Ray records 499.
+				status = 499
+			}
+		}
+		var deployment string
+		if il, ok := p.invoker.(ingressLookup); ok && req.app != "" && status >= 400 {
+			deployment, _ = il.Ingress(req.app)
+		}
+		p.metrics.HTTPDone(req.app, req.route, deployment, r.Method, status, start)
+	}()
+	p.serve(sw, r, req)
+}
+
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, req *request) {
 	st := p.state.Load()
 	path := r.URL.Path
 	if st.RootPath != "" {
@@ -105,6 +147,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if path == "" {
 			path = "/"
 		}
+	}
+	switch path {
+	case "/-/healthz", "/-/routes":
+		req.route = path
 	}
 	switch path {
 	case "/-/healthz":
@@ -134,8 +180,39 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.notFound(w, r.URL.Path)
 		return
 	}
+	req.app, req.route = route.App, route.Prefix
 	p.forward(w, r, st, route, path)
 }
+
+// statusWriter remembers the status a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush keeps streamed answers streaming.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (p *Proxy) notFound(w http.ResponseWriter, path string) {
 	writeText(w, http.StatusNotFound, fmt.Sprintf("Path '%s' not found. Ping http://.../-/routes for available routes.", path))

@@ -18,7 +18,7 @@ import (
 
 func TestMatchUsesLongestPrefixOnSlashBoundaries(t *testing.T) {
 	routes := []Route{{"/", "root"}, {"/a", "a"}, {"/a/b", "ab"}}
-	p := New(nil, logr.Discard())
+	p := New(nil, logr.Discard(), nil)
 	p.SetState(State{Routes: routes})
 	routes = p.state.Load().Routes
 	cases := map[string]string{"/": "root", "/a": "a", "/a/": "a", "/a/c": "a", "/abc": "root", "/a/b": "ab", "/a/b/c": "ab", "/a/bc": "a"}
@@ -63,7 +63,7 @@ func text(r *http.Response) string {
 }
 
 func TestHealthAndRoutes(t *testing.T) {
-	p := New(&fakeInvoker{}, logr.Discard())
+	p := New(&fakeInvoker{}, logr.Discard(), nil)
 	for _, path := range []string{"/-/healthz", "/-/routes"} {
 		if r := serve(p, "GET", path, ""); r.StatusCode != 503 || text(r) != MsgNoRoutes {
 			t.Errorf("%s before routes = %d", path, r.StatusCode)
@@ -84,7 +84,7 @@ func TestHealthAndRoutes(t *testing.T) {
 
 func TestErrorsAsRaySendsThem(t *testing.T) {
 	inv := &fakeInvoker{}
-	p := New(inv, logr.Discard())
+	p := New(inv, logr.Discard(), nil)
 	p.SetState(State{Routes: []Route{{"/a", "app"}}, RootPath: "/root"})
 
 	r := serve(p, "GET", "/root/zzz", "")

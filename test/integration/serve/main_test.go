@@ -121,6 +121,7 @@ type cluster struct {
 	dashURL   string
 	httpPort  int
 	proxies   []string // http://ip:port of each node's proxy, head first
+	metrics   []string // http://127.0.0.1:port/metrics of each node, head first
 	head      *proc
 	workers   []*proc
 	pythonDir string
@@ -145,7 +146,9 @@ func nodeEnv(tmp, ip, pythonDir string) []string {
 	)
 }
 
-func startCluster(t *testing.T) *cluster {
+// startCluster starts a head and two workers; extraEnv is added to each
+// node's environment.
+func startCluster(t *testing.T, extraEnv ...string) *cluster {
 	t.Helper()
 	tmp := t.TempDir()
 	pythonDir, err := filepath.Abs("../../../python")
@@ -156,17 +159,22 @@ func startCluster(t *testing.T) *cluster {
 	dashPort := freePort(t)
 	gcsPort := freePort(t)
 	c.dashURL = "http://127.0.0.1:" + strconv.Itoa(dashPort)
-	c.head = startRay(t, nodeEnv(tmp, "127.0.0.1", pythonDir), "start", "--head", "--block",
+	metricsPort := func() string {
+		p := freePort(t)
+		c.metrics = append(c.metrics, fmt.Sprintf("http://127.0.0.1:%d/metrics", p))
+		return strconv.Itoa(p)
+	}
+	c.head = startRay(t, append(nodeEnv(tmp, "127.0.0.1", pythonDir), extraEnv...), "start", "--head", "--block",
 		"--node-ip-address=127.0.0.1", "--port="+strconv.Itoa(gcsPort),
 		"--dashboard-host=127.0.0.1", "--dashboard-port="+strconv.Itoa(dashPort),
-		"--dashboard-agent-listen-port="+strconv.Itoa(freePort(t)), "--metrics-export-port="+strconv.Itoa(freePort(t)),
+		"--dashboard-agent-listen-port="+strconv.Itoa(freePort(t)), "--metrics-export-port="+metricsPort(),
 		"--num-cpus=2", "--temp-dir="+filepath.Join(tmp, "head"))
 	c.proxies = append(c.proxies, fmt.Sprintf("http://127.0.0.1:%d", c.httpPort))
 	for i := range 2 {
 		ip := fmt.Sprintf("127.0.0.%d", i+2)
-		c.workers = append(c.workers, startRay(t, nodeEnv(tmp, ip, pythonDir), "start", "--block",
+		c.workers = append(c.workers, startRay(t, append(nodeEnv(tmp, ip, pythonDir), extraEnv...), "start", "--block",
 			"--address=127.0.0.1:"+strconv.Itoa(gcsPort), "--node-ip-address="+ip,
-			"--dashboard-agent-listen-port="+strconv.Itoa(freePort(t)), "--metrics-export-port="+strconv.Itoa(freePort(t)),
+			"--dashboard-agent-listen-port="+strconv.Itoa(freePort(t)), "--metrics-export-port="+metricsPort(),
 			"--num-cpus=2", "--temp-dir="+filepath.Join(tmp, "worker"+strconv.Itoa(i))))
 		c.proxies = append(c.proxies, fmt.Sprintf("http://%s:%d", ip, c.httpPort))
 	}
@@ -337,6 +345,34 @@ func (l *load) finish() (int, []string) {
 	close(l.stop)
 	l.wg.Wait()
 	return l.ok, l.failures
+}
+
+// metricSum adds up the samples of a metric in a node's /metrics whose
+// labels contain every one of labels (`name="value"` each).
+func (c *cluster) metricSum(t testing.TB, node int, name string, labels ...string) float64 {
+	t.Helper()
+	code, body := c.do(t, "GET", c.metrics[node], "")
+	if code != 200 {
+		t.Fatalf("GET %s = %d %s", c.metrics[node], code, body)
+	}
+	sum := 0.0
+lines:
+	for _, line := range strings.Split(body, "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
+			continue
+		}
+		for _, l := range labels {
+			if !strings.Contains(rest, l) {
+				continue lines
+			}
+		}
+		v, err := strconv.ParseFloat(rest[strings.LastIndexByte(rest, ' ')+1:], 64)
+		if err == nil {
+			sum += v
+		}
+	}
+	return sum
 }
 
 func jsonField(body, field string) string {

@@ -62,6 +62,40 @@ func TestServe(t *testing.T) {
 		}
 	})
 
+	t.Run("every node's metrics port shows Serve's request counters", func(t *testing.T) {
+		for i := range 5 {
+			for _, p := range c.proxies {
+				if code, _ := c.do(t, "POST", p+"/echo", "m"); code != 200 {
+					t.Fatalf("%s/echo = %d (call %d)", p, code, i)
+				}
+			}
+		}
+		for node := range c.proxies {
+			// Each proxy answered at least the 5 calls above.
+			if n := c.metricSum(t, node, "ray_serve_num_http_requests_total", `application="echo"`, `route="/echo"`, `status_code="200"`); n < 5 {
+				t.Errorf("node %d: ray_serve_num_http_requests_total{application=echo} = %v, want >= 5", node, n)
+			}
+			if n := c.metricSum(t, node, "ray_serve_http_request_latency_ms_count", `application="echo"`); n < 5 {
+				t.Errorf("node %d: ray_serve_http_request_latency_ms_count{application=echo} = %v, want >= 5", node, n)
+			}
+			if n := c.metricSum(t, node, "ray_serve_num_router_requests_total", `deployment="echo"`); n < 5 {
+				t.Errorf("node %d: ray_serve_num_router_requests_total{deployment=echo} = %v, want >= 5", node, n)
+			}
+		}
+		// The routers prefer local replicas, and every node has one.
+		for node := range c.proxies {
+			if n := c.metricSum(t, node, "ray_serve_deployment_request_counter_total", `application="echo"`, `deployment="echo"`); n < 1 {
+				t.Errorf("node %d: ray_serve_deployment_request_counter_total{deployment=echo} = %v, want > 0", node, n)
+			}
+		}
+		if n := c.metricSum(t, 0, "ray_serve_deployment_replica_healthy", `application="echo"`); n != 3 {
+			t.Errorf("head: healthy echo replicas = %v, want 3", n)
+		}
+		if n := c.metricSum(t, 1, "ray_serve_deployment_replica_healthy"); n != 0 {
+			t.Errorf("a worker exports replica health (%v); only the head's controller knows it", n)
+		}
+	})
+
 	t.Run("invalid config fields are 400s naming the field and change nothing", func(t *testing.T) {
 		before := c.apps(t)
 		bad := map[string]string{

@@ -1,0 +1,95 @@
+package metrics
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	clocktesting "k8s.io/utils/clock/testing"
+)
+
+func TestNilMetricsRecordNothing(t *testing.T) {
+	var m *Metrics
+	m.HTTPStarted()
+	m.HTTPDone("a", "/", "d", "GET", 200, m.Now())
+	m.RouterRequest("a", "d", "/")
+	m.ReplicaStarted("a", "d", "r")
+	m.ReplicaDone("a", "d", "r", "/", m.Now(), false)
+	m.Forget("r")
+}
+
+func TestMethodAndStatusLabelsAreBounded(t *testing.T) {
+	for in, want := range map[string]string{"GET": "GET", "PATCH": "PATCH", "get": "OTHER", "BREW": "OTHER", strings.Repeat("X", 100): "OTHER"} {
+		if got := Method(in); got != want {
+			t.Errorf("Method(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if statusCode(42) != "other" || statusCode(503) != "503" {
+		t.Errorf("statusCode: %q %q", statusCode(42), statusCode(503))
+	}
+}
+
+// A replica forgotten while calls still run on it keeps its series until
+// the last one ends, and no negative gauge is left behind.
+func TestForgetWaitsForCallsInFlight(t *testing.T) {
+	clk := clocktesting.NewFakePassiveClock(time.Unix(0, 0))
+	m := New(clk, Sources{})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m)
+	start := m.Now()
+	m.ReplicaStarted("a", "d", "r1")
+	m.ReplicaStarted("a", "d", "r1")
+	m.ReplicaStarted("a", "d", "r2")
+	m.Forget("r1")
+	clk.SetTime(start.Add(5 * time.Millisecond))
+	m.ReplicaDone("a", "d", "r1", "/", start, true)
+	want := `
+# HELP ray_serve_deployment_error_counter_total Calls this node's replicas failed (labels: application, deployment, replica, route).
+# TYPE ray_serve_deployment_error_counter_total counter
+ray_serve_deployment_error_counter_total{application="a",deployment="d",replica="r1",route="/"} 1
+# HELP ray_serve_replica_processing_queries Calls this node's replicas are processing (labels: application, deployment, replica).
+# TYPE ray_serve_replica_processing_queries gauge
+ray_serve_replica_processing_queries{application="a",deployment="d",replica="r1"} 1
+ray_serve_replica_processing_queries{application="a",deployment="d",replica="r2"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "ray_serve_deployment_error_counter_total", "ray_serve_replica_processing_queries"); err != nil {
+		t.Error(err)
+	}
+	m.ReplicaDone("a", "d", "r1", "/", start, false)
+	want = `
+# HELP ray_serve_replica_processing_queries Calls this node's replicas are processing (labels: application, deployment, replica).
+# TYPE ray_serve_replica_processing_queries gauge
+ray_serve_replica_processing_queries{application="a",deployment="d",replica="r2"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "ray_serve_deployment_error_counter_total", "ray_serve_replica_processing_queries"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestReplicaStatesOnTheHead(t *testing.T) {
+	m := New(nil, Sources{Replicas: func() []ReplicaStat {
+		return []ReplicaStat{
+			{App: "a", Deployment: "d", Replica: "r1", State: "RUNNING", Healthy: true},
+			{App: "a", Deployment: "d", Replica: "r2", State: "RUNNING", Healthy: true},
+			{App: "a", Deployment: "d", Replica: "r3", State: "STARTING"},
+		}
+	}})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m)
+	want := `
+# HELP ray_serve_deployment_replica_healthy 1 for a replica that serves, 0 for one starting, recovering or stopping (head; labels: application, deployment, replica).
+# TYPE ray_serve_deployment_replica_healthy gauge
+ray_serve_deployment_replica_healthy{application="a",deployment="d",replica="r1"} 1
+ray_serve_deployment_replica_healthy{application="a",deployment="d",replica="r2"} 1
+ray_serve_deployment_replica_healthy{application="a",deployment="d",replica="r3"} 0
+# HELP rayk8s_serve_deployment_replicas Replicas by state (head; labels: application, deployment, state). Not a Ray metric.
+# TYPE rayk8s_serve_deployment_replicas gauge
+rayk8s_serve_deployment_replicas{application="a",deployment="d",state="RUNNING"} 2
+rayk8s_serve_deployment_replicas{application="a",deployment="d",state="STARTING"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "ray_serve_deployment_replica_healthy", "rayk8s_serve_deployment_replicas"); err != nil {
+		t.Error(err)
+	}
+}
