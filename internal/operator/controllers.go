@@ -12,6 +12,7 @@ import (
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster"
+	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 	"github.com/rayk8s/rayk8s/internal/controller/rayjob"
 	"github.com/rayk8s/rayk8s/internal/controller/rayservice"
 	"github.com/rayk8s/rayk8s/internal/dashboardresolver"
@@ -65,13 +66,9 @@ func addRayJob(mgr ctrl.Manager, o Options) error {
 	}
 	cfg.FeatureGates = o.FeatureGates
 	cfg.MaxConcurrentReconciles = o.ReconcileConcurrency
-	var resolver dashboardresolver.Resolver = &dashboardresolver.DNS{Options: cfg.Resources}
-	if o.UseKubernetesProxy {
-		p, err := dashboardresolver.NewProxy(mgr.GetConfig())
-		if err != nil {
-			return err
-		}
-		resolver = p
+	resolver, err := newResolver(mgr, o, cfg.Resources)
+	if err != nil {
+		return err
 	}
 	opts := []rayjob.Option{
 		rayjob.WithRecorder(mgr.GetEventRecorder(rayjob.ControllerName)),
@@ -98,13 +95,9 @@ func addRayService(mgr ctrl.Manager, o Options) error {
 	}
 	cfg.FeatureGates = o.FeatureGates
 	cfg.MaxConcurrentReconciles = o.ReconcileConcurrency
-	var resolver dashboardresolver.Resolver = &dashboardresolver.DNS{Options: cfg.Resources}
-	if o.UseKubernetesProxy {
-		p, err := dashboardresolver.NewProxy(mgr.GetConfig())
-		if err != nil {
-			return err
-		}
-		resolver = p
+	resolver, err := newResolver(mgr, o, cfg.Resources)
+	if err != nil {
+		return err
 	}
 	opts := []rayservice.Option{
 		rayservice.WithRecorder(mgr.GetEventRecorder(rayservice.ControllerName)),
@@ -118,4 +111,13 @@ func addRayService(mgr ctrl.Manager, o Options) error {
 		return err
 	}
 	return r.SetupWithManager(context.Background(), mgr)
+}
+
+// newResolver picks how controllers reach Ray dashboards: the head Service's cluster DNS name, or
+// the API server's service proxy with --use-kubernetes-proxy.
+func newResolver(mgr ctrl.Manager, o Options, ro resources.Options) (dashboardresolver.Resolver, error) {
+	if o.UseKubernetesProxy {
+		return dashboardresolver.NewProxy(mgr.GetConfig())
+	}
+	return &dashboardresolver.DNS{Options: ro}, nil
 }
