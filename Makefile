@@ -30,8 +30,8 @@ deps: ## Install the Debian packages the build needs (protoc); runs apt-get only
 	@bash hack/install-deps.sh
 
 .PHONY: tools
-tools: ## Build the Kubernetes binaries, helm and the code generators from Go modules into bin/ (cached).
-	@bash hack/tools.sh kube-apiserver etcd kubectl kube-controller-manager kube-scheduler helm controller-gen protoc-gen-go protoc-gen-go-grpc
+tools: ## Build the Kubernetes binaries, CoreDNS, helm and the code generators from Go modules into bin/ (cached).
+	@bash hack/tools.sh kube-apiserver etcd kubectl kube-controller-manager kube-scheduler kube-proxy coredns helm controller-gen protoc-gen-go protoc-gen-go-grpc
 
 .PHONY: lint-tool
 lint-tool:
@@ -77,7 +77,7 @@ lint: lint-tool ## Run golangci-lint.
 ##@ Test
 
 .PHONY: test
-test: deps tools verify vet lint helm-lint unit ## Everything CI runs: generated code fresh, vet, lint, all tests.
+test: deps tools verify vet lint helm-lint unit e2e ## Everything CI runs: generated code fresh, vet, lint, all tests, e2e.
 
 .PHONY: unit
 unit: tools build python-test ## Run every Go test (envtest ones start a real kube-apiserver + etcd from bin/).
@@ -92,12 +92,24 @@ python-test: deps ## Run the Python Serve SDK's tests with the system python3.
 .PHONY: build
 build: ## Build the manager, ray and devcluster binaries into bin/.
 	go build -o $(BIN)/manager ./cmd/manager
-	@if [ -d cmd/ray ]; then go build -o $(BIN)/ray ./cmd/ray; fi
+	go build -o $(BIN)/ray ./cmd/ray
 	go build -o $(BIN)/devcluster ./cmd/devcluster
 
 .PHONY: run
-run: deps tools build ## Start a local control plane with the CRDs and the manager; Ctrl-C stops it.
+run: deps tools build ## Local cluster + the operator installed by Helm + the sample RayCluster, ready; Ctrl-C stops everything.
+	@bash hack/run.sh
+
+.PHONY: cluster
+cluster: deps tools build ## Local cluster with bin/manager as a host process (operator development); Ctrl-C stops it.
 	$(BIN)/devcluster up --repo $(ROOT)
+
+.PHONY: e2e
+e2e: deps tools build ## Local cluster, helm install, test/e2e, down, and a check that nothing is left behind.
+	@bash hack/e2e.sh
+
+.PHONY: e2e-kind
+e2e-kind: ## test/e2e on a kind cluster (needs Docker; not runnable on our machines).
+	@bash hack/e2e-kind.sh
 
 .PHONY: down
 down: ## Stop the local cluster and remove everything it created.

@@ -10,6 +10,11 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 # exec probes and `kubectl exec`.
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
+# Its Services: kube-proxy's nftables mode drives the nft CLI.
+command -v nft >/dev/null 2>&1 || need+=(nftables)
+# The iris Serve sample: its tests skip without it, so install it to have them run. Replicas find
+# Debian's interpreter at /usr/bin/python3 even where another python3 comes first on PATH.
+/usr/bin/python3 -c 'import sklearn' >/dev/null 2>&1 || need+=(python3-sklearn)
 [[ ${#need[@]} -eq 0 ]] && exit 0
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -19,4 +24,4 @@ fi
 echo ">> installing ${need[*]} with apt-get"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq "${need[@]}" >/dev/null
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

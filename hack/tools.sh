@@ -5,7 +5,7 @@
 #   hack/tools.sh            build every tool
 #   hack/tools.sh NAME...    build only these (kube-apiserver etcd kubectl kube-controller-manager
 #                            kube-scheduler kube-proxy controller-gen protoc-gen-go
-#                            protoc-gen-go-grpc golangci-lint helm)
+#                            protoc-gen-go-grpc golangci-lint helm coredns)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +26,7 @@ TOOLS=(
   "protoc-gen-go-grpc|gen|google.golang.org/grpc/cmd/protoc-gen-go-grpc"
   "golangci-lint|lint|github.com/golangci/golangci-lint/v2/cmd/golangci-lint"
   "helm|helm|helm.sh/helm/v3/cmd/helm"
+  "coredns|coredns|github.com/rayk8s/rayk8s/hack/tools/coredns"
 )
 
 want=("$@")
@@ -40,8 +41,8 @@ for entry in "${TOOLS[@]}"; do
   IFS='|' read -r name module pkg <<<"$entry"
   selected "$name" || continue
   dir="$ROOT/hack/tools/$module"
-  # The stamp pins the binary to its module's go.mod/go.sum and the Go version that built it.
-  stamp="$(cat "$dir/go.mod" "$dir/go.sum" <(go env GOVERSION) <(echo "$pkg") | sha256sum | cut -c1-16)"
+  # The stamp pins the binary to its module's go.mod/go.sum/*.go and the Go version that built it.
+  stamp="$(cat "$dir/go.mod" "$dir/go.sum" "$dir"/*.go <(go env GOVERSION) <(echo "$pkg") | sha256sum | cut -c1-16)"
   if [[ -x "$BIN/$name" && -f "$STAMPS/$name" && "$(cat "$STAMPS/$name")" == "$stamp" ]]; then
     continue
   fi

@@ -1,11 +1,11 @@
 // Command devcluster runs a local Kubernetes cluster for development and e2e tests: etcd,
-// kube-apiserver, kube-controller-manager and kube-scheduler built from Go modules into bin/,
-// the rayk8s CRDs, and a process node that runs pods as host processes (images are ignored;
+// kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy (nftables) and CoreDNS
+// (the kube-dns Service) built from Go modules into bin/, the rayk8s CRDs, and a process node that runs pods as host processes (images are ignored;
 // commands resolve against bin/ first). It needs root.
 //
 //	devcluster up      start everything in the foreground; Ctrl-C (or `devcluster down`) stops it all
 //	devcluster down    stop a running cluster and remove everything it left (processes, network
-//	                   namespaces, bridge, mount points, state)
+//	                   namespaces, bridge, nftables tables, mount points, state)
 //	devcluster status  show what is running and where
 package main
 
@@ -34,8 +34,9 @@ import (
 
 const usage = `usage: devcluster up|down|status [flags]
 
-  up      start etcd, kube-apiserver, kube-controller-manager, kube-scheduler and a process node
-          (plus bin/manager unless --manager=none) in the foreground; Ctrl-C stops everything
+  up      start etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy, CoreDNS
+          and a process node (plus bin/manager on the host unless --manager=none; ` + "`make run`" + `
+          installs it with Helm as a pod instead) in the foreground; Ctrl-C stops everything
   down    stop a running cluster and remove everything it or a crashed run left behind
   status  show what is running and where
 
@@ -137,7 +138,7 @@ func up(args []string, out io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Fprintln(out, "Starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and a process node …")
+	fmt.Fprintln(out, "Starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy, CoreDNS and a process node …")
 	cl, err := cluster.Up(ctx, o)
 	if err != nil {
 		return err
@@ -217,6 +218,9 @@ func printState(out io.Writer, s cluster.State) {
 		fmt.Fprintf(out, "  %-24s pid %d, log %s\n", c.Name, c.Pid, c.Log)
 	}
 	fmt.Fprintf(out, "  process node             %s (pid %d): pods in %s on bridge %s, namespaces %s*\n", s.Node, s.Pid, s.PodCIDR, s.Bridge, s.Prefix)
+	if s.DNSIP != "" {
+		fmt.Fprintf(out, "  services                 ClusterIPs in %s (kube-proxy, nftables); cluster DNS kube-system/kube-dns at %s\n", s.ServiceCIDR, s.DNSIP)
+	}
 	fmt.Fprintf(out, "  kubeconfig               %s\n", filepath.Join(filepath.Dir(filepath.Dir(s.Kubeconfig)), "kubeconfig"))
 }
 

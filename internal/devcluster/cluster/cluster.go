@@ -1,6 +1,7 @@
 // Package cluster brings the whole local cluster up and down: the pod bridge, the control plane
-// (package controlplane), the rayk8s CRDs and one process node (package processnode). It keeps
-// a state file so `devcluster down` and the next `up` can remove whatever a crashed run left.
+// (package controlplane), the rayk8s CRDs, one process node (package processnode), and Services
+// and cluster DNS (package servicenet: kube-proxy and CoreDNS). It keeps a state file so
+// `devcluster down` and the next `up` can remove whatever a crashed run left.
 package cluster
 
 import (
@@ -30,6 +31,7 @@ import (
 	"github.com/rayk8s/rayk8s/internal/devcluster/hostpaths"
 	"github.com/rayk8s/rayk8s/internal/devcluster/netns"
 	"github.com/rayk8s/rayk8s/internal/devcluster/processnode"
+	"github.com/rayk8s/rayk8s/internal/devcluster/servicenet"
 )
 
 // Options describe one local cluster. Two clusters on one machine need different state dirs,
@@ -46,6 +48,15 @@ type Options struct {
 	ClusterCIDR, ServiceCIDR netip.Prefix
 	// Ports of the components; KubeletPort is the process node's API (logs, exec).
 	EtcdPort, EtcdPeerPort, APIServerPort, ControllerManagerPort, SchedulerPort, KubeletPort int
+	// Ports of kube-proxy (healthz, metrics) and CoreDNS (health, ready); CoreDNS serves DNS on
+	// the bridge address, port 53.
+	ProxyHealthPort, ProxyMetricsPort, DNSHealthPort, DNSReadyPort int
+	// WithoutServices runs neither kube-proxy nor CoreDNS: no ClusterIPs, no cluster DNS (pods
+	// get the host's resolv.conf). kube-proxy's nftables tables are machine-wide, so only one
+	// cluster with Services runs at a time.
+	WithoutServices bool
+	// ClusterDomain is the cluster's DNS suffix (default cluster.local).
+	ClusterDomain string
 	// NodeName, NodeCPU and NodeMemory describe the process node (zero: the machine's).
 	NodeName   string
 	NodeCPU    resource.Quantity
@@ -67,7 +78,8 @@ func Defaults(repo string) Options {
 		ServiceCIDR: netip.MustParsePrefix("10.96.0.0/16"),
 		EtcdPort:    12379, EtcdPeerPort: 12380, APIServerPort: 16443,
 		ControllerManagerPort: 20257, SchedulerPort: 20259, KubeletPort: 20250,
-		NodeName: "process-node-1",
+		ProxyHealthPort: 20256, ProxyMetricsPort: 20249, DNSHealthPort: 20180, DNSReadyPort: 20181,
+		NodeName: "process-node-1", ClusterDomain: "cluster.local",
 	}
 }
 
@@ -84,7 +96,10 @@ type State struct {
 	APIServer  string      `json:"apiServer,omitempty"`
 	Node       string      `json:"node,omitempty"`
 	PodCIDR    string      `json:"podCIDR,omitempty"`
-	Started    time.Time   `json:"started"`
+	// ServiceCIDR and DNSIP (the kube-dns ClusterIP) are set when Services run.
+	ServiceCIDR string    `json:"serviceCIDR,omitempty"`
+	DNSIP       string    `json:"dnsIP,omitempty"`
+	Started     time.Time `json:"started"`
 }
 
 // Component is one control-plane process.
@@ -104,6 +119,9 @@ type Cluster struct {
 	Provider *processnode.Provider
 	stopNode context.CancelFunc
 	nodeDone chan error
+	// svc are kube-proxy and CoreDNS; proxyLock owns kube-proxy's nftables tables.
+	svc       []*controlplane.Process
+	proxyLock *servicenet.ProxyLock
 }
 
 // RequireRoot explains why the cluster needs root when it is not.
@@ -158,6 +176,13 @@ func Up(ctx context.Context, o Options) (_ *Cluster, retErr error) {
 	nc := o.netConfig()
 	c := &Cluster{opts: o, State: State{Pid: os.Getpid(), Exe: exe, Bridge: o.Bridge, Prefix: o.Prefix,
 		Node: o.NodeName, PodCIDR: nc.NodeCIDR.String(), Started: time.Now()}}
+	svcCfg := o.serviceConfig()
+	if !o.WithoutServices {
+		if err := svcCfg.Check(); err != nil {
+			return nil, err
+		}
+		c.State.ServiceCIDR, c.State.DNSIP = o.ServiceCIDR.String(), svcCfg.DNSIP.String()
+	}
 	if err := writeState(o.StateDir, c.State); err != nil {
 		return nil, err
 	}
@@ -172,6 +197,14 @@ func Up(ctx context.Context, o Options) (_ *Cluster, retErr error) {
 	}
 	if err := c.Network.EnsureBridge(ctx); err != nil {
 		return nil, err
+	}
+	if !o.WithoutServices {
+		if c.proxyLock, err = servicenet.AcquireProxy(ctx, o.StateDir, netns.ExecRunner{}); err != nil {
+			return nil, err
+		}
+		if err := servicenet.SetupHost(ctx, svcCfg, netns.ExecRunner{}); err != nil {
+			return nil, err
+		}
 	}
 	gw := nc.Gateway().String()
 	cpCfg := controlplane.Config{
@@ -194,18 +227,74 @@ func Up(ctx context.Context, o Options) (_ *Cluster, retErr error) {
 			return nil, fmt.Errorf("installing CRDs: %w", err)
 		}
 	}
+	if !o.WithoutServices {
+		// Before anything else can be given the kube-dns ClusterIP.
+		cs, err := c.CP.Clientset()
+		if err != nil {
+			return nil, err
+		}
+		if err := servicenet.EnsureDNSService(ctx, cs, svcCfg); err != nil {
+			return nil, err
+		}
+	}
 	if err := c.startNode(ctx, gw); err != nil {
 		return nil, err
+	}
+	if !o.WithoutServices {
+		if err := c.startServices(ctx, svcCfg); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
 
+func (o Options) serviceConfig() servicenet.Config {
+	nc := o.netConfig()
+	return servicenet.Config{
+		Dir: filepath.Join(o.StateDir, "services"), BinDir: o.BinDir,
+		Kubeconfig: filepath.Join(o.StateDir, "controlplane", "kubeconfig"),
+		Bridge:     o.Bridge, Gateway: nc.Gateway(), Prefix: o.Prefix,
+		ClusterCIDR: o.ClusterCIDR, ServiceCIDR: o.ServiceCIDR, NodeName: o.NodeName,
+		DNSIP: servicenet.DNSIPFor(o.ServiceCIDR), ClusterDomain: o.ClusterDomain,
+		ProxyHealthPort: o.ProxyHealthPort, ProxyMetricsPort: o.ProxyMetricsPort,
+		DNSHealthPort: o.DNSHealthPort, DNSReadyPort: o.DNSReadyPort,
+	}
+}
+
+// startServices starts kube-proxy and CoreDNS, publishes CoreDNS as kube-dns and waits until a
+// lookup through the kube-dns ClusterIP answers.
+func (c *Cluster) startServices(ctx context.Context, cfg servicenet.Config) error {
+	cfg.Kubeconfig = c.CP.Kubeconfig
+	proxy, err := servicenet.StartKubeProxy(ctx, cfg)
+	c.svc = append(c.svc, proxy)
+	c.recordComponents()
+	if err != nil {
+		return err
+	}
+	dns, err := servicenet.StartCoreDNS(ctx, cfg)
+	c.svc = append(c.svc, dns)
+	c.recordComponents()
+	if err != nil {
+		return err
+	}
+	cs, err := c.CP.Clientset()
+	if err != nil {
+		return err
+	}
+	if err := servicenet.PublishDNSEndpoints(ctx, cs, cfg); err != nil {
+		return err
+	}
+	return servicenet.WaitDNS(ctx, cfg)
+}
+
 func (c *Cluster) recordComponents() {
 	c.State.Components = nil
+	var procs []*controlplane.Process
 	if c.CP != nil {
-		for _, p := range c.CP.Processes {
-			c.State.Components = append(c.State.Components, Component{Name: p.Name, Pid: p.Pid(), Exe: p.Path, Log: p.LogFile})
-		}
+		procs = append(procs, c.CP.Processes...)
+	}
+	for _, p := range append(procs, c.svc...) {
+		c.State.Components = append(c.State.Components, Component{Name: p.Name, Pid: p.Pid(), Exe: p.Path, Log: p.LogFile})
 	}
 	_ = writeState(c.opts.StateDir, c.State)
 }
@@ -236,11 +325,14 @@ func (c *Cluster) startNode(ctx context.Context, gw string) error {
 		Config: processnode.Config{
 			NodeName: o.NodeName, StateDir: filepath.Join(o.StateDir, "node"), BinDir: o.BinDir, Helper: exe,
 			HostIP: gw, APIServerHost: gw, APIServerPort: int32(o.APIServerPort),
-			Allocatable: alloc, Backoff: o.Backoff,
+			Allocatable: alloc, Backoff: o.Backoff, ClusterDomain: o.ClusterDomain,
 		},
 		Client: client, Network: c.Network,
 		ListenAddr: net.JoinHostPort(gw, strconv.Itoa(o.KubeletPort)), TLS: tlsCfg,
 		PodCIDR: c.State.PodCIDR, Log: o.Log,
+	}
+	if c.State.DNSIP != "" {
+		opts.ClusterDNS = []string{c.State.DNSIP}
 	}
 	go func() {
 		c.nodeDone <- processnode.Run(nodeCtx, opts, func(p *processnode.Provider) { ready <- p })
@@ -268,8 +360,18 @@ func (c *Cluster) Stop() {
 			c.opts.Log.Error(err, "process node stopped")
 		}
 	}
+	for i := len(c.svc) - 1; i >= 0; i-- {
+		c.svc[i].Stop(10 * time.Second)
+	}
 	if c.CP != nil {
 		c.CP.Stop()
+	}
+	if c.proxyLock != nil {
+		if err := c.proxyLock.RemoveTables(context.Background(), netns.ExecRunner{}); err != nil {
+			c.opts.Log.Error(err, "removing kube-proxy's nftables tables")
+		}
+		c.proxyLock.Release()
+		c.proxyLock = nil
 	}
 	if err := Down(c.opts.StateDir, c.opts.Log); err != nil {
 		c.opts.Log.Error(err, "cleaning up")
@@ -278,7 +380,8 @@ func (c *Cluster) Stop() {
 
 // Down removes everything a cluster in stateDir holds, whether it is running (it is asked to
 // stop, then killed), crashed or already gone: processes, network namespaces, veths, the
-// bridge, mount points created on the host and the state directory itself.
+// bridge (and with it the service route and its forwarding setting), kube-proxy's and our
+// nftables tables, mount points created on the host and the state directory itself.
 func Down(stateDir string, log logr.Logger) error {
 	s, err := ReadState(stateDir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -301,11 +404,15 @@ func Down(stateDir string, log logr.Logger) error {
 			log.Info("killed a leftover process", "name", comp.Name, "pid", comp.Pid)
 		}
 	}
+	ctx := context.Background()
+	errs = append(errs, servicenet.CleanupStale(ctx, stateDir, netns.ExecRunner{}))
+	if s.Prefix != "" {
+		errs = append(errs, servicenet.DeleteGuard(ctx, s.Prefix, netns.ExecRunner{}))
+	}
 	if s.Prefix != "" && s.Bridge != "" {
 		n, err := netns.New(netns.Config{Bridge: s.Bridge, Prefix: s.Prefix,
 			ClusterCIDR: netip.MustParsePrefix("10.0.0.0/8"), NodeCIDR: netip.MustParsePrefix("10.0.0.0/24")}, netns.ExecRunner{})
 		if err == nil {
-			ctx := context.Background()
 			errs = append(errs, n.Cleanup(ctx), n.DeleteBridge(ctx))
 		} else {
 			errs = append(errs, err)
