@@ -12,6 +12,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// init pins the main goroutine to the main thread in helper processes. setup joins the pod's
+// network namespace with setns, which changes only the calling thread; `nsenter --target <pid>`
+// (exec probes, kubectl exec) reads /proc/<pid>/ns/net, which is the main thread's. Locking in
+// init is the one way Go guarantees main runs on the main thread; without it the helper could
+// join the namespace on another thread and exec would land in the host's network.
+func init() {
+	if _, ok := os.LookupEnv(EnvVar); ok {
+		runtime.LockOSThread()
+	}
+}
+
 // RunIfHelper runs the helper and exits when the process was started by Command; otherwise it
 // returns at once. Call it first thing in main (and in TestMain of tests that start pods).
 func RunIfHelper() {
