@@ -95,3 +95,12 @@ func Parse(spec string) (featuregate.MutableFeatureGate, error) {
 	}
 	return g, nil
 }
+
+// Enabled reports whether f is on in g, or f's default when g is nil (a component built without a
+// gate, as in unit tests).
+func Enabled(g featuregate.FeatureGate, f featuregate.Feature) bool {
+	if g == nil {
+		return defaults()[f].Default
+	}
+	return g.Enabled(f)
+}

@@ -1,9 +1,7 @@
 package raycluster
 
 import (
-	"fmt"
 	"io"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 	"github.com/rayk8s/rayk8s/internal/features"
+	"github.com/rayk8s/rayk8s/internal/operatorenv"
 )
 
 // ControllerName names the controller in logs, metrics and as the events' reporting controller.
@@ -76,32 +75,16 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	c.Resources = ro
-	for _, b := range []struct {
-		name string
-		dst  *bool
-	}{
-		{EnvEnableRandomPodDelete, &c.EnableRandomPodDelete},
-		{EnvEnableGCSFTRedisCleanup, &c.EnableGCSFTRedisCleanup},
-	} {
-		v := getenv(b.name)
-		if v == "" {
-			continue
-		}
-		parsed, err := strconv.ParseBool(v)
-		if err != nil {
-			return Config{}, fmt.Errorf("operator environment variable %s=%q is not a boolean: %w", b.name, v, err)
-		}
-		*b.dst = parsed
+	if err := operatorenv.Bools(getenv, map[string]*bool{
+		EnvEnableRandomPodDelete:   &c.EnableRandomPodDelete,
+		EnvEnableGCSFTRedisCleanup: &c.EnableGCSFTRedisCleanup,
+	}); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }
 
-func (c Config) enabled(f featuregate.Feature) bool {
-	if c.FeatureGates == nil {
-		return features.New().Enabled(f)
-	}
-	return c.FeatureGates.Enabled(f)
-}
+func (c Config) enabled(f featuregate.Feature) bool { return features.Enabled(c.FeatureGates, f) }
 
 // Option customises a Reconciler.
 type Option func(*Reconciler)

@@ -2,9 +2,9 @@ package rayjob
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"math/big"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +15,7 @@ import (
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 	"github.com/rayk8s/rayk8s/internal/dashboardresolver"
 	"github.com/rayk8s/rayk8s/internal/features"
+	"github.com/rayk8s/rayk8s/internal/operatorenv"
 )
 
 // ControllerName names the controller in logs and as the events' reporting controller.
@@ -102,39 +103,19 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	c.Resources = ro
-	if v := getenv(EnvDeleteRayJobAfterJobFinishes); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return Config{}, fmt.Errorf("operator environment variable %s=%q is not a boolean: %w", EnvDeleteRayJobAfterJobFinishes, v, err)
-		}
-		c.DeleteRayJobAfterJobFinishes = b
-	}
-	for _, d := range []struct {
-		name string
-		dst  *time.Duration
-	}{
-		{EnvTransitionGracePeriodSeconds, &c.TransitionGracePeriod},
-		{EnvStatusCheckTimeoutSeconds, &c.StatusCheckTimeout},
-	} {
-		v := getenv(d.name)
-		if v == "" {
-			continue
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			return Config{}, fmt.Errorf("operator environment variable %s=%q must be a positive number of seconds", d.name, v)
-		}
-		*d.dst = time.Duration(n) * time.Second
+	if err := errors.Join(
+		operatorenv.Bools(getenv, map[string]*bool{EnvDeleteRayJobAfterJobFinishes: &c.DeleteRayJobAfterJobFinishes}),
+		operatorenv.Seconds(getenv, map[string]*time.Duration{
+			EnvTransitionGracePeriodSeconds: &c.TransitionGracePeriod,
+			EnvStatusCheckTimeoutSeconds:    &c.StatusCheckTimeout,
+		}),
+	); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }
 
-func (c Config) enabled(f featuregate.Feature) bool {
-	if c.FeatureGates == nil {
-		return features.New().Enabled(f)
-	}
-	return c.FeatureGates.Enabled(f)
-}
+func (c Config) enabled(f featuregate.Feature) bool { return features.Enabled(c.FeatureGates, f) }
 
 // Option customises a Reconciler.
 type Option func(*Reconciler)

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"math/big"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +14,7 @@ import (
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 	"github.com/rayk8s/rayk8s/internal/dashboardresolver"
 	"github.com/rayk8s/rayk8s/internal/features"
+	"github.com/rayk8s/rayk8s/internal/operatorenv"
 )
 
 // ControllerName names the controller in logs and as the events' reporting controller.
@@ -82,22 +82,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	c.Resources = ro
-	if v := getenv(EnvEnableZeroDowntime); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return Config{}, fmt.Errorf("operator environment variable %s=%q is not a boolean: %w", EnvEnableZeroDowntime, v, err)
-		}
-		c.EnableZeroDowntime = b
+	if err := operatorenv.Bools(getenv, map[string]*bool{EnvEnableZeroDowntime: &c.EnableZeroDowntime}); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }
 
-func (c Config) enabled(f featuregate.Feature) bool {
-	if c.FeatureGates == nil {
-		return features.New().Enabled(f)
-	}
-	return c.FeatureGates.Enabled(f)
-}
+func (c Config) enabled(f featuregate.Feature) bool { return features.Enabled(c.FeatureGates, f) }
 
 // Option customises a Reconciler.
 type Option func(*Reconciler)

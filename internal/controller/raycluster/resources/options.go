@@ -1,8 +1,7 @@
 package resources
 
 import (
-	"fmt"
-	"strconv"
+	"github.com/rayk8s/rayk8s/internal/operatorenv"
 )
 
 // Options are operator-level switches (KubeRay's operator environment variables) that shape the
@@ -62,26 +61,14 @@ func OptionsFromEnv(getenv func(string) string) (Options, error) {
 	if v := getenv(EnvClusterDomain); v != "" {
 		o.ClusterDomain = v
 	}
-	bools := []struct {
-		name string
-		dst  *bool
-	}{
-		{EnvEnableInitContainerInjection, &o.EnableInitContainerInjection},
-		{EnvEnableProbesInjection, &o.EnableProbesInjection},
-		{EnvEnableLoginShell, &o.EnableLoginShell},
-		{EnvHeadClusterIPService, &o.HeadClusterIPService},
-		{EnvDeterministicHeadPodName, &o.DeterministicHeadPodName},
-	}
-	for _, b := range bools {
-		v := getenv(b.name)
-		if v == "" {
-			continue
-		}
-		parsed, err := strconv.ParseBool(v)
-		if err != nil {
-			return Options{}, fmt.Errorf("operator environment variable %s=%q is not a boolean: %w", b.name, v, err)
-		}
-		*b.dst = parsed
+	if err := operatorenv.Bools(getenv, map[string]*bool{
+		EnvEnableInitContainerInjection: &o.EnableInitContainerInjection,
+		EnvEnableProbesInjection:        &o.EnableProbesInjection,
+		EnvEnableLoginShell:             &o.EnableLoginShell,
+		EnvHeadClusterIPService:         &o.HeadClusterIPService,
+		EnvDeterministicHeadPodName:     &o.DeterministicHeadPodName,
+	}); err != nil {
+		return Options{}, err
 	}
 	return o, nil
 }
