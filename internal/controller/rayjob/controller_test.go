@@ -261,9 +261,14 @@ func TestDeletionRules(t *testing.T) {
 			deletesSelf: true,
 			check: func(t *testing.T, ns string, last *rayv1.RayJob) {
 				eventually(t, "deletion event", hasEvent(t, ns, "del", "DeletedRayJob", "deletion rule DeleteSelf"))
-				rc, ok := getCluster(t, ns, last.Status.RayClusterName)
-				if !ok || !metav1.IsControlledBy(rc, last) {
-					t.Fatalf("cluster owner references: %+v", rc)
+				// The RayJob may be gone before the test ever saw its status, so find its cluster by
+				// listing rather than by status.rayClusterName.
+				var clusters rayv1.RayClusterList
+				if err := k8s.List(context.Background(), &clusters, client.InNamespace(ns)); err != nil {
+					t.Fatal(err)
+				}
+				if len(clusters.Items) != 1 || !metav1.IsControlledBy(&clusters.Items[0], last) {
+					t.Fatalf("want the RayJob's one cluster, controlled by it for the GC; got %+v", clusters.Items)
 				}
 			},
 		},
@@ -292,7 +297,7 @@ func TestDeletionRules(t *testing.T) {
 			rj.Spec.DeletionStrategy = tc.strategy
 			create(t, rj)
 			if tc.deletesSelf {
-				last := &rayv1.RayJob{}
+				last := rj.DeepCopy() // create filled in its UID
 				eventually(t, "RayJob deleted", func() (bool, string) {
 					cur := &rayv1.RayJob{}
 					err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "del"}, cur)
