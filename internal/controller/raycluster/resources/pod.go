@@ -192,7 +192,7 @@ func buildHeadPod(c *rayv1.RayCluster, o Options) *corev1.Pod {
 		operatorVersion: o.OperatorVersion,
 	})
 	if o.EnableProbesInjection {
-		setProbes(ctr, probeInput{nodeType: rayv1.HeadNode, creator: creatorCRD(c, o), params: params, rayVersion: c.Spec.RayVersion})
+		setProbes(ctr, probeInput{nodeType: rayv1.HeadNode, params: params, rayVersion: c.Spec.RayVersion})
 	}
 	return pod
 }
@@ -257,7 +257,7 @@ func buildWorkerPod(c *rayv1.RayCluster, group *rayv1.WorkerGroupSpec, p WorkerP
 		operatorVersion: o.OperatorVersion,
 	})
 	if o.EnableProbesInjection {
-		setProbes(ctr, probeInput{nodeType: rayv1.WorkerNode, creator: creatorCRD(c, o), params: params, rayVersion: c.Spec.RayVersion})
+		setProbes(ctr, probeInput{nodeType: rayv1.WorkerNode, params: params, rayVersion: c.Spec.RayVersion})
 	}
 	return pod
 }

@@ -244,18 +244,13 @@ func TestRayServiceEnvAndProbes(t *testing.T) {
 	if wc.LivenessProbe.HTTPGet == nil {
 		t.Errorf("worker liveness should stay HTTP on Ray 2.54, got %+v", wc.LivenessProbe)
 	}
-	rp := wc.ReadinessProbe
-	if rp.Exec == nil {
-		t.Fatalf("RayService worker readiness should be exec, got %+v", rp)
+	// Unlike KubeRay, no Serve proxy check: a worker whose proxy drains stays Ready (the
+	// RayService controller's ray.io/serve label keeps it out of the serve Service instead).
+	if diff := cmp.Diff(wc.LivenessProbe.ProbeHandler, wc.ReadinessProbe.ProbeHandler); diff != "" {
+		t.Errorf("RayService worker readiness should check what liveness checks, (-liveness +readiness):\n%s", diff)
 	}
-	wantCmd := []string{"bash", "-c",
-		"wget --tries 1 -T 2 -q -O- http://localhost:52365/api/local_raylet_healthz | grep success && " +
-			"wget --tries 1 -T 2 -q -O- http://localhost:9000/-/healthz | grep success"}
-	if diff := cmp.Diff(wantCmd, rp.Exec.Command); diff != "" {
-		t.Errorf("readiness command (-want +got):\n%s", diff)
-	}
-	if rp.FailureThreshold != 1 {
-		t.Errorf("readiness failureThreshold = %d, want 1", rp.FailureThreshold)
+	if wc.ReadinessProbe.FailureThreshold != readinessFailure {
+		t.Errorf("readiness failureThreshold = %d, want %d", wc.ReadinessProbe.FailureThreshold, readinessFailure)
 	}
 
 	// Options.CreatorCRD wins over the label.

@@ -105,13 +105,3 @@ func ensureMetricsPort(ctr *corev1.Container) {
 		ContainerPort: DefaultMetricsPort,
 	})
 }
-
-// containerPortOr returns the port named name of a container, or def.
-func containerPortOr(ctr *corev1.Container, name string, def int32) int32 {
-	for _, p := range ctr.Ports {
-		if p.Name == name {
-			return p.ContainerPort
-		}
-	}
-	return def
-}

@@ -21,16 +21,12 @@ const (
 	readinessFailure      = 10
 	workerProbeTimeout    = 2
 	headProbeTimeout      = 5
-	// serveReadinessFailure drops a RayService worker from the serve endpoints at the first failed
-	// check of its Serve proxy.
-	serveReadinessFailure = 1
 	// wgetTimeout is the per-request timeout of the exec health checks.
 	wgetTimeout = 2
 
 	healthzPath       = "/api/healthz"
 	rayletHealthPath  = "api/local_raylet_healthz"
 	gcsHealthPath     = "api/gcs_healthz"
-	serveHealthPath   = "-/healthz"
 	httpProbeMinMajor = 2
 	httpProbeMinMinor = 53
 )
@@ -77,14 +73,15 @@ func parseMajorMinor(v string) (int, int, bool) {
 // probeInput is what the probes of a Ray container are computed from.
 type probeInput struct {
 	nodeType   rayv1.RayNodeType
-	creator    rayv1.CRDType
 	params     map[string]string // complete rayStartParams
 	rayVersion string
 }
 
 // setProbes gives the Ray container liveness and readiness probes unless the user defined them.
-// Workers of a RayService additionally report not-ready when their Serve proxy is unhealthy, so
-// that they leave the serve Service endpoints.
+// RayService workers get the same probes as any worker: KubeRay adds a Serve proxy check to their
+// readiness, which marks a worker whose proxy drains (no local replica) NotReady and so holds the
+// RayCluster out of `ready` (KubeRay users' complaint #9). Here the RayService controller keeps
+// pods out of the serve Service by the ray.io/serve label, which follows proxy health instead.
 func setProbes(ctr *corev1.Container, in probeInput) {
 	agentPort := paramPortOr(in.params, paramDashboardAgentPort, DefaultDashboardAgentPort)
 	dashboardPort := paramPortOr(in.params, paramDashboardPort, DefaultDashboardPort)
@@ -125,14 +122,6 @@ func setProbes(ctr *corev1.Container, in probeInput) {
 			PeriodSeconds:       probePeriod,
 			SuccessThreshold:    probeSuccess,
 			FailureThreshold:    readinessFailure,
-		}
-		if in.nodeType == rayv1.WorkerNode && in.creator == rayv1.RayServiceCRD {
-			servePort := containerPortOr(ctr, ServePortName, DefaultServePort)
-			ctr.ReadinessProbe.ProbeHandler = execProbe(
-				wgetCheck(agentPort, rayletHealthPath),
-				wgetCheck(servePort, serveHealthPath),
-			)
-			ctr.ReadinessProbe.FailureThreshold = serveReadinessFailure
 		}
 	}
 }
