@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 
 	"github.com/rayk8s/rayk8s/internal/serve/wire"
@@ -21,6 +22,30 @@ const SocketDirEnv = "RAYK8S_SERVE_SOCKET_DIR"
 func SocketPath(dir, replicaID string) string {
 	sum := sha256.Sum256([]byte(replicaID))
 	return filepath.Join(dir, hex.EncodeToString(sum[:])[:16]+".sock")
+}
+
+// maxSocketPath is the longest path a Unix socket may have on Linux (108 bytes with the NUL).
+const maxSocketPath = 107
+
+// MakeSocketDir creates a directory for a node's replica sockets: under the temp directory
+// ($TMPDIR) when its sockets' paths fit the limit, else under /tmp, else it fails naming TMPDIR.
+// A long TMPDIR is common (per-container temp directories), and a bind on a too-long path fails
+// with a bare "invalid argument" in the replica instead.
+func MakeSocketDir() (string, error) {
+	tried := []string{}
+	for _, base := range []string{os.TempDir(), "/tmp"} {
+		// MkdirTemp appends at most 10 digits to the pattern.
+		if len(SocketPath(filepath.Join(base, "rayserve-0123456789"), "")) > maxSocketPath {
+			tried = append(tried, base)
+			continue
+		}
+		dir, err := os.MkdirTemp(base, "rayserve-")
+		if err != nil {
+			return "", fmt.Errorf("creating the replica socket directory: %w", err)
+		}
+		return dir, nil
+	}
+	return "", fmt.Errorf("replica socket paths under %v would exceed %d bytes: set TMPDIR to a shorter directory", tried, maxSocketPath)
 }
 
 // Dial connects the agent to a replica's socket. onOpen receives the calls
