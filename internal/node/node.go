@@ -39,6 +39,12 @@ const (
 	DashboardKVKey       = "dashboard"
 )
 
+// DefaultServeDrainPeriod is the `ray start` default of
+// Config.ServeDrainPeriod: long enough for kube-proxy to drop a terminating
+// pod from a Service and for kept-alive clients to reconnect, well within a
+// pod's default 30 s termination grace period.
+const DefaultServeDrainPeriod = 5 * time.Second
+
 // CurrentClusterFile is written under the temp dir by the head with its GCS
 // address, so `ray status` and friends find a local cluster without flags.
 const CurrentClusterFile = "ray_current_cluster"
@@ -73,8 +79,9 @@ type Config struct {
 	ServeHTTPHost string
 	// ServePython is the interpreter of Python replicas (default python3).
 	ServePython string
-	// ServeDrainPeriod is how long the proxy fails health checks before it
-	// stops when the node shuts down.
+	// ServeDrainPeriod is how long the proxy fails health checks and closes
+	// kept-alive connections before it stops when the node shuts down
+	// (RAYK8S_SERVE_DRAIN_PERIOD_S, default DefaultServeDrainPeriod).
 	ServeDrainPeriod time.Duration
 	// RayExecutable is the `ray` binary built-in replicas run as (`ray
 	// serve-replica`); empty means this process's own executable.
@@ -238,10 +245,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 
 	// Replica sockets live in a short path of their own: a Unix socket path
 	// may not exceed 108 bytes, and session directories can be long.
-	socketDir, err := os.MkdirTemp("", "rayserve-")
+	socketDir, err := replica.MakeSocketDir()
 	if err != nil {
 		closeAll()
-		return nil, fmt.Errorf("creating the replica socket directory: %w", err)
+		return nil, err
 	}
 	n.socketDir = socketDir
 
@@ -402,7 +409,12 @@ func (n *Node) supervise(ctx context.Context, comps []component, procs *raylet.P
 		}()
 	}
 	<-ctx.Done()
-	// Processes go first so their exits can still reach the head.
+	// The Serve proxy drains before the replicas it routes to stop, so that
+	// requests still arriving during the drain are served.
+	if n.serve != nil {
+		n.serve.Drain()
+	}
+	// Processes go next so their exits can still reach the head.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	procs.Shutdown(shutdownCtx, 2*time.Second)
 	cancel()

@@ -303,6 +303,14 @@ func applyTuning(cfg *node.Config, systemConfig string, getenv env) error {
 	// Serve: Ray's default proxy host, and the interpreter of Python replicas.
 	cfg.ServeHTTPHost = getenv("RAY_SERVE_DEFAULT_HTTP_HOST")
 	cfg.ServePython = getenv("RAYK8S_SERVE_PYTHON")
+	cfg.ServeDrainPeriod = node.DefaultServeDrainPeriod
+	if v := getenv("RAYK8S_SERVE_DRAIN_PERIOD_S"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 {
+			return fmt.Errorf("invalid RAYK8S_SERVE_DRAIN_PERIOD_S %q: want a number of seconds >= 0", v)
+		}
+		cfg.ServeDrainPeriod = time.Duration(f * float64(time.Second))
+	}
 	return nil
 }
 

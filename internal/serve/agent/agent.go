@@ -53,8 +53,9 @@ type Options struct {
 	// DefaultHTTPHost is the proxy's bind host when http_options.host is
 	// unset (RAY_SERVE_DEFAULT_HTTP_HOST; Ray's default 0.0.0.0).
 	DefaultHTTPHost string
-	// DrainPeriod is how long the proxy answers 503 on health before it
-	// stops on shutdown, so load balancers take the node out first.
+	// DrainPeriod is how long the proxy answers 503 on health and closes
+	// kept-alive connections before it stops on shutdown, so load balancers
+	// and clients move away first.
 	DrainPeriod time.Duration
 	HTTPClient  *http.Client
 	Clock       clock.WithDelayedExecution
@@ -233,20 +234,28 @@ func (a *Agent) updateProxy(t *servev1.RouteTable) {
 	}()
 }
 
-// shutdown drains: health answers 503 for DrainPeriod, then the proxy
-// finishes the requests it has.
-func (a *Agent) shutdown() {
+// Drain takes the node's proxy out of service before the node stops its
+// replicas: health answers 503 and kept-alive connections are closed (each
+// gets at most one more response, marked "Connection: close") for
+// DrainPeriod, while the proxy keeps serving whatever still arrives through
+// load balancers that have not caught up; then it finishes the requests it
+// has. The node calls it first on shutdown, so no request reaches a proxy
+// whose replicas are already gone. It is idempotent.
+func (a *Agent) Drain() {
 	a.mu.Lock()
+	already := a.draining
 	a.draining = true
 	srv := a.server
 	t := a.table
 	a.mu.Unlock()
-	if srv == nil {
+	if already || srv == nil {
 		return
 	}
+	a.opts.Logger.Info("Draining the HTTP proxy", "period", a.opts.DrainPeriod)
 	if t != nil {
 		a.updateProxy(t)
 	}
+	srv.Drain()
 	if a.opts.DrainPeriod > 0 {
 		<-a.opts.Clock.After(a.opts.DrainPeriod)
 	}
@@ -254,12 +263,23 @@ func (a *Agent) shutdown() {
 	defer cancel()
 	srv.Shutdown(ctx)
 	a.mu.Lock()
+	if a.server == srv {
+		a.server, a.proxyAddr = nil, ""
+	}
+	a.mu.Unlock()
+}
+
+// shutdown drains the proxy (if the node did not already) and closes the
+// connections to local replicas.
+func (a *Agent) shutdown() {
+	a.Drain()
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	a.server, a.proxyAddr = nil, ""
 	for id, c := range a.conns {
 		_ = c.Close()
 		delete(a.conns, id)
 	}
-	a.mu.Unlock()
 }
 
 // Open implements handle.Dialer: local replicas over their socket, others

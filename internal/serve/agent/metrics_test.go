@@ -60,6 +60,12 @@ const testReplica = "app#dep#r1"
 // /api) and its proxy, recording into the returned registry.
 func startAgent(t *testing.T) (*Agent, *testDeployment, *prometheus.Registry, string, context.CancelFunc) {
 	t.Helper()
+	return startAgentWith(t, nil)
+}
+
+// startAgentWith is startAgent with changed Options.
+func startAgentWith(t *testing.T, change func(*Options)) (*Agent, *testDeployment, *prometheus.Registry, string, context.CancelFunc) {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "rsm-")
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +87,11 @@ func startAgent(t *testing.T) (*Agent, *testDeployment, *prometheus.Registry, st
 	m := metrics.New(clk, metrics.Sources{Routers: func() []metrics.RouterStat { return a.Handles().RouterStats() }})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(m)
-	a = New(Options{NodeID: "n1", IsHead: true, SocketDir: dir, Metrics: m, Logger: logr.Discard()})
+	opts := Options{NodeID: "n1", IsHead: true, SocketDir: dir, Metrics: m, Logger: logr.Discard()}
+	if change != nil {
+		change(&opts)
+	}
+	a = New(opts)
 	agentCtx, stopAgent := context.WithCancel(context.Background())
 	agentDone := make(chan struct{})
 	go func() { _ = a.Run(agentCtx); close(agentDone) }()

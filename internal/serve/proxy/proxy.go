@@ -386,6 +386,12 @@ func (s *Server) Serve(l net.Listener) error {
 	return nil
 }
 
+// Drain closes idle connections and answers every further request with
+// "Connection: close", while still accepting new connections: clients that
+// hold a kept-alive connection to this node reconnect through their load
+// balancer, which no longer sends them here.
+func (s *Server) Drain() { s.srv.SetKeepAlivesEnabled(false) }
+
 // Shutdown stops accepting and waits for requests in flight, or ctx.
 func (s *Server) Shutdown(ctx context.Context) {
 	if err := s.srv.Shutdown(ctx); err != nil {
