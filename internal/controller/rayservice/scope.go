@@ -50,7 +50,7 @@ type clusterServe struct {
 	// known is false when the dashboard was not asked (head not ready) or did not answer.
 	known bool
 	apps  map[string]rayv1.AppStatus
-	// healthyProxies counts the cluster's pods whose proxy answered /-/healthz.
+	// healthyProxies counts the cluster's Ready pods whose proxy answered /-/healthz.
 	healthyProxies int
 	// accepted and rejected describe the current serveConfigV2 on this cluster: accepted by the
 	// dashboard, or rejected with its message.

@@ -90,7 +90,9 @@ func (r *Reconciler) reconcileServeLabels(ctx context.Context, s *scope) (bool, 
 		}
 		want := r.probePods(ctx, s, pods)
 		for i, p := range pods {
-			if want[i] {
+			// Only a Ready pod becomes a serve endpoint: switching traffic to a cluster whose
+			// healthy proxies are all unready would leave the Service without endpoints.
+			if want[i] && podReady(p) {
 				cs.healthyProxies++
 			}
 			v := strconv.FormatBool(want[i])
