@@ -66,4 +66,6 @@ var _ = ginkgo.BeforeSuite(func() {
 	gomega.Expect(err).NotTo(gomega.HaveOccurred())
 	gomega.SetDefaultEventuallyTimeout(timeout)
 	gomega.SetDefaultEventuallyPollingInterval(time.Second)
+	// Specs pass their context to Eventually; without this, a context means no timeout at all.
+	gomega.EnforceDefaultTimeoutsWhenUsingContexts()
 })
