@@ -11,9 +11,11 @@ COPY api/ api/
 COPY cmd/ cmd/
 COPY internal/ internal/
 COPY proto/ proto/
+COPY test/e2e/loadclient/ test/e2e/loadclient/
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/manager ./cmd/manager \
- && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/ray ./cmd/ray
+ && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/ray ./cmd/ray \
+ && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/rayk8s-e2e-loadclient ./test/e2e/loadclient
 
 FROM debian:bookworm-slim
 # One interpreter: Debian's python3 sees Debian's python3-sklearn. KubeRay runs Ray containers as
@@ -24,6 +26,8 @@ RUN apt-get update \
 RUN useradd --uid 1000 --create-home --shell /bin/bash ray
 COPY --from=build /out/manager /manager
 COPY --from=build /out/ray /usr/local/bin/ray
+# The e2e suite's load client (a few MB), so `make e2e-kind` can run it from this image.
+COPY --from=build /out/rayk8s-e2e-loadclient /usr/local/bin/rayk8s-e2e-loadclient
 COPY python/ /opt/rayk8s/python/
 ENV PYTHONPATH=/opt/rayk8s/python
 USER 1000:1000

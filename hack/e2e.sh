@@ -15,6 +15,8 @@ for b in devcluster manager ray kubectl helm; do
   [[ -x "$BIN/$b" ]] || { echo "$BIN/$b is missing: run \`make e2e\` (it builds everything)" >&2; exit 1; }
 done
 dc::build_tools
+# The RayService specs' load client runs in a pod; the process node finds it in bin/.
+(cd "$ROOT" && go build -o "$BIN/rayk8s-e2e-loadclient" ./test/e2e/loadclient)
 
 trap 'dc::down' EXIT
 trap 'exit 130' INT TERM
