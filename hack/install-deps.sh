@@ -10,6 +10,10 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 # exec probes and `kubectl exec`.
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
+# Ray containers' exec probes (KubeRay's, for Ray < 2.53) call wget; `make run` calls the serve
+# Service with curl.
+command -v wget >/dev/null 2>&1 || need+=(wget)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 # Its Services: kube-proxy's nftables mode drives the nft CLI.
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 # The iris Serve sample: its tests skip without it, so install it to have them run. Replicas find

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # `make run`: a local Kubernetes cluster (bin/devcluster) with the operator installed by Helm as a
-# pod on the process node, the sample RayCluster applied and ready, and what to try next.
+# pod on the process node, the sample RayCluster applied and ready, the sample RayService serving
+# HTTP through its serve Service, and what to try next.
 # Ctrl-C stops and removes everything. `make run` builds everything first (deps tools build);
 # this script only builds kube-proxy and CoreDNS when missing.
 #
-#   SAMPLE=path/to/raycluster.yaml   the RayCluster to apply (default config/samples/ray-cluster.sample.yaml)
+#   SAMPLE=path/to/raycluster.yaml          the RayCluster to apply (default config/samples/ray-cluster.sample.yaml)
+#   SERVE_SAMPLE=path/to/rayservice.yaml    the RayService to apply (default config/samples/ray-service.sample.yaml)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=hack/lib/devcluster.sh
 source "$ROOT/hack/lib/devcluster.sh"
 SAMPLE="${SAMPLE:-$ROOT/config/samples/ray-cluster.sample.yaml}"
+SERVE_SAMPLE="${SERVE_SAMPLE:-$ROOT/config/samples/ray-service.sample.yaml}"
 KUBECTL="$BIN/kubectl"
 
 dc::require_root run
@@ -56,13 +59,39 @@ for ((i = 0; ; i++)); do
 done
 echo "$status"
 
+rs="$("$KUBECTL" create --dry-run=client -o jsonpath='{.metadata.name}' -f "$SERVE_SAMPLE")"
+echo ">> kubectl apply -f ${SERVE_SAMPLE#"$ROOT"/}"
+"$KUBECTL" apply -n "$ns" -f "$SERVE_SAMPLE"
+echo ">> waiting for RayService $rs to be Ready (its cluster up, Serve applications RUNNING, serve endpoints)"
+"$KUBECTL" wait -n "$ns" "rayservice/$rs" --for=condition=Ready --timeout=10m
+serveSvc="$rs-serve-svc"
+serveIP="$("$KUBECTL" get svc -n "$ns" "$serveSvc" -o jsonpath='{.spec.clusterIP}')"
+echo ">> a request to the serve Service's ClusterIP: curl http://$serveIP:8000/"
+for ((i = 0; ; i++)); do
+  if out="$(curl -fsS --max-time 5 "http://$serveIP:8000/" 2>&1)"; then
+    echo "$out"
+    break
+  fi
+  if ((i >= 30)); then
+    echo "$out" >&2
+    echo "the serve Service does not answer after 30 s" >&2
+    exit 1
+  fi
+  sleep 1
+done
+
 cat <<EOF
 
-RayCluster $ns/$name is ready: 1 head + ${workers:-0} worker(s) alive. The operator runs as a pod
-(helm release $OPERATOR_RELEASE in $OPERATOR_NAMESPACE); every pod is a set of processes on this machine.
+RayCluster $ns/$name is ready: 1 head + ${workers:-0} worker(s) alive, and RayService $ns/$rs serves
+HTTP on its Service $serveSvc. The operator runs as a pod (helm release $OPERATOR_RELEASE in
+$OPERATOR_NAMESPACE); every pod is a set of processes on this machine.
 
   export KUBECONFIG=$KUBECONFIG
-  bin/kubectl get rayclusters,pods,svc -o wide
+  bin/kubectl get rayclusters,rayservices,pods,svc -o wide
+
+Serve (ClusterIPs are reachable from this host):
+  curl http://$serveIP:8000/
+  bin/kubectl get --raw /api/v1/namespaces/$ns/services/$serveSvc:serve/proxy/
 
 Dashboard API (the bridge is reachable from this host):
   curl http://$headIP:8265/api/version
