@@ -63,7 +63,9 @@ type Options struct {
 	NodeMemory resource.Quantity
 	// Backoff overrides the container restart backoff (zero: a kubelet's).
 	Backoff processnode.Backoff
-	Log     logr.Logger
+	// Image stands in for what the rayk8s image adds besides its binaries (files, env).
+	Image processnode.Image
+	Log   logr.Logger
 }
 
 // Defaults returns the options `devcluster up` uses for a repository checkout.
@@ -80,6 +82,19 @@ func Defaults(repo string) Options {
 		ControllerManagerPort: 20257, SchedulerPort: 20259, KubeletPort: 20250,
 		ProxyHealthPort: 20256, ProxyMetricsPort: 20249, DNSHealthPort: 20180, DNSReadyPort: 20181,
 		NodeName: "process-node-1", ClusterDomain: "cluster.local",
+		Image: RayK8sImage(repo),
+	}
+}
+
+// ImagePythonDir is where the rayk8s image (Dockerfile) keeps the Python Serve SDK and examples.
+const ImagePythonDir = "/opt/rayk8s/python"
+
+// RayK8sImage is what the rayk8s image provides besides bin/, taken from the checkout: the
+// Python SDK and examples at ImagePythonDir and the image's PYTHONPATH.
+func RayK8sImage(repo string) processnode.Image {
+	return processnode.Image{
+		Files: []processnode.ImageFile{{Source: filepath.Join(repo, "python"), Target: ImagePythonDir}},
+		Env:   map[string]string{"PYTHONPATH": ImagePythonDir},
 	}
 }
 
@@ -325,7 +340,7 @@ func (c *Cluster) startNode(ctx context.Context, gw string) error {
 		Config: processnode.Config{
 			NodeName: o.NodeName, StateDir: filepath.Join(o.StateDir, "node"), BinDir: o.BinDir, Helper: exe,
 			HostIP: gw, APIServerHost: gw, APIServerPort: int32(o.APIServerPort),
-			Allocatable: alloc, Backoff: o.Backoff, ClusterDomain: o.ClusterDomain,
+			Allocatable: alloc, Backoff: o.Backoff, ClusterDomain: o.ClusterDomain, Image: o.Image,
 		},
 		Client: client, Network: c.Network,
 		ListenAddr: net.JoinHostPort(gw, strconv.Itoa(o.KubeletPort)), TLS: tlsCfg,
@@ -480,9 +495,14 @@ func nodeTLS(pki *controlplane.PKI) (*tls.Config, error) {
 	}, nil
 }
 
+// cpuOvercommit multiplies the machine's cores into the process node's allocatable CPU: the node
+// enforces no CPU limits, so requests are only bookkeeping, and samples that request a few
+// hundred millicores each should all fit on a 2-core machine at once.
+const cpuOvercommit = 4
+
 func allocatable(cpu, mem resource.Quantity) (corev1.ResourceList, error) {
 	if cpu.IsZero() {
-		cpu = *resource.NewQuantity(int64(runtime.NumCPU()), resource.DecimalSI)
+		cpu = *resource.NewQuantity(int64(cpuOvercommit*runtime.NumCPU()), resource.DecimalSI)
 	}
 	if mem.IsZero() {
 		total, err := memTotal()

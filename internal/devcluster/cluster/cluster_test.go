@@ -199,7 +199,7 @@ func TestPodLifecycle(t *testing.T) {
 				VolumeMounts: []corev1.VolumeMount{{Name: "work", MountPath: "/work"}}}},
 			Containers: []corev1.Container{{
 				Name: "main", Image: "ignored",
-				Command: []string{"sh", "-c", `echo hi from $POD_NAME at $POD_IP; cat /work/init.txt; test -s /var/run/secrets/kubernetes.io/serviceaccount/token && echo token ok; exec sleep 1000`},
+				Command: []string{"sh", "-c", `echo hi from $POD_NAME at $POD_IP; cat /work/init.txt; test -s /var/run/secrets/kubernetes.io/serviceaccount/token && echo token ok; test -f /opt/rayk8s/python/rayk8s/serve/__init__.py && echo image files ok at $PYTHONPATH; exec sleep 1000`},
 				Env: []corev1.EnvVar{
 					{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 					{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
@@ -240,7 +240,7 @@ func TestPodLifecycle(t *testing.T) {
 	// kubectl logs goes apiserver → the node's kubelet API.
 	poll(t, "the container's log", 30*time.Second, func() (bool, string) {
 		b, err := cs.CoreV1().Pods("default").GetLogs("hi", &corev1.PodLogOptions{Container: "main"}).DoRaw(ctx)
-		want := "hi from hi at " + got.Status.PodIP + "\ninit\ntoken ok\n"
+		want := "hi from hi at " + got.Status.PodIP + "\ninit\ntoken ok\nimage files ok at /opt/rayk8s/python\n"
 		return err == nil && string(b) == want, string(b) + errString(err)
 	})
 

@@ -43,6 +43,21 @@ type Config struct {
 	Backoff Backoff
 	// ReapInterval is how often pods deleted from the API while not running are cleaned up.
 	ReapInterval time.Duration
+	// Image is what every container gets in place of an image's files and env.
+	Image Image
+}
+
+// Image stands in for the parts of an image besides its binaries (those come from BinDir).
+type Image struct {
+	// Files are bind-mounted read-only into every container, where the image has them.
+	Files []ImageFile
+	// Env is set in every container that does not set the variable itself (an image's ENV).
+	Env map[string]string
+}
+
+// ImageFile is a host file or directory standing in for a path of the image.
+type ImageFile struct {
+	Source, Target string
 }
 
 // Backoff doubles from Initial to Max; a container that ran for Reset starts again at Initial.

@@ -228,6 +228,11 @@ func (c *container) prepare() (*exec.Cmd, error) {
 			envMap[k] = v
 		}
 	}
+	for k, v := range p.cfg.Image.Env {
+		if _, ok := envMap[k]; !ok {
+			envMap[k] = v
+		}
+	}
 	env = env[:0]
 	for k, v := range envMap {
 		env = append(env, k+"="+v)
@@ -246,6 +251,17 @@ func (c *container) prepare() (*exec.Cmd, error) {
 	mounts := []podinit.Mount{
 		{Source: filepath.Join(r.dir, "hosts"), Target: "/etc/hosts"},
 		{Source: filepath.Join(r.dir, "resolv.conf"), Target: "/etc/resolv.conf"},
+	}
+	// The image's files first: volumes mount over them, as over an image's directories.
+	for _, f := range p.cfg.Image.Files {
+		fi, err := os.Stat(f.Source)
+		if err != nil {
+			return nil, fmt.Errorf("image file %s: %w", f.Target, err)
+		}
+		if err := p.hostPaths.Ensure(f.Target, fi.IsDir()); err != nil {
+			return nil, fmt.Errorf("image file %s: creating the mount point: %w", f.Target, err)
+		}
+		mounts = append(mounts, podinit.Mount{Source: f.Source, Target: f.Target, ReadOnly: true})
 	}
 	for _, vm := range c.spec.VolumeMounts {
 		src, ok := volPaths[vm.Name]
