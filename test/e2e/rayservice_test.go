@@ -41,11 +41,12 @@ type loadStats struct {
 	Errors       []string         `json:"errors"`
 	Stopped      bool             `json:"stopped"`
 	MaxLatencyMs float64          `json:"maxLatencyMs"`
+	Slow         []string         `json:"slow"`
 }
 
 func (s loadStats) String() string {
-	return fmt.Sprintf("sent=%d ok=%d failed=%d late=%d max_latency=%.1fms codes=%v errors=%q",
-		s.Sent, s.OK, s.Failed, s.Late, s.MaxLatencyMs, s.Codes, s.Errors)
+	return fmt.Sprintf("sent=%d ok=%d failed=%d late=%d max_latency=%.1fms codes=%v errors=%q slow=%q",
+		s.Sent, s.OK, s.Failed, s.Late, s.MaxLatencyMs, s.Codes, s.Errors, s.Slow)
 }
 
 // The sample RayService, upgraded twice under a steady load from a pod inside the cluster: once by

@@ -44,7 +44,12 @@ type Stats struct {
 	Stopped bool     `json:"stopped"`
 	// MaxLatencyMs is the slowest successful request.
 	MaxLatencyMs float64 `json:"maxLatencyMs"`
+	// Slow are the first successful requests that took over slowThreshold, with the time they
+	// started: where a stall happened.
+	Slow []string `json:"slow,omitempty"`
 }
+
+const slowThreshold = 250 * time.Millisecond
 
 const maxErrors = 20
 
@@ -53,7 +58,7 @@ type counter struct {
 	s  Stats
 }
 
-func (c *counter) record(code int, d time.Duration, err error) {
+func (c *counter) record(start time.Time, code int, d time.Duration, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if code != 0 {
@@ -68,6 +73,9 @@ func (c *counter) record(code int, d time.Duration, err error) {
 	}
 	c.s.OK++
 	c.s.MaxLatencyMs = max(c.s.MaxLatencyMs, float64(d.Microseconds())/1000)
+	if d > slowThreshold && len(c.s.Slow) < maxErrors {
+		c.s.Slow = append(c.s.Slow, fmt.Sprintf("%s took %s", start.UTC().Format("15:04:05.000"), d.Round(time.Millisecond)))
+	}
 }
 
 func (c *counter) snapshot() Stats {
@@ -79,6 +87,7 @@ func (c *counter) snapshot() Stats {
 		out.Codes[k] = v
 	}
 	out.Errors = append([]string(nil), c.s.Errors...)
+	out.Slow = append([]string(nil), c.s.Slow...)
 	return out
 }
 
@@ -174,8 +183,9 @@ func send(ctx context.Context, hc *http.Client, target, expect string, rate, wor
 		go func() {
 			defer inflight.Done()
 			defer func() { <-slots }()
+			start := time.Now()
 			code, d, err := get(hc, target, expect)
-			c.record(code, d, err)
+			c.record(start, code, d, err)
 		}()
 	}
 }
