@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/test/e2e/loadclient/stats"
 )
 
 // loadRate is the load client's steady rate during the RayService upgrades (the issue's floor).
@@ -30,24 +31,6 @@ const loadRate = 200
 // loadClientBinary is the load client's executable (test/e2e/loadclient): on the local cluster's
 // process node it resolves from bin/ on PATH, in the rayk8s image from /usr/local/bin.
 const loadClientBinary = "rayk8s-e2e-loadclient"
-
-// loadStats mirrors the load client's /stats answer.
-type loadStats struct {
-	Sent         int64            `json:"sent"`
-	OK           int64            `json:"ok"`
-	Failed       int64            `json:"failed"`
-	Late         int64            `json:"late"`
-	Codes        map[string]int64 `json:"codes"`
-	Errors       []string         `json:"errors"`
-	Stopped      bool             `json:"stopped"`
-	MaxLatencyMs float64          `json:"maxLatencyMs"`
-	Slow         []string         `json:"slow"`
-}
-
-func (s loadStats) String() string {
-	return fmt.Sprintf("sent=%d ok=%d failed=%d late=%d max_latency=%.1fms codes=%v errors=%q slow=%q",
-		s.Sent, s.OK, s.Failed, s.Late, s.MaxLatencyMs, s.Codes, s.Errors, s.Slow)
-}
 
 // The sample RayService, upgraded twice under a steady load from a pod inside the cluster: once by
 // its serve config (in place) and once by its cluster spec (a new cluster, then a traffic switch).
@@ -100,8 +83,8 @@ var _ = ginkgo.Describe("RayService", ginkgo.Ordered, func() {
 		out := map[string]any{}
 		return out, json.Unmarshal(b, &out)
 	}
-	stats := func(ctx context.Context) (loadStats, error) {
-		var s loadStats
+	loadNow := func(ctx context.Context) (stats.Stats, error) {
+		var s stats.Stats
 		b, err := k8s.CoreV1().Pods(ns).ProxyGet("http", loadPod, "9000", "/stats", nil).DoRaw(ctx)
 		if err != nil {
 			return s, fmt.Errorf("%w: %s", err, b)
@@ -111,8 +94,8 @@ var _ = ginkgo.Describe("RayService", ginkgo.Ordered, func() {
 	// noFailures checks the load so far: flowing (more successes than at the last check) and
 	// not one failure.
 	var lastOK int64
-	noFailures := func(ctx context.Context, step string) loadStats {
-		s, err := stats(ctx)
+	noFailures := func(ctx context.Context, step string) stats.Stats {
+		s, err := loadNow(ctx)
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		ginkgo.GinkgoWriter.Printf("Load after %s: %s\n", step, s)
 		gomega.Expect(s.Failed).To(gomega.BeZero(), "failed requests after %s: %s", step, s)
@@ -149,7 +132,7 @@ var _ = ginkgo.Describe("RayService", ginkgo.Ordered, func() {
 		loadPod = pod.Name
 		gomega.Expect(cl.Create(ctx, pod)).To(gomega.Succeed())
 		gomega.Eventually(func(g gomega.Gomega) {
-			s, err := stats(ctx)
+			s, err := loadNow(ctx)
 			g.Expect(err).NotTo(gomega.HaveOccurred())
 			g.Expect(s.OK).To(gomega.BeNumerically(">=", loadRate), "load client successes: %s", s)
 		}).WithContext(ctx).Should(gomega.Succeed())
@@ -232,7 +215,7 @@ var _ = ginkgo.Describe("RayService", ginkgo.Ordered, func() {
 			SubResource("proxy").Suffix("stop")
 		b, err := req.DoRaw(ctx)
 		gomega.Expect(err).NotTo(gomega.HaveOccurred(), "%s", b)
-		var s loadStats
+		var s stats.Stats
 		gomega.Expect(json.Unmarshal(b, &s)).To(gomega.Succeed())
 		ginkgo.AddReportEntry("load through both upgrades", fmt.Sprintf("%d req/s: sent=%d failed=%d (%s)", loadRate, s.Sent, s.Failed, s))
 		gomega.Expect(s.Stopped).To(gomega.BeTrue())

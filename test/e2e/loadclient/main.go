@@ -26,36 +26,13 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/rayk8s/rayk8s/test/e2e/loadclient/stats"
 )
-
-// Stats are the counts the client reports.
-type Stats struct {
-	Started time.Time `json:"started"`
-	// Sent counts requests started; OK and Failed those finished.
-	Sent   int64 `json:"sent"`
-	OK     int64 `json:"ok"`
-	Failed int64 `json:"failed"`
-	// Late counts ticks at which every worker was busy (the request left late, not dropped).
-	Late int64 `json:"late"`
-	// Codes counts responses by status code.
-	Codes map[int]int64 `json:"codes"`
-	// Errors are the first failures, with the time they happened.
-	Errors  []string `json:"errors,omitempty"`
-	Stopped bool     `json:"stopped"`
-	// MaxLatencyMs is the slowest successful request.
-	MaxLatencyMs float64 `json:"maxLatencyMs"`
-	// Slow are the first successful requests that took over slowThreshold, with the time they
-	// started: where a stall happened.
-	Slow []string `json:"slow,omitempty"`
-}
-
-const slowThreshold = 250 * time.Millisecond
-
-const maxErrors = 20
 
 type counter struct {
 	mu sync.Mutex
-	s  Stats
+	s  stats.Stats
 }
 
 func (c *counter) record(start time.Time, code int, d time.Duration, err error) {
@@ -66,19 +43,19 @@ func (c *counter) record(start time.Time, code int, d time.Duration, err error) 
 	}
 	if err != nil {
 		c.s.Failed++
-		if len(c.s.Errors) < maxErrors {
+		if len(c.s.Errors) < stats.MaxListed {
 			c.s.Errors = append(c.s.Errors, time.Now().UTC().Format("15:04:05.000")+" "+err.Error())
 		}
 		return
 	}
 	c.s.OK++
 	c.s.MaxLatencyMs = max(c.s.MaxLatencyMs, float64(d.Microseconds())/1000)
-	if d > slowThreshold && len(c.s.Slow) < maxErrors {
+	if d > stats.SlowThreshold && len(c.s.Slow) < stats.MaxListed {
 		c.s.Slow = append(c.s.Slow, fmt.Sprintf("%s took %s", start.UTC().Format("15:04:05.000"), d.Round(time.Millisecond)))
 	}
 }
 
-func (c *counter) snapshot() Stats {
+func (c *counter) snapshot() stats.Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := c.s
@@ -110,7 +87,7 @@ func main() {
 	tr.DisableKeepAlives = !*keepAlive
 	hc := &http.Client{Transport: tr, Timeout: *timeout}
 
-	c := &counter{s: Stats{Started: time.Now().UTC(), Codes: map[int]int64{}}}
+	c := &counter{s: stats.Stats{Started: time.Now().UTC(), Codes: map[int]int64{}}}
 	ctx, stop := context.WithCancel(context.Background())
 	var inflight sync.WaitGroup
 	done := make(chan struct{})
