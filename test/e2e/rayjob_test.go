@@ -172,10 +172,14 @@ var _ = ginkgo.Describe("RayJob", func() {
 			}).WithContext(ctx).Should(gomega.Succeed())
 			heads := rayPods(ctx, ns, cluster, "head")
 			gomega.Expect(heads).To(gomega.HaveLen(1))
+			// The entrypoint's process is gone too. (The command lines are read from /proc: the Ray
+			// image has no ps.)
 			gomega.Eventually(func(g gomega.Gomega) {
-				out, err := execIn(ctx, &heads[0], heads[0].Spec.Containers[0].Name, "ps", "-eo", "args")
-				g.Expect(err).NotTo(gomega.HaveOccurred(), "ps: %s", out)
-				g.Expect(out).NotTo(gomega.ContainSubstring("sleep 600"), "processes in the head pod")
+				out, err := execIn(ctx, &heads[0], heads[0].Spec.Containers[0].Name, "bash", "-c",
+					`for f in /proc/[0-9]*/cmdline; do tr '\0' ' ' < "$f"; echo; done`)
+				g.Expect(err).NotTo(gomega.HaveOccurred(), "listing processes: %s", out)
+				g.Expect(out).To(gomega.ContainSubstring("ray start"), "processes in the head pod")
+				g.Expect(out).NotTo(gomega.ContainSubstring(sleeping.Spec.Entrypoint), "processes in the head pod")
 			}).WithContext(ctx).Should(gomega.Succeed())
 		})
 
