@@ -294,6 +294,29 @@ func TestPodLifecycle(t *testing.T) {
 		return s.RestartCount >= 2 && last != nil && last.ExitCode == 3, describe(p)
 	})
 
+	// A deleted pod whose process exits at SIGTERM is gone from the API at once, as with a
+	// kubelet, not when its (here ten-minute) grace period ends.
+	long := int64(600)
+	graceful := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "graceful", Namespace: "default"},
+		Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &long, Containers: []corev1.Container{{
+			Name: "c", Image: "ignored", Command: []string{"sleep", "1000"}}}},
+	}
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, graceful, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "the graceful pod running", time.Minute, func() (bool, string) {
+		p, err := cs.CoreV1().Pods("default").Get(ctx, "graceful", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodRunning, describe(p) + errString(err)
+	})
+	if err := cs.CoreV1().Pods("default").Delete(ctx, "graceful", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "the graceful pod removed once its process exited", time.Minute, func() (bool, string) {
+		p, err := cs.CoreV1().Pods("default").Get(ctx, "graceful", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), describe(p) + errString(err)
+	})
+
 	stopped = true
 	cl.Stop()
 	if names, _ := n.Namespaces(context.Background()); len(names) != 0 {

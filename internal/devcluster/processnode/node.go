@@ -57,7 +57,7 @@ func Run(ctx context.Context, o NodeOptions, ready func(*Provider)) error {
 		p, err := NewProvider(o.Config, Deps{
 			Network: o.Network, Clock: o.Clock, Log: o.Log,
 			Pods: pc.Pods, ConfigMaps: pc.ConfigMaps, Secrets: pc.Secrets, Services: pc.Services,
-			Token: tokenFunc(o.Client),
+			Token: tokenFunc(o.Client), Client: o.Client,
 		})
 		if err != nil {
 			return nil, nil, err

@@ -20,6 +20,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 	"k8s.io/utils/clock"
@@ -48,6 +50,9 @@ type Deps struct {
 	Secrets    corev1listers.SecretLister
 	Services   corev1listers.ServiceLister
 	Token      volumes.TokenFunc
+	// Client removes deleted pods from the API once their containers stopped; nil leaves that to
+	// the pod controller, which waits out the whole grace period.
+	Client kubernetes.Interface
 }
 
 // Provider is the virtual-kubelet provider running pods as processes.
@@ -183,8 +188,31 @@ func (p *Provider) DeletePod(_ context.Context, pod *corev1.Pod) error {
 	}
 	r.update(func() { r.pod.DeletionTimestamp = pod.DeletionTimestamp })
 	p.log.Info("stopping pod", "pod", r.key, "grace", grace)
-	go r.terminate(grace)
+	ns, name, uid := pod.Namespace, pod.Name, pod.UID
+	go func() {
+		r.terminate(grace)
+		p.removeFromAPI(ns, name, uid)
+	}()
 	return nil
+}
+
+// removeFromAPI deletes the object of a pod whose containers all stopped, as a kubelet does once
+// a deleted pod is terminated: virtual-kubelet's pod controller would keep it until the grace
+// period ran out even when every process exited at the first SIGTERM. The UID precondition
+// spares a new pod of the same name.
+func (p *Provider) removeFromAPI(ns, name string, uid types.UID) {
+	if p.deps.Client == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := p.deps.Client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{
+		GracePeriodSeconds: ptr(int64(0)),
+		Preconditions:      metav1.NewUIDPreconditions(string(uid)),
+	})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		p.log.Error(err, "Removing the terminated pod from the API", "pod", ns+"/"+name)
+	}
 }
 
 // GetPod returns the pod with its current status.
