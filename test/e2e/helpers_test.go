@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,16 +24,20 @@ import (
 
 // loadSample reads the RayCluster sample (E2E_SAMPLE or the repository's).
 func loadSample() *rayv1.RayCluster {
-	path := os.Getenv("E2E_SAMPLE")
+	rc := &rayv1.RayCluster{}
+	readSample(os.Getenv("E2E_SAMPLE"), "ray-cluster.sample.yaml", rc)
+	return rc
+}
+
+// readSample decodes, strictly, the manifest at path, or config/samples/<name> when path is empty.
+func readSample(path, name string, into any) {
 	if path == "" {
 		_, file, _, _ := runtime.Caller(0)
-		path = filepath.Join(filepath.Dir(file), "..", "..", "config", "samples", "ray-cluster.sample.yaml")
+		path = filepath.Join(filepath.Dir(file), "..", "..", "config", "samples", name)
 	}
 	b, err := os.ReadFile(path)
 	gomega.Expect(err).NotTo(gomega.HaveOccurred())
-	rc := &rayv1.RayCluster{}
-	gomega.Expect(yaml.UnmarshalStrict(b, rc)).To(gomega.Succeed())
-	return rc
+	gomega.Expect(yaml.UnmarshalStrict(b, into)).To(gomega.Succeed(), "decoding %s", path)
 }
 
 // rayPods lists the cluster's pods of one node type ("head" or "worker") that are not being
@@ -157,9 +162,24 @@ func leftovers(ctx context.Context, ns, name string) []string {
 	return left
 }
 
+// updateObject reads the object at key into obj, applies change and updates it, retrying on
+// conflicts.
+func updateObject[T client.Object](ctx context.Context, key client.ObjectKey, obj T, change func(T)) {
+	gomega.Eventually(func(g gomega.Gomega) {
+		g.Expect(cl.Get(ctx, key, obj)).To(gomega.Succeed())
+		change(obj)
+		g.Expect(cl.Update(ctx, obj)).To(gomega.Succeed())
+	}).WithContext(ctx).Should(gomega.Succeed())
+}
+
+// newNamespace creates a namespace for one group of specs and deletes it, with everything in it,
+// when the group ends (call it from BeforeAll).
 func newNamespace(ctx context.Context) string {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "rayk8s-e2e-", Labels: map[string]string{"rayk8s.io/e2e": "true"}}}
 	gomega.Expect(cl.Create(ctx, ns)).To(gomega.Succeed())
+	ginkgo.DeferCleanup(func(ctx context.Context) {
+		_ = k8s.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1DeleteBackground)
+	})
 	return ns.Name
 }
 

@@ -25,12 +25,7 @@ var _ = ginkgo.Describe("RayCluster", ginkgo.Ordered, func() {
 
 	// update applies change to the RayCluster, retrying on conflicts.
 	update := func(ctx context.Context, change func(*rayv1.RayCluster)) {
-		gomega.Eventually(func(g gomega.Gomega) {
-			rc := &rayv1.RayCluster{}
-			g.Expect(cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, rc)).To(gomega.Succeed())
-			change(rc)
-			g.Expect(cl.Update(ctx, rc)).To(gomega.Succeed())
-		}).WithContext(ctx).Should(gomega.Succeed())
+		updateObject(ctx, client.ObjectKey{Namespace: ns, Name: name}, &rayv1.RayCluster{}, change)
 	}
 	setReplicas := func(ctx context.Context, n int32, toDelete ...string) {
 		update(ctx, func(rc *rayv1.RayCluster) {
@@ -41,9 +36,6 @@ var _ = ginkgo.Describe("RayCluster", ginkgo.Ordered, func() {
 
 	ginkgo.BeforeAll(func(ctx context.Context) {
 		ns = newNamespace(ctx)
-		ginkgo.DeferCleanup(func(ctx context.Context) {
-			_ = k8s.CoreV1().Namespaces().Delete(ctx, ns, metav1DeleteBackground)
-		})
 	})
 
 	ginkgo.It("runs the sample: pods Running and Ready, workers registered with the head", func(ctx context.Context) {

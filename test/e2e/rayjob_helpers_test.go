@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"runtime"
 	"sort"
 
 	"github.com/onsi/gomega"
@@ -14,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/dashboard"
@@ -22,11 +18,8 @@ import (
 
 // loadRayJobSample reads config/samples/ray-job.sample.yaml.
 func loadRayJobSample() *rayv1.RayJob {
-	_, file, _, _ := runtime.Caller(0)
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "config", "samples", "ray-job.sample.yaml"))
-	gomega.Expect(err).NotTo(gomega.HaveOccurred())
 	rj := &rayv1.RayJob{}
-	gomega.Expect(yaml.UnmarshalStrict(b, rj)).To(gomega.Succeed())
+	readSample("", "ray-job.sample.yaml", rj)
 	return rj
 }
 

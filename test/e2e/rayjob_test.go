@@ -35,9 +35,6 @@ var _ = ginkgo.Describe("RayJob", func() {
 
 		ginkgo.BeforeAll(func(ctx context.Context) {
 			ns = newNamespace(ctx)
-			ginkgo.DeferCleanup(func(ctx context.Context) {
-				_ = k8s.CoreV1().Namespaces().Delete(ctx, ns, metav1DeleteBackground)
-			})
 			k8sMode = createRayJob(ctx, ns, "k8s-mode", nil)
 			httpMode = createRayJob(ctx, ns, "http-mode", func(rj *rayv1.RayJob) { rj.Spec.SubmissionMode = rayv1.HTTPMode })
 			ttl = createRayJob(ctx, ns, "ttl", func(rj *rayv1.RayJob) {
@@ -110,9 +107,6 @@ var _ = ginkgo.Describe("RayJob", func() {
 
 		ginkgo.BeforeAll(func(ctx context.Context) {
 			ns = newNamespace(ctx)
-			ginkgo.DeferCleanup(func(ctx context.Context) {
-				_ = k8s.CoreV1().Namespaces().Delete(ctx, ns, metav1DeleteBackground)
-			})
 			failing = createRayJob(ctx, ns, "failing-entrypoint", func(rj *rayv1.RayJob) {
 				headOnly(rj)
 				keepCluster(rj)
@@ -154,11 +148,9 @@ var _ = ginkgo.Describe("RayJob", func() {
 				rj := getRayJob(ctx, g, ns, sleeping.Name)
 				g.Expect(rj.Status.JobStatus).To(gomega.Equal(rayv1.JobStatusRunning), "jobDeploymentStatus %q, message %q", rj.Status.JobDeploymentStatus, rj.Status.Message)
 			}).WithContext(ctx).Should(gomega.Succeed())
-			gomega.Eventually(func(g gomega.Gomega) {
-				rj := getRayJob(ctx, g, ns, sleeping.Name)
+			updateObject(ctx, client.ObjectKeyFromObject(sleeping), &rayv1.RayJob{}, func(rj *rayv1.RayJob) {
 				rj.Spec.ActiveDeadlineSeconds = ptr.To[int32](15)
-				g.Expect(cl.Update(ctx, rj)).To(gomega.Succeed())
-			}).WithContext(ctx).Should(gomega.Succeed())
+			})
 
 			rj := finishedRayJob(ctx, ns, sleeping.Name)
 			gomega.Expect(rj.Status.JobDeploymentStatus).To(gomega.Equal(rayv1.JobDeploymentStatusFailed))

@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -19,7 +16,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/test/e2e/loadclient/stats"
@@ -49,12 +45,7 @@ var _ = ginkgo.Describe("RayService", ginkgo.Ordered, func() {
 		return rs
 	}
 	update := func(ctx context.Context, change func(*rayv1.RayService)) {
-		gomega.Eventually(func(g gomega.Gomega) {
-			rs := &rayv1.RayService{}
-			g.Expect(cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, rs)).To(gomega.Succeed())
-			change(rs)
-			g.Expect(cl.Update(ctx, rs)).To(gomega.Succeed())
-		}).WithContext(ctx).Should(gomega.Succeed())
+		updateObject(ctx, client.ObjectKey{Namespace: ns, Name: name}, &rayv1.RayService{}, change)
 	}
 	// serving checks that the RayService is Ready with no upgrade running, every application
 	// RUNNING on the active cluster, and returns the active cluster's name.
@@ -106,9 +97,6 @@ var _ = ginkgo.Describe("RayService", ginkgo.Ordered, func() {
 
 	ginkgo.BeforeAll(func(ctx context.Context) {
 		ns = newNamespace(ctx)
-		ginkgo.DeferCleanup(func(ctx context.Context) {
-			_ = k8s.CoreV1().Namespaces().Delete(ctx, ns, metav1DeleteBackground)
-		})
 	})
 
 	ginkgo.It("serves the sample through the serve Service's ClusterIP", func(ctx context.Context) {
@@ -226,11 +214,8 @@ var _ = ginkgo.Describe("RayService", ginkgo.Ordered, func() {
 
 // loadRayServiceSample reads config/samples/ray-service.sample.yaml.
 func loadRayServiceSample() *rayv1.RayService {
-	_, file, _, _ := runtime.Caller(0)
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "config", "samples", "ray-service.sample.yaml"))
-	gomega.Expect(err).NotTo(gomega.HaveOccurred())
 	rs := &rayv1.RayService{}
-	gomega.Expect(yaml.UnmarshalStrict(b, rs)).To(gomega.Succeed())
+	readSample("", "ray-service.sample.yaml", rs)
 	return rs
 }
 
