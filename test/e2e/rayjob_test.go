@@ -18,8 +18,8 @@ import (
 
 // The RayJob scenarios are independent, so each group creates all its RayJobs at once in
 // BeforeAll and its specs then follow one RayJob each: the clusters start side by side instead of
-// one after the other. A group runs at most three small clusters (100m CPU per pod), which the
-// local process node's two CPUs hold together with the K8sJobMode submitter pod (500m).
+// one after the other. A group runs at most three small clusters (100m CPU per pod) and the
+// K8sJobMode submitter pod (500m), which fit a node of two cores.
 var _ = ginkgo.Describe("RayJob", func() {
 	// headOnly drops the sample's worker group: the job runs on the head, one pod less.
 	headOnly := func(rj *rayv1.RayJob) { rj.Spec.RayClusterSpec.WorkerGroupSpecs = nil }
