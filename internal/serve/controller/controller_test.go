@@ -373,6 +373,64 @@ func TestUserConfigReconfiguresInPlaceAndCodeChangeRolls(t *testing.T) {
 	}
 }
 
+// A roll that needs the old replicas' room stops the last old replica only once a new one serves,
+// when a new one is already on its way: the deployment never has no replica to route to. (Seen
+// on the local cluster, 1 CPU per node: a 1→2 replica roll stalled every request for a second.)
+func TestRollThatNeedsRoomKeepsAReplicaServing(t *testing.T) {
+	h := newHarness(t, nil, "head", "w1")
+	app := `{"applications": [{"name": "app", "import_path": "builtin:echo", "route_prefix": "/e", %s
+	  "deployments": [{"name": "echo", "num_replicas": %d, "ray_actor_options": {"num_cpus": 2}}]}]}`
+	h.deploy(fmt.Sprintf(app, "", 1))
+	h.pass()
+	h.startAll()
+	old := h.replicas("app", "echo")[dashboard.ReplicaStateRunning]
+	if len(old) != 1 {
+		t.Fatalf("before the roll: %v", h.replicas("app", "echo"))
+	}
+	serving := func(step string) {
+		t.Helper()
+		if n := len(h.c.Table().Deployments[0].Replicas); n == 0 {
+			t.Fatalf("%s: no replica in the routing table (%v)", step, h.replicas("app", "echo"))
+		}
+	}
+
+	h.deploy(fmt.Sprintf(app, `"args": {"message": "v2"},`, 2))
+	for i := range 3 {
+		h.pass()
+		serving(fmt.Sprintf("pass %d after the change", i))
+	}
+	if got := h.replicas("app", "echo"); len(got[dashboard.ReplicaStateRunning]) != 1 || got[dashboard.ReplicaStateRunning][0] != old[0] ||
+		len(got[dashboard.ReplicaStateStopping]) != 0 || len(h.cluster.snapshotProcs()) != 2 {
+		t.Fatalf("while the first new replica starts: %v (%d processes), want the old one RUNNING next to one new process",
+			got, len(h.cluster.snapshotProcs()))
+	}
+	// The first new replica runs: now the old one makes room for the second.
+	h.startAll()
+	serving("first new replica running")
+	if got := h.replicas("app", "echo"); len(got[dashboard.ReplicaStateStopping]) != 1 || got[dashboard.ReplicaStateStopping][0] != old[0] {
+		t.Fatalf("after the first new replica runs: %v, want the old one STOPPING", got)
+	}
+	h.cluster.report(old[0], gcsv1.ProcessState_PROCESS_STATE_EXITED, "")
+	h.pass()
+	serving("old replica gone")
+	h.startAll()
+	if got := h.replicas("app", "echo"); len(got[dashboard.ReplicaStateRunning]) != 2 || len(got) != 1 {
+		t.Fatalf("after the roll: %v, want 2 RUNNING", got)
+	}
+
+	// With no new replica on its way (none fits anywhere), an old one must make room, even if
+	// that leaves none serving for a moment.
+	h2 := newHarness(t, nil, "head")
+	h2.deploy(fmt.Sprintf(app, "", 1))
+	h2.pass()
+	h2.startAll()
+	h2.deploy(fmt.Sprintf(app, `"args": {"message": "v2"},`, 1))
+	h2.pass()
+	if got := h2.replicas("app", "echo"); len(got[dashboard.ReplicaStateStopping]) != 1 {
+		t.Fatalf("single-slot roll: %v, want the old replica STOPPING to make room", got)
+	}
+}
+
 func TestDeleteAndCheckpointRestore(t *testing.T) {
 	store := gcs.NewMemoryStorage()
 	h := newHarness(t, store, "head")

@@ -187,8 +187,16 @@ func (d *deployment) reconcile(c *Controller, nodes []*gcsv1.Node, now time.Time
 		d.stopSome(c, old, excess)
 	} else if d.unplaced() > 0 && len(old) > 0 && d.stoppingOld() == 0 {
 		// New replicas do not fit next to the old ones: free room in batches
-		// of a fifth of the target, as Ray's rolling update does.
-		d.stopSome(c, old, max(1, target/5))
+		// of a fifth of the target, as Ray's rolling update does. While a new
+		// replica is on its way, keep one replica serving until it runs, so
+		// that calls always have a replica to go to.
+		n := max(1, target/5)
+		if d.startingCurrent() > 0 {
+			n = min(n, currentRunning+servingCount(old)-1)
+		}
+		if n > 0 {
+			d.stopSome(c, old, n)
+		}
 	}
 	d.updateStatus(target, currentRunning)
 }
@@ -197,6 +205,28 @@ func (d *deployment) unplaced() int {
 	n := 0
 	for _, r := range d.replicas {
 		if !r.placed && r.state != dashboard.ReplicaStateStopping {
+			n++
+		}
+	}
+	return n
+}
+
+// startingCurrent counts the replicas of the current code version that are
+// placed but not serving yet.
+func (d *deployment) startingCurrent() int {
+	n := 0
+	for _, r := range d.replicas {
+		if r.codeVersion == d.codeVersion && r.placed && !r.serving() && r.state != dashboard.ReplicaStateStopping {
+			n++
+		}
+	}
+	return n
+}
+
+func servingCount(rs []*replica) int {
+	n := 0
+	for _, r := range rs {
+		if r.serving() {
 			n++
 		}
 	}
