@@ -82,6 +82,15 @@ var _ = ginkgo.Describe("RayService", ginkgo.Ordered, func() {
 		}
 		return s, json.Unmarshal(b, &s)
 	}
+	// loadPost POSTs to the load client's path (window, stop) and returns its stats.
+	loadPost := func(ctx context.Context, path string) stats.Stats {
+		b, err := k8s.CoreV1().RESTClient().Post().Namespace(ns).Resource("pods").Name(loadPod + ":9000").
+			SubResource("proxy").Suffix(path).DoRaw(ctx)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred(), "POST %s: %s", path, b)
+		var s stats.Stats
+		gomega.Expect(json.Unmarshal(b, &s)).To(gomega.Succeed())
+		return s
+	}
 	// noFailures checks the load so far: flowing (more successes than at the last check) and
 	// not one failure.
 	var lastOK int64
@@ -130,6 +139,7 @@ var _ = ginkgo.Describe("RayService", ginkgo.Ordered, func() {
 	ginkgo.It("rolls out a serve config change in place, without a failed request", func(ctx context.Context) {
 		active := get(ctx).Status.ActiveServiceStatus.RayClusterName
 		gomega.Expect(active).NotTo(gomega.BeEmpty())
+		loadPost(ctx, "window")
 		// New application args: every replica is replaced (a rolling update), and a second replica
 		// is added.
 		update(ctx, func(rs *rayv1.RayService) {
@@ -158,13 +168,14 @@ var _ = ginkgo.Describe("RayService", ginkgo.Ordered, func() {
 		gomega.Expect(cl.List(ctx, &clusters, client.InNamespace(ns))).To(gomega.Succeed())
 		gomega.Expect(clusters.Items).To(gomega.HaveLen(1), "RayClusters")
 		st := noFailures(ctx, "the serve config change")
-		ginkgo.AddReportEntry("serve config change", fmt.Sprintf("new config served after %s, same cluster; load so far: %s",
-			served.Round(time.Millisecond), st))
+		ginkgo.AddReportEntry("serve config change", fmt.Sprintf("new config served after %s, same cluster; slowest request since the change %.1f ms; load so far: %s",
+			served.Round(time.Millisecond), st.WindowMaxLatencyMs, st))
 	})
 
 	ginkgo.It("upgrades the cluster (new env) with a traffic switch, without a failed request", func(ctx context.Context) {
 		old := get(ctx).Status.ActiveServiceStatus.RayClusterName
 		gomega.Expect(old).NotTo(gomega.BeEmpty())
+		loadPost(ctx, "window")
 		start := time.Now()
 		update(ctx, func(rs *rayv1.RayService) {
 			spec := &rs.Spec.RayClusterSpec
@@ -194,17 +205,12 @@ var _ = ginkgo.Describe("RayService", ginkgo.Ordered, func() {
 		// Requests already on their way to the old cluster's pods have finished by now.
 		time.Sleep(3 * time.Second)
 		st := noFailures(ctx, "the old cluster's deletion")
-		ginkgo.AddReportEntry("cluster upgrade", fmt.Sprintf("traffic switched to the new cluster after %s, old cluster gone after %s; load so far: %s",
-			switched.Round(time.Millisecond), deleted.Round(time.Millisecond), st))
+		ginkgo.AddReportEntry("cluster upgrade", fmt.Sprintf("traffic switched to the new cluster after %s, old cluster gone after %s; slowest request since the change %.1f ms; load so far: %s",
+			switched.Round(time.Millisecond), deleted.Round(time.Millisecond), st.WindowMaxLatencyMs, st))
 	})
 
 	ginkgo.It("counted every request: zero failed out of all sent", func(ctx context.Context) {
-		req := k8s.CoreV1().RESTClient().Post().Namespace(ns).Resource("pods").Name(loadPod + ":9000").
-			SubResource("proxy").Suffix("stop")
-		b, err := req.DoRaw(ctx)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred(), "%s", b)
-		var s stats.Stats
-		gomega.Expect(json.Unmarshal(b, &s)).To(gomega.Succeed())
+		s := loadPost(ctx, "stop")
 		ginkgo.AddReportEntry("load through both upgrades", fmt.Sprintf("%d req/s: sent=%d failed=%d (%s)", loadRate, s.Sent, s.Failed, s))
 		gomega.Expect(s.Stopped).To(gomega.BeTrue())
 		gomega.Expect(s.Failed).To(gomega.BeZero(), "failed requests: %s", s)

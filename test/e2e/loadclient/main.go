@@ -5,8 +5,9 @@
 //
 //	loadclient -url http://svc:8000/ -rate 200 -listen :9000
 //
-// GET /stats on the listen address returns the counts so far as JSON; POST /stop stops sending,
-// waits for the requests in flight and returns the final counts. A request fails when it gets a
+// GET /stats on the listen address returns the counts so far as JSON; POST /window starts a new
+// window for the windowed maximum latency; POST /stop stops sending, waits for the requests in
+// flight and returns the final counts. A request fails when it gets a
 // transport error or a status other than 2xx, or when its body lacks -expect.
 package main
 
@@ -50,6 +51,9 @@ func (c *counter) record(start time.Time, code int, d time.Duration, err error) 
 	}
 	c.s.OK++
 	c.s.MaxLatencyMs = max(c.s.MaxLatencyMs, float64(d.Microseconds())/1000)
+	if !start.Before(c.s.WindowStart) {
+		c.s.WindowMaxLatencyMs = max(c.s.WindowMaxLatencyMs, float64(d.Microseconds())/1000)
+	}
 	if d > stats.SlowThreshold && len(c.s.Slow) < stats.MaxListed {
 		c.s.Slow = append(c.s.Slow, fmt.Sprintf("%s took %s", start.UTC().Format("15:04:05.000"), d.Round(time.Millisecond)))
 	}
@@ -87,7 +91,8 @@ func main() {
 	tr.DisableKeepAlives = !*keepAlive
 	hc := &http.Client{Transport: tr, Timeout: *timeout}
 
-	c := &counter{s: stats.Stats{Started: time.Now().UTC(), Codes: map[int]int64{}}}
+	now := time.Now().UTC()
+	c := &counter{s: stats.Stats{Started: now, WindowStart: now, Codes: map[int]int64{}}}
 	ctx, stop := context.WithCancel(context.Background())
 	var inflight sync.WaitGroup
 	done := make(chan struct{})
@@ -109,6 +114,14 @@ func main() {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, c.snapshot()) })
+	// A window isolates one step of a test from what came before (such as the first
+	// connections' set-up).
+	mux.HandleFunc("POST /window", func(w http.ResponseWriter, _ *http.Request) {
+		c.mu.Lock()
+		c.s.WindowStart, c.s.WindowMaxLatencyMs = time.Now().UTC(), 0
+		c.mu.Unlock()
+		writeJSON(w, c.snapshot())
+	})
 	mux.HandleFunc("POST /stop", func(w http.ResponseWriter, _ *http.Request) {
 		stopAll()
 		writeJSON(w, c.snapshot())

@@ -29,12 +29,17 @@ type Stats struct {
 	Stopped bool     `json:"stopped"`
 	// MaxLatencyMs is the slowest successful request.
 	MaxLatencyMs float64 `json:"maxLatencyMs"`
+	// WindowMaxLatencyMs is the slowest successful request that started since the window
+	// began (POST /window), WindowStart.
+	WindowMaxLatencyMs float64   `json:"windowMaxLatencyMs"`
+	WindowStart        time.Time `json:"windowStart"`
 	// Slow are the first successful requests that took over SlowThreshold, with the time they
 	// started: where a stall happened.
 	Slow []string `json:"slow,omitempty"`
 }
 
 func (s Stats) String() string {
-	return fmt.Sprintf("sent=%d ok=%d failed=%d late=%d max_latency=%.1fms codes=%v errors=%q slow=%q",
-		s.Sent, s.OK, s.Failed, s.Late, s.MaxLatencyMs, s.Codes, s.Errors, s.Slow)
+	return fmt.Sprintf("sent=%d ok=%d failed=%d late=%d max_latency=%.1fms (%.1fms since %s) codes=%v errors=%q slow=%q",
+		s.Sent, s.OK, s.Failed, s.Late, s.MaxLatencyMs, s.WindowMaxLatencyMs, s.WindowStart.Format("15:04:05.000"),
+		s.Codes, s.Errors, s.Slow)
 }
