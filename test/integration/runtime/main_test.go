@@ -5,64 +5,37 @@ package runtime_test
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rayk8s/rayk8s/test/integration/rayproc"
 )
 
 var rayBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "ray-bin-")
+	bin, remove, err := rayproc.Build()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	rayBin = filepath.Join(dir, "ray")
-	build := exec.Command("go", "build", "-o", rayBin, "github.com/rayk8s/rayk8s/cmd/ray")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building ray:", err)
-		os.Exit(1)
-	}
+	rayBin = bin
 	code := m.Run()
-	_ = os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
-}
-
-// freePort asks the kernel for a free TCP port on 127.0.0.1.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // baseEnv is the environment of every ray process: no inherited RAY_*
 // variables, a private RAY_TMPDIR, and fast heartbeats so node death is
 // detected quickly.
 func baseEnv(tmp string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "RAY_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env,
+	return rayproc.Env([]string{"RAY_"},
 		"RAY_TMPDIR="+tmp,
 		"RAY_health_check_period_ms=100",
 		"RAY_health_check_failure_threshold=10",
@@ -70,100 +43,21 @@ func baseEnv(tmp string) []string {
 	)
 }
 
-type proc struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-	err  error
-}
+type proc = rayproc.Proc
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// startRay runs `ray <args>` in the background and stops it (SIGTERM, then
-// SIGKILL) when the test ends.
 func startRay(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(rayBin, args...)
-	cmd.Env = env
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, out: out, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.terminate()
-		if t.Failed() {
-			t.Logf("output of ray %s:\n%s", strings.Join(args, " "), out.String())
-		}
-	})
-	return p
+	return rayproc.Start(t, rayBin, env, args...)
 }
 
-func (p *proc) terminate() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// runRay runs `ray <args>` to completion and returns its output and exit code.
 func runRay(t testing.TB, env []string, args ...string) (string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, rayBin, args...)
-	cmd.Env = env
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running ray %v: %v", args, err)
-	}
-	return out.String(), code
+	return rayproc.Run(t, rayBin, env, args...)
 }
 
-// eventually polls cond every 50ms, at most n times.
 func eventually(t testing.TB, what string, n int, cond func() bool) {
 	t.Helper()
-	for range n {
-		if cond() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	rayproc.Eventually(t, what, n, 50*time.Millisecond, cond)
 }
 
 type cluster struct {
@@ -199,7 +93,7 @@ func headArgs(c *cluster) []string {
 func startCluster(t *testing.T, workers ...[]string) *cluster {
 	t.Helper()
 	tmp := t.TempDir()
-	c := &cluster{env: baseEnv(tmp), tmp: tmp, gcsPort: freePort(t), dashPort: freePort(t), agentPort: freePort(t), metricsPort: freePort(t)}
+	c := &cluster{env: baseEnv(tmp), tmp: tmp, gcsPort: rayproc.FreePort(t), dashPort: rayproc.FreePort(t), agentPort: rayproc.FreePort(t), metricsPort: rayproc.FreePort(t)}
 	c.gcsAddr = "127.0.0.1:" + strconv.Itoa(c.gcsPort)
 	c.dashURL = "http://127.0.0.1:" + strconv.Itoa(c.dashPort)
 	c.head = startRay(t, c.env, headArgs(c)...)
@@ -215,8 +109,8 @@ func (c *cluster) startWorker(t *testing.T, i int, extra ...string) *proc {
 	args := append([]string{"start", "--block",
 		"--address=" + c.gcsAddr,
 		"--node-ip-address=" + ip,
-		"--dashboard-agent-listen-port=" + strconv.Itoa(freePort(t)),
-		"--metrics-export-port=" + strconv.Itoa(freePort(t)),
+		"--dashboard-agent-listen-port=" + strconv.Itoa(rayproc.FreePort(t)),
+		"--metrics-export-port=" + strconv.Itoa(rayproc.FreePort(t)),
 		"--temp-dir=" + filepath.Join(c.tmp, "worker"+strconv.Itoa(i)),
 	}, extra...)
 	return startRay(t, c.env, args...)

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rayk8s/rayk8s/test/integration/rayproc"
 )
 
 type jobDetails struct {
@@ -71,7 +73,7 @@ func TestClusterRunsJobs(t *testing.T) {
 		if out, code := runRay(t, c.env, "health-check", "--address", c.gcsAddr); code != 0 {
 			t.Errorf("health-check of a live head exit %d: %s", code, out)
 		}
-		if _, code := runRay(t, c.env, "health-check", "--address=127.0.0.1:"+strconv.Itoa(freePort(t))); code == 0 {
+		if _, code := runRay(t, c.env, "health-check", "--address=127.0.0.1:"+strconv.Itoa(rayproc.FreePort(t))); code == 0 {
 			t.Error("health-check of a closed port exit 0")
 		}
 	})
@@ -142,9 +144,9 @@ func TestClusterRunsJobs(t *testing.T) {
 			t.Fatalf("job stop exit %d:\n%s", code, out)
 		}
 		eventually(t, "the TERM-ignoring child to be killed", 200, func() bool { return !alive(child) })
-		<-submit.done
-		if submit.cmd.ProcessState.ExitCode() != 0 || !strings.Contains(submit.out.String(), "Job 'stopme' was stopped") {
-			t.Errorf("submit of a stopped job exit %d, want 0 and the stopped message:\n%s", submit.cmd.ProcessState.ExitCode(), submit.out.String())
+		<-submit.Done()
+		if submit.Cmd.ProcessState.ExitCode() != 0 || !strings.Contains(submit.Out.String(), "Job 'stopme' was stopped") {
+			t.Errorf("submit of a stopped job exit %d, want 0 and the stopped message:\n%s", submit.Cmd.ProcessState.ExitCode(), submit.Out.String())
 		}
 	})
 
@@ -242,8 +244,8 @@ func alive(pid int) bool {
 
 func TestHeadRestartAgentsReregister(t *testing.T) {
 	c := startCluster(t, []string{"--num-cpus=1"})
-	c.head.terminate()
-	if code := c.head.cmd.ProcessState.ExitCode(); code != 0 {
+	c.head.Stop()
+	if code := c.head.Cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("head exit code after SIGTERM = %d, want 0", code)
 	}
 	c.head = startRay(t, c.env, headArgs(c)...)
@@ -254,7 +256,7 @@ func TestHeadRestartAgentsReregister(t *testing.T) {
 
 func TestKilledAgentIsMarkedDead(t *testing.T) {
 	c := startCluster(t, []string{"--num-cpus=1"})
-	if err := c.workers[0].cmd.Process.Kill(); err != nil {
+	if err := c.workers[0].Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	// 100ms heartbeats × 10 missed = dead after about a second.
@@ -271,22 +273,22 @@ func TestBlockExitsNonZeroWhenAComponentDies(t *testing.T) {
 	env := baseEnv(tmp)
 	// A worker whose head never answers gives up after the reconnect timeout.
 	env = append(env, "RAY_gcs_rpc_server_reconnect_timeout_s=1")
-	w := startRay(t, env, "start", "--block", "--address=127.0.0.1:"+strconv.Itoa(freePort(t)), "--node-ip-address=127.0.0.2",
+	w := startRay(t, env, "start", "--block", "--address=127.0.0.1:"+strconv.Itoa(rayproc.FreePort(t)), "--node-ip-address=127.0.0.2",
 		"--dashboard-agent-listen-port=0", "--metrics-export-port=0", "--temp-dir="+tmp)
 	select {
-	case <-w.done:
+	case <-w.Done():
 	case <-time.After(60 * time.Second):
 		t.Fatal("worker without a head did not exit")
 	}
-	if code := w.cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(w.out.String(), "component raylet died") {
-		t.Errorf("exit code %d, want 1 naming the dead component:\n%s", code, w.out.String())
+	if code := w.Cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(w.Out.String(), "component raylet died") {
+		t.Errorf("exit code %d, want 1 naming the dead component:\n%s", code, w.Out.String())
 	}
 }
 
 func TestStartWithoutBlockAndStop(t *testing.T) {
 	tmp := t.TempDir()
 	env := baseEnv(tmp)
-	gcsPort := freePort(t)
+	gcsPort := rayproc.FreePort(t)
 	out, code := runRay(t, env, "start", "--head", "--port="+strconv.Itoa(gcsPort), "--node-ip-address=127.0.0.1",
 		"--dashboard-host=127.0.0.1", "--dashboard-port=0", "--dashboard-agent-listen-port=0", "--metrics-export-port=0")
 	if code != 0 || !strings.Contains(out, "Ray runtime started.") {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rayk8s/rayk8s/test/integration/rayproc"
 )
 
 // BenchmarkHeadStartup measures `ray start --head --block` (a fresh process)
@@ -16,9 +18,9 @@ func BenchmarkHeadStartup(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		tmp := b.TempDir()
-		dashPort := freePort(b)
+		dashPort := rayproc.FreePort(b)
 		args := []string{"start", "--head", "--block", "--node-ip-address=127.0.0.1",
-			"--port=" + strconv.Itoa(freePort(b)), "--dashboard-host=127.0.0.1", "--dashboard-port=" + strconv.Itoa(dashPort),
+			"--port=" + strconv.Itoa(rayproc.FreePort(b)), "--dashboard-host=127.0.0.1", "--dashboard-port=" + strconv.Itoa(dashPort),
 			"--dashboard-agent-listen-port=0", "--metrics-export-port=0", "--temp-dir=" + tmp}
 		url := "http://127.0.0.1:" + strconv.Itoa(dashPort) + "/api/gcs_healthz"
 		b.StartTimer()
@@ -40,7 +42,7 @@ func BenchmarkHeadStartup(b *testing.B) {
 		if !healthy {
 			b.Fatal("head never became healthy")
 		}
-		p.terminate()
+		p.Stop()
 		b.StartTimer()
 	}
 }

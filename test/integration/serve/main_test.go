@@ -5,12 +5,10 @@
 package serve_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,103 +16,37 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rayk8s/rayk8s/test/integration/rayproc"
 )
 
 var rayBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "ray-bin-")
+	bin, remove, err := rayproc.Build()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	rayBin = filepath.Join(dir, "ray")
-	build := exec.Command("go", "build", "-o", rayBin, "github.com/rayk8s/rayk8s/cmd/ray")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building ray:", err)
-		os.Exit(1)
-	}
+	rayBin = bin
 	code := m.Run()
-	_ = os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-type proc struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-}
+type proc = rayproc.Proc
 
 func startRay(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(rayBin, args...)
-	cmd.Env = env
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, out: out, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(20 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("output of ray %s:\n%s", strings.Join(args, " "), out.String())
-		}
-	})
-	return p
+	return rayproc.Start(t, rayBin, env, args...)
 }
 
 // eventually polls cond every 100ms, at most n times.
 func eventually(t testing.TB, what string, n int, cond func() bool) {
 	t.Helper()
-	for range n {
-		if cond() {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	rayproc.Eventually(t, what, n, 100*time.Millisecond, cond)
 }
 
 type cluster struct {
@@ -131,13 +63,7 @@ type cluster struct {
 // the SDK on PYTHONPATH and the proxy bound to the node's own address so
 // three nodes share one machine.
 func nodeEnv(tmp, ip, pythonDir string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "RAY_") && !strings.HasPrefix(kv, "PYTHONPATH=") {
-			env = append(env, kv)
-		}
-	}
-	return append(env,
+	return rayproc.Env([]string{"RAY_", "PYTHONPATH="},
 		"RAY_TMPDIR="+tmp,
 		"RAY_health_check_period_ms=100",
 		"RAY_health_check_failure_threshold=20",
@@ -155,26 +81,26 @@ func startCluster(t *testing.T, extraEnv ...string) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{httpPort: freePort(t), pythonDir: pythonDir}
-	dashPort := freePort(t)
-	gcsPort := freePort(t)
+	c := &cluster{httpPort: rayproc.FreePort(t), pythonDir: pythonDir}
+	dashPort := rayproc.FreePort(t)
+	gcsPort := rayproc.FreePort(t)
 	c.dashURL = "http://127.0.0.1:" + strconv.Itoa(dashPort)
 	metricsPort := func() string {
-		p := freePort(t)
+		p := rayproc.FreePort(t)
 		c.metrics = append(c.metrics, fmt.Sprintf("http://127.0.0.1:%d/metrics", p))
 		return strconv.Itoa(p)
 	}
 	c.head = startRay(t, append(nodeEnv(tmp, "127.0.0.1", pythonDir), extraEnv...), "start", "--head", "--block",
 		"--node-ip-address=127.0.0.1", "--port="+strconv.Itoa(gcsPort),
 		"--dashboard-host=127.0.0.1", "--dashboard-port="+strconv.Itoa(dashPort),
-		"--dashboard-agent-listen-port="+strconv.Itoa(freePort(t)), "--metrics-export-port="+metricsPort(),
+		"--dashboard-agent-listen-port="+strconv.Itoa(rayproc.FreePort(t)), "--metrics-export-port="+metricsPort(),
 		"--num-cpus=2", "--temp-dir="+filepath.Join(tmp, "head"))
 	c.proxies = append(c.proxies, fmt.Sprintf("http://127.0.0.1:%d", c.httpPort))
 	for i := range 2 {
 		ip := fmt.Sprintf("127.0.0.%d", i+2)
 		c.workers = append(c.workers, startRay(t, append(nodeEnv(tmp, ip, pythonDir), extraEnv...), "start", "--block",
 			"--address=127.0.0.1:"+strconv.Itoa(gcsPort), "--node-ip-address="+ip,
-			"--dashboard-agent-listen-port="+strconv.Itoa(freePort(t)), "--metrics-export-port="+metricsPort(),
+			"--dashboard-agent-listen-port="+strconv.Itoa(rayproc.FreePort(t)), "--metrics-export-port="+metricsPort(),
 			"--num-cpus=2", "--temp-dir="+filepath.Join(tmp, "worker"+strconv.Itoa(i))))
 		c.proxies = append(c.proxies, fmt.Sprintf("http://%s:%d", ip, c.httpPort))
 	}
