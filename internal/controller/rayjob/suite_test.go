@@ -4,18 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -38,7 +33,6 @@ import (
 var (
 	k8s   client.Client
 	heads *headPool
-	names atomic.Int64
 )
 
 func TestMain(m *testing.M) {
@@ -222,11 +216,7 @@ const (
 
 func newNamespace(t *testing.T) string {
 	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("rj-%d", names.Add(1))}}
-	if err := k8s.Create(context.Background(), ns); err != nil {
-		t.Fatal(err)
-	}
-	return ns.Name
+	return testenv.NewNamespace(t, k8s, "rj-")
 }
 
 // newRayJob is a RayJob with a small cluster spec (nothing runs it: the test marks it ready).
@@ -256,21 +246,10 @@ func getJob(t *testing.T, ns, name string) *rayv1.RayJob {
 	return rj
 }
 
-// eventually polls cond until it returns true or the timeout passes, then fails with its last
-// description of the state.
+// eventually polls cond until it returns true or the timeout passes.
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, desc := cond()
-		if ok {
-			return
-		}
-		last = desc
-		time.Sleep(interval)
-	}
-	t.Fatalf("timed out waiting for %s; last state: %s", what, last)
+	testenv.Eventually(t, timeout, interval, what, cond)
 }
 
 // waitState waits until the RayJob reaches the deployment status and returns it.
@@ -329,31 +308,6 @@ func updateJob(t *testing.T, ns, name string, mut func(*rayv1.RayJob)) {
 	})
 }
 
-// eventsFor lists the events.k8s.io events about a RayJob.
-func eventsFor(t *testing.T, ns, name string) []eventsv1.Event {
-	t.Helper()
-	var list eventsv1.EventList
-	if err := k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
-		t.Fatal(err)
-	}
-	var out []eventsv1.Event
-	for _, e := range list.Items {
-		if e.Regarding.Kind == "RayJob" && e.Regarding.Name == name {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 func hasEvent(t *testing.T, ns, name, reason, contains string) func() (bool, string) {
-	return func() (bool, string) {
-		var reasons []string
-		for _, e := range eventsFor(t, ns, name) {
-			if e.Reason == reason && strings.Contains(e.Note, contains) {
-				return true, ""
-			}
-			reasons = append(reasons, e.Reason)
-		}
-		return false, strings.Join(reasons, ",")
-	}
+	return testenv.HasEvent(t, k8s, ns, "RayJob", name, reason, contains)
 }

@@ -55,7 +55,6 @@ var (
 	heads           *headPool
 	op              *operator
 	sharedServePort int
-	names           atomic.Int64
 )
 
 func TestMain(m *testing.M) {
@@ -460,11 +459,7 @@ const (
 
 func newNamespace(t *testing.T) string {
 	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("rs-%d", names.Add(1))}}
-	if err := k8s.Create(context.Background(), ns); err != nil {
-		t.Fatal(err)
-	}
-	return ns.Name
+	return testenv.NewNamespace(t, k8s, "rs-")
 }
 
 // serveConfig is a serveConfigV2 with one built-in echo application per name.
@@ -529,17 +524,7 @@ func updateRS(t *testing.T, ns, name string, mut func(*rayv1.RayService)) {
 // eventually polls cond until it returns true or the timeout passes.
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, desc := cond()
-		if ok {
-			return
-		}
-		last = desc
-		time.Sleep(interval)
-	}
-	t.Fatalf("timed out waiting for %s; last state: %s", what, last)
+	testenv.Eventually(t, timeout, interval, what, cond)
 }
 
 // consistently fails if cond turns false within d.
@@ -631,31 +616,11 @@ func headApps(t *testing.T, ns, cluster string) map[string]dashboard.Application
 	return d.Applications
 }
 
-// eventsFor lists the events about a RayService.
 func eventsFor(t *testing.T, ns, name string) []eventsv1.Event {
 	t.Helper()
-	var list eventsv1.EventList
-	if err := k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
-		t.Fatal(err)
-	}
-	var out []eventsv1.Event
-	for _, e := range list.Items {
-		if e.Regarding.Kind == "RayService" && e.Regarding.Name == name {
-			out = append(out, e)
-		}
-	}
-	return out
+	return testenv.Events(t, k8s, ns, "RayService", name)
 }
 
 func hasEvent(t *testing.T, ns, name, reason, contains string) func() (bool, string) {
-	return func() (bool, string) {
-		var reasons []string
-		for _, e := range eventsFor(t, ns, name) {
-			if e.Reason == reason && strings.Contains(e.Note, contains) {
-				return true, ""
-			}
-			reasons = append(reasons, e.Reason)
-		}
-		return false, strings.Join(reasons, ",")
-	}
+	return testenv.HasEvent(t, k8s, ns, "RayService", name, reason, contains)
 }
