@@ -400,7 +400,7 @@ func (c *Cluster) Stop() {
 func Down(stateDir string, log logr.Logger) error {
 	s, err := ReadState(stateDir)
 	if errors.Is(err, os.ErrNotExist) {
-		return os.RemoveAll(stateDir)
+		return removeIfEmpty(stateDir)
 	}
 	if err != nil {
 		return fmt.Errorf("reading %s: %w (remove the directory by hand)", statePath(stateDir), err)
@@ -439,6 +439,22 @@ func Down(stateDir string, log logr.Logger) error {
 		return err
 	}
 	return os.RemoveAll(stateDir)
+}
+
+// removeIfEmpty removes a directory without state.json only when it is empty (a run that stopped
+// before writing its state): a --state-dir pointing at anything else is not ours to delete.
+func removeIfEmpty(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("%s holds files but no state.json, so it is not a devcluster state directory: choose another --state-dir, or remove it by hand if it is one", dir)
+	}
+	return os.Remove(dir)
 }
 
 // alive reports whether pid runs exe.
