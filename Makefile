@@ -77,11 +77,11 @@ lint: lint-tool ## Run golangci-lint.
 ##@ Test
 
 .PHONY: test
-test: deps tools verify vet lint helm-lint unit e2e ## Everything CI runs: generated code fresh, vet, lint, all tests, e2e.
+test: deps tools verify lint unit e2e ## Everything CI runs: generated code fresh, lint (incl. vet), all tests (incl. helm lint), e2e.
 
 .PHONY: unit
 unit: tools build python-test ## Run every Go test (envtest ones start a real kube-apiserver + etcd from bin/).
-	go test $(GO_TEST_FLAGS) -count=1 $(PKGS)
+	RAYK8S_RAY_BIN=$(BIN)/ray go test $(GO_TEST_FLAGS) -count=1 $(PKGS)
 
 .PHONY: python-test
 python-test: deps ## Run the Python Serve SDK's tests with the system python3.

@@ -29,7 +29,8 @@ rc=0
 (cd "$ROOT" && E2E_KUBECONFIG="$KUBECONFIG" go test ./test/e2e -count=1 -timeout 45m -v ${E2E_GO_TEST_FLAGS:-}) || rc=$?
 
 trap - EXIT
-dc::down
+# A failed teardown fails the run, but the leftover check still runs and reports.
+dc::down || { echo "devcluster down failed" >&2; rc=1; }
 left="$(dc::leftovers)"
 if [[ -n "$left" ]]; then
   echo "devcluster down left these behind:" >&2

@@ -100,7 +100,7 @@ func up(args []string, out io.Writer) error {
 	c.bind(fs)
 	manager := fs.String("manager", "", "Manager binary to run on the host (default <repo>/bin/manager; \"none\" runs no manager).")
 	kubeconfig := fs.String("kubeconfig", "", "Where to write the admin kubeconfig (default <state-dir>/kubeconfig).")
-	cpu := fs.String("node-cpu", "", "CPU the process node offers (default: the machine's cores).")
+	cpu := fs.String("node-cpu", "", "CPU the process node offers (default: 4x the machine's cores; limits are not enforced).")
 	mem := fs.String("node-memory", "", "Memory the process node offers (default: the machine's).")
 	verbose := fs.Bool("v", false, "Log the process node's debug messages.")
 	crds := fs.String("crds", "", "Directory of CRDs to install (default <repo>/config/crd/bases; \"none\" installs none).")
@@ -118,10 +118,16 @@ func up(args []string, out io.Writer) error {
 		if o.NodeCPU, err = resource.ParseQuantity(*cpu); err != nil {
 			return fmt.Errorf("--node-cpu: %w", err)
 		}
+		if o.NodeCPU.Sign() <= 0 {
+			return fmt.Errorf("--node-cpu %s: must be positive", *cpu)
+		}
 	}
 	if *mem != "" {
 		if o.NodeMemory, err = resource.ParseQuantity(*mem); err != nil {
 			return fmt.Errorf("--node-memory: %w", err)
+		}
+		if o.NodeMemory.Sign() <= 0 {
+			return fmt.Errorf("--node-memory %s: must be positive", *mem)
 		}
 	}
 	o.Log = zap.New(zap.UseDevMode(*verbose), zap.WriteTo(os.Stderr))

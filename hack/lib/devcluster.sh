@@ -59,6 +59,8 @@ dc::down() {
     kill -TERM "$DC_PID" 2>/dev/null || true
     local i=0
     while kill -0 "$DC_PID" 2>/dev/null && ((i++ < 120)); do sleep 0.5; done
+    # Still there after a minute: `devcluster down` below removes what it leaves.
+    kill -KILL "$DC_PID" 2>/dev/null || true
     wait "$DC_PID" 2>/dev/null || true
   fi
   DC_PID=""

@@ -45,7 +45,11 @@ func TestE2E(t *testing.T) {
 	if kc == "" {
 		t.Skipf("end-to-end suite: set %s to the kubeconfig of a cluster with the operator installed by Helm (`make e2e` does it all)", EnvKubeconfig)
 	}
-	if d, err := time.ParseDuration(os.Getenv("E2E_TIMEOUT")); err == nil && d > 0 {
+	if v := os.Getenv("E2E_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			t.Fatalf("E2E_TIMEOUT=%q: want a positive duration such as 5m", v)
+		}
 		timeout = d
 	}
 	gomega.RegisterFailHandler(ginkgo.Fail)

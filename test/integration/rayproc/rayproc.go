@@ -18,8 +18,19 @@ import (
 	"time"
 )
 
-// Build compiles cmd/ray into a new temporary directory (call it from TestMain). remove deletes it.
+// BinEnv names a `ray` binary already built from this checkout (`make unit` sets it to bin/ray),
+// which Build then uses instead of compiling its own.
+const BinEnv = "RAYK8S_RAY_BIN"
+
+// Build compiles cmd/ray into a new temporary directory (call it from TestMain), or returns
+// $RAYK8S_RAY_BIN when set. remove deletes what it built.
 func Build() (bin string, remove func(), err error) {
+	if bin := os.Getenv(BinEnv); bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			return "", nil, fmt.Errorf("%s: %w", BinEnv, err)
+		}
+		return bin, func() {}, nil
+	}
 	dir, err := os.MkdirTemp("", "ray-bin-")
 	if err != nil {
 		return "", nil, err
