@@ -73,9 +73,13 @@ func (h *Handler) writeError(w http.ResponseWriter, id string, err error) {
 }
 
 func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxSubmitBody))
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxSubmitBody+1))
 	if err != nil {
 		dashboard.WriteText(w, http.StatusBadRequest, fmt.Sprintf("Reading the request body: %v", err))
+		return
+	}
+	if len(body) > maxSubmitBody {
+		dashboard.WriteText(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("The job submit request exceeds %d bytes.", maxSubmitBody))
 		return
 	}
 	req, err := ParseSubmitRequest(body)

@@ -93,7 +93,6 @@ type Config struct {
 // Node is a running node.
 type Node struct {
 	cfg         Config
-	sessionDir  string
 	sessionName string
 	gcsAddr     string
 	dashAddr    string
@@ -106,9 +105,6 @@ type Node struct {
 	done   chan struct{}
 	err    error
 }
-
-// SessionDir is the node's session directory (logs under logs/).
-func (n *Node) SessionDir() string { return n.sessionDir }
 
 // GCSAddress is the control service's host:port.
 func (n *Node) GCSAddress() string { return n.gcsAddr }
@@ -171,7 +167,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, sessionDir: sessionDir, sessionName: sessionName, done: make(chan struct{})}
+	n := &Node{cfg: cfg, sessionName: sessionName, done: make(chan struct{})}
 	logsDir := filepath.Join(sessionDir, "logs")
 
 	var listeners []net.Listener
@@ -312,7 +308,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	comps = append(comps,
 		component{"raylet", agent.Run},
 		// Other nodes reach this node's replicas over HTTP/2 on this port.
-		component{"dashboard_agent", serveHTTP2(al, agentMux)},
+		component{"dashboard_agent", serveHTTP(al, agentMux, h2cProtocols())},
 		component{"serve_agent", serveAgent.Run},
 	)
 
@@ -358,7 +354,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			dash.Handle("/api/jobs", jh)
 			dash.Handle("/api/packages/", jobs.NewPackagesHandler(gcsServer.Storage()))
 			dash.Handle("/api/serve/", servecontroller.NewHandler(serveController, log.WithName("serve_api")))
-			comps = append(comps, component{"dashboard", serveHTTP(dl, dash)})
+			comps = append(comps, component{"dashboard", serveHTTP(dl, dash, nil)})
 			if _, err := gcsServer.Storage().Put(ctx, DashboardKVNamespace, DashboardKVKey, []byte(n.dashAddr), true); err != nil {
 				closeAll()
 				return nil, fmt.Errorf("publishing the dashboard address: %w", err)
@@ -370,7 +366,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	metricsReg := raymetrics.NewRegistry(metricsOpts)
 	metricsReg.MustRegister(serveMetrics)
-	comps = append(comps, component{"metrics_exporter", serveHTTP(ml, raymetrics.Handler(metricsReg))})
+	comps = append(comps, component{"metrics_exporter", serveHTTP(ml, raymetrics.Handler(metricsReg), nil)})
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	n.cancel = cancel
@@ -425,9 +421,11 @@ func (n *Node) supervise(ctx context.Context, comps []component, procs *raylet.P
 	n.err = failure
 }
 
-func serveHTTP(l net.Listener, h http.Handler) func(ctx context.Context) error {
+// serveHTTP serves h on l until ctx ends. protocols nil means the
+// http.Server default (HTTP/1 here, as there is no TLS).
+func serveHTTP(l net.Listener, h http.Handler, protocols *http.Protocols) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, Protocols: protocols}
 		errCh := make(chan error, 1)
 		go func() { errCh <- srv.Serve(l) }()
 		select {
@@ -444,27 +442,12 @@ func serveHTTP(l net.Listener, h http.Handler) func(ctx context.Context) error {
 	}
 }
 
-// serveHTTP2 is serveHTTP with HTTP/2 without TLS (h2c) next to HTTP/1.
-func serveHTTP2(l net.Listener, h http.Handler) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		var protocols http.Protocols
-		protocols.SetHTTP1(true)
-		protocols.SetUnencryptedHTTP2(true)
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, Protocols: &protocols}
-		errCh := make(chan error, 1)
-		go func() { errCh <- srv.Serve(l) }()
-		select {
-		case err := <-errCh:
-			return fmt.Errorf("serving HTTP on %s: %w", l.Addr(), err)
-		case <-ctx.Done():
-			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(sctx); err != nil {
-				_ = srv.Close()
-			}
-			return nil
-		}
-	}
+// h2cProtocols is HTTP/2 without TLS (h2c) next to HTTP/1.
+func h2cProtocols() *http.Protocols {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &p
 }
 
 func dashboardBindHost(host string) string {

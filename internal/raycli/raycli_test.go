@@ -109,6 +109,35 @@ func TestParseStartHeadDefaultsAndErrors(t *testing.T) {
 	}
 }
 
+func TestParseStartSecondsEnv(t *testing.T) {
+	opts, _, err := parseStart([]string{"--head"}, mapEnv(map[string]string{
+		"RAY_JOB_STOP_WAIT_TIME_S": "1.5", "RAY_JOB_START_TIMEOUT_SECONDS": "30", "RAYK8S_SERVE_DRAIN_PERIOD_S": "0"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := opts.node; cfg.JobStopGracePeriod != 1500*time.Millisecond || cfg.JobStartTimeout != 30*time.Second || cfg.ServeDrainPeriod != 0 {
+		t.Errorf("durations = %v %v %v", cfg.JobStopGracePeriod, cfg.JobStartTimeout, cfg.ServeDrainPeriod)
+	}
+	if opts, _, err = parseStart([]string{"--head"}, mapEnv(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if opts.node.ServeDrainPeriod != node.DefaultServeDrainPeriod {
+		t.Errorf("default drain period = %v", opts.node.ServeDrainPeriod)
+	}
+	for _, name := range []string{"RAY_JOB_STOP_WAIT_TIME_S", "RAY_JOB_START_TIMEOUT_SECONDS", "RAYK8S_SERVE_DRAIN_PERIOD_S"} {
+		for _, bad := range []string{"abc", "NaN", "Inf", "-1", "1e300", "9223372037"} {
+			_, _, err := parseStart([]string{"--head"}, mapEnv(map[string]string{name: bad}))
+			if err == nil {
+				t.Errorf("%s=%s accepted", name, bad)
+				continue
+			}
+			if msg := err.Error(); !strings.Contains(msg, name) || !strings.Contains(msg, "number of seconds between 0 and 9223372036") {
+				t.Errorf("%s=%s: unclear error %q", name, bad, msg)
+			}
+		}
+	}
+}
+
 func TestResolveDashboardURL(t *testing.T) {
 	tests := []struct {
 		name string

@@ -285,33 +285,45 @@ func applyTuning(cfg *node.Config, systemConfig string, getenv env) error {
 	} else if ok && v > 0 {
 		cfg.ReconnectTimeout = time.Duration(v * float64(time.Second))
 	}
-	if v := getenv("RAY_JOB_STOP_WAIT_TIME_S"); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			return fmt.Errorf("invalid RAY_JOB_STOP_WAIT_TIME_S %q: %w", v, err)
-		}
-		cfg.JobStopGracePeriod = time.Duration(f * float64(time.Second))
+	if d, ok, err := envSeconds(getenv, "RAY_JOB_STOP_WAIT_TIME_S"); err != nil {
+		return err
+	} else if ok {
+		cfg.JobStopGracePeriod = d
 	}
-	if v := getenv("RAY_JOB_START_TIMEOUT_SECONDS"); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			return fmt.Errorf("invalid RAY_JOB_START_TIMEOUT_SECONDS %q: %w", v, err)
-		}
-		cfg.JobStartTimeout = time.Duration(f * float64(time.Second))
+	if d, ok, err := envSeconds(getenv, "RAY_JOB_START_TIMEOUT_SECONDS"); err != nil {
+		return err
+	} else if ok {
+		cfg.JobStartTimeout = d
 	}
 	cfg.AllowDriverOnWorkers = getenv("RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES") == "1"
 	// Serve: Ray's default proxy host, and the interpreter of Python replicas.
 	cfg.ServeHTTPHost = getenv("RAY_SERVE_DEFAULT_HTTP_HOST")
 	cfg.ServePython = getenv("RAYK8S_SERVE_PYTHON")
 	cfg.ServeDrainPeriod = node.DefaultServeDrainPeriod
-	if v := getenv("RAYK8S_SERVE_DRAIN_PERIOD_S"); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f < 0 {
-			return fmt.Errorf("invalid RAYK8S_SERVE_DRAIN_PERIOD_S %q: want a number of seconds >= 0", v)
-		}
-		cfg.ServeDrainPeriod = time.Duration(f * float64(time.Second))
+	if d, ok, err := envSeconds(getenv, "RAYK8S_SERVE_DRAIN_PERIOD_S"); err != nil {
+		return err
+	} else if ok {
+		cfg.ServeDrainPeriod = d
 	}
 	return nil
+}
+
+// maxEnvSeconds is the largest whole number of seconds a time.Duration holds.
+const maxEnvSeconds = math.MaxInt64 / int64(time.Second)
+
+// envSeconds reads the environment variable name as a number of seconds;
+// ok is false when it is unset. NaN, infinities, negative values and values
+// too large for a time.Duration are errors naming the variable.
+func envSeconds(getenv env, name string) (d time.Duration, ok bool, err error) {
+	v := getenv(name)
+	if v == "" {
+		return 0, false, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > float64(maxEnvSeconds) {
+		return 0, false, fmt.Errorf("invalid %s %q: want a number of seconds between 0 and %d", name, v, maxEnvSeconds)
+	}
+	return time.Duration(f * float64(time.Second)), true, nil
 }
 
 // detectNodeIP finds the address of the interface with the default route,

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/rayk8s/rayk8s/internal/dashboard"
 )
 
 // GCSCheck reports whether the control service is healthy. Worker nodes
@@ -20,18 +22,18 @@ type GCSCheck func(ctx context.Context) error
 func Handler(logsDir string, gcsCheck GCSCheck) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/local_raylet_healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeText(w, http.StatusOK, "success")
+		dashboard.WriteText(w, http.StatusOK, "success")
 	})
 	mux.HandleFunc("GET /api/healthz", func(w http.ResponseWriter, r *http.Request) {
 		gcs := "gcs: success (no local gcs)"
 		if gcsCheck != nil {
 			if err := gcsCheck(r.Context()); err != nil {
-				writeText(w, http.StatusServiceUnavailable, fmt.Sprintf("raylet: success\ngcs: Health check failed due to: %v", err))
+				dashboard.WriteText(w, http.StatusServiceUnavailable, fmt.Sprintf("raylet: success\ngcs: Health check failed due to: %v", err))
 				return
 			}
 			gcs = "gcs: success"
 		}
-		writeText(w, http.StatusOK, "raylet: success\n"+gcs)
+		dashboard.WriteText(w, http.StatusOK, "raylet: success\n"+gcs)
 	})
 	mux.HandleFunc("GET /api/local_logs/{file}", func(w http.ResponseWriter, r *http.Request) {
 		serveLog(w, r, logsDir)
@@ -47,12 +49,12 @@ const LogSizeHeader = "X-Log-Size"
 func serveLog(w http.ResponseWriter, r *http.Request, logsDir string) {
 	name := r.PathValue("file")
 	if name == "" || name != filepath.Base(name) || strings.HasPrefix(name, ".") {
-		writeText(w, http.StatusBadRequest, "invalid log file name")
+		dashboard.WriteText(w, http.StatusBadRequest, "invalid log file name")
 		return
 	}
 	offset, err := strconv.ParseInt(r.URL.Query().Get("offset"), 10, 64)
 	if err != nil && r.URL.Query().Get("offset") != "" || offset < 0 {
-		writeText(w, http.StatusBadRequest, "offset must be a non-negative integer")
+		dashboard.WriteText(w, http.StatusBadRequest, "offset must be a non-negative integer")
 		return
 	}
 	f, err := os.Open(filepath.Join(logsDir, name))
@@ -63,13 +65,13 @@ func serveLog(w http.ResponseWriter, r *http.Request, logsDir string) {
 		return
 	}
 	if err != nil {
-		writeText(w, http.StatusInternalServerError, err.Error())
+		dashboard.WriteText(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		writeText(w, http.StatusInternalServerError, err.Error())
+		dashboard.WriteText(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	size := st.Size()
@@ -79,10 +81,4 @@ func serveLog(w http.ResponseWriter, r *http.Request, logsDir string) {
 	if offset < size {
 		_, _ = io.Copy(w, io.NewSectionReader(f, offset, size-offset))
 	}
-}
-
-func writeText(w http.ResponseWriter, code int, body string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(code)
-	_, _ = io.WriteString(w, body)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -256,7 +257,8 @@ func (m *ProcessManager) Stop(processID string, grace time.Duration) {
 		return
 	}
 	if grace <= 0 {
-		grace = time.Duration(p.spec.StopGracePeriodMs) * time.Millisecond
+		// Capped so that a huge grace period cannot overflow.
+		grace = time.Duration(min(p.spec.StopGracePeriodMs, math.MaxInt64/int64(time.Millisecond))) * time.Millisecond
 	}
 	if grace <= 0 {
 		grace = DefaultStopGracePeriod

@@ -362,7 +362,7 @@ func (a *Agent) serveReplicaCall(s *wire.ConnStream) {
 		return
 	}
 	var meta wire.Meta
-	if err := jsonUnmarshal(f.Payload, &meta); err != nil {
+	if err := json.Unmarshal(f.Payload, &meta); err != nil {
 		sendError(s, wire.ErrInternal, "malformed OPEN: "+err.Error())
 		return
 	}
@@ -444,5 +444,3 @@ func classify(err error) (string, string) {
 	}
 	return wire.ErrUnavailable, err.Error()
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

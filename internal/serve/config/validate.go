@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
 )
@@ -196,7 +197,12 @@ func (v *validator) number(path string, x any) (float64, bool) {
 	return f, true
 }
 
-// numberAtLeast checks an optional number field; strict means > min.
+// maxSeconds is the largest value of a `*_s` field: the whole seconds a
+// time.Duration holds, so larger values cannot overflow to negative durations.
+const maxSeconds = math.MaxInt64 / int64(time.Second)
+
+// numberAtLeast checks an optional number field; strict means > min. Fields
+// in seconds (`*_s`) are also bounded by maxSeconds.
 func (v *validator) numberAtLeast(m map[string]any, path, key string, min float64, strict bool) {
 	x, ok := m[key]
 	if !ok || x == nil {
@@ -210,6 +216,8 @@ func (v *validator) numberAtLeast(m map[string]any, path, key string, min float6
 		v.fail(join(path, key), "must be greater than %g, got %g", min, f)
 	} else if !strict && f < min {
 		v.fail(join(path, key), "must be greater than or equal to %g, got %g", min, f)
+	} else if strings.HasSuffix(key, "_s") && f > float64(maxSeconds) {
+		v.fail(join(path, key), "must be at most %d seconds, got %g", maxSeconds, f)
 	}
 }
 

@@ -86,6 +86,7 @@ func TestParseInvalidNamesTheField(t *testing.T) {
 		{`{"http_options": {"port": "80"}, "applications": []}`, "http_options.port"},
 		{`{"http_options": {"port": 70000}, "applications": []}`, "http_options.port"},
 		{`{"http_options": {"request_timeout_s": -1}, "applications": []}`, "http_options.request_timeout_s"},
+		{`{"http_options": {"keep_alive_timeout_s": 1e300}, "applications": []}`, "http_options.keep_alive_timeout_s"},
 		{`{"http_options": {"root_path": "x"}, "applications": []}`, "http_options.root_path"},
 		{`{"http_options": {"ssl_keyfile": "k"}, "applications": []}`, "http_options.ssl_certfile"},
 		{`{"grpc_options": {"grpc_servicer_functions": [1]}, "applications": []}`, "grpc_options.grpc_servicer_functions[0]"},
@@ -131,6 +132,9 @@ func TestParseInvalidNamesTheField(t *testing.T) {
 		{dep(`"graceful_shutdown_wait_loop_s": -1`), "applications[0].deployments[0].graceful_shutdown_wait_loop_s"},
 		{dep(`"graceful_shutdown_timeout_s": "x"`), "applications[0].deployments[0].graceful_shutdown_timeout_s"},
 		{dep(`"health_check_period_s": 0`), "applications[0].deployments[0].health_check_period_s"},
+		{dep(`"health_check_period_s": 9223372037`), "applications[0].deployments[0].health_check_period_s"},
+		{dep(`"graceful_shutdown_timeout_s": 1e19`), "applications[0].deployments[0].graceful_shutdown_timeout_s"},
+		{dep(`"autoscaling_config": {"upscale_delay_s": 1e300}`), "applications[0].deployments[0].autoscaling_config.upscale_delay_s"},
 		{dep(`"health_check_timeout_s": 0`), "applications[0].deployments[0].health_check_timeout_s"},
 		{dep(`"ray_actor_options": {"num_cpus": -1}`), "applications[0].deployments[0].ray_actor_options.num_cpus"},
 		{dep(`"ray_actor_options": {"cpus": 1}`), "applications[0].deployments[0].ray_actor_options.cpus"},
@@ -210,3 +214,20 @@ func mustDep(t *testing.T, s string) (d depSchema) {
 }
 
 type depSchema = dashboard.DeploymentSchema
+
+func TestSecondsUpperBound(t *testing.T) {
+	body := func(v string) string {
+		return `{"applications": [{"name": "a", "import_path": "m:app", "deployments": [{"name": "D", "graceful_shutdown_timeout_s": ` + v + `}]}]}`
+	}
+	p, err := Parse([]byte(body("9223372036")))
+	if err != nil {
+		t.Fatalf("largest seconds value rejected: %v", err)
+	}
+	if d := Resolve(p.Schema.Applications[0].Deployments[0], nil, nil); d.GracefulShutdownTimeout <= 0 {
+		t.Errorf("graceful_shutdown_timeout = %v, want positive", d.GracefulShutdownTimeout)
+	}
+	_, err = Parse([]byte(body("1e300")))
+	if err == nil || !strings.Contains(err.Error(), "applications[0].deployments[0].graceful_shutdown_timeout_s") || !strings.Contains(err.Error(), "must be at most 9223372036 seconds") {
+		t.Errorf("Parse(1e300) error = %v, want one naming the field and the bound", err)
+	}
+}

@@ -68,7 +68,7 @@ func (a *app) update(c *Controller, spec dashboard.ServeApplicationSchema, raw j
 			}
 		}
 	}
-	a.resolve(c, now)
+	a.resolve(c)
 }
 
 func buildKey(spec dashboard.ServeApplicationSchema) string {
@@ -78,7 +78,7 @@ func buildKey(spec dashboard.ServeApplicationSchema) string {
 
 // resolve turns the build result and the config overrides into the target
 // of every deployment.
-func (a *app) resolve(c *Controller, now time.Time) {
+func (a *app) resolve(c *Controller) {
 	a.configError = ""
 	if a.build == nil {
 		return
@@ -112,7 +112,7 @@ func (a *app) resolve(c *Controller, now time.Time) {
 			d = &deployment{app: a.name, name: code.Name, status: dashboard.DeploymentStatusUpdating, trigger: dashboard.TriggerConfigUpdateStarted}
 			a.deployments[code.Name] = d
 		}
-		d.setTarget(cfg, config.CodeVersion(&a.spec, &cfg), config.ReplicaConfigVersion(&cfg), a.spec, now)
+		d.setTarget(cfg, config.CodeVersion(&a.spec, &cfg), config.ReplicaConfigVersion(&cfg), a.spec)
 	}
 	for name, d := range a.deployments {
 		if !declared[name] {

@@ -180,7 +180,7 @@ func (c *Controller) Deploy(ctx context.Context, p *config.Parsed) error {
 		a, ok := c.apps[spec.Name]
 		if ok && !a.deleting && sameJSON(a.raw, raw) {
 			if capacityChanged {
-				a.resolve(c, now)
+				a.resolve(c)
 			}
 			continue
 		}

@@ -77,8 +77,8 @@ func (r *replica) serving() bool {
 
 // setTarget installs a resolved config and starts converging when it
 // differs from the current one.
-func (d *deployment) setTarget(cfg config.Deployment, codeVersion, cfgVersion string, appSpec dashboard.ServeApplicationSchema, now time.Time) {
-	first := d.codeVersion == ""
+func (d *deployment) setTarget(cfg config.Deployment, codeVersion, cfgVersion string, appSpec dashboard.ServeApplicationSchema) {
+	// A first target is a code change too: code versions are never empty.
 	codeChanged := codeVersion != d.codeVersion
 	cfgChanged := cfgVersion != d.cfgVersion
 	scaled := cfg.NumReplicas != d.cfg.NumReplicas
@@ -90,11 +90,11 @@ func (d *deployment) setTarget(cfg config.Deployment, codeVersion, cfgVersion st
 		d.failures, d.lastFailure, d.everRunning = 0, "", false
 	}
 	switch {
-	case first || codeChanged || cfgChanged:
+	case codeChanged || cfgChanged:
 		d.setStatus(dashboard.DeploymentStatusUpdating, dashboard.TriggerConfigUpdateStarted, "")
 		d.converging = true
 	case scaled:
-		if cfg.NumReplicas > d.running() {
+		if cfg.NumReplicas > servingCount(d.replicas) {
 			d.setStatus(dashboard.DeploymentStatusUpscaling, dashboard.TriggerConfigUpdateStarted, "")
 		} else {
 			d.setStatus(dashboard.DeploymentStatusDownscaling, dashboard.TriggerConfigUpdateStarted, "")
@@ -114,16 +114,6 @@ func (d *deployment) setStatus(s dashboard.DeploymentStatus, t dashboard.Deploym
 func (d *deployment) startDelete() {
 	d.deleting = true
 	d.setStatus(dashboard.DeploymentStatusUpdating, dashboard.TriggerDeleting, "")
-}
-
-func (d *deployment) running() int {
-	n := 0
-	for _, r := range d.replicas {
-		if r.serving() {
-			n++
-		}
-	}
-	return n
 }
 
 // retryLimit is Ray's bound on constructor failures before DEPLOY_FAILED.
@@ -176,12 +166,7 @@ func (d *deployment) reconcile(c *Controller, nodes []*gcsv1.Node, now time.Time
 	} else if need < 0 {
 		d.stopSome(c, current, -need)
 	}
-	currentRunning := 0
-	for _, r := range current {
-		if r.serving() {
-			currentRunning++
-		}
-	}
+	currentRunning := servingCount(current)
 	// Keep capacity: an old replica stops only once a new one took its place.
 	if excess := len(old) - max(0, target-currentRunning); excess > 0 {
 		d.stopSome(c, old, excess)

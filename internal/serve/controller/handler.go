@@ -51,11 +51,8 @@ func (h *restHandler) put(w http.ResponseWriter, r *http.Request) {
 		dashboard.WriteText(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	// Deploy fails only writing the checkpoint: the config is valid here.
 	if err := h.c.Deploy(r.Context(), parsed); err != nil {
-		if config.IsValidation(err) {
-			dashboard.WriteText(w, http.StatusBadRequest, err.Error())
-			return
-		}
 		dashboard.WriteText(w, http.StatusInternalServerError, err.Error())
 		return
 	}

@@ -97,6 +97,9 @@ func (c *Controller) replicaSpec(d *deployment, r *replica) (*gcsv1.ProcessSpec,
 	} else {
 		argv = []string{c.opts.Python, "-m", "rayk8s.serve._replica"}
 	}
+	// Summed in milliseconds: two durations of up to the validated maximum
+	// each would overflow as a time.Duration.
+	graceMs := d.cfg.GracefulShutdownTimeout.Milliseconds() + d.cfg.GracefulShutdownWaitLoop.Milliseconds()
 	return &gcsv1.ProcessSpec{
 		ProcessId:         r.id,
 		Kind:              ReplicaKind,
@@ -105,7 +108,7 @@ func (c *Controller) replicaSpec(d *deployment, r *replica) (*gcsv1.ProcessSpec,
 		WorkingDir:        wd,
 		LogFile:           r.logFile,
 		Resources:         d.cfg.Resources,
-		StopGracePeriodMs: (d.cfg.GracefulShutdownTimeout + d.cfg.GracefulShutdownWaitLoop).Milliseconds(),
+		StopGracePeriodMs: graceMs,
 	}, nil
 }
 
@@ -234,7 +237,7 @@ func (c *Controller) onBuildEvent(_ string, st *gcsv1.ProcessStatus) {
 				return
 			}
 			a.build = res
-			a.resolve(c, c.opts.Clock.Now())
+			a.resolve(c)
 			c.dirty = true
 			return
 		}

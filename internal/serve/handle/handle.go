@@ -157,17 +157,6 @@ func (h *Handles) HasReplicas() (any, local bool) {
 	return any, local
 }
 
-// Stats returns the router stats of one deployment.
-func (h *Handles) Stats(app, deployment string) (router.Stats, bool) {
-	h.mu.RLock()
-	r, ok := h.routers[depKey{app, deployment}]
-	h.mu.RUnlock()
-	if !ok {
-		return router.Stats{}, false
-	}
-	return r.Stats(), true
-}
-
 // RouterStats returns the queue and in-flight calls of every deployment's
 // router, for the metrics.
 func (h *Handles) RouterStats() []metrics.RouterStat {
@@ -242,7 +231,12 @@ func (h *Handles) Invoke(ctx context.Context, c Call) (*Response, error) {
 	}
 	h.opts.Metrics.RouterRequest(c.App, deployment, c.Meta.RoutePrefix)
 	eager := c.BodyStream == nil && len(c.Body) <= InlineBodyLimit
-	open := wire.Out{Type: wire.TypeOpen, Payload: wire.JSON(c.Meta)}
+	// The opening frames are the same for every attempt.
+	frames := []wire.Out{{Type: wire.TypeOpen, Payload: wire.JSON(c.Meta)}}
+	if eager {
+		frames = append(frames, dataFrames(c.Body)...)
+		frames = append(frames, wire.Out{Type: wire.TypeEnd})
+	}
 	retry := false
 	for {
 		lease, err := r.Assign(ctx, retry)
@@ -265,11 +259,6 @@ func (h *Handles) Invoke(ctx context.Context, c Call) (*Response, error) {
 			lease.Failed()
 			continue
 		}
-		frames := []wire.Out{open}
-		if eager {
-			frames = append(frames, dataFrames(c.Body)...)
-			frames = append(frames, wire.Out{Type: wire.TypeEnd})
-		}
 		if err := st.Send(frames...); err != nil {
 			st.Close()
 			lease.Failed()
@@ -285,13 +274,9 @@ func (h *Handles) Invoke(ctx context.Context, c Call) (*Response, error) {
 			lease.Failed()
 			continue
 		}
-		if f.Type == wire.TypeError {
-			// The replica's agent could not reach it: nothing was accepted.
-			st.Close()
-			lease.Failed()
-			continue
-		}
 		if f.Type != wire.TypeAccept {
+			// ERROR (the replica's agent could not reach it) or any other
+			// frame: nothing was accepted.
 			st.Close()
 			lease.Failed()
 			continue
@@ -359,9 +344,6 @@ type Response struct {
 	replicaID string
 	done      bool
 }
-
-// ReplicaID is the replica that handled the call.
-func (r *Response) ReplicaID() string { return r.replicaID }
 
 func (r *Response) awaitHead(ctx context.Context) error {
 	f, err := r.st.Recv(ctx)
@@ -456,19 +438,4 @@ func (r *Response) Close() {
 	_ = r.st.Send(wire.Out{Type: wire.TypeCancel})
 	r.st.Close()
 	r.lease.Done(-1)
-}
-
-// ReadAll collects the whole body.
-func (r *Response) ReadAll(ctx context.Context) ([]byte, error) {
-	var out []byte
-	for {
-		b, err := r.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b...)
-	}
 }

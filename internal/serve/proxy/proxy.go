@@ -22,6 +22,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/rayk8s/rayk8s/internal/dashboard"
 	"github.com/rayk8s/rayk8s/internal/serve/handle"
 	"github.com/rayk8s/rayk8s/internal/serve/metrics"
 	"github.com/rayk8s/rayk8s/internal/serve/router"
@@ -155,14 +156,14 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, req *request) {
 	switch path {
 	case "/-/healthz":
 		if st.Unhealthy != "" {
-			writeText(w, http.StatusServiceUnavailable, st.Unhealthy)
+			dashboard.WriteText(w, http.StatusServiceUnavailable, st.Unhealthy)
 			return
 		}
-		writeText(w, http.StatusOK, healthyBody)
+		dashboard.WriteText(w, http.StatusOK, healthyBody)
 		return
 	case "/-/routes":
 		if st.Unhealthy != "" {
-			writeText(w, http.StatusServiceUnavailable, st.Unhealthy)
+			dashboard.WriteText(w, http.StatusServiceUnavailable, st.Unhealthy)
 			return
 		}
 		routes := map[string]string{}
@@ -215,7 +216,7 @@ func (w *statusWriter) Flush() {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (p *Proxy) notFound(w http.ResponseWriter, path string) {
-	writeText(w, http.StatusNotFound, fmt.Sprintf("Path '%s' not found. Ping http://.../-/routes for available routes.", path))
+	dashboard.WriteText(w, http.StatusNotFound, fmt.Sprintf("Path '%s' not found. Ping http://.../-/routes for available routes.", path))
 }
 
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, st *State, route Route, path string) {
@@ -260,7 +261,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, st *State, route
 	}
 	body, rest, err := readSmallBody(r)
 	if err != nil {
-		writeText(w, http.StatusBadRequest, fmt.Sprintf("Reading the request body failed: %v", err))
+		dashboard.WriteText(w, http.StatusBadRequest, fmt.Sprintf("Reading the request body failed: %v", err))
 		return
 	}
 	call.Body, call.BodyStream = body, rest
@@ -309,26 +310,26 @@ func (p *Proxy) writeError(w http.ResponseWriter, r *http.Request, st *State, re
 			// Client went away (Ray records 499); nobody reads an answer.
 			return
 		}
-		writeText(w, http.StatusRequestTimeout, fmt.Sprintf("Request %s timed out after %ss.", reqID, strconv.FormatFloat(st.RequestTimeout.Seconds(), 'f', -1, 64)))
+		dashboard.WriteText(w, http.StatusRequestTimeout, fmt.Sprintf("Request %s timed out after %ss.", reqID, strconv.FormatFloat(st.RequestTimeout.Seconds(), 'f', -1, 64)))
 	case errors.As(err, &bp):
-		writeText(w, http.StatusServiceUnavailable, bp.Error())
+		dashboard.WriteText(w, http.StatusServiceUnavailable, bp.Error())
 	case errors.Is(err, router.ErrUnavailable):
-		writeText(w, http.StatusServiceUnavailable, err.Error())
+		dashboard.WriteText(w, http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, handle.ErrNotFound):
 		p.notFound(w, r.URL.Path)
 	case errors.As(err, &we):
 		switch we.Kind {
 		case wire.ErrUnavailable, wire.ErrBackpressure:
-			writeText(w, http.StatusServiceUnavailable, we.Message)
+			dashboard.WriteText(w, http.StatusServiceUnavailable, we.Message)
 		case wire.ErrTimeout:
-			writeText(w, http.StatusRequestTimeout, we.Message)
+			dashboard.WriteText(w, http.StatusRequestTimeout, we.Message)
 		default:
-			writeText(w, http.StatusInternalServerError, we.Message)
+			dashboard.WriteText(w, http.StatusInternalServerError, we.Message)
 		}
 	case errors.As(err, &died):
-		writeText(w, http.StatusInternalServerError, died.Error())
+		dashboard.WriteText(w, http.StatusInternalServerError, died.Error())
 	default:
-		writeText(w, http.StatusInternalServerError, err.Error())
+		dashboard.WriteText(w, http.StatusInternalServerError, err.Error())
 	}
 }
 
@@ -358,12 +359,6 @@ func newRequestID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
-}
-
-func writeText(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(code)
-	_, _ = io.WriteString(w, msg)
 }
 
 // Server runs a Proxy on a listener with Ray's keep-alive and drains on

@@ -3,6 +3,7 @@ package wire
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -163,6 +164,6 @@ func Terminal(f Frame) bool {
 // DecodeAccept decodes an ACCEPT payload (a malformed one rejects).
 func DecodeAccept(p []byte) Accept {
 	var a Accept
-	_ = jsonUnmarshal(p, &a)
+	_ = json.Unmarshal(p, &a)
 	return a
 }

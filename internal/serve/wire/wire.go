@@ -411,8 +411,6 @@ func (q *frameQueue) Recv(ctx context.Context) (Frame, error) {
 	}
 }
 
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
-
 // Buffered reports whether received frames are waiting to be read.
 func (q *frameQueue) Buffered() bool {
 	q.mu.Lock()
