@@ -18,7 +18,9 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
@@ -128,4 +130,25 @@ func (p *Proxy) DashboardClient(ctx context.Context, cluster *rayv1.RayCluster) 
 		}
 	}
 	return dashboard.NewClient(ProxyURL(p.host, cluster), opts...)
+}
+
+// SecretToken returns a Token function for DNS and Proxy: on clusters whose token lives in a Secret
+// (resources.UsesAuthTokenSecret) it reads the Secret's auth_token through r, which should be an
+// uncached reader so that Secret data is never cached by the operator; elsewhere the token is "".
+func SecretToken(r client.Reader) func(ctx context.Context, cluster *rayv1.RayCluster) (string, error) {
+	return func(ctx context.Context, cluster *rayv1.RayCluster) (string, error) {
+		if !resources.UsesAuthTokenSecret(cluster) {
+			return "", nil
+		}
+		name := resources.AuthSecretName(cluster)
+		s := &corev1.Secret{}
+		if err := r.Get(ctx, client.ObjectKey{Namespace: cluster.Namespace, Name: name}, s); err != nil {
+			return "", fmt.Errorf("reading the auth token of RayCluster %s from Secret %s: %w", cluster.Name, name, err)
+		}
+		tok, ok := s.Data[resources.AuthTokenSecretKey]
+		if !ok || len(tok) == 0 {
+			return "", fmt.Errorf("secret %s/%s has no %q: RayCluster %s uses token authentication", cluster.Namespace, name, resources.AuthTokenSecretKey, cluster.Name)
+		}
+		return string(tok), nil
+	}
 }

@@ -116,8 +116,15 @@ func addRayService(mgr ctrl.Manager, o Options) error {
 // newResolver picks how controllers reach Ray dashboards: the head Service's cluster DNS name, or
 // the API server's service proxy with --use-kubernetes-proxy.
 func newResolver(mgr ctrl.Manager, o Options, ro resources.Options) (dashboardresolver.Resolver, error) {
+	// Auth tokens are read uncached: the operator does not watch Secrets.
+	token := dashboardresolver.SecretToken(mgr.GetAPIReader())
 	if o.UseKubernetesProxy {
-		return dashboardresolver.NewProxy(mgr.GetConfig())
+		p, err := dashboardresolver.NewProxy(mgr.GetConfig())
+		if err != nil {
+			return nil, err
+		}
+		p.Token = token
+		return p, nil
 	}
-	return &dashboardresolver.DNS{Options: ro}, nil
+	return &dashboardresolver.DNS{Options: ro, Token: token}, nil
 }

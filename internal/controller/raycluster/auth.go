@@ -34,7 +34,7 @@ const (
 // their data.
 func (r *Reconciler) reconcileAuthSecret(ctx context.Context, s *scope) error {
 	c := s.cluster
-	if !usesAuthTokenSecret(c) {
+	if !resources.UsesAuthTokenSecret(c) {
 		return nil
 	}
 	if !userAuthSecret(c) {
@@ -71,13 +71,6 @@ func (r *Reconciler) reconcileAuthSecret(ctx context.Context, s *scope) error {
 func alreadyReported(c *rayv1.RayCluster, reason, msg string) bool {
 	cond := meta.FindStatusCondition(c.Status.Conditions, string(rayv1.RayClusterReplicaFailure))
 	return cond != nil && cond.Status == metav1.ConditionTrue && cond.Reason == reason && cond.Message == msg
-}
-
-// usesAuthTokenSecret reports whether the pods read RAY_AUTH_TOKEN from a Secret: token
-// authentication without Kubernetes token delegation.
-func usesAuthTokenSecret(c *rayv1.RayCluster) bool {
-	o := c.Spec.AuthOptions
-	return o != nil && o.Mode == rayv1.AuthModeToken && (o.EnableK8sTokenAuth == nil || !*o.EnableK8sTokenAuth)
 }
 
 // userAuthSecret reports whether the user names the auth Secret (authOptions.secretName).

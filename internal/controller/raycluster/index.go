@@ -66,7 +66,7 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 }
 
 func authSecretOf(c *rayv1.RayCluster) []string {
-	if !usesAuthTokenSecret(c) {
+	if !resources.UsesAuthTokenSecret(c) {
 		return nil
 	}
 	return []string{resources.AuthSecretName(c)}

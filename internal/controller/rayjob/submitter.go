@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 )
 
 // SubmitterContainerName is the name of the default submitter container, in the K8sJobMode Job
@@ -61,7 +62,7 @@ func BuildSubmitterJob(job *rayv1.RayJob, image string) (*batchv1.Job, error) {
 		ctr.Command = []string{"/bin/bash", "-ce", "--"}
 		ctr.Args = []string{script}
 	}
-	ctr.Env = append(ctr.Env, submitterEnv(job.Status.DashboardURL, job.Status.JobID)...)
+	ctr.Env = append(ctr.Env, submitterEnv(job, job.Status.DashboardURL)...)
 
 	backoff := DefaultSubmitterBackoffLimit
 	if c := job.Spec.SubmitterConfig; c != nil && c.BackoffLimit != nil {
@@ -94,7 +95,7 @@ func BuildSidecarSubmitter(job *rayv1.RayJob, image string, dashboardPort int32)
 	ctr := defaultSubmitterContainer(image)
 	ctr.Command = []string{"/bin/bash", "-ce", "--"}
 	ctr.Args = []string{waitForDashboard("http://"+addr) + "\n" + submit}
-	ctr.Env = submitterEnv(addr, job.Status.JobID)
+	ctr.Env = submitterEnv(job, addr)
 	return ctr, nil
 }
 
@@ -173,12 +174,21 @@ func defaultSubmitterContainer(image string) corev1.Container {
 	}
 }
 
-func submitterEnv(dashboardAddress, jobID string) []corev1.EnvVar {
-	return []corev1.EnvVar{
+// submitterEnv is the submitter's environment; on a cluster with token authentication it includes
+// the token (RAY_AUTH_TOKEN from the cluster's Secret), which `ray job` sends to the dashboard.
+func submitterEnv(job *rayv1.RayJob, dashboardAddress string) []corev1.EnvVar {
+	env := []corev1.EnvVar{
 		{Name: "PYTHONUNBUFFERED", Value: "1"},
 		{Name: EnvDashboardAddress, Value: dashboardAddress},
-		{Name: EnvSubmissionID, Value: jobID},
+		{Name: EnvSubmissionID, Value: job.Status.JobID},
 	}
+	if job.Spec.RayClusterSpec != nil {
+		rc := &rayv1.RayCluster{ObjectMeta: metav1.ObjectMeta{Name: job.Status.RayClusterName, Namespace: job.Namespace}, Spec: *job.Spec.RayClusterSpec}
+		if resources.UsesAuthTokenSecret(rc) {
+			env = append(env, resources.AuthTokenEnvVar(rc))
+		}
+	}
+	return env
 }
 
 func submitterLabels(job *rayv1.RayJob) map[string]string {

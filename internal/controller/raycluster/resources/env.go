@@ -48,7 +48,7 @@ const (
 const (
 	localhost                    = "127.0.0.1"
 	defaultWorkerGCSReconnectS   = "600"
-	authTokenSecretKey           = "auth_token"
+	AuthTokenSecretKey           = "auth_token"
 	clusterNameFieldPath         = "metadata.labels['" + rayv1.RayClusterLabelKey + "']"
 	groupNameFieldPath           = "metadata.labels['" + rayv1.RayNodeGroupLabelKey + "']"
 	podNameFieldPath             = "metadata.name"
@@ -147,6 +147,23 @@ func k8sTokenAuth(c *rayv1.RayCluster) bool {
 	return authEnabled(c) && c.Spec.AuthOptions.EnableK8sTokenAuth != nil && *c.Spec.AuthOptions.EnableK8sTokenAuth
 }
 
+// UsesAuthTokenSecret reports whether the cluster's token lives in a Secret (AuthSecretName, key
+// AuthTokenSecretKey): token authentication without Kubernetes token delegation.
+func UsesAuthTokenSecret(c *rayv1.RayCluster) bool {
+	return authEnabled(c) && !k8sTokenAuth(c)
+}
+
+// AuthTokenEnvVar is RAY_AUTH_TOKEN read from the cluster's auth Secret: what Ray containers and
+// RayJob submitters use to authenticate.
+func AuthTokenEnvVar(c *rayv1.RayCluster) corev1.EnvVar {
+	return corev1.EnvVar{Name: EnvAuthToken, ValueFrom: &corev1.EnvVarSource{
+		SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: AuthSecretName(c)},
+			Key:                  AuthTokenSecretKey,
+		},
+	}}
+}
+
 // AuthSecretName is the Secret holding the cluster's auth token (key "auth_token"): the user's
 // authOptions.secretName or "<cluster>".
 func AuthSecretName(c *rayv1.RayCluster) string {
@@ -168,10 +185,5 @@ func setAuthEnv(ctr *corev1.Container, c *rayv1.RayCluster) {
 		addVolumeMount(ctr, corev1.VolumeMount{Name: rayTokenVolumeName, MountPath: rayTokenMountPath, ReadOnly: true})
 		return
 	}
-	addEnvIfAbsent(ctr, corev1.EnvVar{Name: EnvAuthToken, ValueFrom: &corev1.EnvVarSource{
-		SecretKeyRef: &corev1.SecretKeySelector{
-			LocalObjectReference: corev1.LocalObjectReference{Name: AuthSecretName(c)},
-			Key:                  authTokenSecretKey,
-		},
-	}})
+	addEnvIfAbsent(ctr, AuthTokenEnvVar(c))
 }

@@ -79,7 +79,7 @@ func BuildAutoscalerRoleBinding(c *rayv1.RayCluster) *rbacv1.RoleBinding {
 // caller generates the token (builders use no randomness). It returns nil when token
 // authentication is off, uses Kubernetes tokens, or names a user-provided Secret.
 func BuildAuthSecret(c *rayv1.RayCluster, token string) *corev1.Secret {
-	if !authEnabled(c) || k8sTokenAuth(c) || (c.Spec.AuthOptions.SecretName != nil && *c.Spec.AuthOptions.SecretName != "") {
+	if !UsesAuthTokenSecret(c) || (c.Spec.AuthOptions.SecretName != nil && *c.Spec.AuthOptions.SecretName != "") {
 		return nil
 	}
 	return &corev1.Secret{
@@ -91,6 +91,6 @@ func BuildAuthSecret(c *rayv1.RayCluster, token string) *corev1.Secret {
 			OwnerReferences: ownerRefs(c),
 		},
 		Type: corev1.SecretTypeOpaque,
-		Data: map[string][]byte{authTokenSecretKey: []byte(token)},
+		Data: map[string][]byte{AuthTokenSecretKey: []byte(token)},
 	}
 }
