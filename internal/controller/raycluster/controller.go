@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/eventnote"
 	"github.com/rayk8s/rayk8s/internal/features"
 )
 
@@ -53,12 +54,7 @@ var _ reconcile.Reconciler = (*Reconciler)(nil)
 // New returns a Reconciler that reads and writes through c (the manager's cached client in
 // production).
 func New(c client.Client, cfg Config, opts ...Option) (*Reconciler, error) {
-	if cfg.MaxConcurrentReconciles < 1 {
-		cfg.MaxConcurrentReconciles = 1
-	}
-	if cfg.ExpectationTimeout <= 0 {
-		cfg.ExpectationTimeout = DefaultExpectationTimeout
-	}
+	cfg = cfg.withDefaults()
 	r := &Reconciler{client: c, cfg: cfg, clock: clock.RealClock{}, random: rand.Reader}
 	for _, o := range opts {
 		o(r)
@@ -224,7 +220,7 @@ func (r *Reconciler) emit(cluster *rayv1.RayCluster, evs []event) {
 		return
 	}
 	for _, e := range evs {
-		r.recorder.Eventf(cluster, nil, e.eventType, e.reason, e.action, "%s", e.note)
+		r.recorder.Eventf(cluster, nil, e.eventType, e.reason, e.action, "%s", eventnote.Fit(e.note))
 	}
 }
 

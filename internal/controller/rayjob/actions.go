@@ -16,6 +16,8 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/eventnote"
+	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 	"github.com/rayk8s/rayk8s/internal/dashboard"
 )
 
@@ -91,7 +93,9 @@ func (r *Reconciler) run(ctx context.Context, in *input, d *decision, a action) 
 		r.watcher.ensure(key, d.status.JobID, c)
 
 	case actEnsureService:
-		svc := BuildHeadService(rj, in.cluster, r.cfg.Resources)
+		// "<rayjob>-head-svc": a stable name for the dashboard of whatever cluster the current
+		// attempt runs on (KubeRay creates it too).
+		svc := resources.BuildOwnerHeadService(rj, rayv1.RayJobCRD, in.cluster, r.cfg.Resources)
 		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(svc)
 		if err != nil {
 			return fmt.Errorf("converting Service %s: %w", svc.Name, err)
@@ -167,7 +171,7 @@ func (r *Reconciler) submit(ctx context.Context, in *input, d *decision) {
 		}
 		st.Message = fmt.Sprintf("Failed to submit Ray job %s: %v", st.JobID, err)
 		d.wakeAt(in.now.Add(checkBackoff(in.now, st.JobStatusCheckFailureStartTime.Time)))
-		d.events = append(d.events, event{corev1.EventTypeWarning, "FailedToSubmitRayJob", "Submit", truncate(st.Message, maxEventNote)})
+		d.events = append(d.events, event{corev1.EventTypeWarning, "FailedToSubmitRayJob", "Submit", eventnote.Truncate(st.Message, eventnote.Max)})
 	}
 	req, err := submitRequest(withStatus(in.job, st))
 	if err != nil {
@@ -227,7 +231,7 @@ func (r *Reconciler) stopJob(ctx context.Context, cluster *rayv1.RayCluster, id 
 		_, err = c.StopJob(ctx, id)
 	}
 	if err != nil && !dashboard.IsNotFound(err) {
-		d.events = append(d.events, event{corev1.EventTypeWarning, "FailedToStopRayJob", "Stop", truncate(fmt.Sprintf("Failed to stop Ray job %s: %v", id, err), maxEventNote)})
+		d.events = append(d.events, event{corev1.EventTypeWarning, "FailedToStopRayJob", "Stop", eventnote.Truncate(fmt.Sprintf("Failed to stop Ray job %s: %v", id, err), eventnote.Max)})
 		return
 	}
 	d.events = append(d.events, event{corev1.EventTypeNormal, "StoppedRayJob", "Stop", fmt.Sprintf("Stopped Ray job %s", id)})
@@ -251,7 +255,7 @@ func (r *Reconciler) keepLogTail(ctx context.Context, in *input, d *decision) {
 		typ = corev1.EventTypeWarning
 		d.status.Message = fmt.Sprintf("%s\nLast %d bytes of the driver log:\n%s", d.status.Message, len(tail), tail)
 	}
-	chunks := splitNote(tail, maxEventNote-32)
+	chunks := splitNote(tail, eventnote.Max-32)
 	for i, ch := range chunks {
 		d.events = append(d.events, event{typ, "DriverLogTail", "Finish", fmt.Sprintf("Driver log of %s [%d/%d]:\n%s", d.status.JobID, i+1, len(chunks), ch)})
 	}

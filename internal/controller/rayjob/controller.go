@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/eventnote"
 	"github.com/rayk8s/rayk8s/internal/dashboardresolver"
 )
 
@@ -52,9 +53,7 @@ var _ reconcile.Reconciler = (*Reconciler)(nil)
 
 // New returns a Reconciler that reads and writes through c (the manager's cached client).
 func New(c client.Client, cfg Config, opts ...Option) (*Reconciler, error) {
-	if cfg.MaxConcurrentReconciles < 1 {
-		cfg.MaxConcurrentReconciles = 1
-	}
+	cfg = cfg.withDefaults()
 	r := &Reconciler{client: c, cfg: cfg, clock: clock.RealClock{}, suffix: randomSuffix, watcher: newJobWatcher()}
 	for _, o := range opts {
 		o(r)
@@ -199,7 +198,7 @@ func (r *Reconciler) emit(rj *rayv1.RayJob, evs []event) {
 		return
 	}
 	for _, e := range evs {
-		r.recorder.Eventf(rj, nil, e.eventType, e.reason, e.action, "%s", truncate(e.note, maxEventNote))
+		r.recorder.Eventf(rj, nil, e.eventType, e.reason, e.action, "%s", eventnote.Truncate(e.note, eventnote.Max))
 	}
 }
 

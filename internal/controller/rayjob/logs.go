@@ -8,9 +8,6 @@ import (
 // LogTailBytes is how much of the end of a driver log is kept when a job ends.
 const LogTailBytes = 4096
 
-// maxEventNote is the longest note events.k8s.io accepts.
-const maxEventNote = 1024
-
 // logTail returns at most n bytes from the end of s, starting at a line boundary when one is near
 // and always at a UTF-8 character boundary.
 func logTail(s string, n int) string {
@@ -42,16 +39,4 @@ func splitNote(s string, n int) []string {
 		out = append(out, s)
 	}
 	return out
-}
-
-// truncate shortens s to at most n bytes at a UTF-8 boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
 }

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/eventnote"
 )
 
 // validationFailed is the decision for a spec or status the CRD could not reject: the RayJob stops
@@ -20,7 +21,7 @@ func validationFailed(job *rayv1.RayJob, vf *validationFailure) decision {
 	d.status.Reason = rayv1.ValidationFailed
 	d.status.Message = vf.err.Error()
 	if job.Status.JobDeploymentStatus != d.status.JobDeploymentStatus || job.Status.Message != d.status.Message {
-		d.events = append(d.events, event{corev1.EventTypeWarning, vf.eventReason, "Validate", truncate(d.status.Message, maxEventNote)})
+		d.events = append(d.events, event{corev1.EventTypeWarning, vf.eventReason, "Validate", eventnote.Truncate(d.status.Message, eventnote.Max)})
 	}
 	return d
 }
@@ -56,7 +57,7 @@ func transitionEvent(before, after *rayv1.RayJobStatus) (event, bool) {
 		typ = corev1.EventTypeWarning
 		note += fmt.Sprintf(": attempt %d failed: %s: %s", deref(after.Failed), after.Reason, after.Message)
 	}
-	return event{eventType: typ, reason: "RayJob" + stateName(to), action: "Transition", note: truncate(note, maxEventNote)}, true
+	return event{eventType: typ, reason: "RayJob" + stateName(to), action: "Transition", note: eventnote.Truncate(note, eventnote.Max)}, true
 }
 
 func stateName(s rayv1.JobDeploymentStatus) string {

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/eventnote"
 	"github.com/rayk8s/rayk8s/internal/dashboardresolver"
 )
 
@@ -52,19 +53,7 @@ var _ reconcile.Reconciler = (*Reconciler)(nil)
 
 // New returns a Reconciler that reads and writes through c (the manager's cached client).
 func New(c client.Client, cfg Config, opts ...Option) (*Reconciler, error) {
-	if cfg.MaxConcurrentReconciles < 1 {
-		cfg.MaxConcurrentReconciles = 1
-	}
-	def := DefaultConfig()
-	if cfg.ServeRecheckInterval <= 0 {
-		cfg.ServeRecheckInterval = def.ServeRecheckInterval
-	}
-	if cfg.ServeMinBackoff <= 0 {
-		cfg.ServeMinBackoff = def.ServeMinBackoff
-	}
-	if cfg.ServeMaxBackoff <= 0 {
-		cfg.ServeMaxBackoff = def.ServeMaxBackoff
-	}
+	cfg = cfg.withDefaults()
 	r := &Reconciler{client: c, cfg: cfg, clock: clock.RealClock{}, suffix: randomSuffix, cache: newServeCache()}
 	for _, o := range opts {
 		o(r)
@@ -198,23 +187,13 @@ func (r *Reconciler) emit(s *scope, written bool) {
 		return
 	}
 	for _, e := range s.events {
-		r.recorder.Eventf(s.rs, nil, e.eventType, e.reason, e.action, "%s", truncate(e.note, maxEventNote))
+		r.recorder.Eventf(s.rs, nil, e.eventType, e.reason, e.action, "%s", eventnote.Fit(e.note))
 	}
 	for _, e := range transitionEvents(&s.before.Status, &s.rs.Status) {
 		if written {
-			r.recorder.Eventf(s.rs, nil, e.eventType, e.reason, e.action, "%s", truncate(e.note, maxEventNote))
+			r.recorder.Eventf(s.rs, nil, e.eventType, e.reason, e.action, "%s", eventnote.Fit(e.note))
 		}
 	}
-}
-
-// maxEventNote is the API server's limit on an event note.
-const maxEventNote = 1024
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-3] + "..."
 }
 
 // ensureFinalizer adds the finalizer that lets the operator delete the RayService's clusters

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/eventnote"
 )
 
 // computeStatus turns the facts the phases recorded into the RayService status. It is the only
@@ -175,7 +176,7 @@ func rejectedMessage(s *scope) string {
 
 func setCondition(s *scope, t string, status metav1.ConditionStatus, reason, msg string) {
 	meta.SetStatusCondition(&s.rs.Status.Conditions, metav1.Condition{
-		Type: t, Status: status, Reason: reason, Message: truncate(msg, 32768),
+		Type: t, Status: status, Reason: reason, Message: eventnote.Truncate(msg, 32768),
 		ObservedGeneration: s.rs.Generation, LastTransitionTime: metav1.NewTime(s.now),
 	})
 }
