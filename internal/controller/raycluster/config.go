@@ -67,6 +67,19 @@ func DefaultConfig() Config {
 	}
 }
 
+// withDefaults returns c with every zero (or negative) field that has a default in DefaultConfig
+// set to that default. Boolean switches and Resources are taken as they are.
+func (c Config) withDefaults() Config {
+	def := DefaultConfig()
+	if c.MaxConcurrentReconciles < 1 {
+		c.MaxConcurrentReconciles = def.MaxConcurrentReconciles
+	}
+	if c.ExpectationTimeout <= 0 {
+		c.ExpectationTimeout = def.ExpectationTimeout
+	}
+	return c
+}
+
 // ConfigFromEnv reads KubeRay's operator environment variables through getenv.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 )
 
 func TestCreateClusterCreatesPodsAndServicesAndReportsStatus(t *testing.T) {
@@ -386,7 +387,7 @@ func TestRollingUpdateKeepsMinReplicasReady(t *testing.T) {
 				continue
 			}
 			for i := range list.Items {
-				if p := &list.Items[i]; p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning && podReady(p) {
+				if p := &list.Items[i]; p.DeletionTimestamp == nil && resources.PodRunningAndReady(p) {
 					ready++
 				}
 			}

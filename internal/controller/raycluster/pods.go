@@ -179,7 +179,7 @@ func (r *Reconciler) deleteAllPods(ctx context.Context, s *scope, why string) er
 		deleted = append(deleted, p.Name)
 	}
 	if len(deleted) > 0 {
-		s.event(corev1.EventTypeNormal, EventDeletedPod, "Delete", "Deleted pods %v: %s", deleted, why)
+		s.event(corev1.EventTypeNormal, EventDeletedPod, "Delete", "Deleted pods %s: %s", listNames(deleted), why)
 	}
 	if err := errors.Join(errs...); err != nil {
 		s.fail(rayv1.FailedDeleteAllPods, err)

@@ -84,8 +84,21 @@ func (p podEvents) add(reason, pod string) { p[reason] = append(p[reason], pod) 
 
 func (s *scope) flushPodEvents(p podEvents, action string, nouns map[string]string) {
 	for reason, pods := range p {
-		s.event(corev1.EventTypeNormal, reason, action, "%s %s", nouns[reason], strings.Join(pods, ", "))
+		s.event(corev1.EventTypeNormal, reason, action, "%s %s", nouns[reason], listNames(pods))
 	}
+}
+
+// maxNamesInEvent is how many names an event note lists before summarising the rest: the API
+// server rejects notes longer than 1024 bytes.
+const maxNamesInEvent = 10
+
+// listNames joins names with ", ", listing at most maxNamesInEvent of them and counting the rest
+// ("a, b, c and 5 more").
+func listNames(names []string) string {
+	if len(names) <= maxNamesInEvent {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:maxNamesInEvent], ", "), len(names)-maxNamesInEvent)
 }
 
 func (s *scope) fail(reason string, err error) {
@@ -151,10 +164,11 @@ func (s *scope) workerPods(group string) []corev1.Pod {
 	return out
 }
 
-func groupOf(pods []corev1.Pod, t rayv1.RayNodeType, group string) []corev1.Pod {
+// groupOf returns the worker pods of one group.
+func groupOf(pods []corev1.Pod, group string) []corev1.Pod {
 	var out []corev1.Pod
-	for _, p := range podsOfType(pods, t) {
-		if t == rayv1.HeadNode || p.Labels[rayv1.RayNodeGroupLabelKey] == group {
+	for _, p := range podsOfType(pods, rayv1.WorkerNode) {
+		if p.Labels[rayv1.RayNodeGroupLabelKey] == group {
 			out = append(out, p)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 )
 
 // maxConditionMessage keeps condition messages well below the API limit of 32768 bytes.
@@ -85,7 +86,7 @@ func setWorkerCounts(c *rayv1.RayCluster, pods []corev1.Pod) {
 	for _, p := range podsOfType(pods, rayv1.WorkerNode) {
 		if p.Status.Phase == corev1.PodRunning {
 			available++
-			if podReady(&p) {
+			if resources.PodRunningAndReady(&p) {
 				ready++
 			}
 		}
@@ -194,7 +195,7 @@ func headPodReadiness(heads []corev1.Pod) (metav1.ConditionStatus, string, strin
 		return metav1.ConditionFalse, rayv1.HeadPodNotFound, "the head pod does not exist"
 	}
 	p := &heads[0]
-	if p.Status.Phase == corev1.PodRunning && podReady(p) {
+	if resources.PodRunningAndReady(p) {
 		return metav1.ConditionTrue, rayv1.HeadPodRunningAndReady, ""
 	}
 	reason, message := rayv1.HeadPodNotReady, "head pod "+p.Name+" is "+string(p.Status.Phase)
@@ -290,7 +291,7 @@ func allPodsReady(s *scope) (bool, string) {
 	}
 	for i := range s.pods {
 		p := &s.pods[i]
-		if p.Status.Phase != corev1.PodRunning || !podReady(p) {
+		if !resources.PodRunningAndReady(p) {
 			return false, "pod " + p.Name + " is " + string(p.Status.Phase) + " and not ready"
 		}
 	}
@@ -376,15 +377,6 @@ func statusChanged(old, cur *rayv1.RayClusterStatus) bool {
 	c := cur.DeepCopy()
 	c.LastUpdateTime = old.LastUpdateTime
 	return !apiequality.Semantic.DeepEqual(old, c)
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 func ptrTime(t time.Time) *metav1.Time {

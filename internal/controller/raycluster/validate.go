@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 	"github.com/rayk8s/rayk8s/internal/features"
 )
 
@@ -23,14 +24,12 @@ func validateCluster(c *rayv1.RayCluster, cfg Config) error {
 	spec := field.NewPath("spec")
 	head := spec.Child("headGroupSpec")
 
+	errs = append(errs, resources.ValidateRayContainers(&c.Spec, spec)...)
 	errs = append(errs, validateNodeLabels(c.Spec.HeadGroupSpec.Labels, head.Child("labels"))...)
 	for i := range c.Spec.WorkerGroupSpecs {
 		g := &c.Spec.WorkerGroupSpecs[i]
 		p := spec.Child("workerGroupSpecs").Index(i)
 		errs = append(errs, validateNodeLabels(g.Labels, p.Child("labels"))...)
-		if len(g.Template.Spec.Containers) == 0 {
-			errs = append(errs, field.Required(p.Child("template", "spec", "containers"), "the Ray container must be containers[0]"))
-		}
 		if groupSuspended(g) && !cfg.enabled(features.RayJobDeletionPolicy) {
 			errs = append(errs, field.Forbidden(p.Child("suspend"), "requires the RayJobDeletionPolicy feature gate"))
 		}
@@ -49,8 +48,7 @@ func validateCluster(c *rayv1.RayCluster, cfg Config) error {
 		}
 	}
 	if len(c.Spec.HeadGroupSpec.Template.Spec.Containers) == 0 {
-		errs = append(errs, field.Required(head.Child("template", "spec", "containers"), "the Ray container must be containers[0]"))
-		return errs.ToAggregate()
+		return errs.ToAggregate() // reported by ValidateRayContainers
 	}
 	ray := &c.Spec.HeadGroupSpec.Template.Spec.Containers[0]
 	envPath := head.Child("template", "spec", "containers").Index(0).Child("env")

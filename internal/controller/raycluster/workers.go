@@ -29,7 +29,7 @@ func (u *unit) ready(hosts int32) bool {
 		return false
 	}
 	for i := range u.pods {
-		if u.pods[i].Status.Phase != corev1.PodRunning || !podReady(&u.pods[i]) {
+		if !resources.PodRunningAndReady(&u.pods[i]) {
 			return false
 		}
 	}
@@ -101,7 +101,7 @@ func replicaIndex(p *corev1.Pod) *int32 {
 // delete units to reach the desired count, then take one rolling-update step.
 func (r *Reconciler) reconcileWorkerGroup(ctx context.Context, s *scope, g *rayv1.WorkerGroupSpec) error {
 	c := s.cluster
-	if ok, wake := r.exp.satisfied(s.key, g.GroupName, groupOf(s.allPods, rayv1.WorkerNode, g.GroupName), s.now); !ok {
+	if ok, wake := r.exp.satisfied(s.key, g.GroupName, groupOf(s.allPods, g.GroupName), s.now); !ok {
 		s.wakeAt(wake)
 		return nil
 	}

@@ -29,6 +29,12 @@ func TestValidate(t *testing.T) {
 		"submitterConfig in SidecarMode": {job: makeJob("rj").mode(rayv1.SidecarMode).with(func(j *rayv1.RayJob) {
 			j.Spec.SubmitterConfig = &rayv1.SubmitterConfig{BackoffLimit: int32p(1)}
 		}).obj(), wantField: "spec.submitterConfig"},
+		"head without containers": {job: makeJob("rj").with(func(j *rayv1.RayJob) {
+			j.Spec.RayClusterSpec.HeadGroupSpec.Template.Spec.Containers = nil
+		}).obj(), wantField: "spec.rayClusterSpec.headGroupSpec.template.spec.containers"},
+		"worker group without containers": {job: makeJob("rj").with(func(j *rayv1.RayJob) {
+			j.Spec.RayClusterSpec.WorkerGroupSpecs[0].Template.Spec.Containers = []corev1.Container{}
+		}).obj(), wantField: "spec.rayClusterSpec.workerGroupSpecs[0].template.spec.containers"},
 		"deletionStrategy without its feature gate": {
 			job: makeJob("rj").with(func(j *rayv1.RayJob) { j.Spec.DeletionStrategy = &rayv1.DeletionStrategy{} }).obj(),
 			cfg: func(c *Config) {

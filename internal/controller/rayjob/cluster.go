@@ -6,7 +6,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
@@ -65,42 +64,13 @@ func BuildRayCluster(job *rayv1.RayJob) (*rayv1.RayCluster, error) {
 
 // ownerReference makes the RayJob the controller of what it creates, so deleting it deletes them.
 func ownerReference(job *rayv1.RayJob) metav1.OwnerReference {
-	return metav1.OwnerReference{
-		APIVersion:         rayv1.GroupVersion.String(),
-		Kind:               "RayJob",
-		Name:               job.Name,
-		UID:                job.UID,
-		Controller:         ptr.To(true),
-		BlockOwnerDeletion: ptr.To(true),
-	}
+	return *metav1.NewControllerRef(job, rayv1.GroupVersion.WithKind(string(rayv1.RayJobCRD)))
 }
 
 // dashboardAddress is status.dashboardURL: host:port of the head Service's cluster DNS name.
 func dashboardAddress(cluster *rayv1.RayCluster, cfg Config) string {
 	return dashboardresolver.DashboardAddress(cluster, cfg.Resources)
 }
-
-// BuildHeadService builds "<rayjob>-head-svc": a stable name for the dashboard of whatever cluster
-// the current attempt runs on (KubeRay creates it too). It is the cluster's head Service under the
-// RayJob's name, owned by the RayJob.
-func BuildHeadService(job *rayv1.RayJob, cluster *rayv1.RayCluster, o resources.Options) *corev1.Service {
-	named := cluster.DeepCopy()
-	named.Name = job.Name
-	named.Spec.HeadGroupSpec.HeadService = nil
-	svc := resources.BuildHeadService(named, o)
-	svc.Namespace = job.Namespace
-	svc.OwnerReferences = []metav1.OwnerReference{ownerReference(job)}
-	svc.Labels = mergeLabels(svc.Labels, map[string]string{
-		rayv1.RayClusterLabelKey:              cluster.Name,
-		rayv1.RayOriginatedFromCRNameLabelKey: job.Name,
-		rayv1.RayOriginatedFromCRDLabelKey:    string(rayv1.RayJobCRD),
-	})
-	svc.Spec.Selector = resources.HeadServiceSelector(cluster.Name)
-	return svc
-}
-
-// headServiceName is "<rayjob>-head-svc".
-func headServiceName(job *rayv1.RayJob) string { return job.Name + "-head-svc" }
 
 func jsonString(v any) (string, error) {
 	b, err := json.Marshal(v)

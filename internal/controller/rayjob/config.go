@@ -1,13 +1,11 @@
 package rayjob
 
 import (
-	"crypto/rand"
 	"errors"
-	"fmt"
-	"math/big"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/component-base/featuregate"
 	"k8s.io/utils/clock"
@@ -95,6 +93,30 @@ func DefaultConfig() Config {
 	}
 }
 
+// withDefaults returns c with every zero (or negative) field that has a default in DefaultConfig
+// set to that default. Boolean switches and Resources are taken as they are.
+func (c Config) withDefaults() Config {
+	def := DefaultConfig()
+	if c.MaxConcurrentReconciles < 1 {
+		c.MaxConcurrentReconciles = def.MaxConcurrentReconciles
+	}
+	for _, f := range []struct{ v, def *time.Duration }{
+		{&c.TransitionGracePeriod, &def.TransitionGracePeriod},
+		{&c.StatusCheckTimeout, &def.StatusCheckTimeout},
+		{&c.SubmitterFinishedGracePeriod, &def.SubmitterFinishedGracePeriod},
+		{&c.HeadPodPendingTimeout, &def.HeadPodPendingTimeout},
+		{&c.RunningRecheckInterval, &def.RunningRecheckInterval},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+	if c.HeadPodRestartThreshold <= 0 {
+		c.HeadPodRestartThreshold = def.HeadPodRestartThreshold
+	}
+	return c
+}
+
 // ConfigFromEnv reads KubeRay's operator environment variables through getenv.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()
@@ -141,18 +163,5 @@ func WithMetricsRegisterer(reg prometheus.Registerer) Option {
 	return func(r *Reconciler) { r.registerer = reg }
 }
 
-// suffixAlphabet is KubeRay's: lowercase letters and digits, so names stay DNS labels.
-const suffixAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-
-// randomSuffix returns 5 random characters of suffixAlphabet.
-func randomSuffix() string {
-	b := make([]byte, 5)
-	for i := range b {
-		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(suffixAlphabet))))
-		if err != nil {
-			panic(fmt.Sprintf("crypto/rand failed: %v", err))
-		}
-		b[i] = suffixAlphabet[n.Int64()]
-	}
-	return string(b)
-}
+// randomSuffix returns 5 random characters that keep names DNS labels (as KubeRay's).
+func randomSuffix() string { return rand.String(5) }

@@ -11,12 +11,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 	"github.com/rayk8s/rayk8s/internal/dashboard"
 )
 
 // gather reads, once, every fact the policy needs for the RayJob's current state.
 func (r *Reconciler) gather(ctx context.Context, rj *rayv1.RayJob) (*input, error) {
-	in := &input{job: rj, now: r.clock.Now(), cfg: r.cfg, clusterSuffix: r.suffix(), jobSuffix: r.suffix()}
+	in := &input{job: rj, now: r.clock.Now(), cfg: r.cfg}
+	if rj.Status.JobDeploymentStatus == rayv1.JobDeploymentStatusNew {
+		// Only a new RayJob names its attempt (decideNew).
+		in.clusterSuffix, in.jobSuffix = r.suffix(), r.suffix()
+	}
 	st := &rj.Status
 	if st.RayClusterName != "" {
 		c, err := r.getCluster(ctx, rj)
@@ -44,12 +49,12 @@ func (r *Reconciler) gather(ctx context.Context, rj *rayv1.RayJob) (*input, erro
 	}
 	if st.JobDeploymentStatus == rayv1.JobDeploymentStatusRunning && clusterSelectorName(rj) == "" {
 		var svc corev1.Service
-		err := r.client.Get(ctx, client.ObjectKey{Namespace: rj.Namespace, Name: headServiceName(rj)}, &svc)
+		err := r.client.Get(ctx, client.ObjectKey{Namespace: rj.Namespace, Name: resources.OwnerHeadServiceName(rj.Name)}, &svc)
 		switch {
 		case err == nil:
 			in.headServiceCluster = svc.Labels[rayv1.RayClusterLabelKey]
 		case !apierrors.IsNotFound(err):
-			return nil, fmt.Errorf("getting Service %s: %w", headServiceName(rj), err)
+			return nil, fmt.Errorf("getting Service %s: %w", resources.OwnerHeadServiceName(rj.Name), err)
 		}
 	}
 	if st.JobDeploymentStatus == rayv1.JobDeploymentStatusRunning && st.JobID != "" &&
@@ -76,7 +81,7 @@ func (r *Reconciler) getCluster(ctx context.Context, rj *rayv1.RayJob) (*rayv1.R
 	return c, nil
 }
 
-// headPod finds the newest head pod controlled by the cluster (by owner UID).
+// headPod finds the newest live head pod controlled by the cluster (by owner UID).
 func (r *Reconciler) headPod(ctx context.Context, cluster *rayv1.RayCluster) (headPodFacts, error) {
 	var pods corev1.PodList
 	if err := r.client.List(ctx, &pods, client.InNamespace(cluster.Namespace), client.MatchingLabels{
@@ -85,20 +90,11 @@ func (r *Reconciler) headPod(ctx context.Context, cluster *rayv1.RayCluster) (he
 	}); err != nil {
 		return headPodFacts{}, fmt.Errorf("listing head pods of %s: %w", cluster.Name, err)
 	}
-	var newest *corev1.Pod
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if !metav1.IsControlledBy(p, cluster) || p.DeletionTimestamp != nil {
-			continue
-		}
-		if newest == nil || p.CreationTimestamp.After(newest.CreationTimestamp.Time) {
-			newest = p
-		}
-	}
+	newest := resources.NewestHeadPod(cluster, pods.Items)
 	if newest == nil {
 		return headPodFacts{}, nil
 	}
-	return headPodFacts{exists: true, pod: newest.DeepCopy()}, nil
+	return headPodFacts{pod: newest.DeepCopy()}, nil
 }
 
 // submitterJob describes the K8sJobMode submitter Job.
@@ -131,7 +127,7 @@ func (r *Reconciler) submitterJob(ctx context.Context, rj *rayv1.RayJob) (submit
 
 // sidecarSubmitter describes the SidecarMode submitter from the head pod's container status.
 func sidecarSubmitter(h headPodFacts) submitterFacts {
-	if !h.exists {
+	if h.pod == nil {
 		return submitterFacts{}
 	}
 	for _, cs := range h.pod.Status.ContainerStatuses {

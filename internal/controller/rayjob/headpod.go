@@ -11,9 +11,9 @@ import (
 )
 
 // headPodFacts is what the controller saw of the cluster's head pod.
+// pod is nil when the cluster has no live head pod.
 type headPodFacts struct {
-	exists bool
-	pod    *corev1.Pod
+	pod *corev1.Pod
 }
 
 // headVerdict is the classification of a head pod: a failure reason (empty when the pod may
@@ -42,14 +42,11 @@ var imagePullReasons = map[string]bool{
 //
 // Pods deleted by the RayCluster controller for replacement are not looked at.
 func classifyHeadPod(h headPodFacts, now time.Time, cfg Config) headVerdict {
-	if !h.exists || h.pod == nil || h.pod.DeletionTimestamp != nil {
+	if h.pod == nil || h.pod.DeletionTimestamp != nil {
 		return headVerdict{}
 	}
 	pod := h.pod
 	threshold := cfg.HeadPodRestartThreshold
-	if threshold <= 0 {
-		threshold = DefaultHeadPodRestartThreshold
-	}
 	if pod.Status.Phase == corev1.PodFailed {
 		for _, cs := range pod.Status.InitContainerStatuses {
 			if t := cs.State.Terminated; t != nil && t.ExitCode != 0 {
@@ -75,9 +72,6 @@ func classifyHeadPod(h headPodFacts, now time.Time, cfg Config) headVerdict {
 		}
 	}
 	timeout := cfg.HeadPodPendingTimeout
-	if timeout <= 0 {
-		timeout = DefaultHeadPodPendingTimeout
-	}
 	if pod.Status.Phase == corev1.PodPending {
 		for _, c := range pod.Status.Conditions {
 			if c.Type != corev1.PodScheduled || c.Status != corev1.ConditionFalse || c.Reason != corev1.PodReasonUnschedulable {
@@ -111,7 +105,7 @@ func classifyHeadPod(h headPodFacts, now time.Time, cfg Config) headVerdict {
 // pendingHint says what the head pod is waiting for, to enrich a PreRunningDeadlineExceeded
 // message.
 func (h headPodFacts) pendingHint() string {
-	if !h.exists || h.pod == nil {
+	if h.pod == nil {
 		return "no head pod exists"
 	}
 	pod := h.pod

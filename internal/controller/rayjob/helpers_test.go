@@ -75,7 +75,7 @@ func headPod(mut func(*corev1.Pod)) headPodFacts {
 	if mut != nil {
 		mut(p)
 	}
-	return headPodFacts{exists: true, pod: p}
+	return headPodFacts{pod: p}
 }
 
 func int32p(v int32) *int32 { return ptr.To(v) }

@@ -358,9 +358,7 @@ func observeJob(in *input, d *decision) {
 			d.wakeAt(limit)
 		}
 		d.do(actWatchJob, "")
-		if in.cfg.RunningRecheckInterval > 0 {
-			d.wakeAt(in.now.Add(in.cfg.RunningRecheckInterval))
-		}
+		d.wakeAt(in.now.Add(in.cfg.RunningRecheckInterval))
 		return
 	}
 	if usesSubmitter && !in.submitter.finished {

@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 	"github.com/rayk8s/rayk8s/internal/features"
 )
 
@@ -55,9 +56,7 @@ func validateSpec(job *rayv1.RayJob, cfg Config) field.ErrorList {
 		errs = append(errs, field.Required(spec.Child("entrypoint"), fmt.Sprintf("the entrypoint is required in %s", mode(job))))
 	}
 	if rc := s.RayClusterSpec; rc != nil && clusterSelectorName(job) == "" {
-		if len(rc.HeadGroupSpec.Template.Spec.Containers) == 0 {
-			errs = append(errs, field.Required(spec.Child("rayClusterSpec", "headGroupSpec", "template", "spec", "containers"), "the Ray container must be containers[0]"))
-		}
+		errs = append(errs, resources.ValidateRayContainers(rc, spec.Child("rayClusterSpec"))...)
 	}
 	if t := s.SubmitterPodTemplate; t != nil && usesSubmitterJob(job) && len(t.Spec.Containers) == 0 {
 		errs = append(errs, field.Required(spec.Child("submitterPodTemplate", "spec", "containers"), "the submitter container must be containers[0]"))

@@ -11,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -69,7 +68,7 @@ func (r *Reconciler) reconcileClusters(ctx context.Context, s *scope) (bool, err
 		pendingName: s.pendingName,
 		active:      s.active,
 		pending:     s.pending,
-		newName:     s.rs.Name + "-" + r.suffix(),
+		newName:     func() string { return s.rs.Name + "-" + r.suffix() },
 	})
 	if d.note != "" {
 		s.log.V(2).Info("Changing RayClusters", "reason", d.note, "active", d.activeName, "pending", d.pendingName)
@@ -178,14 +177,7 @@ func BuildRayCluster(rs *rayv1.RayService, name, operatorVersion string) *rayv1.
 
 // ownerReference makes the RayService the controller of what it creates.
 func ownerReference(rs *rayv1.RayService) metav1.OwnerReference {
-	return metav1.OwnerReference{
-		APIVersion:         rayv1.GroupVersion.String(),
-		Kind:               "RayService",
-		Name:               rs.Name,
-		UID:                rs.UID,
-		Controller:         ptr.To(true),
-		BlockOwnerDeletion: ptr.To(true),
-	}
+	return *metav1.NewControllerRef(rs, rayv1.GroupVersion.WithKind(string(rayv1.RayServiceCRD)))
 }
 
 // collectGarbage deletes the clusters that are neither active nor pending, rayClusterDeletionDelay

@@ -1,12 +1,10 @@
 package rayservice
 
 import (
-	"crypto/rand"
-	"fmt"
-	"math/big"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/component-base/featuregate"
 	"k8s.io/utils/clock"
@@ -74,6 +72,25 @@ func DefaultConfig() Config {
 	}
 }
 
+// withDefaults returns c with every zero (or negative) field that has a default in DefaultConfig
+// set to that default. Boolean switches and Resources are taken as they are.
+func (c Config) withDefaults() Config {
+	def := DefaultConfig()
+	if c.MaxConcurrentReconciles < 1 {
+		c.MaxConcurrentReconciles = def.MaxConcurrentReconciles
+	}
+	for _, f := range []struct{ v, def *time.Duration }{
+		{&c.ServeRecheckInterval, &def.ServeRecheckInterval},
+		{&c.ServeMinBackoff, &def.ServeMinBackoff},
+		{&c.ServeMaxBackoff, &def.ServeMaxBackoff},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+	return c
+}
+
 // ConfigFromEnv reads KubeRay's operator environment variables through getenv.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()
@@ -116,18 +133,5 @@ func WithMetricsRegisterer(reg prometheus.Registerer) Option {
 	return func(r *Reconciler) { r.registerer = reg }
 }
 
-// suffixAlphabet is KubeRay's: lowercase letters and digits, so names stay DNS labels.
-const suffixAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-
-// randomSuffix returns 5 random characters of suffixAlphabet.
-func randomSuffix() string {
-	b := make([]byte, 5)
-	for i := range b {
-		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(suffixAlphabet))))
-		if err != nil {
-			panic(fmt.Sprintf("crypto/rand failed: %v", err))
-		}
-		b[i] = suffixAlphabet[n.Int64()]
-	}
-	return string(b)
-}
+// randomSuffix returns 5 random characters that keep names DNS labels (as KubeRay's).
+func randomSuffix() string { return rand.String(5) }

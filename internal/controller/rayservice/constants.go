@@ -21,7 +21,6 @@ const (
 	EventRayServiceInitializingTimeout   = "RayServiceInitializingTimeout"
 	EventUnsupportedIncrementalUpgrade   = "IncrementalUpgradeNotSupported"
 	EventPromotedPendingCluster          = "PromotedPendingRayCluster"
-	EventInvalidServeConfigRejected      = "InvalidServeConfig"
 	eventActionCreate                    = "Create"
 	eventActionUpdate                    = "Update"
 	eventActionDelete                    = "Delete"

@@ -72,7 +72,7 @@ type rolloutInput struct {
 	pendingName string
 	active      *rayv1.RayCluster // nil when activeName is empty or the cluster is gone
 	pending     *rayv1.RayCluster // nil when pendingName is empty or the cluster does not exist yet
-	newName     string            // the name a new pending cluster gets
+	newName     func() string     // mints the name of a new pending cluster (called only when one is needed)
 }
 
 // rolloutDecision names the active and pending clusters after this reconcile and what to do to
@@ -125,14 +125,14 @@ func decideRollout(in rolloutInput) rolloutDecision {
 			d.note = "upgrades are disabled; dropping pending RayCluster " + in.pendingName
 			return d
 		}
-		d.pendingName = in.newName
-		d.note = "rayClusterConfig changed again; replacing pending RayCluster " + in.pendingName + " with " + in.newName
+		d.pendingName = in.newName()
+		d.note = "rayClusterConfig changed again; replacing pending RayCluster " + in.pendingName + " with " + d.pendingName
 		return d
 	}
 	if d.activeName == "" {
-		d.pendingName = in.newName
+		d.pendingName = in.newName()
 		if d.note == "" {
-			d.note = "preparing the first RayCluster " + in.newName
+			d.note = "preparing the first RayCluster " + d.pendingName
 		}
 		return d
 	}
@@ -142,8 +142,8 @@ func decideRollout(in rolloutInput) rolloutDecision {
 		d.updateActive = true
 	case specDifferent:
 		if in.upgrade {
-			d.pendingName = in.newName
-			d.note = "rayClusterConfig changed; preparing RayCluster " + in.newName
+			d.pendingName = in.newName()
+			d.note = "rayClusterConfig changed; preparing RayCluster " + d.pendingName
 		}
 	}
 	return d

@@ -77,43 +77,43 @@ func TestDecideRollout(t *testing.T) {
 		want rolloutDecision
 	}{
 		"first cluster is named, not created": {
-			in:   rolloutInput{goal: v1, upgrade: true, newName: "svc-new"},
+			in:   rolloutInput{goal: v1, upgrade: true, newName: fixedName("svc-new")},
 			want: rolloutDecision{pendingName: "svc-new"},
 		},
 		"named pending cluster is created": {
-			in:   rolloutInput{goal: v1, upgrade: true, pendingName: "svc-bbbbb", newName: "svc-new"},
+			in:   rolloutInput{goal: v1, upgrade: true, pendingName: "svc-bbbbb", newName: fixedName("svc-new")},
 			want: rolloutDecision{pendingName: "svc-bbbbb", createPending: true},
 		},
 		"steady": {
-			in:   rolloutInput{goal: v1, upgrade: true, activeName: active.Name, active: active, newName: "svc-new"},
+			in:   rolloutInput{goal: v1, upgrade: true, activeName: active.Name, active: active, newName: fixedName("svc-new")},
 			want: rolloutDecision{activeName: active.Name},
 		},
 		"cluster change starts an upgrade": {
-			in:   rolloutInput{goal: v2, upgrade: true, activeName: active.Name, active: active, newName: "svc-new"},
+			in:   rolloutInput{goal: v2, upgrade: true, activeName: active.Name, active: active, newName: fixedName("svc-new")},
 			want: rolloutDecision{activeName: active.Name, pendingName: "svc-new"},
 		},
 		"cluster change ignored with None": {
-			in:   rolloutInput{goal: v2, upgrade: false, activeName: active.Name, active: active, newName: "svc-new"},
+			in:   rolloutInput{goal: v2, upgrade: false, activeName: active.Name, active: active, newName: fixedName("svc-new")},
 			want: rolloutDecision{activeName: active.Name},
 		},
 		"appended worker group updates the active cluster in place": {
-			in:   rolloutInput{goal: specWith("ray:1", "a", "b"), upgrade: true, activeName: active.Name, active: active, newName: "svc-new"},
+			in:   rolloutInput{goal: specWith("ray:1", "a", "b"), upgrade: true, activeName: active.Name, active: active, newName: fixedName("svc-new")},
 			want: rolloutDecision{activeName: active.Name, updateActive: true},
 		},
 		"upgrade in progress continues": {
-			in:   rolloutInput{goal: v2, upgrade: true, activeName: active.Name, active: active, pendingName: pending.Name, pending: pending, newName: "svc-new"},
+			in:   rolloutInput{goal: v2, upgrade: true, activeName: active.Name, active: active, pendingName: pending.Name, pending: pending, newName: fixedName("svc-new")},
 			want: rolloutDecision{activeName: active.Name, pendingName: pending.Name},
 		},
 		"goal reverted to the active spec drops the pending cluster": {
-			in:   rolloutInput{goal: v1, upgrade: true, activeName: active.Name, active: active, pendingName: pending.Name, pending: pending, newName: "svc-new"},
+			in:   rolloutInput{goal: v1, upgrade: true, activeName: active.Name, active: active, pendingName: pending.Name, pending: pending, newName: fixedName("svc-new")},
 			want: rolloutDecision{activeName: active.Name},
 		},
 		"third spec replaces the pending cluster": {
-			in:   rolloutInput{goal: v3, upgrade: true, activeName: active.Name, active: active, pendingName: pending.Name, pending: pending, newName: "svc-new"},
+			in:   rolloutInput{goal: v3, upgrade: true, activeName: active.Name, active: active, pendingName: pending.Name, pending: pending, newName: fixedName("svc-new")},
 			want: rolloutDecision{activeName: active.Name, pendingName: "svc-new"},
 		},
 		"vanished active cluster is replaced": {
-			in:   rolloutInput{goal: v1, upgrade: true, activeName: active.Name, newName: "svc-new"},
+			in:   rolloutInput{goal: v1, upgrade: true, activeName: active.Name, newName: fixedName("svc-new")},
 			want: rolloutDecision{pendingName: "svc-new"},
 		},
 	}
@@ -214,3 +214,6 @@ func TestServeConfigJSON(t *testing.T) {
 		t.Errorf("numApplications = %d", numApplications(a))
 	}
 }
+
+// fixedName is a rolloutInput.newName that always mints name.
+func fixedName(name string) func() string { return func() string { return name } }

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 	"github.com/rayk8s/rayk8s/internal/dashboard"
 )
 
@@ -159,7 +160,7 @@ func (r *Reconciler) serveCluster(ctx context.Context, s *scope, rc *rayv1.RayCl
 	if err != nil {
 		return err
 	}
-	if head == nil || !podReady(head) {
+	if head == nil || !resources.PodRunningAndReady(head) {
 		return nil // the head pod's events bring the RayService back
 	}
 	cs.headReady = true
@@ -244,20 +245,14 @@ func appStatuses(d *dashboard.ServeInstanceDetails) map[string]rayv1.AppStatus {
 
 // headPod is the newest head pod controlled by the cluster that is not being deleted.
 func (r *Reconciler) headPod(ctx context.Context, rc *rayv1.RayCluster) (*corev1.Pod, error) {
-	pods, err := r.clusterPods(ctx, rc)
-	if err != nil {
-		return nil, err
+	var list corev1.PodList
+	if err := r.client.List(ctx, &list, client.InNamespace(rc.Namespace), client.MatchingLabels{
+		rayv1.RayClusterLabelKey:  rc.Name,
+		rayv1.RayNodeTypeLabelKey: string(rayv1.HeadNode),
+	}); err != nil {
+		return nil, fmt.Errorf("listing head pods of RayCluster %s: %w", rc.Name, err)
 	}
-	var newest *corev1.Pod
-	for _, p := range pods {
-		if p.Labels[rayv1.RayNodeTypeLabelKey] != string(rayv1.HeadNode) || !p.DeletionTimestamp.IsZero() {
-			continue
-		}
-		if newest == nil || p.CreationTimestamp.After(newest.CreationTimestamp.Time) {
-			newest = p
-		}
-	}
-	return newest, nil
+	return resources.NewestHeadPod(rc, list.Items), nil
 }
 
 // clusterPods lists the pods controlled by the cluster (by its UID).
@@ -273,17 +268,4 @@ func (r *Reconciler) clusterPods(ctx context.Context, rc *rayv1.RayCluster) ([]*
 		}
 	}
 	return out, nil
-}
-
-// podReady reports whether a pod is running and ready.
-func podReady(p *corev1.Pod) bool {
-	if p.Status.Phase != corev1.PodRunning {
-		return false
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

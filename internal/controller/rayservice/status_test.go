@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
@@ -42,7 +43,7 @@ func TestSetReadyCondition(t *testing.T) {
 				tc.mut(s)
 			}
 			setReadyCondition(s)
-			c := findCondition(rs.Status.Conditions, string(rayv1.RayServiceReady))
+			c := meta.FindStatusCondition(rs.Status.Conditions, string(rayv1.RayServiceReady))
 			if c == nil || c.Status != tc.wantStatus || c.Reason != string(tc.wantReason) {
 				t.Fatalf("Ready = %+v, want %s/%s", c, tc.wantStatus, tc.wantReason)
 			}
@@ -66,7 +67,7 @@ func TestSetUpgradeCondition(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := &scope{rs: &rayv1.RayService{}, activeName: tc.active, pendingName: tc.pending}
 			setUpgradeCondition(s)
-			c := findCondition(s.rs.Status.Conditions, string(rayv1.UpgradeInProgress))
+			c := meta.FindStatusCondition(s.rs.Status.Conditions, string(rayv1.UpgradeInProgress))
 			if c == nil || c.Status != tc.want || c.Reason != string(tc.reason) {
 				t.Fatalf("UpgradeInProgress = %+v", c)
 			}

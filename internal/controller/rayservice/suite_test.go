@@ -20,6 +20,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
@@ -30,6 +31,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 	"github.com/rayk8s/rayk8s/internal/dashboard"
 	"github.com/rayk8s/rayk8s/internal/dashboardresolver"
 	"github.com/rayk8s/rayk8s/internal/node"
@@ -347,7 +349,7 @@ func runCluster(ctx context.Context, rc *rayv1.RayCluster) error {
 			return err
 		}
 	}
-	if pod.Status.PodIP != h.ip || !podReady(pod) {
+	if pod.Status.PodIP != h.ip || !resources.PodRunningAndReady(pod) {
 		now := metav1.Now()
 		pod.Status = corev1.PodStatus{
 			Phase:  corev1.PodRunning,
@@ -415,7 +417,7 @@ func syncEndpointSlice(ctx context.Context, svc *corev1.Service) error {
 	var eps []discoveryv1.Endpoint
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if p.DeletionTimestamp != nil || p.Status.PodIP == "" || !podReady(p) {
+		if p.DeletionTimestamp != nil || p.Status.PodIP == "" || !resources.PodRunningAndReady(p) {
 			continue
 		}
 		// EndpointSlices may not hold loopback addresses; the last octet keeps them distinct.
@@ -558,7 +560,7 @@ func describe(rs *rayv1.RayService) string {
 }
 
 func condition(rs *rayv1.RayService, t string) *metav1.Condition {
-	return findCondition(rs.Status.Conditions, t)
+	return meta.FindStatusCondition(rs.Status.Conditions, t)
 }
 
 // waitReady waits for Ready=True and returns the RayService.

@@ -7,10 +7,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 )
 
 // suspendState is where the RayService is in KubeRay's two-phase suspend (§3.3).
@@ -72,7 +74,7 @@ func (r *Reconciler) deleteEverything(ctx context.Context, s *scope) (bool, erro
 			errs = append(errs, r.deleteCluster(ctx, s, rc, "the RayService is suspended"))
 		}
 	}
-	for _, name := range []string{headServiceName(s.rs), serveServiceName(s.rs)} {
+	for _, name := range []string{resources.OwnerHeadServiceName(s.rs.Name), serveServiceName(s.rs)} {
 		svc := &corev1.Service{}
 		err := r.client.Get(ctx, client.ObjectKey{Namespace: s.rs.Namespace, Name: name}, svc)
 		if apierrors.IsNotFound(err) {
@@ -108,15 +110,5 @@ func (r *Reconciler) deleteEverything(ctx context.Context, s *scope) (bool, erro
 
 // isTrue reports whether the condition is True.
 func isTrue(conds []metav1.Condition, t rayv1.RayServiceConditionType) bool {
-	c := findCondition(conds, string(t))
-	return c != nil && c.Status == metav1.ConditionTrue
-}
-
-func findCondition(conds []metav1.Condition, t string) *metav1.Condition {
-	for i := range conds {
-		if conds[i].Type == t {
-			return &conds[i]
-		}
-	}
-	return nil
+	return meta.IsStatusConditionTrue(conds, string(t))
 }

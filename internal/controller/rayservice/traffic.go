@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"strconv"
@@ -92,7 +93,7 @@ func (r *Reconciler) reconcileServeLabels(ctx context.Context, s *scope) (bool, 
 		for i, p := range pods {
 			// Only a Ready pod becomes a serve endpoint: switching traffic to a cluster whose
 			// healthy proxies are all unready would leave the Service without endpoints.
-			if want[i] && podReady(p) {
+			if want[i] && resources.PodRunningAndReady(p) {
 				cs.healthyProxies++
 			}
 			v := strconv.FormatBool(want[i])
@@ -171,7 +172,7 @@ func (r *Reconciler) reconcileTraffic(ctx context.Context, s *scope) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	for _, svc := range []*corev1.Service{buildHeadService(s.rs, rc, r.cfg.Resources), serve} {
+	for _, svc := range []*corev1.Service{resources.BuildOwnerHeadService(s.rs, rayv1.RayServiceCRD, rc, r.cfg.Resources), serve} {
 		if err := r.ensureService(ctx, s, svc); err != nil {
 			return false, err
 		}
@@ -245,31 +246,12 @@ func apply(ctx context.Context, c client.Client, svc *corev1.Service) error {
 	return c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager), client.ForceOwnership)
 }
 
-// headServiceName is "<rayservice>-head-svc".
-func headServiceName(rs *rayv1.RayService) string { return rs.Name + "-head-svc" }
-
 // serveServiceName is the serve Service: spec.serveService's name, or "<rayservice>-serve-svc".
 func serveServiceName(rs *rayv1.RayService) string {
 	if rs.Spec.ServeService != nil && rs.Spec.ServeService.Name != "" {
 		return rs.Spec.ServeService.Name
 	}
 	return rs.Name + "-serve-svc"
-}
-
-// buildHeadService builds "<rayservice>-head-svc": the cluster's head Service under the
-// RayService's name, selecting the given cluster's head.
-func buildHeadService(rs *rayv1.RayService, rc *rayv1.RayCluster, o resources.Options) *corev1.Service {
-	named := rc.DeepCopy()
-	named.Name = rs.Name
-	named.Spec.HeadGroupSpec.HeadService = nil
-	svc := resources.BuildHeadService(named, o)
-	svc.Namespace = rs.Namespace
-	svc.OwnerReferences = []metav1.OwnerReference{ownerReference(rs)}
-	svc.Labels[rayv1.RayClusterLabelKey] = rc.Name
-	svc.Labels[rayv1.RayOriginatedFromCRNameLabelKey] = rs.Name
-	svc.Labels[rayv1.RayOriginatedFromCRDLabelKey] = string(rayv1.RayServiceCRD)
-	svc.Spec.Selector = resources.HeadServiceSelector(rc.Name)
-	return svc
 }
 
 // buildServeService builds the serve Service: spec.serveService as the starting point (its name
@@ -279,8 +261,8 @@ func buildHeadService(rs *rayv1.RayService, rc *rayv1.RayCluster, o resources.Op
 func buildServeService(rs *rayv1.RayService, rc *rayv1.RayCluster) (*corev1.Service, error) {
 	svc := &corev1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"}}
 	if user := rs.Spec.ServeService; user != nil {
-		svc.Labels = copyMap(user.Labels)
-		svc.Annotations = copyMap(user.Annotations)
+		svc.Labels = maps.Clone(user.Labels)
+		svc.Annotations = maps.Clone(user.Annotations)
 		svc.Spec = *user.Spec.DeepCopy()
 	}
 	svc.Name = serveServiceName(rs)
@@ -375,15 +357,4 @@ func countReadyEndpoints(slices []discoveryv1.EndpointSlice) int32 {
 		}
 	}
 	return int32(len(seen))
-}
-
-func copyMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 	"github.com/rayk8s/rayk8s/internal/features"
 )
 
@@ -29,14 +31,7 @@ func validateSpec(rs *rayv1.RayService, cfg Config) field.ErrorList {
 	if _, err := serveConfigJSON(rs.Spec.ServeConfigV2); err != nil {
 		errs = append(errs, field.Invalid(spec.Child("serveConfigV2"), "(YAML)", err.Error()))
 	}
-	if len(rs.Spec.RayClusterSpec.HeadGroupSpec.Template.Spec.Containers) == 0 {
-		errs = append(errs, field.Required(spec.Child("rayClusterConfig", "headGroupSpec", "template", "spec", "containers"), "the Ray container must be containers[0]"))
-	}
-	for i, g := range rs.Spec.RayClusterSpec.WorkerGroupSpecs {
-		if len(g.Template.Spec.Containers) == 0 {
-			errs = append(errs, field.Required(spec.Child("rayClusterConfig", "workerGroupSpecs").Index(i).Child("template", "spec", "containers"), "the Ray container must be containers[0]"))
-		}
-	}
+	errs = append(errs, resources.ValidateRayContainers(&rs.Spec.RayClusterSpec, spec.Child("rayClusterConfig"))...)
 	if incrementalUpgrade(rs) && !cfg.enabled(features.RayServiceIncrementalUpgrade) {
 		errs = append(errs, field.Forbidden(spec.Child("upgradeStrategy", "type"),
 			fmt.Sprintf("%s requires the %s feature gate", rayv1.NewClusterWithIncrementalUpgrade, features.RayServiceIncrementalUpgrade)))
@@ -48,7 +43,7 @@ func validateSpec(rs *rayv1.RayService, cfg Config) field.ErrorList {
 // Ready condition stays Initializing longer fails for good (KubeRay): its cluster names are
 // cleared, so its clusters are garbage-collected, and nothing else runs until it is recreated.
 func (r *Reconciler) checkInitializingTimeout(_ context.Context, s *scope) (bool, error) {
-	ready := findCondition(s.rs.Status.Conditions, string(rayv1.RayServiceReady))
+	ready := meta.FindStatusCondition(s.rs.Status.Conditions, string(rayv1.RayServiceReady))
 	if ready != nil && ready.Reason == string(rayv1.InitializingTimeout) {
 		s.timedOut = true
 		s.activeName, s.pendingName = "", ""

@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"maps"
 	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -162,8 +163,8 @@ func BuildRedisCleanupJob(c *rayv1.RayCluster, o Options) *batchv1.Job {
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            RedisCleanupJobName(c),
 			Namespace:       c.Namespace,
-			Labels:          copyMap(head.Labels),
-			Annotations:     copyMap(head.Annotations),
+			Labels:          maps.Clone(head.Labels),
+			Annotations:     maps.Clone(head.Annotations),
 			OwnerReferences: ownerRefs(c),
 		},
 		Spec: batchv1.JobSpec{
@@ -227,17 +228,6 @@ func fixedResources(cpu, memory string) corev1.ResourceRequirements {
 		corev1.ResourceMemory: resource.MustParse(memory),
 	}
 	return corev1.ResourceRequirements{Limits: rl, Requests: rl.DeepCopy()}
-}
-
-func copyMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 func copyPtr[T any](p *T) *T {

@@ -37,6 +37,35 @@ const (
 // the operator injects targets this container.
 func RayContainerIndex() int { return 0 }
 
+// NewestHeadPod returns the most recently created head pod among pods that is controlled by c and
+// not being deleted, or nil when there is none. It returns a pointer into pods.
+func NewestHeadPod(c *rayv1.RayCluster, pods []corev1.Pod) *corev1.Pod {
+	var newest *corev1.Pod
+	for i := range pods {
+		p := &pods[i]
+		if p.Labels[rayv1.RayNodeTypeLabelKey] != string(rayv1.HeadNode) || !metav1.IsControlledBy(p, c) || p.DeletionTimestamp != nil {
+			continue
+		}
+		if newest == nil || p.CreationTimestamp.After(newest.CreationTimestamp.Time) {
+			newest = p
+		}
+	}
+	return newest
+}
+
+// PodRunningAndReady reports whether a pod is in phase Running with its Ready condition true.
+func PodRunningAndReady(p *corev1.Pod) bool {
+	if p.Status.Phase != corev1.PodRunning {
+		return false
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
 // HeadPodName is the fixed head pod name used when Options.DeterministicHeadPodName is set:
 // "<cluster>-head", lowercased, with the cluster part truncated like a generateName prefix.
 func HeadPodName(c *rayv1.RayCluster) string {

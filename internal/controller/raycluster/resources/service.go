@@ -2,6 +2,7 @@ package resources
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -63,8 +64,8 @@ func BuildHeadService(c *rayv1.RayCluster, o Options) *corev1.Service {
 			ObjectMeta: metav1.ObjectMeta{
 				Name:            HeadServiceName(c),
 				Namespace:       c.Namespace,
-				Labels:          copyMap(user.Labels),
-				Annotations:     copyMap(user.Annotations),
+				Labels:          maps.Clone(user.Labels),
+				Annotations:     maps.Clone(user.Annotations),
 				OwnerReferences: ownerRefs(c),
 			},
 			Spec: *user.Spec.DeepCopy(),
@@ -102,7 +103,7 @@ func BuildHeadService(c *rayv1.RayCluster, o Options) *corev1.Service {
 			Name:            HeadServiceName(c),
 			Namespace:       c.Namespace,
 			Labels:          headServiceLabels(c.Name),
-			Annotations:     copyMap(c.Spec.HeadServiceAnnotations),
+			Annotations:     maps.Clone(c.Spec.HeadServiceAnnotations),
 			OwnerReferences: ownerRefs(c),
 		},
 		Spec: corev1.ServiceSpec{
@@ -115,6 +116,28 @@ func BuildHeadService(c *rayv1.RayCluster, o Options) *corev1.Service {
 		svc.Spec.ClusterIP = corev1.ClusterIPNone
 		svc.Spec.PublishNotReadyAddresses = true
 	}
+	return svc
+}
+
+// OwnerHeadServiceName is the name of the head Service a RayJob or RayService keeps for its current
+// cluster: "<owner>-head-svc".
+func OwnerHeadServiceName(owner string) string { return owner + "-" + headServiceSuffix }
+
+// BuildOwnerHeadService builds OwnerHeadServiceName(owner): a stable name for the head of
+// whichever cluster a RayJob or RayService (of the given kind) currently uses. It is cluster's
+// default head Service under the owner's name, controlled by the owner, labelled with the cluster
+// and the originating custom resource, and selecting cluster's head pod.
+func BuildOwnerHeadService(owner metav1.Object, kind rayv1.CRDType, cluster *rayv1.RayCluster, o Options) *corev1.Service {
+	named := cluster.DeepCopy()
+	named.Name = owner.GetName()
+	named.Spec.HeadGroupSpec.HeadService = nil
+	svc := BuildHeadService(named, o)
+	svc.Namespace = owner.GetNamespace()
+	svc.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(owner, rayv1.GroupVersion.WithKind(string(kind)))}
+	svc.Labels[rayv1.RayClusterLabelKey] = cluster.Name
+	svc.Labels[rayv1.RayOriginatedFromCRNameLabelKey] = owner.GetName()
+	svc.Labels[rayv1.RayOriginatedFromCRDLabelKey] = string(kind)
+	svc.Spec.Selector = HeadServiceSelector(cluster.Name)
 	return svc
 }
 
