@@ -19,7 +19,6 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -68,10 +67,6 @@ func runSuite(m *testing.M) int {
 	k8s = env.Client
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := allowRollingUpdateInCRD(ctx, env); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	log.SetLogger(logrDiscard())
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 env.Scheme,
@@ -120,58 +115,6 @@ func runSuite(m *testing.M) int {
 		}
 	}
 	return code
-}
-
-// allowRollingUpdateInCRD adds RollingUpdate to the upgradeStrategy.type enum of the installed
-// CRD when api/v1 does not list it yet (the marker change is the API owner's); it is a no-op once
-// the enum has the value.
-func allowRollingUpdateInCRD(ctx context.Context, env *testenv.Env) error {
-	c, err := client.New(env.Config, client.Options{})
-	if err != nil {
-		return err
-	}
-	if err := apiextensionsv1.AddToScheme(c.Scheme()); err != nil {
-		return err
-	}
-	var crd apiextensionsv1.CustomResourceDefinition
-	if err := c.Get(ctx, client.ObjectKey{Name: "rayclusters.ray.io"}, &crd); err != nil {
-		return fmt.Errorf("getting RayCluster CRD: %w", err)
-	}
-	changed := false
-	for i := range crd.Spec.Versions {
-		spec := crd.Spec.Versions[i].Schema.OpenAPIV3Schema.Properties["spec"]
-		us := spec.Properties["upgradeStrategy"]
-		typ := us.Properties["type"]
-		if len(typ.Enum) == 0 || slices.ContainsFunc(typ.Enum, func(j apiextensionsv1.JSON) bool { return string(j.Raw) == `"RollingUpdate"` }) {
-			continue
-		}
-		typ.Enum = append(typ.Enum, apiextensionsv1.JSON{Raw: []byte(`"RollingUpdate"`)})
-		us.Properties["type"] = typ
-		spec.Properties["upgradeStrategy"] = us
-		crd.Spec.Versions[i].Schema.OpenAPIV3Schema.Properties["spec"] = spec
-		changed = true
-	}
-	if !changed {
-		return nil
-	}
-	if err := c.Update(ctx, &crd); err != nil {
-		return fmt.Errorf("adding RollingUpdate to the CRD enum: %w", err)
-	}
-	// Wait until the apiserver serves the new schema.
-	deadline := time.Now().Add(20 * time.Second)
-	probe := &rayv1.RayCluster{ObjectMeta: metav1.ObjectMeta{Name: "enum-probe", Namespace: "default"}}
-	probe.Spec.HeadGroupSpec.Template.Spec.Containers = []corev1.Container{{Name: "ray-head", Image: "ray"}}
-	probe.Spec.UpgradeStrategy = &rayv1.RayClusterUpgradeStrategy{Type: ptr.To(rayv1.RayClusterRollingUpdate)}
-	for {
-		err := env.Client.Create(ctx, probe, client.DryRunAll)
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the CRD never accepted RollingUpdate: %w", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // writeCounter counts every write the controller issues, by namespace.
