@@ -5,7 +5,7 @@ package main
 import (
 	"os"
 
-	"github.com/rayk8s/rayk8s/internal/raycli"
+	"github.com/rayk8s/rayk8s/internal/runtime/raycli"
 )
 
 func main() {

@@ -11,7 +11,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
-	"github.com/rayk8s/rayk8s/internal/node"
+	"github.com/rayk8s/rayk8s/internal/runtime/node"
 )
 
 // startHead runs a real head (control service, agent, job manager,

@@ -15,7 +15,7 @@ import (
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 	"github.com/rayk8s/rayk8s/internal/controller/rayjob"
 	"github.com/rayk8s/rayk8s/internal/controller/rayservice"
-	"github.com/rayk8s/rayk8s/internal/dashboardresolver"
+	"github.com/rayk8s/rayk8s/internal/controller/dashboardresolver"
 )
 
 // NewScheme returns the types the manager reads and writes.

@@ -13,7 +13,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/rayk8s/rayk8s/internal/testenv"
+	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
 )
 
 func freeAddr(t *testing.T) string {

@@ -11,7 +11,7 @@ import (
 
 	"k8s.io/component-base/featuregate"
 
-	"github.com/rayk8s/rayk8s/internal/features"
+	"github.com/rayk8s/rayk8s/internal/operator/features"
 )
 
 // LeaderElectionID is the Lease KubeRay's operator uses. Sharing it means a rayk8s and a KubeRay

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rayk8s/rayk8s/internal/features"
+	"github.com/rayk8s/rayk8s/internal/operator/features"
 )
 
 func parse(t *testing.T, args ...string) (Options, error) {

@@ -18,7 +18,7 @@ import (
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
-	"github.com/rayk8s/rayk8s/internal/features"
+	"github.com/rayk8s/rayk8s/internal/operator/features"
 )
 
 // Integration tests of the auth-token Secret (kuberay.md §1.1 AuthOptions, §2.6) and of the

@@ -11,8 +11,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
-	"github.com/rayk8s/rayk8s/internal/features"
-	"github.com/rayk8s/rayk8s/internal/operatorenv"
+	"github.com/rayk8s/rayk8s/internal/operator/features"
+	"github.com/rayk8s/rayk8s/internal/operator/operatorenv"
 )
 
 // ControllerName names the controller in logs, metrics and as the events' reporting controller.

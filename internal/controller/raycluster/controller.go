@@ -27,7 +27,7 @@ import (
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/controller/eventnote"
-	"github.com/rayk8s/rayk8s/internal/features"
+	"github.com/rayk8s/rayk8s/internal/operator/features"
 )
 
 // Reconciler reconciles RayClusters.

@@ -15,7 +15,7 @@ import (
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
-	"github.com/rayk8s/rayk8s/internal/testenv"
+	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
 )
 
 // Unit tests of the pending-create guard: deleting "every pod" acts on the cache, so a pod created

@@ -34,8 +34,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
-	"github.com/rayk8s/rayk8s/internal/features"
-	"github.com/rayk8s/rayk8s/internal/testenv"
+	"github.com/rayk8s/rayk8s/internal/operator/features"
+	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
 )
 
 // The integration tests run the controller in a real manager against envtest (kube-apiserver and

@@ -9,7 +9,7 @@ import (
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
-	"github.com/rayk8s/rayk8s/internal/dashboardresolver"
+	"github.com/rayk8s/rayk8s/internal/controller/dashboardresolver"
 )
 
 // lastAppliedAnnotation is kubectl's copy of the applied object; it describes the RayJob, not the

@@ -23,7 +23,7 @@ import (
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/controller/eventnote"
-	"github.com/rayk8s/rayk8s/internal/dashboardresolver"
+	"github.com/rayk8s/rayk8s/internal/controller/dashboardresolver"
 )
 
 // +kubebuilder:rbac:groups=ray.io,resources=rayjobs,verbs=get;list;watch;update;patch;delete

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
-	"github.com/rayk8s/rayk8s/internal/features"
+	"github.com/rayk8s/rayk8s/internal/operator/features"
 )
 
 // Clean-up of a finished RayJob (Complete or Failed): deletionStrategy rules, the legacy

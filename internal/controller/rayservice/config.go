@@ -10,9 +10,9 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
-	"github.com/rayk8s/rayk8s/internal/dashboardresolver"
-	"github.com/rayk8s/rayk8s/internal/features"
-	"github.com/rayk8s/rayk8s/internal/operatorenv"
+	"github.com/rayk8s/rayk8s/internal/controller/dashboardresolver"
+	"github.com/rayk8s/rayk8s/internal/operator/features"
+	"github.com/rayk8s/rayk8s/internal/operator/operatorenv"
 )
 
 // ControllerName names the controller in logs and as the events' reporting controller.

@@ -22,7 +22,7 @@ import (
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/controller/eventnote"
-	"github.com/rayk8s/rayk8s/internal/dashboardresolver"
+	"github.com/rayk8s/rayk8s/internal/controller/dashboardresolver"
 )
 
 // +kubebuilder:rbac:groups=ray.io,resources=rayservices,verbs=get;list;watch;update;patch

@@ -33,10 +33,10 @@ import (
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 	"github.com/rayk8s/rayk8s/internal/dashboard"
-	"github.com/rayk8s/rayk8s/internal/dashboardresolver"
-	"github.com/rayk8s/rayk8s/internal/node"
+	"github.com/rayk8s/rayk8s/internal/controller/dashboardresolver"
+	"github.com/rayk8s/rayk8s/internal/runtime/node"
 	"github.com/rayk8s/rayk8s/internal/serve/builtin"
-	"github.com/rayk8s/rayk8s/internal/testenv"
+	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
 )
 
 // The integration tests run the controller in a real manager against envtest (kube-apiserver and

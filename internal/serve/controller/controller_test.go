@@ -14,7 +14,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
-	"github.com/rayk8s/rayk8s/internal/gcs"
+	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
 	"github.com/rayk8s/rayk8s/internal/serve/config"
 	"github.com/rayk8s/rayk8s/internal/serve/handle"
 	"github.com/rayk8s/rayk8s/internal/serve/wire"

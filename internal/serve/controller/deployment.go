@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
-	"github.com/rayk8s/rayk8s/internal/gcs"
+	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
 	"github.com/rayk8s/rayk8s/internal/serve/config"
 	"github.com/rayk8s/rayk8s/internal/serve/handle"
 	"github.com/rayk8s/rayk8s/internal/serve/wire"

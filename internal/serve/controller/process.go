@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
-	"github.com/rayk8s/rayk8s/internal/gcs"
-	"github.com/rayk8s/rayk8s/internal/raylet"
+	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
+	"github.com/rayk8s/rayk8s/internal/runtime/raylet"
 	"github.com/rayk8s/rayk8s/internal/serve/builtin"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )

@@ -34,7 +34,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
-	"github.com/rayk8s/rayk8s/internal/node"
+	"github.com/rayk8s/rayk8s/internal/runtime/node"
 	"github.com/rayk8s/rayk8s/internal/serve/replica"
 	"github.com/rayk8s/rayk8s/internal/serve/wire"
 )

@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/rayk8s/rayk8s/internal/testenv"
+	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
 )
 
 var (

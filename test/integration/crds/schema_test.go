@@ -13,7 +13,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/rayk8s/rayk8s/internal/testenv"
+	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
 )
 
 // kinds are the ray.io kinds rayk8s serves, by CRD file name.

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rayk8s/rayk8s/test/integration/rayproc"
+	"github.com/rayk8s/rayk8s/internal/testsupport/rayproc"
 )
 
 var rayBin string

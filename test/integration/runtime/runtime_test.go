@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rayk8s/rayk8s/test/integration/rayproc"
+	"github.com/rayk8s/rayk8s/internal/testsupport/rayproc"
 )
 
 type jobDetails struct {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rayk8s/rayk8s/test/integration/rayproc"
+	"github.com/rayk8s/rayk8s/internal/testsupport/rayproc"
 )
 
 // BenchmarkHeadStartup measures `ray start --head --block` (a fresh process)

@@ -1,7 +1,7 @@
 package resources
 
 import (
-	"github.com/rayk8s/rayk8s/internal/operatorenv"
+	"github.com/rayk8s/rayk8s/internal/operator/operatorenv"
 )
 
 // Options are operator-level switches (KubeRay's operator environment variables) that shape the

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rayk8s/rayk8s/internal/gcs"
-	"github.com/rayk8s/rayk8s/internal/node"
+	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
+	"github.com/rayk8s/rayk8s/internal/runtime/node"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 

@@ -10,7 +10,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
-	"github.com/rayk8s/rayk8s/internal/testenv"
+	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
 )
 
 // SecretToken reads the token of token-auth clusters from their Secret in a real API server.

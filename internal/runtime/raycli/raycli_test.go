@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rayk8s/rayk8s/internal/node"
+	"github.com/rayk8s/rayk8s/internal/runtime/node"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 

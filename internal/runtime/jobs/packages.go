@@ -6,7 +6,7 @@ import (
 	"net/http"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
-	"github.com/rayk8s/rayk8s/internal/gcs"
+	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
 )
 
 const (

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/rayk8s/rayk8s/internal/gcs"
+	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 

@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
-	"github.com/rayk8s/rayk8s/internal/gcs"
+	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 

@@ -21,7 +21,7 @@ import (
 
 	"github.com/go-logr/logr"
 
-	"github.com/rayk8s/rayk8s/internal/node"
+	"github.com/rayk8s/rayk8s/internal/runtime/node"
 )
 
 // daemonChildEnv marks the background child `ray start` (without --block)

@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/rayk8s/rayk8s/internal/gcs"
+	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 
