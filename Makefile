@@ -85,7 +85,7 @@ unit: tools build python-test ## Run every Go test (envtest ones start a real ku
 
 .PHONY: python-test
 python-test: deps ## Run the Python Serve SDK's tests with the system python3.
-	python3 -m unittest discover -s python/tests
+	/usr/bin/python3 -m unittest discover -s python/tests
 
 ##@ Build
 

@@ -5,7 +5,7 @@ set -euo pipefail
 
 need=()
 command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
-command -v python3 >/dev/null 2>&1 || need+=(python3)
+[[ -x /usr/bin/python3 ]] || need+=(python3)
 # The local cluster's process node: `ip` for bridges, veths and network namespaces; nsenter for
 # exec probes and `kubectl exec`.
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
