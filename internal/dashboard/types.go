@@ -2,8 +2,8 @@
 // 8265): the wire types, shared by the runtime's server handlers and the Go
 // client the operator uses, so the two cannot drift apart. Shapes follow
 // Ray's Jobs REST API
-// (https://docs.ray.io/en/latest/cluster/running-applications/job-submission/rest.html); the Serve
-// application types join them here when the Serve data plane lands.
+// (https://docs.ray.io/en/latest/cluster/running-applications/job-submission/rest.html) and, in
+// serve.go, Ray's Serve REST API.
 package dashboard
 
 // JobsAPIVersion is the Jobs API version /api/version reports ("4" in
