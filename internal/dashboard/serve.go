@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 )
 
-// Serve REST API wire types (ray-api.md §3). PUT /api/serve/applications/
+// Serve REST API wire types (https://docs.ray.io/en/latest/serve/api/rest-api.html).
+// PUT /api/serve/applications/
 // takes a ServeDeploySchema, GET answers a ServeInstanceDetails. Optional
 // fields are pointers (or Opt* for fields where null and absent differ), so
 // "left to the code or the default" survives the round trip.
@@ -20,7 +21,7 @@ const (
 	ProxyLocationEveryNode = "EveryNode"
 )
 
-// ApplicationStatus is an application's state (ray-api.md §3.6).
+// ApplicationStatus is an application's state as the Serve REST API reports it.
 type ApplicationStatus string
 
 const (

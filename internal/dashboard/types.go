@@ -1,8 +1,9 @@
 // Package dashboard is the contract of the Ray dashboard HTTP API (port
 // 8265): the wire types, shared by the runtime's server handlers and the Go
 // client the operator uses, so the two cannot drift apart. Shapes follow
-// Ray's Jobs REST API (see shared/reference/ray-api.md §1); the Serve
-// application types join them here when the Serve data plane lands.
+// Ray's Jobs REST API
+// (https://docs.ray.io/en/latest/cluster/running-applications/job-submission/rest.html) and, in
+// serve.go, Ray's Serve REST API.
 package dashboard
 
 // JobsAPIVersion is the Jobs API version /api/version reports ("4" in

@@ -21,8 +21,9 @@ import (
 	"github.com/rayk8s/rayk8s/internal/operator/features"
 )
 
-// Integration tests of the auth-token Secret (kuberay.md §1.1 AuthOptions, §2.6) and of the
-// rocksdb GCS storage claim (§1.1 GcsFaultToleranceOptions.storage, §2.7, §2.11).
+// Integration tests of the auth-token Secret (spec.authOptions,
+// https://docs.ray.io/en/latest/cluster/kubernetes/user-guides/kuberay-auth.html) and of the rocksdb
+// GCS storage claim (spec.gcsFaultToleranceOptions.storage).
 
 // fixedByteReader returns its current byte over and over, so that a generated token is known in
 // advance and changing the byte shows whether a token was generated again.

@@ -19,8 +19,8 @@ import (
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 )
 
-// Integration tests of upgradeStrategy Recreate and of multi-host worker groups (numOfHosts > 1),
-// kuberay.md §3.1 and the replica labels of §2.1.
+// Integration tests of upgradeStrategy Recreate and of multi-host worker groups (numOfHosts > 1)
+// with their replica labels.
 
 const testEnvName = "RAYK8S_TEST_NEW_ENV"
 

@@ -5,7 +5,7 @@
 //   - controller.go: the thin Reconcile (get, managedBy, deletion, finalizer, validate, gather,
 //     decide, act, write status once, emit events) and the watches;
 //   - gather.go: reads the facts a decision needs (cluster, head pod, submitter, Ray job);
-//   - policy.go: the state machine of KubeRay's §3.2 as pure functions of those facts;
+//   - policy.go: KubeRay's RayJob state machine (docs/controllers.md) as pure functions of those facts;
 //   - actions.go: carries out the side effects a decision asks for;
 //   - status.go: turns the decision into status, transition events and metrics;
 //   - validate.go, cluster.go, submitter.go, headpod.go, deletion.go, dashboard.go, watcher.go,

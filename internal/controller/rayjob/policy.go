@@ -107,7 +107,8 @@ func (d *decision) wakeAt(t time.Time) {
 	}
 }
 
-// decide runs the state machine of one reconcile (KubeRay §3.2) over gathered facts.
+// decide runs KubeRay's RayJob state machine for one reconcile over gathered facts
+// (docs/controllers.md).
 func decide(in *input) decision {
 	d := decision{status: *in.job.Status.DeepCopy()}
 	switch in.job.Status.JobDeploymentStatus {

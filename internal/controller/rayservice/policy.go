@@ -87,7 +87,8 @@ type rolloutDecision struct {
 	note string
 }
 
-// decideRollout is the blue/green policy of KubeRay §3.3 step 7 and 13:
+// decideRollout is KubeRay's blue/green policy for the cluster spec (in-place update versus a new
+// cluster; https://docs.ray.io/en/latest/cluster/kubernetes/user-guides/rayservice.html):
 //   - no cluster at all: name a pending cluster (the first one is promoted like any other);
 //   - a pending cluster that matches the goal is kept (and created if missing); one that only
 //     lacks appended worker groups is updated in place; otherwise it is dropped, in favour of the

@@ -15,7 +15,8 @@ import (
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 )
 
-// suspendState is where the RayService is in KubeRay's two-phase suspend (§3.3).
+// suspendState is where the RayService is in KubeRay's two-phase suspend (Suspending, then
+// Suspended once its RayClusters and Services are gone).
 type suspendState int
 
 const (

@@ -1,6 +1,6 @@
 // Package gcs is the head's control service: the node table with heartbeats
 // and node death, the namespaced internal KV, and placement of processes
-// (job entrypoints, later Serve replicas) onto node agents. It speaks the
+// (job entrypoints, Serve replicas and builds) onto node agents. It speaks the
 // gRPC protocol in proto/gcs/v1 on the GCS port.
 package gcs
 

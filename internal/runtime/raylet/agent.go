@@ -1,7 +1,7 @@
 // Package raylet is the node agent that runs on every node, the head
 // included: it registers the node with the control service, heartbeats,
 // re-registers when the head comes back after a restart, runs the processes
-// the head assigns (job entrypoints now, Serve replicas later) through a
+// the head assigns (job entrypoints, Serve replicas and builds) through a
 // ProcessManager, and serves the agent port's health and log endpoints.
 package raylet
 

@@ -11,7 +11,8 @@ import (
 	"github.com/rayk8s/rayk8s/internal/dashboard"
 )
 
-// Ray Serve's defaults (ray-api.md §3.4).
+// Ray Serve's defaults for deployment options the config leaves unset
+// (https://docs.ray.io/en/latest/serve/production-guide/config.html).
 const (
 	DefaultMaxOngoingRequests        = 5
 	DefaultMaxQueuedRequests         = -1

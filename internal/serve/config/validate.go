@@ -1,5 +1,6 @@
 // Package config parses and validates Serve deploy configs (the body of
-// PUT /api/serve/applications/, ray-api.md §3.2–3.4) and resolves each
+// PUT /api/serve/applications/, see
+// https://docs.ray.io/en/latest/serve/api/rest-api.html) and resolves each
 // deployment's effective options from defaults, code and config. It is pure:
 // no I/O, no clock.
 package config

@@ -152,7 +152,8 @@ func (a *app) reconcile(c *Controller, nodes []*gcsv1.Node, now time.Time) {
 	}
 }
 
-// status derives the application's status (ray-api.md §3.6).
+// status derives the application's status, as the Serve REST API reports it
+// (https://docs.ray.io/en/latest/serve/api/rest-api.html).
 func (a *app) status() (dashboard.ApplicationStatus, string) {
 	switch {
 	case a.deleting:

@@ -1,4 +1,5 @@
-// Package controller is the Serve controller on the head (ray-api.md §4.1):
+// Package controller is the Serve controller on the head (docs/serve.md;
+// Ray's is described in https://docs.ray.io/en/latest/serve/architecture.html):
 // it holds the declared applications, drives application → deployment →
 // replica state machines on a control loop, places replica processes on
 // nodes through the control service, health-checks and reconfigures them,

@@ -6,7 +6,8 @@ import (
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 
-// Details answers GET /api/serve/applications/ (ray-api.md §3.5).
+// Details answers GET /api/serve/applications/
+// (https://docs.ray.io/en/latest/serve/api/rest-api.html).
 func (c *Controller) Details() *dashboard.ServeInstanceDetails {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -1,5 +1,5 @@
 // Package handle is the caller side of Serve calls, shared by a node's HTTP
-// proxy and the handle calls its replicas make (ray-api.md §4.9): one router
+// proxy and the DeploymentHandle calls its replicas make (docs/serve.md): one router
 // per deployment fed by the controller's routing table, and the loop that
 // sends a call to the routed replica, re-routes it when the replica rejects
 // it or cannot be reached before accepting, and streams the answer back.

@@ -1,4 +1,4 @@
-// Package proxy is Serve's HTTP proxy (ray-api.md §4.2): it matches a
+// Package proxy is Serve's HTTP proxy (docs/serve.md): it matches a
 // request to an application by the longest route prefix, hands it to the
 // application's ingress deployment through the caller-side router, and
 // streams the answer back, with Ray's /-/healthz and /-/routes endpoints,

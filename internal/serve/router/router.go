@@ -1,5 +1,7 @@
 // Package router picks a replica for each call to one deployment, the way
-// Ray Serve's PowerOfTwoChoicesRequestRouter does (ray-api.md §4.4–4.5):
+// Ray Serve's default power-of-two-choices request router does (see
+// https://docs.ray.io/en/latest/serve/advanced-guides/custom-request-router.html
+// and docs/serve.md):
 // calls wait in the caller's FIFO queue (bounded by max_queued_requests,
 // then ErrBackPressure) until a replica has fewer than max_ongoing_requests
 // calls from this caller; of two random such replicas — local ones first —
