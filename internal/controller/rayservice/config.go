@@ -121,9 +121,6 @@ func WithResolver(res dashboardresolver.Resolver) Option {
 	return func(r *Reconciler) { r.resolver = res }
 }
 
-// WithProber sets how the Serve proxy of a pod is health-checked (default: HTTP to the pod IP).
-func WithProber(p Prober) Option { return func(r *Reconciler) { r.prober = p } }
-
 // WithNameSuffix replaces the source of the random 5-character suffixes of RayCluster names.
 func WithNameSuffix(f func() string) Option { return func(r *Reconciler) { r.suffix = f } }
 

@@ -54,15 +54,13 @@ var _ reconcile.Reconciler = (*Reconciler)(nil)
 // New returns a Reconciler that reads and writes through c (the manager's cached client).
 func New(c client.Client, cfg Config, opts ...Option) (*Reconciler, error) {
 	cfg = cfg.withDefaults()
-	r := &Reconciler{client: c, cfg: cfg, clock: clock.RealClock{}, suffix: randomSuffix, cache: newServeCache()}
+	r := &Reconciler{client: c, cfg: cfg, clock: clock.RealClock{}, suffix: randomSuffix, cache: newServeCache(),
+		prober: NewHTTPProber(DefaultProbeTimeout)}
 	for _, o := range opts {
 		o(r)
 	}
 	if r.resolver == nil {
 		r.resolver = &dashboardresolver.DNS{Options: cfg.Resources}
-	}
-	if r.prober == nil {
-		r.prober = NewHTTPProber(DefaultProbeTimeout)
 	}
 	m, err := newServiceMetrics(r.registerer, c)
 	if err != nil {
