@@ -48,7 +48,7 @@ var _ = Describe("Apply", func() {
 		Expect(managers(got)).To(Equal(map[string]metav1.ManagedFieldsOperationType{"kit-a": metav1.ManagedFieldsOperationApply}))
 		for _, m := range got.ManagedFields {
 			Expect(m.Subresource).To(BeEmpty(), "the apply claimed a subresource")
-			Expect(string(m.FieldsV1.Raw)).NotTo(ContainSubstring(`"f:status"`), "the apply claimed status fields")
+			Expect(m.FieldsV1.GetRawString()).NotTo(ContainSubstring(`"f:status"`), "the apply claimed status fields")
 		}
 	})
 
