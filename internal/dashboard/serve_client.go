@@ -13,11 +13,6 @@ func (c *Client) DeployServeApplications(ctx context.Context, config json.RawMes
 	return c.do(ctx, http.MethodPut, ServeApplicationsPath, config, nil)
 }
 
-// DeployServeSchema calls PUT /api/serve/applications/ with a typed config.
-func (c *Client) DeployServeSchema(ctx context.Context, config *ServeDeploySchema) error {
-	return c.do(ctx, http.MethodPut, ServeApplicationsPath, config, nil)
-}
-
 // GetServeApplications calls GET /api/serve/applications/?api_type=declarative,
 // as KubeRay does.
 func (c *Client) GetServeApplications(ctx context.Context) (*ServeInstanceDetails, error) {
@@ -26,10 +21,4 @@ func (c *Client) GetServeApplications(ctx context.Context) (*ServeInstanceDetail
 		return nil, err
 	}
 	return &out, nil
-}
-
-// DeleteServeApplications calls DELETE /api/serve/applications/, which shuts
-// Serve down.
-func (c *Client) DeleteServeApplications(ctx context.Context) error {
-	return c.do(ctx, http.MethodDelete, ServeApplicationsPath, nil, nil)
 }

@@ -59,7 +59,7 @@ func (r *Reconciler) reconcileAuthSecret(ctx context.Context, s *scope) error {
 	msg := fmt.Sprintf(authSecretNotFoundTemplate, name)
 	s.blockPods(msg)
 	if !alreadyReported(c, rayv1.AuthSecretNotFound, msg) {
-		s.event(corev1.EventTypeWarning, EventAuthSecretNotFound, "Reconcile", "%s", msg)
+		s.events.Add(corev1.EventTypeWarning, EventAuthSecretNotFound, "Reconcile", "%s", msg)
 	}
 	s.fail(rayv1.AuthSecretNotFound, errors.New(msg))
 	return nil

@@ -4,15 +4,11 @@ import (
 	"io"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/component-base/featuregate"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 
-	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
-	"github.com/rayk8s/rayk8s/internal/operator/features"
-	"github.com/rayk8s/rayk8s/internal/operator/operatorenv"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
 
 // ControllerName names the controller in logs, metrics and as the events' reporting controller.
@@ -41,12 +37,8 @@ const (
 // Config is everything the controller needs from the operator process. It is built by the
 // operator package and passed to New; this package never reads flags.
 type Config struct {
-	// Resources shapes the children (operator environment switches, version).
-	Resources resources.Options
-	// FeatureGates are the operator's gates; nil means every gate at its default.
-	FeatureGates featuregate.FeatureGate
-	// MaxConcurrentReconciles is the number of clusters reconciled at once (at least 1).
-	MaxConcurrentReconciles int
+	// Settings are the builder options, feature gates and concurrency every controller takes.
+	reconcilekit.Settings
 	// EnableRandomPodDelete lets the controller scale groups down on its own even when the
 	// autoscaler is enabled (ENABLE_RANDOM_POD_DELETE).
 	EnableRandomPodDelete bool
@@ -60,63 +52,39 @@ type Config struct {
 // DefaultConfig returns the configuration of an operator started without any environment.
 func DefaultConfig() Config {
 	return Config{
-		Resources:               resources.DefaultOptions(),
-		MaxConcurrentReconciles: 1,
+		Settings:                reconcilekit.DefaultSettings(),
 		EnableGCSFTRedisCleanup: true,
 		ExpectationTimeout:      DefaultExpectationTimeout,
 	}
 }
 
-// withDefaults returns c with every zero (or negative) field that has a default in DefaultConfig
-// set to that default. Boolean switches and Resources are taken as they are.
-func (c Config) withDefaults() Config {
-	def := DefaultConfig()
-	if c.MaxConcurrentReconciles < 1 {
-		c.MaxConcurrentReconciles = def.MaxConcurrentReconciles
-	}
-	if c.ExpectationTimeout <= 0 {
-		c.ExpectationTimeout = def.ExpectationTimeout
-	}
-	return c
-}
+// withDefaults returns c with every zero (or negative) count and duration set to its value in
+// DefaultConfig. Switches and Resources are taken as they are.
+func (c Config) withDefaults() Config { return reconcilekit.WithDefaults(c, DefaultConfig()) }
 
 // ConfigFromEnv reads KubeRay's operator environment variables through getenv.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()
-	ro, err := resources.OptionsFromEnv(getenv)
-	if err != nil {
-		return Config{}, err
-	}
-	c.Resources = ro
-	if err := operatorenv.Bools(getenv, map[string]*bool{
+	return reconcilekit.ReadEnv(&c, &c.Settings, getenv, reconcilekit.Env{Bools: map[string]*bool{
 		EnvEnableRandomPodDelete:   &c.EnableRandomPodDelete,
 		EnvEnableGCSFTRedisCleanup: &c.EnableGCSFTRedisCleanup,
-	}); err != nil {
-		return Config{}, err
-	}
-	return c, nil
+	}})
 }
 
-func (c Config) enabled(f featuregate.Feature) bool { return features.Enabled(c.FeatureGates, f) }
-
 // Option customises a Reconciler.
-type Option func(*Reconciler)
+type Option = reconcilekit.Option[*Reconciler]
 
 // WithClock replaces the wall clock (tests).
-func WithClock(c clock.PassiveClock) Option { return func(r *Reconciler) { r.clock = c } }
+func WithClock(c clock.PassiveClock) Option { return reconcilekit.WithClock[*Reconciler](c) }
 
 // WithRecorder sets the events.k8s.io recorder. Without one, events are dropped.
-func WithRecorder(rec events.EventRecorder) Option { return func(r *Reconciler) { r.recorder = rec } }
+func WithRecorder(rec events.EventRecorder) Option {
+	return reconcilekit.WithRecorder[*Reconciler](rec)
+}
 
 // WithTokenSource replaces the source of the random bytes the generated auth token is made of
 // (crypto/rand by default); tests use it to make the token predictable.
 func WithTokenSource(rand io.Reader) Option { return func(r *Reconciler) { r.random = rand } }
-
-// WithMetricsRegisterer registers the kuberay_cluster_* metrics on reg (controller-runtime's
-// metrics.Registry in the manager). Without one, no metrics are exported.
-func WithMetricsRegisterer(reg prometheus.Registerer) Option {
-	return func(r *Reconciler) { r.registerer = reg }
-}
 
 // withReconcileObserver calls f after every Reconcile (tests use it to know a reconcile ran).
 func withReconcileObserver(f func(req ctrl.Request)) Option {

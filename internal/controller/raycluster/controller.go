@@ -9,36 +9,30 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/client-go/tools/events"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
-	"github.com/rayk8s/rayk8s/internal/controller/eventnote"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 	"github.com/rayk8s/rayk8s/internal/operator/features"
 )
 
 // Reconciler reconciles RayClusters.
 type Reconciler struct {
-	client     client.Client
-	cfg        Config
-	clock      clock.PassiveClock
-	recorder   events.EventRecorder
-	registerer prometheus.Registerer
-	metrics    *clusterMetrics
-	exp        *expectations
+	reconcilekit.Deps
+	client  client.Client
+	cfg     Config
+	metrics *clusterMetrics
+	exp     *expectations
 	// random is where generated auth tokens come from.
 	random io.Reader
 	// replacedHeads remembers, per cluster, the head pod deleted for replacement until its
@@ -55,16 +49,12 @@ var _ reconcile.Reconciler = (*Reconciler)(nil)
 // production).
 func New(c client.Client, cfg Config, opts ...Option) (*Reconciler, error) {
 	cfg = cfg.withDefaults()
-	r := &Reconciler{client: c, cfg: cfg, clock: clock.RealClock{}, random: rand.Reader}
-	for _, o := range opts {
-		o(r)
-	}
-	r.exp = newExpectations(cfg.ExpectationTimeout)
-	m, err := newClusterMetrics(r.registerer, c)
-	if err != nil {
+	r := &Reconciler{client: c, cfg: cfg, random: rand.Reader, exp: newExpectations(cfg.ExpectationTimeout)}
+	reconcilekit.Configure(r, cfg.Settings, opts)
+	var err error
+	if r.metrics, err = newClusterMetrics(r.Registerer, c); err != nil {
 		return nil, err
 	}
-	r.metrics = m
 	return r, nil
 }
 
@@ -75,9 +65,11 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("raycluster").
-		// Status-only updates (including our own status writes) do not trigger a reconcile.
-		For(&rayv1.RayCluster{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		// Status-only updates (including our own status writes) do not trigger a reconcile; our
+		// own finalizer patches do, since a reconcile that patches them ends there.
+		For(&rayv1.RayCluster{}, builder.WithPredicates(predicate.Or[client.Object](
+			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{},
+			reconcilekit.FinalizersChangedPredicate{}))).
 		Owns(&corev1.Pod{}).
 		Owns(&corev1.Service{}).
 		Owns(&batchv1.Job{}).
@@ -86,11 +78,10 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		// data) and mapped by name to the clusters that use them: this covers the objects the
 		// operator creates (and recreates when deleted) as well as the ones users bring.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(clustersReferencing(r.client, AuthSecretIndex)), builder.OnlyMetadata)
-	if r.cfg.enabled(features.GCSFaultToleranceEmbeddedStorage) {
+	if r.cfg.Enabled(features.GCSFaultToleranceEmbeddedStorage) {
 		b = b.Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(clustersReferencing(r.client, GCSStorageClaimIndex)), builder.OnlyMetadata)
 	}
-	return b.WithOptions(controller.Options{MaxConcurrentReconciles: r.cfg.MaxConcurrentReconciles}).
-		Complete(r)
+	return b.WithOptions(r.cfg.ControllerOptions()).Complete(r)
 }
 
 // Reconcile brings one RayCluster's children towards its spec and reports what it observed.
@@ -117,13 +108,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !cluster.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, s)
 	}
-	if err := r.reconcileFinalizer(ctx, s); err != nil {
+	if patched, err := r.reconcileFinalizer(ctx, s); err != nil || patched {
 		return ctrl.Result{}, err
 	}
 
 	var reconcileErr error
 	if s.validationErr = validateCluster(cluster, r.cfg); s.validationErr == nil {
-		reconcileErr = runPhases(ctx, s, r.phases())
+		reconcileErr = reconcilekit.RunPhases(ctx, s, r.phases(), nil)
 	}
 
 	before := cluster.DeepCopy()
@@ -140,12 +131,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	if statusChanged(&before.Status, &cluster.Status) {
 		cluster.Status.LastUpdateTime = ptrTime(s.now)
-		if err := r.client.Status().Patch(ctx, cluster, client.MergeFrom(before)); err != nil {
+		if err := r.client.Status().Patch(ctx, cluster, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 			return ctrl.Result{}, errors.Join(reconcileErr, fmt.Errorf("patching RayCluster status: %w", err))
 		}
 	}
-	r.emit(cluster, s.events)
-	r.emit(cluster, transitions.events)
+	s.events.Emit(r.Recorder, cluster)
+	transitions.events.Emit(r.Recorder, cluster)
 	r.metrics.observe(cluster, transitions)
 
 	if reconcileErr != nil {
@@ -157,23 +148,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return r.result(s), nil
 }
 
-// phases are the steps of a normal reconcile, in order.
-func (r *Reconciler) phases() []phase {
-	return []phase{
-		{"autoscaler RBAC", r.reconcileAutoscalerRBAC},
-		{"ingress", r.reconcileIngress},
-		{"auth secret", r.reconcileAuthSecret},
-		{"head service", r.reconcileHeadService},
-		{"headless worker service", r.reconcileHeadlessWorkerService},
-		{"serve service", r.reconcileServeService},
-		{"gcs storage", r.reconcileGCSStorage},
-		{"pods", r.reconcilePods},
+// phases are the steps of a normal reconcile, in order; the first error ends the list.
+func (r *Reconciler) phases() []reconcilekit.Phase[*scope] {
+	return []reconcilekit.Phase[*scope]{
+		reconcilekit.Step("autoscaler RBAC", r.reconcileAutoscalerRBAC),
+		reconcilekit.Step("ingress", r.reconcileIngress),
+		reconcilekit.Step("auth secret", r.reconcileAuthSecret),
+		reconcilekit.Step("head service", r.reconcileHeadService),
+		reconcilekit.Step("headless worker service", r.reconcileHeadlessWorkerService),
+		reconcilekit.Step("serve service", r.reconcileServeService),
+		reconcilekit.Step("gcs storage", r.reconcileGCSStorage),
+		reconcilekit.Step("pods", r.reconcilePods),
 	}
 }
 
 func (r *Reconciler) newScope(ctx context.Context, cluster *rayv1.RayCluster) (*scope, error) {
-	s := &scope{cluster: cluster, key: client.ObjectKeyFromObject(cluster), now: r.clock.Now(),
-		conditions: r.cfg.enabled(features.RayClusterStatusConditions)}
+	s := &scope{cluster: cluster, key: client.ObjectKeyFromObject(cluster), now: r.Clock.Now(),
+		conditions: r.cfg.Enabled(features.RayClusterStatusConditions)}
 	var pods corev1.PodList
 	if err := listChildren(ctx, r.client, cluster, &pods); err != nil {
 		return nil, fmt.Errorf("listing pods: %w", err)
@@ -208,20 +199,11 @@ func (r *Reconciler) result(s *scope) ctrl.Result {
 	if s.requeueAt.IsZero() {
 		return ctrl.Result{}
 	}
-	d := s.requeueAt.Sub(r.clock.Now())
+	d := s.requeueAt.Sub(r.Clock.Now())
 	if d < time.Millisecond {
 		d = time.Millisecond
 	}
 	return ctrl.Result{RequeueAfter: d}
-}
-
-func (r *Reconciler) emit(cluster *rayv1.RayCluster, evs []event) {
-	if r.recorder == nil {
-		return
-	}
-	for _, e := range evs {
-		r.recorder.Eventf(cluster, nil, e.eventType, e.reason, e.action, "%s", eventnote.Fit(e.note))
-	}
 }
 
 // managedByExternalController reports whether spec.managedBy hands the cluster to another

@@ -10,11 +10,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
 
 // Event reasons of the GCS fault-tolerance clean-up.
@@ -27,24 +27,14 @@ const (
 )
 
 // reconcileFinalizer adds the Redis clean-up finalizer to a live cluster that needs it and
-// removes a stale one (fault tolerance turned off, or the rocksdb backend). It does not end the
-// reconcile: the finalizer is in place before any pod is created in this same pass.
-func (r *Reconciler) reconcileFinalizer(ctx context.Context, s *scope) error {
-	c := s.cluster
-	want := r.cfg.EnableGCSFTRedisCleanup && resources.UsesRedisGCS(c)
-	if want == controllerutil.ContainsFinalizer(c, rayv1.GCSFaultToleranceRedisCleanupFinalizer) {
-		return nil
+// removes a stale one (fault tolerance turned off, or the rocksdb backend). It reports whether it
+// patched: the reconcile then ends, and the patch's watch event brings the cluster back, so no
+// pod is created before the finalizer is in place.
+func (r *Reconciler) reconcileFinalizer(ctx context.Context, s *scope) (bool, error) {
+	if r.cfg.EnableGCSFTRedisCleanup && resources.UsesRedisGCS(s.cluster) {
+		return reconcilekit.AddFinalizer(ctx, r.client, s.cluster, rayv1.GCSFaultToleranceRedisCleanupFinalizer)
 	}
-	patch := client.MergeFromWithOptions(c.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	if want {
-		controllerutil.AddFinalizer(c, rayv1.GCSFaultToleranceRedisCleanupFinalizer)
-	} else {
-		controllerutil.RemoveFinalizer(c, rayv1.GCSFaultToleranceRedisCleanupFinalizer)
-	}
-	if err := r.client.Patch(ctx, c, patch); err != nil {
-		return fmt.Errorf("updating finalizer %s: %w", rayv1.GCSFaultToleranceRedisCleanupFinalizer, err)
-	}
-	return nil
+	return reconcilekit.RemoveFinalizer(ctx, r.client, s.cluster, rayv1.GCSFaultToleranceRedisCleanupFinalizer)
 }
 
 // reconcileDelete runs the Redis clean-up of a cluster being deleted: delete every pod, wait
@@ -58,7 +48,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result
 	}
 	deadline := c.DeletionTimestamp.Add(deletionTimeout(c))
 	if !s.now.Before(deadline) {
-		s.event(corev1.EventTypeWarning, EventForceDeletedStuckCluster, "Cleanup",
+		s.events.Add(corev1.EventTypeWarning, EventForceDeletedStuckCluster, "Cleanup",
 			"Removing finalizer %s: Redis clean-up did not finish within %s; remove the cluster's keys from Redis by hand",
 			rayv1.GCSFaultToleranceRedisCleanupFinalizer, deletionTimeout(c))
 		return r.removeFinalizer(ctx, s)
@@ -67,13 +57,13 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result
 
 	if len(s.pods) > 0 {
 		if err := r.deleteAllPods(ctx, s, "the cluster is being deleted"); err != nil {
-			r.emit(c, s.events)
+			s.events.Emit(r.Recorder, c)
 			return ctrl.Result{}, err
 		}
 	}
 	if len(s.headPods()) > 0 || len(podsOfType(s.allPods, rayv1.HeadNode)) > 0 || r.awaitPendingCreates(s) {
 		// Pod deletions (and pods created but not cached yet) come back through the watch.
-		r.emit(c, s.events)
+		s.events.Emit(r.Recorder, c)
 		return r.result(s), nil
 	}
 	job := cleanupJob(s.jobs)
@@ -86,19 +76,19 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result
 			return ctrl.Result{}, err
 		}
 		if err := r.client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
-			s.event(corev1.EventTypeWarning, EventFailedToCreateRedisCleanupJob, "Cleanup", "Failed to create Redis clean-up job: %v", err)
-			r.emit(c, s.events)
+			s.events.Add(corev1.EventTypeWarning, EventFailedToCreateRedisCleanupJob, "Cleanup", "Failed to create Redis clean-up job: %v", err)
+			s.events.Emit(r.Recorder, c)
 			return ctrl.Result{}, fmt.Errorf("creating redis clean-up job: %w", err)
 		}
-		s.event(corev1.EventTypeNormal, EventCreatedRedisCleanupJob, "Cleanup", "Created Redis clean-up job %s", job.Name)
-		r.emit(c, s.events)
+		s.events.Add(corev1.EventTypeNormal, EventCreatedRedisCleanupJob, "Cleanup", "Created Redis clean-up job %s", job.Name)
+		s.events.Emit(r.Recorder, c)
 		return r.result(s), nil
 	}
 	switch {
 	case jobCondition(job, batchv1.JobComplete):
-		s.event(corev1.EventTypeNormal, EventRedisCleanupSucceeded, "Cleanup", "Redis clean-up job %s completed", job.Name)
+		s.events.Add(corev1.EventTypeNormal, EventRedisCleanupSucceeded, "Cleanup", "Redis clean-up job %s completed", job.Name)
 	case jobCondition(job, batchv1.JobFailed):
-		s.event(corev1.EventTypeWarning, EventRedisCleanupFailed, "Cleanup",
+		s.events.Add(corev1.EventTypeWarning, EventRedisCleanupFailed, "Cleanup",
 			"Redis clean-up job %s failed; remove the cluster's keys from Redis by hand", job.Name)
 	default:
 		// The Job watch brings us back when it finishes.
@@ -108,13 +98,10 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result
 }
 
 func (r *Reconciler) removeFinalizer(ctx context.Context, s *scope) (ctrl.Result, error) {
-	c := s.cluster
-	patch := client.MergeFromWithOptions(c.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	controllerutil.RemoveFinalizer(c, rayv1.GCSFaultToleranceRedisCleanupFinalizer)
-	if err := r.client.Patch(ctx, c, patch); err != nil && !apierrors.IsNotFound(err) {
-		return ctrl.Result{}, fmt.Errorf("removing finalizer %s: %w", rayv1.GCSFaultToleranceRedisCleanupFinalizer, err)
+	if _, err := reconcilekit.RemoveFinalizer(ctx, r.client, s.cluster, rayv1.GCSFaultToleranceRedisCleanupFinalizer); err != nil {
+		return ctrl.Result{}, err
 	}
-	r.emit(c, s.events)
+	s.events.Emit(r.Recorder, s.cluster)
 	r.exp.forget(s.key)
 	return ctrl.Result{}, nil
 }

@@ -47,7 +47,7 @@ func (r *Reconciler) reconcileGCSStorage(ctx context.Context, s *scope) error {
 	desired := resources.BuildGCSStoragePVC(c)
 	if desired == nil {
 		if !found {
-			s.event(corev1.EventTypeWarning, EventGCSStoragePVCNotFound, "Reconcile",
+			s.events.Add(corev1.EventTypeWarning, EventGCSStoragePVCNotFound, "Reconcile",
 				"PersistentVolumeClaim %s named by %s does not exist; the head pod stays Pending until it does", name, gcsStorageClaimNameFieldRef)
 		}
 		return nil
@@ -59,10 +59,10 @@ func (r *Reconciler) reconcileGCSStorage(ctx context.Context, s *scope) error {
 			return nil // the cache lags; the claim watch brings the cluster back
 		}
 		if err != nil {
-			s.event(corev1.EventTypeWarning, EventFailedToCreatePVC, "Create", "Failed to create GCS storage claim %s: %v", name, err)
+			s.events.Add(corev1.EventTypeWarning, EventFailedToCreatePVC, "Create", "Failed to create GCS storage claim %s: %v", name, err)
 			return fmt.Errorf("creating GCS storage claim %s: %w", name, err)
 		}
-		s.event(corev1.EventTypeNormal, EventCreatedPVC, "Create", "Created GCS storage claim %s", name)
+		s.events.Add(corev1.EventTypeNormal, EventCreatedPVC, "Create", "Created GCS storage claim %s", name)
 		return nil
 	}
 	return r.reconcileGCSStorageOwner(ctx, s, observed, len(desired.OwnerReferences) > 0)
@@ -81,7 +81,7 @@ func (r *Reconciler) reconcileGCSStorageOwner(ctx context.Context, s *scope, pvc
 	var note string
 	if wantOwned {
 		if ctl := metav1.GetControllerOf(pvc); ctl != nil {
-			s.event(corev1.EventTypeWarning, EventGCSStoragePVCNotOwned, "Reconcile",
+			s.events.Add(corev1.EventTypeWarning, EventGCSStoragePVCNotOwned, "Reconcile",
 				"GCS storage claim %s is controlled by %s %s; it is used but not owned by this cluster", pvc.Name, ctl.Kind, ctl.Name)
 			return nil
 		}
@@ -92,9 +92,9 @@ func (r *Reconciler) reconcileGCSStorageOwner(ctx context.Context, s *scope, pvc
 		note = fmt.Sprintf("Releasing GCS storage claim %s: it outlives the cluster (deletionPolicy %s)", pvc.Name, rayv1.GcsStorageRetain)
 	}
 	if err := r.client.Patch(ctx, pvc, patch); err != nil {
-		s.event(corev1.EventTypeWarning, EventFailedToUpdatePVC, "Update", "Failed to update the owner of GCS storage claim %s: %v", pvc.Name, err)
+		s.events.Add(corev1.EventTypeWarning, EventFailedToUpdatePVC, "Update", "Failed to update the owner of GCS storage claim %s: %v", pvc.Name, err)
 		return fmt.Errorf("updating owner references of GCS storage claim %s: %w", pvc.Name, err)
 	}
-	s.event(corev1.EventTypeNormal, EventUpdatedPVC, "Update", "%s", note)
+	s.events.Add(corev1.EventTypeNormal, EventUpdatedPVC, "Update", "%s", note)
 	return nil
 }

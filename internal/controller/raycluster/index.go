@@ -8,15 +8,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
 
 // OwnerUIDIndex is the field index holding the UID of an object's controlling RayCluster. Listing
@@ -83,16 +82,7 @@ func gcsStorageClaimOf(c *rayv1.RayCluster) []string {
 // name.
 func clustersReferencing(c client.Reader, index string) handler.MapFunc {
 	return func(ctx context.Context, obj client.Object) []reconcile.Request {
-		var list rayv1.RayClusterList
-		if err := c.List(ctx, &list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{index: obj.GetName()}); err != nil {
-			log.FromContext(ctx).Error(err, "Listing RayClusters referencing an object", "index", index, "object", klog.KObj(obj))
-			return nil
-		}
-		reqs := make([]reconcile.Request, 0, len(list.Items))
-		for i := range list.Items {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-		}
-		return reqs
+		return reconcilekit.RequestsByIndex(ctx, c, &rayv1.RayClusterList{}, obj.GetNamespace(), index, obj.GetName())
 	}
 }
 

@@ -8,12 +8,9 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
 
 // Event reasons of the ingress phase.
@@ -44,14 +41,14 @@ func (r *Reconciler) reconcileIngress(ctx context.Context, s *scope) error {
 	if observed != nil && covers(observed.ObjectMeta, desired.ObjectMeta) && apiequality.Semantic.DeepDerivative(desired.Spec, observed.Spec) {
 		return nil
 	}
-	if err := apply(ctx, r.client, desired); err != nil {
-		s.event(corev1.EventTypeWarning, EventFailedToApplyIngress, "Update", "Failed to apply ingress %s: %v", desired.Name, err)
+	if err := reconcilekit.Apply(ctx, r.client, FieldManager, desired); err != nil {
+		s.events.Add(corev1.EventTypeWarning, EventFailedToApplyIngress, "Update", "Failed to apply ingress %s: %v", desired.Name, err)
 		return fmt.Errorf("applying ingress %s: %w", desired.Name, err)
 	}
 	if observed == nil {
-		s.event(corev1.EventTypeNormal, EventCreatedIngress, "Create", "Created ingress %s", desired.Name)
+		s.events.Add(corev1.EventTypeNormal, EventCreatedIngress, "Create", "Created ingress %s", desired.Name)
 	} else {
-		s.event(corev1.EventTypeNormal, EventUpdatedIngress, "Update", "Updated ingress %s", desired.Name)
+		s.events.Add(corev1.EventTypeNormal, EventUpdatedIngress, "Update", "Updated ingress %s", desired.Name)
 	}
 	return nil
 }
@@ -69,23 +66,4 @@ func covers(observed, desired metav1.ObjectMeta) bool {
 		}
 	}
 	return true
-}
-
-// apply server-side-applies a typed object with the controller's field manager, taking over
-// fields other managers set.
-func apply(ctx context.Context, c client.Client, obj client.Object) error {
-	gvk, err := apiutil.GVKForObject(obj, c.Scheme())
-	if err != nil {
-		return fmt.Errorf("looking up kind of %T: %w", obj, err)
-	}
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		return fmt.Errorf("converting %T: %w", obj, err)
-	}
-	u := &unstructured.Unstructured{Object: m}
-	u.SetGroupVersionKind(gvk)
-	unstructured.RemoveNestedField(u.Object, "status")
-	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
-	unstructured.RemoveNestedField(u.Object, "metadata", "resourceVersion")
-	return c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager), client.ForceOwnership)
 }

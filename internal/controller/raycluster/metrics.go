@@ -2,7 +2,6 @@ package raycluster
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
 
 // The kuberay_cluster_* metrics keep KubeRay's names but not its per-object labels: KubeRay
@@ -31,6 +31,12 @@ var (
 		[]string{"namespace", "condition"}, nil)
 )
 
+// WithMetricsRegisterer registers the kuberay_cluster_* metrics on reg (controller-runtime's
+// metrics.Registry in the manager). Without one, no metrics are exported.
+func WithMetricsRegisterer(reg prometheus.Registerer) Option {
+	return reconcilekit.WithMetricsRegisterer[*Reconciler](reg)
+}
+
 type clusterMetrics struct {
 	provisioned *prometheus.HistogramVec // nil when metrics are off
 }
@@ -43,18 +49,14 @@ func newClusterMetrics(reg prometheus.Registerer, reader client.Reader) (*cluste
 	if reg == nil {
 		return m, nil
 	}
-	h := prometheus.NewHistogramVec(provisionedDurationDesc, []string{"namespace"})
-	if err := reg.Register(h); err != nil {
-		are := &prometheus.AlreadyRegisteredError{}
-		if !errors.As(err, are) {
-			return nil, err
-		}
-		h = are.ExistingCollector.(*prometheus.HistogramVec)
-	}
-	m.provisioned = h
-	if err := reg.Register(&stateCollector{reader: reader}); err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {
+	h, err := reconcilekit.Register(reg, prometheus.NewHistogramVec(provisionedDurationDesc, []string{"namespace"}))
+	if err != nil {
 		return nil, err
 	}
+	if _, err := reconcilekit.Register(reg, &stateCollector{reader: reader}); err != nil {
+		return nil, err
+	}
+	m.provisioned = h
 	return m, nil
 }
 

@@ -81,10 +81,10 @@ func (r *Reconciler) reconcileHead(ctx context.Context, s *scope) error {
 		pod := resources.BuildHeadPod(c, r.cfg.Resources)
 		if err := r.createPod(ctx, s, rayv1.HeadGroupName, pod); err != nil {
 			s.fail(rayv1.FailedCreateHeadPod, err)
-			s.event(corev1.EventTypeWarning, EventFailedToCreateHeadPod, "Create", "Failed to create head pod: %v", err)
+			s.events.Add(corev1.EventTypeWarning, EventFailedToCreateHeadPod, "Create", "Failed to create head pod: %v", err)
 			return fmt.Errorf("creating head pod: %w", err)
 		}
-		s.event(corev1.EventTypeNormal, EventCreatedHeadPod, "Create", "Created head pod %s", pod.Name)
+		s.events.Add(corev1.EventTypeNormal, EventCreatedHeadPod, "Create", "Created head pod %s", pod.Name)
 		return nil
 	case 1:
 		head := &heads[0]
@@ -94,11 +94,11 @@ func (r *Reconciler) reconcileHead(ctx context.Context, s *scope) error {
 		}
 		if err := r.deletePod(ctx, s, rayv1.HeadGroupName, head); err != nil {
 			s.fail(rayv1.FailedDeleteHeadPod, err)
-			s.event(corev1.EventTypeWarning, EventFailedToDeleteHeadPod, "Delete", "Failed to delete head pod %s: %v", head.Name, err)
+			s.events.Add(corev1.EventTypeWarning, EventFailedToDeleteHeadPod, "Delete", "Failed to delete head pod %s: %v", head.Name, err)
 			return fmt.Errorf("deleting head pod %s: %w", head.Name, err)
 		}
 		s.headReplaced = &headReplace{pod: head.Name, reason: why, current: true}
-		s.event(corev1.EventTypeNormal, EventDeletedHeadPod, "Delete", "Deleted head pod %s to recreate it: %s", head.Name, why)
+		s.events.Add(corev1.EventTypeNormal, EventDeletedHeadPod, "Delete", "Deleted head pod %s to recreate it: %s", head.Name, why)
 		return nil
 	default:
 		return fmt.Errorf("found %d head pods, expected 1", len(heads))
@@ -179,11 +179,11 @@ func (r *Reconciler) deleteAllPods(ctx context.Context, s *scope, why string) er
 		deleted = append(deleted, p.Name)
 	}
 	if len(deleted) > 0 {
-		s.event(corev1.EventTypeNormal, EventDeletedPod, "Delete", "Deleted pods %s: %s", listNames(deleted), why)
+		s.events.Add(corev1.EventTypeNormal, EventDeletedPod, "Delete", "Deleted pods %s: %s", listNames(deleted), why)
 	}
 	if err := errors.Join(errs...); err != nil {
 		s.fail(rayv1.FailedDeleteAllPods, err)
-		s.event(corev1.EventTypeWarning, EventFailedToDeletePod, "Delete", "Failed to delete pods: %v", err)
+		s.events.Add(corev1.EventTypeWarning, EventFailedToDeletePod, "Delete", "Failed to delete pods: %v", err)
 		return err
 	}
 	return nil

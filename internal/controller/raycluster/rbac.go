@@ -36,7 +36,7 @@ func (r *Reconciler) reconcileAutoscalerRBAC(ctx context.Context, s *scope) erro
 		var sa corev1.ServiceAccount
 		if err := r.client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, &sa); err != nil {
 			if apierrors.IsNotFound(err) {
-				s.event(corev1.EventTypeWarning, EventAutoscalerServiceAccountMissing, "Reconcile",
+				s.events.Add(corev1.EventTypeWarning, EventAutoscalerServiceAccountMissing, "Reconcile",
 					"Service account %s named by the head pod template does not exist", name)
 			}
 			return fmt.Errorf("getting autoscaler service account %s: %w", name, err)
@@ -67,9 +67,9 @@ func (r *Reconciler) createOnce(ctx context.Context, s *scope, desired, observed
 		return err
 	}
 	if err := r.client.Create(ctx, desired); err != nil && !apierrors.IsAlreadyExists(err) {
-		s.event(corev1.EventTypeWarning, failReason, "Create", "Failed to create %s: %v", desired.GetName(), err)
+		s.events.Add(corev1.EventTypeWarning, failReason, "Create", "Failed to create %s: %v", desired.GetName(), err)
 		return fmt.Errorf("creating %T %s: %w", desired, desired.GetName(), err)
 	}
-	s.event(corev1.EventTypeNormal, okReason, "Create", "Created %s", desired.GetName())
+	s.events.Add(corev1.EventTypeNormal, okReason, "Create", "Created %s", desired.GetName())
 	return nil
 }

@@ -1,7 +1,6 @@
 package raycluster
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
 
 // scope carries one reconcile: the cluster, the children observed in the cache, and the facts the
@@ -47,7 +47,8 @@ type scope struct {
 	// without a watch event (0 = never).
 	requeueAt time.Time
 
-	events []event
+	// events are emitted after the status write.
+	events reconcilekit.Events
 }
 
 // failure is the first pod create/delete that failed.
@@ -64,18 +65,6 @@ type headReplace struct {
 	current bool
 }
 
-// event is queued by the phases and emitted after the status write succeeded.
-type event struct {
-	eventType string
-	reason    string
-	action    string
-	note      string
-}
-
-func (s *scope) event(eventType, reason, action, format string, args ...any) {
-	s.events = append(s.events, event{eventType: eventType, reason: reason, action: action, note: fmt.Sprintf(format, args...)})
-}
-
 // podEvent aggregates the pods a phase created or deleted for one reason into a single event per
 // reconcile, instead of one event per pod.
 type podEvents map[string][]string
@@ -84,7 +73,7 @@ func (p podEvents) add(reason, pod string) { p[reason] = append(p[reason], pod) 
 
 func (s *scope) flushPodEvents(p podEvents, action string, nouns map[string]string) {
 	for reason, pods := range p {
-		s.event(corev1.EventTypeNormal, reason, action, "%s %s", nouns[reason], listNames(pods))
+		s.events.Add(corev1.EventTypeNormal, reason, action, "%s %s", nouns[reason], listNames(pods))
 	}
 }
 
@@ -122,22 +111,6 @@ func (s *scope) wakeAt(t time.Time) {
 	if s.requeueAt.IsZero() || t.Before(s.requeueAt) {
 		s.requeueAt = t
 	}
-}
-
-// phase is one named step of a reconcile.
-type phase struct {
-	name string
-	run  func(ctx context.Context, s *scope) error
-}
-
-// runPhases runs the phases in order and stops at the first error, wrapped with the phase name.
-func runPhases(ctx context.Context, s *scope, phases []phase) error {
-	for _, p := range phases {
-		if err := p.run(ctx, s); err != nil {
-			return fmt.Errorf("%s: %w", p.name, err)
-		}
-	}
-	return nil
 }
 
 // Pod selection helpers.

@@ -67,10 +67,10 @@ func (r *Reconciler) createService(ctx context.Context, s *scope, kind string, s
 		return fmt.Errorf("service %s already exists and is not controlled by this RayCluster (or the cache has not seen it yet)", svc.Name)
 	}
 	if err != nil {
-		s.event(corev1.EventTypeWarning, EventFailedToCreateService, "Create", "Failed to create %s service %s: %v", kind, svc.Name, err)
+		s.events.Add(corev1.EventTypeWarning, EventFailedToCreateService, "Create", "Failed to create %s service %s: %v", kind, svc.Name, err)
 		return fmt.Errorf("creating %s service %s: %w", kind, svc.Name, err)
 	}
-	s.event(corev1.EventTypeNormal, EventCreatedService, "Create", "Created %s service %s", kind, svc.Name)
+	s.events.Add(corev1.EventTypeNormal, EventCreatedService, "Create", "Created %s service %s", kind, svc.Name)
 	return nil
 }
 

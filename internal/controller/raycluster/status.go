@@ -14,6 +14,7 @@ import (
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
 
 // maxConditionMessage keeps condition messages well below the API limit of 32768 bytes.
@@ -22,7 +23,7 @@ const maxConditionMessage = 4096
 // statusTransitions are the user-visible changes computeStatus found; they become events (and
 // metrics) once the status write succeeded.
 type statusTransitions struct {
-	events []event
+	events reconcilekit.Events
 	// requeueNow asks for another reconcile at once: a recorded suspend transition makes the next
 	// reconcile act on pods, and no watch event would trigger it.
 	requeueNow bool
@@ -346,21 +347,21 @@ func transitionsOf(old, cur rayv1.RayClusterStatus) statusTransitions {
 		return n, o == nil || o.Status != status
 	}
 	if n, ok := became(rayv1.RayClusterSpecValid, metav1.ConditionFalse); ok || (n != nil && n.Status == metav1.ConditionFalse && messageChanged(old, n)) {
-		t.events = append(t.events, event{corev1.EventTypeWarning, rayv1.InvalidRayClusterSpec, "Validate", n.Message})
+		t.events.Add(corev1.EventTypeWarning, rayv1.InvalidRayClusterSpec, "Validate", "%s", n.Message)
 	}
 	if _, ok := became(rayv1.RayClusterSuspending, metav1.ConditionTrue); ok {
-		t.events = append(t.events, event{corev1.EventTypeNormal, string(rayv1.RayClusterSuspending), "Suspend", "Suspending the cluster: deleting every pod"})
+		t.events.Add(corev1.EventTypeNormal, string(rayv1.RayClusterSuspending), "Suspend", "Suspending the cluster: deleting every pod")
 		t.requeueNow = true
 	}
 	if _, ok := became(rayv1.RayClusterSuspended, metav1.ConditionTrue); ok {
-		t.events = append(t.events, event{corev1.EventTypeNormal, string(rayv1.RayClusterSuspended), "Suspend", "The cluster is suspended: every pod was deleted"})
+		t.events.Add(corev1.EventTypeNormal, string(rayv1.RayClusterSuspended), "Suspend", "The cluster is suspended: every pod was deleted")
 	}
 	if _, ok := became(rayv1.RayClusterSuspended, metav1.ConditionFalse); ok && conditionTrue(old.Conditions, rayv1.RayClusterSuspended) {
-		t.events = append(t.events, event{corev1.EventTypeNormal, "Resumed", "Suspend", "The cluster is resumed: recreating its pods"})
+		t.events.Add(corev1.EventTypeNormal, "Resumed", "Suspend", "The cluster is resumed: recreating its pods")
 		t.requeueNow = true
 	}
 	if _, ok := became(rayv1.RayClusterProvisioned, metav1.ConditionTrue); ok {
-		t.events = append(t.events, event{corev1.EventTypeNormal, string(rayv1.RayClusterProvisioned), "Reconcile", "Every pod is running and ready"})
+		t.events.Add(corev1.EventTypeNormal, string(rayv1.RayClusterProvisioned), "Reconcile", "Every pod is running and ready")
 		t.provisioned = true
 	}
 	return t

@@ -30,7 +30,7 @@ func validateCluster(c *rayv1.RayCluster, cfg Config) error {
 		g := &c.Spec.WorkerGroupSpecs[i]
 		p := spec.Child("workerGroupSpecs").Index(i)
 		errs = append(errs, validateNodeLabels(g.Labels, p.Child("labels"))...)
-		if groupSuspended(g) && !cfg.enabled(features.RayJobDeletionPolicy) {
+		if groupSuspended(g) && !cfg.Enabled(features.RayJobDeletionPolicy) {
 			errs = append(errs, field.Forbidden(p.Child("suspend"), "requires the RayJobDeletionPolicy feature gate"))
 		}
 		if g.IdleTimeoutSeconds != nil && !autoscalerV2(c) {
@@ -62,7 +62,7 @@ func validateCluster(c *rayv1.RayCluster, cfg Config) error {
 			fmt.Sprintf("cannot be combined with the %s annotation", rayv1.RayFTEnabledAnnotationKey)))
 	case ft != nil:
 		if ft.Backend != nil && *ft.Backend == rayv1.GcsBackendRocksDB {
-			if !cfg.enabled(features.GCSFaultToleranceEmbeddedStorage) {
+			if !cfg.Enabled(features.GCSFaultToleranceEmbeddedStorage) {
 				errs = append(errs, field.Forbidden(spec.Child("gcsFaultToleranceOptions", "backend"), "rocksdb requires the GCSFaultToleranceEmbeddedStorage feature gate"))
 			}
 		} else {

@@ -119,7 +119,7 @@ func (r *Reconciler) reconcileWorkerGroup(ctx context.Context, s *scope, g *rayv
 	for _, u := range units {
 		if del, why := u.shouldDelete(nh); del {
 			broken = append(broken, u)
-			s.event(corev1.EventTypeNormal, EventDeletedWorkerPod, "Delete", "Replacing %s of group %s: %s", u.name, g.GroupName, why)
+			s.events.Add(corev1.EventTypeNormal, EventDeletedWorkerPod, "Delete", "Replacing %s of group %s: %s", u.name, g.GroupName, why)
 		}
 	}
 	if len(broken) > 0 {
@@ -184,7 +184,7 @@ func (r *Reconciler) rollingUpdateStep(ctx context.Context, s *scope, g *rayv1.W
 	minimum := int(min(deref(g.MinReplicas, 0), desiredReplicas(g)))
 	if len(units) > want || len(units)-1 >= minimum {
 		rankForDeletion(units, hash, nh)
-		s.event(corev1.EventTypeNormal, "RollingUpdate", "Update", "Replacing %s of group %s: its pod template changed", units[0].name, g.GroupName)
+		s.events.Add(corev1.EventTypeNormal, "RollingUpdate", "Update", "Replacing %s of group %s: its pod template changed", units[0].name, g.GroupName)
 		return r.deleteUnits(ctx, s, g, units[:1], ev)
 	}
 	return r.createUnits(ctx, s, g, units, 1)
@@ -232,7 +232,7 @@ func (r *Reconciler) deleteUnits(ctx context.Context, s *scope, g *rayv1.WorkerG
 	}
 	if err := errors.Join(errs...); err != nil {
 		s.fail(rayv1.FailedDeleteWorkerPod, err)
-		s.event(corev1.EventTypeWarning, EventFailedToDeleteWorkerPod, "Delete", "Failed to delete worker pods of group %s: %v", g.GroupName, err)
+		s.events.Add(corev1.EventTypeWarning, EventFailedToDeleteWorkerPod, "Delete", "Failed to delete worker pods of group %s: %v", g.GroupName, err)
 		return err
 	}
 	return nil
@@ -241,7 +241,7 @@ func (r *Reconciler) deleteUnits(ctx context.Context, s *scope, g *rayv1.WorkerG
 // createUnits creates n units with the lowest free replica indexes.
 func (r *Reconciler) createUnits(ctx context.Context, s *scope, g *rayv1.WorkerGroupSpec, existing []unit, n int) error {
 	nh := hosts(g)
-	indexing := r.cfg.enabled(features.RayMultiHostIndexing)
+	indexing := r.cfg.Enabled(features.RayMultiHostIndexing)
 	used := map[int32]bool{}
 	for _, u := range existing {
 		if u.index != nil {
@@ -275,11 +275,11 @@ func (r *Reconciler) createUnits(ctx context.Context, s *scope, g *rayv1.WorkerG
 		}
 	}
 	if len(created) > 0 {
-		s.event(corev1.EventTypeNormal, EventCreatedWorkerPod, "Create", "Created worker pods %s in group %s", strings.Join(created, ", "), g.GroupName)
+		s.events.Add(corev1.EventTypeNormal, EventCreatedWorkerPod, "Create", "Created worker pods %s in group %s", strings.Join(created, ", "), g.GroupName)
 	}
 	if err := errors.Join(errs...); err != nil {
 		s.fail(rayv1.FailedCreateWorkerPod, err)
-		s.event(corev1.EventTypeWarning, EventFailedToCreateWorkerPod, "Create", "Failed to create worker pods in group %s: %v", g.GroupName, err)
+		s.events.Add(corev1.EventTypeWarning, EventFailedToCreateWorkerPod, "Create", "Failed to create worker pods in group %s: %v", g.GroupName, err)
 		return fmt.Errorf("creating worker pods: %w", err)
 	}
 	return nil

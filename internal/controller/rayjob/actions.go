@@ -9,8 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -18,6 +16,7 @@ import (
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/controller/eventnote"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 	"github.com/rayk8s/rayk8s/internal/dashboard"
 )
 
@@ -58,10 +57,10 @@ func (r *Reconciler) run(ctx context.Context, in *input, d *decision, a action) 
 			if apierrors.IsAlreadyExists(err) {
 				return nil
 			}
-			d.events = append(d.events, event{corev1.EventTypeWarning, "FailedToCreateRayCluster", "Create", fmt.Sprintf("Failed to create RayCluster %s: %v", rc.Name, err)})
+			d.events.Add(corev1.EventTypeWarning, "FailedToCreateRayCluster", "Create", "Failed to create RayCluster %s: %v", rc.Name, err)
 			return err
 		}
-		d.events = append(d.events, event{corev1.EventTypeNormal, "CreatedRayCluster", "Create", "Created RayCluster " + rc.Name})
+		d.events.Add(corev1.EventTypeNormal, "CreatedRayCluster", "Create", "Created RayCluster %s", rc.Name)
 
 	case actCreateSubmitter:
 		image := headImage(rj.Spec.RayClusterSpec)
@@ -77,16 +76,16 @@ func (r *Reconciler) run(ctx context.Context, in *input, d *decision, a action) 
 			if apierrors.IsAlreadyExists(err) {
 				return nil
 			}
-			d.events = append(d.events, event{corev1.EventTypeWarning, "FailedToCreateRayJobSubmitter", "Create", fmt.Sprintf("Failed to create submitter Job %s: %v", job.GetName(), err)})
+			d.events.Add(corev1.EventTypeWarning, "FailedToCreateRayJobSubmitter", "Create", "Failed to create submitter Job %s: %v", job.GetName(), err)
 			return err
 		}
-		d.events = append(d.events, event{corev1.EventTypeNormal, "CreatedRayJobSubmitter", "Create", "Created submitter Job " + job.Name})
+		d.events.Add(corev1.EventTypeNormal, "CreatedRayJobSubmitter", "Create", "Created submitter Job %s", job.Name)
 
 	case actSubmitJob:
 		r.submit(ctx, in, d)
 
 	case actWatchJob:
-		c, err := r.resolver.DashboardClient(ctx, in.cluster)
+		c, err := r.Resolver.DashboardClient(ctx, in.cluster)
 		if err != nil {
 			return nil // the next status check reports it
 		}
@@ -96,14 +95,7 @@ func (r *Reconciler) run(ctx context.Context, in *input, d *decision, a action) 
 		// "<rayjob>-head-svc": a stable name for the dashboard of whatever cluster the current
 		// attempt runs on (KubeRay creates it too).
 		svc := resources.BuildOwnerHeadService(rj, rayv1.RayJobCRD, in.cluster, r.cfg.Resources)
-		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(svc)
-		if err != nil {
-			return fmt.Errorf("converting Service %s: %w", svc.Name, err)
-		}
-		delete(u, "status")
-		unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
-		ac := client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: u})
-		if err := r.client.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+		if err := reconcilekit.Apply(ctx, r.client, FieldManager, svc); err != nil {
 			return fmt.Errorf("applying Service %s: %w", svc.Name, err)
 		}
 
@@ -111,10 +103,10 @@ func (r *Reconciler) run(ctx context.Context, in *input, d *decision, a action) 
 		job := submitterStub(rj)
 		log.V(2).Info("Deleting submitter Job", "Job", job.GetName())
 		if err := r.client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
-			d.events = append(d.events, event{corev1.EventTypeWarning, "FailedToDeleteRayJobSubmitter", "Delete", fmt.Sprintf("Failed to delete submitter Job %s: %v", job.GetName(), err)})
+			d.events.Add(corev1.EventTypeWarning, "FailedToDeleteRayJobSubmitter", "Delete", "Failed to delete submitter Job %s: %v", job.GetName(), err)
 			return err
 		}
-		d.events = append(d.events, event{corev1.EventTypeNormal, "DeletedRayJobSubmitter", "Delete", fmt.Sprintf("Deleted submitter Job %s (%s)", job.GetName(), a.note)})
+		d.events.Add(corev1.EventTypeNormal, "DeletedRayJobSubmitter", "Delete", "Deleted submitter Job %s (%s)", job.GetName(), a.note)
 
 	case actDeleteCluster:
 		if in.cluster == nil || !metav1.IsControlledBy(in.cluster, rj) {
@@ -122,10 +114,10 @@ func (r *Reconciler) run(ctx context.Context, in *input, d *decision, a action) 
 		}
 		log.V(2).Info("Deleting RayCluster", "RayCluster", in.cluster.Name, "reason", a.note)
 		if err := r.client.Delete(ctx, in.cluster, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
-			d.events = append(d.events, event{corev1.EventTypeWarning, "FailedToDeleteRayCluster", "Delete", fmt.Sprintf("Failed to delete RayCluster %s: %v", in.cluster.Name, err)})
+			d.events.Add(corev1.EventTypeWarning, "FailedToDeleteRayCluster", "Delete", "Failed to delete RayCluster %s: %v", in.cluster.Name, err)
 			return err
 		}
-		d.events = append(d.events, event{corev1.EventTypeNormal, "DeletedRayCluster", "Delete", fmt.Sprintf("Deleted RayCluster %s (%s)", in.cluster.Name, a.note)})
+		d.events.Add(corev1.EventTypeNormal, "DeletedRayCluster", "Delete", "Deleted RayCluster %s (%s)", in.cluster.Name, a.note)
 
 	case actDeleteWorkers:
 		if in.cluster == nil || !metav1.IsControlledBy(in.cluster, rj) {
@@ -138,17 +130,17 @@ func (r *Reconciler) run(ctx context.Context, in *input, d *decision, a action) 
 		}
 		log.V(2).Info("Suspending worker groups", "RayCluster", rc.Name, "reason", a.note)
 		if err := r.client.Patch(ctx, rc, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-			d.events = append(d.events, event{corev1.EventTypeWarning, "FailedToUpdateRayCluster", "Update", fmt.Sprintf("Failed to suspend the workers of RayCluster %s: %v", rc.Name, err)})
+			d.events.Add(corev1.EventTypeWarning, "FailedToUpdateRayCluster", "Update", "Failed to suspend the workers of RayCluster %s: %v", rc.Name, err)
 			return err
 		}
-		d.events = append(d.events, event{corev1.EventTypeNormal, "UpdatedRayCluster", "Update", fmt.Sprintf("Suspended the worker groups of RayCluster %s (%s)", rc.Name, a.note)})
+		d.events.Add(corev1.EventTypeNormal, "UpdatedRayCluster", "Update", "Suspended the worker groups of RayCluster %s (%s)", rc.Name, a.note)
 
 	case actDeleteSelf:
 		log.V(2).Info("Deleting RayJob", "reason", a.note)
 		if err := r.client.Delete(ctx, rj, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
-		d.events = append(d.events, event{corev1.EventTypeNormal, "DeletedRayJob", "Delete", "Deleting the RayJob (" + a.note + ")"})
+		d.events.Add(corev1.EventTypeNormal, "DeletedRayJob", "Delete", "Deleting the RayJob (%s)", a.note)
 
 	case actStopJob:
 		r.stopJob(ctx, in.cluster, d.status.JobID, d)
@@ -171,14 +163,14 @@ func (r *Reconciler) submit(ctx context.Context, in *input, d *decision) {
 		}
 		st.Message = fmt.Sprintf("Failed to submit Ray job %s: %v", st.JobID, err)
 		d.wakeAt(in.now.Add(checkBackoff(in.now, st.JobStatusCheckFailureStartTime.Time)))
-		d.events = append(d.events, event{corev1.EventTypeWarning, "FailedToSubmitRayJob", "Submit", eventnote.Truncate(st.Message, eventnote.Max)})
+		d.events.Add(corev1.EventTypeWarning, "FailedToSubmitRayJob", "Submit", "%s", st.Message)
 	}
 	req, err := submitRequest(withStatus(in.job, st))
 	if err != nil {
 		fail(err)
 		return
 	}
-	c, err := r.resolver.DashboardClient(ctx, in.cluster)
+	c, err := r.Resolver.DashboardClient(ctx, in.cluster)
 	if err != nil {
 		fail(err)
 		return
@@ -190,7 +182,7 @@ func (r *Reconciler) submit(ctx context.Context, in *input, d *decision) {
 	}
 	st.JobStatusCheckFailureStartTime = nil
 	st.Message = fmt.Sprintf("Submitted Ray job %s", st.JobID)
-	d.events = append(d.events, event{corev1.EventTypeNormal, "SubmittedRayJob", "Submit", fmt.Sprintf("Submitted Ray job %s to RayCluster %s", st.JobID, in.cluster.Name)})
+	d.events.Add(corev1.EventTypeNormal, "SubmittedRayJob", "Submit", "Submitted Ray job %s to RayCluster %s", st.JobID, in.cluster.Name)
 }
 
 // submitRequest is the POST /api/jobs/ body of the RayJob.
@@ -226,21 +218,21 @@ func (r *Reconciler) stopJob(ctx context.Context, cluster *rayv1.RayCluster, id 
 	if cluster == nil || cluster.DeletionTimestamp != nil || id == "" {
 		return
 	}
-	c, err := r.resolver.DashboardClient(ctx, cluster)
+	c, err := r.Resolver.DashboardClient(ctx, cluster)
 	if err == nil {
 		_, err = c.StopJob(ctx, id)
 	}
 	if err != nil && !dashboard.IsNotFound(err) {
-		d.events = append(d.events, event{corev1.EventTypeWarning, "FailedToStopRayJob", "Stop", eventnote.Truncate(fmt.Sprintf("Failed to stop Ray job %s: %v", id, err), eventnote.Max)})
+		d.events.Add(corev1.EventTypeWarning, "FailedToStopRayJob", "Stop", "Failed to stop Ray job %s: %v", id, err)
 		return
 	}
-	d.events = append(d.events, event{corev1.EventTypeNormal, "StoppedRayJob", "Stop", fmt.Sprintf("Stopped Ray job %s", id)})
+	d.events.Add(corev1.EventTypeNormal, "StoppedRayJob", "Stop", "Stopped Ray job %s", id)
 }
 
 // keepLogTail keeps the last LogTailBytes of the driver log of a job that just ended: in events
 // (split to fit the 1 KiB note limit) and, when the attempt failed, in status.message.
 func (r *Reconciler) keepLogTail(ctx context.Context, in *input, d *decision) {
-	c, err := r.resolver.DashboardClient(ctx, in.cluster)
+	c, err := r.Resolver.DashboardClient(ctx, in.cluster)
 	if err != nil {
 		return
 	}
@@ -257,7 +249,7 @@ func (r *Reconciler) keepLogTail(ctx context.Context, in *input, d *decision) {
 	}
 	chunks := splitNote(tail, eventnote.Max-32)
 	for i, ch := range chunks {
-		d.events = append(d.events, event{typ, "DriverLogTail", "Finish", fmt.Sprintf("Driver log of %s [%d/%d]:\n%s", d.status.JobID, i+1, len(chunks), ch)})
+		d.events.Add(typ, "DriverLogTail", "Finish", "Driver log of %s [%d/%d]:\n%s", d.status.JobID, i+1, len(chunks), ch)
 	}
 }
 

@@ -8,8 +8,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
-	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 	"github.com/rayk8s/rayk8s/internal/controller/dashboardresolver"
+	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 )
 
 // lastAppliedAnnotation is kubectl's copy of the applied object; it describes the RayJob, not the

@@ -1,19 +1,13 @@
 package rayjob
 
 import (
-	"errors"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/component-base/featuregate"
 	"k8s.io/utils/clock"
 
-	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 	"github.com/rayk8s/rayk8s/internal/controller/dashboardresolver"
-	"github.com/rayk8s/rayk8s/internal/operator/features"
-	"github.com/rayk8s/rayk8s/internal/operator/operatorenv"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
 
 // ControllerName names the controller in logs and as the events' reporting controller.
@@ -57,12 +51,8 @@ const (
 
 // Config is everything the controller needs from the operator process.
 type Config struct {
-	// Resources are the RayCluster builder options (cluster domain, operator version).
-	Resources resources.Options
-	// FeatureGates are the operator's gates; nil means every gate at its default.
-	FeatureGates featuregate.FeatureGate
-	// MaxConcurrentReconciles is the number of RayJobs reconciled at once (at least 1).
-	MaxConcurrentReconciles int
+	// Settings are the builder options, feature gates and concurrency every controller takes.
+	reconcilekit.Settings
 	// DeleteRayJobAfterJobFinishes makes shutdownAfterJobFinishes delete the RayJob itself
 	// instead of only its RayCluster (DELETE_RAYJOB_CR_AFTER_JOB_FINISHES).
 	DeleteRayJobAfterJobFinishes bool
@@ -82,8 +72,7 @@ type Config struct {
 // DefaultConfig returns the configuration of an operator started without any environment.
 func DefaultConfig() Config {
 	return Config{
-		Resources:                    resources.DefaultOptions(),
-		MaxConcurrentReconciles:      1,
+		Settings:                     reconcilekit.DefaultSettings(),
 		TransitionGracePeriod:        DefaultTransitionGracePeriod,
 		StatusCheckTimeout:           DefaultStatusCheckTimeout,
 		SubmitterFinishedGracePeriod: DefaultSubmitterFinishedGracePeriod,
@@ -93,75 +82,34 @@ func DefaultConfig() Config {
 	}
 }
 
-// withDefaults returns c with every zero (or negative) field that has a default in DefaultConfig
-// set to that default. Boolean switches and Resources are taken as they are.
-func (c Config) withDefaults() Config {
-	def := DefaultConfig()
-	if c.MaxConcurrentReconciles < 1 {
-		c.MaxConcurrentReconciles = def.MaxConcurrentReconciles
-	}
-	for _, f := range []struct{ v, def *time.Duration }{
-		{&c.TransitionGracePeriod, &def.TransitionGracePeriod},
-		{&c.StatusCheckTimeout, &def.StatusCheckTimeout},
-		{&c.SubmitterFinishedGracePeriod, &def.SubmitterFinishedGracePeriod},
-		{&c.HeadPodPendingTimeout, &def.HeadPodPendingTimeout},
-		{&c.RunningRecheckInterval, &def.RunningRecheckInterval},
-	} {
-		if *f.v <= 0 {
-			*f.v = *f.def
-		}
-	}
-	if c.HeadPodRestartThreshold <= 0 {
-		c.HeadPodRestartThreshold = def.HeadPodRestartThreshold
-	}
-	return c
-}
+// withDefaults returns c with every zero (or negative) count and duration set to its value in
+// DefaultConfig. Switches and Resources are taken as they are.
+func (c Config) withDefaults() Config { return reconcilekit.WithDefaults(c, DefaultConfig()) }
 
 // ConfigFromEnv reads KubeRay's operator environment variables through getenv.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()
-	ro, err := resources.OptionsFromEnv(getenv)
-	if err != nil {
-		return Config{}, err
-	}
-	c.Resources = ro
-	if err := errors.Join(
-		operatorenv.Bools(getenv, map[string]*bool{EnvDeleteRayJobAfterJobFinishes: &c.DeleteRayJobAfterJobFinishes}),
-		operatorenv.Seconds(getenv, map[string]*time.Duration{
+	return reconcilekit.ReadEnv(&c, &c.Settings, getenv, reconcilekit.Env{
+		Bools: map[string]*bool{EnvDeleteRayJobAfterJobFinishes: &c.DeleteRayJobAfterJobFinishes},
+		Seconds: map[string]*time.Duration{
 			EnvTransitionGracePeriodSeconds: &c.TransitionGracePeriod,
 			EnvStatusCheckTimeoutSeconds:    &c.StatusCheckTimeout,
-		}),
-	); err != nil {
-		return Config{}, err
-	}
-	return c, nil
+		},
+	})
 }
 
-func (c Config) enabled(f featuregate.Feature) bool { return features.Enabled(c.FeatureGates, f) }
-
 // Option customises a Reconciler.
-type Option func(*Reconciler)
+type Option = reconcilekit.Option[*Reconciler]
 
 // WithClock replaces the wall clock (tests).
-func WithClock(c clock.PassiveClock) Option { return func(r *Reconciler) { r.clock = c } }
+func WithClock(c clock.PassiveClock) Option { return reconcilekit.WithClock[*Reconciler](c) }
 
 // WithRecorder sets the events.k8s.io recorder. Without one, events are dropped.
-func WithRecorder(rec events.EventRecorder) Option { return func(r *Reconciler) { r.recorder = rec } }
+func WithRecorder(rec events.EventRecorder) Option {
+	return reconcilekit.WithRecorder[*Reconciler](rec)
+}
 
 // WithResolver sets how the dashboard of a RayCluster is reached (default: cluster DNS).
 func WithResolver(res dashboardresolver.Resolver) Option {
-	return func(r *Reconciler) { r.resolver = res }
+	return reconcilekit.WithResolver[*Reconciler](res)
 }
-
-// WithNameSuffix replaces the source of the random 5-character suffixes of generated job ids and
-// RayCluster names (tests make them predictable).
-func WithNameSuffix(f func() string) Option { return func(r *Reconciler) { r.suffix = f } }
-
-// WithMetricsRegisterer registers the kuberay_job_* metrics on reg. Without one, no metrics are
-// exported.
-func WithMetricsRegisterer(reg prometheus.Registerer) Option {
-	return func(r *Reconciler) { r.registerer = reg }
-}
-
-// randomSuffix returns 5 random characters that keep names DNS labels (as KubeRay's).
-func randomSuffix() string { return rand.String(5) }

@@ -5,16 +5,12 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/prometheus/client_golang/prometheus"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/events"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -22,8 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
-	"github.com/rayk8s/rayk8s/internal/controller/eventnote"
-	"github.com/rayk8s/rayk8s/internal/controller/dashboardresolver"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
 
 // +kubebuilder:rbac:groups=ray.io,resources=rayjobs,verbs=get;list;watch;update;patch;delete
@@ -38,15 +33,11 @@ import (
 
 // Reconciler reconciles RayJobs.
 type Reconciler struct {
-	client     client.Client
-	cfg        Config
-	clock      clock.PassiveClock
-	recorder   events.EventRecorder
-	resolver   dashboardresolver.Resolver
-	suffix     func() string
-	registerer prometheus.Registerer
-	metrics    *jobMetrics
-	watcher    *jobWatcher
+	reconcilekit.Deps
+	client  client.Client
+	cfg     Config
+	metrics *jobMetrics
+	watcher *jobWatcher
 }
 
 var _ reconcile.Reconciler = (*Reconciler)(nil)
@@ -54,18 +45,12 @@ var _ reconcile.Reconciler = (*Reconciler)(nil)
 // New returns a Reconciler that reads and writes through c (the manager's cached client).
 func New(c client.Client, cfg Config, opts ...Option) (*Reconciler, error) {
 	cfg = cfg.withDefaults()
-	r := &Reconciler{client: c, cfg: cfg, clock: clock.RealClock{}, suffix: randomSuffix, watcher: newJobWatcher()}
-	for _, o := range opts {
-		o(r)
-	}
-	if r.resolver == nil {
-		r.resolver = &dashboardresolver.DNS{Options: cfg.Resources}
-	}
-	m, err := newJobMetrics(r.registerer, c)
-	if err != nil {
+	r := &Reconciler{client: c, cfg: cfg, watcher: newJobWatcher()}
+	reconcilekit.Configure(r, cfg.Settings, opts)
+	var err error
+	if r.metrics, err = newJobMetrics(r.Registerer, c); err != nil {
 		return nil, err
 	}
-	r.metrics = m
 	return r, nil
 }
 
@@ -92,7 +77,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		Watches(&rayv1.RayCluster{}, handler.EnqueueRequestsFromMapFunc(r.rayJobsUsingCluster)).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.rayJobsUsingCluster)).
 		WatchesRawSource(source.Channel(r.watcher.events, &handler.EnqueueRequestForObject{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.cfg.MaxConcurrentReconciles}).
+		WithOptions(r.cfg.ControllerOptions()).
 		Complete(r)
 }
 
@@ -113,7 +98,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !rj.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.reconcileDelete(ctx, rj)
 	}
-	if added, err := r.ensureFinalizer(ctx, rj); err != nil || added {
+	// The finalizer lets the operator stop the Ray job before the RayJob goes away.
+	if added, err := reconcilekit.AddFinalizer(ctx, r.client, rj, rayv1.RayJobStopJobFinalizer); err != nil || added {
 		return ctrl.Result{}, err
 	}
 
@@ -137,22 +123,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	evs := d.events
 	if ev, ok := transitionEvent(&before.Status, &rj.Status); ok {
-		evs = append([]event{ev}, evs...)
+		evs = append(reconcilekit.Events{ev}, evs...)
 	}
 	if statusChanged(&before.Status, &rj.Status) {
 		if err := r.client.Status().Patch(ctx, rj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 			return ctrl.Result{}, errors.Join(actErr, fmt.Errorf("patching RayJob status: %w", err))
 		}
 	}
-	r.emit(rj, evs)
-	r.metrics.observe(rj, before.Status.JobDeploymentStatus, r.clock.Now())
+	evs.Emit(r.Recorder, rj)
+	r.metrics.observe(rj, before.Status.JobDeploymentStatus, r.Clock.Now())
 	if rj.Status.JobDeploymentStatus != rayv1.JobDeploymentStatusRunning {
 		r.watcher.stop(req.NamespacedName)
 	}
 	if actErr != nil {
 		return ctrl.Result{}, actErr
 	}
-	return ctrl.Result{RequeueAfter: requeueAfter(d.requeueAt, r.clock.Now())}, nil
+	return ctrl.Result{RequeueAfter: requeueAfter(d.requeueAt, r.Clock.Now())}, nil
 }
 
 // reconcileDelete stops a job that is still running (best effort: the cluster may be gone too)
@@ -170,36 +156,11 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, rj *rayv1.RayJob) erro
 			r.stopJob(ctx, cluster, rj.Status.JobID, &d)
 		}
 	}
-	before := rj.DeepCopy()
-	controllerutil.RemoveFinalizer(rj, rayv1.RayJobStopJobFinalizer)
-	if err := r.client.Patch(ctx, rj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("removing finalizer: %w", err)
+	if _, err := reconcilekit.RemoveFinalizer(ctx, r.client, rj, rayv1.RayJobStopJobFinalizer); err != nil {
+		return err
 	}
-	r.emit(rj, d.events)
+	d.events.Emit(r.Recorder, rj)
 	return nil
-}
-
-// ensureFinalizer adds the finalizer that lets the operator stop the Ray job before the RayJob
-// goes away. It reports whether it patched (the patch brings the RayJob back through the watch).
-func (r *Reconciler) ensureFinalizer(ctx context.Context, rj *rayv1.RayJob) (bool, error) {
-	if controllerutil.ContainsFinalizer(rj, rayv1.RayJobStopJobFinalizer) {
-		return false, nil
-	}
-	before := rj.DeepCopy()
-	controllerutil.AddFinalizer(rj, rayv1.RayJobStopJobFinalizer)
-	if err := r.client.Patch(ctx, rj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		return false, fmt.Errorf("adding finalizer: %w", err)
-	}
-	return true, nil
-}
-
-func (r *Reconciler) emit(rj *rayv1.RayJob, evs []event) {
-	if r.recorder == nil {
-		return
-	}
-	for _, e := range evs {
-		r.recorder.Eventf(rj, nil, e.eventType, e.reason, e.action, "%s", eventnote.Truncate(e.note, eventnote.Max))
-	}
 }
 
 // managedByExternalController reports whether spec.managedBy hands the RayJob to another

@@ -28,7 +28,7 @@ func decideFinished(in *input, d *decision) {
 	}
 	spec := &in.job.Spec
 	switch {
-	case spec.DeletionStrategy != nil && in.cfg.enabled(features.RayJobDeletionPolicy):
+	case spec.DeletionStrategy != nil && in.cfg.Enabled(features.RayJobDeletionPolicy):
 		if len(spec.DeletionStrategy.DeletionRules) > 0 {
 			decideDeletionRules(in, d)
 		} else {

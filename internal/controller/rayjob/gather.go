@@ -17,10 +17,10 @@ import (
 
 // gather reads, once, every fact the policy needs for the RayJob's current state.
 func (r *Reconciler) gather(ctx context.Context, rj *rayv1.RayJob) (*input, error) {
-	in := &input{job: rj, now: r.clock.Now(), cfg: r.cfg}
+	in := &input{job: rj, now: r.Clock.Now(), cfg: r.cfg}
 	if rj.Status.JobDeploymentStatus == rayv1.JobDeploymentStatusNew {
 		// Only a new RayJob names its attempt (decideNew).
-		in.clusterSuffix, in.jobSuffix = r.suffix(), r.suffix()
+		in.clusterSuffix, in.jobSuffix = r.NameSuffix(), r.NameSuffix()
 	}
 	st := &rj.Status
 	if st.RayClusterName != "" {
@@ -149,7 +149,7 @@ func sidecarSubmitter(h headPodFacts) submitterFacts {
 
 // rayJob asks the dashboard about the job.
 func (r *Reconciler) rayJob(ctx context.Context, cluster *rayv1.RayCluster, id string) rayJobFacts {
-	c, err := r.resolver.DashboardClient(ctx, cluster)
+	c, err := r.Resolver.DashboardClient(ctx, cluster)
 	if err != nil {
 		return rayJobFacts{checked: true, err: err}
 	}

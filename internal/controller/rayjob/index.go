@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
 
 // ClusterNameIndex indexes RayJobs by status.rayClusterName, so that events of a RayCluster and of
@@ -44,13 +45,5 @@ func (r *Reconciler) rayJobsUsingCluster(ctx context.Context, o client.Object) [
 	if name == "" {
 		return nil
 	}
-	var list rayv1.RayJobList
-	if err := r.client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{ClusterNameIndex: name}); err != nil {
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-	}
-	return reqs
+	return reconcilekit.RequestsByIndex(ctx, r.client, &rayv1.RayJobList{}, o.GetNamespace(), ClusterNameIndex, name)
 }

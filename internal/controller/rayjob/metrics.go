@@ -2,13 +2,13 @@ package rayjob
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
 
 // The kuberay_job_* metrics keep KubeRay's names but not its per-object labels (name, uid): those
@@ -32,6 +32,12 @@ var (
 		"Number of RayJobs in each jobDeploymentStatus, by namespace.", []string{"namespace", "deployment_status"}, nil)
 )
 
+// WithMetricsRegisterer registers the kuberay_job_* metrics on reg. Without one, no metrics are
+// exported.
+func WithMetricsRegisterer(reg prometheus.Registerer) Option {
+	return reconcilekit.WithMetricsRegisterer[*Reconciler](reg)
+}
+
 type jobMetrics struct {
 	duration *prometheus.HistogramVec // nil when metrics are off
 	failures *prometheus.CounterVec
@@ -42,23 +48,15 @@ func newJobMetrics(reg prometheus.Registerer, reader client.Reader) (*jobMetrics
 	if reg == nil {
 		return m, nil
 	}
-	h := prometheus.NewHistogramVec(executionDurationOpts, []string{"namespace", "job_deployment_status"})
-	if err := reg.Register(h); err != nil {
-		are := &prometheus.AlreadyRegisteredError{}
-		if !errors.As(err, are) {
-			return nil, err
-		}
-		h = are.ExistingCollector.(*prometheus.HistogramVec)
+	h, err := reconcilekit.Register(reg, prometheus.NewHistogramVec(executionDurationOpts, []string{"namespace", "job_deployment_status"}))
+	if err != nil {
+		return nil, err
 	}
-	c := prometheus.NewCounterVec(failuresOpts, []string{"namespace", "reason"})
-	if err := reg.Register(c); err != nil {
-		are := &prometheus.AlreadyRegisteredError{}
-		if !errors.As(err, are) {
-			return nil, err
-		}
-		c = are.ExistingCollector.(*prometheus.CounterVec)
+	c, err := reconcilekit.Register(reg, prometheus.NewCounterVec(failuresOpts, []string{"namespace", "reason"}))
+	if err != nil {
+		return nil, err
 	}
-	if err := reg.Register(&jobCollector{reader: reader}); err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {
+	if _, err := reconcilekit.Register(reg, &jobCollector{reader: reader}); err != nil {
 		return nil, err
 	}
 	m.duration, m.failures = h, c

@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 	"github.com/rayk8s/rayk8s/internal/dashboard"
 )
 
@@ -61,7 +63,7 @@ type decision struct {
 	// requeueAt is the earliest time the RayJob must be reconciled again without a watch event.
 	requeueAt time.Time
 	// events are queued by the policy and emitted after the status write.
-	events []event
+	events reconcilekit.Events
 }
 
 type actionKind string
@@ -84,14 +86,6 @@ type action struct {
 	kind actionKind
 	// note explains why (events).
 	note string
-}
-
-// event is queued during a reconcile and emitted after the status write succeeded.
-type event struct {
-	eventType string
-	reason    string
-	action    string
-	note      string
 }
 
 func (d *decision) do(kind actionKind, note string) {
@@ -179,8 +173,8 @@ func decideInitializing(in *input, d *decision) {
 	}
 	if in.cluster == nil {
 		if clusterSelectorName(in.job) != "" {
-			d.events = append(d.events, event{eventType: "Warning", reason: "RayClusterNotFound", action: "Select",
-				note: fmt.Sprintf("RayCluster %s named by clusterSelector does not exist", d.status.RayClusterName)})
+			d.events.Add(corev1.EventTypeWarning, "RayClusterNotFound", "Select",
+				"RayCluster %s named by clusterSelector does not exist", d.status.RayClusterName)
 			d.status.Message = fmt.Sprintf("Waiting for RayCluster %s named by clusterSelector to exist", d.status.RayClusterName)
 			return
 		}

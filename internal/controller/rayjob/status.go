@@ -8,7 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
-	"github.com/rayk8s/rayk8s/internal/controller/eventnote"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
 
 // validationFailed is the decision for a spec or status the CRD could not reject: the RayJob stops
@@ -21,7 +21,7 @@ func validationFailed(job *rayv1.RayJob, vf *validationFailure) decision {
 	d.status.Reason = rayv1.ValidationFailed
 	d.status.Message = vf.err.Error()
 	if job.Status.JobDeploymentStatus != d.status.JobDeploymentStatus || job.Status.Message != d.status.Message {
-		d.events = append(d.events, event{corev1.EventTypeWarning, vf.eventReason, "Validate", eventnote.Truncate(d.status.Message, eventnote.Max)})
+		d.events.Add(corev1.EventTypeWarning, vf.eventReason, "Validate", "%s", d.status.Message)
 	}
 	return d
 }
@@ -33,10 +33,10 @@ func statusChanged(before, after *rayv1.RayJobStatus) bool {
 
 // transitionEvent describes a change of jobDeploymentStatus for users: one event per transition,
 // Warning when the attempt failed.
-func transitionEvent(before, after *rayv1.RayJobStatus) (event, bool) {
+func transitionEvent(before, after *rayv1.RayJobStatus) (reconcilekit.Event, bool) {
 	from, to := before.JobDeploymentStatus, after.JobDeploymentStatus
 	if from == to || to == rayv1.JobDeploymentStatusValidationFailed {
-		return event{}, false
+		return reconcilekit.Event{}, false
 	}
 	typ := corev1.EventTypeNormal
 	note := fmt.Sprintf("jobDeploymentStatus %s -> %s", stateName(from), stateName(to))
@@ -57,7 +57,7 @@ func transitionEvent(before, after *rayv1.RayJobStatus) (event, bool) {
 		typ = corev1.EventTypeWarning
 		note += fmt.Sprintf(": attempt %d failed: %s: %s", deref(after.Failed), after.Reason, after.Message)
 	}
-	return event{eventType: typ, reason: "RayJob" + stateName(to), action: "Transition", note: eventnote.Truncate(note, eventnote.Max)}, true
+	return reconcilekit.Event{Type: typ, Reason: "RayJob" + stateName(to), Action: "Transition", Note: note}, true
 }
 
 func stateName(s rayv1.JobDeploymentStatus) string {

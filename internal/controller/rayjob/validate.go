@@ -46,10 +46,10 @@ func validateSpec(job *rayv1.RayJob, cfg Config) field.ErrorList {
 			errs = append(errs, field.Invalid(spec.Child("entrypointResources"), s.EntrypointResources, err.Error()))
 		}
 	}
-	if s.DeletionStrategy != nil && !cfg.enabled(features.RayJobDeletionPolicy) {
+	if s.DeletionStrategy != nil && !cfg.Enabled(features.RayJobDeletionPolicy) {
 		errs = append(errs, field.Forbidden(spec.Child("deletionStrategy"), "requires the RayJobDeletionPolicy feature gate"))
 	}
-	if s.SubmissionMode == rayv1.SidecarMode && s.SubmitterConfig != nil && !cfg.enabled(features.SidecarSubmitterRestart) {
+	if s.SubmissionMode == rayv1.SidecarMode && s.SubmitterConfig != nil && !cfg.Enabled(features.SidecarSubmitterRestart) {
 		errs = append(errs, field.Forbidden(spec.Child("submitterConfig"), "cannot be used in SidecarMode unless the SidecarSubmitterRestart feature gate is enabled"))
 	}
 	if s.SubmissionMode != rayv1.InteractiveMode && s.Entrypoint == "" && !customSubmitter(s) {

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
 
 // lastAppliedAnnotation is kubectl's copy of the applied object; it describes the RayService, not
@@ -68,13 +69,13 @@ func (r *Reconciler) reconcileClusters(ctx context.Context, s *scope) (bool, err
 		pendingName: s.pendingName,
 		active:      s.active,
 		pending:     s.pending,
-		newName:     func() string { return s.rs.Name + "-" + r.suffix() },
+		newName:     func() string { return s.rs.Name + "-" + r.NameSuffix() },
 	})
 	if d.note != "" {
 		s.log.V(2).Info("Changing RayClusters", "reason", d.note, "active", d.activeName, "pending", d.pendingName)
 	}
 	if d.pendingName != s.pendingName && d.pendingName != "" && incrementalUpgrade(s.rs) && s.activeName != "" {
-		s.event(corev1.EventTypeWarning, EventUnsupportedIncrementalUpgrade, eventActionCreate,
+		s.events.Add(corev1.EventTypeWarning, EventUnsupportedIncrementalUpgrade, eventActionCreate,
 			"upgradeStrategy NewClusterWithIncrementalUpgrade is not supported yet; upgrading with NewCluster (blue/green) instead")
 	}
 	if d.activeName != s.activeName {
@@ -110,10 +111,10 @@ func (r *Reconciler) createCluster(ctx context.Context, s *scope, name string) (
 			// The cache has not seen it yet; the watch brings it.
 			return nil, nil
 		}
-		s.event(corev1.EventTypeWarning, EventFailedToCreateRayCluster, eventActionCreate, "Failed to create RayCluster %s: %v", name, err)
+		s.events.Add(corev1.EventTypeWarning, EventFailedToCreateRayCluster, eventActionCreate, "Failed to create RayCluster %s: %v", name, err)
 		return nil, fmt.Errorf("creating RayCluster %s: %w", name, err)
 	}
-	s.event(corev1.EventTypeNormal, EventCreatedRayCluster, eventActionCreate, "Created RayCluster %s", name)
+	s.events.Add(corev1.EventTypeNormal, EventCreatedRayCluster, eventActionCreate, "Created RayCluster %s", name)
 	s.owned = append(s.owned, rc)
 	return rc, nil
 }
@@ -134,10 +135,10 @@ func (r *Reconciler) updateCluster(ctx context.Context, s *scope, rc *rayv1.RayC
 	}
 	s.log.V(2).Info("Updating RayCluster in place", "RayCluster", klog.KObj(rc), "reason", "worker groups appended")
 	if err := r.client.Patch(ctx, rc, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		s.event(corev1.EventTypeWarning, EventFailedToUpdateRayCluster, eventActionUpdate, "Failed to update RayCluster %s: %v", rc.Name, err)
+		s.events.Add(corev1.EventTypeWarning, EventFailedToUpdateRayCluster, eventActionUpdate, "Failed to update RayCluster %s: %v", rc.Name, err)
 		return fmt.Errorf("updating RayCluster %s: %w", rc.Name, err)
 	}
-	s.event(corev1.EventTypeNormal, EventUpdatedRayCluster, eventActionUpdate, "Updated RayCluster %s in place: worker groups were appended", rc.Name)
+	s.events.Add(corev1.EventTypeNormal, EventUpdatedRayCluster, eventActionUpdate, "Updated RayCluster %s in place: worker groups were appended", rc.Name)
 	return nil
 }
 
@@ -221,10 +222,10 @@ func (r *Reconciler) deleteCluster(ctx context.Context, s *scope, rc *rayv1.RayC
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
-		s.event(corev1.EventTypeWarning, EventFailedToDeleteRayCluster, eventActionDelete, "Failed to delete RayCluster %s: %v", rc.Name, err)
+		s.events.Add(corev1.EventTypeWarning, EventFailedToDeleteRayCluster, eventActionDelete, "Failed to delete RayCluster %s: %v", rc.Name, err)
 		return fmt.Errorf("deleting RayCluster %s: %w", rc.Name, err)
 	}
-	s.event(corev1.EventTypeNormal, EventDeletedRayCluster, eventActionDelete, "Deleted RayCluster %s (%s)", rc.Name, why)
+	s.events.Add(corev1.EventTypeNormal, EventDeletedRayCluster, eventActionDelete, "Deleted RayCluster %s (%s)", rc.Name, why)
 	return nil
 }
 
@@ -235,7 +236,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, rs *rayv1.RayService) 
 	if !controllerutil.ContainsFinalizer(rs, rayv1.RayServiceFinalizer) {
 		return ctrl.Result{}, nil
 	}
-	s := &scope{rs: rs, before: rs.DeepCopy(), now: r.clock.Now(), log: ctrl.LoggerFrom(ctx)}
+	s := &scope{rs: rs, before: rs.DeepCopy(), now: r.Clock.Now(), log: ctrl.LoggerFrom(ctx)}
 	if _, err := r.gatherClusters(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -254,12 +255,8 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, rs *rayv1.RayService) 
 	if remaining > 0 {
 		return ctrl.Result{}, nil // the clusters' deletion events bring the RayService back
 	}
-	before := rs.DeepCopy()
-	controllerutil.RemoveFinalizer(rs, rayv1.RayServiceFinalizer)
-	if err := r.client.Patch(ctx, rs, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
-		return ctrl.Result{}, fmt.Errorf("removing finalizer: %w", err)
-	}
-	return ctrl.Result{}, nil
+	_, err := reconcilekit.RemoveFinalizer(ctx, r.client, rs, rayv1.RayServiceFinalizer)
+	return ctrl.Result{}, err
 }
 
 func incrementalUpgrade(rs *rayv1.RayService) bool {

@@ -3,16 +3,11 @@ package rayservice
 import (
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/component-base/featuregate"
 	"k8s.io/utils/clock"
 
-	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 	"github.com/rayk8s/rayk8s/internal/controller/dashboardresolver"
-	"github.com/rayk8s/rayk8s/internal/operator/features"
-	"github.com/rayk8s/rayk8s/internal/operator/operatorenv"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
 
 // ControllerName names the controller in logs and as the events' reporting controller.
@@ -45,13 +40,8 @@ const (
 
 // Config is everything the controller needs from the operator process.
 type Config struct {
-	// Resources are the RayCluster builder options (cluster domain, head Service shape, operator
-	// version stamped on the RayClusters).
-	Resources resources.Options
-	// FeatureGates are the operator's gates; nil means every gate at its default.
-	FeatureGates featuregate.FeatureGate
-	// MaxConcurrentReconciles is the number of RayServices reconciled at once (at least 1).
-	MaxConcurrentReconciles int
+	// Settings are the builder options, feature gates and concurrency every controller takes.
+	reconcilekit.Settings
 	// EnableZeroDowntime is ENABLE_ZERO_DOWNTIME (default true).
 	EnableZeroDowntime bool
 	// ServeRecheckInterval, ServeMinBackoff and ServeMaxBackoff: see the Default* constants.
@@ -63,75 +53,36 @@ type Config struct {
 // DefaultConfig returns the configuration of an operator started without any environment.
 func DefaultConfig() Config {
 	return Config{
-		Resources:               resources.DefaultOptions(),
-		MaxConcurrentReconciles: 1,
-		EnableZeroDowntime:      true,
-		ServeRecheckInterval:    DefaultServeRecheckInterval,
-		ServeMinBackoff:         DefaultServeMinBackoff,
-		ServeMaxBackoff:         DefaultServeMaxBackoff,
+		Settings:             reconcilekit.DefaultSettings(),
+		EnableZeroDowntime:   true,
+		ServeRecheckInterval: DefaultServeRecheckInterval,
+		ServeMinBackoff:      DefaultServeMinBackoff,
+		ServeMaxBackoff:      DefaultServeMaxBackoff,
 	}
 }
 
-// withDefaults returns c with every zero (or negative) field that has a default in DefaultConfig
-// set to that default. Boolean switches and Resources are taken as they are.
-func (c Config) withDefaults() Config {
-	def := DefaultConfig()
-	if c.MaxConcurrentReconciles < 1 {
-		c.MaxConcurrentReconciles = def.MaxConcurrentReconciles
-	}
-	for _, f := range []struct{ v, def *time.Duration }{
-		{&c.ServeRecheckInterval, &def.ServeRecheckInterval},
-		{&c.ServeMinBackoff, &def.ServeMinBackoff},
-		{&c.ServeMaxBackoff, &def.ServeMaxBackoff},
-	} {
-		if *f.v <= 0 {
-			*f.v = *f.def
-		}
-	}
-	return c
-}
+// withDefaults returns c with every zero (or negative) count and duration set to its value in
+// DefaultConfig. Switches and Resources are taken as they are.
+func (c Config) withDefaults() Config { return reconcilekit.WithDefaults(c, DefaultConfig()) }
 
 // ConfigFromEnv reads KubeRay's operator environment variables through getenv.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()
-	ro, err := resources.OptionsFromEnv(getenv)
-	if err != nil {
-		return Config{}, err
-	}
-	c.Resources = ro
-	if err := operatorenv.Bools(getenv, map[string]*bool{EnvEnableZeroDowntime: &c.EnableZeroDowntime}); err != nil {
-		return Config{}, err
-	}
-	return c, nil
+	return reconcilekit.ReadEnv(&c, &c.Settings, getenv, reconcilekit.Env{Bools: map[string]*bool{EnvEnableZeroDowntime: &c.EnableZeroDowntime}})
 }
 
-func (c Config) enabled(f featuregate.Feature) bool { return features.Enabled(c.FeatureGates, f) }
-
 // Option customises a Reconciler.
-type Option func(*Reconciler)
+type Option = reconcilekit.Option[*Reconciler]
 
 // WithClock replaces the wall clock (tests).
-func WithClock(c clock.PassiveClock) Option { return func(r *Reconciler) { r.clock = c } }
+func WithClock(c clock.PassiveClock) Option { return reconcilekit.WithClock[*Reconciler](c) }
 
 // WithRecorder sets the events.k8s.io recorder. Without one, events are dropped.
-func WithRecorder(rec events.EventRecorder) Option { return func(r *Reconciler) { r.recorder = rec } }
+func WithRecorder(rec events.EventRecorder) Option {
+	return reconcilekit.WithRecorder[*Reconciler](rec)
+}
 
 // WithResolver sets how the dashboard of a RayCluster is reached (default: cluster DNS).
 func WithResolver(res dashboardresolver.Resolver) Option {
-	return func(r *Reconciler) { r.resolver = res }
+	return reconcilekit.WithResolver[*Reconciler](res)
 }
-
-// WithProber sets how the Serve proxy of a pod is health-checked (default: HTTP to the pod IP).
-func WithProber(p Prober) Option { return func(r *Reconciler) { r.prober = p } }
-
-// WithNameSuffix replaces the source of the random 5-character suffixes of RayCluster names.
-func WithNameSuffix(f func() string) Option { return func(r *Reconciler) { r.suffix = f } }
-
-// WithMetricsRegisterer registers the kuberay_service_* metrics on reg. Without one, no metrics
-// are exported.
-func WithMetricsRegisterer(reg prometheus.Registerer) Option {
-	return func(r *Reconciler) { r.registerer = reg }
-}
-
-// randomSuffix returns 5 random characters that keep names DNS labels (as KubeRay's).
-func randomSuffix() string { return rand.String(5) }

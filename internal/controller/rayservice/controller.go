@@ -6,23 +6,17 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
-	"github.com/rayk8s/rayk8s/internal/controller/eventnote"
-	"github.com/rayk8s/rayk8s/internal/controller/dashboardresolver"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
 
 // +kubebuilder:rbac:groups=ray.io,resources=rayservices,verbs=get;list;watch;update;patch
@@ -37,16 +31,12 @@ import (
 
 // Reconciler reconciles RayServices.
 type Reconciler struct {
-	client     client.Client
-	cfg        Config
-	clock      clock.PassiveClock
-	recorder   events.EventRecorder
-	resolver   dashboardresolver.Resolver
-	prober     Prober
-	suffix     func() string
-	registerer prometheus.Registerer
-	metrics    *serviceMetrics
-	cache      *serveCache
+	reconcilekit.Deps
+	client  client.Client
+	cfg     Config
+	prober  Prober
+	metrics *serviceMetrics
+	cache   *serveCache
 }
 
 var _ reconcile.Reconciler = (*Reconciler)(nil)
@@ -54,21 +44,12 @@ var _ reconcile.Reconciler = (*Reconciler)(nil)
 // New returns a Reconciler that reads and writes through c (the manager's cached client).
 func New(c client.Client, cfg Config, opts ...Option) (*Reconciler, error) {
 	cfg = cfg.withDefaults()
-	r := &Reconciler{client: c, cfg: cfg, clock: clock.RealClock{}, suffix: randomSuffix, cache: newServeCache()}
-	for _, o := range opts {
-		o(r)
-	}
-	if r.resolver == nil {
-		r.resolver = &dashboardresolver.DNS{Options: cfg.Resources}
-	}
-	if r.prober == nil {
-		r.prober = NewHTTPProber(DefaultProbeTimeout)
-	}
-	m, err := newServiceMetrics(r.registerer, c)
-	if err != nil {
+	r := &Reconciler{client: c, cfg: cfg, cache: newServeCache(), prober: NewHTTPProber(DefaultProbeTimeout)}
+	reconcilekit.Configure(r, cfg.Settings, opts)
+	var err error
+	if r.metrics, err = newServiceMetrics(r.Registerer, c); err != nil {
 		return nil, err
 	}
-	r.metrics = m
 	return r, nil
 }
 
@@ -87,14 +68,8 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		Owns(&corev1.Service{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.rayServicesOfPod)).
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.rayServicesOfEndpointSlice)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.cfg.MaxConcurrentReconciles}).
+		WithOptions(r.cfg.ControllerOptions()).
 		Complete(r)
-}
-
-// phase is one named step of a reconcile. It records facts in the scope; stop ends the list.
-type phase struct {
-	name string
-	run  func(ctx context.Context, s *scope) (stop bool, err error)
 }
 
 // Reconcile runs the phases of a RayService, writes its status once and then emits events.
@@ -115,23 +90,26 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !rs.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, rs)
 	}
-	if added, err := r.ensureFinalizer(ctx, rs); err != nil || added {
+	// The finalizer lets the operator delete the RayService's clusters before it goes away.
+	if added, err := reconcilekit.AddFinalizer(ctx, r.client, rs, rayv1.RayServiceFinalizer); err != nil || added {
 		return ctrl.Result{}, err
 	}
 
-	s := &scope{rs: rs, before: rs.DeepCopy(), now: r.clock.Now(), log: log}
-	err := r.run(ctx, s, []phase{
-		{"gathering RayClusters", r.gatherClusters},
-		{"validating", r.validate},
-		{"suspending", r.reconcileSuspend},
-		{"checking the initializing timeout", r.checkInitializingTimeout},
-		{"rolling out RayClusters", r.reconcileClusters},
-		{"deploying Serve applications", r.reconcileServe},
-		{"labelling serving pods", r.reconcileServeLabels},
-		{"switching traffic", r.reconcileTraffic},
-		{"counting serve endpoints", r.countServeEndpoints},
-	}, []phase{
-		{"deleting superseded RayClusters", r.collectGarbage},
+	s := &scope{rs: rs, before: rs.DeepCopy(), now: r.Clock.Now(), log: log}
+	// The phases record facts in the scope; one that stops ends the list, and the garbage
+	// collection of superseded clusters runs whatever happened.
+	err := reconcilekit.RunPhases(ctx, s, []reconcilekit.Phase[*scope]{
+		{Name: "gathering RayClusters", Run: r.gatherClusters},
+		{Name: "validating", Run: r.validate},
+		{Name: "suspending", Run: r.reconcileSuspend},
+		{Name: "checking the initializing timeout", Run: r.checkInitializingTimeout},
+		{Name: "rolling out RayClusters", Run: r.reconcileClusters},
+		{Name: "deploying Serve applications", Run: r.reconcileServe},
+		{Name: "labelling serving pods", Run: r.reconcileServeLabels},
+		{Name: "switching traffic", Run: r.reconcileTraffic},
+		{Name: "counting serve endpoints", Run: r.countServeEndpoints},
+	}, []reconcilekit.Phase[*scope]{
+		{Name: "deleting superseded RayClusters", Run: r.collectGarbage},
 	})
 
 	computeStatus(s, err == nil)
@@ -144,29 +122,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if s.requeueAt.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	return ctrl.Result{RequeueAfter: max(s.requeueAt.Sub(r.clock.Now()), time.Millisecond)}, nil
-}
-
-// run runs phases in order until one stops or fails, then always runs the final phases. Errors are
-// wrapped with the phase name and joined.
-func (r *Reconciler) run(ctx context.Context, s *scope, phases, final []phase) error {
-	var errs []error
-	for _, p := range phases {
-		stop, err := p.run(ctx, s)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", p.name, err))
-			break
-		}
-		if stop {
-			break
-		}
-	}
-	for _, p := range final {
-		if _, err := p.run(ctx, s); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", p.name, err))
-		}
-	}
-	return errors.Join(errs...)
+	return ctrl.Result{RequeueAfter: max(s.requeueAt.Sub(r.Clock.Now()), time.Millisecond)}, nil
 }
 
 // writeStatus patches the status when it changed, with an optimistic lock.
@@ -183,31 +139,10 @@ func (r *Reconciler) writeStatus(ctx context.Context, s *scope) (bool, error) {
 // emit sends the queued events. Events about status transitions are only sent when the status
 // was written; events about actions on children are sent in any case (the action happened).
 func (r *Reconciler) emit(s *scope, written bool) {
-	if r.recorder == nil {
-		return
+	s.events.Emit(r.Recorder, s.rs)
+	if written {
+		transitionEvents(&s.before.Status, &s.rs.Status).Emit(r.Recorder, s.rs)
 	}
-	for _, e := range s.events {
-		r.recorder.Eventf(s.rs, nil, e.eventType, e.reason, e.action, "%s", eventnote.Fit(e.note))
-	}
-	for _, e := range transitionEvents(&s.before.Status, &s.rs.Status) {
-		if written {
-			r.recorder.Eventf(s.rs, nil, e.eventType, e.reason, e.action, "%s", eventnote.Fit(e.note))
-		}
-	}
-}
-
-// ensureFinalizer adds the finalizer that lets the operator delete the RayService's clusters
-// before it goes away. It reports whether it patched (the patch brings the object back).
-func (r *Reconciler) ensureFinalizer(ctx context.Context, rs *rayv1.RayService) (bool, error) {
-	if controllerutil.ContainsFinalizer(rs, rayv1.RayServiceFinalizer) {
-		return false, nil
-	}
-	before := rs.DeepCopy()
-	controllerutil.AddFinalizer(rs, rayv1.RayServiceFinalizer)
-	if err := r.client.Patch(ctx, rs, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		return false, fmt.Errorf("adding finalizer: %w", err)
-	}
-	return true, nil
 }
 
 // managedByExternalController reports whether spec.managedBy hands the RayService to another

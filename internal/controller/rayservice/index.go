@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
 
 // Field indexes of this controller.
@@ -80,7 +81,7 @@ func (r *Reconciler) rayServicesOfPod(ctx context.Context, o client.Object) []re
 	if name == "" {
 		return nil
 	}
-	return r.lookup(ctx, pod.Namespace, ClusterNameIndex, name)
+	return reconcilekit.RequestsByIndex(ctx, r.client, &rayv1.RayServiceList{}, pod.Namespace, ClusterNameIndex, name)
 }
 
 // rayServicesOfEndpointSlice maps an EndpointSlice to the RayService whose serve Service it
@@ -94,17 +95,5 @@ func (r *Reconciler) rayServicesOfEndpointSlice(ctx context.Context, o client.Ob
 	if svc == "" {
 		return nil
 	}
-	return r.lookup(ctx, es.Namespace, ServeServiceIndex, svc)
-}
-
-func (r *Reconciler) lookup(ctx context.Context, ns, index, value string) []reconcile.Request {
-	var list rayv1.RayServiceList
-	if err := r.client.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{index: value}); err != nil {
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-	}
-	return reqs
+	return reconcilekit.RequestsByIndex(ctx, r.client, &rayv1.RayServiceList{}, es.Namespace, ServeServiceIndex, svc)
 }

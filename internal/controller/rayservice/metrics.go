@@ -2,7 +2,6 @@ package rayservice
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
 
 // The kuberay_service_* metrics keep KubeRay's names but not its per-object labels (name, uid),
@@ -34,6 +34,12 @@ var (
 	}
 )
 
+// WithMetricsRegisterer registers the kuberay_service_* metrics on reg. Without one, no metrics are
+// exported.
+func WithMetricsRegisterer(reg prometheus.Registerer) Option {
+	return reconcilekit.WithMetricsRegisterer[*Reconciler](reg)
+}
+
 type serviceMetrics struct {
 	switches *prometheus.CounterVec // nil when metrics are off
 	duration *prometheus.HistogramVec
@@ -44,23 +50,15 @@ func newServiceMetrics(reg prometheus.Registerer, reader client.Reader) (*servic
 	if reg == nil {
 		return m, nil
 	}
-	c := prometheus.NewCounterVec(switchesOpts, []string{"namespace"})
-	if err := reg.Register(c); err != nil {
-		are := &prometheus.AlreadyRegisteredError{}
-		if !errors.As(err, are) {
-			return nil, err
-		}
-		c = are.ExistingCollector.(*prometheus.CounterVec)
+	c, err := reconcilekit.Register(reg, prometheus.NewCounterVec(switchesOpts, []string{"namespace"}))
+	if err != nil {
+		return nil, err
 	}
-	h := prometheus.NewHistogramVec(upgradeDurationOpts, []string{"namespace"})
-	if err := reg.Register(h); err != nil {
-		are := &prometheus.AlreadyRegisteredError{}
-		if !errors.As(err, are) {
-			return nil, err
-		}
-		h = are.ExistingCollector.(*prometheus.HistogramVec)
+	h, err := reconcilekit.Register(reg, prometheus.NewHistogramVec(upgradeDurationOpts, []string{"namespace"}))
+	if err != nil {
+		return nil, err
 	}
-	if err := reg.Register(&serviceCollector{reader: reader}); err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {
+	if _, err := reconcilekit.Register(reg, &serviceCollector{reader: reader}); err != nil {
 		return nil, err
 	}
 	m.switches, m.duration = c, h

@@ -1,12 +1,12 @@
 package rayservice
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/go-logr/logr"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
 
 // scope carries one reconcile: the RayService as read, the facts each phase records, and the
@@ -40,7 +40,7 @@ type scope struct {
 	invalid  error // the spec failed validation
 	timedOut bool  // ray.io/initializing-timeout passed (terminal)
 
-	events    []event
+	events    reconcilekit.Events // emitted after the status write
 	requeueAt time.Time
 }
 
@@ -71,15 +71,6 @@ func (s *scope) serveOf(cluster string) *clusterServe {
 		s.serve[cluster] = cs
 	}
 	return cs
-}
-
-// event is queued by a phase and emitted after the status write.
-type event struct {
-	eventType, reason, action, note string
-}
-
-func (s *scope) event(eventType, reason, action, format string, args ...any) {
-	s.events = append(s.events, event{eventType, reason, action, fmt.Sprintf(format, args...)})
 }
 
 // requeueIn asks for another reconcile after d (the earliest request wins).

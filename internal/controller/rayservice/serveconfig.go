@@ -164,7 +164,7 @@ func (r *Reconciler) serveCluster(ctx context.Context, s *scope, rc *rayv1.RayCl
 		return nil // the head pod's events bring the RayService back
 	}
 	cs.headReady = true
-	dc, err := r.resolver.DashboardClient(ctx, rc)
+	dc, err := r.Resolver.DashboardClient(ctx, rc)
 	if err != nil {
 		return fmt.Errorf("reaching the dashboard of RayCluster %s: %w", rc.Name, err)
 	}
@@ -184,15 +184,15 @@ func (r *Reconciler) serveCluster(ctx context.Context, s *scope, rc *rayv1.RayCl
 		case errors.As(err, &he) && he.StatusCode == http.StatusBadRequest:
 			entry.rejected = strings.TrimSpace(he.Body)
 			r.cache.put(key, rc.Name, entry)
-			s.event(corev1.EventTypeWarning, EventFailedToUpdateServeApplications, eventActionDeploy,
+			s.events.Add(corev1.EventTypeWarning, EventFailedToUpdateServeApplications, eventActionDeploy,
 				"The dashboard of RayCluster %s rejected serveConfigV2: %s", rc.Name, entry.rejected)
 		case err != nil:
-			s.event(corev1.EventTypeWarning, EventFailedToUpdateServeApplications, eventActionDeploy,
+			s.events.Add(corev1.EventTypeWarning, EventFailedToUpdateServeApplications, eventActionDeploy,
 				"Failed to submit serveConfigV2 to RayCluster %s: %v", rc.Name, err)
 			return fmt.Errorf("submitting the Serve config to RayCluster %s: %w", rc.Name, err)
 		default:
 			r.cache.put(key, rc.Name, entry)
-			s.event(corev1.EventTypeNormal, EventUpdatedServeApplications, eventActionDeploy,
+			s.events.Add(corev1.EventTypeNormal, EventUpdatedServeApplications, eventActionDeploy,
 				"Submitted serveConfigV2 to RayCluster %s", rc.Name)
 			if details, err = dc.GetServeApplications(ctx); err != nil {
 				return fmt.Errorf("reading the Serve applications of RayCluster %s: %w", rc.Name, err)

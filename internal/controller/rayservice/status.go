@@ -10,6 +10,7 @@ import (
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/controller/eventnote"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
 
 // computeStatus turns the facts the phases recorded into the RayService status. It is the only
@@ -189,8 +190,8 @@ func statusChanged(a, b *rayv1.RayServiceStatuses) bool {
 }
 
 // transitionEvents are the events of user-visible status changes.
-func transitionEvents(before, after *rayv1.RayServiceStatuses) []event {
-	var out []event
+func transitionEvents(before, after *rayv1.RayServiceStatuses) reconcilekit.Events {
+	var out reconcilekit.Events
 	b := meta.FindStatusCondition(before.Conditions, string(rayv1.RayServiceReady))
 	a := meta.FindStatusCondition(after.Conditions, string(rayv1.RayServiceReady))
 	if a != nil && (b == nil || b.Status != a.Status || b.Reason != a.Reason) {
@@ -198,7 +199,7 @@ func transitionEvents(before, after *rayv1.RayServiceStatuses) []event {
 		if a.Status != metav1.ConditionTrue && a.Reason != string(rayv1.RayServiceInitializing) {
 			typ = corev1.EventTypeWarning
 		}
-		out = append(out, event{typ, "Ready" + string(a.Status), "Status", fmt.Sprintf("%s: %s", a.Reason, a.Message)})
+		out.Add(typ, "Ready"+string(a.Status), "Status", "%s: %s", a.Reason, a.Message)
 	}
 	return out
 }

@@ -93,11 +93,11 @@ func (r *Reconciler) deleteEverything(ctx context.Context, s *scope) (bool, erro
 			continue
 		}
 		if err := r.client.Delete(ctx, svc); err != nil && !apierrors.IsNotFound(err) {
-			s.event(corev1.EventTypeWarning, EventFailedToDeleteService, eventActionDelete, "Failed to delete Service %s: %v", name, err)
+			s.events.Add(corev1.EventTypeWarning, EventFailedToDeleteService, eventActionDelete, "Failed to delete Service %s: %v", name, err)
 			errs = append(errs, fmt.Errorf("deleting Service %s: %w", name, err))
 			continue
 		}
-		s.event(corev1.EventTypeNormal, EventDeletedService, eventActionDelete, "Deleted Service %s (the RayService is suspended)", name)
+		s.events.Add(corev1.EventTypeNormal, EventDeletedService, eventActionDelete, "Deleted Service %s (the RayService is suspended)", name)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return false, err

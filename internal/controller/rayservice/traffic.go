@@ -18,14 +18,13 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
 
 // Prober health-checks the Serve proxy of a pod.
@@ -139,12 +138,12 @@ func (r *Reconciler) setServeLabel(ctx context.Context, s *scope, p *corev1.Pod,
 			return nil
 		}
 		if isHead {
-			s.event(corev1.EventTypeWarning, EventFailedToUpdateHeadPodServeLabel, eventActionUpdate, "Failed to set label %s=%s on head pod %s: %v", rayv1.RayClusterServingServiceLabelKey, v, p.Name, err)
+			s.events.Add(corev1.EventTypeWarning, EventFailedToUpdateHeadPodServeLabel, eventActionUpdate, "Failed to set label %s=%s on head pod %s: %v", rayv1.RayClusterServingServiceLabelKey, v, p.Name, err)
 		}
 		return fmt.Errorf("labelling pod %s: %w", p.Name, err)
 	}
 	if isHead {
-		s.event(corev1.EventTypeNormal, EventUpdatedHeadPodServeLabel, eventActionUpdate, "Set label %s=%s on head pod %s", rayv1.RayClusterServingServiceLabelKey, v, p.Name)
+		s.events.Add(corev1.EventTypeNormal, EventUpdatedHeadPodServeLabel, eventActionUpdate, "Set label %s=%s on head pod %s", rayv1.RayClusterServingServiceLabelKey, v, p.Name)
 	}
 	return nil
 }
@@ -183,9 +182,9 @@ func (r *Reconciler) reconcileTraffic(ctx context.Context, s *scope) (bool, erro
 		s.active, s.pending = s.pending, nil
 		s.promoted = true
 		if old == "" {
-			s.event(corev1.EventTypeNormal, EventPromotedPendingCluster, eventActionSwitch, "RayCluster %s is serving", target)
+			s.events.Add(corev1.EventTypeNormal, EventPromotedPendingCluster, eventActionSwitch, "RayCluster %s is serving", target)
 		} else {
-			s.event(corev1.EventTypeNormal, EventPromotedPendingCluster, eventActionSwitch, "Switched traffic from RayCluster %s to %s", old, target)
+			s.events.Add(corev1.EventTypeNormal, EventPromotedPendingCluster, eventActionSwitch, "Switched traffic from RayCluster %s to %s", old, target)
 		}
 	}
 	return false, nil
@@ -207,14 +206,14 @@ func (r *Reconciler) ensureService(ctx context.Context, s *scope, want *corev1.S
 		return nil
 	}
 	s.log.V(2).Info("Applying Service", "Service", klog.KObj(want), "selector", want.Spec.Selector)
-	if err := apply(ctx, r.client, want); err != nil {
-		s.event(corev1.EventTypeWarning, EventFailedToUpdateService, eventActionUpdate, "Failed to apply Service %s: %v", want.Name, err)
+	if err := reconcilekit.Apply(ctx, r.client, FieldManager, want); err != nil {
+		s.events.Add(corev1.EventTypeWarning, EventFailedToUpdateService, eventActionUpdate, "Failed to apply Service %s: %v", want.Name, err)
 		return fmt.Errorf("applying Service %s: %w", want.Name, err)
 	}
 	if have == nil {
-		s.event(corev1.EventTypeNormal, EventCreatedService, eventActionCreate, "Created Service %s selecting RayCluster %s", want.Name, want.Spec.Selector[rayv1.RayClusterLabelKey])
+		s.events.Add(corev1.EventTypeNormal, EventCreatedService, eventActionCreate, "Created Service %s selecting RayCluster %s", want.Name, want.Spec.Selector[rayv1.RayClusterLabelKey])
 	} else {
-		s.event(corev1.EventTypeNormal, EventUpdatedService, eventActionUpdate, "Updated Service %s to select RayCluster %s", want.Name, want.Spec.Selector[rayv1.RayClusterLabelKey])
+		s.events.Add(corev1.EventTypeNormal, EventUpdatedService, eventActionUpdate, "Updated Service %s to select RayCluster %s", want.Name, want.Spec.Selector[rayv1.RayClusterLabelKey])
 	}
 	return nil
 }
@@ -229,21 +228,6 @@ func samePorts(a, b []corev1.ServicePort) bool {
 		}
 	}
 	return true
-}
-
-// apply server-side-applies a Service with the controller's field manager.
-func apply(ctx context.Context, c client.Client, svc *corev1.Service) error {
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(svc)
-	if err != nil {
-		return fmt.Errorf("converting Service %s: %w", svc.Name, err)
-	}
-	u := &unstructured.Unstructured{Object: m}
-	u.SetAPIVersion("v1")
-	u.SetKind("Service")
-	unstructured.RemoveNestedField(u.Object, "status")
-	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
-	unstructured.RemoveNestedField(u.Object, "metadata", "resourceVersion")
-	return c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager), client.ForceOwnership)
 }
 
 // serveServiceName is the serve Service: spec.serveService's name, or "<rayservice>-serve-svc".

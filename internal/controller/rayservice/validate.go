@@ -19,7 +19,7 @@ import (
 func (r *Reconciler) validate(_ context.Context, s *scope) (bool, error) {
 	if errs := validateSpec(s.rs, r.cfg); len(errs) > 0 {
 		s.invalid = errs.ToAggregate()
-		s.event(corev1.EventTypeWarning, EventInvalidRayServiceSpec, eventActionValidate, "%v", s.invalid)
+		s.events.Add(corev1.EventTypeWarning, EventInvalidRayServiceSpec, eventActionValidate, "%v", s.invalid)
 		return true, nil
 	}
 	return false, nil
@@ -32,7 +32,7 @@ func validateSpec(rs *rayv1.RayService, cfg Config) field.ErrorList {
 		errs = append(errs, field.Invalid(spec.Child("serveConfigV2"), "(YAML)", err.Error()))
 	}
 	errs = append(errs, resources.ValidateRayContainers(&rs.Spec.RayClusterSpec, spec.Child("rayClusterConfig"))...)
-	if incrementalUpgrade(rs) && !cfg.enabled(features.RayServiceIncrementalUpgrade) {
+	if incrementalUpgrade(rs) && !cfg.Enabled(features.RayServiceIncrementalUpgrade) {
 		errs = append(errs, field.Forbidden(spec.Child("upgradeStrategy", "type"),
 			fmt.Sprintf("%s requires the %s feature gate", rayv1.NewClusterWithIncrementalUpgrade, features.RayServiceIncrementalUpgrade)))
 	}
@@ -60,7 +60,7 @@ func (r *Reconciler) checkInitializingTimeout(_ context.Context, s *scope) (bool
 	}
 	s.timedOut = true
 	s.activeName, s.pendingName = "", ""
-	s.event(corev1.EventTypeWarning, EventRayServiceInitializingTimeout, eventActionValidate,
+	s.events.Add(corev1.EventTypeWarning, EventRayServiceInitializingTimeout, eventActionValidate,
 		"The RayService was not ready within %s (ray.io/initializing-timeout); its RayClusters are deleted. Recreate the RayService to try again", timeout)
 	return true, nil
 }

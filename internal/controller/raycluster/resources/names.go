@@ -201,28 +201,11 @@ func ClusterSelector(cluster string) map[string]string {
 	return map[string]string{rayv1.RayClusterLabelKey: cluster}
 }
 
-// HeadSelector selects the head pod of the cluster.
-func HeadSelector(cluster string) map[string]string {
-	return map[string]string{
-		rayv1.RayClusterLabelKey:  cluster,
-		rayv1.RayNodeTypeLabelKey: string(rayv1.HeadNode),
-	}
-}
-
 // WorkerSelector selects every worker pod of the cluster.
 func WorkerSelector(cluster string) map[string]string {
 	return map[string]string{
 		rayv1.RayClusterLabelKey:  cluster,
 		rayv1.RayNodeTypeLabelKey: string(rayv1.WorkerNode),
-	}
-}
-
-// GroupSelector selects the worker pods of one group.
-func GroupSelector(cluster, group string) map[string]string {
-	return map[string]string{
-		rayv1.RayClusterLabelKey:   cluster,
-		rayv1.RayNodeTypeLabelKey:  string(rayv1.WorkerNode),
-		rayv1.RayNodeGroupLabelKey: group,
 	}
 }
 
