@@ -6,7 +6,6 @@ import (
 
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/rayk8s/rayk8s/internal/testsupport/builders"
 	. "github.com/rayk8s/rayk8s/internal/testsupport/matchers"
@@ -125,13 +124,9 @@ var _ = Describe("RayCluster controller", func() {
 			c.Spec.WorkerGroupSpecs[0].MinReplicas = ptr.To[int32](2)
 		})
 		Eventually(podNamesOf(ns, rayv1.WorkerNode, "small")).Should(HaveLen(2), "minReplicas workers")
-		Eventually(func() error {
-			s := getCluster(key).Status
-			if s.DesiredWorkerReplicas != 2 || s.MinWorkerReplicas != 2 {
-				return fmt.Errorf("desired %d min %d", s.DesiredWorkerReplicas, s.MinWorkerReplicas)
-			}
-			return nil
-		}).Should(Succeed(), "status counts")
+		Eventually(clusterOf(key)).Should(And(
+			HaveField("Status.DesiredWorkerReplicas", int32(2)),
+			HaveField("Status.MinWorkerReplicas", int32(2))), "status counts")
 	})
 
 	It("deletes the workers named in workersToDelete", func() {
@@ -197,13 +192,8 @@ var _ = Describe("RayCluster controller", func() {
 		Eventually(clusterOf(key)).Should(HaveState(rayv1.ClusterStateReady), "ready")
 		victim := listPods(ns, rayv1.WorkerNode, "small")[0]
 		setPodStatus(&victim, func(s *corev1.PodStatus) { s.Phase = corev1.PodFailed })
-		Eventually(func() error {
-			pods := listPods(ns, rayv1.WorkerNode, "small")
-			if len(pods) != 2 || slices.Contains(podNames(pods), victim.Name) {
-				return fmt.Errorf("workers %v (failed one: %s)", podNames(pods), victim.Name)
-			}
-			return nil
-		}).Should(Succeed(), "the failed worker replaced")
+		Eventually(podNamesOf(ns, rayv1.WorkerNode, "small")).Should(And(HaveLen(2), Not(ContainElement(victim.Name))),
+			"the failed worker replaced")
 		Eventually(clusterOf(key)).Should(HaveState(rayv1.ClusterStateReady), "ready again")
 	})
 
