@@ -2,112 +2,94 @@ package operator
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
+var env *testenv.Env
+
+func TestManager(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Operator manager suite")
+}
+
+var _ = BeforeSuite(func() {
+	var err error
+	env, err = testenv.Start()
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(env.Stop)
+})
+
+func freeAddr() string {
+	GinkgoHelper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	Expect(err).NotTo(HaveOccurred())
 	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	Expect(l.Close()).To(Succeed())
 	return addr
 }
 
-func get(url string) (int, string, error) {
+// response is what a GET returned.
+type response struct {
+	Code int
+	Body string
+}
+
+func get(url string) (response, error) {
 	resp, err := http.Get(url) //nolint:gosec // test URL built from a local listener
 	if err != nil {
-		return 0, "", err
+		return response{}, err
 	}
 	b, err := io.ReadAll(resp.Body)
 	if cerr := resp.Body.Close(); err == nil {
 		err = cerr
 	}
-	return resp.StatusCode, string(b), err
+	return response{Code: resp.StatusCode, Body: string(b)}, err
 }
 
-// TestManagerServesAndShutsDown runs the real manager against envtest: it becomes healthy and ready,
-// serves metrics, takes the leader Lease, and returns cleanly when its context ends.
-func TestManagerServesAndShutsDown(t *testing.T) {
-	env, err := testenv.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			t.Error(err)
-		}
-	}()
+// The real manager against envtest: it becomes healthy and ready, serves metrics, takes the leader
+// Lease, and returns cleanly when its context ends.
+var _ = Describe("The manager", func() {
+	It("serves probes and metrics, takes the leader Lease and shuts down cleanly", func() {
+		opts, err := parse("--metrics-addr="+freeAddr(), "--health-probe-bind-address="+freeAddr(),
+			"--leader-election-namespace=default", "--graceful-shutdown-timeout=5s")
+		Expect(err).NotTo(HaveOccurred())
+		mgr, err := NewManager(env.Config, NewScheme(), opts, Controllers()...)
+		Expect(err).NotTo(HaveOccurred())
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- mgr.Start(ctx) }()
 
-	opts, err := parse(t, "--metrics-addr="+freeAddr(t), "--health-probe-bind-address="+freeAddr(t),
-		"--leader-election-namespace=default", "--graceful-shutdown-timeout=5s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mgr, err := NewManager(env.Config, NewScheme(), opts, Controllers()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-
-	probes := "http://" + opts.ProbeAddr
-	waitFor(t, "healthz and readyz to answer 200", func() error {
-		for _, p := range []string{"/healthz", "/readyz"} {
-			code, body, err := get(probes + p)
-			if err != nil {
-				return err
+		probes := "http://" + opts.ProbeAddr
+		Eventually(func(g Gomega) {
+			for _, p := range []string{"/healthz", "/readyz"} {
+				r, err := get(probes + p)
+				g.Expect(err).NotTo(HaveOccurred(), p)
+				g.Expect(r.Code).To(Equal(http.StatusOK), "%s: %s", p, r.Body)
 			}
-			if code != http.StatusOK {
-				return fmt.Errorf("%s: %d %s", p, code, body)
-			}
-		}
-		return nil
-	})
-	code, body, err := get("http://" + opts.MetricsAddr + "/metrics")
-	if err != nil || code != http.StatusOK || !strings.Contains(body, "rest_client_requests_total") {
-		t.Errorf("metrics: code %d err %v; body lacks client-go metrics", code, err)
-	}
-	waitFor(t, "the leader Lease", func() error {
-		var lease coordinationv1.Lease
-		return env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: LeaderElectionID}, &lease)
-	})
+		}).WithTimeout(30*time.Second).WithPolling(100*time.Millisecond).Should(Succeed(), "healthz and readyz to answer 200")
+		Expect(get("http://"+opts.MetricsAddr+"/metrics")).To(And(
+			HaveField("Code", http.StatusOK),
+			HaveField("Body", ContainSubstring("rest_client_requests_total"))), "metrics lack client-go metrics")
+		Eventually(func() error {
+			var lease coordinationv1.Lease
+			return env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: LeaderElectionID}, &lease)
+		}).WithTimeout(30*time.Second).WithPolling(100*time.Millisecond).Should(Succeed(), "the leader Lease")
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("manager returned %v on shutdown", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("manager did not stop within 30s of its context ending")
-	}
-}
-
-func waitFor(t *testing.T, what string, f func() error) {
-	t.Helper()
-	var err error
-	for i := 0; i < 300; i++ {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("waiting for %s: %v", what, err)
-}
+		cancel()
+		var stopErr error
+		Eventually(done).WithTimeout(30*time.Second).Should(Receive(&stopErr), "manager did not stop within 30s of its context ending")
+		Expect(stopErr).NotTo(HaveOccurred(), "manager returned an error on shutdown")
+	})
+})

@@ -9,8 +9,7 @@ import (
 	"github.com/rayk8s/rayk8s/internal/operator/features"
 )
 
-func parse(t *testing.T, args ...string) (Options, error) {
-	t.Helper()
+func parse(args ...string) (Options, error) {
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	complete := BindFlags(fs)
@@ -21,7 +20,7 @@ func parse(t *testing.T, args ...string) (Options, error) {
 }
 
 func TestFlagsDefaults(t *testing.T) {
-	o, err := parse(t)
+	o, err := parse()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +36,7 @@ func TestFlagsDefaults(t *testing.T) {
 }
 
 func TestFlagsParsed(t *testing.T) {
-	o, err := parse(t, "--watch-namespace= a, b ,", "--feature-gates=RayCronJob=true", "--reconcile-concurrency=4", "--log-level=3")
+	o, err := parse("--watch-namespace= a, b ,", "--feature-gates=RayCronJob=true", "--reconcile-concurrency=4", "--log-level=3")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +61,7 @@ func TestFlagsInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			_, err := parse(t, tt.args...)
+			_, err := parse(tt.args...)
 			if err == nil {
 				t.Fatal("want an error")
 			}

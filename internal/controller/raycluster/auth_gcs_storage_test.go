@@ -1,14 +1,19 @@
 package raycluster
 
 import (
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	gomegatypes "github.com/onsi/gomega/types"
+
 	"context"
 	"fmt"
 	"strings"
 	"sync/atomic"
-	"testing"
+
+	"github.com/rayk8s/rayk8s/internal/testsupport/builders"
+	. "github.com/rayk8s/rayk8s/internal/testsupport/matchers"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -37,27 +42,23 @@ func (r *fixedByteReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// use makes the reader return b for the rest of the test.
-func (r *fixedByteReader) use(t *testing.T, b byte) {
+// use makes the reader return b for the rest of the spec.
+func (r *fixedByteReader) use(b byte) {
 	prev := r.b.Swap(uint32(b))
-	t.Cleanup(func() { r.b.Store(prev) })
+	DeferCleanup(func() { r.b.Store(prev) })
 }
 
 // tokenOf is the token newAuthToken makes from a fixedByteReader returning b.
 func tokenOf(b byte) string { return strings.Repeat(fmt.Sprintf("%02x", b), authTokenBytes) }
 
-// setGate sets a feature gate of the suite's controller for the duration of the test.
-func setGate(t *testing.T, f featuregate.Feature, on bool) {
-	t.Helper()
+// setGate sets a feature gate of the suite's controller for the duration of the spec.
+func setGate(f featuregate.Feature, on bool) {
 	prev := gates.Enabled(f)
-	if err := gates.SetFromMap(map[string]bool{string(f): on}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = gates.SetFromMap(map[string]bool{string(f): prev}) })
+	Expect(gates.SetFromMap(map[string]bool{string(f): on})).To(Succeed())
+	DeferCleanup(func() { _ = gates.SetFromMap(map[string]bool{string(f): prev}) })
 }
 
-func getSecret(t *testing.T, key types.NamespacedName) (*corev1.Secret, error) {
-	t.Helper()
+func getSecret(key types.NamespacedName) (*corev1.Secret, error) {
 	var s corev1.Secret
 	err := k8s.Get(context.Background(), key, &s)
 	return &s, err
@@ -71,8 +72,8 @@ func getPVC(key types.NamespacedName) (*corev1.PersistentVolumeClaim, error) {
 
 // checkAuthTokenEnv checks that the Ray container of every pod reads RAY_AUTH_TOKEN from the
 // Secret's auth_token key.
-func checkAuthTokenEnv(t *testing.T, pods []corev1.Pod, secret string) {
-	t.Helper()
+func checkAuthTokenEnv(pods []corev1.Pod, secret string) {
+	GinkgoHelper()
 	for i := range pods {
 		var mode, token *corev1.EnvVar
 		for j, e := range rayContainerOf(&pods[i]).Env {
@@ -83,120 +84,9 @@ func checkAuthTokenEnv(t *testing.T, pods []corev1.Pod, secret string) {
 				token = &rayContainerOf(&pods[i]).Env[j]
 			}
 		}
-		if mode == nil || mode.Value != string(rayv1.AuthModeToken) {
-			t.Errorf("pod %s: %s = %+v, want %q", pods[i].Name, resources.EnvAuthMode, mode, rayv1.AuthModeToken)
-		}
-		if token == nil || token.ValueFrom == nil || token.ValueFrom.SecretKeyRef == nil ||
-			token.ValueFrom.SecretKeyRef.Name != secret || token.ValueFrom.SecretKeyRef.Key != "auth_token" {
-			t.Errorf("pod %s: %s = %+v, want a secretKeyRef to %s/auth_token", pods[i].Name, resources.EnvAuthToken, token, secret)
-		}
-	}
-}
-
-func TestGeneratedAuthSecretIsCreatedOnceAndUsedByPods(t *testing.T) {
-	tokenSource.use(t, 0x5a)
-	ns := newNamespace(t)
-	c := makeCluster(ns, "auth").workers("small", 1, 0, 10).obj()
-	c.Spec.AuthOptions = &rayv1.AuthOptions{Mode: rayv1.AuthModeToken}
-	create(t, c)
-	key := client.ObjectKeyFromObject(c)
-	eventually(t, "ready", stateIs(t, key, rayv1.ClusterStateReady))
-	uid := getCluster(t, key).UID
-
-	secretKey := types.NamespacedName{Namespace: ns, Name: "auth"}
-	secret, err := getSecret(t, secretKey)
-	if err != nil {
-		t.Fatalf("the auth Secret <cluster> was not created: %v", err)
-	}
-	if got := string(secret.Data["auth_token"]); got != tokenOf(0x5a) {
-		t.Errorf("auth_token = %q, want the token made from the injected random source %q", got, tokenOf(0x5a))
-	}
-	if ref := metav1.GetControllerOf(secret); ref == nil || ref.UID != uid {
-		t.Errorf("Secret controller = %+v, want the RayCluster (UID %s)", ref, uid)
-	}
-	eventually(t, "CreatedSecret event", hasEvent(t, key, corev1.EventTypeNormal, EventCreatedSecret, "auth"))
-	checkAuthTokenEnv(t, listPods(t, ns, "", ""), "auth")
-
-	// Never rotated: more reconciles, even ones that create pods, keep the Secret as it is.
-	tokenSource.use(t, 0x11)
-	updateCluster(t, key, func(c *rayv1.RayCluster) { c.Spec.WorkerGroupSpecs[0].Replicas = ptr.To[int32](2) })
-	eventually(t, "2 workers", countPods(t, ns, rayv1.WorkerNode, "small", 2))
-	eventually(t, "ready again", stateIs(t, key, rayv1.ClusterStateReady))
-	waitObservedGeneration(t, key)
-	waitReconciled(t, key)
-	after, err := getSecret(t, secretKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after.ResourceVersion != secret.ResourceVersion || string(after.Data["auth_token"]) != tokenOf(0x5a) {
-		t.Errorf("the Secret changed (resourceVersion %s -> %s, token %q): the token must never be rotated",
-			secret.ResourceVersion, after.ResourceVersion, after.Data["auth_token"])
-	}
-	checkAuthTokenEnv(t, listPods(t, ns, "", ""), "auth")
-
-	// The Secret watch brings the cluster back when its Secret is deleted; the new one has a new
-	// token (what pods started from now on read).
-	if err := k8s.Delete(context.Background(), after); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the Secret to be recreated", func() error {
-		s, err := getSecret(t, secretKey)
-		if err != nil {
-			return err
-		}
-		if s.UID == after.UID {
-			return fmt.Errorf("still the deleted Secret")
-		}
-		if got := string(s.Data["auth_token"]); got != tokenOf(0x11) {
-			return fmt.Errorf("token %q, want a fresh one %q", got, tokenOf(0x11))
-		}
-		return nil
-	})
-}
-
-func TestUserAuthSecretMustExist(t *testing.T) {
-	ns := newNamespace(t)
-	c := makeCluster(ns, "byo").workers("small", 1, 0, 10).obj()
-	c.Spec.AuthOptions = &rayv1.AuthOptions{Mode: rayv1.AuthModeToken, SecretName: ptr.To("my-token")}
-	create(t, c)
-	key := client.ObjectKeyFromObject(c)
-
-	eventually(t, "ReplicaFailure naming the Secret", func() error {
-		cond := findCondition(getCluster(t, key), rayv1.RayClusterReplicaFailure)
-		if cond == nil || cond.Status != metav1.ConditionTrue || cond.Reason != rayv1.AuthSecretNotFound || !strings.Contains(cond.Message, "my-token") {
-			return fmt.Errorf("ReplicaFailure = %+v, want True/%s naming my-token", cond, rayv1.AuthSecretNotFound)
-		}
-		return nil
-	})
-	eventually(t, "a Warning event naming the Secret", hasEvent(t, key, corev1.EventTypeWarning, EventAuthSecretNotFound, "my-token"))
-	if r := getCluster(t, key).Status.Reason; !strings.Contains(r, "my-token") {
-		t.Errorf("status.reason %q does not name the missing Secret", r)
-	}
-	waitReconciled(t, key)
-	if got := listPods(t, ns, "", ""); len(got) != 0 {
-		t.Fatalf("pods created while their auth Secret is missing: %v", podNames(got))
-	}
-	if _, err := getSecret(t, types.NamespacedName{Namespace: ns, Name: "byo"}); !isNotFound(err) {
-		t.Fatalf("the operator generated a Secret although the user names one (err %v)", err)
-	}
-
-	// The user's Secret appears: the watch brings the cluster back, which then starts.
-	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "my-token"},
-		Data: map[string][]byte{"auth_token": []byte("users-own-token")}})
-	eventually(t, "ready", stateIs(t, key, rayv1.ClusterStateReady))
-	eventually(t, "ReplicaFailure removed", func() error {
-		if cond := findCondition(getCluster(t, key), rayv1.RayClusterReplicaFailure); cond != nil {
-			return fmt.Errorf("ReplicaFailure still %+v", cond)
-		}
-		return nil
-	})
-	checkAuthTokenEnv(t, listPods(t, ns, "", ""), "my-token")
-	s, err := getSecret(t, types.NamespacedName{Namespace: ns, Name: "my-token"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(s.Data["auth_token"]) != "users-own-token" || len(s.OwnerReferences) != 0 {
-		t.Errorf("the user's Secret was modified: data %q, owners %+v", s.Data["auth_token"], s.OwnerReferences)
+		Expect(mode).To(HaveField("Value", string(rayv1.AuthModeToken)), "pod %s: %s", pods[i].Name, resources.EnvAuthMode)
+		Expect(token).To(HaveField("ValueFrom.SecretKeyRef", And(Not(BeNil()), HaveField("Name", secret), HaveField("Key", "auth_token"))),
+			"pod %s: %s, want a secretKeyRef to %s/auth_token", pods[i].Name, resources.EnvAuthToken, secret)
 	}
 }
 
@@ -205,170 +95,199 @@ func rocksDB(st *rayv1.GcsStorage) *rayv1.GcsFaultToleranceOptions {
 	return &rayv1.GcsFaultToleranceOptions{Backend: ptr.To(rayv1.GcsBackendRocksDB), Storage: st}
 }
 
-// ownedBy reports an error unless the claim's owner references are exactly a controller
-// reference to uid (owned) or empty (not owned).
-func ownedBy(key types.NamespacedName, uid types.UID, owned bool) func() error {
-	return func() error {
-		p, err := getPVC(key)
-		if err != nil {
-			return err
+// pvcOf returns a function fetching the claim, for Eventually.
+func pvcOf(key types.NamespacedName) func() (*corev1.PersistentVolumeClaim, error) {
+	return func() (*corev1.PersistentVolumeClaim, error) { return getPVC(key) }
+}
+
+// onlyControlledBy matches a claim whose one owner reference is a controller reference to owner.
+func onlyControlledBy(owner *rayv1.RayCluster) gomegatypes.GomegaMatcher {
+	return And(BeControlledBy(owner), HaveField("OwnerReferences", HaveLen(1)))
+}
+
+// unowned matches a claim without owner references (deletionPolicy Retain).
+var unowned = HaveField("OwnerReferences", BeEmpty())
+
+var _ = Describe("RayCluster auth token and GCS storage", func() {
+	It("generated auth secret is created once and used by pods", func() {
+		tokenSource.use(0x5a)
+		ns := newNamespace()
+		c := builders.RayCluster(ns, "auth").WorkerGroup("small", 1, 0, 10).Obj()
+		c.Spec.AuthOptions = &rayv1.AuthOptions{Mode: rayv1.AuthModeToken}
+		create(c)
+		key := client.ObjectKeyFromObject(c)
+		Eventually(clusterOf(key)).Should(HaveState(rayv1.ClusterStateReady), "ready")
+
+		secretKey := types.NamespacedName{Namespace: ns, Name: "auth"}
+		secret, err := getSecret(secretKey)
+		Expect(err).NotTo(HaveOccurred(), "the auth Secret <cluster> was not created")
+		Expect(string(secret.Data["auth_token"])).To(Equal(tokenOf(0x5a)), "auth_token, want the token made from the injected random source")
+		Expect(secret).To(BeControlledBy(getCluster(key)))
+		Eventually(eventsOf(key)).Should(HaveEvent(corev1.EventTypeNormal, EventCreatedSecret, "auth"), "CreatedSecret event")
+		checkAuthTokenEnv(listPods(ns, "", ""), "auth")
+
+		// Never rotated: more reconciles, even ones that create pods, keep the Secret as it is.
+		tokenSource.use(0x11)
+		updateCluster(key, func(c *rayv1.RayCluster) { c.Spec.WorkerGroupSpecs[0].Replicas = ptr.To[int32](2) })
+		Eventually(podNamesOf(ns, rayv1.WorkerNode, "small")).Should(HaveLen(2), "2 workers")
+		Eventually(clusterOf(key)).Should(HaveState(rayv1.ClusterStateReady), "ready again")
+		waitObservedGeneration(key)
+		waitReconciled(key)
+		after, err := getSecret(secretKey)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(after.ResourceVersion).To(Equal(secret.ResourceVersion), "the Secret changed: the token must never be rotated")
+		Expect(string(after.Data["auth_token"])).To(Equal(tokenOf(0x5a)), "the Secret changed: the token must never be rotated")
+		checkAuthTokenEnv(listPods(ns, "", ""), "auth")
+
+		// The Secret watch brings the cluster back when its Secret is deleted; the new one has a new
+		// token (what pods started from now on read).
+		Expect(k8s.Delete(context.Background(), after)).To(Succeed())
+		Eventually(func(g Gomega) {
+			s, err := getSecret(secretKey)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(s.UID).NotTo(Equal(after.UID), "still the deleted Secret")
+			g.Expect(string(s.Data["auth_token"])).To(Equal(tokenOf(0x11)), "want a fresh token")
+		}).Should(Succeed(), "the Secret to be recreated")
+	})
+
+	It("user auth secret must exist", func() {
+		ns := newNamespace()
+		c := builders.RayCluster(ns, "byo").WorkerGroup("small", 1, 0, 10).Obj()
+		c.Spec.AuthOptions = &rayv1.AuthOptions{Mode: rayv1.AuthModeToken, SecretName: ptr.To("my-token")}
+		create(c)
+		key := client.ObjectKeyFromObject(c)
+
+		Eventually(clusterOf(key)).Should(And(
+			HaveCondition(rayv1.RayClusterReplicaFailure, metav1.ConditionTrue, rayv1.AuthSecretNotFound),
+			WithTransform(conditionMessage(rayv1.RayClusterReplicaFailure), ContainSubstring("my-token"))),
+			"ReplicaFailure naming the Secret")
+		Eventually(eventsOf(key)).Should(HaveEvent(corev1.EventTypeWarning, EventAuthSecretNotFound, "my-token"), "a Warning event naming the Secret")
+		Expect(getCluster(key).Status.Reason).To(ContainSubstring("my-token"), "status.reason does not name the missing Secret")
+		waitReconciled(key)
+		Expect(podNames(listPods(ns, "", ""))).To(BeEmpty(), "pods created while their auth Secret is missing")
+		_, err := getSecret(types.NamespacedName{Namespace: ns, Name: "byo"})
+		Expect(err).To(Satisfy(isNotFound), "the operator generated a Secret although the user names one")
+
+		// The user's Secret appears: the watch brings the cluster back, which then starts.
+		create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "my-token"},
+			Data: map[string][]byte{"auth_token": []byte("users-own-token")}})
+		Eventually(clusterOf(key)).Should(HaveState(rayv1.ClusterStateReady), "ready")
+		Eventually(clusterOf(key)).ShouldNot(HaveField("Status.Conditions",
+			ContainElement(HaveField("Type", string(rayv1.RayClusterReplicaFailure)))), "ReplicaFailure removed")
+		checkAuthTokenEnv(listPods(ns, "", ""), "my-token")
+		s, err := getSecret(types.NamespacedName{Namespace: ns, Name: "my-token"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(s.Data["auth_token"])).To(Equal("users-own-token"), "the user's Secret was modified")
+		Expect(s.OwnerReferences).To(BeEmpty(), "the user's Secret was modified")
+	})
+
+	It("RocksDB storage claim", func() {
+		ns := newNamespace()
+		c := builders.RayCluster(ns, "rdb").WorkerGroup("small", 1, 0, 10).Obj()
+		c.Spec.GcsFaultToleranceOptions = rocksDB(&rayv1.GcsStorage{
+			Size: resourceQty("5Gi"), StorageClassName: ptr.To("fast"),
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOncePod},
+		})
+		create(c)
+		key := client.ObjectKeyFromObject(c)
+		Eventually(clusterOf(key)).Should(HaveState(rayv1.ClusterStateReady), "ready")
+		cluster := getCluster(key)
+		Expect(cluster.Finalizers).To(BeEmpty(), "finalizers on a rocksdb cluster, want none (the Redis clean-up is for the redis backend)")
+
+		pvcKey := types.NamespacedName{Namespace: ns, Name: "rdb-gcs-pvc"}
+		pvc, err := getPVC(pvcKey)
+		Expect(err).NotTo(HaveOccurred(), "the GCS storage claim was not created")
+		Expect(pvc.Spec.Resources.Requests[corev1.ResourceStorage]).To(BeComparableTo(resource.MustParse("5Gi")), "size")
+		Expect(pvc.Spec.StorageClassName).To(HaveValue(Equal("fast")), "storageClassName")
+		Expect(pvc.Spec.AccessModes).To(Equal([]corev1.PersistentVolumeAccessMode{corev1.ReadWriteOncePod}), "accessModes")
+		Expect(pvc).To(onlyControlledBy(cluster))
+		Eventually(eventsOf(key)).Should(HaveEvent(corev1.EventTypeNormal, EventCreatedPVC, "rdb-gcs-pvc"), "CreatedPVC event")
+		heads := listPods(ns, rayv1.HeadNode, "")
+		Expect(podNames(heads)).To(HaveLen(1), "head pods")
+		var claim string
+		for _, v := range heads[0].Spec.Volumes {
+			if v.PersistentVolumeClaim != nil {
+				claim = v.PersistentVolumeClaim.ClaimName
+			}
 		}
-		ref := metav1.GetControllerOf(p)
-		switch {
-		case owned && (len(p.OwnerReferences) != 1 || ref == nil || ref.UID != uid):
-			return fmt.Errorf("owner references %+v, want a controller reference to the RayCluster %s", p.OwnerReferences, uid)
-		case !owned && len(p.OwnerReferences) != 0:
-			return fmt.Errorf("owner references %+v, want none (deletionPolicy Retain)", p.OwnerReferences)
-		}
-		return nil
-	}
-}
+		Expect(claim).To(Equal("rdb-gcs-pvc"), "the claim the head pod mounts")
 
-func TestRocksDBStorageClaim(t *testing.T) {
-	ns := newNamespace(t)
-	c := makeCluster(ns, "rdb").workers("small", 1, 0, 10).obj()
-	c.Spec.GcsFaultToleranceOptions = rocksDB(&rayv1.GcsStorage{
-		Size: resourceQty("5Gi"), StorageClassName: ptr.To("fast"),
-		AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOncePod},
+		// Created once: a new size is not applied to the existing claim.
+		updateCluster(key, func(c *rayv1.RayCluster) {
+			c.Spec.GcsFaultToleranceOptions.Storage.Size = resourceQty("10Gi")
+		})
+		waitObservedGeneration(key)
+		Expect(getPVC(pvcKey)).To(HaveField("ResourceVersion", pvc.ResourceVersion), "the claim was changed after creation")
+
+		// The owner reference follows deletionPolicy.
+		updateCluster(key, func(c *rayv1.RayCluster) {
+			c.Spec.GcsFaultToleranceOptions.Storage.DeletionPolicy = ptr.To(rayv1.GcsStorageRetain)
+		})
+		Eventually(pvcOf(pvcKey)).Should(unowned, "the owner reference removed (Retain)")
+		Eventually(eventsOf(key)).Should(HaveEvent(corev1.EventTypeNormal, EventUpdatedPVC, "Retain"), "UpdatedPVC event")
+		updateCluster(key, func(c *rayv1.RayCluster) {
+			c.Spec.GcsFaultToleranceOptions.Storage.DeletionPolicy = ptr.To(rayv1.GcsStorageDeleteWithCluster)
+		})
+		Eventually(pvcOf(pvcKey)).Should(onlyControlledBy(cluster), "the owner reference back (DeleteWithCluster)")
+		Expect(podNames(listPods(ns, "", ""))).To(HaveLen(2), "want the 2 untouched pods")
 	})
-	create(t, c)
-	key := client.ObjectKeyFromObject(c)
-	eventually(t, "ready", stateIs(t, key, rayv1.ClusterStateReady))
-	cluster := getCluster(t, key)
-	if len(cluster.Finalizers) != 0 {
-		t.Errorf("finalizers %v on a rocksdb cluster, want none (the Redis clean-up is for the redis backend)", cluster.Finalizers)
-	}
 
-	pvcKey := types.NamespacedName{Namespace: ns, Name: "rdb-gcs-pvc"}
-	pvc, err := getPVC(pvcKey)
-	if err != nil {
-		t.Fatalf("the GCS storage claim was not created: %v", err)
-	}
-	if got := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; got.Cmp(resource.MustParse("5Gi")) != 0 {
-		t.Errorf("size %s, want 5Gi", got.String())
-	}
-	if got := ptr.Deref(pvc.Spec.StorageClassName, ""); got != "fast" {
-		t.Errorf("storageClassName %q, want fast", got)
-	}
-	if got := pvc.Spec.AccessModes; len(got) != 1 || got[0] != corev1.ReadWriteOncePod {
-		t.Errorf("accessModes %v, want [ReadWriteOncePod]", got)
-	}
-	if err := ownedBy(pvcKey, cluster.UID, true)(); err != nil {
-		t.Error(err)
-	}
-	eventually(t, "CreatedPVC event", hasEvent(t, key, corev1.EventTypeNormal, EventCreatedPVC, "rdb-gcs-pvc"))
-	heads := listPods(t, ns, rayv1.HeadNode, "")
-	if len(heads) != 1 {
-		t.Fatalf("head pods %v, want 1", podNames(heads))
-	}
-	var claim string
-	for _, v := range heads[0].Spec.Volumes {
-		if v.PersistentVolumeClaim != nil {
-			claim = v.PersistentVolumeClaim.ClaimName
-		}
-	}
-	if claim != "rdb-gcs-pvc" {
-		t.Errorf("head pod mounts claim %q, want rdb-gcs-pvc", claim)
-	}
-
-	// Created once: a new size is not applied to the existing claim.
-	updateCluster(t, key, func(c *rayv1.RayCluster) {
-		c.Spec.GcsFaultToleranceOptions.Storage.Size = resourceQty("10Gi")
+	It("RocksDB retained claim is created without owner", func() {
+		ns := newNamespace()
+		c := builders.RayCluster(ns, "keep").Obj()
+		c.Spec.GcsFaultToleranceOptions = rocksDB(&rayv1.GcsStorage{DeletionPolicy: ptr.To(rayv1.GcsStorageRetain)})
+		create(c)
+		key := client.ObjectKeyFromObject(c)
+		Eventually(clusterOf(key)).Should(HaveState(rayv1.ClusterStateReady), "ready")
+		pvcKey := types.NamespacedName{Namespace: ns, Name: "keep-gcs-pvc"}
+		pvc, err := getPVC(pvcKey)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(pvc).To(unowned)
+		Expect(pvc.Spec.Resources.Requests[corev1.ResourceStorage]).To(BeComparableTo(resource.MustParse("1Gi")), "size, want the 1Gi default")
+		Expect(pvc.Spec.AccessModes).To(Equal([]corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}), "accessModes, want the [ReadWriteOnce] default")
 	})
-	waitObservedGeneration(t, key)
-	if p, err := getPVC(pvcKey); err != nil || p.ResourceVersion != pvc.ResourceVersion {
-		t.Fatalf("the claim was changed after creation (err %v)", err)
-	}
 
-	// The owner reference follows deletionPolicy.
-	updateCluster(t, key, func(c *rayv1.RayCluster) {
-		c.Spec.GcsFaultToleranceOptions.Storage.DeletionPolicy = ptr.To(rayv1.GcsStorageRetain)
+	It("RocksDB user claim is only checked", func() {
+		ns := newNamespace()
+		c := builders.RayCluster(ns, "own").Obj()
+		c.Spec.GcsFaultToleranceOptions = rocksDB(&rayv1.GcsStorage{ClaimName: "my-claim"})
+		create(c)
+		key := client.ObjectKeyFromObject(c)
+		Eventually(eventsOf(key)).Should(HaveEvent(corev1.EventTypeWarning, EventGCSStoragePVCNotFound, "my-claim"), "a Warning event naming the claim")
+		// The head pod is created anyway: it waits (Pending) for its claim like any pod.
+		Eventually(podNamesOf(ns, rayv1.HeadNode, "")).Should(HaveLen(1), "the head pod")
+		var list corev1.PersistentVolumeClaimList
+		Expect(k8s.List(context.Background(), &list, client.InNamespace(ns))).To(Succeed())
+		Expect(list.Items).To(BeEmpty(), "claims created although the user names one")
+
+		pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "my-claim"},
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+			}}
+		create(pvc)
+		waitReconciled(key)
+		got, err := getPVC(client.ObjectKeyFromObject(pvc))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(got.OwnerReferences).To(BeEmpty(), "the user's claim was modified")
+		Expect(got.ResourceVersion).To(Equal(pvc.ResourceVersion), "the user's claim was modified")
 	})
-	eventually(t, "the owner reference removed (Retain)", ownedBy(pvcKey, cluster.UID, false))
-	eventually(t, "UpdatedPVC event", hasEvent(t, key, corev1.EventTypeNormal, EventUpdatedPVC, "Retain"))
-	updateCluster(t, key, func(c *rayv1.RayCluster) {
-		c.Spec.GcsFaultToleranceOptions.Storage.DeletionPolicy = ptr.To(rayv1.GcsStorageDeleteWithCluster)
+
+	It("RocksDB requires feature gate", func() {
+		setGate(features.GCSFaultToleranceEmbeddedStorage, false)
+		ns := newNamespace()
+		c := builders.RayCluster(ns, "nogate").WorkerGroup("small", 1, 0, 10).Obj()
+		c.Spec.GcsFaultToleranceOptions = rocksDB(nil)
+		create(c)
+		key := client.ObjectKeyFromObject(c)
+		Eventually(clusterOf(key)).Should(And(
+			HaveCondition(rayv1.RayClusterSpecValid, metav1.ConditionFalse, rayv1.InvalidRayClusterSpec),
+			WithTransform(conditionMessage(rayv1.RayClusterSpecValid), ContainSubstring(string(features.GCSFaultToleranceEmbeddedStorage)))),
+			"SpecValid=False naming the gate")
+		Eventually(eventsOf(key)).Should(HaveEvent(corev1.EventTypeWarning, rayv1.InvalidRayClusterSpec, string(features.GCSFaultToleranceEmbeddedStorage)), "a Warning event naming the gate")
+		waitReconciled(key)
+		Expect(podNames(listPods(ns, "", ""))).To(BeEmpty(), "pods created for a rocksdb cluster with the gate off")
+		_, err := getPVC(types.NamespacedName{Namespace: ns, Name: "nogate-gcs-pvc"})
+		Expect(err).To(Satisfy(isNotFound), "GCS storage claim created with the gate off")
 	})
-	eventually(t, "the owner reference back (DeleteWithCluster)", ownedBy(pvcKey, cluster.UID, true))
-	if got := listPods(t, ns, "", ""); len(got) != 2 {
-		t.Errorf("pods %v, want the 2 untouched pods", podNames(got))
-	}
-}
-
-func TestRocksDBRetainedClaimIsCreatedWithoutOwner(t *testing.T) {
-	ns := newNamespace(t)
-	c := makeCluster(ns, "keep").obj()
-	c.Spec.GcsFaultToleranceOptions = rocksDB(&rayv1.GcsStorage{DeletionPolicy: ptr.To(rayv1.GcsStorageRetain)})
-	create(t, c)
-	key := client.ObjectKeyFromObject(c)
-	eventually(t, "ready", stateIs(t, key, rayv1.ClusterStateReady))
-	pvcKey := types.NamespacedName{Namespace: ns, Name: "keep-gcs-pvc"}
-	if err := ownedBy(pvcKey, getCluster(t, key).UID, false)(); err != nil {
-		t.Fatal(err)
-	}
-	pvc, _ := getPVC(pvcKey)
-	if got := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; got.Cmp(resource.MustParse("1Gi")) != 0 {
-		t.Errorf("size %s, want the 1Gi default", got.String())
-	}
-	if got := pvc.Spec.AccessModes; len(got) != 1 || got[0] != corev1.ReadWriteOnce {
-		t.Errorf("accessModes %v, want the [ReadWriteOnce] default", got)
-	}
-}
-
-func TestRocksDBUserClaimIsOnlyChecked(t *testing.T) {
-	ns := newNamespace(t)
-	c := makeCluster(ns, "own").obj()
-	c.Spec.GcsFaultToleranceOptions = rocksDB(&rayv1.GcsStorage{ClaimName: "my-claim"})
-	create(t, c)
-	key := client.ObjectKeyFromObject(c)
-	eventually(t, "a Warning event naming the claim", hasEvent(t, key, corev1.EventTypeWarning, EventGCSStoragePVCNotFound, "my-claim"))
-	// The head pod is created anyway: it waits (Pending) for its claim like any pod.
-	eventually(t, "the head pod", countPods(t, ns, rayv1.HeadNode, "", 1))
-	var list corev1.PersistentVolumeClaimList
-	if err := k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
-		t.Fatal(err)
-	}
-	if len(list.Items) != 0 {
-		t.Fatalf("claims %v created although the user names one", list.Items)
-	}
-
-	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "my-claim"},
-		Spec: corev1.PersistentVolumeClaimSpec{
-			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
-		}}
-	create(t, pvc)
-	waitReconciled(t, key)
-	got, err := getPVC(client.ObjectKeyFromObject(pvc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got.OwnerReferences) != 0 || got.ResourceVersion != pvc.ResourceVersion {
-		t.Errorf("the user's claim was modified: owners %+v", got.OwnerReferences)
-	}
-}
-
-func TestRocksDBRequiresFeatureGate(t *testing.T) {
-	setGate(t, features.GCSFaultToleranceEmbeddedStorage, false)
-	ns := newNamespace(t)
-	c := makeCluster(ns, "nogate").workers("small", 1, 0, 10).obj()
-	c.Spec.GcsFaultToleranceOptions = rocksDB(nil)
-	create(t, c)
-	key := client.ObjectKeyFromObject(c)
-	eventually(t, "SpecValid=False naming the gate", func() error {
-		cond := meta.FindStatusCondition(getCluster(t, key).Status.Conditions, string(rayv1.RayClusterSpecValid))
-		if cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != rayv1.InvalidRayClusterSpec ||
-			!strings.Contains(cond.Message, string(features.GCSFaultToleranceEmbeddedStorage)) {
-			return fmt.Errorf("RayClusterSpecValid = %+v, want False/%s naming %s", cond, rayv1.InvalidRayClusterSpec, features.GCSFaultToleranceEmbeddedStorage)
-		}
-		return nil
-	})
-	eventually(t, "a Warning event naming the gate", hasEvent(t, key, corev1.EventTypeWarning, rayv1.InvalidRayClusterSpec, string(features.GCSFaultToleranceEmbeddedStorage)))
-	waitReconciled(t, key)
-	if got := listPods(t, ns, "", ""); len(got) != 0 {
-		t.Errorf("pods created for a rocksdb cluster with the gate off: %v", podNames(got))
-	}
-	if _, err := getPVC(types.NamespacedName{Namespace: ns, Name: "nogate-gcs-pvc"}); !isNotFound(err) {
-		t.Errorf("GCS storage claim created with the gate off (err %v)", err)
-	}
-}
+})

@@ -15,6 +15,7 @@ import (
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
+	"github.com/rayk8s/rayk8s/internal/testsupport/builders"
 	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
 )
 
@@ -64,7 +65,7 @@ func unitReconciler(t *testing.T, objs ...client.Object) (*Reconciler, client.Cl
 }
 
 func unitCluster() *rayv1.RayCluster {
-	c := makeCluster("ns", "c").workers("small", 1, 0, 10).obj()
+	c := builders.RayCluster("ns", "c").WorkerGroup("small", 1, 0, 10).Obj()
 	c.UID = "cluster-uid"
 	return c
 }

@@ -1,13 +1,20 @@
 package raycluster
 
 import (
+	"context"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
 	"fmt"
 	"maps"
 	"slices"
 	"sort"
 	"strings"
-	"testing"
 	"time"
+
+	"github.com/rayk8s/rayk8s/internal/testsupport/builders"
+	. "github.com/rayk8s/rayk8s/internal/testsupport/matchers"
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -48,203 +55,12 @@ func rayContainerOf(p *corev1.Pod) *corev1.Container { return &p.Spec.Containers
 // waitObservedGeneration waits until the controller has finished a reconcile of the current
 // generation (status.observedGeneration is written only by a reconcile without error), so that
 // whatever the controller does in reaction to a spec change has been issued.
-func waitObservedGeneration(t *testing.T, key types.NamespacedName) {
-	t.Helper()
-	eventually(t, "status.observedGeneration to reach the generation", func() error {
-		c := getCluster(t, key)
-		if c.Status.ObservedGeneration != c.Generation {
-			return fmt.Errorf("observedGeneration %d, generation %d", c.Status.ObservedGeneration, c.Generation)
-		}
-		return nil
-	})
-}
-
-func TestRecreateUpgradeStrategy(t *testing.T) {
-	ns := newNamespace(t)
-	c := makeCluster(ns, "rec").workers("small", 2, 0, 10).obj()
-	c.Spec.UpgradeStrategy = &rayv1.RayClusterUpgradeStrategy{Type: ptr.To(rayv1.RayClusterRecreate)}
-	create(t, c)
-	key := client.ObjectKeyFromObject(c)
-	eventually(t, "ready", stateIs(t, key, rayv1.ClusterStateReady))
-
-	heads := listPods(t, ns, rayv1.HeadNode, "")
-	if len(heads) != 1 {
-		t.Fatalf("head pods %v, want 1", podNames(heads))
-	}
-	oldHash := resources.ClusterSpecHash(getCluster(t, key))
-	if got := heads[0].Annotations[rayv1.UpgradeStrategyRecreateHashKey]; got != oldHash {
-		t.Fatalf("head pod annotation %s = %q, want the spec hash %q", rayv1.UpgradeStrategyRecreateHashKey, got, oldHash)
-	}
-	before := podUIDs(listPods(t, ns, "", ""))
-	if len(before) != 3 {
-		t.Fatalf("pods %v, want 1 head and 2 workers", before)
-	}
-
-	// Changing replicas only is not a template change: nothing is recreated, one worker is added.
-	updateCluster(t, key, func(c *rayv1.RayCluster) { c.Spec.WorkerGroupSpecs[0].Replicas = ptr.To[int32](3) })
-	eventually(t, "3 workers", countPods(t, ns, rayv1.WorkerNode, "small", 3))
-	waitObservedGeneration(t, key)
-	eventually(t, "ready with 3 workers", stateIs(t, key, rayv1.ClusterStateReady))
-	waitReconciled(t, key)
-	all := listPods(t, ns, "", "")
-	now := podUIDs(all)
-	for name, uid := range before {
-		if now[name] != uid {
-			t.Fatalf("pod %s (uid %s) was recreated by a replicas-only change; pods now %v", name, uid, now)
-		}
-	}
-	if len(all) != 4 {
-		t.Fatalf("pods %v, want the 3 original pods and 1 new worker", podNames(all))
-	}
-	if got := listPods(t, ns, rayv1.HeadNode, "")[0].Annotations[rayv1.UpgradeStrategyRecreateHashKey]; got != oldHash {
-		t.Fatalf("head hash annotation changed to %q by a replicas-only change (was %q)", got, oldHash)
-	}
-	before = podUIDs(all)
-
-	// A new env var in the worker template changes the spec hash: every pod, the head included,
-	// is deleted and recreated from the new template.
-	updateCluster(t, key, func(c *rayv1.RayCluster) {
-		ctr := &c.Spec.WorkerGroupSpecs[0].Template.Spec.Containers[0]
-		ctr.Env = append(ctr.Env, corev1.EnvVar{Name: testEnvName, Value: "1"})
-	})
-	newHash := resources.ClusterSpecHash(getCluster(t, key))
-	if newHash == oldHash {
-		t.Fatalf("the spec hash did not change with the worker template (%s)", newHash)
-	}
-	eventually(t, "every pod recreated with the new template", func() error {
-		pods := listPods(t, ns, "", "")
-		var heads, workers []string
-		for _, p := range pods {
-			if _, old := before[p.Name]; old {
-				return fmt.Errorf("pod %s from before the change still exists", p.Name)
-			}
-			switch p.Labels[rayv1.RayNodeTypeLabelKey] {
-			case string(rayv1.HeadNode):
-				heads = append(heads, p.Name)
-				if got := p.Annotations[rayv1.UpgradeStrategyRecreateHashKey]; got != newHash {
-					return fmt.Errorf("head %s has hash %q, want %q", p.Name, got, newHash)
-				}
-			case string(rayv1.WorkerNode):
-				workers = append(workers, p.Name)
-				if !hasEnv(rayContainerOf(&p), testEnvName) {
-					return fmt.Errorf("worker %s lacks the new env var %s", p.Name, testEnvName)
-				}
-			}
-		}
-		if len(heads) != 1 || len(workers) != 3 {
-			return fmt.Errorf("heads %v and workers %v, want 1 and 3", heads, workers)
-		}
-		return nil
-	})
-	eventually(t, "ready after the recreation", stateIs(t, key, rayv1.ClusterStateReady))
-	eventually(t, "DeletedPod event", hasEvent(t, key, corev1.EventTypeNormal, EventDeletedPod, "upgradeStrategy is Recreate"))
-
-	// Converged on the new hash: no further recreation.
-	after := podUIDs(listPods(t, ns, "", ""))
-	waitReconciled(t, key)
-	if err := sameUIDs(listPods(t, ns, "", ""), after); err != nil {
-		t.Fatalf("pods changed again after the recreation converged: %v", err)
-	}
-}
-
-// TestRecreateRightAfterScaleUp changes the template while the pods of a scale-up are just being
-// created: the Recreate pass then deletes pods the controller created one reconcile earlier. The
-// recreated cluster must come up without waiting for the pod-create expectation timeout.
-func TestRecreateRightAfterScaleUp(t *testing.T) {
-	ns := newNamespace(t)
-	c := makeCluster(ns, "recup").workers("small", 1, 0, 10).obj()
-	c.Spec.UpgradeStrategy = &rayv1.RayClusterUpgradeStrategy{Type: ptr.To(rayv1.RayClusterRecreate)}
-	create(t, c)
-	key := client.ObjectKeyFromObject(c)
-	eventually(t, "ready", stateIs(t, key, rayv1.ClusterStateReady))
-	before := podUIDs(listPods(t, ns, "", ""))
-
-	// The bound counts from the first change and equals the expectation timeout on purpose: a
-	// create expectation left behind by the deleted pods blocks the group until it expires, so
-	// the cluster could only converge after this deadline.
-	deadline := time.Now().Add(DefaultExpectationTimeout)
-	updateCluster(t, key, func(c *rayv1.RayCluster) { c.Spec.WorkerGroupSpecs[0].Replicas = ptr.To[int32](4) })
-	updateCluster(t, key, func(c *rayv1.RayCluster) {
-		ctr := &c.Spec.WorkerGroupSpecs[0].Template.Spec.Containers[0]
-		ctr.Env = append(ctr.Env, corev1.EnvVar{Name: testEnvName, Value: "1"})
-	})
-	newHash := resources.ClusterSpecHash(getCluster(t, key))
-	converged := func() error {
-		pods := listPods(t, ns, "", "")
-		var workers int
-		for _, p := range pods {
-			if _, old := before[p.Name]; old {
-				return fmt.Errorf("pod %s from before the change still exists", p.Name)
-			}
-			switch p.Labels[rayv1.RayNodeTypeLabelKey] {
-			case string(rayv1.HeadNode):
-				if got := p.Annotations[rayv1.UpgradeStrategyRecreateHashKey]; got != newHash {
-					return fmt.Errorf("head %s has hash %q, want %q", p.Name, got, newHash)
-				}
-			case string(rayv1.WorkerNode):
-				workers++
-				if !hasEnv(rayContainerOf(&p), testEnvName) {
-					return fmt.Errorf("worker %s has the old template", p.Name)
-				}
-			}
-		}
-		if workers != 4 || len(pods) != 5 {
-			return fmt.Errorf("pods %v, want 1 head and 4 workers", podNames(pods))
-		}
-		return stateIs(t, key, rayv1.ClusterStateReady)()
-	}
-	for {
-		err := converged()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the cluster did not converge on the new template before the %s create-expectation timeout elapsed: %v", DefaultExpectationTimeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func TestDefaultUpgradeStrategyDoesNotTouchRunningPods(t *testing.T) {
-	ns := newNamespace(t)
-	c := makeCluster(ns, "norec").workers("small", 2, 0, 10).obj()
-	create(t, c)
-	key := client.ObjectKeyFromObject(c)
-	eventually(t, "ready", stateIs(t, key, rayv1.ClusterStateReady))
-	before := podUIDs(listPods(t, ns, "", ""))
-	if len(before) != 3 {
-		t.Fatalf("pods %v, want 1 head and 2 workers", before)
-	}
-	if a, ok := listPods(t, ns, rayv1.HeadNode, "")[0].Annotations[rayv1.UpgradeStrategyRecreateHashKey]; ok {
-		t.Errorf("head pod has %s=%q without upgradeStrategy Recreate", rayv1.UpgradeStrategyRecreateHashKey, a)
-	}
-
-	updateCluster(t, key, func(c *rayv1.RayCluster) {
-		for _, ctr := range []*corev1.Container{
-			&c.Spec.HeadGroupSpec.Template.Spec.Containers[0],
-			&c.Spec.WorkerGroupSpecs[0].Template.Spec.Containers[0],
-		} {
-			ctr.Env = append(ctr.Env, corev1.EnvVar{Name: testEnvName, Value: "1"})
-		}
-	})
-	waitObservedGeneration(t, key)
-	waitReconciled(t, key)
-	if err := sameUIDs(listPods(t, ns, "", ""), before); err != nil {
-		t.Fatalf("a template change with the default upgrade strategy touched running pods: %v", err)
-	}
-	if s := getCluster(t, key).Status.State; s != rayv1.ClusterStateReady {
-		t.Fatalf("state %q after a template change, want ready", s)
-	}
-
-	// Only pods created from now on get the new template.
-	updateCluster(t, key, func(c *rayv1.RayCluster) { c.Spec.WorkerGroupSpecs[0].Replicas = ptr.To[int32](3) })
-	eventually(t, "3 workers", countPods(t, ns, rayv1.WorkerNode, "small", 3))
-	for _, p := range listPods(t, ns, "", "") {
-		_, old := before[p.Name]
-		if has := hasEnv(rayContainerOf(&p), testEnvName); has == old {
-			t.Errorf("pod %s (existing before the change: %v) has the new env var: %v", p.Name, old, has)
-		}
-	}
+func waitObservedGeneration(key types.NamespacedName) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		c := getCluster(key)
+		g.Expect(c.Status.ObservedGeneration).To(Equal(c.Generation), "observedGeneration")
+	}).Should(Succeed(), "status.observedGeneration to reach the generation")
 }
 
 // replica is what the tests know about one multi-host replica.
@@ -301,6 +117,9 @@ func multiHostReplicas(pods []corev1.Pod, group string, hosts int) (map[string]*
 	return out, nil
 }
 
+// replicaUIDs maps the replica's pod names to UIDs, for WithTransform.
+func replicaUIDs(r *replica) map[string]types.UID { return r.uids }
+
 func replicaIndexes(rs map[string]*replica) []string {
 	var out []string
 	for _, r := range rs {
@@ -311,11 +130,10 @@ func replicaIndexes(rs map[string]*replica) []string {
 }
 
 // waitReplicas waits until the group has n complete, correctly labelled replicas and returns them.
-func waitReplicas(t *testing.T, ns, group string, hosts, n int) map[string]*replica {
-	t.Helper()
+func waitReplicas(ns, group string, hosts, n int) map[string]*replica {
 	var rs map[string]*replica
-	eventually(t, fmt.Sprintf("%d replicas of %d hosts in group %s", n, hosts, group), func() error {
-		pods := listPods(t, ns, rayv1.WorkerNode, group)
+	Eventually(func() error {
+		pods := listPods(ns, rayv1.WorkerNode, group)
 		got, err := multiHostReplicas(pods, group, hosts)
 		if err != nil {
 			return err
@@ -325,7 +143,7 @@ func waitReplicas(t *testing.T, ns, group string, hosts, n int) map[string]*repl
 		}
 		rs = got
 		return nil
-	})
+	}).Should(Succeed(), fmt.Sprintf("%d replicas of %d hosts in group %s", n, hosts, group))
 	return rs
 }
 
@@ -356,21 +174,19 @@ func podsOf(rs ...*replica) []string {
 // checkWholeReplicasDeleted fails unless the pods the controller deleted since mark are exactly
 // the pods of the replicas want (each pod once: the controller must never delete a pod twice
 // either, which would show a stale cache).
-func checkWholeReplicasDeleted(t *testing.T, mark int, ns string, want ...*replica) {
-	t.Helper()
-	if got, w := deletedPods(mark, ns), podsOf(want...); !slices.Equal(got, w) {
-		t.Fatalf("the controller deleted pods %v, want exactly the pods of the removed replicas %v", got, w)
-	}
+func checkWholeReplicasDeleted(mark int, ns string, want ...*replica) {
+	GinkgoHelper()
+	Expect(deletedPods(mark, ns)).To(Equal(podsOf(want...)), "the pods the controller deleted, want exactly the pods of the removed replicas")
 }
 
 // deletedInOnePass checks that one DeletedWorkerPod event names every pod of the replicas. The
 // controller reports the worker pods it deletes in a reconcile in one event, so this tells that
 // the whole replicas went at once, not one pod first and the rest later as "incomplete replicas"
 // (which leaves a multi-host replica running without some of its hosts in between).
-func deletedInOnePass(t *testing.T, key types.NamespacedName, rs ...*replica) func() error {
+func deletedInOnePass(key types.NamespacedName, rs ...*replica) func() error {
 	return func() error {
 		var list eventsv1.EventList
-		if err := k8s.List(t.Context(), &list, client.InNamespace(key.Namespace)); err != nil {
+		if err := k8s.List(context.Background(), &list, client.InNamespace(key.Namespace)); err != nil {
 			return err
 		}
 		want := podsOf(rs...)
@@ -388,141 +204,284 @@ func deletedInOnePass(t *testing.T, key types.NamespacedName, rs ...*replica) fu
 	}
 }
 
-func TestMultiHostGroupsAreManagedByReplica(t *testing.T) {
-	const group, hosts = "tpu", 2
-	ns := newNamespace(t)
-	c := makeCluster(ns, "mh").workers(group, 2, 0, 4).obj()
-	c.Spec.WorkerGroupSpecs[0].NumOfHosts = hosts
-	create(t, c)
-	key := client.ObjectKeyFromObject(c)
+var _ = Describe("RayCluster upgrades and multi-host groups", func() {
+	It("recreate upgrade strategy", func() {
+		ns := newNamespace()
+		c := builders.RayCluster(ns, "rec").WorkerGroup("small", 2, 0, 10).Obj()
+		c.Spec.UpgradeStrategy = &rayv1.RayClusterUpgradeStrategy{Type: ptr.To(rayv1.RayClusterRecreate)}
+		create(c)
+		key := client.ObjectKeyFromObject(c)
+		Eventually(clusterOf(key)).Should(HaveState(rayv1.ClusterStateReady), "ready")
 
-	// 2 replicas x 2 hosts = 4 pods, labelled by replica name, replica index and host index.
-	rs := waitReplicas(t, ns, group, hosts, 2)
-	if got := replicaIndexes(rs); !slices.Equal(got, []string{"0", "1"}) {
-		t.Fatalf("replica indexes %v, want [0 1]", got)
-	}
-	eventually(t, "ready", stateIs(t, key, rayv1.ClusterStateReady))
-	if s := getCluster(t, key).Status; s.DesiredWorkerReplicas != 4 || s.ReadyWorkerReplicas != 4 {
-		t.Errorf("status desired/ready workers %d/%d, want 4/4 (pods, replicas x numOfHosts)", s.DesiredWorkerReplicas, s.ReadyWorkerReplicas)
-	}
-	var failing, healthy *replica
-	for _, r := range rs {
-		if r.index == "0" {
-			failing = r
-		} else {
-			healthy = r
-		}
-	}
+		heads := listPods(ns, rayv1.HeadNode, "")
+		Expect(podNames(heads)).To(HaveLen(1), "head pods")
+		oldHash := resources.ClusterSpecHash(getCluster(key))
+		Expect(heads[0].Annotations).To(HaveKeyWithValue(rayv1.UpgradeStrategyRecreateHashKey, oldHash), "head pod annotation, want the spec hash")
+		before := podUIDs(listPods(ns, "", ""))
+		Expect(before).To(HaveLen(3), "pods, want 1 head and 2 workers")
 
-	// One failed host: its whole replica is replaced (same replica index, new replica name, new
-	// pods); the other replica is untouched.
-	mark := writes.mark()
-	victim := listPods(t, ns, rayv1.WorkerNode, group)
-	victim = slices.DeleteFunc(victim, func(p corev1.Pod) bool { return p.Name != failing.pods["1"] })
-	if len(victim) != 1 {
-		t.Fatalf("pod %s of replica %s not found", failing.pods["1"], failing.name)
-	}
-	setPodStatus(t, &victim[0], func(s *corev1.PodStatus) { s.Phase = corev1.PodFailed })
-	eventually(t, "the failed replica replaced", func() error {
-		pods := listPods(t, ns, rayv1.WorkerNode, group)
-		got, err := multiHostReplicas(pods, group, hosts)
-		if err != nil {
-			return err
+		// Changing replicas only is not a template change: nothing is recreated, one worker is added.
+		updateCluster(key, func(c *rayv1.RayCluster) { c.Spec.WorkerGroupSpecs[0].Replicas = ptr.To[int32](3) })
+		Eventually(podNamesOf(ns, rayv1.WorkerNode, "small")).Should(HaveLen(3), "3 workers")
+		waitObservedGeneration(key)
+		Eventually(clusterOf(key)).Should(HaveState(rayv1.ClusterStateReady), "ready with 3 workers")
+		waitReconciled(key)
+		all := listPods(ns, "", "")
+		now := podUIDs(all)
+		for name, uid := range before {
+			Expect(now).To(HaveKeyWithValue(name, uid), "pod %s (uid %s) was recreated by a replicas-only change", name, uid)
 		}
-		if len(got) != 2 {
-			return fmt.Errorf("replicas %v, want 2", slices.Sorted(maps.Keys(got)))
-		}
-		if _, ok := got[failing.name]; ok {
-			return fmt.Errorf("replica %s with a failed host still exists", failing.name)
-		}
-		h, ok := got[healthy.name]
-		if !ok {
-			return fmt.Errorf("healthy replica %s is gone; replicas %v", healthy.name, slices.Sorted(maps.Keys(got)))
-		}
-		if !maps.Equal(h.uids, healthy.uids) {
-			return fmt.Errorf("healthy replica %s pods changed: %v, were %v", healthy.name, h.uids, healthy.uids)
-		}
-		rs = got
-		return nil
-	})
-	checkWholeReplicasDeleted(t, mark, ns, failing)
-	for _, r := range rs {
-		if r.name != healthy.name && r.index != failing.index {
-			t.Errorf("the new replica %s has index %s, want the freed index %s", r.name, r.index, failing.index)
-		}
-	}
-	eventually(t, "ready again", stateIs(t, key, rayv1.ClusterStateReady))
+		Expect(podNames(all)).To(HaveLen(4), "pods, want the 3 original pods and 1 new worker")
+		Expect(listPods(ns, rayv1.HeadNode, "")[0].Annotations).To(HaveKeyWithValue(rayv1.UpgradeStrategyRecreateHashKey, oldHash),
+			"head hash annotation changed by a replicas-only change")
+		before = podUIDs(all)
 
-	// A pod named in workersToDelete removes its whole replica when replicas is lowered; the
-	// other replica stays as it is and nothing is recreated.
-	var doomed, kept *replica
-	for _, r := range rs {
-		if r.name == healthy.name {
-			doomed = r
-		} else {
-			kept = r
-		}
-	}
-	mark = writes.mark()
-	updateCluster(t, key, func(c *rayv1.RayCluster) {
-		c.Spec.WorkerGroupSpecs[0].Replicas = ptr.To[int32](1)
-		c.Spec.WorkerGroupSpecs[0].ScaleStrategy.WorkersToDelete = []string{doomed.pods["1"]}
-	})
-	rs = waitReplicas(t, ns, group, hosts, 1)
-	if _, ok := rs[kept.name]; !ok || !maps.Equal(rs[kept.name].uids, kept.uids) {
-		t.Fatalf("after workersToDelete the remaining replica is %v, want %s with pods %v", slices.Sorted(maps.Keys(rs)), kept.name, kept.uids)
-	}
-	waitObservedGeneration(t, key)
-	waitReconciled(t, key)
-	if err := sameUIDs(listPods(t, ns, rayv1.WorkerNode, group), kept.uids); err != nil {
-		t.Fatalf("after workersToDelete: %v", err)
-	}
-	checkWholeReplicasDeleted(t, mark, ns, doomed)
-	eventually(t, "one event for the deleted replica", deletedInOnePass(t, key, doomed))
+		// A new env var in the worker template changes the spec hash: every pod, the head included,
+		// is deleted and recreated from the new template.
+		updateCluster(key, func(c *rayv1.RayCluster) {
+			ctr := &c.Spec.WorkerGroupSpecs[0].Template.Spec.Containers[0]
+			ctr.Env = append(ctr.Env, corev1.EnvVar{Name: testEnvName, Value: "1"})
+		})
+		newHash := resources.ClusterSpecHash(getCluster(key))
+		Expect(newHash).NotTo(Equal(oldHash), "the spec hash did not change with the worker template")
+		Eventually(func() error {
+			pods := listPods(ns, "", "")
+			var heads, workers []string
+			for _, p := range pods {
+				if _, old := before[p.Name]; old {
+					return fmt.Errorf("pod %s from before the change still exists", p.Name)
+				}
+				switch p.Labels[rayv1.RayNodeTypeLabelKey] {
+				case string(rayv1.HeadNode):
+					heads = append(heads, p.Name)
+					if got := p.Annotations[rayv1.UpgradeStrategyRecreateHashKey]; got != newHash {
+						return fmt.Errorf("head %s has hash %q, want %q", p.Name, got, newHash)
+					}
+				case string(rayv1.WorkerNode):
+					workers = append(workers, p.Name)
+					if !hasEnv(rayContainerOf(&p), testEnvName) {
+						return fmt.Errorf("worker %s lacks the new env var %s", p.Name, testEnvName)
+					}
+				}
+			}
+			if len(heads) != 1 || len(workers) != 3 {
+				return fmt.Errorf("heads %v and workers %v, want 1 and 3", heads, workers)
+			}
+			return nil
+		}).Should(Succeed(), "every pod recreated with the new template")
+		Eventually(clusterOf(key)).Should(HaveState(rayv1.ClusterStateReady), "ready after the recreation")
+		Eventually(eventsOf(key)).Should(HaveEvent(corev1.EventTypeNormal, EventDeletedPod, "upgradeStrategy is Recreate"), "DeletedPod event")
 
-	// Scale up to 3 replicas, then down to 1: only whole replicas are removed.
-	updateCluster(t, key, func(c *rayv1.RayCluster) {
-		c.Spec.WorkerGroupSpecs[0].Replicas = ptr.To[int32](3)
-		c.Spec.WorkerGroupSpecs[0].ScaleStrategy.WorkersToDelete = nil
+		// Converged on the new hash: no further recreation.
+		after := podUIDs(listPods(ns, "", ""))
+		waitReconciled(key)
+		Expect(sameUIDs(listPods(ns, "", ""), after)).To(Succeed(), "pods changed again after the recreation converged")
 	})
-	rs = waitReplicas(t, ns, group, hosts, 3)
-	if got := replicaIndexes(rs); !slices.Equal(got, []string{"0", "1", "2"}) {
-		t.Fatalf("replica indexes after scaling to 3: %v, want [0 1 2]", got)
-	}
-	if _, ok := rs[kept.name]; !ok || !maps.Equal(rs[kept.name].uids, kept.uids) {
-		t.Fatalf("scaling up touched replica %s: replicas %v", kept.name, slices.Sorted(maps.Keys(rs)))
-	}
-	eventually(t, "ready with 3 replicas", stateIs(t, key, rayv1.ClusterStateReady))
-	beforeDown := rs
-	mark = writes.mark()
-	updateCluster(t, key, func(c *rayv1.RayCluster) { c.Spec.WorkerGroupSpecs[0].Replicas = ptr.To[int32](1) })
-	rs = waitReplicas(t, ns, group, hosts, 1)
-	waitObservedGeneration(t, key)
-	waitReconciled(t, key)
-	var survivor *replica
-	for name, r := range rs {
-		old, ok := beforeDown[name]
-		if !ok || !maps.Equal(old.uids, r.uids) {
-			t.Fatalf("the remaining replica %s (pods %v) is not one of the replicas before the scale down", name, r.uids)
+
+	// TestRecreateRightAfterScaleUp changes the template while the pods of a scale-up are just being
+	// created: the Recreate pass then deletes pods the controller created one reconcile earlier. The
+	// recreated cluster must come up without waiting for the pod-create expectation timeout.
+	It("recreate right after scale up", func() {
+		ns := newNamespace()
+		c := builders.RayCluster(ns, "recup").WorkerGroup("small", 1, 0, 10).Obj()
+		c.Spec.UpgradeStrategy = &rayv1.RayClusterUpgradeStrategy{Type: ptr.To(rayv1.RayClusterRecreate)}
+		create(c)
+		key := client.ObjectKeyFromObject(c)
+		Eventually(clusterOf(key)).Should(HaveState(rayv1.ClusterStateReady), "ready")
+		before := podUIDs(listPods(ns, "", ""))
+
+		// The bound counts from the first change and equals the expectation timeout on purpose: a
+		// create expectation left behind by the deleted pods blocks the group until it expires, so
+		// the cluster could only converge after this deadline.
+		deadline := time.Now().Add(DefaultExpectationTimeout)
+		updateCluster(key, func(c *rayv1.RayCluster) { c.Spec.WorkerGroupSpecs[0].Replicas = ptr.To[int32](4) })
+		updateCluster(key, func(c *rayv1.RayCluster) {
+			ctr := &c.Spec.WorkerGroupSpecs[0].Template.Spec.Containers[0]
+			ctr.Env = append(ctr.Env, corev1.EnvVar{Name: testEnvName, Value: "1"})
+		})
+		newHash := resources.ClusterSpecHash(getCluster(key))
+		converged := func() error {
+			pods := listPods(ns, "", "")
+			var workers int
+			for _, p := range pods {
+				if _, old := before[p.Name]; old {
+					return fmt.Errorf("pod %s from before the change still exists", p.Name)
+				}
+				switch p.Labels[rayv1.RayNodeTypeLabelKey] {
+				case string(rayv1.HeadNode):
+					if got := p.Annotations[rayv1.UpgradeStrategyRecreateHashKey]; got != newHash {
+						return fmt.Errorf("head %s has hash %q, want %q", p.Name, got, newHash)
+					}
+				case string(rayv1.WorkerNode):
+					workers++
+					if !hasEnv(rayContainerOf(&p), testEnvName) {
+						return fmt.Errorf("worker %s has the old template", p.Name)
+					}
+				}
+			}
+			if workers != 4 || len(pods) != 5 {
+				return fmt.Errorf("pods %v, want 1 head and 4 workers", podNames(pods))
+			}
+			if s := getCluster(key).Status.State; s != rayv1.ClusterStateReady {
+				return fmt.Errorf("state is %q, want %q", s, rayv1.ClusterStateReady)
+			}
+			return nil
 		}
-		survivor = old
-	}
-	if err := sameUIDs(listPods(t, ns, rayv1.WorkerNode, group), survivor.uids); err != nil {
-		t.Fatalf("after scaling down: %v", err)
-	}
-	var removed []*replica
-	for name, r := range beforeDown {
-		if name != survivor.name {
-			removed = append(removed, r)
-		}
-	}
-	checkWholeReplicasDeleted(t, mark, ns, removed...)
-	eventually(t, "one event for the removed replicas", deletedInOnePass(t, key, removed...))
-	eventually(t, "ready with 1 replica", func() error {
-		s := getCluster(t, key).Status
-		if s.State != rayv1.ClusterStateReady || s.DesiredWorkerReplicas != 2 || s.ReadyWorkerReplicas != 2 {
-			return fmt.Errorf("state %q desired %d ready %d, want ready 2/2", s.State, s.DesiredWorkerReplicas, s.ReadyWorkerReplicas)
-		}
-		return nil
+		Eventually(converged).WithTimeout(time.Until(deadline)).Should(Succeed(),
+			"the cluster did not converge on the new template before the %s create-expectation timeout elapsed", DefaultExpectationTimeout)
 	})
-}
+
+	It("default upgrade strategy does not touch running pods", func() {
+		ns := newNamespace()
+		c := builders.RayCluster(ns, "norec").WorkerGroup("small", 2, 0, 10).Obj()
+		create(c)
+		key := client.ObjectKeyFromObject(c)
+		Eventually(clusterOf(key)).Should(HaveState(rayv1.ClusterStateReady), "ready")
+		before := podUIDs(listPods(ns, "", ""))
+		Expect(before).To(HaveLen(3), "pods, want 1 head and 2 workers")
+		Expect(listPods(ns, rayv1.HeadNode, "")[0].Annotations).NotTo(HaveKey(rayv1.UpgradeStrategyRecreateHashKey),
+			"head pod annotation without upgradeStrategy Recreate")
+
+		updateCluster(key, func(c *rayv1.RayCluster) {
+			for _, ctr := range []*corev1.Container{
+				&c.Spec.HeadGroupSpec.Template.Spec.Containers[0],
+				&c.Spec.WorkerGroupSpecs[0].Template.Spec.Containers[0],
+			} {
+				ctr.Env = append(ctr.Env, corev1.EnvVar{Name: testEnvName, Value: "1"})
+			}
+		})
+		waitObservedGeneration(key)
+		waitReconciled(key)
+		Expect(sameUIDs(listPods(ns, "", ""), before)).To(Succeed(), "a template change with the default upgrade strategy touched running pods")
+		Expect(getCluster(key)).To(HaveState(rayv1.ClusterStateReady), "state after a template change")
+
+		// Only pods created from now on get the new template.
+		updateCluster(key, func(c *rayv1.RayCluster) { c.Spec.WorkerGroupSpecs[0].Replicas = ptr.To[int32](3) })
+		Eventually(podNamesOf(ns, rayv1.WorkerNode, "small")).Should(HaveLen(3), "3 workers")
+		for _, p := range listPods(ns, "", "") {
+			_, old := before[p.Name]
+			Expect(hasEnv(rayContainerOf(&p), testEnvName)).To(Equal(!old), "pod %s (existing before the change: %v) has the new env var", p.Name, old)
+		}
+	})
+
+	It("multi-host groups are managed by replica", func() {
+		const group, hosts = "tpu", 2
+		ns := newNamespace()
+		c := builders.RayCluster(ns, "mh").WorkerGroup(group, 2, 0, 4).Obj()
+		c.Spec.WorkerGroupSpecs[0].NumOfHosts = hosts
+		create(c)
+		key := client.ObjectKeyFromObject(c)
+
+		// 2 replicas x 2 hosts = 4 pods, labelled by replica name, replica index and host index.
+		rs := waitReplicas(ns, group, hosts, 2)
+		Expect(replicaIndexes(rs)).To(Equal([]string{"0", "1"}), "replica indexes")
+		Eventually(clusterOf(key)).Should(HaveState(rayv1.ClusterStateReady), "ready")
+		st := getCluster(key).Status
+		Expect([]int32{st.DesiredWorkerReplicas, st.ReadyWorkerReplicas}).To(Equal([]int32{4, 4}),
+			"status desired/ready workers, want 4/4 (pods, replicas x numOfHosts)")
+		var failing, healthy *replica
+		for _, r := range rs {
+			if r.index == "0" {
+				failing = r
+			} else {
+				healthy = r
+			}
+		}
+
+		// One failed host: its whole replica is replaced (same replica index, new replica name, new
+		// pods); the other replica is untouched.
+		mark := writes.mark()
+		victim := listPods(ns, rayv1.WorkerNode, group)
+		victim = slices.DeleteFunc(victim, func(p corev1.Pod) bool { return p.Name != failing.pods["1"] })
+		Expect(victim).To(HaveLen(1), "pod %s of replica %s not found", failing.pods["1"], failing.name)
+		setPodStatus(&victim[0], func(s *corev1.PodStatus) { s.Phase = corev1.PodFailed })
+		Eventually(func() error {
+			pods := listPods(ns, rayv1.WorkerNode, group)
+			got, err := multiHostReplicas(pods, group, hosts)
+			if err != nil {
+				return err
+			}
+			if len(got) != 2 {
+				return fmt.Errorf("replicas %v, want 2", slices.Sorted(maps.Keys(got)))
+			}
+			if _, ok := got[failing.name]; ok {
+				return fmt.Errorf("replica %s with a failed host still exists", failing.name)
+			}
+			h, ok := got[healthy.name]
+			if !ok {
+				return fmt.Errorf("healthy replica %s is gone; replicas %v", healthy.name, slices.Sorted(maps.Keys(got)))
+			}
+			if !maps.Equal(h.uids, healthy.uids) {
+				return fmt.Errorf("healthy replica %s pods changed: %v, were %v", healthy.name, h.uids, healthy.uids)
+			}
+			rs = got
+			return nil
+		}).Should(Succeed(), "the failed replica replaced")
+		checkWholeReplicasDeleted(mark, ns, failing)
+		for _, r := range rs {
+			if r.name != healthy.name {
+				Expect(r.index).To(Equal(failing.index), "the new replica %s, want the freed index", r.name)
+			}
+		}
+		Eventually(clusterOf(key)).Should(HaveState(rayv1.ClusterStateReady), "ready again")
+
+		// A pod named in workersToDelete removes its whole replica when replicas is lowered; the
+		// other replica stays as it is and nothing is recreated.
+		var doomed, kept *replica
+		for _, r := range rs {
+			if r.name == healthy.name {
+				doomed = r
+			} else {
+				kept = r
+			}
+		}
+		mark = writes.mark()
+		updateCluster(key, func(c *rayv1.RayCluster) {
+			c.Spec.WorkerGroupSpecs[0].Replicas = ptr.To[int32](1)
+			c.Spec.WorkerGroupSpecs[0].ScaleStrategy.WorkersToDelete = []string{doomed.pods["1"]}
+		})
+		rs = waitReplicas(ns, group, hosts, 1)
+		Expect(rs).To(HaveKeyWithValue(kept.name, WithTransform(replicaUIDs, Equal(kept.uids))),
+			"after workersToDelete, want the remaining replica %s with pods %v", kept.name, kept.uids)
+		waitObservedGeneration(key)
+		waitReconciled(key)
+		Expect(sameUIDs(listPods(ns, rayv1.WorkerNode, group), kept.uids)).To(Succeed(), "after workersToDelete")
+		checkWholeReplicasDeleted(mark, ns, doomed)
+		Eventually(deletedInOnePass(key, doomed)).Should(Succeed(), "one event for the deleted replica")
+
+		// Scale up to 3 replicas, then down to 1: only whole replicas are removed.
+		updateCluster(key, func(c *rayv1.RayCluster) {
+			c.Spec.WorkerGroupSpecs[0].Replicas = ptr.To[int32](3)
+			c.Spec.WorkerGroupSpecs[0].ScaleStrategy.WorkersToDelete = nil
+		})
+		rs = waitReplicas(ns, group, hosts, 3)
+		Expect(replicaIndexes(rs)).To(Equal([]string{"0", "1", "2"}), "replica indexes after scaling to 3")
+		Expect(rs).To(HaveKeyWithValue(kept.name, WithTransform(replicaUIDs, Equal(kept.uids))), "scaling up touched replica %s", kept.name)
+		Eventually(clusterOf(key)).Should(HaveState(rayv1.ClusterStateReady), "ready with 3 replicas")
+		beforeDown := rs
+		mark = writes.mark()
+		updateCluster(key, func(c *rayv1.RayCluster) { c.Spec.WorkerGroupSpecs[0].Replicas = ptr.To[int32](1) })
+		rs = waitReplicas(ns, group, hosts, 1)
+		waitObservedGeneration(key)
+		waitReconciled(key)
+		var survivor *replica
+		for name, r := range rs {
+			Expect(beforeDown).To(HaveKeyWithValue(name, WithTransform(replicaUIDs, Equal(r.uids))),
+				"the remaining replica %s (pods %v) is not one of the replicas before the scale down", name, r.uids)
+			survivor = beforeDown[name]
+		}
+		Expect(sameUIDs(listPods(ns, rayv1.WorkerNode, group), survivor.uids)).To(Succeed(), "after scaling down")
+		var removed []*replica
+		for name, r := range beforeDown {
+			if name != survivor.name {
+				removed = append(removed, r)
+			}
+		}
+		checkWholeReplicasDeleted(mark, ns, removed...)
+		Eventually(deletedInOnePass(key, removed...)).Should(Succeed(), "one event for the removed replicas")
+		Eventually(clusterOf(key)).Should(And(
+			HaveState(rayv1.ClusterStateReady),
+			HaveField("Status.DesiredWorkerReplicas", int32(2)),
+			HaveField("Status.ReadyWorkerReplicas", int32(2))), "ready with 1 replica, 2/2 workers")
+	})
+})

@@ -13,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/testsupport/builders"
 )
 
 var testNow = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -254,7 +255,7 @@ func TestStatusChangedIgnoresLastUpdateTime(t *testing.T) {
 }
 
 func TestSetWorkerCountsAndResources(t *testing.T) {
-	c := makeCluster("ns", "c").workers("a", 2, 1, 3).workers("b", 5, 0, 2).obj()
+	c := builders.RayCluster("ns", "c").WorkerGroup("a", 2, 1, 3).WorkerGroup("b", 5, 0, 2).Obj()
 	c.Spec.WorkerGroupSpecs[0].NumOfHosts = 2
 	c.Spec.WorkerGroupSpecs[1].Template.Spec.Containers[0].Resources.Limits = corev1.ResourceList{"nvidia.com/gpu": *resourceQty("1")}
 	setWorkerCounts(c, []corev1.Pod{pod("w", rayv1.WorkerNode, "a", corev1.PodRunning, false)})

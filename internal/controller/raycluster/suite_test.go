@@ -1,10 +1,13 @@
 package raycluster
 
 import (
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	gomegatypes "github.com/onsi/gomega/types"
+
 	"context"
-	"errors"
 	"fmt"
-	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,8 +23,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -53,20 +54,19 @@ var (
 	tokenSource = &fixedByteReader{}
 )
 
-func TestMain(m *testing.M) {
-	os.Exit(runSuite(m))
+func TestRayClusterController(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "RayCluster controller suite")
 }
 
-func runSuite(m *testing.M) int {
+var _ = BeforeSuite(func() {
+	SetDefaultEventuallyTimeout(waitTimeout)
+	SetDefaultEventuallyPollingInterval(50 * time.Millisecond)
 	env, err := testenv.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer func() { _ = env.Stop() }()
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(env.Stop)
 	k8s = env.Client
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	log.SetLogger(logrDiscard())
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 env.Scheme,
@@ -74,48 +74,32 @@ func runSuite(m *testing.M) int {
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
+	Expect(err).NotTo(HaveOccurred())
 	writes = &writeCounter{Client: mgr.GetClient()}
 	observed = &reconcileObserver{counts: map[types.NamespacedName]int{}}
 	cfg := DefaultConfig()
-	// Alpha gates the tests exercise are on (so their watches are registered); a test may turn
+	// Alpha gates the tests exercise are on (so their watches are registered); a spec may turn
 	// one off for its duration with setGate.
 	gates = features.New()
-	if err := gates.SetFromMap(map[string]bool{string(features.GCSFaultToleranceEmbeddedStorage): true}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
+	Expect(gates.SetFromMap(map[string]bool{string(features.GCSFaultToleranceEmbeddedStorage): true})).To(Succeed())
 	cfg.FeatureGates = gates
 	r, err := New(writes, cfg,
 		WithTokenSource(tokenSource),
 		WithRecorder(mgr.GetEventRecorder(ControllerName)),
 		WithMetricsRegisterer(prometheus.NewRegistry()),
 		withReconcileObserver(observed.record))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if err := r.SetupWithManager(ctx, mgr); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
+	Expect(err).NotTo(HaveOccurred())
+	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
 	kubelet = &fakeKubelet{c: k8s, held: map[string]bool{}}
 	go kubelet.run(ctx)
-	code := m.Run()
-	cancel()
-	if err := <-done; err != nil {
-		fmt.Fprintf(os.Stderr, "manager stopped with an error: %v\n", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	return code
-}
+	// Cleanups run last-in first-out: the manager stops before envtest does.
+	DeferCleanup(func() {
+		cancel()
+		Expect(<-done).To(Succeed(), "the manager stopped with an error")
+	})
+})
 
 // writeCounter counts every write the controller issues, by namespace.
 type writeCounter struct {
@@ -324,100 +308,71 @@ func (k *fakeKubelet) start(ctx context.Context, p *corev1.Pod) error {
 
 var nsCounter atomic.Int32
 
-// newNamespace creates a namespace for one test.
-func newNamespace(t *testing.T) string {
-	t.Helper()
-	name := fmt.Sprintf("%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), nsCounter.Add(1))
+// newNamespace creates a namespace for one spec, named after it.
+func newNamespace() string {
+	name := fmt.Sprintf("%s-%d", strings.ToLower(CurrentSpecReport().LeafNodeText), nsCounter.Add(1))
+	name = strings.Trim(invalidNameChars.ReplaceAllString(name, "-"), "-")
 	if len(name) > 63 {
-		name = name[len(name)-63:]
+		name = strings.Trim(name[len(name)-63:], "-")
 	}
-	name = strings.Trim(strings.ReplaceAll(name, "_", "-"), "-")
-	if err := k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
-		t.Fatalf("creating namespace: %v", err)
-	}
+	Expect(k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})).To(Succeed(), "creating namespace")
 	return name
 }
 
-// clusterWrapper builds test RayClusters.
-type clusterWrapper struct{ rayv1.RayCluster }
-
-func makeCluster(ns, name string) *clusterWrapper {
-	w := &clusterWrapper{}
-	w.Namespace, w.Name = ns, name
-	w.Spec.RayVersion = "2.9.0"
-	w.Spec.HeadGroupSpec.RayStartParams = map[string]string{}
-	w.Spec.HeadGroupSpec.Template.Spec.Containers = []corev1.Container{{
-		Name: "ray-head", Image: "rayproject/ray:2.9.0",
-		Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
-			corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("2Gi")}},
-	}}
-	return w
-}
-
-func (w *clusterWrapper) workers(group string, replicas, minR, maxR int32) *clusterWrapper {
-	g := rayv1.WorkerGroupSpec{GroupName: group, Replicas: ptr.To(replicas), MinReplicas: ptr.To(minR), MaxReplicas: ptr.To(maxR), NumOfHosts: 1,
-		RayStartParams: map[string]string{}}
-	g.Template.Spec.Containers = []corev1.Container{{
-		Name: "ray-worker", Image: "rayproject/ray:2.9.0",
-		Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}},
-	}}
-	w.Spec.WorkerGroupSpecs = append(w.Spec.WorkerGroupSpecs, g)
-	return w
-}
-
-func (w *clusterWrapper) obj() *rayv1.RayCluster { return w.DeepCopy() }
+var invalidNameChars = regexp.MustCompile(`[^a-z0-9-]+`)
 
 const waitTimeout = 30 * time.Second
 
-// eventually polls f until it returns nil, failing the test with f's last error after
-// waitTimeout.
-func eventually(t *testing.T, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		err := f()
-		if err == nil {
-			return
+func create(obj client.Object) {
+	GinkgoHelper()
+	Expect(k8s.Create(context.Background(), obj)).To(Succeed(), "creating %T %s", obj, obj.GetName())
+}
+
+func getCluster(key types.NamespacedName) *rayv1.RayCluster {
+	GinkgoHelper()
+	c, err := clusterOf(key)()
+	Expect(err).NotTo(HaveOccurred())
+	return c
+}
+
+// clusterOf returns a function fetching the RayCluster, for Eventually.
+func clusterOf(key types.NamespacedName) func() (*rayv1.RayCluster, error) {
+	return func() (*rayv1.RayCluster, error) {
+		var c rayv1.RayCluster
+		if err := k8s.Get(context.Background(), key, &c); err != nil {
+			return nil, fmt.Errorf("getting RayCluster %s: %w", key, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s: %v", waitTimeout, what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return &c, nil
 	}
 }
 
-func create(t *testing.T, obj client.Object) {
-	t.Helper()
-	if err := k8s.Create(context.Background(), obj); err != nil {
-		t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
-	}
-}
-
-func getCluster(t *testing.T, key types.NamespacedName) *rayv1.RayCluster {
-	t.Helper()
-	var c rayv1.RayCluster
-	if err := k8s.Get(context.Background(), key, &c); err != nil {
-		t.Fatalf("getting RayCluster %s: %v", key, err)
-	}
-	return &c
+// HaveState matches a RayCluster in the state.
+func HaveState(want rayv1.ClusterState) gomegatypes.GomegaMatcher {
+	return HaveField("Status.State", want)
 }
 
 // updateCluster applies mutate to the latest RayCluster, retrying on conflicts.
-func updateCluster(t *testing.T, key types.NamespacedName, mutate func(*rayv1.RayCluster)) {
-	t.Helper()
-	eventually(t, "updating RayCluster "+key.String(), func() error {
+func updateCluster(key types.NamespacedName, mutate func(*rayv1.RayCluster)) {
+	GinkgoHelper()
+	Eventually(func() error {
 		var c rayv1.RayCluster
 		if err := k8s.Get(context.Background(), key, &c); err != nil {
 			return err
 		}
 		mutate(&c)
 		return k8s.Update(context.Background(), &c)
-	})
+	}).Should(Succeed(), "updating RayCluster %s", key)
 }
 
-// pods lists the active pods of a cluster, filtered by node type ("" for all) and group.
-func listPods(t *testing.T, ns string, nodeType rayv1.RayNodeType, group string) []corev1.Pod {
-	t.Helper()
+// listPods lists the active pods of a cluster, filtered by node type ("" for all) and group.
+func listPods(ns string, nodeType rayv1.RayNodeType, group string) []corev1.Pod {
+	GinkgoHelper()
+	pods, err := activePods(ns, nodeType, group)
+	Expect(err).NotTo(HaveOccurred(), "listing pods")
+	return pods
+}
+
+func activePods(ns string, nodeType rayv1.RayNodeType, group string) ([]corev1.Pod, error) {
 	var list corev1.PodList
 	sel := client.MatchingLabels{}
 	if nodeType != "" {
@@ -427,7 +382,7 @@ func listPods(t *testing.T, ns string, nodeType rayv1.RayNodeType, group string)
 		sel[rayv1.RayNodeGroupLabelKey] = group
 	}
 	if err := k8s.List(context.Background(), &list, client.InNamespace(ns), sel); err != nil {
-		t.Fatalf("listing pods: %v", err)
+		return nil, err
 	}
 	var out []corev1.Pod
 	for _, p := range list.Items {
@@ -435,7 +390,15 @@ func listPods(t *testing.T, ns string, nodeType rayv1.RayNodeType, group string)
 			out = append(out, p)
 		}
 	}
-	return out
+	return out, nil
+}
+
+// podNamesOf returns a function listing the names of the active pods, for Eventually.
+func podNamesOf(ns string, nodeType rayv1.RayNodeType, group string) func() ([]string, error) {
+	return func() ([]string, error) {
+		pods, err := activePods(ns, nodeType, group)
+		return podNames(pods), err
+	}
 }
 
 func podNames(pods []corev1.Pod) []string {
@@ -447,63 +410,17 @@ func podNames(pods []corev1.Pod) []string {
 	return out
 }
 
-func countPods(t *testing.T, ns string, nodeType rayv1.RayNodeType, group string, want int) func() error {
-	return func() error {
-		if got := listPods(t, ns, nodeType, group); len(got) != want {
-			return fmt.Errorf("%d %s pods (group %q), want %d: %v", len(got), nodeType, group, want, podNames(got))
-		}
-		return nil
-	}
-}
-
-// hasCondition checks a condition's status and (when non-empty) reason.
-func hasCondition(t *testing.T, key types.NamespacedName, ct rayv1.RayClusterConditionType, status metav1.ConditionStatus, reason string) func() error {
-	return func() error {
-		c := getCluster(t, key)
-		cond := meta.FindStatusCondition(c.Status.Conditions, string(ct))
-		if cond == nil {
-			return fmt.Errorf("condition %s missing; conditions: %+v", ct, c.Status.Conditions)
-		}
-		if cond.Status != status || (reason != "" && cond.Reason != reason) {
-			return fmt.Errorf("condition %s is %s/%s (%s), want %s/%s", ct, cond.Status, cond.Reason, cond.Message, status, reason)
-		}
-		return nil
-	}
-}
-
-func stateIs(t *testing.T, key types.NamespacedName, want rayv1.ClusterState) func() error {
-	return func() error {
-		if got := getCluster(t, key).Status.State; got != want {
-			return fmt.Errorf("state is %q, want %q", got, want)
-		}
-		return nil
-	}
-}
-
-// hasEvent checks that an events.k8s.io Event with the reason regards the cluster.
-func hasEvent(t *testing.T, key types.NamespacedName, eventType, reason, noteContains string) func() error {
-	return func() error {
-		var list eventsv1.EventList
-		if err := k8s.List(context.Background(), &list, client.InNamespace(key.Namespace)); err != nil {
-			return err
-		}
-		var seen []string
-		for _, e := range list.Items {
-			if e.Regarding.Kind == "RayCluster" && e.Regarding.Name == key.Name {
-				if e.Reason == reason && e.Type == eventType && strings.Contains(e.Note, noteContains) {
-					return nil
-				}
-				seen = append(seen, e.Type+"/"+e.Reason)
-			}
-		}
-		return fmt.Errorf("no %s event %s containing %q; events: %v", eventType, reason, noteContains, seen)
+// eventsOf returns a function listing the events.k8s.io Events about the cluster, for Eventually.
+func eventsOf(key types.NamespacedName) func() ([]eventsv1.Event, error) {
+	return func() ([]eventsv1.Event, error) {
+		return testenv.ListEvents(context.Background(), k8s, key.Namespace, "RayCluster", key.Name)
 	}
 }
 
 // setPodStatus patches a pod's status.
-func setPodStatus(t *testing.T, p *corev1.Pod, mutate func(*corev1.PodStatus)) {
-	t.Helper()
-	eventually(t, "patching status of pod "+p.Name, func() error {
+func setPodStatus(p *corev1.Pod, mutate func(*corev1.PodStatus)) {
+	GinkgoHelper()
+	Eventually(func() error {
 		var cur corev1.Pod
 		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(p), &cur); err != nil {
 			return err
@@ -511,26 +428,21 @@ func setPodStatus(t *testing.T, p *corev1.Pod, mutate func(*corev1.PodStatus)) {
 		orig := cur.DeepCopy()
 		mutate(&cur.Status)
 		return k8s.Status().Patch(context.Background(), &cur, client.MergeFrom(orig))
-	})
+	}).Should(Succeed(), "patching status of pod %s", p.Name)
 }
 
 // waitReconciled triggers a reconcile (by touching a label: annotations are copied onto the
 // Ingress, so touching one would legitimately change a child) and waits until it finished.
-func waitReconciled(t *testing.T, key types.NamespacedName) {
-	t.Helper()
+func waitReconciled(key types.NamespacedName) {
+	GinkgoHelper()
 	before := observed.count(key)
-	updateCluster(t, key, func(c *rayv1.RayCluster) {
+	updateCluster(key, func(c *rayv1.RayCluster) {
 		if c.Labels == nil {
 			c.Labels = map[string]string{}
 		}
 		c.Labels["test.rayk8s.io/poke"] = strconv.FormatInt(time.Now().UnixNano(), 10)
 	})
-	eventually(t, "a reconcile of "+key.String(), func() error {
-		if observed.count(key) <= before {
-			return errors.New("no reconcile yet")
-		}
-		return nil
-	})
+	Eventually(func() int { return observed.count(key) }).Should(BeNumerically(">", before), "a reconcile of %s", key)
 }
 
 func isNotFound(err error) bool { return apierrors.IsNotFound(err) }

@@ -8,6 +8,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/testsupport/builders"
 )
 
 func TestValidateCluster(t *testing.T) {
@@ -89,7 +90,7 @@ func TestValidateCluster(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			c := makeCluster("ns", "c").workers("g", 1, 0, 2).obj()
+			c := builders.RayCluster("ns", "c").WorkerGroup("g", 1, 0, 2).Obj()
 			tc.mutate(c)
 			err := validateCluster(c, DefaultConfig())
 			switch {

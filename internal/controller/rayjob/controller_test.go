@@ -3,9 +3,9 @@ package rayjob
 import (
 	"context"
 	"fmt"
-	"strings"
-	"testing"
 
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,354 +15,434 @@ import (
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/dashboard"
+	. "github.com/rayk8s/rayk8s/internal/testsupport/matchers"
 )
 
-func TestHTTPModeSuccess(t *testing.T) {
-	ns := newNamespace(t)
-	rj := newRayJob(ns, "ok", rayv1.HTTPMode, `echo "hello $GREETING"`)
-	rj.Spec.RuntimeEnvYAML = "env_vars:\n  GREETING: world\n"
-	rj.Spec.Metadata = map[string]string{"team": "a"}
-	create(t, rj)
+// statusOf describes the RayJob for a failure message.
+func statusOf(rj *rayv1.RayJob) string { return "status: " + describe(rj) }
 
-	got := waitState(t, ns, "ok", rayv1.JobDeploymentStatusComplete)
-	s := got.Status
-	if s.JobStatus != rayv1.JobStatusSucceeded || deref(s.Succeeded) != 1 || deref(s.Failed) != 0 || s.EndTime == nil || s.StartTime == nil ||
-		!strings.HasPrefix(s.JobID, "ok-") || !strings.HasPrefix(s.RayClusterName, "ok-") || s.RayJobStatusInfo.EndTime == nil ||
-		s.DashboardURL != s.RayClusterName+"-head-svc."+ns+".svc.cluster.local:8265" {
-		t.Fatalf("status: %s dashboard=%s", describe(got), s.DashboardURL)
-	}
-	rc, ok := getCluster(t, ns, s.RayClusterName)
-	if !ok || !metav1.IsControlledBy(rc, got) || rc.Labels[rayv1.RayOriginatedFromCRDLabelKey] != "RayJob" {
-		t.Fatalf("cluster %s: %+v", s.RayClusterName, rc)
-	}
-	// The job ran once on the head, with the runtime env and metadata.
-	info, err := sharedClient(t).GetJob(context.Background(), s.JobID)
-	if err != nil || info.Metadata["team"] != "a" || info.RuntimeEnv["env_vars"] == nil {
-		t.Fatalf("job on the head: %+v, %v", info, err)
-	}
-	logs, _ := sharedClient(t).GetJobLogs(context.Background(), s.JobID)
-	if !strings.Contains(logs, "hello world") {
-		t.Fatalf("driver log = %q", logs)
-	}
-	// The head Service of the RayJob points at the cluster.
-	var svc corev1.Service
-	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "ok-head-svc"}, &svc); err != nil ||
-		svc.Spec.Selector[rayv1.RayClusterLabelKey] != s.RayClusterName {
-		t.Fatalf("head service: %+v %v", svc.Spec.Selector, err)
-	}
-	eventually(t, "transition and log events", hasEvent(t, ns, "ok", "DriverLogTail", "hello world"))
-	eventually(t, "complete event", hasEvent(t, ns, "ok", "RayJobComplete", "SUCCEEDED"))
-	// Shutdown was not requested: the cluster stays.
-	if _, ok := getCluster(t, ns, s.RayClusterName); !ok {
-		t.Fatal("cluster deleted without shutdownAfterJobFinishes")
-	}
-}
+var _ = Describe("RayJob controller", func() {
+	It("runs a job in HTTPMode to success", func() {
+		ns := newNamespace()
+		rj := newRayJob(ns, "ok", rayv1.HTTPMode, `echo "hello $GREETING"`)
+		rj.Spec.RuntimeEnvYAML = "env_vars:\n  GREETING: world\n"
+		rj.Spec.Metadata = map[string]string{"team": "a"}
+		create(rj)
 
-func TestHTTPModeFailureKeepsLogTail(t *testing.T) {
-	ns := newNamespace(t)
-	create(t, newRayJob(ns, "bad", rayv1.HTTPMode, `echo "boom marker"; exit 3`))
+		got := waitState(ns, "ok", rayv1.JobDeploymentStatusComplete)
+		s := got.Status
+		Expect(got).To(And(
+			HaveField("Status.JobStatus", rayv1.JobStatusSucceeded),
+			HaveField("Status.Succeeded", HaveValue(BeEquivalentTo(1))),
+			HaveField("Status.Failed", Or(BeNil(), HaveValue(BeZero()))),
+			HaveField("Status.StartTime", Not(BeNil())),
+			HaveField("Status.EndTime", Not(BeNil())),
+			HaveField("Status.JobID", HavePrefix("ok-")),
+			HaveField("Status.RayClusterName", HavePrefix("ok-")),
+			HaveField("Status.RayJobStatusInfo.EndTime", Not(BeNil())),
+			HaveField("Status.DashboardURL", s.RayClusterName+"-head-svc."+ns+".svc.cluster.local:8265"),
+		), statusOf(got))
+		rc, ok := getCluster(ns, s.RayClusterName)
+		Expect(ok).To(BeTrue(), "cluster %s", s.RayClusterName)
+		Expect(rc).To(BeControlledBy(got))
+		Expect(rc.Labels).To(HaveKeyWithValue(rayv1.RayOriginatedFromCRDLabelKey, "RayJob"))
+		// The job ran once on the head, with the runtime env and metadata.
+		info, err := sharedClient().GetJob(context.Background(), s.JobID)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(info.Metadata).To(HaveKeyWithValue("team", "a"), "job on the head")
+		Expect(info.RuntimeEnv).To(HaveKeyWithValue("env_vars", Not(BeNil())), "job on the head")
+		logs, _ := sharedClient().GetJobLogs(context.Background(), s.JobID)
+		Expect(logs).To(ContainSubstring("hello world"), "driver log")
+		// The head Service of the RayJob points at the cluster.
+		var svc corev1.Service
+		Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "ok-head-svc"}, &svc)).To(Succeed())
+		Expect(svc.Spec.Selector).To(HaveKeyWithValue(rayv1.RayClusterLabelKey, s.RayClusterName), "head service")
+		Eventually(eventsOf(ns, "ok")).Should(HaveEvent("", "DriverLogTail", "hello world"), "transition and log events")
+		Eventually(eventsOf(ns, "ok")).Should(HaveEvent("", "RayJobComplete", "SUCCEEDED"), "complete event")
+		// Shutdown was not requested: the cluster stays.
+		_, ok = getCluster(ns, s.RayClusterName)
+		Expect(ok).To(BeTrue(), "cluster deleted without shutdownAfterJobFinishes")
+	})
 
-	got := waitState(t, ns, "bad", rayv1.JobDeploymentStatusFailed)
-	s := got.Status
-	if s.Reason != rayv1.AppFailed || s.JobStatus != rayv1.JobStatusFailed || deref(s.Failed) != 1 || s.EndTime == nil {
-		t.Fatalf("status: %s", describe(got))
-	}
-	if !strings.Contains(s.Message, "driver log") || !strings.Contains(s.Message, "boom marker") {
-		t.Fatalf("message has no log tail: %q", s.Message)
-	}
-	eventually(t, "failure event", hasEvent(t, ns, "bad", "RayJobFailed", "AppFailed"))
-	eventually(t, "log tail event", hasEvent(t, ns, "bad", "DriverLogTail", "boom marker"))
-}
+	It("keeps the log tail of a failed job in HTTPMode", func() {
+		ns := newNamespace()
+		create(newRayJob(ns, "bad", rayv1.HTTPMode, `echo "boom marker"; exit 3`))
 
-func TestActiveDeadlineStopsJob(t *testing.T) {
-	ns := newNamespace(t)
-	rj := newRayJob(ns, "slow", rayv1.HTTPMode, "sleep 600")
-	rj.Spec.ActiveDeadlineSeconds = ptr.To[int32](3)
-	rj.Spec.BackoffLimit = ptr.To[int32](2) // a deadline is never retried
-	create(t, rj)
+		got := waitState(ns, "bad", rayv1.JobDeploymentStatusFailed)
+		Expect(got).To(And(
+			HaveField("Status.Reason", rayv1.AppFailed),
+			HaveField("Status.JobStatus", rayv1.JobStatusFailed),
+			HaveField("Status.Failed", HaveValue(BeEquivalentTo(1))),
+			HaveField("Status.EndTime", Not(BeNil())),
+		), statusOf(got))
+		Expect(got.Status.Message).To(And(ContainSubstring("driver log"), ContainSubstring("boom marker")), "message has no log tail")
+		Eventually(eventsOf(ns, "bad")).Should(HaveEvent("", "RayJobFailed", "AppFailed"), "failure event")
+		Eventually(eventsOf(ns, "bad")).Should(HaveEvent("", "DriverLogTail", "boom marker"), "log tail event")
+	})
 
-	got := waitState(t, ns, "slow", rayv1.JobDeploymentStatusFailed)
-	if got.Status.Reason != rayv1.DeadlineExceeded || deref(got.Status.Failed) != 1 {
-		t.Fatalf("status: %s", describe(got))
-	}
-	// The Ray job was stopped, not left running on the cluster.
-	eventually(t, "Ray job stopped", func() (bool, string) {
-		info, err := sharedClient(t).GetJob(context.Background(), got.Status.JobID)
-		if err != nil {
-			return false, err.Error()
+	It("stops a job at its active deadline", func() {
+		ns := newNamespace()
+		rj := newRayJob(ns, "slow", rayv1.HTTPMode, "sleep 600")
+		rj.Spec.ActiveDeadlineSeconds = ptr.To[int32](3)
+		rj.Spec.BackoffLimit = ptr.To[int32](2) // a deadline is never retried
+		create(rj)
+
+		got := waitState(ns, "slow", rayv1.JobDeploymentStatusFailed)
+		Expect(got).To(And(
+			HaveField("Status.Reason", rayv1.DeadlineExceeded),
+			HaveField("Status.Failed", HaveValue(BeEquivalentTo(1))),
+		), statusOf(got))
+		// The Ray job was stopped, not left running on the cluster.
+		Eventually(func() (dashboard.JobStatus, error) {
+			info, err := sharedClient().GetJob(context.Background(), got.Status.JobID)
+			if err != nil {
+				return "", err
+			}
+			return info.Status, nil
+		}).Should(Satisfy(dashboard.JobStatus.IsTerminal), "Ray job stopped")
+	})
+
+	It("retries up to backoffLimit", func() {
+		ns := newNamespace()
+		rj := newRayJob(ns, "retry", rayv1.HTTPMode, "exit 3")
+		rj.Spec.BackoffLimit = ptr.To[int32](1)
+		create(rj)
+
+		// Record every attempt's cluster and job id as the RayJob moves through them.
+		attempts := map[string]string{}
+		final := waitJob(ns, "retry", "two failed attempts", WithTransform(func(cur *rayv1.RayJob) *rayv1.RayJob {
+			if cur.Status.RayClusterName != "" && cur.Status.JobID != "" {
+				attempts[cur.Status.RayClusterName] = cur.Status.JobID
+			}
+			return cur
+		}, HaveDeploymentStatus(rayv1.JobDeploymentStatusFailed)))
+		Expect(final).To(And(
+			HaveField("Status.Failed", HaveValue(BeEquivalentTo(2))),
+			HaveField("Status.Reason", rayv1.AppFailed),
+		), "final "+statusOf(final))
+		Expect(attempts).To(HaveLen(2), "attempts (cluster -> job id), want 2 distinct clusters")
+		ids := map[string]bool{}
+		for c, id := range attempts {
+			ids[id] = true
+			if c != final.Status.RayClusterName {
+				// The first attempt's cluster was deleted before the retry.
+				waitClusterGone(ns, c)
+			}
 		}
-		return info.Status.IsTerminal(), string(info.Status)
+		Expect(ids).To(HaveLen(2), "job ids %v, want a new one per attempt", attempts)
+		Eventually(eventsOf(ns, "retry")).Should(HaveEvent("", "RayJobRetrying", "attempt 1 failed"), "retry event")
 	})
-}
 
-func TestRetriesWithBackoffLimit(t *testing.T) {
-	ns := newNamespace(t)
-	rj := newRayJob(ns, "retry", rayv1.HTTPMode, "exit 3")
-	rj.Spec.BackoffLimit = ptr.To[int32](1)
-	create(t, rj)
-
-	// Record every attempt's cluster and job id as the RayJob moves through them.
-	attempts := map[string]string{}
-	var final *rayv1.RayJob
-	eventually(t, "two failed attempts", func() (bool, string) {
-		cur := getJob(t, ns, "retry")
-		if cur.Status.RayClusterName != "" && cur.Status.JobID != "" {
-			attempts[cur.Status.RayClusterName] = cur.Status.JobID
-		}
-		final = cur
-		return cur.Status.JobDeploymentStatus == rayv1.JobDeploymentStatusFailed, describe(cur)
+	It("follows the job the user submits in InteractiveMode", func() {
+		ns := newNamespace()
+		create(newRayJob(ns, "inter", rayv1.InteractiveMode, ""))
+		waiting := waitState(ns, "inter", rayv1.JobDeploymentStatusWaiting)
+		Expect(waiting.Status.JobID).To(BeEmpty(), "job id set before the user gave one")
+		// The user submits through the dashboard, then hands the id over.
+		id := fmt.Sprintf("interactive-%s", ns)
+		_, err := sharedClient().SubmitJob(context.Background(), &dashboard.JobSubmitRequest{Entrypoint: "echo interactive", SubmissionID: id})
+		Expect(err).NotTo(HaveOccurred())
+		updateJob(ns, "inter", func(rj *rayv1.RayJob) { rj.Spec.JobID = id })
+		got := waitState(ns, "inter", rayv1.JobDeploymentStatusComplete)
+		Expect(got).To(And(
+			HaveField("Status.JobID", id),
+			HaveField("Status.JobStatus", rayv1.JobStatusSucceeded),
+		), statusOf(got))
 	})
-	if deref(final.Status.Failed) != 2 || final.Status.Reason != rayv1.AppFailed {
-		t.Fatalf("final status: %s", describe(final))
-	}
-	if len(attempts) != 2 {
-		t.Fatalf("attempts (cluster -> job id) = %v, want 2 distinct clusters", attempts)
-	}
-	ids := map[string]bool{}
-	for c, id := range attempts {
-		ids[id] = true
-		if c != final.Status.RayClusterName {
-			// The first attempt's cluster was deleted before the retry.
-			waitClusterGone(t, ns, c)
-		}
-	}
-	if len(ids) != 2 {
-		t.Fatalf("job ids = %v, want a new one per attempt", attempts)
-	}
-	eventually(t, "retry event", hasEvent(t, ns, "retry", "RayJobRetrying", "attempt 1 failed"))
-}
 
-func TestInteractiveMode(t *testing.T) {
-	ns := newNamespace(t)
-	create(t, newRayJob(ns, "inter", rayv1.InteractiveMode, ""))
-	waiting := waitState(t, ns, "inter", rayv1.JobDeploymentStatusWaiting)
-	if waiting.Status.JobID != "" {
-		t.Fatalf("job id set before the user gave one: %s", describe(waiting))
-	}
-	// The user submits through the dashboard, then hands the id over.
-	id := fmt.Sprintf("interactive-%s", ns)
-	if _, err := sharedClient(t).SubmitJob(context.Background(), &dashboard.JobSubmitRequest{Entrypoint: "echo interactive", SubmissionID: id}); err != nil {
-		t.Fatal(err)
-	}
-	updateJob(t, ns, "inter", func(rj *rayv1.RayJob) { rj.Spec.JobID = id })
-	got := waitState(t, ns, "inter", rayv1.JobDeploymentStatusComplete)
-	if got.Status.JobID != id || got.Status.JobStatus != rayv1.JobStatusSucceeded {
-		t.Fatalf("status: %s", describe(got))
-	}
-}
+	It("runs on the cluster its clusterSelector names, once it exists", func() {
+		ns := newNamespace()
+		rj := newRayJob(ns, "sel", rayv1.HTTPMode, "echo selected")
+		rj.Spec.RayClusterSpec = nil
+		rj.Spec.ClusterSelector = map[string]string{rayv1.RayJobClusterSelectorKey: "shared"}
+		create(rj)
+		// The cluster does not exist yet: the RayJob waits and says so.
+		Eventually(eventsOf(ns, "sel")).Should(HaveEvent("", "RayClusterNotFound", "shared"), "RayClusterNotFound event")
+		got := getJob(ns, "sel")
+		Expect(got).To(HaveDeploymentStatus(rayv1.JobDeploymentStatusInitializing), statusOf(got))
+		// Creating it is enough: the cluster watch wakes the RayJob up.
+		shared := newRayJob(ns, "x", rayv1.HTTPMode, "x").Spec.RayClusterSpec
+		create(&rayv1.RayCluster{ObjectMeta: metav1.ObjectMeta{Name: "shared", Namespace: ns}, Spec: *shared})
 
-func TestClusterSelector(t *testing.T) {
-	ns := newNamespace(t)
-	rj := newRayJob(ns, "sel", rayv1.HTTPMode, "echo selected")
-	rj.Spec.RayClusterSpec = nil
-	rj.Spec.ClusterSelector = map[string]string{rayv1.RayJobClusterSelectorKey: "shared"}
-	create(t, rj)
-	// The cluster does not exist yet: the RayJob waits and says so.
-	eventually(t, "RayClusterNotFound event", hasEvent(t, ns, "sel", "RayClusterNotFound", "shared"))
-	if got := getJob(t, ns, "sel"); got.Status.JobDeploymentStatus != rayv1.JobDeploymentStatusInitializing {
-		t.Fatalf("status: %s", describe(got))
-	}
-	// Creating it is enough: the cluster watch wakes the RayJob up.
-	shared := newRayJob(ns, "x", rayv1.HTTPMode, "x").Spec.RayClusterSpec
-	create(t, &rayv1.RayCluster{ObjectMeta: metav1.ObjectMeta{Name: "shared", Namespace: ns}, Spec: *shared})
-
-	got := waitState(t, ns, "sel", rayv1.JobDeploymentStatusComplete)
-	if got.Status.RayClusterName != "shared" || got.Status.JobStatus != rayv1.JobStatusSucceeded {
-		t.Fatalf("status: %s", describe(got))
-	}
-	rc, ok := getCluster(t, ns, "shared")
-	if !ok || rc.DeletionTimestamp != nil || len(rc.OwnerReferences) != 0 {
-		t.Fatalf("selected cluster was touched: %+v", rc)
-	}
-}
-
-func TestSuspendAndResume(t *testing.T) {
-	ns := newNamespace(t)
-	rj := newRayJob(ns, "susp", rayv1.HTTPMode, "sleep 600")
-	rj.Spec.ShutdownAfterJobFinishes = true
-	create(t, rj)
-	eventually(t, "job running on Ray", func() (bool, string) {
-		cur := getJob(t, ns, "susp")
-		return cur.Status.JobStatus == rayv1.JobStatusRunning, describe(cur)
+		got = waitState(ns, "sel", rayv1.JobDeploymentStatusComplete)
+		Expect(got).To(And(
+			HaveField("Status.RayClusterName", "shared"),
+			HaveField("Status.JobStatus", rayv1.JobStatusSucceeded),
+		), statusOf(got))
+		rc, ok := getCluster(ns, "shared")
+		Expect(ok).To(BeTrue(), "selected cluster deleted")
+		Expect(rc.DeletionTimestamp).To(BeNil(), "selected cluster was touched")
+		Expect(rc.OwnerReferences).To(BeEmpty(), "selected cluster was touched")
 	})
-	first := getJob(t, ns, "susp").Status.RayClusterName
 
-	updateJob(t, ns, "susp", func(rj *rayv1.RayJob) { rj.Spec.Suspend = true })
-	got := waitState(t, ns, "susp", rayv1.JobDeploymentStatusSuspended)
-	if got.Status.RayClusterName != "" || got.Status.JobID != "" || got.Status.JobStatus != rayv1.JobStatusNew {
-		t.Fatalf("suspended status not reset: %s", describe(got))
-	}
-	waitClusterGone(t, ns, first)
+	It("suspends and resumes", func() {
+		ns := newNamespace()
+		rj := newRayJob(ns, "susp", rayv1.HTTPMode, "sleep 600")
+		rj.Spec.ShutdownAfterJobFinishes = true
+		create(rj)
+		waitJob(ns, "susp", "job running on Ray", HaveField("Status.JobStatus", rayv1.JobStatusRunning))
+		first := getJob(ns, "susp").Status.RayClusterName
 
-	updateJob(t, ns, "susp", func(rj *rayv1.RayJob) { rj.Spec.Suspend = false })
-	eventually(t, "resumed on a new cluster", func() (bool, string) {
-		cur := getJob(t, ns, "susp")
-		return cur.Status.JobDeploymentStatus == rayv1.JobDeploymentStatusRunning && cur.Status.RayClusterName != "" && cur.Status.RayClusterName != first, describe(cur)
+		updateJob(ns, "susp", func(rj *rayv1.RayJob) { rj.Spec.Suspend = true })
+		got := waitState(ns, "susp", rayv1.JobDeploymentStatusSuspended)
+		Expect(got).To(And(
+			HaveField("Status.RayClusterName", BeEmpty()),
+			HaveField("Status.JobID", BeEmpty()),
+			HaveField("Status.JobStatus", rayv1.JobStatusNew),
+		), "suspended status not reset: %s", describe(got))
+		waitClusterGone(ns, first)
+
+		updateJob(ns, "susp", func(rj *rayv1.RayJob) { rj.Spec.Suspend = false })
+		waitJob(ns, "susp", "resumed on a new cluster", And(
+			HaveDeploymentStatus(rayv1.JobDeploymentStatusRunning),
+			HaveField("Status.RayClusterName", And(Not(BeEmpty()), Not(Equal(first))))))
 	})
-}
 
-func TestCreatedSuspendedWaitsWithoutCluster(t *testing.T) {
-	ns := newNamespace(t)
-	rj := newRayJob(ns, "queued", rayv1.HTTPMode, "echo queued")
-	rj.Spec.Suspend = true
-	rj.Spec.ShutdownAfterJobFinishes = true
-	create(t, rj)
-	got := waitState(t, ns, "queued", rayv1.JobDeploymentStatusSuspended)
-	var list rayv1.RayClusterList
-	if err := k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil || len(list.Items) != 0 {
-		t.Fatalf("clusters created for a suspended RayJob: %d %v (%s)", len(list.Items), err, describe(got))
-	}
-	updateJob(t, ns, "queued", func(rj *rayv1.RayJob) { rj.Spec.Suspend = false })
-	waitState(t, ns, "queued", rayv1.JobDeploymentStatusComplete)
-}
+	It("creates no cluster for a RayJob created suspended", func() {
+		ns := newNamespace()
+		rj := newRayJob(ns, "queued", rayv1.HTTPMode, "echo queued")
+		rj.Spec.Suspend = true
+		rj.Spec.ShutdownAfterJobFinishes = true
+		create(rj)
+		got := waitState(ns, "queued", rayv1.JobDeploymentStatusSuspended)
+		var list rayv1.RayClusterList
+		Expect(k8s.List(context.Background(), &list, client.InNamespace(ns))).To(Succeed())
+		Expect(list.Items).To(BeEmpty(), "clusters created for a suspended RayJob (%s)", describe(got))
+		updateJob(ns, "queued", func(rj *rayv1.RayJob) { rj.Spec.Suspend = false })
+		waitState(ns, "queued", rayv1.JobDeploymentStatusComplete)
+	})
 
-func TestShutdownAfterTTL(t *testing.T) {
-	ns := newNamespace(t)
-	rj := newRayJob(ns, "ttl", rayv1.HTTPMode, "echo ttl")
-	rj.Spec.ShutdownAfterJobFinishes = true
-	rj.Spec.TTLSecondsAfterFinished = 1
-	create(t, rj)
-	got := waitState(t, ns, "ttl", rayv1.JobDeploymentStatusComplete)
-	waitClusterGone(t, ns, got.Status.RayClusterName)
-	eventually(t, "deletion event", hasEvent(t, ns, "ttl", "DeletedRayCluster", "shutdownAfterJobFinishes"))
-}
+	It("shuts the cluster down after the TTL", func() {
+		ns := newNamespace()
+		rj := newRayJob(ns, "ttl", rayv1.HTTPMode, "echo ttl")
+		rj.Spec.ShutdownAfterJobFinishes = true
+		rj.Spec.TTLSecondsAfterFinished = 1
+		create(rj)
+		got := waitState(ns, "ttl", rayv1.JobDeploymentStatusComplete)
+		waitClusterGone(ns, got.Status.RayClusterName)
+		Eventually(eventsOf(ns, "ttl")).Should(HaveEvent("", "DeletedRayCluster", "shutdownAfterJobFinishes"), "deletion event")
+	})
 
-func TestDeletionRules(t *testing.T) {
 	succeeded := rayv1.JobStatusSucceeded
 	rule := func(p rayv1.DeletionPolicyType) *rayv1.DeletionStrategy {
 		return &rayv1.DeletionStrategy{DeletionRules: []rayv1.DeletionRule{{Policy: p, Condition: rayv1.DeletionCondition{JobStatus: &succeeded}}}}
 	}
-	cases := map[string]struct {
-		strategy    *rayv1.DeletionStrategy
-		deletesSelf bool
-		check       func(t *testing.T, ns string, done *rayv1.RayJob)
-	}{
-		"DeleteWorkers suspends every worker group": {
-			strategy: rule(rayv1.DeleteWorkers),
-			check: func(t *testing.T, ns string, done *rayv1.RayJob) {
-				eventually(t, "workers suspended", func() (bool, string) {
-					rc, ok := getCluster(t, ns, done.Status.RayClusterName)
-					if !ok {
-						return false, "cluster gone"
-					}
-					s := rc.Spec.WorkerGroupSpecs[0].Suspend
-					return s != nil && *s && rc.DeletionTimestamp == nil, fmt.Sprintf("suspend=%v", s)
-				})
-			},
-		},
-		"DeleteCluster deletes the cluster": {
-			strategy: rule(rayv1.DeleteCluster),
-			check: func(t *testing.T, ns string, done *rayv1.RayJob) {
-				waitClusterGone(t, ns, done.Status.RayClusterName)
-			},
-		},
-		"DeleteSelf deletes the RayJob (its children carry owner references for the GC)": {
-			strategy:    rule(rayv1.DeleteSelf),
-			deletesSelf: true,
-			check: func(t *testing.T, ns string, last *rayv1.RayJob) {
-				eventually(t, "deletion event", hasEvent(t, ns, "del", "DeletedRayJob", "deletion rule DeleteSelf"))
-				// The RayJob may be gone before the test ever saw its status, so find its cluster by
-				// listing rather than by status.rayClusterName.
-				var clusters rayv1.RayClusterList
-				if err := k8s.List(context.Background(), &clusters, client.InNamespace(ns)); err != nil {
-					t.Fatal(err)
-				}
-				if len(clusters.Items) != 1 || !metav1.IsControlledBy(&clusters.Items[0], last) {
-					t.Fatalf("want the RayJob's one cluster, controlled by it for the GC; got %+v", clusters.Items)
-				}
-			},
-		},
-		"DeleteNone keeps everything": {
-			strategy: rule(rayv1.DeleteNone),
-			check: func(t *testing.T, ns string, done *rayv1.RayJob) {
-				if rc, ok := getCluster(t, ns, done.Status.RayClusterName); !ok || rc.DeletionTimestamp != nil {
-					t.Fatal("cluster deleted by DeleteNone")
-				}
-			},
-		},
-		"legacy onSuccess DeleteCluster": {
-			strategy: &rayv1.DeletionStrategy{
-				OnSuccess: &rayv1.DeletionPolicy{Policy: ptr.To(rayv1.DeleteCluster)},
-				OnFailure: &rayv1.DeletionPolicy{Policy: ptr.To(rayv1.DeleteNone)},
-			},
-			check: func(t *testing.T, ns string, done *rayv1.RayJob) {
-				waitClusterGone(t, ns, done.Status.RayClusterName)
-			},
-		},
-	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			ns := newNamespace(t)
+	DescribeTable("deletion rules",
+		func(strategy *rayv1.DeletionStrategy, deletesSelf bool, check func(ns string, done *rayv1.RayJob)) {
+			ns := newNamespace()
 			rj := newRayJob(ns, "del", rayv1.HTTPMode, "echo done")
-			rj.Spec.DeletionStrategy = tc.strategy
-			create(t, rj)
-			if tc.deletesSelf {
+			rj.Spec.DeletionStrategy = strategy
+			create(rj)
+			if deletesSelf {
 				last := rj.DeepCopy() // create filled in its UID
-				eventually(t, "RayJob deleted", func() (bool, string) {
+				Eventually(func() error {
 					cur := &rayv1.RayJob{}
 					err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "del"}, cur)
 					if err == nil {
 						last = cur
-						return false, describe(cur)
 					}
-					return apierrors.IsNotFound(err), err.Error()
-				})
-				tc.check(t, ns, last)
+					return err
+				}).Should(Satisfy(apierrors.IsNotFound), "RayJob deleted")
+				check(ns, last)
 				return
 			}
-			done := waitState(t, ns, "del", rayv1.JobDeploymentStatusComplete)
-			tc.check(t, ns, done)
-		})
-	}
-}
+			done := waitState(ns, "del", rayv1.JobDeploymentStatusComplete)
+			check(ns, done)
+		},
+		Entry("DeleteWorkers suspends every worker group", rule(rayv1.DeleteWorkers), false, func(ns string, done *rayv1.RayJob) {
+			Eventually(func(g Gomega) {
+				rc, ok := getCluster(ns, done.Status.RayClusterName)
+				g.Expect(ok).To(BeTrue(), "cluster gone")
+				g.Expect(rc.Spec.WorkerGroupSpecs[0].Suspend).To(HaveValue(BeTrue()), "suspend")
+				g.Expect(rc.DeletionTimestamp).To(BeNil(), "cluster deleted")
+			}).Should(Succeed(), "workers suspended")
+		}),
+		Entry("DeleteCluster deletes the cluster", rule(rayv1.DeleteCluster), false, func(ns string, done *rayv1.RayJob) {
+			waitClusterGone(ns, done.Status.RayClusterName)
+		}),
+		Entry("DeleteSelf deletes the RayJob (its children carry owner references for the GC)", rule(rayv1.DeleteSelf), true, func(ns string, last *rayv1.RayJob) {
+			Eventually(eventsOf(ns, "del")).Should(HaveEvent("", "DeletedRayJob", "deletion rule DeleteSelf"), "deletion event")
+			// The RayJob may be gone before the spec ever saw its status, so find its cluster by
+			// listing rather than by status.rayClusterName.
+			var clusters rayv1.RayClusterList
+			Expect(k8s.List(context.Background(), &clusters, client.InNamespace(ns))).To(Succeed())
+			Expect(clusters.Items).To(HaveLen(1), "want the RayJob's one cluster")
+			Expect(&clusters.Items[0]).To(BeControlledBy(last), "the RayJob's cluster, controlled by it for the GC")
+		}),
+		Entry("DeleteNone keeps everything", rule(rayv1.DeleteNone), false, func(ns string, done *rayv1.RayJob) {
+			rc, ok := getCluster(ns, done.Status.RayClusterName)
+			Expect(ok).To(BeTrue(), "cluster deleted by DeleteNone")
+			Expect(rc.DeletionTimestamp).To(BeNil(), "cluster deleted by DeleteNone")
+		}),
+		Entry("legacy onSuccess DeleteCluster", &rayv1.DeletionStrategy{
+			OnSuccess: &rayv1.DeletionPolicy{Policy: ptr.To(rayv1.DeleteCluster)},
+			OnFailure: &rayv1.DeletionPolicy{Policy: ptr.To(rayv1.DeleteNone)},
+		}, false, func(ns string, done *rayv1.RayJob) {
+			waitClusterGone(ns, done.Status.RayClusterName)
+		}),
+	)
 
-func TestK8sJobModeSubmitter(t *testing.T) {
-	ns := newNamespace(t)
-	rj := newRayJob(ns, "k8s", rayv1.K8sJobMode, "python -c 'print(1)'")
-	rj.Spec.SubmitterConfig = &rayv1.SubmitterConfig{BackoffLimit: ptr.To[int32](4)}
-	create(t, rj)
-	running := waitState(t, ns, "k8s", rayv1.JobDeploymentStatusRunning)
+	It("creates the submitter Job in K8sJobMode and fails when it fails", func() {
+		ns := newNamespace()
+		rj := newRayJob(ns, "k8s", rayv1.K8sJobMode, "python -c 'print(1)'")
+		rj.Spec.SubmitterConfig = &rayv1.SubmitterConfig{BackoffLimit: ptr.To[int32](4)}
+		create(rj)
+		running := waitState(ns, "k8s", rayv1.JobDeploymentStatusRunning)
 
-	var job batchv1.Job
-	eventually(t, "submitter Job", func() (bool, string) {
-		err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "k8s"}, &job)
-		return err == nil, fmt.Sprint(err)
+		var job batchv1.Job
+		Eventually(func() error {
+			return k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "k8s"}, &job)
+		}).Should(Succeed(), "submitter Job")
+		ctr := job.Spec.Template.Spec.Containers[0]
+		addr := running.Status.DashboardURL
+		Expect(&job).To(BeControlledBy(running))
+		Expect(job.Spec.BackoffLimit).To(HaveValue(BeEquivalentTo(4)), "submitter Job backoffLimit")
+		Expect(ctr.Image).To(Equal("rayk8s/rayk8s:test"), "submitter image")
+		Expect(job.Spec.Template.Spec.RestartPolicy).To(Equal(corev1.RestartPolicyNever))
+		Expect(ctr.Args).To(HaveExactElements(And(
+			ContainSubstring("if ! ray job status --address http://"+addr+" '"+running.Status.JobID+"'"),
+			ContainSubstring("--no-wait"),
+			ContainSubstring("ray job logs --address http://"+addr+" --follow"),
+		)), "submitter args")
+		// Play the submitter: submit the job as the script would; the RayJob follows it.
+		_, err := sharedClient().SubmitJob(context.Background(), &dashboard.JobSubmitRequest{Entrypoint: "echo via submitter", SubmissionID: running.Status.JobID})
+		Expect(err).NotTo(HaveOccurred())
+		waitJob(ns, "k8s", "job seen as SUCCEEDED while the submitter runs", And(
+			HaveField("Status.JobStatus", rayv1.JobStatusSucceeded),
+			HaveDeploymentStatus(rayv1.JobDeploymentStatusRunning)))
+		// The submitter fails (e.g. its log follow broke): the RayJob fails naming it.
+		now := metav1.Now()
+		job.Status.StartTime = &now
+		job.Status.Conditions = []batchv1.JobCondition{
+			{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now},
+			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now},
+		}
+		Expect(k8s.Status().Update(context.Background(), &job)).To(Succeed())
+		got := waitState(ns, "k8s", rayv1.JobDeploymentStatusFailed)
+		Expect(got).To(And(
+			HaveField("Status.Reason", rayv1.SubmissionFailed),
+			HaveField("Status.Message", ContainSubstring("BackoffLimitExceeded")),
+		), statusOf(got))
 	})
-	ctr := job.Spec.Template.Spec.Containers[0]
-	addr := running.Status.DashboardURL
-	if !metav1.IsControlledBy(&job, running) || *job.Spec.BackoffLimit != 4 || ctr.Image != "rayk8s/rayk8s:test" ||
-		job.Spec.Template.Spec.RestartPolicy != corev1.RestartPolicyNever || len(ctr.Args) != 1 ||
-		!strings.Contains(ctr.Args[0], "if ! ray job status --address http://"+addr+" '"+running.Status.JobID+"'") ||
-		!strings.Contains(ctr.Args[0], "--no-wait") || !strings.Contains(ctr.Args[0], "ray job logs --address http://"+addr+" --follow") {
-		t.Fatalf("submitter Job: owner=%v backoff=%d image=%s args=%v", job.OwnerReferences, *job.Spec.BackoffLimit, ctr.Image, ctr.Args)
-	}
-	// Play the submitter: submit the job as the script would; the RayJob follows it.
-	if _, err := sharedClient(t).SubmitJob(context.Background(), &dashboard.JobSubmitRequest{Entrypoint: "echo via submitter", SubmissionID: running.Status.JobID}); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "job seen as SUCCEEDED while the submitter runs", func() (bool, string) {
-		cur := getJob(t, ns, "k8s")
-		return cur.Status.JobStatus == rayv1.JobStatusSucceeded && cur.Status.JobDeploymentStatus == rayv1.JobDeploymentStatusRunning, describe(cur)
+
+	DescribeTable("SidecarMode tracks the submitter container",
+		func(exit int32) {
+			ns := newNamespace()
+			create(newRayJob(ns, "side", rayv1.SidecarMode, "echo sidecar"))
+			running := waitState(ns, "side", rayv1.JobDeploymentStatusRunning)
+			rc, _ := getCluster(ns, running.Status.RayClusterName)
+			head := rc.Spec.HeadGroupSpec.Template.Spec
+			Expect(head.Containers).To(HaveLen(2), "head template containers")
+			Expect(head.Containers[1].Name).To(Equal(SubmitterContainerName), "head template's second container")
+			Expect(head.RestartPolicy).To(Equal(corev1.RestartPolicyNever), "head template restartPolicy")
+			// The sidecar submits and exits with the job's outcome.
+			entry := "echo sidecar"
+			if exit != 0 {
+				entry = "exit 1"
+			}
+			_, err := sharedClient().SubmitJob(context.Background(), &dashboard.JobSubmitRequest{Entrypoint: entry, SubmissionID: running.Status.JobID})
+			Expect(err).NotTo(HaveOccurred())
+			headPodFor(rc, []string{"ray-head", SubmitterContainerName}, corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{
+				{Name: "ray-head", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}},
+				{Name: SubmitterContainerName, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exit, FinishedAt: metav1.Now()}}},
+			}})
+			if exit == 0 {
+				got := waitState(ns, "side", rayv1.JobDeploymentStatusComplete)
+				Expect(got).To(HaveField("Status.JobStatus", rayv1.JobStatusSucceeded), statusOf(got))
+				return
+			}
+			got := waitState(ns, "side", rayv1.JobDeploymentStatusFailed)
+			Expect(got).To(And(
+				HaveField("Status.Reason", BeElementOf(rayv1.AppFailed, rayv1.SubmissionFailed)),
+				HaveField("Status.Message", ContainSubstring("exit")),
+			), statusOf(got))
+		},
+		Entry("success", int32(0)),
+		Entry("failure", int32(1)),
+	)
+
+	It("fails the job when the head crash-loops", func() {
+		ns := newNamespace()
+		rj := newRayJob(ns, "crash", rayv1.HTTPMode, "echo never")
+		rj.Annotations = map[string]string{manualClusterAnnotation: "true"}
+		create(rj)
+		rc := waitCluster(ns, "crash")
+		headPodFor(rc, []string{"ray-head"}, corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "ray-head", RestartCount: 3,
+			State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 127, Reason: "Error", Message: "bash: raay: command not found"}},
+		}}})
+		got := waitState(ns, "crash", rayv1.JobDeploymentStatusFailed)
+		Expect(got).To(And(
+			HaveField("Status.Reason", rayv1.HeadPodCrashLoopBackOff),
+			HaveField("Status.Message", ContainSubstring("exit code 127")),
+		), statusOf(got))
 	})
-	// The submitter fails (e.g. its log follow broke): the RayJob fails naming it.
-	now := metav1.Now()
-	job.Status.StartTime = &now
-	job.Status.Conditions = []batchv1.JobCondition{
-		{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now},
-		{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now},
-	}
-	if err := k8s.Status().Update(context.Background(), &job); err != nil {
-		t.Fatal(err)
-	}
-	got := waitState(t, ns, "k8s", rayv1.JobDeploymentStatusFailed)
-	if got.Status.Reason != rayv1.SubmissionFailed || !strings.Contains(got.Status.Message, "BackoffLimitExceeded") {
-		t.Fatalf("status: %s", describe(got))
-	}
+
+	It("reports a head restart that lost the job", func() {
+		ns := newNamespace()
+		rj := newRayJob(ns, "lost", rayv1.HTTPMode, "sleep 600")
+		rj.Annotations = map[string]string{manualClusterAnnotation: "true"}
+		create(rj)
+		rc := waitCluster(ns, "lost")
+		heads.dedicate(ns, rc.Name)
+		Expect(setClusterReady(context.Background(), rc)).To(Succeed())
+		waitJob(ns, "lost", "job running", HaveField("Status.JobStatus", rayv1.JobStatusRunning))
+		// The head restarts without fault tolerance: a fresh job table.
+		heads.dedicate(ns, rc.Name)
+		got := waitState(ns, "lost", rayv1.JobDeploymentStatusFailed)
+		Expect(got).To(HaveField("Status.Reason", rayv1.JobLost), statusOf(got))
+	})
+
+	It("reports an invalid spec and starts once it is fixed", func() {
+		ns := newNamespace()
+		rj := newRayJob(ns, "invalid", rayv1.HTTPMode, "echo")
+		rj.Spec.RuntimeEnvYAML = "pip: [unclosed"
+		create(rj)
+		got := waitState(ns, "invalid", rayv1.JobDeploymentStatusValidationFailed)
+		Expect(got).To(And(
+			HaveField("Status.Reason", rayv1.ValidationFailed),
+			HaveField("Status.Message", ContainSubstring("spec.runtimeEnvYAML")),
+			HaveField("Status.RayClusterName", BeEmpty()),
+		), statusOf(got))
+		Eventually(eventsOf(ns, "invalid")).Should(HaveEvent("", "InvalidRayJobSpec", "spec.runtimeEnvYAML"), "warning event")
+		// Fixing the spec starts the job.
+		updateJob(ns, "invalid", func(rj *rayv1.RayJob) { rj.Spec.RuntimeEnvYAML = "env_vars: {A: b}" })
+		waitState(ns, "invalid", rayv1.JobDeploymentStatusComplete)
+	})
+
+	It("leaves a RayJob managed by MultiKueue alone", func() {
+		ns := newNamespace()
+		rj := newRayJob(ns, "mk", rayv1.HTTPMode, "echo")
+		rj.Spec.ManagedBy = ptr.To(rayv1.MultiKueueController)
+		create(rj)
+		// A RayJob reconciled by us gets the finalizer at once; wait for a later one to have it, then
+		// check this one never got anything.
+		create(newRayJob(ns, "ours", rayv1.HTTPMode, "echo"))
+		waitState(ns, "ours", rayv1.JobDeploymentStatusComplete)
+		got := getJob(ns, "mk")
+		Expect(got.Finalizers).To(BeEmpty(), "managedBy MultiKueue was reconciled")
+		Expect(got).To(HaveDeploymentStatus(rayv1.JobDeploymentStatusNew), "managedBy MultiKueue was reconciled: %s", describe(got))
+	})
+})
+
+// waitCluster waits until the RayJob names its cluster and the cluster exists, and returns it.
+func waitCluster(ns, job string) *rayv1.RayCluster {
+	GinkgoHelper()
+	var rc *rayv1.RayCluster
+	Eventually(func(g Gomega) {
+		cur := getJob(ns, job)
+		g.Expect(cur.Status.RayClusterName).NotTo(BeEmpty(), describe(cur))
+		c, ok := getCluster(ns, cur.Status.RayClusterName)
+		g.Expect(ok).To(BeTrue(), describe(cur))
+		rc = c
+	}).Should(Succeed(), "cluster created")
+	return rc
 }
 
 // headPodFor writes a head pod of the cluster, as the RayCluster controller and kubelet would.
-func headPodFor(t *testing.T, rc *rayv1.RayCluster, containers []string, status corev1.PodStatus) *corev1.Pod {
-	t.Helper()
+func headPodFor(rc *rayv1.RayCluster, containers []string, status corev1.PodStatus) *corev1.Pod {
+	GinkgoHelper()
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: rc.Name + "-head-abcde", Namespace: rc.Namespace,
 			Labels: map[string]string{rayv1.RayClusterLabelKey: rc.Name, rayv1.RayNodeTypeLabelKey: string(rayv1.HeadNode)},
@@ -372,135 +452,8 @@ func headPodFor(t *testing.T, rc *rayv1.RayCluster, containers []string, status 
 	for _, c := range containers {
 		pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: c, Image: "img"})
 	}
-	create(t, pod)
+	create(pod)
 	pod.Status = status
-	if err := k8s.Status().Update(context.Background(), pod); err != nil {
-		t.Fatal(err)
-	}
+	Expect(k8s.Status().Update(context.Background(), pod)).To(Succeed())
 	return pod
-}
-
-func TestSidecarModeTracksSubmitterContainer(t *testing.T) {
-	for name, exit := range map[string]int32{"success": 0, "failure": 1} {
-		t.Run(name, func(t *testing.T) {
-			ns := newNamespace(t)
-			create(t, newRayJob(ns, "side", rayv1.SidecarMode, "echo sidecar"))
-			running := waitState(t, ns, "side", rayv1.JobDeploymentStatusRunning)
-			rc, _ := getCluster(t, ns, running.Status.RayClusterName)
-			head := rc.Spec.HeadGroupSpec.Template.Spec
-			if len(head.Containers) != 2 || head.Containers[1].Name != SubmitterContainerName || head.RestartPolicy != corev1.RestartPolicyNever {
-				t.Fatalf("head template: %+v", head)
-			}
-			// The sidecar submits and exits with the job's outcome.
-			entry := "echo sidecar"
-			if exit != 0 {
-				entry = "exit 1"
-			}
-			if _, err := sharedClient(t).SubmitJob(context.Background(), &dashboard.JobSubmitRequest{Entrypoint: entry, SubmissionID: running.Status.JobID}); err != nil {
-				t.Fatal(err)
-			}
-			headPodFor(t, rc, []string{"ray-head", SubmitterContainerName}, corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{
-				{Name: "ray-head", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}},
-				{Name: SubmitterContainerName, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exit, FinishedAt: metav1.Now()}}},
-			}})
-			if exit == 0 {
-				got := waitState(t, ns, "side", rayv1.JobDeploymentStatusComplete)
-				if got.Status.JobStatus != rayv1.JobStatusSucceeded {
-					t.Fatalf("status: %s", describe(got))
-				}
-				return
-			}
-			got := waitState(t, ns, "side", rayv1.JobDeploymentStatusFailed)
-			if (got.Status.Reason != rayv1.AppFailed && got.Status.Reason != rayv1.SubmissionFailed) || !strings.Contains(got.Status.Message, "exit") {
-				t.Fatalf("status: %s", describe(got))
-			}
-		})
-	}
-}
-
-func TestCrashLoopingHeadFailsTheJob(t *testing.T) {
-	ns := newNamespace(t)
-	rj := newRayJob(ns, "crash", rayv1.HTTPMode, "echo never")
-	rj.Annotations = map[string]string{manualClusterAnnotation: "true"}
-	create(t, rj)
-	var rc *rayv1.RayCluster
-	eventually(t, "cluster created", func() (bool, string) {
-		cur := getJob(t, ns, "crash")
-		if cur.Status.RayClusterName == "" {
-			return false, describe(cur)
-		}
-		c, ok := getCluster(t, ns, cur.Status.RayClusterName)
-		rc = c
-		return ok, describe(cur)
-	})
-	headPodFor(t, rc, []string{"ray-head"}, corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
-		Name: "ray-head", RestartCount: 3,
-		State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
-		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 127, Reason: "Error", Message: "bash: raay: command not found"}},
-	}}})
-	got := waitState(t, ns, "crash", rayv1.JobDeploymentStatusFailed)
-	if got.Status.Reason != rayv1.HeadPodCrashLoopBackOff || !strings.Contains(got.Status.Message, "exit code 127") {
-		t.Fatalf("status: %s", describe(got))
-	}
-}
-
-func TestHeadRestartThatLostTheJobIsReported(t *testing.T) {
-	ns := newNamespace(t)
-	rj := newRayJob(ns, "lost", rayv1.HTTPMode, "sleep 600")
-	rj.Annotations = map[string]string{manualClusterAnnotation: "true"}
-	create(t, rj)
-	var rc *rayv1.RayCluster
-	eventually(t, "cluster created", func() (bool, string) {
-		cur := getJob(t, ns, "lost")
-		if cur.Status.RayClusterName == "" {
-			return false, describe(cur)
-		}
-		c, ok := getCluster(t, ns, cur.Status.RayClusterName)
-		rc = c
-		return ok, describe(cur)
-	})
-	heads.dedicate(t, ns, rc.Name)
-	if err := setClusterReady(context.Background(), rc); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "job running", func() (bool, string) {
-		cur := getJob(t, ns, "lost")
-		return cur.Status.JobStatus == rayv1.JobStatusRunning, describe(cur)
-	})
-	// The head restarts without fault tolerance: a fresh job table.
-	heads.dedicate(t, ns, rc.Name)
-	got := waitState(t, ns, "lost", rayv1.JobDeploymentStatusFailed)
-	if got.Status.Reason != rayv1.JobLost {
-		t.Fatalf("status: %s", describe(got))
-	}
-}
-
-func TestValidationFailed(t *testing.T) {
-	ns := newNamespace(t)
-	rj := newRayJob(ns, "invalid", rayv1.HTTPMode, "echo")
-	rj.Spec.RuntimeEnvYAML = "pip: [unclosed"
-	create(t, rj)
-	got := waitState(t, ns, "invalid", rayv1.JobDeploymentStatusValidationFailed)
-	if got.Status.Reason != rayv1.ValidationFailed || !strings.Contains(got.Status.Message, "spec.runtimeEnvYAML") || got.Status.RayClusterName != "" {
-		t.Fatalf("status: %s", describe(got))
-	}
-	eventually(t, "warning event", hasEvent(t, ns, "invalid", "InvalidRayJobSpec", "spec.runtimeEnvYAML"))
-	// Fixing the spec starts the job.
-	updateJob(t, ns, "invalid", func(rj *rayv1.RayJob) { rj.Spec.RuntimeEnvYAML = "env_vars: {A: b}" })
-	waitState(t, ns, "invalid", rayv1.JobDeploymentStatusComplete)
-}
-
-func TestManagedByMultiKueueIsLeftAlone(t *testing.T) {
-	ns := newNamespace(t)
-	rj := newRayJob(ns, "mk", rayv1.HTTPMode, "echo")
-	rj.Spec.ManagedBy = ptr.To(rayv1.MultiKueueController)
-	create(t, rj)
-	// A RayJob reconciled by us gets the finalizer at once; wait for a later one to have it, then
-	// check this one never got anything.
-	create(t, newRayJob(ns, "ours", rayv1.HTTPMode, "echo"))
-	waitState(t, ns, "ours", rayv1.JobDeploymentStatusComplete)
-	got := getJob(t, ns, "mk")
-	if len(got.Finalizers) != 0 || got.Status.JobDeploymentStatus != rayv1.JobDeploymentStatusNew {
-		t.Fatalf("managedBy MultiKueue was reconciled: finalizers=%v %s", got.Finalizers, describe(got))
-	}
 }

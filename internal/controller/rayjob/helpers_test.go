@@ -9,28 +9,19 @@ import (
 	"k8s.io/utils/ptr"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/testsupport/builders"
 )
 
-// Test wrappers: makeJob(...).mode(...).obj() builds a RayJob.
+// Test wrappers for the unit tests: makeJob(...).mode(...).state(...).obj() builds a RayJob with status.
 
 var t0 = time.Date(2026, 8, 1, 12, 0, 0, 0, time.UTC)
 
 type jobWrapper struct{ rayv1.RayJob }
 
+// makeJob is the shared builder's RayJob in namespace "ns" with a UID, as if read from the API.
 func makeJob(name string) *jobWrapper {
-	w := &jobWrapper{}
-	w.Name, w.Namespace, w.UID = name, "ns", types.UID("uid-"+name)
-	w.Spec.Entrypoint = "python main.py"
-	w.Spec.SubmissionMode = rayv1.K8sJobMode
-	w.Spec.RayClusterSpec = &rayv1.RayClusterSpec{
-		HeadGroupSpec: rayv1.HeadGroupSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-			Containers: []corev1.Container{{Name: "ray-head", Image: "rayk8s/rayk8s:test",
-				Ports: []corev1.ContainerPort{{Name: "dashboard", ContainerPort: 8265}}}},
-		}}},
-		WorkerGroupSpecs: []rayv1.WorkerGroupSpec{{GroupName: "w", Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-			Containers: []corev1.Container{{Name: "ray-worker", Image: "rayk8s/rayk8s:test"}},
-		}}}},
-	}
+	w := &jobWrapper{RayJob: *builders.RayJob("ns", name).Obj()}
+	w.UID = types.UID("uid-" + name)
 	return w
 }
 

@@ -8,6 +8,12 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	gomegatypes "github.com/onsi/gomega/types"
+	"github.com/rayk8s/rayk8s/internal/testsupport/builders"
+	eventsv1 "k8s.io/api/events/v1"
+
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -19,8 +25,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
-	"github.com/rayk8s/rayk8s/internal/dashboard"
 	"github.com/rayk8s/rayk8s/internal/controller/dashboardresolver"
+	"github.com/rayk8s/rayk8s/internal/dashboard"
 	"github.com/rayk8s/rayk8s/internal/runtime/node"
 	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
 )
@@ -35,34 +41,27 @@ var (
 	heads *headPool
 )
 
-func TestMain(m *testing.M) {
-	os.Exit(runSuite(m))
+func TestRayJobController(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "RayJob controller suite")
 }
 
-func runSuite(m *testing.M) int {
+var _ = BeforeSuite(func() {
+	SetDefaultEventuallyTimeout(timeout)
+	SetDefaultEventuallyPollingInterval(interval)
 	env, err := testenv.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer func() { _ = env.Stop() }()
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(env.Stop)
 	k8s = env.Client
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	log.SetLogger(logr.Discard())
 
 	tmp, err := os.MkdirTemp("", "rayjob-heads-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(os.RemoveAll, tmp)
 	heads = &headPool{dir: tmp, byCluster: map[string]*node.Node{}}
-	if heads.shared, err = heads.start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer heads.stopAll()
+	heads.shared, err = heads.start()
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(heads.stopAll)
 
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 env.Scheme,
@@ -70,37 +69,28 @@ func runSuite(m *testing.M) int {
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
+	Expect(err).NotTo(HaveOccurred())
 	cfg := DefaultConfig()
 	cfg.MaxConcurrentReconciles = 4
 	// The in-process head keeps hijacked log streams open when it stops, like a node that vanished
-	// without closing connections; a short recheck makes the restart test quick.
+	// without closing connections; a short recheck makes the restart spec quick.
 	cfg.RunningRecheckInterval = 2 * time.Second
 	r, err := New(mgr.GetClient(), cfg,
 		WithRecorder(mgr.GetEventRecorder(ControllerName)),
 		WithMetricsRegisterer(prometheus.NewRegistry()),
 		WithResolver(dashboardresolver.Func(heads.client)))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if err := r.SetupWithManager(ctx, mgr); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
+	Expect(err).NotTo(HaveOccurred())
+	ctx, cancel := context.WithCancel(context.Background())
+	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
 	go markClustersReady(ctx)
-	code := m.Run()
-	cancel()
-	if err := <-done; err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	return code
-}
+	// Cleanups run last-in first-out: the manager stops before the heads and envtest do.
+	DeferCleanup(func() {
+		cancel()
+		Expect(<-done).To(Succeed(), "the manager stopped with an error")
+	})
+})
 
 // headPool runs in-process Ray heads: one shared by every cluster, plus dedicated ones for tests
 // that restart a head.
@@ -131,12 +121,10 @@ func (p *headPool) start() (*node.Node, error) {
 
 // dedicate gives the cluster its own head (replacing any previous one, which is stopped: a head
 // restart that loses the job table).
-func (p *headPool) dedicate(t *testing.T, ns, cluster string) *node.Node {
-	t.Helper()
+func (p *headPool) dedicate(ns, cluster string) *node.Node {
+	GinkgoHelper()
 	n, err := p.start()
-	if err != nil {
-		t.Fatal(err)
-	}
+	Expect(err).NotTo(HaveOccurred())
 	p.mu.Lock()
 	old := p.byCluster[ns+"/"+cluster]
 	p.byCluster[ns+"/"+cluster] = n
@@ -144,7 +132,7 @@ func (p *headPool) dedicate(t *testing.T, ns, cluster string) *node.Node {
 	if old != nil {
 		_ = old.Stop()
 	}
-	t.Cleanup(func() { _ = n.Stop() })
+	DeferCleanup(func() { _ = n.Stop() })
 	return n
 }
 
@@ -168,12 +156,10 @@ func (p *headPool) stopAll() {
 }
 
 // sharedClient talks to the shared head as a user would.
-func sharedClient(t *testing.T) *dashboard.Client {
-	t.Helper()
+func sharedClient() *dashboard.Client {
+	GinkgoHelper()
 	c, err := dashboard.NewClient(heads.shared.DashboardURL())
-	if err != nil {
-		t.Fatal(err)
-	}
+	Expect(err).NotTo(HaveOccurred())
 	return c
 }
 
@@ -214,56 +200,66 @@ const (
 	interval = 50 * time.Millisecond
 )
 
-func newNamespace(t *testing.T) string {
-	t.Helper()
-	return testenv.NewNamespace(t, k8s, "rj-")
+func newNamespace() string {
+	GinkgoHelper()
+	ns, err := testenv.CreateNamespace(context.Background(), k8s, "rj-")
+	Expect(err).NotTo(HaveOccurred())
+	return ns
 }
 
-// newRayJob is a RayJob with a small cluster spec (nothing runs it: the test marks it ready).
+// newRayJob is a RayJob with a small cluster spec (nothing runs it: the suite marks it ready).
 func newRayJob(ns, name string, m rayv1.JobSubmissionMode, entrypoint string) *rayv1.RayJob {
-	j := makeJob(name).mode(m).obj()
-	j.UID = ""
-	j.Namespace = ns
-	j.Spec.Entrypoint = entrypoint
-	g := &j.Spec.RayClusterSpec.WorkerGroupSpecs[0]
-	g.Replicas, g.MinReplicas, g.MaxReplicas = ptr.To[int32](1), ptr.To[int32](1), ptr.To[int32](1)
-	return j
+	return builders.RayJob(ns, name).Mode(m).Entrypoint(entrypoint).Workers(1).Obj()
 }
 
-func create(t *testing.T, obj client.Object) {
-	t.Helper()
-	if err := k8s.Create(context.Background(), obj); err != nil {
-		t.Fatal(err)
+func create(obj client.Object) {
+	GinkgoHelper()
+	Expect(k8s.Create(context.Background(), obj)).To(Succeed(), "creating %T %s", obj, obj.GetName())
+}
+
+// jobOf returns a function fetching the RayJob, for Eventually.
+func jobOf(ns, name string) func() (*rayv1.RayJob, error) {
+	return func() (*rayv1.RayJob, error) {
+		rj := &rayv1.RayJob{}
+		err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, rj)
+		return rj, err
 	}
 }
 
-func getJob(t *testing.T, ns, name string) *rayv1.RayJob {
-	t.Helper()
-	rj := &rayv1.RayJob{}
-	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, rj); err != nil {
-		t.Fatal(err)
-	}
+func getJob(ns, name string) *rayv1.RayJob {
+	GinkgoHelper()
+	rj, err := jobOf(ns, name)()
+	Expect(err).NotTo(HaveOccurred())
 	return rj
 }
 
-// eventually polls cond until it returns true or the timeout passes.
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	testenv.Eventually(t, timeout, interval, what, cond)
+// waitJob waits until the RayJob matches and returns the version that did; a failure describes
+// the last version seen.
+func waitJob(ns, name, what string, matcher gomegatypes.GomegaMatcher) *rayv1.RayJob {
+	GinkgoHelper()
+	var rj *rayv1.RayJob
+	Eventually(func() (*rayv1.RayJob, error) {
+		var err error
+		rj, err = jobOf(ns, name)()
+		return rj, err
+	}).Should(matcher, func() string {
+		if rj == nil {
+			return fmt.Sprintf("RayJob %s/%s %s", ns, name, what)
+		}
+		return fmt.Sprintf("RayJob %s/%s %s; last seen: %s", ns, name, what, describe(rj))
+	})
+	return rj
 }
 
 // waitState waits until the RayJob reaches the deployment status and returns it.
-func waitState(t *testing.T, ns, name string, want rayv1.JobDeploymentStatus) *rayv1.RayJob {
-	t.Helper()
-	var rj *rayv1.RayJob
-	eventually(t, fmt.Sprintf("RayJob %s/%s %s", ns, name, stateName(want)), func() (bool, string) {
-		rj = &rayv1.RayJob{}
-		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, rj); err != nil {
-			return false, err.Error()
-		}
-		return rj.Status.JobDeploymentStatus == want, describe(rj)
-	})
-	return rj
+func waitState(ns, name string, want rayv1.JobDeploymentStatus) *rayv1.RayJob {
+	GinkgoHelper()
+	return waitJob(ns, name, stateName(want), HaveDeploymentStatus(want))
+}
+
+// HaveDeploymentStatus matches a RayJob in the deployment status.
+func HaveDeploymentStatus(want rayv1.JobDeploymentStatus) gomegatypes.GomegaMatcher {
+	return HaveField("Status.JobDeploymentStatus", want)
 }
 
 func describe(rj *rayv1.RayJob) string {
@@ -272,42 +268,38 @@ func describe(rj *rayv1.RayJob) string {
 		stateName(s.JobDeploymentStatus), s.JobStatus, s.Reason, s.RayClusterName, s.JobID, deref(s.Failed), deref(s.Succeeded), s.Message)
 }
 
-func getCluster(t *testing.T, ns, name string) (*rayv1.RayCluster, bool) {
-	t.Helper()
+func getCluster(ns, name string) (*rayv1.RayCluster, bool) {
+	GinkgoHelper()
 	rc := &rayv1.RayCluster{}
 	err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, rc)
 	if apierrors.IsNotFound(err) {
 		return nil, false
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	Expect(err).NotTo(HaveOccurred())
 	return rc, true
 }
 
-func waitClusterGone(t *testing.T, ns, name string) {
-	t.Helper()
-	eventually(t, "RayCluster "+name+" deleted", func() (bool, string) {
-		rc, ok := getCluster(t, ns, name)
-		if !ok {
-			return true, ""
-		}
-		return rc.DeletionTimestamp != nil, "still there"
-	})
+// waitClusterGone waits until the RayCluster is gone or being deleted.
+func waitClusterGone(ns, name string) {
+	GinkgoHelper()
+	Eventually(func() *rayv1.RayCluster {
+		rc, _ := getCluster(ns, name)
+		return rc
+	}).Should(Or(BeNil(), HaveField("DeletionTimestamp", Not(BeNil()))), "RayCluster %s deleted", name)
 }
 
-func updateJob(t *testing.T, ns, name string, mut func(*rayv1.RayJob)) {
-	t.Helper()
-	eventually(t, "RayJob update", func() (bool, string) {
-		rj := getJob(t, ns, name)
+func updateJob(ns, name string, mut func(*rayv1.RayJob)) {
+	GinkgoHelper()
+	Eventually(func() error {
+		rj := getJob(ns, name)
 		mut(rj)
-		if err := k8s.Update(context.Background(), rj); err != nil {
-			return false, err.Error()
-		}
-		return true, ""
-	})
+		return k8s.Update(context.Background(), rj)
+	}).Should(Succeed(), "RayJob update")
 }
 
-func hasEvent(t *testing.T, ns, name, reason, contains string) func() (bool, string) {
-	return testenv.HasEvent(t, k8s, ns, "RayJob", name, reason, contains)
+// eventsOf returns a function listing the events.k8s.io Events about the RayJob, for Eventually.
+func eventsOf(ns, name string) func() ([]eventsv1.Event, error) {
+	return func() ([]eventsv1.Event, error) {
+		return testenv.ListEvents(context.Background(), k8s, ns, "RayJob", name)
+	}
 }

@@ -4,363 +4,305 @@ import (
 	"context"
 	"regexp"
 	"strings"
-	"testing"
 	"time"
 
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
-	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
+	"github.com/rayk8s/rayk8s/internal/dashboard"
+	. "github.com/rayk8s/rayk8s/internal/testsupport/matchers"
 )
 
 // createReady creates a RayService and waits until it serves.
-func createReady(t *testing.T, rs *rayv1.RayService) *rayv1.RayService {
-	t.Helper()
-	create(t, rs)
-	return waitReady(t, rs.Namespace, rs.Name)
+func createReady(rs *rayv1.RayService) *rayv1.RayService {
+	GinkgoHelper()
+	create(rs)
+	return waitReady(rs.Namespace, rs.Name)
 }
 
-func selectedCluster(t *testing.T, ns, svc string) string {
-	t.Helper()
-	return service(t, ns, svc).Spec.Selector[rayv1.RayClusterLabelKey]
+func selectedCluster(ns, svc string) string {
+	GinkgoHelper()
+	return service(ns, svc).Spec.Selector[rayv1.RayClusterLabelKey]
 }
 
-func TestCreateBecomesReady(t *testing.T) {
-	ns := newNamespace(t)
-	rs := createReady(t, newRayService(ns, "svc", "app1"))
-	active := rs.Status.ActiveServiceStatus.RayClusterName
-	if !strings.HasPrefix(active, "svc-") || len(active) != len("svc-")+5 {
-		t.Fatalf("active cluster %q is not named <rayservice>-<5 random>", active)
-	}
-	if got := clustersOf(t, ns); len(got) != 1 || got[0] != active {
-		t.Fatalf("RayClusters = %v, want only %s", got, active)
-	}
-	if rs.Status.ServiceStatus != rayv1.Running || rs.Status.NumServeEndpoints != 1 {
-		t.Fatalf("serviceStatus=%q numServeEndpoints=%d, want Running and 1", rs.Status.ServiceStatus, rs.Status.NumServeEndpoints)
-	}
-	if a := rs.Status.ActiveServiceStatus.Applications["app1"]; a.Status != rayv1.ApplicationStatusRunning || a.Deployments["echo"].Status != rayv1.DeploymentStatusHealthy {
-		t.Fatalf("app1 = %+v, want RUNNING with echo HEALTHY", a)
-	}
-	if c := condition(rs, string(rayv1.UpgradeInProgress)); c == nil || c.Status != metav1.ConditionFalse || c.Reason != string(rayv1.NoPendingCluster) {
-		t.Fatalf("UpgradeInProgress = %+v", c)
-	}
-	if c := condition(rs, string(rayv1.ServeConfigValid)); c == nil || c.Status != metav1.ConditionTrue {
-		t.Fatalf("ServeConfigValid = %+v", c)
-	}
-	for _, svc := range []string{"svc-head-svc", "svc-serve-svc"} {
-		if got := selectedCluster(t, ns, svc); got != active {
-			t.Fatalf("%s selects %q, want %q", svc, got, active)
+// haveAppStatus matches head applications (as headApps returns them) whose app has the status.
+func haveAppStatus(app, status string) OmegaMatcher {
+	return HaveKeyWithValue(app, HaveField("Status", dashboard.ApplicationStatus(status)))
+}
+
+var _ = Describe("RayService controller", func() {
+	It("becomes ready on a new cluster", func() {
+		ns := newNamespace()
+		rs := createReady(newRayService(ns, "svc", "app1"))
+		active := rs.Status.ActiveServiceStatus.RayClusterName
+		Expect(active).To(MatchRegexp(`^svc-.{5}$`), "active cluster is not named <rayservice>-<5 random>")
+		Expect(clustersOf(ns)).To(Equal([]string{active}), "RayClusters, want only the active one")
+		Expect(rs.Status.ServiceStatus).To(Equal(rayv1.Running), "serviceStatus")
+		Expect(rs.Status.NumServeEndpoints).To(BeEquivalentTo(1), "numServeEndpoints")
+		a := rs.Status.ActiveServiceStatus.Applications["app1"]
+		Expect(a.Status).To(Equal(rayv1.ApplicationStatusRunning), "app1 = %+v", a)
+		Expect(a.Deployments["echo"].Status).To(Equal(rayv1.DeploymentStatusHealthy), "app1 = %+v", a)
+		Expect(rs).To(HaveCondition(rayv1.UpgradeInProgress, metav1.ConditionFalse, string(rayv1.NoPendingCluster)))
+		Expect(rs).To(HaveCondition(rayv1.ServeConfigValid, metav1.ConditionTrue, ""))
+		for _, svc := range []string{"svc-head-svc", "svc-serve-svc"} {
+			Expect(selectedCluster(ns, svc)).To(Equal(active), "%s selects", svc)
 		}
-	}
-	rc := &rayv1.RayCluster{}
-	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: active}, rc); err != nil {
-		t.Fatal(err)
-	}
-	if rc.Annotations[rayv1.HashWithoutReplicasAndWorkersToDeleteKey] != goalHash(&rs.Spec.RayClusterSpec) ||
-		rc.Labels[rayv1.RayOriginatedFromCRDLabelKey] != "RayService" || !metav1.IsControlledBy(rc, rs) {
-		t.Fatalf("RayCluster metadata: labels=%v annotations=%v", rc.Labels, rc.Annotations)
-	}
-	pod, err := headPodOf(context.Background(), rc)
-	if err != nil || pod == nil || pod.Labels[rayv1.RayClusterServingServiceLabelKey] != "true" {
-		t.Fatalf("head pod %v labels: %v", err, pod)
-	}
-	eventually(t, "events", hasEvent(t, ns, "svc", EventCreatedRayCluster, active))
-	eventually(t, "events", hasEvent(t, ns, "svc", EventUpdatedServeApplications, active))
-}
+		rc := &rayv1.RayCluster{}
+		Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: active}, rc)).To(Succeed())
+		Expect(rc.Annotations).To(HaveKeyWithValue(rayv1.HashWithoutReplicasAndWorkersToDeleteKey, goalHash(&rs.Spec.RayClusterSpec)), "RayCluster annotations")
+		Expect(rc.Labels).To(HaveKeyWithValue(rayv1.RayOriginatedFromCRDLabelKey, "RayService"), "RayCluster labels")
+		Expect(rc).To(BeControlledBy(rs))
+		pod, err := headPodOf(context.Background(), rc)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(pod).NotTo(BeNil(), "head pod")
+		Expect(pod.Labels).To(HaveKeyWithValue(rayv1.RayClusterServingServiceLabelKey, "true"), "head pod labels")
+		Eventually(eventsOf(ns, "svc")).Should(HaveEvent("", EventCreatedRayCluster, active), "events")
+		Eventually(eventsOf(ns, "svc")).Should(HaveEvent("", EventUpdatedServeApplications, active), "events")
+	})
 
-func TestServeConfigChangeIsInPlace(t *testing.T) {
-	ns := newNamespace(t)
-	rs := createReady(t, newRayService(ns, "svc", "app1"))
-	active := rs.Status.ActiveServiceStatus.RayClusterName
-	updateRS(t, ns, "svc", func(rs *rayv1.RayService) { rs.Spec.ServeConfigV2 = serveConfig("app1", "app2") })
-	eventually(t, "app2 running on the active cluster", func() (bool, string) {
-		rs := getRS(t, ns, "svc")
-		if rs.Status.PendingServiceStatus.RayClusterName != "" || rs.Status.ActiveServiceStatus.RayClusterName != active {
-			t.Fatalf("the serve config change started an upgrade: %s", describe(rs))
+	It("applies a serve config change in place", func() {
+		ns := newNamespace()
+		rs := createReady(newRayService(ns, "svc", "app1"))
+		active := rs.Status.ActiveServiceStatus.RayClusterName
+		updateRS(ns, "svc", func(rs *rayv1.RayService) { rs.Spec.ServeConfigV2 = serveConfig("app1", "app2") })
+		waitRS(ns, "svc", "app2 running on the active cluster", WithTransform(func(rs *rayv1.RayService) string {
+			if rs.Status.PendingServiceStatus.RayClusterName != "" || rs.Status.ActiveServiceStatus.RayClusterName != active {
+				StopTrying("the serve config change started an upgrade: " + describe(rs)).Now()
+			}
+			return rs.Status.ActiveServiceStatus.Applications["app2"].Status
+		}, Equal(rayv1.ApplicationStatusRunning)))
+		Expect(clustersOf(ns)).To(HaveLen(1), "RayClusters, want only %s", active)
+		Expect(headApps(ns, active)).To(haveAppStatus("app2", "RUNNING"), "the head's applications")
+	})
+
+	It("switches traffic to a new cluster only once its applications run", func() {
+		ns := newNamespace()
+		rs := newRayService(ns, "svc", "app1")
+		rs.Spec.RayClusterDeletionDelaySeconds = ptr.To[int32](3)
+		rs = createReady(rs)
+		old := rs.Status.ActiveServiceStatus.RayClusterName
+
+		// A cluster change together with a config whose replicas cannot start: only the pending
+		// cluster gets the config, and traffic must not move while its application is not RUNNING.
+		broken := serveConfig("app1") + "      fail_constructor: boom\n"
+		updateRS(ns, "svc", func(rs *rayv1.RayService) {
+			rs.Spec.RayClusterSpec.HeadGroupSpec.Template.Spec.Containers[0].Env[0].Value = "2"
+			rs.Spec.ServeConfigV2 = broken
+		})
+		cur := waitRS(ns, "svc", "a pending cluster with a failing application", And(
+			HaveField("Status.PendingServiceStatus.RayClusterName", Not(BeEmpty())),
+			HaveField("Status.PendingServiceStatus.Applications", HaveKeyWithValue("app1",
+				HaveField("Status", And(Not(BeEmpty()), Not(Equal(rayv1.ApplicationStatusRunning))))))))
+		pending := cur.Status.PendingServiceStatus.RayClusterName
+		Expect(getRS(ns, "svc")).To(HaveCondition(rayv1.UpgradeInProgress, metav1.ConditionTrue, string(rayv1.BothActivePendingClustersExist)))
+		Consistently(func(g Gomega) {
+			rs := getRS(ns, "svc")
+			g.Expect(selectedCluster(ns, "svc-serve-svc")).To(Equal(old), describe(rs))
+			g.Expect(rs.Status.ActiveServiceStatus.RayClusterName).To(Equal(old), describe(rs))
+			g.Expect(rs).To(HaveCondition(rayv1.RayServiceReady, metav1.ConditionTrue, ""), describe(rs))
+		}).WithTimeout(4*time.Second).Should(Succeed(), "traffic on the old cluster")
+		Expect(headApps(ns, old)).To(haveAppStatus("app1", "RUNNING"), "the active cluster's application changed during the upgrade")
+
+		// Fix the config: the pending cluster gets it, runs it, and takes the traffic.
+		updateRS(ns, "svc", func(rs *rayv1.RayService) { rs.Spec.ServeConfigV2 = serveConfig("app1") })
+		waitRS(ns, "svc", "switch to the pending cluster", And(
+			HaveField("Status.ActiveServiceStatus.RayClusterName", pending),
+			HaveField("Status.PendingServiceStatus.RayClusterName", BeEmpty())))
+		for _, svc := range []string{"svc-head-svc", "svc-serve-svc"} {
+			Expect(selectedCluster(ns, svc)).To(Equal(pending), "%s selects after the switch", svc)
 		}
-		return rs.Status.ActiveServiceStatus.Applications["app2"].Status == rayv1.ApplicationStatusRunning, describe(rs)
-	})
-	if got := clustersOf(t, ns); len(got) != 1 {
-		t.Fatalf("RayClusters = %v, want only %s", got, active)
-	}
-	if apps := headApps(t, ns, active); apps["app2"].Status != "RUNNING" {
-		t.Fatalf("the head runs %v", apps)
-	}
-}
-
-func TestClusterChangeSwitchesOnlyWhenRunning(t *testing.T) {
-	ns := newNamespace(t)
-	rs := newRayService(ns, "svc", "app1")
-	rs.Spec.RayClusterDeletionDelaySeconds = ptr.To[int32](3)
-	rs = createReady(t, rs)
-	old := rs.Status.ActiveServiceStatus.RayClusterName
-
-	// A cluster change together with a config whose replicas cannot start: only the pending
-	// cluster gets the config, and traffic must not move while its application is not RUNNING.
-	broken := serveConfig("app1") + "      fail_constructor: boom\n"
-	updateRS(t, ns, "svc", func(rs *rayv1.RayService) {
-		rs.Spec.RayClusterSpec.HeadGroupSpec.Template.Spec.Containers[0].Env[0].Value = "2"
-		rs.Spec.ServeConfigV2 = broken
-	})
-	var pending string
-	eventually(t, "a pending cluster with a failing application", func() (bool, string) {
-		rs := getRS(t, ns, "svc")
-		pending = rs.Status.PendingServiceStatus.RayClusterName
-		st := rs.Status.PendingServiceStatus.Applications["app1"].Status
-		return pending != "" && st != "" && st != rayv1.ApplicationStatusRunning, describe(rs)
-	})
-	if c := condition(getRS(t, ns, "svc"), string(rayv1.UpgradeInProgress)); c == nil || c.Status != metav1.ConditionTrue || c.Reason != string(rayv1.BothActivePendingClustersExist) {
-		t.Fatalf("UpgradeInProgress = %+v", c)
-	}
-	consistently(t, "traffic on the old cluster", 4*time.Second, func() (bool, string) {
-		rs := getRS(t, ns, "svc")
-		ok := selectedCluster(t, ns, "svc-serve-svc") == old && rs.Status.ActiveServiceStatus.RayClusterName == old &&
-			readyTrue(rs, rayv1.RayServiceReady)
-		return ok, describe(rs)
-	})
-	if apps := headApps(t, ns, old); apps["app1"].Status != "RUNNING" {
-		t.Fatalf("the active cluster's application changed during the upgrade: %v", apps)
-	}
-
-	// Fix the config: the pending cluster gets it, runs it, and takes the traffic.
-	updateRS(t, ns, "svc", func(rs *rayv1.RayService) { rs.Spec.ServeConfigV2 = serveConfig("app1") })
-	eventually(t, "switch to the pending cluster", func() (bool, string) {
-		rs := getRS(t, ns, "svc")
-		return rs.Status.ActiveServiceStatus.RayClusterName == pending && rs.Status.PendingServiceStatus.RayClusterName == "", describe(rs)
-	})
-	for _, svc := range []string{"svc-head-svc", "svc-serve-svc"} {
-		if got := selectedCluster(t, ns, svc); got != pending {
-			t.Fatalf("%s selects %q after the switch, want %q", svc, got, pending)
-		}
-	}
-	if apps := headApps(t, ns, pending); apps["app1"].Status != "RUNNING" {
-		t.Fatalf("switched to a cluster whose application is %v", apps)
-	}
-	// The old cluster drains for rayClusterDeletionDelaySeconds, then goes.
-	if got := clustersOf(t, ns); len(got) != 2 {
-		t.Fatalf("RayClusters right after the switch = %v, want the old one kept for the delay", got)
-	}
-	eventually(t, "old cluster deleted", func() (bool, string) {
-		got := clustersOf(t, ns)
-		return len(got) == 1 && got[0] == pending, strings.Join(got, ",")
-	})
-	// The controller deletes a superseded cluster once rayClusterDeletionDelaySeconds have passed
-	// since the superseded-at time it stamped on it, and its event says how long that was.
-	var note string
-	eventually(t, "deletion event", func() (bool, string) {
-		for _, e := range testenv.Events(t, k8s, ns, "RayService", "svc") {
+		Expect(headApps(ns, pending)).To(haveAppStatus("app1", "RUNNING"), "switched to a cluster whose application is not running")
+		// The old cluster drains for rayClusterDeletionDelaySeconds, then goes.
+		Expect(clustersOf(ns)).To(HaveLen(2), "RayClusters right after the switch, want the old one kept for the delay")
+		Eventually(func() []string { return clustersOf(ns) }).Should(Equal([]string{pending}), "old cluster deleted")
+		// The controller deletes a superseded cluster once rayClusterDeletionDelaySeconds have passed
+		// since the superseded-at time it stamped on it, and its event says how long that was.
+		var deleted []eventsv1.Event
+		Eventually(func() ([]eventsv1.Event, error) {
+			var err error
+			deleted, err = eventsOf(ns, "svc")()
+			return deleted, err
+		}).Should(HaveEvent("", EventDeletedRayCluster, "RayCluster "+old+" "), "deletion event")
+		var note string
+		for _, e := range deleted {
 			if e.Reason == EventDeletedRayCluster && strings.Contains(e.Note, "RayCluster "+old+" ") {
 				note = e.Note
-				return true, ""
+				break
 			}
 		}
-		return false, "no " + EventDeletedRayCluster + " event for " + old
+		m := regexp.MustCompile(`\(superseded (\S+) ago\)`).FindStringSubmatch(note)
+		Expect(m).NotTo(BeNil(), "deletion event %q does not say when the cluster was superseded", note)
+		delay := time.Duration(*rs.Spec.RayClusterDeletionDelaySeconds) * time.Second
+		kept, err := time.ParseDuration(m[1])
+		Expect(err).NotTo(HaveOccurred(), "deletion event %q", note)
+		Expect(kept).To(BeNumerically(">=", delay), "deletion event %q: how long the old cluster was kept, want at least the deletion delay", note)
+		waitReady(ns, "svc")
 	})
-	m := regexp.MustCompile(`\(superseded (\S+) ago\)`).FindStringSubmatch(note)
-	if m == nil {
-		t.Fatalf("deletion event %q does not say when the cluster was superseded", note)
-	}
-	delay := time.Duration(*rs.Spec.RayClusterDeletionDelaySeconds) * time.Second
-	if kept, err := time.ParseDuration(m[1]); err != nil || kept < delay {
-		t.Fatalf("deletion event %q: the old cluster was kept %s (%v), want at least the %s deletion delay", note, m[1], err, delay)
-	}
-	waitReady(t, ns, "svc")
-}
 
-func readyTrue(rs *rayv1.RayService, t rayv1.RayServiceConditionType) bool {
-	return isTrue(rs.Status.Conditions, t)
-}
-
-func TestInvalidServeConfigIsReported(t *testing.T) {
-	ns := newNamespace(t)
-	rs := createReady(t, newRayService(ns, "svc", "app1"))
-	active := rs.Status.ActiveServiceStatus.RayClusterName
-	updateRS(t, ns, "svc", func(rs *rayv1.RayService) {
-		rs.Spec.ServeConfigV2 = strings.Replace(serveConfig("app1"), "route_prefix: /app1", "route_prefix: bad", 1)
-	})
-	eventually(t, "ServeConfigValid=False with the dashboard's message", func() (bool, string) {
-		rs := getRS(t, ns, "svc")
-		c := condition(rs, string(rayv1.ServeConfigValid))
-		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == rayv1.InvalidServeConfig &&
-			strings.Contains(c.Message, "route_prefix must start with '/'"), describe(rs)
-	})
-	consistently(t, "traffic untouched", 2*time.Second, func() (bool, string) {
-		rs := getRS(t, ns, "svc")
-		return readyTrue(rs, rayv1.RayServiceReady) && rs.Status.ActiveServiceStatus.RayClusterName == active &&
-			rs.Status.PendingServiceStatus.RayClusterName == "" && selectedCluster(t, ns, "svc-serve-svc") == active, describe(rs)
-	})
-	if apps := headApps(t, ns, active); apps["app1"].Status != "RUNNING" || *apps["app1"].RoutePrefix != "/app1" {
-		t.Fatalf("the head runs %v", apps)
-	}
-	// One rejection, not a retry loop.
-	n := 0
-	for _, e := range eventsFor(t, ns, "svc") {
-		if e.Reason == EventFailedToUpdateServeApplications {
-			n++
-			if e.Series != nil && e.Series.Count > 1 {
-				t.Fatalf("the rejected config was submitted %d times", e.Series.Count)
+	It("reports an invalid serve config without touching traffic", func() {
+		ns := newNamespace()
+		rs := createReady(newRayService(ns, "svc", "app1"))
+		active := rs.Status.ActiveServiceStatus.RayClusterName
+		updateRS(ns, "svc", func(rs *rayv1.RayService) {
+			rs.Spec.ServeConfigV2 = strings.Replace(serveConfig("app1"), "route_prefix: /app1", "route_prefix: bad", 1)
+		})
+		waitRS(ns, "svc", "ServeConfigValid=False with the dashboard's message", And(
+			HaveCondition(rayv1.ServeConfigValid, metav1.ConditionFalse, rayv1.InvalidServeConfig),
+			WithTransform(conditionMessage(rayv1.ServeConfigValid), ContainSubstring("route_prefix must start with '/'"))))
+		Consistently(func(g Gomega) {
+			rs := getRS(ns, "svc")
+			g.Expect(rs).To(HaveCondition(rayv1.RayServiceReady, metav1.ConditionTrue, ""), describe(rs))
+			g.Expect(rs.Status.ActiveServiceStatus.RayClusterName).To(Equal(active), describe(rs))
+			g.Expect(rs.Status.PendingServiceStatus.RayClusterName).To(BeEmpty(), describe(rs))
+			g.Expect(selectedCluster(ns, "svc-serve-svc")).To(Equal(active), describe(rs))
+		}).WithTimeout(2*time.Second).Should(Succeed(), "traffic untouched")
+		apps := headApps(ns, active)
+		Expect(apps).To(haveAppStatus("app1", "RUNNING"), "the head's applications")
+		Expect(apps["app1"].RoutePrefix).To(HaveValue(Equal("/app1")), "the head's app1 route prefix")
+		// One rejection, not a retry loop.
+		events, err := eventsOf(ns, "svc")()
+		Expect(err).NotTo(HaveOccurred())
+		var rejections []eventsv1.Event
+		for _, e := range events {
+			if e.Reason == EventFailedToUpdateServeApplications {
+				rejections = append(rejections, e)
 			}
 		}
-	}
-	if n != 1 {
-		t.Fatalf("%d %s events, want 1", n, EventFailedToUpdateServeApplications)
-	}
-	updateRS(t, ns, "svc", func(rs *rayv1.RayService) { rs.Spec.ServeConfigV2 = serveConfig("app1", "app3") })
-	eventually(t, "ServeConfigValid=True again", func() (bool, string) {
-		rs := getRS(t, ns, "svc")
-		c := condition(rs, string(rayv1.ServeConfigValid))
-		return c != nil && c.Status == metav1.ConditionTrue && rs.Status.ActiveServiceStatus.Applications["app3"].Status == rayv1.ApplicationStatusRunning, describe(rs)
-	})
-}
-
-func TestHeadRestartResubmitsConfig(t *testing.T) {
-	ns := newNamespace(t)
-	rs := createReady(t, newRayService(ns, "svc", "app1"))
-	active := rs.Status.ActiveServiceStatus.RayClusterName
-	rc := &rayv1.RayCluster{}
-	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: active}, rc); err != nil {
-		t.Fatal(err)
-	}
-	oldPod, err := headPodOf(context.Background(), rc)
-	if err != nil || oldPod == nil {
-		t.Fatalf("head pod: %v", err)
-	}
-	// The head pod restarts: a fresh head without any application, and a new pod.
-	rc.Annotations[holdAnnotation] = "true"
-	if err := k8s.Update(context.Background(), rc); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := heads.restart(ns, active); err != nil {
-		t.Fatal(err)
-	}
-	if err := k8s.Delete(context.Background(), oldPod); err != nil {
-		t.Fatal(err)
-	}
-	delete(rc.Annotations, holdAnnotation)
-	eventually(t, "release the hold", func() (bool, string) {
-		fresh := &rayv1.RayCluster{}
-		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(rc), fresh); err != nil {
-			return false, err.Error()
-		}
-		delete(fresh.Annotations, holdAnnotation)
-		if err := k8s.Update(context.Background(), fresh); err != nil {
-			return false, err.Error()
-		}
-		return true, ""
-	})
-	eventually(t, "the config re-sent to the new head", func() (bool, string) {
-		apps := headApps(t, ns, active)
-		return apps["app1"].Status == "RUNNING", "head apps: " + strings.Join(keys(apps), ",")
-	})
-	rs = waitReady(t, ns, "svc")
-	if rs.Status.ActiveServiceStatus.RayClusterName != active {
-		t.Fatalf("the head restart changed the active cluster: %s", describe(rs))
-	}
-	if got := clustersOf(t, ns); len(got) != 1 {
-		t.Fatalf("RayClusters = %v, want only %s", got, active)
-	}
-}
-
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
-}
-
-func TestUpgradeStrategyNoneIgnoresClusterChanges(t *testing.T) {
-	ns := newNamespace(t)
-	rs := newRayService(ns, "svc", "app1")
-	rs.Spec.UpgradeStrategy = &rayv1.RayServiceUpgradeStrategy{Type: ptr.To(rayv1.RayServiceUpgradeNone)}
-	rs = createReady(t, rs)
-	active := rs.Status.ActiveServiceStatus.RayClusterName
-	updateRS(t, ns, "svc", func(rs *rayv1.RayService) {
-		rs.Spec.RayClusterSpec.HeadGroupSpec.Template.Spec.Containers[0].Env[0].Value = "2"
-		rs.Spec.ServeConfigV2 = serveConfig("app1", "app2")
-	})
-	eventually(t, "the serve config applied in place", func() (bool, string) {
-		rs := getRS(t, ns, "svc")
-		return rs.Status.ActiveServiceStatus.Applications["app2"].Status == rayv1.ApplicationStatusRunning, describe(rs)
-	})
-	consistently(t, "no new cluster", 2*time.Second, func() (bool, string) {
-		rs := getRS(t, ns, "svc")
-		got := clustersOf(t, ns)
-		return len(got) == 1 && rs.Status.PendingServiceStatus.RayClusterName == "" && rs.Status.ActiveServiceStatus.RayClusterName == active, describe(rs)
-	})
-}
-
-func TestOperatorRestartMidUpgrade(t *testing.T) {
-	ns := newNamespace(t)
-	rs := createReady(t, newRayService(ns, "svc", "app1"))
-	old := rs.Status.ActiveServiceStatus.RayClusterName
-	// New clusters inherit the RayService's annotations: hold their heads.
-	updateRS(t, ns, "svc", func(rs *rayv1.RayService) {
-		metav1.SetMetaDataAnnotation(&rs.ObjectMeta, holdAnnotation, "true")
-		rs.Spec.RayClusterSpec.HeadGroupSpec.Template.Spec.Containers[0].Env[0].Value = "2"
-	})
-	var pending string
-	eventually(t, "pending cluster created", func() (bool, string) {
-		rs := getRS(t, ns, "svc")
-		pending = rs.Status.PendingServiceStatus.RayClusterName
-		return pending != "" && len(clustersOf(t, ns)) == 2, describe(rs)
+		Expect(rejections).To(HaveLen(1), "%s events", EventFailedToUpdateServeApplications)
+		Expect(rejections[0].Series).To(Or(BeNil(), HaveField("Count", BeNumerically("<=", 1))), "the rejected config was submitted more than once")
+		updateRS(ns, "svc", func(rs *rayv1.RayService) { rs.Spec.ServeConfigV2 = serveConfig("app1", "app3") })
+		waitRS(ns, "svc", "ServeConfigValid=True again", And(
+			HaveCondition(rayv1.ServeConfigValid, metav1.ConditionTrue, ""),
+			HaveField("Status.ActiveServiceStatus.Applications", HaveKeyWithValue("app3", HaveField("Status", rayv1.ApplicationStatusRunning)))))
 	})
 
-	op.stop()
-	restarted, err := startOperator()
-	if err != nil {
-		t.Fatal(err)
-	}
-	op = restarted
-
-	eventually(t, "release the pending head", func() (bool, string) {
+	It("re-sends the serve config after a head restart", func() {
+		ns := newNamespace()
+		rs := createReady(newRayService(ns, "svc", "app1"))
+		active := rs.Status.ActiveServiceStatus.RayClusterName
 		rc := &rayv1.RayCluster{}
-		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: pending}, rc); err != nil {
-			return false, err.Error()
+		Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: active}, rc)).To(Succeed())
+		oldPod, err := headPodOf(context.Background(), rc)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(oldPod).NotTo(BeNil(), "head pod")
+		// The head pod restarts: a fresh head without any application, and a new pod.
+		rc.Annotations[holdAnnotation] = "true"
+		Expect(k8s.Update(context.Background(), rc)).To(Succeed())
+		_, err = heads.restart(ns, active)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(k8s.Delete(context.Background(), oldPod)).To(Succeed())
+		releaseHold(client.ObjectKeyFromObject(rc))
+		Eventually(func() map[string]dashboard.ApplicationDetails { return headApps(ns, active) }).
+			Should(haveAppStatus("app1", "RUNNING"), "the config re-sent to the new head")
+		rs = waitReady(ns, "svc")
+		Expect(rs.Status.ActiveServiceStatus.RayClusterName).To(Equal(active), "the head restart changed the active cluster: %s", describe(rs))
+		Expect(clustersOf(ns)).To(HaveLen(1), "RayClusters, want only %s", active)
+	})
+
+	It("ignores cluster changes with upgradeStrategy None", func() {
+		ns := newNamespace()
+		rs := newRayService(ns, "svc", "app1")
+		rs.Spec.UpgradeStrategy = &rayv1.RayServiceUpgradeStrategy{Type: ptr.To(rayv1.RayServiceUpgradeNone)}
+		rs = createReady(rs)
+		active := rs.Status.ActiveServiceStatus.RayClusterName
+		updateRS(ns, "svc", func(rs *rayv1.RayService) {
+			rs.Spec.RayClusterSpec.HeadGroupSpec.Template.Spec.Containers[0].Env[0].Value = "2"
+			rs.Spec.ServeConfigV2 = serveConfig("app1", "app2")
+		})
+		waitRS(ns, "svc", "the serve config applied in place", HaveField("Status.ActiveServiceStatus.Applications",
+			HaveKeyWithValue("app2", HaveField("Status", rayv1.ApplicationStatusRunning))))
+		Consistently(func(g Gomega) {
+			rs := getRS(ns, "svc")
+			g.Expect(clustersOf(ns)).To(HaveLen(1), describe(rs))
+			g.Expect(rs.Status.PendingServiceStatus.RayClusterName).To(BeEmpty(), describe(rs))
+			g.Expect(rs.Status.ActiveServiceStatus.RayClusterName).To(Equal(active), describe(rs))
+		}).WithTimeout(2*time.Second).Should(Succeed(), "no new cluster")
+	})
+
+	It("completes an upgrade across an operator restart", func() {
+		ns := newNamespace()
+		rs := createReady(newRayService(ns, "svc", "app1"))
+		old := rs.Status.ActiveServiceStatus.RayClusterName
+		// New clusters inherit the RayService's annotations: hold their heads.
+		updateRS(ns, "svc", func(rs *rayv1.RayService) {
+			metav1.SetMetaDataAnnotation(&rs.ObjectMeta, holdAnnotation, "true")
+			rs.Spec.RayClusterSpec.HeadGroupSpec.Template.Spec.Containers[0].Env[0].Value = "2"
+		})
+		var pending string
+		Eventually(func(g Gomega) {
+			rs := getRS(ns, "svc")
+			pending = rs.Status.PendingServiceStatus.RayClusterName
+			g.Expect(pending).NotTo(BeEmpty(), describe(rs))
+			g.Expect(clustersOf(ns)).To(HaveLen(2), describe(rs))
+		}).Should(Succeed(), "pending cluster created")
+
+		op.stop()
+		restarted, err := startOperator()
+		Expect(err).NotTo(HaveOccurred())
+		op = restarted
+
+		releaseHold(client.ObjectKey{Namespace: ns, Name: pending})
+		Eventually(func(g Gomega) {
+			rs := getRS(ns, "svc")
+			got := clustersOf(ns)
+			g.Expect(rs.Status.ActiveServiceStatus.RayClusterName).To(Equal(pending), describe(rs))
+			g.Expect(rs.Status.PendingServiceStatus.RayClusterName).To(BeEmpty(), describe(rs))
+			g.Expect(got).To(Equal([]string{pending}), "clusters")
+		}).Should(Succeed(), "the upgrade completes after the restart")
+		Expect(pending).NotTo(Equal(old), "no new cluster")
+		waitReady(ns, "svc")
+	})
+
+	It("suspends and resumes", func() {
+		ns := newNamespace()
+		createReady(newRayService(ns, "svc", "app1"))
+		updateRS(ns, "svc", func(rs *rayv1.RayService) { rs.Spec.Suspend = true })
+		Eventually(func(g Gomega) {
+			rs := getRS(ns, "svc")
+			g.Expect(rs).To(HaveCondition(rayv1.RayServiceSuspended, metav1.ConditionTrue, ""), describe(rs))
+			g.Expect(clustersOf(ns)).To(BeEmpty(), describe(rs))
+			g.Expect(rs.Status.ActiveServiceStatus.RayClusterName).To(BeEmpty(), describe(rs))
+			g.Expect(rs.Status.NumServeEndpoints).To(BeZero(), describe(rs))
+		}).Should(Succeed(), "suspended")
+		var svcs corev1.ServiceList
+		Expect(k8s.List(context.Background(), &svcs, client.InNamespace(ns))).To(Succeed())
+		for _, s := range svcs.Items {
+			Expect(s.DeletionTimestamp).NotTo(BeNil(), "Service %s survived the suspension", s.Name)
+		}
+		updateRS(ns, "svc", func(rs *rayv1.RayService) { rs.Spec.Suspend = false })
+		rs := waitReady(ns, "svc")
+		Expect(rs).To(HaveCondition(rayv1.RayServiceSuspended, metav1.ConditionFalse, string(rayv1.RayServiceResumed)))
+	})
+})
+
+// releaseHold removes the hold annotation from the RayCluster, retrying on conflicts.
+func releaseHold(key client.ObjectKey) {
+	GinkgoHelper()
+	Eventually(func() error {
+		rc := &rayv1.RayCluster{}
+		if err := k8s.Get(context.Background(), key, rc); err != nil {
+			return err
 		}
 		delete(rc.Annotations, holdAnnotation)
-		if err := k8s.Update(context.Background(), rc); err != nil {
-			return false, err.Error()
-		}
-		return true, ""
-	})
-	eventually(t, "the upgrade completes after the restart", func() (bool, string) {
-		rs := getRS(t, ns, "svc")
-		got := clustersOf(t, ns)
-		return rs.Status.ActiveServiceStatus.RayClusterName == pending && rs.Status.PendingServiceStatus.RayClusterName == "" &&
-			len(got) == 1 && got[0] == pending, describe(rs) + " clusters=" + strings.Join(got, ",")
-	})
-	if old == pending {
-		t.Fatal("no new cluster")
-	}
-	waitReady(t, ns, "svc")
+		return k8s.Update(context.Background(), rc)
+	}).Should(Succeed(), "release the hold on %s", key)
 }
 
-func TestSuspendAndResume(t *testing.T) {
-	ns := newNamespace(t)
-	createReady(t, newRayService(ns, "svc", "app1"))
-	updateRS(t, ns, "svc", func(rs *rayv1.RayService) { rs.Spec.Suspend = true })
-	eventually(t, "suspended", func() (bool, string) {
-		rs := getRS(t, ns, "svc")
-		c := condition(rs, string(rayv1.RayServiceSuspended))
-		return c != nil && c.Status == metav1.ConditionTrue && len(clustersOf(t, ns)) == 0 &&
-			rs.Status.ActiveServiceStatus.RayClusterName == "" && rs.Status.NumServeEndpoints == 0, describe(rs)
-	})
-	var svcs corev1.ServiceList
-	if err := k8s.List(context.Background(), &svcs, client.InNamespace(ns)); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range svcs.Items {
-		if s.DeletionTimestamp == nil {
-			t.Fatalf("Service %s survived the suspension", s.Name)
+// conditionMessage returns a function reading a condition's message ("" when it is missing), for
+// WithTransform.
+func conditionMessage(t rayv1.RayServiceConditionType) func(*rayv1.RayService) string {
+	return func(rs *rayv1.RayService) string {
+		for _, c := range rs.Status.Conditions {
+			if c.Type == string(t) {
+				return c.Message
+			}
 		}
-	}
-	updateRS(t, ns, "svc", func(rs *rayv1.RayService) { rs.Spec.Suspend = false })
-	rs := waitReady(t, ns, "svc")
-	if c := condition(rs, string(rayv1.RayServiceSuspended)); c == nil || c.Status != metav1.ConditionFalse || c.Reason != string(rayv1.RayServiceResumed) {
-		t.Fatalf("Suspended = %+v", c)
+		return ""
 	}
 }

@@ -13,6 +13,12 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	gomegatypes "github.com/onsi/gomega/types"
+	"github.com/rayk8s/rayk8s/internal/testsupport/builders"
+	. "github.com/rayk8s/rayk8s/internal/testsupport/matchers"
+
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
@@ -20,7 +26,6 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
@@ -31,9 +36,9 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/dashboardresolver"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 	"github.com/rayk8s/rayk8s/internal/dashboard"
-	"github.com/rayk8s/rayk8s/internal/controller/dashboardresolver"
 	"github.com/rayk8s/rayk8s/internal/runtime/node"
 	"github.com/rayk8s/rayk8s/internal/serve/builtin"
 	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
@@ -63,7 +68,7 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "serve-replica" {
 		os.Exit(runReplica())
 	}
-	os.Exit(runSuite(m))
+	os.Exit(m.Run())
 }
 
 // runReplica is `ray serve-replica` for the built-in deployments.
@@ -77,45 +82,44 @@ func runReplica() int {
 	return 0
 }
 
-func runSuite(m *testing.M) int {
+func TestRayServiceController(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "RayService controller suite")
+}
+
+var _ = BeforeSuite(func() {
+	SetDefaultEventuallyTimeout(timeout)
+	SetDefaultEventuallyPollingInterval(interval)
+	SetDefaultConsistentlyPollingInterval(interval)
 	var err error
 	env, err = testenv.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer func() { _ = env.Stop() }()
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(env.Stop)
 	k8s = env.Client
 	log.SetLogger(logr.Discard())
-	if sharedServePort, err = freePort(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
+	sharedServePort, err = freePort()
+	Expect(err).NotTo(HaveOccurred())
 	tmp, err := os.MkdirTemp("", "rayservice-heads-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(os.RemoveAll, tmp)
 	heads = &headPool{dir: tmp, byCluster: map[string]*head{}}
-	defer heads.stopAll()
+	DeferCleanup(heads.stopAll)
 
+	op, err = startOperator()
+	Expect(err).NotTo(HaveOccurred())
+	// A spec may replace op (an operator restart): stop whichever runs at the end.
+	DeferCleanup(func() { op.stop() })
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if op, err = startOperator(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer func() { op.stop() }()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); runKubelet(ctx) }()
 	go func() { defer wg.Done(); runEndpointSlices(ctx) }()
-	code := m.Run()
-	cancel()
-	wg.Wait()
-	return code
-}
+	// Cleanups run last-in first-out: the stand-ins stop first, envtest last.
+	DeferCleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+})
 
 // operator is a running manager with the RayService controller.
 type operator struct {
@@ -459,9 +463,11 @@ const (
 	interval = 100 * time.Millisecond
 )
 
-func newNamespace(t *testing.T) string {
-	t.Helper()
-	return testenv.NewNamespace(t, k8s, "rs-")
+func newNamespace() string {
+	GinkgoHelper()
+	ns, err := testenv.CreateNamespace(context.Background(), k8s, "rs-")
+	Expect(err).NotTo(HaveOccurred())
+	return ns
 }
 
 // serveConfig is a serveConfigV2 with one built-in echo application per name.
@@ -476,69 +482,62 @@ func serveConfig(apps ...string) string {
 
 // newRayService is a RayService with a small cluster whose head declares the shared serve port.
 func newRayService(ns, name string, apps ...string) *rayv1.RayService {
-	return &rayv1.RayService{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: rayv1.RayServiceSpec{
-			RayClusterDeletionDelaySeconds: ptr.To[int32](2),
-			ServeConfigV2:                  serveConfig(apps...),
-			RayClusterSpec: rayv1.RayClusterSpec{
-				HeadGroupSpec: rayv1.HeadGroupSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-					Containers: []corev1.Container{{Name: "ray-head", Image: "rayk8s/rayk8s:test",
-						Env: []corev1.EnvVar{{Name: "GENERATION", Value: "1"}},
-						Ports: []corev1.ContainerPort{
-							{Name: "dashboard", ContainerPort: 8265},
-							{Name: "serve", ContainerPort: int32(sharedServePort)},
-						}}},
-				}}},
-			},
-		},
+	return builders.RayService(ns, name).
+		ServeConfig(serveConfig(apps...)).
+		ClusterDeletionDelay(2).
+		HeadEnv("GENERATION", "1").
+		ServePort(int32(sharedServePort)).
+		Obj()
+}
+
+func create(obj client.Object) {
+	GinkgoHelper()
+	Expect(k8s.Create(context.Background(), obj)).To(Succeed(), "creating %T %s", obj, obj.GetName())
+}
+
+// rsOf returns a function fetching the RayService, for Eventually.
+func rsOf(ns, name string) func() (*rayv1.RayService, error) {
+	return func() (*rayv1.RayService, error) {
+		rs := &rayv1.RayService{}
+		err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, rs)
+		return rs, err
 	}
 }
 
-func create(t *testing.T, obj client.Object) {
-	t.Helper()
-	if err := k8s.Create(context.Background(), obj); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func getRS(t *testing.T, ns, name string) *rayv1.RayService {
-	t.Helper()
-	rs := &rayv1.RayService{}
-	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, rs); err != nil {
-		t.Fatal(err)
-	}
+func getRS(ns, name string) *rayv1.RayService {
+	GinkgoHelper()
+	rs, err := rsOf(ns, name)()
+	Expect(err).NotTo(HaveOccurred())
 	return rs
 }
 
-func updateRS(t *testing.T, ns, name string, mut func(*rayv1.RayService)) {
-	t.Helper()
-	eventually(t, "RayService update", func() (bool, string) {
-		rs := getRS(t, ns, name)
+func updateRS(ns, name string, mut func(*rayv1.RayService)) {
+	GinkgoHelper()
+	Eventually(func() error {
+		rs := getRS(ns, name)
 		mut(rs)
-		if err := k8s.Update(context.Background(), rs); err != nil {
-			return false, err.Error()
-		}
-		return true, ""
-	})
+		return k8s.Update(context.Background(), rs)
+	}).Should(Succeed(), "RayService update")
 }
 
-// eventually polls cond until it returns true or the timeout passes.
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	testenv.Eventually(t, timeout, interval, what, cond)
+// waitRS waits until the RayService matches and returns the version that did; a failure
+// describes the last version seen.
+func waitRS(ns, name, what string, matcher gomegatypes.GomegaMatcher) *rayv1.RayService {
+	GinkgoHelper()
+	var rs *rayv1.RayService
+	Eventually(func() (*rayv1.RayService, error) {
+		var err error
+		rs, err = rsOf(ns, name)()
+		return rs, err
+	}).Should(matcher, func() string { return lastSeen(what, rs) })
+	return rs
 }
 
-// consistently fails if cond turns false within d.
-func consistently(t *testing.T, what string, d time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if ok, desc := cond(); !ok {
-			t.Fatalf("%s stopped holding: %s", what, desc)
-		}
-		time.Sleep(interval)
+func lastSeen(what string, rs *rayv1.RayService) string {
+	if rs == nil {
+		return what
 	}
+	return what + "; last seen: " + describe(rs)
 }
 
 func describe(rs *rayv1.RayService) string {
@@ -559,29 +558,22 @@ func describe(rs *rayv1.RayService) string {
 		rs.Status.NumServeEndpoints, rs.Status.ServiceStatus, conds)
 }
 
-func condition(rs *rayv1.RayService, t string) *metav1.Condition {
-	return meta.FindStatusCondition(rs.Status.Conditions, t)
-}
+// beReady matches a RayService that is Ready with no upgrade pending.
+var beReady = And(
+	HaveCondition(rayv1.RayServiceReady, metav1.ConditionTrue, ""),
+	HaveField("Status.PendingServiceStatus.RayClusterName", BeEmpty()))
 
 // waitReady waits for Ready=True and returns the RayService.
-func waitReady(t *testing.T, ns, name string) *rayv1.RayService {
-	t.Helper()
-	var rs *rayv1.RayService
-	eventually(t, "RayService ready", func() (bool, string) {
-		rs = getRS(t, ns, name)
-		c := condition(rs, string(rayv1.RayServiceReady))
-		return c != nil && c.Status == metav1.ConditionTrue && rs.Status.PendingServiceStatus.RayClusterName == "", describe(rs)
-	})
-	return rs
+func waitReady(ns, name string) *rayv1.RayService {
+	GinkgoHelper()
+	return waitRS(ns, name, "RayService ready", beReady)
 }
 
 // clustersOf lists the RayClusters of the namespace that are not being deleted.
-func clustersOf(t *testing.T, ns string) []string {
-	t.Helper()
+func clustersOf(ns string) []string {
+	GinkgoHelper()
 	var list rayv1.RayClusterList
-	if err := k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
-		t.Fatal(err)
-	}
+	Expect(k8s.List(context.Background(), &list, client.InNamespace(ns))).To(Succeed())
 	var out []string
 	for _, rc := range list.Items {
 		if rc.DeletionTimestamp == nil {
@@ -591,26 +583,22 @@ func clustersOf(t *testing.T, ns string) []string {
 	return out
 }
 
-func service(t *testing.T, ns, name string) *corev1.Service {
-	t.Helper()
+func service(ns, name string) *corev1.Service {
+	GinkgoHelper()
 	svc := &corev1.Service{}
-	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, svc); err != nil {
-		t.Fatal(err)
-	}
+	Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, svc)).To(Succeed())
 	return svc
 }
 
 // headApps asks a cluster's head directly which applications it runs.
-func headApps(t *testing.T, ns, cluster string) map[string]dashboard.ApplicationDetails {
-	t.Helper()
+func headApps(ns, cluster string) map[string]dashboard.ApplicationDetails {
+	GinkgoHelper()
 	h := heads.get(ns, cluster)
 	if h == nil {
 		return nil
 	}
 	c, err := dashboard.NewClient(h.node.DashboardURL())
-	if err != nil {
-		t.Fatal(err)
-	}
+	Expect(err).NotTo(HaveOccurred())
 	d, err := c.GetServeApplications(context.Background())
 	if err != nil {
 		return nil
@@ -618,11 +606,10 @@ func headApps(t *testing.T, ns, cluster string) map[string]dashboard.Application
 	return d.Applications
 }
 
-func eventsFor(t *testing.T, ns, name string) []eventsv1.Event {
-	t.Helper()
-	return testenv.Events(t, k8s, ns, "RayService", name)
-}
-
-func hasEvent(t *testing.T, ns, name, reason, contains string) func() (bool, string) {
-	return testenv.HasEvent(t, k8s, ns, "RayService", name, reason, contains)
+// eventsOf returns a function listing the events.k8s.io Events about the RayService, for
+// Eventually.
+func eventsOf(ns, name string) func() ([]eventsv1.Event, error) {
+	return func() ([]eventsv1.Event, error) {
+		return testenv.ListEvents(context.Background(), k8s, ns, "RayService", name)
+	}
 }

@@ -5,12 +5,11 @@ package crds
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"sync"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -19,46 +18,28 @@ import (
 	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
 )
 
-var (
-	envOnce sync.Once
-	env     *testenv.Env
-	errEnv  error
-)
+// env is the API server of the Ginkgo suite; the schema tests run without it (and without the
+// Kubernetes binaries) as plain tests.
+var env *testenv.Env
 
-// TestMain stops the API server if a test started it. Tests that need one call apiServer, so the
-// schema tests run without the Kubernetes binaries.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if env != nil {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			if code == 0 {
-				code = 1
-			}
-		}
-	}
-	os.Exit(code)
+func TestAPIServer(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "CRDs on a real API server")
 }
 
-// apiServer starts envtest (kube-apiserver + etcd from bin/, with config/crd/bases installed) on
-// first use and returns it.
-func apiServer(t *testing.T) *testenv.Env {
-	t.Helper()
-	envOnce.Do(func() { env, errEnv = testenv.Start() })
-	if errEnv != nil {
-		t.Fatalf("starting the API server: %v", errEnv)
-	}
-	return env
-}
+var _ = BeforeSuite(func() {
+	var err error
+	env, err = testenv.Start()
+	Expect(err).NotTo(HaveOccurred(), "starting the API server")
+	DeferCleanup(env.Stop)
+})
 
-// newNamespace creates a namespace with a generated name for one test or case.
-func newNamespace(ctx context.Context, t *testing.T, c client.Client, prefix string) string {
-	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
-	if err := c.Create(ctx, ns); err != nil {
-		t.Fatalf("creating namespace: %v", err)
-	}
-	return ns.Name
+// newNamespace creates a namespace with a generated name for one spec or case.
+func newNamespace(ctx context.Context, c client.Client, prefix string) string {
+	GinkgoHelper()
+	ns, err := testenv.CreateNamespace(ctx, c, prefix+"-")
+	Expect(err).NotTo(HaveOccurred())
+	return ns
 }
 
 // strictClient rejects unknown and duplicate fields instead of silently dropping them.
@@ -67,15 +48,11 @@ func strictClient(c client.Client) client.Client {
 }
 
 // fromYAML decodes one YAML document into an unstructured object.
-func fromYAML(t *testing.T, doc string) *unstructured.Unstructured {
-	t.Helper()
+func fromYAML(doc string) *unstructured.Unstructured {
+	GinkgoHelper()
 	j, err := yaml.YAMLToJSON([]byte(doc))
-	if err != nil {
-		t.Fatalf("converting YAML to JSON: %v", err)
-	}
+	Expect(err).NotTo(HaveOccurred(), "converting YAML to JSON")
 	u := &unstructured.Unstructured{}
-	if err := u.UnmarshalJSON(j); err != nil {
-		t.Fatalf("decoding object: %v", err)
-	}
+	Expect(u.UnmarshalJSON(j)).To(Succeed(), "decoding object")
 	return u
 }

@@ -15,6 +15,10 @@ import (
 	"strings"
 	"testing"
 
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
+
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -35,11 +39,10 @@ func (s sample) name() string {
 
 // readSamples returns every ray.io/v1 RayCluster, RayJob and RayService document of the *.yaml
 // files in dir. Other kinds (Ingress, GatewayClass, RayCronJob, ...) are skipped.
-func readSamples(t *testing.T, dir string) []sample {
-	t.Helper()
+func readSamples(dir string) ([]sample, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil {
-		t.Fatal(err)
+		return nil, fmt.Errorf("listing samples in %s: %w", dir, err)
 	}
 	var out []sample
 	for _, file := range files {
@@ -48,7 +51,7 @@ func readSamples(t *testing.T, dir string) []sample {
 		}
 		data, err := os.ReadFile(file)
 		if err != nil {
-			t.Fatal(err)
+			return nil, fmt.Errorf("reading sample: %w", err)
 		}
 		r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 		for index := 0; ; index++ {
@@ -57,21 +60,21 @@ func readSamples(t *testing.T, dir string) []sample {
 				break
 			}
 			if err != nil {
-				t.Fatalf("%s: reading document %d: %v", file, index, err)
+				return nil, fmt.Errorf("%s: reading document %d: %w", file, index, err)
 			}
 			if len(bytes.TrimSpace(doc)) == 0 {
 				continue
 			}
 			j, err := yaml.YAMLToJSON(doc)
 			if err != nil {
-				t.Fatalf("%s: document %d: %v", file, index, err)
+				return nil, fmt.Errorf("%s: document %d: %w", file, index, err)
 			}
 			if string(j) == "null" {
 				continue
 			}
 			obj := &unstructured.Unstructured{}
 			if err := obj.UnmarshalJSON(j); err != nil {
-				t.Fatalf("%s: document %d: %v", file, index, err)
+				return nil, fmt.Errorf("%s: document %d: %w", file, index, err)
 			}
 			if obj.GetAPIVersion() != "ray.io/v1" {
 				continue
@@ -82,88 +85,86 @@ func readSamples(t *testing.T, dir string) []sample {
 			}
 		}
 	}
-	return out
+	return out, nil
 }
 
-// TestKubeRaySamplesAccepted creates every RayCluster, RayJob and RayService document of KubeRay's
-// samples with strict field validation and checks that nothing was lost.
-func TestKubeRaySamplesAccepted(t *testing.T) {
-	shared := sharedDirOrSkip(t)
-	samples := readSamples(t, filepath.Join(shared, "kuberay", "samples"))
-	// KubeRay ships dozens of samples of the three kinds; very few means the directory is wrong.
-	if len(samples) < 10 {
-		t.Fatalf("found only %d samples in %s", len(samples), shared)
-	}
-	testSamplesAccepted(t, samples)
-}
-
-// TestOwnSamplesAccepted does the same for config/samples, with at least one of each kind.
-func TestOwnSamplesAccepted(t *testing.T) {
-	samples := readSamples(t, filepath.Join(repoRoot(t), "config", "samples"))
-	kinds := map[string]int{}
-	for _, s := range samples {
-		kinds[s.obj.GetKind()]++
-	}
-	for _, k := range []string{"RayCluster", "RayJob", "RayService"} {
-		if kinds[k] == 0 {
-			t.Errorf("config/samples has no %s", k)
+// Every RayCluster, RayJob and RayService document of KubeRay's samples, and of config/samples, is
+// created with strict field validation and read back: nothing may be lost.
+var _ = Describe("Samples", func() {
+	Describe("KubeRay's", func() {
+		shared := testenv.SharedDir()
+		if shared == "" {
+			It("are available", func() {
+				Skip("../shared not found: KubeRay's samples are only available in the development workspace")
+			})
+			return
 		}
-	}
-	testSamplesAccepted(t, samples)
-}
+		samples, err := readSamples(filepath.Join(shared, "kuberay", "samples"))
+		It("are read", func() {
+			Expect(err).NotTo(HaveOccurred())
+			// KubeRay ships dozens of samples of the three kinds; very few means the directory is wrong.
+			Expect(len(samples)).To(BeNumerically(">=", 10), "samples found in %s", shared)
+		})
+		samplesAccepted(samples)
+	})
 
-func testSamplesAccepted(t *testing.T, samples []sample) {
-	e := apiServer(t)
-	ctx := context.Background()
-	c := strictClient(e.Client)
-	accepted := 0
-	for _, s := range samples {
-		ok := t.Run(s.name(), func(t *testing.T) {
-			in := s.obj.DeepCopy()
-			in.SetNamespace(newNamespace(ctx, t, e.Client, "samples"))
-			sent := in.DeepCopy()
-			if err := c.Create(ctx, in); err != nil {
-				t.Fatalf("create rejected: %v", err)
+	Describe("config/samples", func() {
+		root, err := testenv.RepoRoot()
+		var samples []sample
+		if err == nil {
+			samples, err = readSamples(filepath.Join(root, "config", "samples"))
+		}
+		It("are read and hold at least one of each kind", func() {
+			Expect(err).NotTo(HaveOccurred())
+			kinds := map[string]int{}
+			for _, s := range samples {
+				kinds[s.obj.GetKind()]++
 			}
+			for _, k := range []string{"RayCluster", "RayJob", "RayService"} {
+				Expect(kinds).To(HaveKeyWithValue(k, BeNumerically(">", 0)), "config/samples has no %s", k)
+			}
+		})
+		samplesAccepted(samples)
+	})
+})
+
+// samplesAccepted declares one spec per sample.
+func samplesAccepted(samples []sample) {
+	for _, s := range samples {
+		It("stores "+s.name()+" without loss", func() {
+			ctx := context.Background()
+			c := strictClient(env.Client)
+			in := s.obj.DeepCopy()
+			in.SetNamespace(newNamespace(ctx, env.Client, "samples"))
+			sent := in.DeepCopy()
+			Expect(c.Create(ctx, in)).To(Succeed(), "create rejected")
 			stored := &unstructured.Unstructured{}
 			stored.SetGroupVersionKind(in.GroupVersionKind())
-			if err := e.Client.Get(ctx, client.ObjectKeyFromObject(in), stored); err != nil {
-				t.Fatalf("reading back: %v", err)
-			}
+			Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(in), stored)).To(Succeed(), "reading back")
 			if sent.GetGenerateName() != "" {
 				// The API server picked the name; everything else must be as sent.
 				sent.SetName(stored.GetName())
 			}
-			lost, notes := lostFields(canonical(t, sent.Object), canonical(t, stored.Object), "")
+			lost, notes := lostFields(canonical(sent.Object), canonical(stored.Object), "")
 			for _, n := range notes {
-				t.Log(n)
+				GinkgoWriter.Println(n)
 			}
-			if len(lost) > 0 {
-				sort.Strings(lost)
-				t.Errorf("%d fields were lost or changed when stored:\n  %s", len(lost), strings.Join(lost, "\n  "))
-			}
+			sort.Strings(lost)
+			Expect(lost).To(BeEmpty(), "fields lost or changed when stored")
 		})
-		if ok {
-			accepted++
-		}
 	}
-	t.Logf("%d of %d documents accepted and stored without loss", accepted, len(samples))
 }
 
 // canonical re-decodes a JSON object keeping numbers exact (json.Number), so that an integer sent
 // as 1 and read back as 1 compare equal regardless of the Go type the decoder chose.
-func canonical(t *testing.T, obj map[string]any) any {
-	t.Helper()
+func canonical(obj map[string]any) any {
+	GinkgoHelper()
 	data, err := json.Marshal(obj)
-	if err != nil {
-		t.Fatal(err)
-	}
+	Expect(err).NotTo(HaveOccurred())
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.UseNumber()
 	var out any
-	if err := d.Decode(&out); err != nil {
-		t.Fatal(err)
-	}
+	Expect(d.Decode(&out)).To(Succeed())
 	return out
 }
 

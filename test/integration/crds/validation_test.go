@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -35,37 +37,33 @@ workerGroupSpecs:
 `
 
 // base returns a minimal valid object of the kind ("cluster", "job" or "service").
-func base(t *testing.T, kind string) *unstructured.Unstructured {
-	t.Helper()
+func base(kind string) *unstructured.Unstructured {
+	GinkgoHelper()
 	var o *unstructured.Unstructured
 	switch kind {
 	case "cluster":
-		o = fromYAML(t, "apiVersion: ray.io/v1\nkind: RayCluster\nmetadata:\n  name: rc\n")
-		o.Object["spec"] = y(t, clusterSpec)
+		o = fromYAML("apiVersion: ray.io/v1\nkind: RayCluster\nmetadata:\n  name: rc\n")
+		o.Object["spec"] = y(clusterSpec)
 	case "job":
-		o = fromYAML(t, "apiVersion: ray.io/v1\nkind: RayJob\nmetadata:\n  name: rj\nspec:\n  entrypoint: echo hello\n")
-		set(o.Object, y(t, clusterSpec), "spec", "rayClusterSpec")
+		o = fromYAML("apiVersion: ray.io/v1\nkind: RayJob\nmetadata:\n  name: rj\nspec:\n  entrypoint: echo hello\n")
+		set(o.Object, y(clusterSpec), "spec", "rayClusterSpec")
 	case "service":
-		o = fromYAML(t, "apiVersion: ray.io/v1\nkind: RayService\nmetadata:\n  name: rs\nspec:\n  serveConfigV2: |\n    applications:\n    - name: echo\n      import_path: builtin:echo\n      route_prefix: /\n")
-		set(o.Object, y(t, clusterSpec), "spec", "rayClusterConfig")
+		o = fromYAML("apiVersion: ray.io/v1\nkind: RayService\nmetadata:\n  name: rs\nspec:\n  serveConfigV2: |\n    applications:\n    - name: echo\n      import_path: builtin:echo\n      route_prefix: /\n")
+		set(o.Object, y(clusterSpec), "spec", "rayClusterConfig")
 	default:
-		t.Fatalf("unknown base kind %q", kind)
+		Fail(fmt.Sprintf("unknown base kind %q", kind))
 	}
 	return o
 }
 
 // y decodes a YAML snippet into the JSON-compatible value an unstructured object holds.
-func y(t *testing.T, s string) any {
-	t.Helper()
+func y(s string) any {
+	GinkgoHelper()
 	j, err := yaml.YAMLToJSON([]byte(s))
-	if err != nil {
-		t.Fatalf("decoding YAML snippet: %v", err)
-	}
+	Expect(err).NotTo(HaveOccurred(), "decoding YAML snippet")
 	// Round-trip through an unstructured object so that integers become int64, as everywhere else.
 	u := &unstructured.Unstructured{}
-	if err := u.UnmarshalJSON([]byte(`{"apiVersion":"v1","kind":"X","v":` + string(j) + `}`)); err != nil {
-		t.Fatalf("decoding YAML snippet: %v", err)
-	}
+	Expect(u.UnmarshalJSON([]byte(`{"apiVersion":"v1","kind":"X","v":`+string(j)+`}`))).To(Succeed(), "decoding YAML snippet")
 	return u.Object["v"]
 }
 
@@ -130,10 +128,10 @@ func get(obj map[string]any, path ...any) any {
 type validationCase struct {
 	name   string
 	kind   string // "cluster", "job", "service"
-	mutate func(t *testing.T, o map[string]any)
+	mutate func(o map[string]any)
 	// update, if set, is applied to the stored object after a successful create; the expectation
 	// then applies to the update.
-	update func(t *testing.T, o map[string]any)
+	update func(o map[string]any)
 	want   []string
 }
 
@@ -157,7 +155,7 @@ func at(prefix []any, rest ...any) []any {
 }
 
 // useClusterSelector turns the base RayJob into one that runs on an existing cluster.
-func useClusterSelector(t *testing.T, o map[string]any) {
+func useClusterSelector(o map[string]any) {
 	del(o, "spec", "rayClusterSpec")
 	set(o, map[string]any{"ray.io/cluster": "existing"}, "spec", "clusterSelector")
 }
@@ -184,18 +182,18 @@ func clusterCases() []validationCase {
 		cases = append(cases,
 			validationCase{
 				name: kind + ": minReplicas greater than maxReplicas", kind: kind,
-				mutate: func(t *testing.T, o map[string]any) {
+				mutate: func(o map[string]any) {
 					set(o, int64(4), at(w, "minReplicas")...)
 				},
 				want: []string{prefix + ".minReplicas", "minReplicas must be less than or equal to maxReplicas"},
 			},
 			validationCase{
 				name: kind + ": minReplicas equal to maxReplicas", kind: kind,
-				mutate: func(t *testing.T, o map[string]any) { set(o, int64(3), at(w, "minReplicas")...) },
+				mutate: func(o map[string]any) { set(o, int64(3), at(w, "minReplicas")...) },
 			},
 			validationCase{
 				name: kind + ": duplicate groupName", kind: kind,
-				mutate: func(t *testing.T, o map[string]any) {
+				mutate: func(o map[string]any) {
 					groups := get(o, at(c, "workerGroupSpecs")...).([]any)
 					dup := groups[0].(map[string]any)
 					set(o, append(groups, runtimeDeepCopy(dup)), at(c, "workerGroupSpecs")...)
@@ -204,7 +202,7 @@ func clusterCases() []validationCase {
 			},
 			validationCase{
 				name: kind + ": distinct groupNames", kind: kind,
-				mutate: func(t *testing.T, o map[string]any) {
+				mutate: func(o map[string]any) {
 					groups := get(o, at(c, "workerGroupSpecs")...).([]any)
 					other := runtimeDeepCopy(groups[0].(map[string]any))
 					other["groupName"] = "large"
@@ -219,103 +217,103 @@ func clusterCases() []validationCase {
 		// metadata.name
 		validationCase{
 			name: "name of 53 characters", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) { set(o, "c"+strings.Repeat("x", 52), "metadata", "name") },
+			mutate: func(o map[string]any) { set(o, "c"+strings.Repeat("x", 52), "metadata", "name") },
 		},
 		validationCase{
 			name: "name over 53 characters", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) { set(o, "c"+strings.Repeat("x", 53), "metadata", "name") },
+			mutate: func(o map[string]any) { set(o, "c"+strings.Repeat("x", 53), "metadata", "name") },
 			want:   []string{"metadata.name must be no more than 53 characters"},
 		},
 		validationCase{
 			name: "name not a DNS-1035 label", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) { set(o, "1cluster", "metadata", "name") },
+			mutate: func(o map[string]any) { set(o, "1cluster", "metadata", "name") },
 			want:   []string{"metadata.name must be a DNS-1035 label"},
 		},
 
 		// replicas
 		validationCase{
 			name: "replicas above maxReplicas", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) { set(o, int64(4), at(w, "replicas")...) },
+			mutate: func(o map[string]any) { set(o, int64(4), at(w, "replicas")...) },
 			want:   []string{"spec.workerGroupSpecs[0].replicas", "replicas must be less than or equal to maxReplicas"},
 		},
 		validationCase{
 			name: "replicas equal to maxReplicas", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) { set(o, int64(3), at(w, "replicas")...) },
+			mutate: func(o map[string]any) { set(o, int64(3), at(w, "replicas")...) },
 		},
 		validationCase{
 			// replicas defaults to 0, so a lower bound cannot be enforced: the operator clamps.
 			name: "replicas unset with minReplicas 2", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				del(o, at(w, "replicas")...)
 				set(o, int64(2), at(w, "minReplicas")...)
 			},
 		},
 		validationCase{
 			name: "negative minReplicas", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) { set(o, int64(-1), at(w, "minReplicas")...) },
+			mutate: func(o map[string]any) { set(o, int64(-1), at(w, "minReplicas")...) },
 			want:   []string{"spec.workerGroupSpecs[0].minReplicas", "should be greater than or equal to 0"},
 		},
 		validationCase{
 			name: "numOfHosts 0", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) { set(o, int64(0), at(w, "numOfHosts")...) },
+			mutate: func(o map[string]any) { set(o, int64(0), at(w, "numOfHosts")...) },
 			want:   []string{"spec.workerGroupSpecs[0].numOfHosts", "should be greater than or equal to 1"},
 		},
 
 		// groupName
 		validationCase{
 			name: "groupName of 63 characters", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) { set(o, strings.Repeat("g", 63), at(w, "groupName")...) },
+			mutate: func(o map[string]any) { set(o, strings.Repeat("g", 63), at(w, "groupName")...) },
 		},
 		validationCase{
 			name: "groupName over 63 characters", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) { set(o, strings.Repeat("g", 64), at(w, "groupName")...) },
+			mutate: func(o map[string]any) { set(o, strings.Repeat("g", 64), at(w, "groupName")...) },
 			want:   []string{"spec.workerGroupSpecs[0].groupName", "may not be more than 63"},
 		},
 		validationCase{
 			name: "groupName not a label value", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) { set(o, "small group", at(w, "groupName")...) },
+			mutate: func(o map[string]any) { set(o, "small group", at(w, "groupName")...) },
 			want:   []string{"spec.workerGroupSpecs[0].groupName", "should match"},
 		},
 
 		// containers
 		validationCase{
 			name: "head template without containers", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, []any{}, "spec", "headGroupSpec", "template", "spec", "containers")
 			},
 			want: []string{"spec.headGroupSpec.template", "template.spec.containers must list the Ray container first"},
 		},
 		validationCase{
 			name: "worker template without containers", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) { set(o, []any{}, at(w, "template", "spec", "containers")...) },
+			mutate: func(o map[string]any) { set(o, []any{}, at(w, "template", "spec", "containers")...) },
 			want:   []string{"spec.workerGroupSpecs[0].template", "template.spec.containers must list the Ray container first"},
 		},
 
 		// rayStartParams and resources
 		validationCase{
 			name: "head rayStartParams labels", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, map[string]any{"labels": "a=b"}, "spec", "headGroupSpec", "rayStartParams")
 			},
 			want: []string{"spec.headGroupSpec.rayStartParams", "rayStartParams cannot contain 'labels'"},
 		},
 		validationCase{
 			name: "worker rayStartParams labels", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, map[string]any{"labels": "a=b"}, at(w, "rayStartParams")...)
 			},
 			want: []string{"spec.workerGroupSpecs[0].rayStartParams", "rayStartParams cannot contain 'labels'"},
 		},
 		validationCase{
 			name: "head labels field with other rayStartParams", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, map[string]any{"a": "b"}, "spec", "headGroupSpec", "labels")
 				set(o, map[string]any{"num-cpus": "0"}, "spec", "headGroupSpec", "rayStartParams")
 			},
 		},
 		validationCase{
 			name: "head resources with rayStartParams num-cpus", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, map[string]any{"cpu": "1"}, "spec", "headGroupSpec", "resources")
 				set(o, map[string]any{"num-cpus": "1"}, "spec", "headGroupSpec", "rayStartParams")
 			},
@@ -323,7 +321,7 @@ func clusterCases() []validationCase {
 		},
 		validationCase{
 			name: "worker resources with rayStartParams memory", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, map[string]any{"memory": "1000000"}, at(w, "resources")...)
 				set(o, map[string]any{"memory": "1000000"}, at(w, "rayStartParams")...)
 			},
@@ -331,7 +329,7 @@ func clusterCases() []validationCase {
 		},
 		validationCase{
 			name: "worker resources alone", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, map[string]any{"cpu": "2", "TPU": "4"}, at(w, "resources")...)
 				set(o, map[string]any{"block": "true"}, at(w, "rayStartParams")...)
 			},
@@ -340,109 +338,109 @@ func clusterCases() []validationCase {
 		// managedBy (KubeRay)
 		validationCase{
 			name: "cluster managedBy kueue", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) { set(o, "kueue.x-k8s.io/multikueue", "spec", "managedBy") },
+			mutate: func(o map[string]any) { set(o, "kueue.x-k8s.io/multikueue", "spec", "managedBy") },
 		},
 		validationCase{
 			name: "cluster managedBy unknown controller", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) { set(o, "example.com/other", "spec", "managedBy") },
+			mutate: func(o map[string]any) { set(o, "example.com/other", "spec", "managedBy") },
 			want:   []string{"spec.managedBy", "the managedBy field value must be either"},
 		},
 		validationCase{
 			name: "cluster managedBy changed", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) { set(o, "ray.io/kuberay-operator", "spec", "managedBy") },
-			update: func(t *testing.T, o map[string]any) { set(o, "kueue.x-k8s.io/multikueue", "spec", "managedBy") },
+			mutate: func(o map[string]any) { set(o, "ray.io/kuberay-operator", "spec", "managedBy") },
+			update: func(o map[string]any) { set(o, "kueue.x-k8s.io/multikueue", "spec", "managedBy") },
 			want:   []string{"spec.managedBy", "the managedBy field is immutable"},
 		},
 		validationCase{
 			name: "cluster managedBy added", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) {},
-			update: func(t *testing.T, o map[string]any) { set(o, "kueue.x-k8s.io/multikueue", "spec", "managedBy") },
+			mutate: func(o map[string]any) {},
+			update: func(o map[string]any) { set(o, "kueue.x-k8s.io/multikueue", "spec", "managedBy") },
 			want:   []string{"spec.managedBy", "the managedBy field is immutable: it cannot be added or removed"},
 		},
 		validationCase{
 			name: "cluster managedBy unchanged on update", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) { set(o, "ray.io/kuberay-operator", "spec", "managedBy") },
-			update: func(t *testing.T, o map[string]any) { set(o, "2.46.0", "spec", "rayVersion") },
+			mutate: func(o map[string]any) { set(o, "ray.io/kuberay-operator", "spec", "managedBy") },
+			update: func(o map[string]any) { set(o, "2.46.0", "spec", "rayVersion") },
 		},
 
 		// GCS fault tolerance
 		validationCase{
 			name: "gcs backend changed", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, map[string]any{"backend": "redis", "redisAddress": "redis:6379"}, at(c, "gcsFaultToleranceOptions")...)
 			},
-			update: func(t *testing.T, o map[string]any) {
+			update: func(o map[string]any) {
 				set(o, map[string]any{"backend": "rocksdb"}, at(c, "gcsFaultToleranceOptions")...)
 			},
 			want: []string{"spec.gcsFaultToleranceOptions.backend", "gcsFaultToleranceOptions.backend is immutable"},
 		},
 		validationCase{
 			name: "gcs rocksdb with storage", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) {
-				set(o, y(t, "{backend: rocksdb, storage: {size: 2Gi, accessModes: [ReadWriteOnce]}}"), at(c, "gcsFaultToleranceOptions")...)
+			mutate: func(o map[string]any) {
+				set(o, y("{backend: rocksdb, storage: {size: 2Gi, accessModes: [ReadWriteOnce]}}"), at(c, "gcsFaultToleranceOptions")...)
 			},
 		},
 		validationCase{
 			name: "gcs rocksdb with redisAddress", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) {
-				set(o, y(t, "{backend: rocksdb, redisAddress: 'redis:6379'}"), at(c, "gcsFaultToleranceOptions")...)
+			mutate: func(o map[string]any) {
+				set(o, y("{backend: rocksdb, redisAddress: 'redis:6379'}"), at(c, "gcsFaultToleranceOptions")...)
 			},
 			want: []string{"spec.gcsFaultToleranceOptions", "cannot be used with the rocksdb backend"},
 		},
 		validationCase{
 			name: "gcs storage with default backend", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) {
-				set(o, y(t, "{redisAddress: 'redis:6379', storage: {size: 2Gi}}"), at(c, "gcsFaultToleranceOptions")...)
+			mutate: func(o map[string]any) {
+				set(o, y("{redisAddress: 'redis:6379', storage: {size: 2Gi}}"), at(c, "gcsFaultToleranceOptions")...)
 			},
 			want: []string{"spec.gcsFaultToleranceOptions.storage", "storage requires backend rocksdb"},
 		},
 		validationCase{
 			name: "gcs storage claimName with size", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) {
-				set(o, y(t, "{backend: rocksdb, storage: {claimName: gcs, size: 2Gi}}"), at(c, "gcsFaultToleranceOptions")...)
+			mutate: func(o map[string]any) {
+				set(o, y("{backend: rocksdb, storage: {claimName: gcs, size: 2Gi}}"), at(c, "gcsFaultToleranceOptions")...)
 			},
 			want: []string{"spec.gcsFaultToleranceOptions.storage.claimName", "claimName cannot be combined with size"},
 		},
 		validationCase{
 			name: "gcs storage claimName alone", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) {
-				set(o, y(t, "{backend: rocksdb, storage: {claimName: gcs, deletionPolicy: Retain}}"), at(c, "gcsFaultToleranceOptions")...)
+			mutate: func(o map[string]any) {
+				set(o, y("{backend: rocksdb, storage: {claimName: gcs, deletionPolicy: Retain}}"), at(c, "gcsFaultToleranceOptions")...)
 			},
 		},
 
 		// auth
 		validationCase{
 			name: "auth secretName with enableK8sTokenAuth", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) {
-				set(o, y(t, "{mode: token, secretName: s, enableK8sTokenAuth: true}"), "spec", "authOptions")
+			mutate: func(o map[string]any) {
+				set(o, y("{mode: token, secretName: s, enableK8sTokenAuth: true}"), "spec", "authOptions")
 			},
 			want: []string{"spec.authOptions.enableK8sTokenAuth", "secretName and enableK8sTokenAuth are mutually exclusive"},
 		},
 		validationCase{
 			name: "auth enableK8sTokenAuth alone", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) {
-				set(o, y(t, "{mode: token, enableK8sTokenAuth: true}"), "spec", "authOptions")
+			mutate: func(o map[string]any) {
+				set(o, y("{mode: token, enableK8sTokenAuth: true}"), "spec", "authOptions")
 			},
 		},
 
 		// network policy
 		validationCase{
 			name: "networkPolicy DenyAll with ingress and egress rules", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) {
-				set(o, y(t, "{head: {ingressRules: [{}], egressRules: [{}]}, workerGroups: [{groupName: small, ingressRules: [{}]}]}"), "spec", "networkPolicy")
+			mutate: func(o map[string]any) {
+				set(o, y("{head: {ingressRules: [{}], egressRules: [{}]}, workerGroups: [{groupName: small, ingressRules: [{}]}]}"), "spec", "networkPolicy")
 			},
 		},
 		validationCase{
 			name: "networkPolicy DenyAllEgress with worker-group ingress rules", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) {
-				set(o, y(t, "{mode: DenyAllEgress, workerGroups: [{groupName: small, ingressRules: [{}]}]}"), "spec", "networkPolicy")
+			mutate: func(o map[string]any) {
+				set(o, y("{mode: DenyAllEgress, workerGroups: [{groupName: small, ingressRules: [{}]}]}"), "spec", "networkPolicy")
 			},
 			want: []string{"spec.networkPolicy", "ingressRules are only allowed when mode denies ingress"},
 		},
 		validationCase{
 			name: "networkPolicy DenyAllIngress with head egress rules", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) {
-				set(o, y(t, "{mode: DenyAllIngress, head: {egressRules: [{}]}}"), "spec", "networkPolicy")
+			mutate: func(o map[string]any) {
+				set(o, y("{mode: DenyAllIngress, head: {egressRules: [{}]}}"), "spec", "networkPolicy")
 			},
 			want: []string{"spec.networkPolicy", "egressRules are only allowed when mode denies egress"},
 		},
@@ -450,11 +448,11 @@ func clusterCases() []validationCase {
 		// worker-group suspend
 		validationCase{
 			name: "worker suspend without autoscaling", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) { set(o, true, at(w, "suspend")...) },
+			mutate: func(o map[string]any) { set(o, true, at(w, "suspend")...) },
 		},
 		validationCase{
 			name: "worker suspend with autoscaling", kind: "cluster",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, true, at(w, "suspend")...)
 				set(o, true, "spec", "enableInTreeAutoscaling")
 			},
@@ -489,40 +487,40 @@ func jobCases() []validationCase {
 		// metadata.name
 		{
 			name: "job name of 47 characters", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) { set(o, "j"+strings.Repeat("x", 46), "metadata", "name") },
+			mutate: func(o map[string]any) { set(o, "j"+strings.Repeat("x", 46), "metadata", "name") },
 		},
 		{
 			name: "job name over 47 characters", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) { set(o, "j"+strings.Repeat("x", 47), "metadata", "name") },
+			mutate: func(o map[string]any) { set(o, "j"+strings.Repeat("x", 47), "metadata", "name") },
 			want:   []string{"metadata.name must be no more than 47 characters"},
 		},
 		{
 			name: "job name not a DNS-1035 label", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) { set(o, "job.v1", "metadata", "name") },
+			mutate: func(o map[string]any) { set(o, "job.v1", "metadata", "name") },
 			want:   []string{"metadata.name must be a DNS-1035 label"},
 		},
 
 		// cluster choice
 		{
 			name: "clusterSelector and rayClusterSpec", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, map[string]any{"ray.io/cluster": "existing"}, "spec", "clusterSelector")
 			},
 			want: []string{"spec.clusterSelector", "rayClusterSpec and clusterSelector are mutually exclusive"},
 		},
 		{
 			name: "clusterSelector alone", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) { useClusterSelector(t, o) },
+			mutate: func(o map[string]any) { useClusterSelector(o) },
 		},
 		{
 			name: "neither clusterSelector nor rayClusterSpec", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) { del(o, "spec", "rayClusterSpec") },
+			mutate: func(o map[string]any) { del(o, "spec", "rayClusterSpec") },
 			want:   []string{"spec", "one of rayClusterSpec or clusterSelector must be set"},
 		},
 		{
 			name: "clusterSelector without ray.io/cluster", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
-				useClusterSelector(t, o)
+			mutate: func(o map[string]any) {
+				useClusterSelector(o)
 				set(o, map[string]any{"app": "x"}, "spec", "clusterSelector")
 			},
 			want: []string{"spec.clusterSelector", "clusterSelector must map 'ray.io/cluster'"},
@@ -531,28 +529,28 @@ func jobCases() []validationCase {
 		// submissionMode
 		{
 			name: "unknown submissionMode", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) { set(o, "ShellMode", "spec", "submissionMode") },
+			mutate: func(o map[string]any) { set(o, "ShellMode", "spec", "submissionMode") },
 			want:   []string{"spec.submissionMode", `Unsupported value: "ShellMode"`},
 		},
 		{
 			name: "submissionMode HTTPMode", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) { set(o, "HTTPMode", "spec", "submissionMode") },
+			mutate: func(o map[string]any) { set(o, "HTTPMode", "spec", "submissionMode") },
 		},
 
 		// suspend and TTL
 		{
 			name: "suspend without shutdownAfterJobFinishes", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) { set(o, true, "spec", "suspend") },
+			mutate: func(o map[string]any) { set(o, true, "spec", "suspend") },
 			want:   []string{"spec.suspend", "suspend requires shutdownAfterJobFinishes to be true"},
 		},
 		{
 			name: "suspend with shutdownAfterJobFinishes", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) { set(o, true, "spec", "suspend"); shutdown(o) },
+			mutate: func(o map[string]any) { set(o, true, "spec", "suspend"); shutdown(o) },
 		},
 		{
 			name: "suspend with clusterSelector", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
-				useClusterSelector(t, o)
+			mutate: func(o map[string]any) {
+				useClusterSelector(o)
 				set(o, true, "spec", "suspend")
 				shutdown(o)
 			},
@@ -560,19 +558,19 @@ func jobCases() []validationCase {
 		},
 		{
 			name: "ttlSecondsAfterFinished without shutdownAfterJobFinishes", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) { set(o, int64(10), "spec", "ttlSecondsAfterFinished") },
+			mutate: func(o map[string]any) { set(o, int64(10), "spec", "ttlSecondsAfterFinished") },
 			want:   []string{"spec.ttlSecondsAfterFinished", "requires shutdownAfterJobFinishes to be true"},
 		},
 		{
 			name: "ttlSecondsAfterFinished with shutdownAfterJobFinishes", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, int64(10), "spec", "ttlSecondsAfterFinished")
 				shutdown(o)
 			},
 		},
 		{
 			name: "negative ttlSecondsAfterFinished", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, int64(-1), "spec", "ttlSecondsAfterFinished")
 				shutdown(o)
 			},
@@ -580,30 +578,30 @@ func jobCases() []validationCase {
 		},
 		{
 			name: "activeDeadlineSeconds 0", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) { set(o, int64(0), "spec", "activeDeadlineSeconds") },
+			mutate: func(o map[string]any) { set(o, int64(0), "spec", "activeDeadlineSeconds") },
 			want:   []string{"spec.activeDeadlineSeconds", "should be greater than or equal to 1"},
 		},
 
 		// modes and retries
 		{
 			name: "clusterSelector with SidecarMode", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
-				useClusterSelector(t, o)
+			mutate: func(o map[string]any) {
+				useClusterSelector(o)
 				set(o, "SidecarMode", "spec", "submissionMode")
 			},
 			want: []string{"spec.submissionMode", "SidecarMode cannot be used with clusterSelector"},
 		},
 		{
 			name: "clusterSelector with backoffLimit", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
-				useClusterSelector(t, o)
+			mutate: func(o map[string]any) {
+				useClusterSelector(o)
 				set(o, int64(1), "spec", "backoffLimit")
 			},
 			want: []string{"spec.backoffLimit", "backoffLimit must be 0 with clusterSelector"},
 		},
 		{
 			name: "InteractiveMode with backoffLimit", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, "InteractiveMode", "spec", "submissionMode")
 				set(o, int64(2), "spec", "backoffLimit")
 			},
@@ -611,25 +609,25 @@ func jobCases() []validationCase {
 		},
 		{
 			name: "K8sJobMode with backoffLimit", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) { set(o, int64(2), "spec", "backoffLimit") },
+			mutate: func(o map[string]any) { set(o, int64(2), "spec", "backoffLimit") },
 		},
 		{
 			name: "SidecarMode with submitterPodTemplate", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, "SidecarMode", "spec", "submissionMode")
-				set(o, y(t, "{spec: {containers: [{name: submitter, image: rayk8s/rayk8s:latest}]}}"), "spec", "submitterPodTemplate")
+				set(o, y("{spec: {containers: [{name: submitter, image: rayk8s/rayk8s:latest}]}}"), "spec", "submitterPodTemplate")
 			},
 			want: []string{"spec.submitterPodTemplate", "submitterPodTemplate cannot be used in SidecarMode"},
 		},
 		{
 			name: "K8sJobMode with submitterPodTemplate", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
-				set(o, y(t, "{spec: {restartPolicy: Never, containers: [{name: submitter, image: rayk8s/rayk8s:latest}]}}"), "spec", "submitterPodTemplate")
+			mutate: func(o map[string]any) {
+				set(o, y("{spec: {restartPolicy: Never, containers: [{name: submitter, image: rayk8s/rayk8s:latest}]}}"), "spec", "submitterPodTemplate")
 			},
 		},
 		{
 			name: "SidecarMode with head restartPolicy Always", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, "SidecarMode", "spec", "submissionMode")
 				set(o, "Always", "spec", "rayClusterSpec", "headGroupSpec", "template", "spec", "restartPolicy")
 			},
@@ -637,7 +635,7 @@ func jobCases() []validationCase {
 		},
 		{
 			name: "SidecarMode with head restartPolicy Never", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, "SidecarMode", "spec", "submissionMode")
 				set(o, "Never", "spec", "rayClusterSpec", "headGroupSpec", "template", "spec", "restartPolicy")
 			},
@@ -646,7 +644,7 @@ func jobCases() []validationCase {
 		// deletion strategy (KubeRay's rules)
 		{
 			name: "legacy and rules deletion strategy together", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				ds := legacyDeletion("DeleteCluster", "DeleteNone")
 				ds["deletionRules"] = deletionRules([3]any{"SUCCEEDED", "DeleteCluster", 0})["deletionRules"]
 				set(o, ds, "spec", "deletionStrategy")
@@ -655,14 +653,14 @@ func jobCases() []validationCase {
 		},
 		{
 			name: "legacy deletion strategy with onSuccess only", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, map[string]any{"onSuccess": map[string]any{"policy": "DeleteCluster"}}, "spec", "deletionStrategy")
 			},
 			want: []string{"spec.deletionStrategy", "deletionStrategy requires either BOTH onSuccess and onFailure"},
 		},
 		{
 			name: "deletion condition with jobStatus and jobDeploymentStatus", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				ds := deletionRules([3]any{"FAILED", "DeleteCluster", 0})
 				set(ds, "Failed", "deletionRules", 0, "condition", "jobDeploymentStatus")
 				set(o, ds, "spec", "deletionStrategy")
@@ -673,7 +671,7 @@ func jobCases() []validationCase {
 		// deletion strategy (ours)
 		{
 			name: "deletion rules", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, deletionRules(
 					[3]any{"SUCCEEDED", "DeleteWorkers", 10},
 					[3]any{"SUCCEEDED", "DeleteCluster", 20},
@@ -684,7 +682,7 @@ func jobCases() []validationCase {
 		},
 		{
 			name: "deletion rules with shutdownAfterJobFinishes", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, deletionRules([3]any{"SUCCEEDED", "DeleteCluster", 0}), "spec", "deletionStrategy")
 				shutdown(o)
 			},
@@ -692,27 +690,27 @@ func jobCases() []validationCase {
 		},
 		{
 			name: "duplicate deletion rule", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, deletionRules([3]any{"FAILED", "DeleteCluster", 0}, [3]any{"FAILED", "DeleteCluster", 60}), "spec", "deletionStrategy")
 			},
 			want: []string{"spec.deletionStrategy.deletionRules", "deletionRules must be unique per condition and policy"},
 		},
 		{
 			name: "deletion rule TTLs out of order", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, deletionRules([3]any{"FAILED", "DeleteWorkers", 60}, [3]any{"FAILED", "DeleteCluster", 30}), "spec", "deletionStrategy")
 			},
 			want: []string{"spec.deletionStrategy.deletionRules", "ttlSeconds must satisfy DeleteWorkers <= DeleteCluster <= DeleteSelf"},
 		},
 		{
 			name: "deletion rule TTLs out of order for different conditions", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, deletionRules([3]any{"FAILED", "DeleteWorkers", 60}, [3]any{"SUCCEEDED", "DeleteCluster", 30}), "spec", "deletionStrategy")
 			},
 		},
 		{
 			name: "legacy DeleteNone with shutdownAfterJobFinishes", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, legacyDeletion("DeleteCluster", "DeleteNone"), "spec", "deletionStrategy")
 				shutdown(o)
 			},
@@ -720,37 +718,37 @@ func jobCases() []validationCase {
 		},
 		{
 			name: "legacy DeleteCluster with shutdownAfterJobFinishes", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, legacyDeletion("DeleteCluster", "DeleteSelf"), "spec", "deletionStrategy")
 				shutdown(o)
 			},
 		},
 		{
 			name: "clusterSelector with DeleteCluster rule", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
-				useClusterSelector(t, o)
+			mutate: func(o map[string]any) {
+				useClusterSelector(o)
 				set(o, deletionRules([3]any{"SUCCEEDED", "DeleteCluster", 0}), "spec", "deletionStrategy")
 			},
 			want: []string{"spec.deletionStrategy", "DeleteCluster and DeleteWorkers cannot be used with clusterSelector"},
 		},
 		{
 			name: "clusterSelector with legacy DeleteWorkers", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
-				useClusterSelector(t, o)
+			mutate: func(o map[string]any) {
+				useClusterSelector(o)
 				set(o, legacyDeletion("DeleteWorkers", "DeleteNone"), "spec", "deletionStrategy")
 			},
 			want: []string{"spec.deletionStrategy", "DeleteCluster and DeleteWorkers cannot be used with clusterSelector"},
 		},
 		{
 			name: "clusterSelector with DeleteSelf rule", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
-				useClusterSelector(t, o)
+			mutate: func(o map[string]any) {
+				useClusterSelector(o)
 				set(o, deletionRules([3]any{"SUCCEEDED", "DeleteSelf", 0}), "spec", "deletionStrategy")
 			},
 		},
 		{
 			name: "autoscaling with DeleteWorkers rule", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, true, "spec", "rayClusterSpec", "enableInTreeAutoscaling")
 				set(o, deletionRules([3]any{"SUCCEEDED", "DeleteWorkers", 0}), "spec", "deletionStrategy")
 			},
@@ -758,7 +756,7 @@ func jobCases() []validationCase {
 		},
 		{
 			name: "autoscaling with DeleteCluster rule", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, true, "spec", "rayClusterSpec", "enableInTreeAutoscaling")
 				set(o, deletionRules([3]any{"SUCCEEDED", "DeleteCluster", 0}), "spec", "deletionStrategy")
 			},
@@ -767,15 +765,15 @@ func jobCases() []validationCase {
 		// embedded cluster restrictions
 		{
 			name: "job cluster upgradeStrategy Recreate", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, map[string]any{"type": "Recreate"}, "spec", "rayClusterSpec", "upgradeStrategy")
 			},
 			want: []string{"spec.rayClusterSpec.upgradeStrategy.type", "Recreate is only supported on RayClusters created directly"},
 		},
 		{
 			name: "job cluster enableK8sTokenAuth", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) {
-				set(o, y(t, "{mode: token, enableK8sTokenAuth: true}"), "spec", "rayClusterSpec", "authOptions")
+			mutate: func(o map[string]any) {
+				set(o, y("{mode: token, enableK8sTokenAuth: true}"), "spec", "rayClusterSpec", "authOptions")
 			},
 			want: []string{"spec.rayClusterSpec.authOptions.enableK8sTokenAuth", "only supported on RayClusters created directly"},
 		},
@@ -783,60 +781,60 @@ func jobCases() []validationCase {
 		// managedBy (KubeRay)
 		{
 			name: "job managedBy changed", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) { set(o, "kueue.x-k8s.io/multikueue", "spec", "managedBy") },
-			update: func(t *testing.T, o map[string]any) { set(o, "ray.io/kuberay-operator", "spec", "managedBy") },
+			mutate: func(o map[string]any) { set(o, "kueue.x-k8s.io/multikueue", "spec", "managedBy") },
+			update: func(o map[string]any) { set(o, "ray.io/kuberay-operator", "spec", "managedBy") },
 			want:   []string{"spec.managedBy", "the managedBy field is immutable"},
 		},
 		{
 			name: "job managedBy removed", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) { set(o, "kueue.x-k8s.io/multikueue", "spec", "managedBy") },
-			update: func(t *testing.T, o map[string]any) { del(o, "spec", "managedBy") },
+			mutate: func(o map[string]any) { set(o, "kueue.x-k8s.io/multikueue", "spec", "managedBy") },
+			update: func(o map[string]any) { del(o, "spec", "managedBy") },
 			want:   []string{"spec.managedBy", "the managedBy field is immutable: it cannot be added or removed"},
 		},
 		{
 			name: "job managedBy unknown controller", kind: "job",
-			mutate: func(t *testing.T, o map[string]any) { set(o, "example.com/other", "spec", "managedBy") },
+			mutate: func(o map[string]any) { set(o, "example.com/other", "spec", "managedBy") },
 			want:   []string{"spec.managedBy", "the managedBy field value must be either"},
 		},
 	}
 }
 
 func serviceCases() []validationCase {
-	incremental := func(t *testing.T, o map[string]any) {
-		set(o, y(t, "{type: NewClusterWithIncrementalUpgrade, clusterUpgradeOptions: {gatewayClassName: istio, stepSizePercent: 10, intervalSeconds: 30, maxSurgePercent: 20}}"), "spec", "upgradeStrategy")
+	incremental := func(o map[string]any) {
+		set(o, y("{type: NewClusterWithIncrementalUpgrade, clusterUpgradeOptions: {gatewayClassName: istio, stepSizePercent: 10, intervalSeconds: 30, maxSurgePercent: 20}}"), "spec", "upgradeStrategy")
 		set(o, true, "spec", "rayClusterConfig", "enableInTreeAutoscaling")
 	}
 	return []validationCase{
 		{
 			name: "service name of 47 characters", kind: "service",
-			mutate: func(t *testing.T, o map[string]any) { set(o, "s"+strings.Repeat("x", 46), "metadata", "name") },
+			mutate: func(o map[string]any) { set(o, "s"+strings.Repeat("x", 46), "metadata", "name") },
 		},
 		{
 			name: "service name over 47 characters", kind: "service",
-			mutate: func(t *testing.T, o map[string]any) { set(o, "s"+strings.Repeat("x", 47), "metadata", "name") },
+			mutate: func(o map[string]any) { set(o, "s"+strings.Repeat("x", 47), "metadata", "name") },
 			want:   []string{"metadata.name must be no more than 47 characters"},
 		},
 		{
 			name: "service name not a DNS-1035 label", kind: "service",
-			mutate: func(t *testing.T, o map[string]any) { set(o, "serve.v2", "metadata", "name") },
+			mutate: func(o map[string]any) { set(o, "serve.v2", "metadata", "name") },
 			want:   []string{"metadata.name must be a DNS-1035 label"},
 		},
 		{
 			name: "service head Service with a name", kind: "service",
-			mutate: func(t *testing.T, o map[string]any) {
-				set(o, y(t, "{metadata: {name: my-head}}"), "spec", "rayClusterConfig", "headGroupSpec", "headService")
+			mutate: func(o map[string]any) {
+				set(o, y("{metadata: {name: my-head}}"), "spec", "rayClusterConfig", "headGroupSpec", "headService")
 			},
 			want: []string{"spec.rayClusterConfig.headGroupSpec.headService", "headService.metadata.name cannot be set"},
 		},
 		{
 			name: "service head Service without a name", kind: "service",
-			mutate: func(t *testing.T, o map[string]any) {
-				set(o, y(t, "{metadata: {annotations: {a: b}}, spec: {type: ClusterIP}}"), "spec", "rayClusterConfig", "headGroupSpec", "headService")
+			mutate: func(o map[string]any) {
+				set(o, y("{metadata: {annotations: {a: b}}, spec: {type: ClusterIP}}"), "spec", "rayClusterConfig", "headGroupSpec", "headService")
 			},
 		},
 		{
 			name: "service unknown upgrade type", kind: "service",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, map[string]any{"type": "Rolling"}, "spec", "upgradeStrategy")
 			},
 			want: []string{"spec.upgradeStrategy.type", `Unsupported value: "Rolling"`},
@@ -847,72 +845,72 @@ func serviceCases() []validationCase {
 		},
 		{
 			name: "service incremental upgrade without options", kind: "service",
-			mutate: func(t *testing.T, o map[string]any) {
-				incremental(t, o)
+			mutate: func(o map[string]any) {
+				incremental(o)
 				del(o, "spec", "upgradeStrategy", "clusterUpgradeOptions")
 			},
 			want: []string{"spec.upgradeStrategy", "clusterUpgradeOptions is required when upgradeStrategy.type is NewClusterWithIncrementalUpgrade"},
 		},
 		{
 			name: "service incremental upgrade without autoscaling", kind: "service",
-			mutate: func(t *testing.T, o map[string]any) {
-				incremental(t, o)
+			mutate: func(o map[string]any) {
+				incremental(o)
 				set(o, false, "spec", "rayClusterConfig", "enableInTreeAutoscaling")
 			},
 			want: []string{"spec.upgradeStrategy.type", "requires rayClusterConfig.enableInTreeAutoscaling to be true"},
 		},
 		{
 			name: "service incremental stepSizePercent above maxSurgePercent", kind: "service",
-			mutate: func(t *testing.T, o map[string]any) {
-				incremental(t, o)
+			mutate: func(o map[string]any) {
+				incremental(o)
 				set(o, int64(30), "spec", "upgradeStrategy", "clusterUpgradeOptions", "stepSizePercent")
 			},
 			want: []string{"spec.upgradeStrategy.clusterUpgradeOptions.stepSizePercent", "stepSizePercent must be less than or equal to maxSurgePercent"},
 		},
 		{
 			name: "service incremental maxSurgePercent above 100", kind: "service",
-			mutate: func(t *testing.T, o map[string]any) {
-				incremental(t, o)
+			mutate: func(o map[string]any) {
+				incremental(o)
 				set(o, int64(101), "spec", "upgradeStrategy", "clusterUpgradeOptions", "maxSurgePercent")
 			},
 			want: []string{"spec.upgradeStrategy.clusterUpgradeOptions.maxSurgePercent", "should be less than or equal to 100"},
 		},
 		{
 			name: "service incremental intervalSeconds 0", kind: "service",
-			mutate: func(t *testing.T, o map[string]any) {
-				incremental(t, o)
+			mutate: func(o map[string]any) {
+				incremental(o)
 				set(o, int64(0), "spec", "upgradeStrategy", "clusterUpgradeOptions", "intervalSeconds")
 			},
 			want: []string{"spec.upgradeStrategy.clusterUpgradeOptions.intervalSeconds", "should be greater than or equal to 1"},
 		},
 		{
 			name: "service cluster upgradeStrategy Recreate", kind: "service",
-			mutate: func(t *testing.T, o map[string]any) {
+			mutate: func(o map[string]any) {
 				set(o, map[string]any{"type": "Recreate"}, "spec", "rayClusterConfig", "upgradeStrategy")
 			},
 			want: []string{"spec.rayClusterConfig.upgradeStrategy.type", "Recreate is only supported on RayClusters created directly"},
 		},
 		{
 			name: "service cluster enableK8sTokenAuth", kind: "service",
-			mutate: func(t *testing.T, o map[string]any) {
-				set(o, y(t, "{mode: token, enableK8sTokenAuth: true}"), "spec", "rayClusterConfig", "authOptions")
+			mutate: func(o map[string]any) {
+				set(o, y("{mode: token, enableK8sTokenAuth: true}"), "spec", "rayClusterConfig", "authOptions")
 			},
 			want: []string{"spec.rayClusterConfig.authOptions.enableK8sTokenAuth", "only supported on RayClusters created directly"},
 		},
 		{
 			name: "service rayClusterDeletionDelaySeconds negative", kind: "service",
-			mutate: func(t *testing.T, o map[string]any) { set(o, int64(-1), "spec", "rayClusterDeletionDelaySeconds") },
+			mutate: func(o map[string]any) { set(o, int64(-1), "spec", "rayClusterDeletionDelaySeconds") },
 			want:   []string{"spec.rayClusterDeletionDelaySeconds", "should be greater than or equal to 0"},
 		},
 		{
 			name: "service managedBy changed", kind: "service",
-			mutate: func(t *testing.T, o map[string]any) { set(o, "ray.io/kuberay-operator", "spec", "managedBy") },
-			update: func(t *testing.T, o map[string]any) { del(o, "spec", "managedBy") },
+			mutate: func(o map[string]any) { set(o, "ray.io/kuberay-operator", "spec", "managedBy") },
+			update: func(o map[string]any) { del(o, "spec", "managedBy") },
 			want:   []string{"spec.managedBy", "the managedBy field is immutable: it cannot be added or removed"},
 		},
 		{
 			name: "service managedBy unknown controller", kind: "service",
-			mutate: func(t *testing.T, o map[string]any) { set(o, "example.com/other", "spec", "managedBy") },
+			mutate: func(o map[string]any) { set(o, "example.com/other", "spec", "managedBy") },
 			want:   []string{"spec.managedBy", "the managedBy field value must be either"},
 		},
 	}
@@ -922,66 +920,68 @@ func runtimeDeepCopy(m map[string]any) map[string]any {
 	return (&unstructured.Unstructured{Object: m}).DeepCopy().Object
 }
 
-// TestValidation runs every validation case against the API server.
-func TestValidation(t *testing.T) {
-	e := apiServer(t)
-	ctx := context.Background()
-	c := strictClient(e.Client)
-	ns := newNamespace(ctx, t, e.Client, "validation")
-
+// allValidationCases returns the cases of every kind.
+func allValidationCases() []validationCase {
 	var cases []validationCase
 	cases = append(cases, clusterCases()...)
 	cases = append(cases, jobCases()...)
 	cases = append(cases, serviceCases()...)
-	seen := map[string]bool{}
-	for i, tc := range cases {
-		if seen[tc.name] {
-			t.Fatalf("duplicate case name %q", tc.name)
+	return cases
+}
+
+// Every validation case runs against the API server.
+var _ = Describe("CRD validation", func() {
+	var (
+		c  client.Client
+		ns string // one namespace for all cases; unique names keep them apart unless the case tests names
+	)
+	BeforeEach(func() {
+		c = strictClient(env.Client)
+		if ns == "" {
+			ns = newNamespace(context.Background(), env.Client, "validation")
 		}
-		seen[tc.name] = true
-		t.Run(tc.name, func(t *testing.T) {
-			obj := base(t, tc.kind)
-			// One namespace for all cases; unique names keep them apart unless the case tests names.
+	})
+
+	cases := allValidationCases()
+	It("has unique case names", func() {
+		seen := map[string]bool{}
+		for _, tc := range cases {
+			Expect(seen).NotTo(HaveKey(tc.name), "duplicate case name")
+			seen[tc.name] = true
+		}
+	})
+	for i, tc := range cases {
+		It(tc.name, func() {
+			ctx := context.Background()
+			obj := base(tc.kind)
 			obj.SetNamespace(ns)
 			obj.SetName(fmt.Sprintf("%s-%d", obj.GetName(), i))
-			tc.mutate(t, obj.Object)
+			tc.mutate(obj.Object)
 
 			err := c.Create(ctx, obj)
 			if tc.update != nil {
-				if err != nil {
-					t.Fatalf("creating the object to update: %v", err)
-				}
+				Expect(err).NotTo(HaveOccurred(), "creating the object to update")
 				stored := &unstructured.Unstructured{}
 				stored.SetGroupVersionKind(obj.GroupVersionKind())
-				if err := e.Client.Get(ctx, client.ObjectKeyFromObject(obj), stored); err != nil {
-					t.Fatal(err)
-				}
-				tc.update(t, stored.Object)
+				Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(obj), stored)).To(Succeed())
+				tc.update(stored.Object)
 				err = c.Update(ctx, stored)
 			}
-			checkResult(t, err, tc.want)
+			checkResult(err, tc.want)
 		})
 	}
-}
+})
 
-func checkResult(t *testing.T, err error, want []string) {
-	t.Helper()
+func checkResult(err error, want []string) {
+	GinkgoHelper()
 	if len(want) == 0 {
-		if err != nil {
-			t.Fatalf("want the object accepted, got: %v", err)
-		}
+		Expect(err).NotTo(HaveOccurred(), "want the object accepted")
 		return
 	}
-	if err == nil {
-		t.Fatalf("want the object rejected with %q, but it was accepted", want)
-	}
-	if !apierrors.IsInvalid(err) {
-		t.Fatalf("want an Invalid error, got %v", err)
-	}
-	t.Logf("rejected: %v", err)
+	Expect(err).To(HaveOccurred(), "want the object rejected with %q, but it was accepted", want)
+	Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got %v", err)
+	GinkgoWriter.Printf("rejected: %v\n", err)
 	for _, w := range want {
-		if !strings.Contains(err.Error(), w) {
-			t.Errorf("error does not mention %q:\n%v", w, err)
-		}
+		Expect(err.Error()).To(ContainSubstring(w), "the error does not mention %q", w)
 	}
 }
