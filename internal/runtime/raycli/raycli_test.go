@@ -3,6 +3,7 @@ package raycli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -433,6 +434,9 @@ func TestCompletion(t *testing.T) {
 		{args: []string{"__complete", "job", "s"}, want: []string{"submit", "status", "stop"}},
 		{args: []string{"__complete", "start", "--dashboard-"}, want: []string{"--dashboard-host", "--dashboard-port", "--dashboard-agent-listen-port"}},
 		{args: []string{"__complete", "stop", "-"}, want: []string{"--force", "--grace-period"}},
+		// Directories for --working-dir, nothing for --address.
+		{args: []string{"__complete", "job", "submit", "--working-dir", ""}, want: []string{fmt.Sprintf(":%d", cobra.ShellCompDirectiveFilterDirs)}},
+		{args: []string{"__complete", "job", "submit", "--address", ""}, want: []string{fmt.Sprintf(":%d", cobra.ShellCompDirectiveNoFileComp)}},
 	} {
 		code, stdout, _ := runCLI(nil, tt.args...)
 		if code != 0 {
