@@ -1,13 +1,17 @@
 // Package raycli is the `ray` command line: `ray start|stop|status|
 // health-check` for nodes and `ray job …` for the Jobs API, with Ray's
 // flags, output and exit codes so KubeRay's generated pod commands and
-// users' scripts work unchanged.
+// users' scripts work unchanged. Commands are built with cobra, which gives
+// every command --help and the shell completion scripts.
 package raycli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/spf13/cobra"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
 )
@@ -15,55 +19,152 @@ import (
 type cli struct {
 	stdout, stderr io.Writer
 	getenv         env
+	// args is the whole command line: `ray start` re-executes itself with
+	// it and names the flags in it that it does not know.
+	args []string
 }
 
 // Main runs the command line with args (without the program name) and
 // returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
-	c := &cli{stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	c := &cli{stdout: stdout, stderr: stderr, getenv: os.Getenv, args: args}
 	return c.run(args)
 }
 
-const usage = `Usage: ray <command> [options]
+// exitCode ends a command that has already printed why it failed.
+type exitCode int
 
-Commands:
-  start          Start a Ray node (--head, or --address=<head>:<port> to join)
-  stop           Stop the Ray nodes started on this machine
-  status         Show the cluster's nodes and resources
-  health-check   Exit 0 when the cluster's control service answers
-  job            Submit and manage jobs (submit, status, logs, stop, list, delete)
-  kuberay-autoscaler  Run the KubeRay autoscaler (not implemented yet)
-  serve-replica  Run a built-in Serve replica (started by the node agent)
-`
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// exit turns a command's exit status into what a cobra RunE returns.
+func exit(code int) error {
+	if code == 0 {
+		return nil
+	}
+	return exitCode(code)
+}
+
+// usageExit is the status of a command line that does not parse: unknown
+// commands or flags, missing flag values. Ray's CLI exits 2 for these.
+const usageExit = 2
 
 func (c *cli) run(args []string) int {
-	if len(args) == 0 {
-		fmt.Fprint(c.stderr, usage)
-		return 2
-	}
-	switch args[0] {
-	case "start":
-		return c.start(args[1:])
-	case "stop":
-		return c.stop(args[1:])
-	case "status":
-		return c.status(args[1:])
-	case "health-check":
-		return c.healthCheck(args[1:])
-	case "job":
-		return c.job(args[1:])
-	case "serve-replica":
-		return c.serveReplica(args[1:])
-	case "kuberay-autoscaler":
-		fmt.Fprintln(c.stderr, "ray kuberay-autoscaler: not implemented yet in this runtime")
-		return 1
-	case "--version", "version":
-		fmt.Fprintf(c.stdout, "ray, version %s\n", dashboard.RayVersion)
-		return 0
-	case "-h", "--help", "help":
-		fmt.Fprint(c.stdout, usage)
+	root := c.rootCommand()
+	root.SetArgs(args)
+	cmd, err := root.ExecuteC()
+	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(c.stderr, "ray: unknown command %q\n\n%s", args[0], usage)
-	return 2
+	var code exitCode
+	if errors.As(err, &code) {
+		return int(code)
+	}
+	path := root.Name()
+	if cmd != nil {
+		path = cmd.CommandPath()
+	}
+	fmt.Fprintf(c.stderr, "%s: %v\nRun '%s --help' for the commands and options.\n", path, err, path)
+	return usageExit
+}
+
+// usageTemplate lays help out as Ray's CLI does: usage line, description,
+// options, sub-commands.
+const usageTemplate = `Usage: {{.UseLine}}{{with (or .Long .Short)}}
+
+{{. | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableLocalFlags}}
+
+Options:
+{{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableSubCommands}}
+
+Commands:{{range .Commands}}{{if .IsAvailableCommand}}
+  {{rpad .Name .NamePadding}} {{.Short}}{{end}}{{end}}{{end}}
+`
+
+func (c *cli) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "ray [OPTIONS] COMMAND [ARGS]...",
+		Short: "Start and manage Ray nodes and jobs (rayk8s's Go-native Ray runtime).",
+		// Ray prints "ray, version X"; cobra's --version uses this template.
+		Version:       dashboard.RayVersion,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Bare `ray` is a usage error, not a request for help.
+			fmt.Fprint(c.stderr, cmd.UsageString())
+			return exitCode(usageExit)
+		},
+	}
+	root.SetVersionTemplate("ray, version {{.Version}}\n")
+	// Declared before cobra would, so that --version has no -v shorthand,
+	// which Ray's commands use for --verbose.
+	root.Flags().Bool("version", false, "Show the version and exit.")
+	root.SetOut(c.stdout)
+	root.SetErr(c.stderr)
+	root.SetUsageTemplate(usageTemplate)
+	root.SetHelpTemplate("{{.UsageString}}")
+	root.AddCommand(
+		c.startCommand(),
+		c.stopCommand(),
+		c.statusCommand(),
+		c.healthCheckCommand(),
+		c.jobCommand(),
+		c.autoscalerCommand(),
+		c.serveReplicaCommand(),
+		c.versionCommand(),
+	)
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	forEachCommand(root, func(cmd *cobra.Command) {
+		// Use lines spell out [OPTIONS] where a command takes them.
+		cmd.DisableFlagsInUseLine = true
+		cmd.Flags().BoolP("help", "h", false, "Show this message and exit.")
+		if cmd.ValidArgsFunction == nil && cmd.ValidArgs == nil {
+			cmd.ValidArgsFunction = cobra.NoFileCompletions
+		}
+	})
+	return root
+}
+
+func forEachCommand(cmd *cobra.Command, fn func(*cobra.Command)) {
+	fn(cmd)
+	for _, sub := range cmd.Commands() {
+		forEachCommand(sub, fn)
+	}
+}
+
+func (c *cli) versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:    "version",
+		Short:  "Show the version and exit.",
+		Args:   cobra.NoArgs,
+		Hidden: true,
+		Run: func(*cobra.Command, []string) {
+			fmt.Fprintf(c.stdout, "ray, version %s\n", dashboard.RayVersion)
+		},
+	}
+}
+
+func (c *cli) autoscalerCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "kuberay-autoscaler [OPTIONS]",
+		Short: "Run the KubeRay autoscaler (not implemented yet).",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(*cobra.Command, []string) error {
+			fmt.Fprintln(c.stderr, "ray kuberay-autoscaler: not implemented yet in this runtime")
+			return exitCode(1)
+		},
+	}
+	addFlags(cmd, []flagSpec{
+		{name: "cluster-name", kind: valueFlag, usage: "`name` of the RayCluster to scale"},
+		{name: "cluster-namespace", kind: valueFlag, usage: "`namespace` of the RayCluster to scale"},
+	})
+	return cmd
+}
+
+// unexpectedArgs refuses positional arguments a command does not take.
+func unexpectedArgs(_ *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected arguments %q", args)
+	}
+	return nil
 }

@@ -18,60 +18,78 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
 )
 
-var jobCommonFlags = []flagSpec{
-	{name: "address", kind: valueFlag},
-	{name: "headers", kind: valueFlag},
-	{name: "verify", kind: valueFlag},
-	{name: "log-style", kind: valueFlag},
-	{name: "log-color", kind: valueFlag},
-	{name: "verbose", kind: boolFlag, short: "v"},
-}
+// jobCommonFlags are the options every `ray job` command takes
+// (https://docs.ray.io/en/latest/cluster/running-applications/job-submission/cli.html).
+var jobCommonFlags = append([]flagSpec{
+	{name: "address", kind: valueFlag, usage: "Dashboard `address`: http(s)://host:port, ray://host:port or a control service " +
+		"host:port (default http://localhost:8265); $RAY_API_SERVER_ADDRESS or $RAY_ADDRESS win over it"},
+	{name: "headers", kind: valueFlag, usage: "HTTP headers to send to the dashboard, as a `JSON` object of strings (default $RAY_JOB_HEADERS)"},
+	compat("verify", valueFlag),
+}, loggingFlags...)
 
 func jobFlags(extra ...flagSpec) []flagSpec {
 	return append(append([]flagSpec{}, jobCommonFlags...), extra...)
 }
 
-const jobUsage = `Usage: ray job <command> [options]
-
-Commands:
-  submit [options] -- <entrypoint...>   Submit a job (follows its logs unless --no-wait)
-  status <id>                           Print a job's status (exit 1 if it does not exist)
-  logs [-f] <id>                        Print (or follow) a job's logs
-  stop [--no-wait] <id>                 Stop a job
-  list                                  List jobs
-  delete <id>                           Delete a finished job
-`
-
-func (c *cli) job(args []string) int {
-	if len(args) == 0 {
-		fmt.Fprint(c.stderr, jobUsage)
-		return 2
+func (c *cli) jobCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "job COMMAND [ARGS]...",
+		Short: "Submit and manage jobs through the cluster's Jobs API.",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				fmt.Fprint(c.stderr, cmd.UsageString())
+				return exitCode(usageExit)
+			}
+			return fmt.Errorf("unknown command %q", args[0])
+		},
 	}
-	ctx := context.Background()
-	switch args[0] {
-	case "submit":
-		return c.jobSubmit(ctx, args[1:])
-	case "status":
-		return c.jobStatus(ctx, args[1:])
-	case "logs":
-		return c.jobLogs(ctx, args[1:])
-	case "stop":
-		return c.jobStop(ctx, args[1:])
-	case "list":
-		return c.jobList(ctx, args[1:])
-	case "delete":
-		return c.jobDelete(ctx, args[1:])
-	case "-h", "--help":
-		fmt.Fprint(c.stdout, jobUsage)
-		return 0
+	submit := c.jobSubcommand("submit [OPTIONS] [--] ENTRYPOINT...", "Submit a job; follow its logs until it ends unless --no-wait.",
+		submitFlags, cobra.ArbitraryArgs, c.jobSubmit)
+	submit.Long = `Submit a job and, unless --no-wait, print its logs until it ends; exit 1
+when the job failed. The entrypoint is the words after the options (or
+after "--"), passed on verbatim, flags included.`
+	// The first word that is not an option starts the entrypoint, so the
+	// entrypoint's own flags are never read as ours.
+	submit.Flags().SetInterspersed(false)
+	// The entrypoint is usually a script on this machine.
+	submit.ValidArgsFunction = cobra.FixedCompletions(nil, cobra.ShellCompDirectiveDefault)
+	cmd.AddCommand(
+		submit,
+		c.jobSubcommand("status [OPTIONS] JOB_ID", "Print a job's status; exit 1 when it does not exist.",
+			jobFlags(), cobra.ArbitraryArgs, c.jobStatus),
+		c.jobSubcommand("logs [OPTIONS] JOB_ID", "Print a job's logs, or follow them until it ends (-f).",
+			jobFlags(flagSpec{name: "follow", kind: boolFlag, short: "f", usage: "Follow the logs until the job ends"}),
+			cobra.ArbitraryArgs, c.jobLogs),
+		c.jobSubcommand("stop [OPTIONS] JOB_ID", "Stop a job and wait until it has ended unless --no-wait.",
+			jobFlags(flagSpec{name: "no-wait", kind: boolFlag, usage: "Return once the stop is requested"}),
+			cobra.ArbitraryArgs, c.jobStop),
+		c.jobSubcommand("list [OPTIONS]", "List the cluster's jobs.", jobFlags(), unexpectedArgs, c.jobList),
+		c.jobSubcommand("delete [OPTIONS] JOB_ID", "Delete a job that has ended, with its logs.", jobFlags(), cobra.ArbitraryArgs, c.jobDelete),
+	)
+	return cmd
+}
+
+// jobSubcommand builds `ray job <use>`. Commands taking a job id check it
+// themselves (oneID), keeping the exit status of a usage mistake at 1.
+func (c *cli) jobSubcommand(use, short string, flags []flagSpec, args cobra.PositionalArgs,
+	run func(context.Context, *parsedFlags) int) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  args,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return exit(run(cmd.Context(), &parsedFlags{fs: cmd.Flags(), args: args}))
+		},
 	}
-	fmt.Fprintf(c.stderr, "ray job: unknown command %q\n\n%s", args[0], jobUsage)
-	return 2
+	addFlags(cmd, flags)
+	return cmd
 }
 
 func (c *cli) fail(cmd string, err error) int {
@@ -121,18 +139,19 @@ func (c *cli) oneID(p *parsedFlags) (string, error) {
 }
 
 var submitFlags = jobFlags(
-	flagSpec{name: "submission-id", kind: valueFlag},
-	flagSpec{name: "job-id", kind: valueFlag},
-	flagSpec{name: "runtime-env", kind: valueFlag},
-	flagSpec{name: "runtime-env-json", kind: valueFlag},
-	flagSpec{name: "working-dir", kind: valueFlag},
-	flagSpec{name: "metadata-json", kind: valueFlag},
-	flagSpec{name: "entrypoint-num-cpus", kind: valueFlag},
-	flagSpec{name: "entrypoint-num-gpus", kind: valueFlag},
-	flagSpec{name: "entrypoint-memory", kind: valueFlag},
-	flagSpec{name: "entrypoint-resources", kind: valueFlag},
-	flagSpec{name: "entrypoint-label-selector", kind: valueFlag},
-	flagSpec{name: "no-wait", kind: boolFlag},
+	flagSpec{name: "submission-id", kind: valueFlag, usage: "Job `ID` (default: one the cluster generates)"},
+	flagSpec{name: "job-id", kind: valueFlag, usage: "Job `ID`: the older name of --submission-id"},
+	flagSpec{name: "runtime-env", kind: valueFlag, usage: "YAML `file` with the job's runtime environment", complete: completeFiles},
+	flagSpec{name: "runtime-env-json", kind: valueFlag, usage: "The job's runtime environment as a `JSON` object (not with --runtime-env)"},
+	flagSpec{name: "working-dir", kind: valueFlag, usage: "Working `directory`: a local directory to upload, or a remote zip URI; overrides the runtime environment's",
+		complete: completeDirs},
+	flagSpec{name: "metadata-json", kind: valueFlag, usage: "Job metadata as a `JSON` object of strings"},
+	flagSpec{name: "entrypoint-num-cpus", kind: valueFlag, usage: "CPUs to reserve for the entrypoint (a `number`)"},
+	flagSpec{name: "entrypoint-num-gpus", kind: valueFlag, usage: "GPUs to reserve for the entrypoint (a `number`)"},
+	flagSpec{name: "entrypoint-memory", kind: valueFlag, usage: "Memory in `bytes` to reserve for the entrypoint"},
+	flagSpec{name: "entrypoint-resources", kind: valueFlag, usage: "Custom resources to reserve for the entrypoint, as a `JSON` object of numbers"},
+	flagSpec{name: "entrypoint-label-selector", kind: valueFlag, usage: "Node labels the entrypoint must run on, as a `JSON` object of strings"},
+	flagSpec{name: "no-wait", kind: boolFlag, usage: "Return once the job is submitted instead of following its logs"},
 )
 
 // buildSubmitRequest turns `ray job submit` flags into the request body.
@@ -222,11 +241,7 @@ func list2cmdline(args []string) string {
 	return strings.Join(out, " ")
 }
 
-func (c *cli) jobSubmit(ctx context.Context, args []string) int {
-	p, err := parseFlags(args, submitFlags, true, true)
-	if err != nil {
-		return c.fail("submit", err)
-	}
+func (c *cli) jobSubmit(ctx context.Context, p *parsedFlags) int {
 	req, err := buildSubmitRequest(p)
 	if err != nil {
 		return c.fail("submit", err)
@@ -363,11 +378,7 @@ func zipDir(dir string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func (c *cli) jobStatus(ctx context.Context, args []string) int {
-	p, err := parseFlags(args, jobFlags(), false, true)
-	if err != nil {
-		return c.fail("status", err)
-	}
+func (c *cli) jobStatus(ctx context.Context, p *parsedFlags) int {
 	id, err := c.oneID(p)
 	if err != nil {
 		return c.fail("status", err)
@@ -387,11 +398,7 @@ func (c *cli) jobStatus(ctx context.Context, args []string) int {
 	return 0
 }
 
-func (c *cli) jobLogs(ctx context.Context, args []string) int {
-	p, err := parseFlags(args, jobFlags(flagSpec{name: "follow", kind: boolFlag, short: "f"}), false, true)
-	if err != nil {
-		return c.fail("logs", err)
-	}
+func (c *cli) jobLogs(ctx context.Context, p *parsedFlags) int {
 	id, err := c.oneID(p)
 	if err != nil {
 		return c.fail("logs", err)
@@ -423,11 +430,7 @@ func (c *cli) jobLogs(ctx context.Context, args []string) int {
 	return 0
 }
 
-func (c *cli) jobStop(ctx context.Context, args []string) int {
-	p, err := parseFlags(args, jobFlags(flagSpec{name: "no-wait", kind: boolFlag}), false, true)
-	if err != nil {
-		return c.fail("stop", err)
-	}
+func (c *cli) jobStop(ctx context.Context, p *parsedFlags) int {
 	id, err := c.oneID(p)
 	if err != nil {
 		return c.fail("stop", err)
@@ -462,11 +465,7 @@ func (c *cli) jobStop(ctx context.Context, args []string) int {
 	}
 }
 
-func (c *cli) jobList(ctx context.Context, args []string) int {
-	p, err := parseFlags(args, jobFlags(), false, true)
-	if err != nil {
-		return c.fail("list", err)
-	}
+func (c *cli) jobList(ctx context.Context, p *parsedFlags) int {
 	cl, err := c.client(ctx, p)
 	if err != nil {
 		return c.fail("list", err)
@@ -488,11 +487,7 @@ func (c *cli) jobList(ctx context.Context, args []string) int {
 	return 0
 }
 
-func (c *cli) jobDelete(ctx context.Context, args []string) int {
-	p, err := parseFlags(args, jobFlags(), false, true)
-	if err != nil {
-		return c.fail("delete", err)
-	}
+func (c *cli) jobDelete(ctx context.Context, p *parsedFlags) int {
 	id, err := c.oneID(p)
 	if err != nil {
 		return c.fail("delete", err)

@@ -3,55 +3,129 @@ package raycli
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/rayk8s/rayk8s/internal/dashboard"
 	"github.com/rayk8s/rayk8s/internal/runtime/node"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 
 func mapEnv(m map[string]string) env { return func(k string) string { return m[k] } }
 
-func TestParseFlags(t *testing.T) {
-	specs := []flagSpec{{name: "block", kind: boolFlag}, {name: "port", kind: valueFlag}, {name: "follow", kind: boolFlag, short: "f"}}
+// parseCommandLine parses a command line (without "ray") with the flags of
+// the command it names, as Main does before running the command.
+func parseCommandLine(t *testing.T, args ...string) (*parsedFlags, error) {
+	t.Helper()
+	root := (&cli{stdout: io.Discard, stderr: io.Discard, getenv: mapEnv(nil)}).rootCommand()
+	cmd, rest, err := root.Find(args)
+	if err != nil {
+		t.Fatalf("no command for %v: %v", args, err)
+	}
+	if err := cmd.ParseFlags(rest); err != nil {
+		return nil, err
+	}
+	p := &parsedFlags{fs: cmd.Flags(), args: cmd.Flags().Args()}
+	if cmd.Name() == "start" {
+		p.warnings = unknownFlags(cmd.Flags(), rest)
+	}
+	return p, nil
+}
+
+// parseStartArgs is `ray start args` up to the node configuration.
+func parseStartArgs(t *testing.T, args []string, getenv env) (*startOptions, []string, error) {
+	t.Helper()
+	p, err := parseCommandLine(t, append([]string{"start"}, args...)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts, err := parseStart(p, getenv)
+	return opts, p.warnings, err
+}
+
+// runCLI runs the command line with env as the environment and returns
+// the exit code, stdout and stderr.
+func runCLI(env map[string]string, args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	c := &cli{stdout: &out, stderr: &errb, getenv: mapEnv(env), args: args}
+	code := c.run(args)
+	return code, out.String(), errb.String()
+}
+
+func TestFlagParsing(t *testing.T) {
 	tests := []struct {
-		name        string
-		args        []string
-		stopAtArg   bool
-		positionals bool
-		wantValues  map[string]string
-		wantBools   map[string]bool
-		wantArgs    []string
-		wantWarn    []string
+		name      string
+		args      []string
+		wantStr   map[string]string
+		wantBools map[string]bool
+		wantArgs  []string
+		wantWarn  []string
+		wantErr   string
 	}{
-		{name: "equals and bare", args: []string{"--port=1", "--block"}, wantValues: map[string]string{"port": "1"}, wantBools: map[string]bool{"block": true}},
-		{name: "space separated value", args: []string{"--port", "2"}, wantValues: map[string]string{"port": "2"}, wantBools: map[string]bool{}},
-		{name: "bool false", args: []string{"--block=false"}, wantValues: map[string]string{}, wantBools: map[string]bool{"block": false}},
-		{name: "short alias", args: []string{"-f", "id"}, positionals: true, wantValues: map[string]string{}, wantBools: map[string]bool{"follow": true}, wantArgs: []string{"id"}},
-		{name: "unknown with value", args: []string{"--future=x"}, wantValues: map[string]string{"future": "x"}, wantBools: map[string]bool{}, wantWarn: []string{"--future"}},
-		{name: "unknown bare takes next without positionals", args: []string{"--future", "x"}, wantValues: map[string]string{"future": "x"}, wantBools: map[string]bool{}, wantWarn: []string{"--future"}},
-		{name: "unknown bare is bool with positionals", args: []string{"--future", "x"}, positionals: true, wantValues: map[string]string{}, wantBools: map[string]bool{"future": true}, wantArgs: []string{"x"}, wantWarn: []string{"--future"}},
-		{name: "double dash", args: []string{"--port=1", "--", "echo", "--port=2"}, stopAtArg: true, positionals: true, wantValues: map[string]string{"port": "1"}, wantBools: map[string]bool{}, wantArgs: []string{"echo", "--port=2"}},
-		{name: "first arg ends flags", args: []string{"python", "x.py", "--port=3"}, stopAtArg: true, positionals: true, wantValues: map[string]string{}, wantBools: map[string]bool{}, wantArgs: []string{"python", "x.py", "--port=3"}},
+		{name: "equals and bare", args: []string{"start", "--port=1", "--block"}, wantStr: map[string]string{"port": "1"}, wantBools: map[string]bool{"block": true}},
+		{name: "space separated value", args: []string{"start", "--port", "2"}, wantStr: map[string]string{"port": "2"}},
+		{name: "value that looks like a flag", args: []string{"start", "--num-cpus", "-1"}, wantStr: map[string]string{"num-cpus": "-1"}},
+		{name: "quoted JSON kept", args: []string{"start", `--resources='{"a":1}'`}, wantStr: map[string]string{"resources": `'{"a":1}'`}},
+		{name: "bool false", args: []string{"start", "--block=false"}, wantBools: map[string]bool{"block": false}},
+		{name: "bool in any case", args: []string{"start", "--head=TRUE", "--block=False"}, wantBools: map[string]bool{"head": true, "block": false}},
+		{name: "bad bool", args: []string{"start", "--block=maybe"}, wantErr: `invalid argument "maybe" for "--block" flag: expected true or false`},
+		{name: "missing value", args: []string{"start", "--port"}, wantErr: "flag needs an argument: --port"},
+		{name: "short alias", args: []string{"job", "logs", "-f", "id"}, wantBools: map[string]bool{"follow": true}, wantArgs: []string{"id"}},
+		{name: "flags after the job id", args: []string{"job", "status", "id", "--address", "http://h:1"}, wantStr: map[string]string{"address": "http://h:1"}, wantArgs: []string{"id"}},
+		{name: "short value flag", args: []string{"stop", "-g", "3", "-f"}, wantStr: map[string]string{"grace-period": "3"}, wantBools: map[string]bool{"force": true}},
+		{name: "start: unknown with value", args: []string{"start", "--future=x", "--head"}, wantBools: map[string]bool{"head": true}, wantWarn: []string{"--future"}},
+		{name: "start: unknown bare takes the next word", args: []string{"start", "--future", "x"}, wantWarn: []string{"--future"}},
+		{name: "start: unknown bare before a flag", args: []string{"start", "--future", "--block"}, wantBools: map[string]bool{"block": true}, wantWarn: []string{"--future"}},
+		{name: "start: unknown short", args: []string{"start", "-z", "--head"}, wantBools: map[string]bool{"head": true}, wantWarn: []string{"-z"}},
+		{name: "start: positional kept for the check", args: []string{"start", "--head", "stray"}, wantBools: map[string]bool{"head": true}, wantArgs: []string{"stray"}},
+		{name: "unknown flag refused elsewhere", args: []string{"job", "status", "--future=x", "id"}, wantErr: "unknown flag: --future"},
+		{name: "unknown short refused elsewhere", args: []string{"stop", "-z"}, wantErr: "unknown shorthand flag: 'z' in -z"},
+		{name: "submit: double dash", args: []string{"job", "submit", "--submission-id=1", "--", "echo", "--submission-id=2"},
+			wantStr: map[string]string{"submission-id": "1"}, wantArgs: []string{"echo", "--submission-id=2"}},
+		{name: "submit: first word ends the flags", args: []string{"job", "submit", "python", "x.py", "--no-wait"},
+			wantBools: map[string]bool{"no-wait": false}, wantArgs: []string{"python", "x.py", "--no-wait"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := parseFlags(tt.args, specs, tt.stopAtArg, tt.positionals)
+			p, err := parseCommandLine(t, tt.args...)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(p.values, tt.wantValues) || !reflect.DeepEqual(p.bools, tt.wantBools) ||
-				!reflect.DeepEqual(p.args, tt.wantArgs) || !reflect.DeepEqual(p.warnings, tt.wantWarn) {
-				t.Errorf("got values=%v bools=%v args=%v warn=%v", p.values, p.bools, p.args, p.warnings)
+			for name, want := range tt.wantStr {
+				if got := p.str(name); got != want {
+					t.Errorf("--%s = %q, want %q", name, got, want)
+				}
+			}
+			for name, want := range tt.wantBools {
+				if got := p.bool(name); got != want {
+					t.Errorf("--%s = %v, want %v", name, got, want)
+				}
+			}
+			if len(p.args) != 0 || len(tt.wantArgs) != 0 {
+				if !reflect.DeepEqual(p.args, tt.wantArgs) {
+					t.Errorf("args = %q, want %q", p.args, tt.wantArgs)
+				}
+			}
+			if !reflect.DeepEqual(p.warnings, tt.wantWarn) {
+				t.Errorf("warnings = %q, want %q", p.warnings, tt.wantWarn)
 			}
 		})
-	}
-	if _, err := parseFlags([]string{"--port"}, specs, false, false); err == nil {
-		t.Error("missing value accepted")
 	}
 }
 
@@ -61,7 +135,7 @@ func TestParseStartKubeRayCommand(t *testing.T) {
 		"--memory=2147483648", "--metrics-export-port=8080", "--num-cpus=2", "--num-gpus=1",
 		`--resources='{"TPU":4}'`, "--labels=zone=a,tier=gpu", "--node-ip-address=10.0.0.5", "--log-color=false",
 		"--redis-password=x", "--brand-new-flag=1"}
-	opts, warns, err := parseStart(args, mapEnv(map[string]string{"RAY_health_check_period_ms": "250", "RAY_gcs_rpc_server_reconnect_timeout_s": "600"}))
+	opts, warns, err := parseStartArgs(t, args, mapEnv(map[string]string{"RAY_health_check_period_ms": "250", "RAY_gcs_rpc_server_reconnect_timeout_s": "600"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +159,7 @@ func TestParseStartKubeRayCommand(t *testing.T) {
 }
 
 func TestParseStartHeadDefaultsAndErrors(t *testing.T) {
-	opts, _, err := parseStart([]string{"--head", "--dashboard-host=0.0.0.0", "--num-cpus=1", "--no-monitor", `--system-config={"health_check_failure_threshold": 2}`}, mapEnv(nil))
+	opts, _, err := parseStartArgs(t, []string{"--head", "--dashboard-host=0.0.0.0", "--num-cpus=1", "--no-monitor", `--system-config={"health_check_failure_threshold": 2}`}, mapEnv(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,14 +177,14 @@ func TestParseStartHeadDefaultsAndErrors(t *testing.T) {
 		{"--head", "--num-cpus=-1"},
 		{"--head", "stray"},
 	} {
-		if _, _, err := parseStart(bad, mapEnv(nil)); err == nil {
+		if _, _, err := parseStartArgs(t, bad, mapEnv(nil)); err == nil {
 			t.Errorf("parseStart(%v) accepted", bad)
 		}
 	}
 }
 
 func TestParseStartSecondsEnv(t *testing.T) {
-	opts, _, err := parseStart([]string{"--head"}, mapEnv(map[string]string{
+	opts, _, err := parseStartArgs(t, []string{"--head"}, mapEnv(map[string]string{
 		"RAY_JOB_STOP_WAIT_TIME_S": "1.5", "RAY_JOB_START_TIMEOUT_SECONDS": "30", "RAYK8S_SERVE_DRAIN_PERIOD_S": "0"}))
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +192,7 @@ func TestParseStartSecondsEnv(t *testing.T) {
 	if cfg := opts.node; cfg.JobStopGracePeriod != 1500*time.Millisecond || cfg.JobStartTimeout != 30*time.Second || cfg.ServeDrainPeriod != 0 {
 		t.Errorf("durations = %v %v %v", cfg.JobStopGracePeriod, cfg.JobStartTimeout, cfg.ServeDrainPeriod)
 	}
-	if opts, _, err = parseStart([]string{"--head"}, mapEnv(nil)); err != nil {
+	if opts, _, err = parseStartArgs(t, []string{"--head"}, mapEnv(nil)); err != nil {
 		t.Fatal(err)
 	}
 	if opts.node.ServeDrainPeriod != node.DefaultServeDrainPeriod {
@@ -126,7 +200,7 @@ func TestParseStartSecondsEnv(t *testing.T) {
 	}
 	for _, name := range []string{"RAY_JOB_STOP_WAIT_TIME_S", "RAY_JOB_START_TIMEOUT_SECONDS", "RAYK8S_SERVE_DRAIN_PERIOD_S"} {
 		for _, bad := range []string{"abc", "NaN", "Inf", "-1", "1e300", "9223372037"} {
-			_, _, err := parseStart([]string{"--head"}, mapEnv(map[string]string{name: bad}))
+			_, _, err := parseStartArgs(t, []string{"--head"}, mapEnv(map[string]string{name: bad}))
 			if err == nil {
 				t.Errorf("%s=%s accepted", name, bad)
 				continue
@@ -181,9 +255,9 @@ func TestResolveGCSAddress(t *testing.T) {
 }
 
 func TestBuildSubmitRequest(t *testing.T) {
-	p, err := parseFlags([]string{"--submission-id=s", "--runtime-env-json", `{"env_vars":{"A":"b"}}`, "--working-dir=https://x/y.zip",
+	p, err := parseCommandLine(t, "job", "submit", "--submission-id=s", "--runtime-env-json", `{"env_vars":{"A":"b"}}`, "--working-dir=https://x/y.zip",
 		"--metadata-json={\"k\":\"v\"}", "--entrypoint-num-cpus=1.5", "--entrypoint-memory=10", `--entrypoint-resources={"TPU":2}`,
-		"--", "python", "my script.py"}, submitFlags, true, true)
+		"--", "python", "my script.py")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +269,9 @@ func TestBuildSubmitRequest(t *testing.T) {
 		req.Metadata["k"] != "v" || req.EntrypointNumCPUs != 1.5 || req.EntrypointMemory != 10 || req.EntrypointResources["TPU"] != 2 {
 		t.Errorf("request = %+v", req)
 	}
-	p, _ = parseFlags([]string{"--no-wait"}, submitFlags, true, true)
+	if p, err = parseCommandLine(t, "job", "submit", "--no-wait"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := buildSubmitRequest(p); err == nil {
 		t.Error("submit without entrypoint accepted")
 	}
@@ -219,12 +295,182 @@ func TestPrintStatus(t *testing.T) {
 	}
 }
 
-func TestUnknownCommand(t *testing.T) {
-	var out, errb bytes.Buffer
-	if code := Main([]string{"bogus"}, &out, &errb); code != 2 {
-		t.Errorf("exit = %d, want 2", code)
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		args       []string
+		wantStderr []string
+	}{
+		{args: nil, wantStderr: []string{"Usage: ray [OPTIONS] COMMAND", "start", "job"}},
+		{args: []string{"bogus"}, wantStderr: []string{`unknown command "bogus"`, "ray --help"}},
+		{args: []string{"job"}, wantStderr: []string{"Usage: ray job COMMAND", "submit", "delete"}},
+		{args: []string{"job", "bogus"}, wantStderr: []string{`ray job: unknown command "bogus"`, "ray job --help"}},
+		{args: []string{"status", "extra"}, wantStderr: []string{"ray status: unexpected arguments", "extra"}},
+		{args: []string{"serve-replica", "extra"}, wantStderr: []string{"ray serve-replica: unexpected arguments", "extra"}},
 	}
-	if code := Main([]string{"kuberay-autoscaler"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "not implemented") {
-		t.Errorf("kuberay-autoscaler exit = %d, stderr %q", code, errb.String())
+	for _, tt := range tests {
+		code, stdout, stderr := runCLI(nil, tt.args...)
+		if code != 2 || stdout != "" {
+			t.Errorf("ray %v: exit %d, stdout %q; want 2 and nothing", tt.args, code, stdout)
+		}
+		for _, want := range tt.wantStderr {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("ray %v: stderr lacks %q:\n%s", tt.args, want, stderr)
+			}
+		}
+	}
+	code, _, stderr := runCLI(nil, "kuberay-autoscaler", "--cluster-name", "c", "--cluster-namespace", "ns")
+	if code != 1 || !strings.Contains(stderr, "not implemented") {
+		t.Errorf("kuberay-autoscaler exit = %d, stderr %q", code, stderr)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		code, stdout, _ := runCLI(nil, args...)
+		if code != 0 || stdout != "ray, version "+dashboard.RayVersion+"\n" {
+			t.Errorf("ray %v: exit %d, %q", args, code, stdout)
+		}
+	}
+}
+
+// commandPaths lists every command of the CLI as its words after "ray".
+func commandPaths() [][]string {
+	var paths [][]string
+	root := (&cli{stdout: io.Discard, stderr: io.Discard, getenv: mapEnv(nil)}).rootCommand()
+	forEachCommand(root, func(cmd *cobra.Command) {
+		paths = append(paths, strings.Fields(cmd.CommandPath())[1:])
+	})
+	return paths
+}
+
+func TestHelpForEveryCommand(t *testing.T) {
+	root := (&cli{stdout: io.Discard, stderr: io.Discard, getenv: mapEnv(nil)}).rootCommand()
+	var checked int
+	forEachCommand(root, func(cmd *cobra.Command) {
+		path := strings.Fields(cmd.CommandPath())[1:]
+		for _, help := range []string{"--help", "-h"} {
+			args := append(append([]string{}, path...), help)
+			code, stdout, stderr := runCLI(nil, args...)
+			if code != 0 || stderr != "" {
+				t.Errorf("ray %v: exit %d, stderr %q", args, code, stderr)
+				continue
+			}
+			if !strings.HasPrefix(stdout, "Usage: "+cmd.CommandPath()) {
+				t.Errorf("ray %v: help does not start with the usage line:\n%s", args, stdout)
+			}
+			cmd.LocalFlags().VisitAll(func(f *pflag.Flag) {
+				if !strings.Contains(stdout, "--"+f.Name) || f.Usage != "" && !strings.Contains(stdout, firstWords(f.Usage)) {
+					t.Errorf("ray %v: help lacks --%s:\n%s", args, f.Name, stdout)
+				}
+			})
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() && !strings.Contains(stdout, "\n  "+sub.Name()+" ") {
+					t.Errorf("ray %v: help lacks command %s:\n%s", args, sub.Name(), stdout)
+				}
+			}
+		}
+		checked++
+	})
+	// ray, start, stop, status, health-check, job and its six, and more.
+	if checked < 14 {
+		t.Errorf("checked %d commands, want every one", checked)
+	}
+	// The entrypoint check of ray job submit must not hide its help.
+	_, stdout, _ := runCLI(nil, "job", "submit", "--help")
+	for _, want := range []string{"--submission-id", "--runtime-env-json", "--entrypoint-num-cpus", "--no-wait", "ENTRYPOINT"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("ray job submit --help lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
+// firstWords is the start of a flag's help text, back quotes removed.
+func firstWords(usage string) string {
+	_, u := pflag.UnquoteUsage(&pflag.Flag{Usage: usage, Value: new(clickBool)})
+	if len(u) > 20 {
+		u = u[:20]
+	}
+	return u
+}
+
+func TestUnknownFlagIsNamed(t *testing.T) {
+	for _, path := range commandPaths() {
+		if len(path) == 1 && path[0] == "start" {
+			continue // reported as a warning, below
+		}
+		args := append(append([]string{}, path...), "--no-such-flag")
+		code, stdout, stderr := runCLI(nil, args...)
+		if code != 2 || stdout != "" || !strings.Contains(stderr, "unknown flag: --no-such-flag") ||
+			!strings.Contains(stderr, "'ray "+strings.Join(append(path, "--help"), " ")+"'") {
+			t.Errorf("ray %v: exit %d, stdout %q, stderr %q; want 2 naming the flag and the help", args, code, stdout, stderr)
+		}
+	}
+	// ray start tolerates flags from newer KubeRay and Ray versions but
+	// names them; here the missing --head/--address ends it before a node
+	// starts.
+	code, _, stderr := runCLI(nil, "start", "--no-such-flag=1")
+	if code != 1 || !strings.Contains(stderr, "ignoring unknown option --no-such-flag") || !strings.Contains(stderr, "either --head or --address") {
+		t.Errorf("ray start --no-such-flag: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestCompletion(t *testing.T) {
+	for shell, want := range map[string]string{
+		"bash":       "__start_ray",
+		"zsh":        "#compdef ray",
+		"fish":       "complete -c ray",
+		"powershell": "Register-ArgumentCompleter",
+	} {
+		code, stdout, stderr := runCLI(nil, "completion", shell)
+		if code != 0 || !strings.Contains(stdout, want) {
+			t.Errorf("ray completion %s: exit %d, stderr %q, script lacks %q", shell, code, stderr, want)
+		}
+	}
+	// What the scripts ask the binary for: sub-commands, then flags.
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{args: []string{"__complete", "job", "s"}, want: []string{"submit", "status", "stop"}},
+		{args: []string{"__complete", "start", "--dashboard-"}, want: []string{"--dashboard-host", "--dashboard-port", "--dashboard-agent-listen-port"}},
+		{args: []string{"__complete", "stop", "-"}, want: []string{"--force", "--grace-period"}},
+		// Directories for --working-dir, nothing for --address.
+		{args: []string{"__complete", "job", "submit", "--working-dir", ""}, want: []string{fmt.Sprintf(":%d", cobra.ShellCompDirectiveFilterDirs)}},
+		{args: []string{"__complete", "job", "submit", "--address", ""}, want: []string{fmt.Sprintf(":%d", cobra.ShellCompDirectiveNoFileComp)}},
+	} {
+		code, stdout, _ := runCLI(nil, tt.args...)
+		if code != 0 {
+			t.Errorf("ray %v: exit %d", tt.args, code)
+		}
+		lines := strings.Split(stdout, "\n")
+		for _, want := range tt.want {
+			if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, want+"\t") || l == want }) {
+				t.Errorf("ray %v: no %q in\n%s", tt.args, want, stdout)
+			}
+		}
+	}
+}
+
+func TestSubmitEntrypointVerbatim(t *testing.T) {
+	entrypoint := []string{"python", "-m", "train", "--no-wait", "-h", "--help", "my file.py", "--"}
+	p, err := parseCommandLine(t, append([]string{"job", "submit", "--no-wait", "--address", "http://h:1", "--"}, entrypoint...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(p.args, entrypoint) || !p.bool("no-wait") || p.str("address") != "http://h:1" {
+		t.Fatalf("args = %q, no-wait %v, address %q", p.args, p.bool("no-wait"), p.str("address"))
+	}
+	req, err := buildSubmitRequest(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `python -m train --no-wait -h --help "my file.py" --`; req.Entrypoint != want {
+		t.Errorf("entrypoint = %q, want %q", req.Entrypoint, want)
+	}
+	// --help after "--" belongs to the entrypoint: the command runs (and
+	// fails to reach the closed dashboard port) instead of printing help.
+	code, stdout, stderr := runCLI(nil, "job", "submit", "--address", "http://127.0.0.1:1", "--", "python", "--help")
+	if code != 1 || strings.Contains(stdout, "Usage:") || !strings.Contains(stderr, "could not connect to the Ray dashboard") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want the submission attempted", code, stdout, stderr)
 	}
 }

@@ -6,16 +6,24 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rayk8s/rayk8s/internal/serve/builtin"
 )
 
-// serveReplica runs a built-in Serve replica; the node agent starts it as
-// `ray serve-replica` with the replica's identity in the environment.
-func (c *cli) serveReplica(args []string) int {
-	if len(args) > 0 {
-		fmt.Fprintf(c.stderr, "ray serve-replica: unexpected arguments %v\n", args)
-		return 2
+func (c *cli) serveReplicaCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve-replica",
+		Short: "Run a built-in Serve replica (started by the node agent).",
+		Long: `Run a built-in Serve replica. The node agent starts it with the replica's
+identity in the environment; it is not meant to be run by hand.`,
+		Args: unexpectedArgs,
+		RunE: func(*cobra.Command, []string) error { return exit(c.serveReplica()) },
 	}
+}
+
+// serveReplica runs a built-in Serve replica until SIGTERM or SIGINT.
+func (c *cli) serveReplica() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := builtin.Run(ctx, c.getenv, newLogger(c.stderr)); err != nil {

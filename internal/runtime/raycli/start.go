@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
 
 	"github.com/rayk8s/rayk8s/internal/runtime/node"
 )
@@ -28,49 +29,86 @@ import (
 // re-executes itself as.
 const daemonChildEnv = "RAYK8S_START_DAEMON_CHILD"
 
+// startFlags are Ray's `ray start` options
+// (https://docs.ray.io/en/latest/cluster/cli.html); KubeRay renders a pod's
+// rayStartParams as these.
 var startFlags = []flagSpec{
-	{name: "head", kind: boolFlag},
-	{name: "block", kind: boolFlag},
-	{name: "address", kind: valueFlag},
-	{name: "port", kind: valueFlag},
-	{name: "node-ip-address", kind: valueFlag},
-	{name: "num-cpus", kind: valueFlag},
-	{name: "num-gpus", kind: valueFlag},
-	{name: "memory", kind: valueFlag},
-	{name: "object-store-memory", kind: valueFlag},
-	{name: "resources", kind: valueFlag},
-	{name: "labels", kind: valueFlag},
-	{name: "temp-dir", kind: valueFlag},
-	{name: "include-dashboard", kind: valueFlag},
-	{name: "dashboard-host", kind: valueFlag},
-	{name: "dashboard-port", kind: valueFlag},
-	{name: "dashboard-agent-listen-port", kind: valueFlag},
-	{name: "metrics-export-port", kind: valueFlag},
-	{name: "system-config", kind: valueFlag},
-	// Accepted for compatibility; this runtime has no use for them.
-	{name: "no-monitor", kind: boolFlag},
-	{name: "disable-usage-stats", kind: boolFlag},
-	{name: "verbose", kind: boolFlag},
-	{name: "dashboard-agent-grpc-port", kind: valueFlag},
-	{name: "runtime-env-agent-port", kind: valueFlag},
-	{name: "node-manager-port", kind: valueFlag},
-	{name: "object-manager-port", kind: valueFlag},
-	{name: "min-worker-port", kind: valueFlag},
-	{name: "max-worker-port", kind: valueFlag},
-	{name: "worker-port-list", kind: valueFlag},
-	{name: "ray-client-server-port", kind: valueFlag},
-	{name: "redis-password", kind: valueFlag},
-	{name: "redis-username", kind: valueFlag},
-	{name: "autoscaling-config", kind: valueFlag},
-	{name: "plasma-directory", kind: valueFlag},
-	{name: "log-color", kind: valueFlag},
-	{name: "log-style", kind: valueFlag},
-	{name: "include-log-monitor", kind: valueFlag},
-	{name: "node-name", kind: valueFlag},
-	{name: "storage", kind: valueFlag},
-	{name: "gcs-server-port", kind: valueFlag},
-	{name: "dashboard-grpc-port", kind: valueFlag},
-	{name: "enable-object-reconstruction", kind: boolFlag},
+	{name: "head", kind: boolFlag, usage: "Start a head node: the control service (GCS), dashboard and Jobs API"},
+	{name: "block", kind: boolFlag, usage: "Stay in the foreground; exit non-zero when a component dies"},
+	{name: "address", kind: valueFlag, usage: "Control service `host:port` of the head to join (worker nodes)"},
+	{name: "port", kind: valueFlag, usage: "Control service `port` on the head (default 6379)"},
+	{name: "node-ip-address", kind: valueFlag, usage: "Address (`IP`) other nodes reach this node at (default: that of the default route)"},
+	{name: "num-cpus", kind: valueFlag, usage: "Logical CPUs this node offers (a `number`; default: the machine's CPUs)"},
+	{name: "num-gpus", kind: valueFlag, usage: "Logical GPUs this node offers (a `number`; default 0)"},
+	{name: "memory", kind: valueFlag, usage: "Memory in `bytes` this node offers to tasks and actors (default: 70% of the machine's)"},
+	{name: "object-store-memory", kind: valueFlag, usage: "Object store size in `bytes`, offered as the object_store_memory resource"},
+	{name: "resources", kind: valueFlag, usage: "Custom resources as a `JSON` object of numbers, e.g. '{\"TPU\": 4}'"},
+	{name: "labels", kind: valueFlag, usage: "Node labels as `key=value,...` (or a JSON object)"},
+	{name: "temp-dir", kind: valueFlag, usage: "Root `directory` of the node's files (default $RAY_TMPDIR/ray, else /tmp/ray)", complete: completeDirs},
+	{name: "include-dashboard", kind: valueFlag, usage: "Whether the head serves the dashboard and Jobs API (`true|false`; default true)"},
+	{name: "dashboard-host", kind: valueFlag, usage: "Address (`host`) the dashboard listens on (default localhost; 0.0.0.0 for all)"},
+	{name: "dashboard-port", kind: valueFlag, usage: "Dashboard `port` (default 8265)"},
+	{name: "dashboard-agent-listen-port", kind: valueFlag, usage: "HTTP `port` of the node agent, which health probes call (default 52365)"},
+	{name: "metrics-export-port", kind: valueFlag, usage: "Prometheus metrics `port` (default 8080)"},
+	{name: "system-config", kind: valueFlag, usage: "Ray system settings as a `JSON` object; this runtime reads health_check_period_ms, " +
+		"health_check_failure_threshold and gcs_rpc_server_reconnect_timeout_s"},
+	compat("no-monitor", boolFlag),
+	compat("disable-usage-stats", boolFlag),
+	compat("verbose", boolFlag),
+	compat("dashboard-agent-grpc-port", valueFlag),
+	compat("runtime-env-agent-port", valueFlag),
+	compat("node-manager-port", valueFlag),
+	compat("object-manager-port", valueFlag),
+	compat("min-worker-port", valueFlag),
+	compat("max-worker-port", valueFlag),
+	compat("worker-port-list", valueFlag),
+	compat("ray-client-server-port", valueFlag),
+	compat("redis-password", valueFlag),
+	compat("redis-username", valueFlag),
+	compat("autoscaling-config", valueFlag),
+	compat("plasma-directory", valueFlag),
+	compat("log-color", valueFlag),
+	compat("log-style", valueFlag),
+	compat("include-log-monitor", valueFlag),
+	compat("node-name", valueFlag),
+	compat("storage", valueFlag),
+	compat("gcs-server-port", valueFlag),
+	compat("dashboard-grpc-port", valueFlag),
+	compat("enable-object-reconstruction", boolFlag),
+}
+
+func (c *cli) startCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "start [OPTIONS]",
+		Short: "Start a Ray node: a head (--head) or a worker joining one (--address).",
+		Long: `Start a Ray node on this machine: a head (--head) or a worker joining a head
+(--address). Without --block the node runs in the background and the
+command returns once it is up; ray stop ends it.
+
+Flags this runtime does not know are reported and ignored, so that pods
+rendered by a newer KubeRay still start.`,
+		// parseStart refuses positional arguments with its own message.
+		Args:               cobra.ArbitraryArgs,
+		FParseErrWhitelist: cobra.FParseErrWhitelist{UnknownFlags: true},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			raw := withoutFirst(c.args, cmd.Name())
+			p := &parsedFlags{fs: cmd.Flags(), args: args, warnings: unknownFlags(cmd.Flags(), raw)}
+			return exit(c.start(raw, p))
+		},
+	}
+	addFlags(cmd, startFlags)
+	return cmd
+}
+
+// withoutFirst is args without the first word equal to name: the command
+// line of a sub-command, as cobra hands it to the sub-command's flags.
+func withoutFirst(args []string, name string) []string {
+	for i, a := range args {
+		if a == name {
+			return append(append([]string{}, args[:i]...), args[i+1:]...)
+		}
+	}
+	return args
 }
 
 // startOptions is `ray start` after parsing.
@@ -79,27 +117,24 @@ type startOptions struct {
 	block bool
 }
 
-// parseStart turns `ray start` arguments (and Ray's env knobs) into a node
+// parseStart turns `ray start` flags (and Ray's env knobs) into a node
 // configuration.
-func parseStart(args []string, getenv env) (*startOptions, []string, error) {
-	p, err := parseFlags(args, startFlags, false, false)
-	if err != nil {
-		return nil, nil, err
-	}
+func parseStart(p *parsedFlags, getenv env) (*startOptions, error) {
+	var err error
 	if len(p.args) > 0 {
-		return nil, nil, fmt.Errorf("unexpected arguments: %s", strings.Join(p.args, " "))
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(p.args, " "))
 	}
 	cfg := node.Config{Head: p.bool("head"), IncludeDashboard: true}
 	if cfg.Head && p.has("address") {
-		return nil, nil, errors.New("--address cannot be used with --head; to start a head node, drop --address")
+		return nil, errors.New("--address cannot be used with --head; to start a head node, drop --address")
 	}
 	if !cfg.Head {
 		cfg.GCSAddress = unquote(p.str("address"))
 		if cfg.GCSAddress == "" {
-			return nil, nil, errors.New("either --head or --address=<head host>:<port> is required")
+			return nil, errors.New("either --head or --address=<head host>:<port> is required")
 		}
 		if _, _, err := net.SplitHostPort(cfg.GCSAddress); err != nil {
-			return nil, nil, fmt.Errorf("invalid --address %q: %w", cfg.GCSAddress, err)
+			return nil, fmt.Errorf("invalid --address %q: %w", cfg.GCSAddress, err)
 		}
 	}
 	ints := []struct {
@@ -117,7 +152,7 @@ func parseStart(args []string, getenv env) (*startOptions, []string, error) {
 		if v := p.str(f.flag); v != "" {
 			n, err := strconv.Atoi(unquote(v))
 			if err != nil || n < 0 || n > 65535 {
-				return nil, nil, fmt.Errorf("invalid --%s %q: expected a port number", f.flag, v)
+				return nil, fmt.Errorf("invalid --%s %q: expected a port number", f.flag, v)
 			}
 			*f.dst = n
 		}
@@ -125,7 +160,7 @@ func parseStart(args []string, getenv env) (*startOptions, []string, error) {
 	if v := p.str("include-dashboard"); v != "" {
 		b, err := strconv.ParseBool(strings.ToLower(unquote(v)))
 		if err != nil {
-			return nil, nil, fmt.Errorf("invalid --include-dashboard %q", v)
+			return nil, fmt.Errorf("invalid --include-dashboard %q", v)
 		}
 		cfg.IncludeDashboard = b
 	}
@@ -142,15 +177,15 @@ func parseStart(args []string, getenv env) (*startOptions, []string, error) {
 		cfg.TempDir = tempRoot(getenv)
 	}
 	if cfg.Resources, err = parseResources(p, cfg.NodeIP, cfg.Head); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if cfg.Labels, err = parseLabels(unquote(p.str("labels"))); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := applyTuning(&cfg, unquote(p.str("system-config")), getenv); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return &startOptions{node: cfg, block: p.bool("block")}, p.warnings, nil
+	return &startOptions{node: cfg, block: p.bool("block")}, nil
 }
 
 func parseResources(p *parsedFlags, nodeIP string, head bool) (map[string]float64, error) {
@@ -344,17 +379,20 @@ func newLogger(w io.Writer) logr.Logger {
 	return logr.FromSlogHandler(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-func (c *cli) start(args []string) int {
-	opts, warnings, err := parseStart(args, c.getenv)
+// start runs `ray start`; raw is its command line, which the background
+// child re-parses.
+func (c *cli) start(raw []string, p *parsedFlags) int {
+	// Warnings first: a mistyped flag is often why the rest fails.
+	for _, w := range p.warnings {
+		fmt.Fprintf(c.stderr, "ray start: warning: ignoring unknown option %s\n", w)
+	}
+	opts, err := parseStart(p, c.getenv)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "ray start: %v\n", err)
 		return 1
 	}
-	for _, w := range warnings {
-		fmt.Fprintf(c.stderr, "ray start: warning: ignoring unknown option %s\n", w)
-	}
 	if !opts.block && c.getenv(daemonChildEnv) == "" {
-		return c.daemonize(args, opts)
+		return c.daemonize(raw, opts)
 	}
 	return c.runNode(opts)
 }

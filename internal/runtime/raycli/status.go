@@ -10,23 +10,33 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 
-var addressFlags = []flagSpec{
-	{name: "address", kind: valueFlag},
-	{name: "verbose", kind: boolFlag, short: "v"},
-	{name: "log-style", kind: valueFlag},
-	{name: "log-color", kind: valueFlag},
+// gcsAddressFlag is the --address of commands that talk to the control
+// service directly.
+var gcsAddressFlag = flagSpec{name: "address", kind: valueFlag,
+	usage: "Control service `host:port` (default: $RAY_ADDRESS, else the head started on this machine)"}
+
+var statusFlags = append([]flagSpec{gcsAddressFlag}, loggingFlags...)
+
+func (c *cli) statusCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "status [OPTIONS]",
+		Short: "Show the cluster's nodes and resources.",
+		Args:  unexpectedArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return exit(c.status(&parsedFlags{fs: cmd.Flags(), args: args}))
+		},
+	}
+	addFlags(cmd, statusFlags)
+	return cmd
 }
 
-func (c *cli) status(args []string) int {
-	p, err := parseFlags(args, addressFlags, false, true)
-	if err != nil {
-		fmt.Fprintf(c.stderr, "ray status: %v\n", err)
-		return 1
-	}
+func (c *cli) status(p *parsedFlags) int {
 	addr, err := resolveGCSAddress(p.str("address"), c.getenv)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "ray status: %v\n", err)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
 // pidDir holds one file per running `ray start` process, named by pid. It
@@ -29,22 +31,27 @@ func writePidFile(getenv env) (string, error) {
 	return path, nil
 }
 
-var stopFlags = []flagSpec{
-	{name: "force", kind: boolFlag, short: "f"},
-	{name: "grace-period", kind: valueFlag, short: "g"},
-	{name: "verbose", kind: boolFlag, short: "v"},
-	{name: "log-style", kind: valueFlag},
-	{name: "log-color", kind: valueFlag},
+var stopFlags = append([]flagSpec{
+	{name: "force", kind: boolFlag, short: "f", usage: "Kill the nodes at once (SIGKILL) instead of asking them to stop (SIGTERM)"},
+	{name: "grace-period", kind: valueFlag, short: "g", usage: "Time to wait after SIGTERM before killing the nodes still running (`seconds`; default 16)"},
+}, loggingFlags...)
+
+func (c *cli) stopCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "stop [OPTIONS]",
+		Short: "Stop the Ray nodes started on this machine.",
+		Args:  unexpectedArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return exit(c.stop(&parsedFlags{fs: cmd.Flags(), args: args}))
+		},
+	}
+	addFlags(cmd, stopFlags)
+	return cmd
 }
 
 // stop signals every node recorded in the pid directory: SIGTERM, then
 // SIGKILL for those still alive after the grace period (at once with -f).
-func (c *cli) stop(args []string) int {
-	p, err := parseFlags(args, stopFlags, false, true)
-	if err != nil {
-		fmt.Fprintf(c.stderr, "ray stop: %v\n", err)
-		return 1
-	}
+func (c *cli) stop(p *parsedFlags) int {
 	grace := 16 * time.Second
 	if v := p.str("grace-period"); v != "" {
 		secs, err := strconv.Atoi(v)
