@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -48,9 +49,16 @@ type Options struct {
 	FailureThreshold int
 	Clock            clock.WithTicker
 	Logger           logr.Logger
-	Storage          Storage
-	ClusterID        string
-	SessionName      string
+	// Storage, when set, is used as is. Otherwise NewServer opens the one
+	// StorageConfig selects (memory, or Redis for fault tolerance), and Serve
+	// closes it when it returns.
+	Storage       Storage
+	StorageConfig StorageConfig
+	// AuthToken, when set, must come with every RPC except the CheckAlive
+	// health check (Ray's token authentication, RAY_AUTH_MODE=token).
+	AuthToken   string
+	ClusterID   string
+	SessionName string
 }
 
 // ProcessEventFunc receives the process events agents report.
@@ -80,6 +88,12 @@ type Server struct {
 	procHandlers map[string][]ProcessEventFunc
 	nodeHandlers []NodeEventFunc
 	services     []func(grpc.ServiceRegistrar)
+	// unpersisted holds the ids of nodes whose latest record the storage
+	// did not take; they are written again, and the head reports itself
+	// unhealthy until they are.
+	unpersisted map[string]struct{}
+	// closeStorage closes storage NewServer opened itself.
+	closeStorage func() error
 }
 
 // RegisterService adds a gRPC service of another head component (the Serve
@@ -102,16 +116,26 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
-	if opts.Storage == nil {
-		opts.Storage = NewMemoryStorage()
-	}
 	s := &Server{
-		opts:         opts,
 		nodes:        map[string]*nodeEntry{},
 		watchers:     map[chan *gcsv1.Node]struct{}{},
 		procHandlers: map[string][]ProcessEventFunc{},
+		unpersisted:  map[string]struct{}{},
+		closeStorage: func() error { return nil },
 	}
+	if opts.Storage == nil {
+		st, err := NewStorageFromConfig(ctx, opts.StorageConfig, opts.Logger)
+		if err != nil {
+			return nil, err
+		}
+		opts.Storage = st
+		if c, ok := st.(io.Closer); ok {
+			s.closeStorage = c.Close
+		}
+	}
+	s.opts = opts
 	if err := s.load(ctx); err != nil {
+		_ = s.closeStorage()
 		return nil, err
 	}
 	return s, nil
@@ -200,8 +224,12 @@ func (s *Server) RegisterNode(ctx context.Context, n *gcsv1.Node, running []*gcs
 	s.mu.Unlock()
 
 	s.opts.Logger.Info("Registered node", "nodeID", n.NodeId, "ip", n.NodeIpAddress, "head", n.IsHead, "known", ok)
-	s.persist(ctx, snapshot)
+	err := s.persist(ctx, snapshot)
 	s.publish(snapshot)
+	if err != nil {
+		// The agent registers again; meanwhile the record is retried.
+		return fmt.Errorf("registering node %s: %w", n.NodeId, err)
+	}
 	return nil
 }
 
@@ -248,6 +276,43 @@ func (s *Server) CheckHeartbeats(ctx context.Context) {
 	for _, id := range expired {
 		s.markDead(ctx, id, fmt.Sprintf("missed heartbeats for more than %s", timeout))
 	}
+	s.retryUnpersisted(ctx)
+}
+
+// retryUnpersisted writes the current records of nodes whose last write
+// failed.
+func (s *Server) retryUnpersisted(ctx context.Context) {
+	s.mu.Lock()
+	var snapshots []*gcsv1.Node
+	for id := range s.unpersisted {
+		if e, ok := s.nodes[id]; ok {
+			snapshots = append(snapshots, s.snapshotLocked(e))
+		}
+	}
+	s.mu.Unlock()
+	for _, n := range snapshots {
+		_ = s.persist(ctx, n)
+	}
+}
+
+// CheckHealth reports whether the control service can keep its promises:
+// its storage answers and holds every node record the head has. A head that
+// fails it would otherwise serve from a memory copy its storage no longer
+// matches, which a restarted head would not see.
+func (s *Server) CheckHealth(ctx context.Context) error {
+	if hc, ok := s.opts.Storage.(HealthChecker); ok {
+		if err := hc.CheckHealth(ctx); err != nil {
+			return fmt.Errorf("the GCS storage is unreachable: %w", err)
+		}
+	}
+	s.retryUnpersisted(ctx)
+	s.mu.Lock()
+	n := len(s.unpersisted)
+	s.mu.Unlock()
+	if n > 0 {
+		return fmt.Errorf("the GCS storage has not taken the records of %d nodes", n)
+	}
+	return nil
 }
 
 func (s *Server) markDead(ctx context.Context, nodeID, reason string) bool {
@@ -272,7 +337,7 @@ func (s *Server) markDead(ctx context.Context, nodeID, reason string) bool {
 	s.mu.Unlock()
 
 	s.opts.Logger.Info("Marking node dead", "nodeID", nodeID, "reason", reason)
-	s.persist(ctx, snapshot)
+	_ = s.persist(ctx, snapshot) // logged there, retried by CheckHeartbeats
 	s.publish(snapshot)
 	return true
 }
@@ -352,14 +417,23 @@ func (s *Server) snapshotLocked(e *nodeEntry) *gcsv1.Node {
 	return n
 }
 
-func (s *Server) persist(ctx context.Context, n *gcsv1.Node) {
+func (s *Server) persist(ctx context.Context, n *gcsv1.Node) error {
 	raw, err := proto.Marshal(n)
 	if err == nil {
 		_, err = s.opts.Storage.Put(ctx, nodesNamespace, n.NodeId, raw, true)
 	}
+	s.mu.Lock()
 	if err != nil {
-		s.opts.Logger.Error(err, "Persisting node failed", "nodeID", n.NodeId)
+		s.unpersisted[n.NodeId] = struct{}{}
+	} else {
+		delete(s.unpersisted, n.NodeId)
 	}
+	s.mu.Unlock()
+	if err != nil {
+		s.opts.Logger.Error(err, "Persisting node failed; retrying and reporting unhealthy until it is stored", "nodeID", n.NodeId)
+		return fmt.Errorf("persisting node %s: %w", n.NodeId, err)
+	}
+	return nil
 }
 
 func (s *Server) publish(n *gcsv1.Node) {
