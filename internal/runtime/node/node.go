@@ -87,6 +87,13 @@ type Config struct {
 	// serve-replica`); empty means this process's own executable.
 	RayExecutable string
 
+	// GCSStorage is where the head keeps its tables (Redis for GCS fault
+	// tolerance); the zero value keeps them in memory.
+	GCSStorage gcs.StorageConfig
+	// AuthToken turns on token authentication: the head requires it on the
+	// dashboard and the GCS port, every node sends it to the head.
+	AuthToken string
+
 	Logger logr.Logger
 }
 
@@ -201,6 +208,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			HeartbeatPeriod:  cfg.HeartbeatPeriod,
 			FailureThreshold: cfg.FailureThreshold,
 			Logger:           log.WithName("gcs"),
+			StorageConfig:    cfg.GCSStorage,
+			AuthToken:        cfg.AuthToken,
 			ClusterID:        raylet.NewNodeID()[:32],
 			SessionName:      sessionName,
 		})
@@ -216,7 +225,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.gcsAddr = cfg.GCSAddress
 	}
 
-	conn, err := gcs.Dial(n.gcsAddr)
+	conn, err := gcs.Dial(n.gcsAddr, gcs.WithAuthToken(cfg.AuthToken))
 	if err != nil {
 		closeAll()
 		return nil, err
@@ -348,7 +357,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			}
 			port := dl.Addr().(*net.TCPAddr).Port
 			n.dashAddr = net.JoinHostPort(dashboardPublicHost(cfg.DashboardHost, cfg.NodeIP), strconv.Itoa(port))
-			dash := dashboard.NewServer(dashboard.ServerOptions{SessionName: sessionName, GCSCheck: gcsCheck, Logger: log.WithName("dashboard")})
+			dash := dashboard.NewServer(dashboard.ServerOptions{SessionName: sessionName, GCSCheck: gcsCheck, AuthToken: cfg.AuthToken, Logger: log.WithName("dashboard")})
 			jh := jobs.NewHandler(jobManager, log.WithName("jobs"))
 			dash.Handle("/api/jobs/", jh)
 			dash.Handle("/api/jobs", jh)

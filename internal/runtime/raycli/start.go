@@ -21,6 +21,8 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/rayk8s/rayk8s/internal/dashboard"
+	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
 	"github.com/rayk8s/rayk8s/internal/runtime/node"
 )
 
@@ -47,6 +49,9 @@ var startFlags = []flagSpec{
 	{name: "dashboard-agent-listen-port", kind: valueFlag},
 	{name: "metrics-export-port", kind: valueFlag},
 	{name: "system-config", kind: valueFlag},
+	// The head's Redis credentials (GCS fault tolerance).
+	{name: "redis-password", kind: valueFlag},
+	{name: "redis-username", kind: valueFlag},
 	// Accepted for compatibility; this runtime has no use for them.
 	{name: "no-monitor", kind: boolFlag},
 	{name: "disable-usage-stats", kind: boolFlag},
@@ -59,8 +64,6 @@ var startFlags = []flagSpec{
 	{name: "max-worker-port", kind: valueFlag},
 	{name: "worker-port-list", kind: valueFlag},
 	{name: "ray-client-server-port", kind: valueFlag},
-	{name: "redis-password", kind: valueFlag},
-	{name: "redis-username", kind: valueFlag},
 	{name: "autoscaling-config", kind: valueFlag},
 	{name: "plasma-directory", kind: valueFlag},
 	{name: "log-color", kind: valueFlag},
@@ -148,6 +151,14 @@ func parseStart(args []string, getenv env) (*startOptions, []string, error) {
 		return nil, nil, err
 	}
 	if err := applyTuning(&cfg, unquote(p.str("system-config")), getenv); err != nil {
+		return nil, nil, err
+	}
+	if cfg.Head {
+		if cfg.GCSStorage, err = gcs.StorageConfigFromEnv(getenv, unquote(p.str("redis-password")), unquote(p.str("redis-username"))); err != nil {
+			return nil, nil, err
+		}
+	}
+	if cfg.AuthToken, err = dashboard.AuthTokenFromEnv(getenv, os.ReadFile); err != nil {
 		return nil, nil, err
 	}
 	return &startOptions{node: cfg, block: p.bool("block")}, p.warnings, nil
