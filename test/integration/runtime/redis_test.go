@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -108,5 +109,44 @@ func TestHeadWaitsForRedisThenGivesUp(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestJobOnAWorkerSurvivesAHeadRestart: a job whose driver runs on a worker keeps running
+// while the head is SIGKILLed and restarted on the same Redis, and finishes SUCCEEDED with its
+// full log.
+func TestJobOnAWorkerSurvivesAHeadRestart(t *testing.T) {
+	srv := redisproc.Start(t, redisproc.Options{Persist: true})
+	c := startClusterWithEnv(t, []string{"RAY_REDIS_ADDRESS=" + srv.Addr(), "RAY_external_storage_namespace=restart"}, []string{"--num-cpus=2"})
+	dash := "--address=" + c.dashURL
+	marker := c.tmp + "/go-on"
+	script := c.tmp + "/driver.sh"
+	if err := os.WriteFile(script, []byte("echo started\nwhile [ ! -e "+marker+" ]; do sleep 0.05; done\necho finished\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := runRay(t, c.env, "job", "submit", dash, "--no-wait", "--submission-id=long", "--entrypoint-num-cpus=2", "--", "sh", script); code != 0 {
+		t.Fatalf("submit exit %d:\n%s", code, out)
+	}
+	waitJob(t, c, "long", "RUNNING")
+
+	if err := c.head.Cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-c.head.Done()
+	c.head = startRay(t, c.env, headArgs(c)...)
+	eventually(t, "the restarted head to be healthy", 400, func() bool { return gcsHealthy(t, c) })
+	eventually(t, "the worker to re-register with the restarted head", 400, func() bool {
+		return c.nodeStates(t)["127.0.0.2"] == "ALIVE"
+	})
+	if j := getJob(t, c, "long"); j.Status != "RUNNING" {
+		t.Fatalf("job after the head restart = %+v, want still RUNNING", j)
+	}
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitJob(t, c, "long", "SUCCEEDED")
+	out, code := runRay(t, c.env, "job", "logs", dash, "long")
+	if code != 0 || !strings.Contains(out, "started") || !strings.Contains(out, "finished") {
+		t.Errorf("logs after the head restart exit %d: %q, want started and finished", code, out)
 	}
 }
