@@ -50,11 +50,11 @@ func eventually(t testing.TB, what string, n int, cond func() bool) {
 }
 
 type cluster struct {
-	dashURL   string
-	httpPort  int
-	proxies   []string // http://ip:port of each node's proxy, head first
-	metrics   []string // http://127.0.0.1:port/metrics of each node, head first
-	head      *proc
+	dashURL  string
+	httpPort int
+	proxies  []string // http://ip:port of each node's proxy, head first
+	metrics  []string // http://127.0.0.1:port/metrics of each node, head first
+	head     *proc
 	// headEnv and headArgs start the head again (restart tests).
 	headEnv   []string
 	headArgs  []string
