@@ -28,13 +28,15 @@ const rightToken = "right-token-0123456789"
 func startAuthHead(t *testing.T) *node.Node {
 	t.Helper()
 	n, err := node.Start(context.Background(), node.Config{
-		Head:               true,
-		NodeIP:             "127.0.0.1",
-		IncludeDashboard:   true,
-		DashboardHost:      "127.0.0.1",
-		Resources:          map[string]float64{"CPU": 2},
-		TempDir:            t.TempDir(),
-		HeartbeatPeriod:    100 * time.Millisecond,
+		Head:             true,
+		NodeIP:           "127.0.0.1",
+		IncludeDashboard: true,
+		DashboardHost:    "127.0.0.1",
+		Resources:        map[string]float64{"CPU": 2},
+		TempDir:          t.TempDir(),
+		HeartbeatPeriod:  100 * time.Millisecond,
+		// Generous, so that a loaded machine does not declare the test's workers dead.
+		FailureThreshold:   100,
 		JobStopGracePeriod: 500 * time.Millisecond,
 		AuthToken:          rightToken,
 		Logger:             logr.Discard(),
@@ -176,9 +178,19 @@ func TestTokenAuthOnEveryDashboardRoute(t *testing.T) {
 		}
 	}
 
+	// Ray's CLI style header works through the client too.
+	var he *dashboard.HTTPError
+	bearer, _ := dashboard.NewClient(base, dashboard.WithBearerToken(rightToken))
+	if _, err := bearer.ListJobs(ctx); err != nil {
+		t.Errorf("ListJobs with WithBearerToken: %v", err)
+	}
+	wrong, _ := dashboard.NewClient(base, dashboard.WithBearerToken("wrong"))
+	if _, err := wrong.ListJobs(ctx); !errors.As(err, &he) || he.StatusCode != http.StatusForbidden {
+		t.Errorf("ListJobs with a wrong bearer token = %v, want HTTP 403", err)
+	}
+
 	// A client without the token gets the 401 as an HTTPError.
 	anon, _ := dashboard.NewClient(base)
-	var he *dashboard.HTTPError
 	if _, err := anon.ListJobs(ctx); !errors.As(err, &he) || he.StatusCode != http.StatusUnauthorized {
 		t.Errorf("ListJobs without a token = %v, want HTTP 401", err)
 	}
@@ -251,13 +263,13 @@ func TestTokenAuthOnTheGCSPort(t *testing.T) {
 // refused until it gives up, naming the reason.
 func TestWorkersSendTheToken(t *testing.T) {
 	head := startAuthHead(t)
-	worker := func(token string) *node.Node {
+	worker := func(token string, reconnect time.Duration) *node.Node {
 		w, err := node.Start(context.Background(), node.Config{
 			GCSAddress:       head.GCSAddress(),
 			NodeIP:           "127.0.0.1",
 			Resources:        map[string]float64{"CPU": 1},
 			TempDir:          t.TempDir(),
-			ReconnectTimeout: 300 * time.Millisecond,
+			ReconnectTimeout: reconnect,
 			AuthToken:        token,
 			Logger:           logr.Discard(),
 		})
@@ -267,8 +279,9 @@ func TestWorkersSendTheToken(t *testing.T) {
 		t.Cleanup(func() { _ = w.Stop() })
 		return w
 	}
-	good := worker(rightToken)
-	bad := worker("wrong")
+	good := worker(rightToken, time.Minute)
+	// The refused worker gives up after its reconnect timeout, as Ray's raylet does.
+	bad := worker("wrong", 300*time.Millisecond)
 
 	select {
 	case <-bad.Done():
