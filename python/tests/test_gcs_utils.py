@@ -15,6 +15,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON_DIR = os.path.dirname(HERE)
 REPO = os.path.dirname(PYTHON_DIR)
 sys.path.insert(0, PYTHON_DIR)
+sys.dont_write_bytecode = True  # keep python/ free of __pycache__
 
 from ray._private import gcs_utils  # noqa: E402
 
@@ -167,6 +168,7 @@ class CleanupWithPasswordTest(unittest.TestCase):
         env = {
             "PATH": bindir + os.pathsep + "/usr/bin:/bin",
             "PYTHONPATH": PYTHON_DIR,
+            "PYTHONDONTWRITEBYTECODE": "1",
             "RAY_REDIS_ADDRESS": "redis://127.0.0.1:%d,redis://unused:1" % self.redis.port,
             "REDIS_PASSWORD": "s3cret",
             "RAY_external_storage_namespace": "b",
