@@ -57,13 +57,16 @@ func NewRedisStorage(ctx context.Context, cfg StorageConfig, log logr.Logger) (*
 		Username: ep.username,
 		Password: ep.password,
 		DB:       ep.db,
-		// Fail health checks and writes in seconds, not minutes; the
-		// start-up wait above is where connecting is retried.
-		DialTimeout:     2 * time.Second,
-		DialerRetries:   1,
-		ReadTimeout:     3 * time.Second,
-		WriteTimeout:    3 * time.Second,
-		DisableIdentity: true,
+		// Connecting fails in seconds: the start-up loop below and the
+		// callers retry. Reads and writes get long enough for a 128 MiB
+		// working_dir package; callers' deadlines (health checks) cut them
+		// shorter.
+		DialTimeout:           2 * time.Second,
+		DialerRetries:         1,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		ContextTimeoutEnabled: true,
+		DisableIdentity:       true,
 	}
 	if ep.tls {
 		host, _, _ := strings.Cut(ep.hostPort, ":")

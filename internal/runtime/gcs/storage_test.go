@@ -102,6 +102,13 @@ var storageContract = []struct {
 		if v, ok, err := st.Get(ctx(), "ns", "bin"); err != nil || !ok || !bytes.Equal(v, bin) {
 			t.Fatalf("Get(bin) = %v, %v, %v; want %v", v, ok, err, bin)
 		}
+		big := bytes.Repeat([]byte("package-bytes-"), 600_000) // ~8 MiB, a working_dir zip
+		if _, err := st.Put(ctx(), "ns", "big", big, true); err != nil {
+			t.Fatal(err)
+		}
+		if v, ok, err := st.Get(ctx(), "ns", "big"); err != nil || !ok || !bytes.Equal(v, big) {
+			t.Fatalf("Get(big) = %d bytes, %v, %v; want %d bytes back", len(v), ok, err, len(big))
+		}
 		mustPut(t, st, "ns", "empty", "", true, true)
 		if v, ok, err := st.Get(ctx(), "ns", "empty"); err != nil || !ok || len(v) != 0 {
 			t.Fatalf("Get(empty) = %q, %v, %v; want an empty, found value", v, ok, err)
