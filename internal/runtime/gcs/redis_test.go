@@ -22,7 +22,7 @@ import (
 func rawKeys(t *testing.T, addr, pattern string) []string {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: addr, DisableIdentity: true})
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	var keys []string
 	it := c.Scan(ctx(), 0, pattern, 100).Iterator()
 	for it.Next(ctx()) {
@@ -93,7 +93,7 @@ func TestRedisStorageWaitsForRedisAtStart(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("storage did not connect once Redis was up: %v", r.err)
 	}
-	defer r.st.Close()
+	defer func() { _ = r.st.Close() }()
 	mustPut(t, r.st, "ns", "k", "v", false, true)
 	if keys := rawKeys(t, srv.Addr(), "RAYlate@*"); !slices.Equal(keys, []string{"RAYlate@ns"}) {
 		t.Errorf("keys = %q", keys)

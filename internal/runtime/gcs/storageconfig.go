@@ -1,6 +1,7 @@
 package gcs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -58,9 +59,9 @@ type StorageConfig struct {
 func StorageConfigFromEnv(getenv func(string) string, flagPassword, flagUsername string) (StorageConfig, error) {
 	cfg := StorageConfig{
 		RedisAddress:   strings.TrimSpace(strings.Split(getenv(EnvRedisAddress), ",")[0]),
-		Password:       firstNonEmpty(flagPassword, getenv(EnvRedisPassword)),
-		Username:       firstNonEmpty(flagUsername, getenv(EnvRedisUsername)),
-		Namespace:      firstNonEmpty(getenv(EnvStorageNamespace), DefaultStorageNamespace),
+		Password:       cmp.Or(flagPassword, getenv(EnvRedisPassword)),
+		Username:       cmp.Or(flagUsername, getenv(EnvRedisUsername)),
+		Namespace:      cmp.Or(getenv(EnvStorageNamespace), DefaultStorageNamespace),
 		ConnectRetries: DefaultRedisConnectRetries,
 		ConnectWait:    DefaultRedisConnectWait,
 	}
@@ -152,13 +153,4 @@ func (c StorageConfig) redisEndpoint() (redisEndpoint, error) {
 		return redisEndpoint{}, errors.New("invalid " + EnvRedisAddress + ": URL query options are not supported")
 	}
 	return ep, nil
-}
-
-func firstNonEmpty(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

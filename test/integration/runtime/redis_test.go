@@ -20,7 +20,7 @@ import (
 func redisKeys(t *testing.T, srv *redisproc.Server, password, pattern string) []string {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), Password: password, DisableIdentity: true})
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	keys, err := c.Keys(context.Background(), pattern).Result()
 	if err != nil {
 		t.Fatal(err)
