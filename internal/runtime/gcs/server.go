@@ -74,6 +74,11 @@ type nodeEntry struct {
 	queue     []*gcsv1.Assignment
 	// wake is closed and replaced whenever queue grows.
 	wake chan struct{}
+	// previousHead marks the head node of an earlier control service
+	// process, restored from storage: the head node lives in the control
+	// service's process, so it died with it. It takes no placements and is
+	// declared dead at the first heartbeat check.
+	previousHead bool
 }
 
 // Server holds the control service state. The gRPC services in grpc.go are
@@ -161,7 +166,8 @@ func (s *Server) load(ctx context.Context) error {
 		if err := proto.Unmarshal(raw, n); err != nil {
 			return fmt.Errorf("decoding node %s: %w", k, err)
 		}
-		s.nodes[n.NodeId] = &nodeEntry{node: n, lastSeen: now, processes: map[string]*gcsv1.ProcessSpec{}, wake: make(chan struct{})}
+		s.nodes[n.NodeId] = &nodeEntry{node: n, lastSeen: now, processes: map[string]*gcsv1.ProcessSpec{}, wake: make(chan struct{}),
+			previousHead: n.IsHead && n.State == gcsv1.NodeState_NODE_STATE_ALIVE}
 	}
 	return nil
 }
@@ -215,6 +221,7 @@ func (s *Server) RegisterNode(ctx context.Context, n *gcsv1.Node, running []*gcs
 	}
 	e.node = node
 	e.lastSeen = s.opts.Clock.Now()
+	e.previousHead = false
 	for _, p := range running {
 		if p.GetSpec() != nil && p.State == gcsv1.ProcessState_PROCESS_STATE_RUNNING {
 			e.processes[p.Spec.ProcessId] = p.Spec
@@ -265,16 +272,23 @@ func (s *Server) UnregisterNode(ctx context.Context, nodeID, reason string) erro
 func (s *Server) CheckHeartbeats(ctx context.Context) {
 	timeout := s.opts.HeartbeatPeriod * time.Duration(s.opts.FailureThreshold)
 	now := s.opts.Clock.Now()
-	var expired []string
+	var expired, previousHeads []string
 	s.mu.Lock()
 	for id, e := range s.nodes {
-		if e.node.State == gcsv1.NodeState_NODE_STATE_ALIVE && now.Sub(e.lastSeen) > timeout {
+		switch {
+		case e.node.State != gcsv1.NodeState_NODE_STATE_ALIVE:
+		case e.previousHead:
+			previousHeads = append(previousHeads, id)
+		case now.Sub(e.lastSeen) > timeout:
 			expired = append(expired, id)
 		}
 	}
 	s.mu.Unlock()
 	for _, id := range expired {
 		s.markDead(ctx, id, fmt.Sprintf("missed heartbeats for more than %s", timeout))
+	}
+	for _, id := range previousHeads {
+		s.markDead(ctx, id, "the head restarted")
 	}
 	s.retryUnpersisted(ctx)
 }
@@ -502,7 +516,7 @@ func (s *Server) PlaceProcess(p Placement) (*gcsv1.Node, error) {
 	var bestAvail map[string]float64
 	for _, e := range s.nodes {
 		n := e.node
-		if n.State != gcsv1.NodeState_NODE_STATE_ALIVE {
+		if n.State != gcsv1.NodeState_NODE_STATE_ALIVE || e.previousHead {
 			continue
 		}
 		if p.HeadOnly && !n.IsHead || p.NodeID != "" && n.NodeId != p.NodeID {
