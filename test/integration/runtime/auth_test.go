@@ -18,6 +18,11 @@ func TestTokenAuthentication(t *testing.T) {
 		t.Fatalf("submit with the token exit %d:\n%s", code, out)
 	}
 
+	// The GCS address resolves to the dashboard through the KV, with the token.
+	if out, code := runRay(t, c.env, "job", "status", "--address="+c.gcsAddr, "authed"); code != 0 || !strings.Contains(out, "SUCCEEDED") {
+		t.Errorf("job status via the GCS address exit %d:\n%s", code, out)
+	}
+
 	var anon []string
 	for _, kv := range c.env {
 		if !strings.HasPrefix(kv, "RAY_AUTH_") {
