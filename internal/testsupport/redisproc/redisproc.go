@@ -115,8 +115,12 @@ func (s *Server) ping() error {
 		if _, err := fmt.Fprintf(c, "AUTH %s\r\n", s.password); err != nil {
 			return err
 		}
-		if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "+OK") {
-			return fmt.Errorf("AUTH answered %q: %v", line, err)
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("reading the AUTH answer: %w", err)
+		}
+		if !strings.HasPrefix(line, "+OK") {
+			return fmt.Errorf("AUTH answered %q", line)
 		}
 	}
 	if _, err := c.Write([]byte("PING\r\n")); err != nil {
