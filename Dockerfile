@@ -19,9 +19,10 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/manager ./cmd/mana
 
 FROM debian:bookworm-slim
 # One interpreter: Debian's python3 sees Debian's python3-sklearn. KubeRay runs Ray containers as
-# `/bin/bash -c -- "ulimit -n …; ray start …"`, and bash is in the base image.
+# `/bin/bash -c -- "ulimit -n …; ray start …"`, and bash is in the base image. The operator's Redis
+# clean-up Job runs `python -c "from ray._private.gcs_utils import …"`, hence python-is-python3.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-sklearn \
+ && apt-get install -y --no-install-recommends python3 python-is-python3 python3-sklearn \
  && rm -rf /var/lib/apt/lists/*
 RUN useradd --uid 1000 --create-home --shell /bin/bash ray
 COPY --from=build /out/manager /manager

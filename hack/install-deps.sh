@@ -19,6 +19,9 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 # The iris Serve sample: its tests skip without it, so install it to have them run. Replicas find
 # Debian's interpreter at /usr/bin/python3 even where another python3 comes first on PATH.
 /usr/bin/python3 -c 'import sklearn' >/dev/null 2>&1 || need+=(python3-sklearn)
+# GCS fault tolerance: the storage tests (Go and python/tests) run a real redis-server; they skip
+# without it.
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [[ ${#need[@]} -eq 0 ]] && exit 0
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -58,9 +58,15 @@ func WithHTTPClient(c *http.Client) ClientOption {
 	return func(cl *Client) { cl.http = c }
 }
 
-// WithAuthToken sends the token the way KubeRay does.
+// WithAuthToken sends the token the way KubeRay does, in X-Ray-Authorization: the
+// kube-apiserver's service proxy, which the operator may go through, consumes Authorization.
 func WithAuthToken(token string) ClientOption {
-	return WithHeader(AuthHeader, "Bearer "+token)
+	return WithHeader(AuthHeader, BearerPrefix+token)
+}
+
+// WithBearerToken sends the token the way Ray's CLI and SDK do, as Authorization: Bearer.
+func WithBearerToken(token string) ClientOption {
+	return WithHeader(AuthorizationHeader, BearerPrefix+token)
 }
 
 // WithHeader adds a header to every request.

@@ -15,20 +15,28 @@ type ServerOptions struct {
 	SessionName string
 	// GCSCheck reports whether the control service answers.
 	GCSCheck func(ctx context.Context) error
-	Logger   logr.Logger
+	// AuthToken, when set, is required on every route but HealthPaths.
+	AuthToken string
+	Logger    logr.Logger
 }
 
 // Server is the dashboard's HTTP mux. It serves /api/version and
 // /api/gcs_healthz itself; feature handlers are mounted with Handle: the job
-// manager at /api/jobs/, the Serve controller at /api/serve/.
+// manager at /api/jobs/, the Serve controller at /api/serve/. With an
+// AuthToken every route but the health checks requires it.
 type Server struct {
-	opts ServerOptions
-	mux  *http.ServeMux
+	opts    ServerOptions
+	mux     *http.ServeMux
+	handler http.Handler
 }
 
 // NewServer returns a Server with the built-in routes registered.
 func NewServer(opts ServerOptions) *Server {
 	s := &Server{opts: opts, mux: http.NewServeMux()}
+	s.handler = s.mux
+	if opts.AuthToken != "" {
+		s.handler = RequireToken(opts.AuthToken, HealthPaths, s.mux)
+	}
 	s.mux.HandleFunc("GET /api/version", s.version)
 	// The Serve module mirrors the version here; the `serve` CLI reads it.
 	s.mux.HandleFunc("GET /api/ray/version", s.version)
@@ -42,7 +50,7 @@ func (s *Server) Handle(pattern string, h http.Handler) {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mux.ServeHTTP(w, r)
+	s.handler.ServeHTTP(w, r)
 }
 
 func (s *Server) version(w http.ResponseWriter, _ *http.Request) {

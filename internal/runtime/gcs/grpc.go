@@ -29,10 +29,15 @@ func (s *Server) Register(g *grpc.Server) {
 }
 
 // Serve serves the gRPC services on l until ctx is done, then stops
-// gracefully.
+// gracefully and closes the storage NewServer opened.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	defer func() { _ = s.closeStorage() }()
 	// Uploaded working_dir packages travel through the KV.
-	g := grpc.NewServer(grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes)}
+	if s.opts.AuthToken != "" {
+		opts = append(opts, grpc.ChainUnaryInterceptor(s.authUnary), grpc.ChainStreamInterceptor(s.authStream))
+	}
+	g := grpc.NewServer(opts...)
 	s.Register(g)
 	done := make(chan struct{})
 	go func() {
@@ -58,10 +63,27 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 // MaxMessageBytes bounds one gRPC message, large enough for packages.
 const MaxMessageBytes = 128 << 20
 
+// DialOption configures Dial.
+type DialOption func(*[]grpc.DialOption)
+
+// WithAuthToken sends token on every call, for heads with token
+// authentication; an empty token sends nothing.
+func WithAuthToken(token string) DialOption {
+	return func(opts *[]grpc.DialOption) {
+		if token != "" {
+			*opts = append(*opts, grpc.WithPerRPCCredentials(tokenCredentials(token)))
+		}
+	}
+}
+
 // Dial connects to a control service at host:port. The connection is lazy
 // and reconnects by itself.
-func Dial(address string) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient("passthrough:///"+address, grpc.WithTransportCredentials(insecure.NewCredentials()))
+func Dial(address string, options ...DialOption) (*grpc.ClientConn, error) {
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	for _, o := range options {
+		o(&opts)
+	}
+	conn, err := grpc.NewClient("passthrough:///"+address, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dialing control service at %s: %w", address, err)
 	}
@@ -87,7 +109,10 @@ type nodeService struct {
 	s *Server
 }
 
-func (n *nodeService) CheckAlive(context.Context, *gcsv1.CheckAliveRequest) (*gcsv1.CheckAliveResponse, error) {
+func (n *nodeService) CheckAlive(ctx context.Context, _ *gcsv1.CheckAliveRequest) (*gcsv1.CheckAliveResponse, error) {
+	if err := n.s.CheckHealth(ctx); err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
 	return &gcsv1.CheckAliveResponse{ClusterId: n.s.ClusterID(), SessionName: n.s.SessionName()}, nil
 }
 

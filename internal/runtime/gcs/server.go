@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -48,9 +49,16 @@ type Options struct {
 	FailureThreshold int
 	Clock            clock.WithTicker
 	Logger           logr.Logger
-	Storage          Storage
-	ClusterID        string
-	SessionName      string
+	// Storage, when set, is used as is. Otherwise NewServer opens the one
+	// StorageConfig selects (memory, or Redis for fault tolerance), and Serve
+	// closes it when it returns.
+	Storage       Storage
+	StorageConfig StorageConfig
+	// AuthToken, when set, must come with every RPC except the CheckAlive
+	// health check (Ray's token authentication, RAY_AUTH_MODE=token).
+	AuthToken   string
+	ClusterID   string
+	SessionName string
 }
 
 // ProcessEventFunc receives the process events agents report.
@@ -66,6 +74,11 @@ type nodeEntry struct {
 	queue     []*gcsv1.Assignment
 	// wake is closed and replaced whenever queue grows.
 	wake chan struct{}
+	// previousHead marks the head node of an earlier control service
+	// process, restored from storage: the head node lives in the control
+	// service's process, so it died with it. It takes no placements and is
+	// declared dead at the first heartbeat check.
+	previousHead bool
 }
 
 // Server holds the control service state. The gRPC services in grpc.go are
@@ -80,6 +93,12 @@ type Server struct {
 	procHandlers map[string][]ProcessEventFunc
 	nodeHandlers []NodeEventFunc
 	services     []func(grpc.ServiceRegistrar)
+	// unpersisted holds the ids of nodes whose latest record the storage
+	// did not take; they are written again, and the head reports itself
+	// unhealthy until they are.
+	unpersisted map[string]struct{}
+	// closeStorage closes storage NewServer opened itself.
+	closeStorage func() error
 }
 
 // RegisterService adds a gRPC service of another head component (the Serve
@@ -102,16 +121,26 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
-	if opts.Storage == nil {
-		opts.Storage = NewMemoryStorage()
-	}
 	s := &Server{
-		opts:         opts,
 		nodes:        map[string]*nodeEntry{},
 		watchers:     map[chan *gcsv1.Node]struct{}{},
 		procHandlers: map[string][]ProcessEventFunc{},
+		unpersisted:  map[string]struct{}{},
+		closeStorage: func() error { return nil },
 	}
+	if opts.Storage == nil {
+		st, err := NewStorageFromConfig(ctx, opts.StorageConfig, opts.Logger)
+		if err != nil {
+			return nil, err
+		}
+		opts.Storage = st
+		if c, ok := st.(io.Closer); ok {
+			s.closeStorage = c.Close
+		}
+	}
+	s.opts = opts
 	if err := s.load(ctx); err != nil {
+		_ = s.closeStorage()
 		return nil, err
 	}
 	return s, nil
@@ -137,7 +166,8 @@ func (s *Server) load(ctx context.Context) error {
 		if err := proto.Unmarshal(raw, n); err != nil {
 			return fmt.Errorf("decoding node %s: %w", k, err)
 		}
-		s.nodes[n.NodeId] = &nodeEntry{node: n, lastSeen: now, processes: map[string]*gcsv1.ProcessSpec{}, wake: make(chan struct{})}
+		s.nodes[n.NodeId] = &nodeEntry{node: n, lastSeen: now, processes: map[string]*gcsv1.ProcessSpec{}, wake: make(chan struct{}),
+			previousHead: n.IsHead && n.State == gcsv1.NodeState_NODE_STATE_ALIVE}
 	}
 	return nil
 }
@@ -191,6 +221,7 @@ func (s *Server) RegisterNode(ctx context.Context, n *gcsv1.Node, running []*gcs
 	}
 	e.node = node
 	e.lastSeen = s.opts.Clock.Now()
+	e.previousHead = false
 	for _, p := range running {
 		if p.GetSpec() != nil && p.State == gcsv1.ProcessState_PROCESS_STATE_RUNNING {
 			e.processes[p.Spec.ProcessId] = p.Spec
@@ -200,8 +231,12 @@ func (s *Server) RegisterNode(ctx context.Context, n *gcsv1.Node, running []*gcs
 	s.mu.Unlock()
 
 	s.opts.Logger.Info("Registered node", "nodeID", n.NodeId, "ip", n.NodeIpAddress, "head", n.IsHead, "known", ok)
-	s.persist(ctx, snapshot)
+	err := s.persist(ctx, snapshot)
 	s.publish(snapshot)
+	if err != nil {
+		// The agent registers again; meanwhile the record is retried.
+		return fmt.Errorf("registering node %s: %w", n.NodeId, err)
+	}
 	return nil
 }
 
@@ -237,10 +272,14 @@ func (s *Server) UnregisterNode(ctx context.Context, nodeID, reason string) erro
 func (s *Server) CheckHeartbeats(ctx context.Context) {
 	timeout := s.opts.HeartbeatPeriod * time.Duration(s.opts.FailureThreshold)
 	now := s.opts.Clock.Now()
-	var expired []string
+	var expired, previousHeads []string
 	s.mu.Lock()
 	for id, e := range s.nodes {
-		if e.node.State == gcsv1.NodeState_NODE_STATE_ALIVE && now.Sub(e.lastSeen) > timeout {
+		switch {
+		case e.node.State != gcsv1.NodeState_NODE_STATE_ALIVE:
+		case e.previousHead:
+			previousHeads = append(previousHeads, id)
+		case now.Sub(e.lastSeen) > timeout:
 			expired = append(expired, id)
 		}
 	}
@@ -248,6 +287,46 @@ func (s *Server) CheckHeartbeats(ctx context.Context) {
 	for _, id := range expired {
 		s.markDead(ctx, id, fmt.Sprintf("missed heartbeats for more than %s", timeout))
 	}
+	for _, id := range previousHeads {
+		s.markDead(ctx, id, "the head restarted")
+	}
+	s.retryUnpersisted(ctx)
+}
+
+// retryUnpersisted writes the current records of nodes whose last write
+// failed.
+func (s *Server) retryUnpersisted(ctx context.Context) {
+	s.mu.Lock()
+	var snapshots []*gcsv1.Node
+	for id := range s.unpersisted {
+		if e, ok := s.nodes[id]; ok {
+			snapshots = append(snapshots, s.snapshotLocked(e))
+		}
+	}
+	s.mu.Unlock()
+	for _, n := range snapshots {
+		_ = s.persist(ctx, n)
+	}
+}
+
+// CheckHealth reports whether the control service can keep its promises:
+// its storage answers and holds every node record the head has. A head that
+// fails it would otherwise serve from a memory copy its storage no longer
+// matches, which a restarted head would not see.
+func (s *Server) CheckHealth(ctx context.Context) error {
+	if hc, ok := s.opts.Storage.(HealthChecker); ok {
+		if err := hc.CheckHealth(ctx); err != nil {
+			return fmt.Errorf("the GCS storage is unreachable: %w", err)
+		}
+	}
+	s.retryUnpersisted(ctx)
+	s.mu.Lock()
+	n := len(s.unpersisted)
+	s.mu.Unlock()
+	if n > 0 {
+		return fmt.Errorf("the GCS storage has not taken the records of %d nodes", n)
+	}
+	return nil
 }
 
 func (s *Server) markDead(ctx context.Context, nodeID, reason string) bool {
@@ -272,7 +351,7 @@ func (s *Server) markDead(ctx context.Context, nodeID, reason string) bool {
 	s.mu.Unlock()
 
 	s.opts.Logger.Info("Marking node dead", "nodeID", nodeID, "reason", reason)
-	s.persist(ctx, snapshot)
+	_ = s.persist(ctx, snapshot) // logged there, retried by CheckHeartbeats
 	s.publish(snapshot)
 	return true
 }
@@ -352,14 +431,23 @@ func (s *Server) snapshotLocked(e *nodeEntry) *gcsv1.Node {
 	return n
 }
 
-func (s *Server) persist(ctx context.Context, n *gcsv1.Node) {
+func (s *Server) persist(ctx context.Context, n *gcsv1.Node) error {
 	raw, err := proto.Marshal(n)
 	if err == nil {
 		_, err = s.opts.Storage.Put(ctx, nodesNamespace, n.NodeId, raw, true)
 	}
+	s.mu.Lock()
 	if err != nil {
-		s.opts.Logger.Error(err, "Persisting node failed", "nodeID", n.NodeId)
+		s.unpersisted[n.NodeId] = struct{}{}
+	} else {
+		delete(s.unpersisted, n.NodeId)
 	}
+	s.mu.Unlock()
+	if err != nil {
+		s.opts.Logger.Error(err, "Persisting node failed; retrying and reporting unhealthy until it is stored", "nodeID", n.NodeId)
+		return fmt.Errorf("persisting node %s: %w", n.NodeId, err)
+	}
+	return nil
 }
 
 func (s *Server) publish(n *gcsv1.Node) {
@@ -428,7 +516,7 @@ func (s *Server) PlaceProcess(p Placement) (*gcsv1.Node, error) {
 	var bestAvail map[string]float64
 	for _, e := range s.nodes {
 		n := e.node
-		if n.State != gcsv1.NodeState_NODE_STATE_ALIVE {
+		if n.State != gcsv1.NodeState_NODE_STATE_ALIVE || e.previousHead {
 			continue
 		}
 		if p.HeadOnly && !n.IsHead || p.NodeID != "" && n.NodeId != p.NodeID {

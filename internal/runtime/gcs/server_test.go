@@ -207,36 +207,43 @@ func TestNodesReloadedFromStorage(t *testing.T) {
 	}
 }
 
-func TestMemoryStorage(t *testing.T) {
+// TestRestoredHeadIsDeclaredDead: the head node of the previous control service process died
+// with it, so the restarted one places nothing there and declares it dead at the first check,
+// telling the node handlers (jobs, Serve) so they fail over what ran there.
+func TestRestoredHeadIsDeclaredDead(t *testing.T) {
+	store := NewMemoryStorage()
 	ctx := context.Background()
-	m := NewMemoryStorage()
-	steps := []struct {
-		name      string
-		do        func() (bool, error)
-		wantAdded bool
-	}{
-		{"insert", func() (bool, error) { return m.Put(ctx, "ns", "a", []byte("1"), false) }, true},
-		{"duplicate insert keeps old value", func() (bool, error) { return m.Put(ctx, "ns", "a", []byte("2"), false) }, false},
-		{"overwrite", func() (bool, error) { return m.Put(ctx, "ns", "a", []byte("3"), true) }, false},
-		{"other namespace", func() (bool, error) { return m.Put(ctx, "other", "a", []byte("x"), false) }, true},
-		{"second key", func() (bool, error) { return m.Put(ctx, "ns", "ab", []byte("4"), false) }, true},
+	s1, err := NewServer(ctx, Options{Storage: store, Logger: logr.Discard()})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, st := range steps {
-		added, err := st.do()
-		if err != nil || added != st.wantAdded {
-			t.Errorf("%s: added=%v err=%v, want added=%v", st.name, added, err, st.wantAdded)
+	if err := s1.RegisterNode(ctx, node("old-head", true, map[string]float64{"CPU": 4}, nil), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.RegisterNode(ctx, node("worker", false, map[string]float64{"CPU": 1}, nil), nil); err != nil {
+		t.Fatal(err)
+	}
+
+	s2, err := NewServer(ctx, Options{Storage: store, Logger: logr.Discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dead []string
+	s2.OnNodeEvent(func(n *gcsv1.Node) {
+		if n.State == gcsv1.NodeState_NODE_STATE_DEAD {
+			dead = append(dead, n.NodeId+": "+n.DeathReason)
 		}
+	})
+	spec := &gcsv1.ProcessSpec{ProcessId: "p", Resources: map[string]float64{"CPU": 1}}
+	got, err := s2.PlaceProcess(Placement{Spec: spec})
+	if err != nil || got.NodeId != "worker" {
+		t.Fatalf("placement on a restarted control service = %v, %v; want the worker, never the previous head", got, err)
 	}
-	if v, ok, _ := m.Get(ctx, "ns", "a"); !ok || string(v) != "3" {
-		t.Errorf("Get = %q, %v; want 3", v, ok)
+	s2.CheckHeartbeats(ctx)
+	if len(dead) != 1 || dead[0] != "old-head: the head restarted" {
+		t.Errorf("dead events = %q, want the previous head only", dead)
 	}
-	if keys, _ := m.Keys(ctx, "ns", "a"); len(keys) != 2 || keys[0] != "a" || keys[1] != "ab" {
-		t.Errorf("Keys = %v, want [a ab]", keys)
-	}
-	if del, _ := m.Delete(ctx, "ns", "a"); !del {
-		t.Error("Delete existing = false")
-	}
-	if del, _ := m.Delete(ctx, "ns", "a"); del {
-		t.Error("Delete missing = true")
+	if n, _ := s2.Node("worker"); n.State != gcsv1.NodeState_NODE_STATE_ALIVE {
+		t.Errorf("worker = %v, want ALIVE until it misses heartbeats", n.State)
 	}
 }

@@ -7,9 +7,10 @@ import (
 	"sync"
 )
 
-// Storage is where the control service keeps its tables and the internal KV.
-// It is in memory today; the GCS fault-tolerance work adds a Redis-backed
-// implementation behind the same interface so a restarted head keeps state.
+// Storage is where the control service keeps its tables and the internal KV:
+// MemoryStorage by default, RedisStorage when the head runs with GCS fault
+// tolerance so that a restarted head keeps its state. A write returns only
+// once the store has taken it.
 type Storage interface {
 	Get(ctx context.Context, namespace, key string) (value []byte, found bool, err error)
 	// Put stores value. When the key exists and overwrite is false the old
@@ -18,6 +19,12 @@ type Storage interface {
 	Delete(ctx context.Context, namespace, key string) (deleted bool, err error)
 	// Keys returns the keys of namespace starting with prefix, sorted.
 	Keys(ctx context.Context, namespace, prefix string) ([]string, error)
+}
+
+// HealthChecker is implemented by a Storage that can become unreachable; the
+// head reports itself unhealthy while CheckHealth fails.
+type HealthChecker interface {
+	CheckHealth(ctx context.Context) error
 }
 
 // MemoryStorage is a Storage that lives and dies with the process.

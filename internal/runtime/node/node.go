@@ -19,6 +19,7 @@ import (
 	"github.com/go-logr/logr"
 	"google.golang.org/grpc"
 
+	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
 	"github.com/rayk8s/rayk8s/internal/runtime/jobs"
 	"github.com/rayk8s/rayk8s/internal/runtime/raylet"
 	serveagent "github.com/rayk8s/rayk8s/internal/serve/agent"
@@ -79,6 +80,13 @@ type Config struct {
 	// RayExecutable is the `ray` binary built-in replicas run as (`ray
 	// serve-replica`); empty means this process's own executable.
 	RayExecutable string
+
+	// GCSStorage is where the head keeps its tables (Redis for GCS fault
+	// tolerance); the zero value keeps them in memory.
+	GCSStorage gcs.StorageConfig
+	// AuthToken turns on token authentication: the head requires it on the
+	// dashboard and the GCS port, every node sends it to the head.
+	AuthToken string
 
 	Logger logr.Logger
 }

@@ -165,6 +165,8 @@ func (s *starter) addControlService(ctx context.Context) error {
 		HeartbeatPeriod:  s.cfg.HeartbeatPeriod,
 		FailureThreshold: s.cfg.FailureThreshold,
 		Logger:           s.log.WithName("gcs"),
+		StorageConfig:    s.cfg.GCSStorage,
+		AuthToken:        s.cfg.AuthToken,
 		ClusterID:        raylet.NewNodeID()[:32],
 		SessionName:      s.n.sessionName,
 	})
@@ -180,7 +182,7 @@ func (s *starter) addControlService(ctx context.Context) error {
 // dialControlService opens the node's one connection to the head's control
 // service, shared by every component.
 func (s *starter) dialControlService() error {
-	conn, err := gcs.Dial(s.n.gcsAddr)
+	conn, err := gcs.Dial(s.n.gcsAddr, gcs.WithAuthToken(s.cfg.AuthToken))
 	if err != nil {
 		return err
 	}
@@ -344,7 +346,7 @@ func (s *starter) addDashboard(ctx context.Context) error {
 	}
 	port := dl.Addr().(*net.TCPAddr).Port
 	s.n.dashAddr = net.JoinHostPort(dashboardPublicHost(s.cfg.DashboardHost, s.cfg.NodeIP), strconv.Itoa(port))
-	dash := dashboard.NewServer(dashboard.ServerOptions{SessionName: s.n.sessionName, GCSCheck: s.gcsCheck, Logger: s.log.WithName("dashboard")})
+	dash := dashboard.NewServer(dashboard.ServerOptions{SessionName: s.n.sessionName, GCSCheck: s.gcsCheck, AuthToken: s.cfg.AuthToken, Logger: s.log.WithName("dashboard")})
 	jh := jobs.NewHandler(s.jobManager, s.log.WithName("jobs"))
 	dash.Handle("/api/jobs/", jh)
 	dash.Handle("/api/jobs", jh)

@@ -79,11 +79,11 @@ func resolveDashboardURL(ctx context.Context, flagAddr string, getenv env) (stri
 	if strings.Contains(addr, "://") {
 		return "", fmt.Errorf("unsupported address %q", addr)
 	}
-	return dashboardFromGCS(ctx, addr)
+	return dashboardFromGCS(ctx, addr, getenv("RAY_AUTH_TOKEN"))
 }
 
-func dashboardFromGCS(ctx context.Context, gcsAddr string) (string, error) {
-	conn, err := gcs.Dial(gcsAddr)
+func dashboardFromGCS(ctx context.Context, gcsAddr, token string) (string, error) {
+	conn, err := gcs.Dial(gcsAddr, gcs.WithAuthToken(token))
 	if err != nil {
 		return "", err
 	}

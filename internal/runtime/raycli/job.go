@@ -119,7 +119,7 @@ func (c *cli) client(ctx context.Context, p *parsedFlags) (*dashboard.Client, er
 		}
 	}
 	if tok := c.getenv("RAY_AUTH_TOKEN"); tok != "" {
-		opts = append(opts, dashboard.WithAuthToken(tok))
+		opts = append(opts, dashboard.WithBearerToken(tok))
 	}
 	cl, err := dashboard.NewClient(base, opts...)
 	if err != nil {

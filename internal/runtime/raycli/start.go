@@ -22,6 +22,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 
+	"github.com/rayk8s/rayk8s/internal/dashboard"
+	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
 	"github.com/rayk8s/rayk8s/internal/runtime/node"
 )
 
@@ -52,6 +54,8 @@ var startFlags = []flagSpec{
 	{name: "metrics-export-port", kind: valueFlag, usage: "Prometheus metrics `port` (default 8080)"},
 	{name: "system-config", kind: valueFlag, usage: "Ray system settings as a `JSON` object; this runtime reads health_check_period_ms, " +
 		"health_check_failure_threshold and gcs_rpc_server_reconnect_timeout_s"},
+	{name: "redis-password", kind: valueFlag, usage: "Password of the Redis that keeps the head's tables (GCS fault tolerance; also $REDIS_PASSWORD)"},
+	{name: "redis-username", kind: valueFlag, usage: "User name for that Redis (also $REDIS_USERNAME)"},
 	compat("no-monitor", boolFlag),
 	compat("disable-usage-stats", boolFlag),
 	compat("verbose", boolFlag),
@@ -63,8 +67,6 @@ var startFlags = []flagSpec{
 	compat("max-worker-port", valueFlag),
 	compat("worker-port-list", valueFlag),
 	compat("ray-client-server-port", valueFlag),
-	compat("redis-password", valueFlag),
-	compat("redis-username", valueFlag),
 	compat("autoscaling-config", valueFlag),
 	compat("plasma-directory", valueFlag),
 	compat("log-color", valueFlag),
@@ -183,6 +185,14 @@ func parseStart(p *parsedFlags, getenv env) (*startOptions, error) {
 		return nil, err
 	}
 	if err := applyTuning(&cfg, unquote(p.str("system-config")), getenv); err != nil {
+		return nil, err
+	}
+	if cfg.Head {
+		if cfg.GCSStorage, err = gcs.StorageConfigFromEnv(getenv, unquote(p.str("redis-password")), unquote(p.str("redis-username"))); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.AuthToken, err = dashboard.AuthTokenFromEnv(getenv, os.ReadFile); err != nil {
 		return nil, err
 	}
 	return &startOptions{node: cfg, block: p.bool("block")}, nil

@@ -42,7 +42,7 @@ func (c *cli) status(p *parsedFlags) int {
 		fmt.Fprintf(c.stderr, "ray status: %v\n", err)
 		return 1
 	}
-	conn, err := gcs.Dial(addr)
+	conn, err := gcs.Dial(addr, gcs.WithAuthToken(c.getenv("RAY_AUTH_TOKEN")))
 	if err != nil {
 		fmt.Fprintf(c.stderr, "ray status: %v\n", err)
 		return 1

@@ -92,8 +92,14 @@ func headArgs(c *cluster) []string {
 // 127.0.0.2, 127.0.0.3, … and waits until all of them are alive.
 func startCluster(t *testing.T, workers ...[]string) *cluster {
 	t.Helper()
+	return startClusterWithEnv(t, nil, workers...)
+}
+
+// startClusterWithEnv is startCluster with extra environment for every process.
+func startClusterWithEnv(t *testing.T, extraEnv []string, workers ...[]string) *cluster {
+	t.Helper()
 	tmp := t.TempDir()
-	c := &cluster{env: baseEnv(tmp), tmp: tmp, gcsPort: rayproc.FreePort(t), dashPort: rayproc.FreePort(t), agentPort: rayproc.FreePort(t), metricsPort: rayproc.FreePort(t)}
+	c := &cluster{env: append(baseEnv(tmp), extraEnv...), tmp: tmp, gcsPort: rayproc.FreePort(t), dashPort: rayproc.FreePort(t), agentPort: rayproc.FreePort(t), metricsPort: rayproc.FreePort(t)}
 	c.gcsAddr = "127.0.0.1:" + strconv.Itoa(c.gcsPort)
 	c.dashURL = "http://127.0.0.1:" + strconv.Itoa(c.dashPort)
 	c.head = startRay(t, c.env, headArgs(c)...)

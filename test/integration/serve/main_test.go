@@ -50,11 +50,14 @@ func eventually(t testing.TB, what string, n int, cond func() bool) {
 }
 
 type cluster struct {
-	dashURL   string
-	httpPort  int
-	proxies   []string // http://ip:port of each node's proxy, head first
-	metrics   []string // http://127.0.0.1:port/metrics of each node, head first
-	head      *proc
+	dashURL  string
+	httpPort int
+	proxies  []string // http://ip:port of each node's proxy, head first
+	metrics  []string // http://127.0.0.1:port/metrics of each node, head first
+	head     *proc
+	// headEnv and headArgs start the head again (restart tests).
+	headEnv   []string
+	headArgs  []string
 	workers   []*proc
 	pythonDir string
 }
@@ -90,11 +93,13 @@ func startCluster(t *testing.T, extraEnv ...string) *cluster {
 		c.metrics = append(c.metrics, fmt.Sprintf("http://127.0.0.1:%d/metrics", p))
 		return strconv.Itoa(p)
 	}
-	c.head = startRay(t, append(nodeEnv(tmp, "127.0.0.1", pythonDir), extraEnv...), "start", "--head", "--block",
-		"--node-ip-address=127.0.0.1", "--port="+strconv.Itoa(gcsPort),
-		"--dashboard-host=127.0.0.1", "--dashboard-port="+strconv.Itoa(dashPort),
-		"--dashboard-agent-listen-port="+strconv.Itoa(rayproc.FreePort(t)), "--metrics-export-port="+metricsPort(),
-		"--num-cpus=2", "--temp-dir="+filepath.Join(tmp, "head"))
+	c.headEnv = append(nodeEnv(tmp, "127.0.0.1", pythonDir), extraEnv...)
+	c.headArgs = []string{"start", "--head", "--block",
+		"--node-ip-address=127.0.0.1", "--port=" + strconv.Itoa(gcsPort),
+		"--dashboard-host=127.0.0.1", "--dashboard-port=" + strconv.Itoa(dashPort),
+		"--dashboard-agent-listen-port=" + strconv.Itoa(rayproc.FreePort(t)), "--metrics-export-port=" + metricsPort(),
+		"--num-cpus=2", "--temp-dir=" + filepath.Join(tmp, "head")}
+	c.head = startRay(t, c.headEnv, c.headArgs...)
 	c.proxies = append(c.proxies, fmt.Sprintf("http://127.0.0.1:%d", c.httpPort))
 	for i := range 2 {
 		ip := fmt.Sprintf("127.0.0.%d", i+2)
