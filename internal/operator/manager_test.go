@@ -54,8 +54,22 @@ func TestManagerServesAndShutsDown(t *testing.T) {
 		}
 	}()
 
-	opts, err := parse(t, "--metrics-addr="+freeAddr(t), "--health-probe-bind-address="+freeAddr(t),
-		"--leader-election-namespace=default", "--graceful-shutdown-timeout=5s")
+	// The same manager from flags and from a KubeRay config file; the leader Lease is released on
+	// each clean shutdown, so the second run can take it.
+	configPath := writeConfig(t, fmt.Sprintf("metricsAddr: %q\nprobeAddr: %q\nleaderElectionNamespace: default\n", freeAddr(t), freeAddr(t)))
+	for name, args := range map[string][]string{
+		"flags": {"--metrics-addr=" + freeAddr(t), "--health-probe-bind-address=" + freeAddr(t),
+			"--leader-election-namespace=default", "--graceful-shutdown-timeout=5s"},
+		"config": {"--config=" + configPath, "--graceful-shutdown-timeout=5s"},
+	} {
+		t.Run(name, func(t *testing.T) { runManager(t, env, args) })
+	}
+}
+
+// runManager starts the manager with args against env, checks probes, metrics and the Lease, and
+// stops it.
+func runManager(t *testing.T, env *testenv.Env, args []string) {
+	opts, err := parse(t, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
