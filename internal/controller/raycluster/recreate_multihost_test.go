@@ -215,8 +215,9 @@ func TestDefaultUpgradeStrategyDoesNotTouchRunningPods(t *testing.T) {
 	if len(before) != 3 {
 		t.Fatalf("pods %v, want 1 head and 2 workers", before)
 	}
-	if a, ok := listPods(t, ns, rayv1.HeadNode, "")[0].Annotations[rayv1.UpgradeStrategyRecreateHashKey]; ok {
-		t.Errorf("head pod has %s=%q without upgradeStrategy Recreate", rayv1.UpgradeStrategyRecreateHashKey, a)
+	// KubeRay stamps the spec hash on every head pod; without Recreate it only records it.
+	if a := listPods(t, ns, rayv1.HeadNode, "")[0].Annotations[rayv1.UpgradeStrategyRecreateHashKey]; a != resources.ClusterSpecHash(getCluster(t, key)) {
+		t.Errorf("head pod has %s=%q, want the spec hash", rayv1.UpgradeStrategyRecreateHashKey, a)
 	}
 
 	updateCluster(t, key, func(c *rayv1.RayCluster) {
