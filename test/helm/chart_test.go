@@ -199,7 +199,7 @@ func TestSingleNamespaceInstall(t *testing.T) {
 func TestValues(t *testing.T) {
 	objs := render(t,
 		"image.repository=example/op", "image.tag=v9",
-		"featureGates[0].name=RayCronJob", "featureGates[0].enabled=true",
+		"featureGates[0].name=RayMultiHostIndexing", "featureGates[0].enabled=true",
 		"featureGates[1].name=Other", "featureGates[1].enabled=false",
 		"leaderElectionEnabled=false", "metrics.enabled=false", "reconcileConcurrency=4",
 		"kubeClient.qps=50", "kubeClient.burst=70", "logging.stdoutEncoder=console",
@@ -209,7 +209,7 @@ func TestValues(t *testing.T) {
 		"serviceAccount.create=false", "serviceAccount.name=existing",
 	)
 	a := args(t, objs)
-	for _, w := range []string{"--feature-gates=RayCronJob=true,Other=false", "--enable-leader-election=false",
+	for _, w := range []string{"--feature-gates=RayMultiHostIndexing=true,Other=false", "--enable-leader-election=false",
 		"--reconcile-concurrency=4", "--qps=50", "--burst=70", "--log-stdout-encoder=console"} {
 		if !slices.Contains(a, w) {
 			t.Errorf("args %v lack %s", a, w)
