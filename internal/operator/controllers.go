@@ -11,11 +11,11 @@ import (
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/dashboardresolver"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 	"github.com/rayk8s/rayk8s/internal/controller/rayjob"
 	"github.com/rayk8s/rayk8s/internal/controller/rayservice"
-	"github.com/rayk8s/rayk8s/internal/controller/dashboardresolver"
 )
 
 // NewScheme returns the types the manager reads and writes.
@@ -45,6 +45,7 @@ func addRayCluster(mgr ctrl.Manager, o Options) error {
 	}
 	cfg.FeatureGates = o.FeatureGates
 	cfg.MaxConcurrentReconciles = o.ReconcileConcurrency
+	cfg.Resources = withOperatorSettings(cfg.Resources, o)
 	opts := []raycluster.Option{raycluster.WithRecorder(mgr.GetEventRecorder(raycluster.ControllerName))}
 	if o.EnableMetrics {
 		opts = append(opts, raycluster.WithMetricsRegisterer(crmetrics.Registry))
@@ -66,6 +67,9 @@ func addRayJob(mgr ctrl.Manager, o Options) error {
 	}
 	cfg.FeatureGates = o.FeatureGates
 	cfg.MaxConcurrentReconciles = o.ReconcileConcurrency
+	cfg.Resources = withOperatorSettings(cfg.Resources, o)
+	// Either the environment variable (KubeRay's flag-mode switch) or the config field turns it on.
+	cfg.DeleteRayJobAfterJobFinishes = cfg.DeleteRayJobAfterJobFinishes || o.DeleteRayJobAfterJobFinishes
 	resolver, err := newResolver(mgr, o, cfg.Resources)
 	if err != nil {
 		return err
@@ -95,6 +99,7 @@ func addRayService(mgr ctrl.Manager, o Options) error {
 	}
 	cfg.FeatureGates = o.FeatureGates
 	cfg.MaxConcurrentReconciles = o.ReconcileConcurrency
+	cfg.Resources = withOperatorSettings(cfg.Resources, o)
 	resolver, err := newResolver(mgr, o, cfg.Resources)
 	if err != nil {
 		return err
@@ -111,6 +116,14 @@ func addRayService(mgr ctrl.Manager, o Options) error {
 		return err
 	}
 	return r.SetupWithManager(context.Background(), mgr)
+}
+
+// withOperatorSettings adds what the builders take from the manager rather than the environment:
+// the operator version and the config file's pod defaults.
+func withOperatorSettings(ro resources.Options, o Options) resources.Options {
+	ro.OperatorVersion = o.OperatorVersion
+	ro.PodDefaults = o.PodDefaults
+	return ro
 }
 
 // newResolver picks how controllers reach Ray dashboards: the head Service's cluster DNS name, or

@@ -2,9 +2,12 @@ package operator
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -57,39 +60,64 @@ func get(url string) (response, error) {
 	return response{Code: resp.StatusCode, Body: string(b)}, err
 }
 
+// configFile writes a KubeRay operator Configuration with body and returns its path.
+func configFile(body string) string {
+	GinkgoHelper()
+	p := filepath.Join(GinkgoT().TempDir(), "config.yaml")
+	Expect(os.WriteFile(p, []byte("apiVersion: config.ray.io/v1alpha1\nkind: Configuration\n"+body), 0o600)).To(Succeed())
+	return p
+}
+
 // The real manager against envtest: it becomes healthy and ready, serves metrics, takes the leader
-// Lease, and returns cleanly when its context ends.
-var _ = Describe("The manager", func() {
-	It("serves probes and metrics, takes the leader Lease and shuts down cleanly", func() {
-		opts, err := parse("--metrics-addr="+freeAddr(), "--health-probe-bind-address="+freeAddr(),
-			"--leader-election-namespace=default", "--graceful-shutdown-timeout=5s")
-		Expect(err).NotTo(HaveOccurred())
-		mgr, err := NewManager(env.Config, NewScheme(), opts, Controllers()...)
-		Expect(err).NotTo(HaveOccurred())
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		done := make(chan error, 1)
-		go func() { done <- mgr.Start(ctx) }()
-
-		probes := "http://" + opts.ProbeAddr
-		Eventually(func(g Gomega) {
-			for _, p := range []string{"/healthz", "/readyz"} {
-				r, err := get(probes + p)
-				g.Expect(err).NotTo(HaveOccurred(), p)
-				g.Expect(r.Code).To(Equal(http.StatusOK), "%s: %s", p, r.Body)
+// Lease, and returns cleanly when its context ends — configured by flags, and by a KubeRay config
+// file. The leader Lease is released on each clean shutdown, so the second run can take it.
+var _ = Describe("The manager", Ordered, func() {
+	// Controller names are unique per process, so only the first manager runs the controllers.
+	withControllers := true
+	DescribeTable("serves probes and metrics, takes the leader Lease and shuts down cleanly",
+		func(args func() []string) {
+			opts, err := parse(args()...)
+			Expect(err).NotTo(HaveOccurred())
+			var setups []Setup
+			if withControllers {
+				setups = Controllers()
+				withControllers = false
 			}
-		}).WithTimeout(30*time.Second).WithPolling(100*time.Millisecond).Should(Succeed(), "healthz and readyz to answer 200")
-		Expect(get("http://"+opts.MetricsAddr+"/metrics")).To(And(
-			HaveField("Code", http.StatusOK),
-			HaveField("Body", ContainSubstring("rest_client_requests_total"))), "metrics lack client-go metrics")
-		Eventually(func() error {
-			var lease coordinationv1.Lease
-			return env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: LeaderElectionID}, &lease)
-		}).WithTimeout(30*time.Second).WithPolling(100*time.Millisecond).Should(Succeed(), "the leader Lease")
+			mgr, err := NewManager(env.Config, NewScheme(), opts, setups...)
+			Expect(err).NotTo(HaveOccurred())
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- mgr.Start(ctx) }()
 
-		cancel()
-		var stopErr error
-		Eventually(done).WithTimeout(30*time.Second).Should(Receive(&stopErr), "manager did not stop within 30s of its context ending")
-		Expect(stopErr).NotTo(HaveOccurred(), "manager returned an error on shutdown")
-	})
+			probes := "http://" + opts.ProbeAddr
+			Eventually(func(g Gomega) {
+				for _, p := range []string{"/healthz", "/readyz"} {
+					r, err := get(probes + p)
+					g.Expect(err).NotTo(HaveOccurred(), p)
+					g.Expect(r.Code).To(Equal(http.StatusOK), "%s: %s", p, r.Body)
+				}
+			}).WithTimeout(30*time.Second).WithPolling(100*time.Millisecond).Should(Succeed(), "healthz and readyz to answer 200")
+			Expect(get("http://"+opts.MetricsAddr+"/metrics")).To(And(
+				HaveField("Code", http.StatusOK),
+				HaveField("Body", ContainSubstring("rest_client_requests_total"))), "metrics lack client-go metrics")
+			Eventually(func() error {
+				var lease coordinationv1.Lease
+				return env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: LeaderElectionID}, &lease)
+			}).WithTimeout(30*time.Second).WithPolling(100*time.Millisecond).Should(Succeed(), "the leader Lease")
+
+			cancel()
+			var stopErr error
+			Eventually(done).WithTimeout(30*time.Second).Should(Receive(&stopErr), "manager did not stop within 30s of its context ending")
+			Expect(stopErr).NotTo(HaveOccurred(), "manager returned an error on shutdown")
+		},
+		Entry("from flags", func() []string {
+			return []string{"--metrics-addr=" + freeAddr(), "--health-probe-bind-address=" + freeAddr(),
+				"--leader-election-namespace=default", "--graceful-shutdown-timeout=5s"}
+		}),
+		Entry("from a --config file", func() []string {
+			path := configFile(fmt.Sprintf("metricsAddr: %q\nprobeAddr: %q\nleaderElectionNamespace: default\n", freeAddr(), freeAddr()))
+			return []string{"--config=" + path, "--graceful-shutdown-timeout=5s"}
+		}),
+	)
 })

@@ -1,16 +1,21 @@
-// Package operator assembles the rayk8s manager: its command-line options, logging, the
-// controller-runtime manager with health, metrics and leader election, and the controllers.
+// Package operator assembles the rayk8s manager: its command-line options and --config file,
+// logging, the controller-runtime manager with health, metrics and leader election, and the
+// controllers.
 package operator
 
 import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/component-base/featuregate"
 
+	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
+	"github.com/rayk8s/rayk8s/internal/operator/config"
 	"github.com/rayk8s/rayk8s/internal/operator/features"
 )
 
@@ -18,7 +23,7 @@ import (
 // operator pointed at the same namespace never reconcile the same objects at once.
 const LeaderElectionID = "ray-operator-leader"
 
-// Options are the manager's settings, filled from flags.
+// Options are the manager's settings, filled from flags or from a --config file.
 type Options struct {
 	MetricsAddr             string
 	ProbeAddr               string
@@ -30,12 +35,34 @@ type Options struct {
 	EnableMetrics           bool
 	QPS                     float64
 	Burst                   int
-	LogEncoder              string
+	// LogEncoder is the stdout encoder (--log-stdout-encoder).
+	LogEncoder string
+	// LogFilePath, when set, makes every log line also go to this file, rotated at 500 MB.
+	LogFilePath string
+	// LogFileEncoder is the encoder of the log file.
+	LogFileEncoder          string
 	LogLevel                string
 	GracefulShutdownTimeout time.Duration
 	// UseKubernetesProxy makes the operator reach Ray dashboards through the API server's service
 	// proxy instead of the head Services' cluster DNS names.
 	UseKubernetesProxy bool
+	// BatchScheduler and EnableBatchScheduler name a gang scheduler; only "" and "default" (the
+	// Kubernetes scheduler) pass validation until batch schedulers are implemented.
+	BatchScheduler       string
+	EnableBatchScheduler bool
+	// ForcedClusterUpgrade is KubeRay's deprecated no-op flag; the manager logs that it is ignored.
+	ForcedClusterUpgrade bool
+	// DeleteRayJobAfterJobFinishes deletes finished RayJobs (the config file's field; the
+	// DELETE_RAYJOB_CR_AFTER_JOB_FINISHES environment variable turns it on as well).
+	DeleteRayJobAfterJobFinishes bool
+	// PodDefaults are the config file's sidecars and defaults for every Ray pod.
+	PodDefaults resources.PodDefaults
+	// OperatorVersion is stamped on head pods and in Ray's usage-stats tags.
+	OperatorVersion string
+	// ConfigFile is the --config path, when the settings came from it.
+	ConfigFile string
+	// IgnoredFlags are the flags given on the command line that --config overrode, for the log.
+	IgnoredFlags []string
 }
 
 // flagValues holds raw flag strings that need parsing after flag.Parse.
@@ -44,56 +71,202 @@ type flagValues struct {
 	featureGates   string
 }
 
+// knownBatchSchedulers are KubeRay's batch schedulers. rayk8s does not build their PodGroups yet,
+// so each is refused.
+func knownBatchSchedulers() []string {
+	return []string{"volcano", "yunikorn", "kai-scheduler", "scheduler-plugins"}
+}
+
+// defaultScheduler is the batch-scheduler value KubeRay treats as "no batch scheduler".
+const defaultScheduler = "default"
+
+// keptWithConfig are the flags honoured even with --config, which only replaces KubeRay's
+// settings (KubeRay likewise keeps --feature-gates and its zap logging flags).
+func keptWithConfig() []string {
+	return []string{"config", "feature-gates", "log-level", "graceful-shutdown-timeout"}
+}
+
 // BindFlags registers the manager's flags, named as KubeRay's so existing Helm values and
-// Deployment args keep working. Call Complete after parsing.
+// Deployment args keep working. Call the returned function after parsing.
 func BindFlags(fs *flag.FlagSet) func() (Options, error) {
 	var o Options
 	var raw flagValues
-	fs.StringVar(&o.MetricsAddr, "metrics-addr", ":8080", "Address the Prometheus metrics endpoint binds to; \"0\" disables it.")
-	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8082", "Address the /healthz and /readyz endpoints bind to.")
-	fs.BoolVar(&o.EnableLeaderElection, "enable-leader-election", true, "Elect a leader so only one manager replica reconciles at a time.")
+	fs.StringVar(&o.ConfigFile, "config", "", "Path to a config.ray.io/v1alpha1 Configuration file. When set, the other KubeRay flags are ignored (as in KubeRay); --feature-gates, --log-level and --graceful-shutdown-timeout still apply.")
+	fs.StringVar(&o.MetricsAddr, "metrics-addr", config.DefaultMetricsAddr, "Address the Prometheus metrics endpoint binds to; \"0\" disables it.")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", config.DefaultProbeAddr, "Address the /healthz and /readyz endpoints bind to.")
+	fs.BoolVar(&o.EnableLeaderElection, "enable-leader-election", config.DefaultEnableLeaderElection, "Elect a leader so only one manager replica reconciles at a time.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election Lease (default: the pod's namespace).")
-	fs.IntVar(&o.ReconcileConcurrency, "reconcile-concurrency", 1, "Maximum concurrent reconciles per controller.")
+	fs.IntVar(&o.ReconcileConcurrency, "reconcile-concurrency", config.DefaultReconcileConcurrency, "Maximum concurrent reconciles per controller.")
 	fs.StringVar(&raw.watchNamespace, "watch-namespace", "", "Comma-separated namespaces to watch (default: all namespaces).")
-	fs.StringVar(&raw.featureGates, "feature-gates", "", "Comma-separated Name=true|false pairs, e.g. RayCronJob=true.")
+	fs.StringVar(&raw.featureGates, "feature-gates", "", "Comma-separated Name=true|false pairs with KubeRay's gate names, e.g. RayJobDeletionPolicy=false. Not implemented yet, so refused when enabled: "+notImplementedGates()+".")
 	fs.BoolVar(&o.EnableMetrics, "enable-metrics", false, "Register the kuberay_* metrics for Ray resources.")
-	fs.Float64Var(&o.QPS, "qps", 100, "Client-side queries per second to the Kubernetes API.")
-	fs.IntVar(&o.Burst, "burst", 200, "Client-side burst of queries to the Kubernetes API.")
-	fs.StringVar(&o.LogEncoder, "log-stdout-encoder", "json", "Log encoding on stdout: json or console.")
+	fs.Float64Var(&o.QPS, "qps", config.DefaultQPS, "Client-side queries per second to the Kubernetes API.")
+	fs.IntVar(&o.Burst, "burst", config.DefaultBurst, "Client-side burst of queries to the Kubernetes API.")
+	fs.StringVar(&o.LogEncoder, "log-stdout-encoder", config.DefaultLogEncoder, "Log encoding on stdout: json or console.")
+	fs.StringVar(&o.LogFilePath, "log-file-path", "", "Also write the log to this file (rotated at 500 MB, 10 backups kept for 30 days).")
+	fs.StringVar(&o.LogFileEncoder, "log-file-encoder", config.DefaultLogEncoder, "Log encoding in --log-file-path: json or console.")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "Log verbosity: info, debug, or a number 0-5 (higher is more verbose).")
 	fs.BoolVar(&o.UseKubernetesProxy, "use-kubernetes-proxy", false, "Reach Ray dashboards through the Kubernetes API server's service proxy instead of cluster DNS (for operators running outside the cluster network).")
+	fs.StringVar(&o.BatchScheduler, "batch-scheduler", "", "Gang scheduler for Ray pods: volcano, yunikorn, kai-scheduler or scheduler-plugins (KubeRay's names; not supported yet, so any of them stops the manager), or default.")
+	fs.BoolVar(&o.EnableBatchScheduler, "enable-batch-scheduler", false, "Deprecated spelling of --batch-scheduler=volcano (not supported yet).")
+	fs.BoolVar(&o.ForcedClusterUpgrade, "forced-cluster-upgrade", false, "Deprecated and ignored, as in KubeRay.")
 	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "How long to wait for running reconciles on shutdown.")
 	return func() (Options, error) {
+		if o.ConfigFile != "" {
+			c, err := config.Load(o.ConfigFile)
+			if err != nil {
+				return Options{}, err
+			}
+			o = fromConfig(o, c)
+			fs.Visit(func(f *flag.Flag) {
+				if !slices.Contains(keptWithConfig(), f.Name) {
+					o.IgnoredFlags = append(o.IgnoredFlags, "--"+f.Name)
+				}
+			})
+		} else {
+			o.WatchNamespaces = splitList(raw.watchNamespace)
+		}
 		gates, err := features.Parse(raw.featureGates)
 		if err != nil {
 			return Options{}, err
 		}
 		o.FeatureGates = gates
-		o.WatchNamespaces = splitList(raw.watchNamespace)
+		o.OperatorVersion = Version()
 		return o, o.Validate()
 	}
 }
 
-// Validate reports every invalid option, each naming its flag.
+func notImplementedGates() string {
+	var names []string
+	for _, f := range features.NotImplemented() {
+		names = append(names, string(f))
+	}
+	return strings.Join(names, ", ")
+}
+
+// fromConfig replaces every KubeRay setting of o with the file's; rayk8s-only settings stay.
+func fromConfig(o Options, c config.Configuration) Options {
+	return Options{
+		MetricsAddr:                  c.MetricsAddr,
+		ProbeAddr:                    c.ProbeAddr,
+		EnableLeaderElection:         *c.EnableLeaderElection,
+		LeaderElectionNamespace:      c.LeaderElectionNamespace,
+		ReconcileConcurrency:         c.ReconcileConcurrency,
+		WatchNamespaces:              splitList(c.WatchNamespace),
+		EnableMetrics:                c.EnableMetrics,
+		QPS:                          *c.QPS,
+		Burst:                        *c.Burst,
+		LogEncoder:                   c.LogStdoutEncoder,
+		LogFilePath:                  c.LogFile,
+		LogFileEncoder:               c.LogFileEncoder,
+		LogLevel:                     o.LogLevel,
+		GracefulShutdownTimeout:      o.GracefulShutdownTimeout,
+		UseKubernetesProxy:           c.UseKubernetesProxy,
+		BatchScheduler:               c.BatchScheduler,
+		EnableBatchScheduler:         c.EnableBatchScheduler,
+		DeleteRayJobAfterJobFinishes: c.DeleteRayJobAfterJobFinishes,
+		PodDefaults: resources.PodDefaults{
+			HeadSidecarContainers:   c.HeadSidecarContainers,
+			WorkerSidecarContainers: c.WorkerSidecarContainers,
+			ContainerEnvs:           c.DefaultContainerEnvs,
+			Labels:                  c.DefaultPodLabels,
+			Annotations:             c.DefaultPodAnnotations,
+		},
+		ConfigFile: o.ConfigFile,
+	}
+}
+
+// name is how an error refers to a setting: the config file's field when the settings came from
+// --config, else the flag.
+func (o Options) name(flagName, field string) string {
+	if o.ConfigFile != "" {
+		return fmt.Sprintf("%s field %s", o.ConfigFile, field)
+	}
+	return "--" + flagName
+}
+
+// Validate reports every invalid option, each naming its flag or config field.
 func (o Options) Validate() error {
 	var errs []error
 	if o.ReconcileConcurrency < 1 {
-		errs = append(errs, fmt.Errorf("--reconcile-concurrency must be at least 1, got %d", o.ReconcileConcurrency))
+		errs = append(errs, fmt.Errorf("%s must be at least 1, got %d", o.name("reconcile-concurrency", "reconcileConcurrency"), o.ReconcileConcurrency))
 	}
 	if o.QPS <= 0 {
-		errs = append(errs, fmt.Errorf("--qps must be positive, got %v", o.QPS))
+		errs = append(errs, fmt.Errorf("%s must be positive, got %v", o.name("qps", "qps"), o.QPS))
 	}
 	if o.Burst < 0 {
-		errs = append(errs, fmt.Errorf("--burst must not be negative, got %d", o.Burst))
+		errs = append(errs, fmt.Errorf("%s must not be negative, got %d", o.name("burst", "burst"), o.Burst))
 	}
 	if o.LogEncoder != "json" && o.LogEncoder != "console" {
-		errs = append(errs, fmt.Errorf("--log-stdout-encoder must be json or console, got %q", o.LogEncoder))
+		errs = append(errs, fmt.Errorf("%s must be json or console, got %q", o.name("log-stdout-encoder", "logStdoutEncoder"), o.LogEncoder))
+	}
+	if o.LogFileEncoder != "json" && o.LogFileEncoder != "console" {
+		errs = append(errs, fmt.Errorf("%s must be json or console, got %q", o.name("log-file-encoder", "logFileEncoder"), o.LogFileEncoder))
 	}
 	if _, err := parseLevel(o.LogLevel); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level: %w", err))
 	}
 	if o.GracefulShutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("--graceful-shutdown-timeout must not be negative, got %s", o.GracefulShutdownTimeout))
+	}
+	errs = append(errs, o.validateBatchScheduler())
+	if err := features.CheckImplemented(o.FeatureGates); err != nil {
+		errs = append(errs, fmt.Errorf("--feature-gates: %w", err))
+	}
+	errs = append(errs, o.validatePodDefaults())
+	return errors.Join(errs...)
+}
+
+// validateBatchScheduler follows KubeRay's rules (the two settings are exclusive, unknown names
+// are refused) and then refuses every real scheduler: without PodGroups, accepting one would
+// schedule Ray pods without the gang guarantee the user asked for.
+func (o Options) validateBatchScheduler() error {
+	sched := o.name("batch-scheduler", "batchScheduler")
+	legacy := o.name("enable-batch-scheduler", "enableBatchScheduler")
+	switch {
+	case o.EnableBatchScheduler && o.BatchScheduler != "":
+		return fmt.Errorf("%s and %s must not be used together", sched, legacy)
+	case o.EnableBatchScheduler:
+		return fmt.Errorf("%s: batch scheduler volcano is not supported yet", legacy)
+	case o.BatchScheduler == "" || o.BatchScheduler == defaultScheduler:
+		return nil
+	case slices.Contains(knownBatchSchedulers(), o.BatchScheduler):
+		return fmt.Errorf("%s: batch scheduler %s is not supported yet", sched, o.BatchScheduler)
+	default:
+		return fmt.Errorf("%s: unknown batch scheduler %q (KubeRay's are %s, or %s)", sched, o.BatchScheduler, strings.Join(knownBatchSchedulers(), ", "), defaultScheduler)
+	}
+}
+
+// validatePodDefaults catches what would otherwise make every Ray pod creation fail.
+func (o Options) validatePodDefaults() error {
+	var errs []error
+	d := o.PodDefaults
+	for _, group := range []struct {
+		field string
+		ctrs  []corev1.Container
+	}{
+		{"headSidecarContainers", d.HeadSidecarContainers},
+		{"workerSidecarContainers", d.WorkerSidecarContainers},
+	} {
+		field := group.field
+		seen := map[string]bool{}
+		for i, c := range group.ctrs {
+			switch {
+			case c.Name == "":
+				errs = append(errs, fmt.Errorf("%s[%d].name must be set", o.name("config", field), i))
+			case seen[c.Name]:
+				errs = append(errs, fmt.Errorf("%s[%d].name %q is used twice", o.name("config", field), i, c.Name))
+			}
+			seen[c.Name] = true
+			if c.Image == "" {
+				errs = append(errs, fmt.Errorf("%s[%d].image must be set", o.name("config", field), i))
+			}
+		}
+	}
+	for i, e := range d.ContainerEnvs {
+		if e.Name == "" {
+			errs = append(errs, fmt.Errorf("%s[%d].name must be set", o.name("config", "defaultContainerEnvs"), i))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -3,8 +3,12 @@ package operator
 import (
 	"flag"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rayk8s/rayk8s/internal/operator/features"
 )
@@ -19,12 +23,23 @@ func parse(args ...string) (Options, error) {
 	return complete()
 }
 
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte("apiVersion: config.ray.io/v1alpha1\nkind: Configuration\n"+body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func TestFlagsDefaults(t *testing.T) {
 	o, err := parse()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.MetricsAddr != ":8080" || o.ProbeAddr != ":8082" || !o.EnableLeaderElection || o.ReconcileConcurrency != 1 {
+	if o.MetricsAddr != ":8080" || o.ProbeAddr != ":8082" || !o.EnableLeaderElection || o.ReconcileConcurrency != 1 ||
+		o.QPS != 100 || o.Burst != 200 || o.LogEncoder != "json" || o.LogFileEncoder != "json" || o.LogFilePath != "" ||
+		o.BatchScheduler != "" || o.EnableBatchScheduler || o.ForcedClusterUpgrade || o.UseKubernetesProxy || o.EnableMetrics {
 		t.Errorf("defaults differ from KubeRay's: %+v", o)
 	}
 	if o.WatchNamespaces != nil {
@@ -33,18 +48,35 @@ func TestFlagsDefaults(t *testing.T) {
 	if !o.FeatureGates.Enabled(features.RayClusterStatusConditions) {
 		t.Error("RayClusterStatusConditions should default on")
 	}
+	if !strings.HasPrefix(o.OperatorVersion, "rayk8s-") || len(o.OperatorVersion) <= len("rayk8s-") {
+		t.Errorf("OperatorVersion = %q", o.OperatorVersion)
+	}
 }
 
-func TestFlagsParsed(t *testing.T) {
-	o, err := parse("--watch-namespace= a, b ,", "--feature-gates=RayCronJob=true", "--reconcile-concurrency=4", "--log-level=3")
+// TestEveryFlagParsed gives every flag a non-default value and checks where each lands.
+func TestEveryFlagParsed(t *testing.T) {
+	o, err := parse(
+		"--metrics-addr=:1", "--health-probe-bind-address=:2", "--enable-leader-election=false",
+		"--leader-election-namespace=le", "--reconcile-concurrency=4", "--watch-namespace= a, b ,",
+		"--feature-gates=RayJobDeletionPolicy=false,RayClusterMTLS=false", "--enable-metrics", "--qps=5.5", "--burst=6",
+		"--log-stdout-encoder=console", "--log-file-path=/var/log/op.log", "--log-file-encoder=console",
+		"--use-kubernetes-proxy", "--batch-scheduler=default", "--enable-batch-scheduler=false",
+		"--forced-cluster-upgrade", "--log-level=3", "--graceful-shutdown-timeout=7s")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(o.WatchNamespaces, "|") != "a|b" {
-		t.Errorf("WatchNamespaces = %q", o.WatchNamespaces)
-	}
-	if !o.FeatureGates.Enabled(features.RayCronJob) || o.ReconcileConcurrency != 4 {
+	if o.MetricsAddr != ":1" || o.ProbeAddr != ":2" || o.EnableLeaderElection || o.LeaderElectionNamespace != "le" ||
+		o.ReconcileConcurrency != 4 || strings.Join(o.WatchNamespaces, "|") != "a|b" || !o.EnableMetrics ||
+		o.QPS != 5.5 || o.Burst != 6 || o.LogEncoder != "console" || o.LogFilePath != "/var/log/op.log" ||
+		o.LogFileEncoder != "console" || !o.UseKubernetesProxy || o.BatchScheduler != "default" ||
+		!o.ForcedClusterUpgrade || o.LogLevel != "3" || o.GracefulShutdownTimeout != 7*time.Second {
 		t.Errorf("flags not applied: %+v", o)
+	}
+	if o.FeatureGates.Enabled(features.RayJobDeletionPolicy) {
+		t.Error("--feature-gates not applied")
+	}
+	if o.ConfigFile != "" || o.IgnoredFlags != nil {
+		t.Errorf("no --config, yet ConfigFile=%q IgnoredFlags=%v", o.ConfigFile, o.IgnoredFlags)
 	}
 }
 
@@ -56,8 +88,23 @@ func TestFlagsInvalid(t *testing.T) {
 		{[]string{"--reconcile-concurrency=0"}, []string{"--reconcile-concurrency"}},
 		{[]string{"--qps=0", "--burst=-1"}, []string{"--qps", "--burst"}},
 		{[]string{"--log-stdout-encoder=xml"}, []string{"--log-stdout-encoder", "xml"}},
+		{[]string{"--log-file-encoder=xml"}, []string{"--log-file-encoder", "xml"}},
 		{[]string{"--log-level=9"}, []string{"--log-level"}},
 		{[]string{"--feature-gates=Bogus=true"}, []string{"--feature-gates", "Bogus"}},
+		{[]string{"--batch-scheduler=volcano"}, []string{"--batch-scheduler", "batch scheduler volcano is not supported yet"}},
+		{[]string{"--batch-scheduler=yunikorn"}, []string{"batch scheduler yunikorn is not supported yet"}},
+		{[]string{"--batch-scheduler=kai-scheduler"}, []string{"batch scheduler kai-scheduler is not supported yet"}},
+		{[]string{"--batch-scheduler=scheduler-plugins"}, []string{"batch scheduler scheduler-plugins is not supported yet"}},
+		{[]string{"--batch-scheduler=slurm"}, []string{"--batch-scheduler", `unknown batch scheduler "slurm"`}},
+		{[]string{"--enable-batch-scheduler"}, []string{"--enable-batch-scheduler", "batch scheduler volcano is not supported yet"}},
+		{[]string{"--enable-batch-scheduler", "--batch-scheduler=yunikorn"}, []string{"must not be used together"}},
+		{[]string{"--config=/nonexistent/config.yaml"}, []string{"--config", "/nonexistent/config.yaml"}},
+	}
+	for _, f := range features.NotImplemented() {
+		tests = append(tests, struct {
+			args []string
+			want []string
+		}{[]string{"--feature-gates=" + string(f) + "=true"}, []string{"--feature-gates", string(f), "not implemented yet"}})
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -66,6 +113,102 @@ func TestFlagsInvalid(t *testing.T) {
 				t.Fatal("want an error")
 			}
 			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigFile(t *testing.T) {
+	path := writeConfig(t, `
+metricsAddr: ":9090"
+probeAddr: ":9091"
+enableLeaderElection: false
+leaderElectionNamespace: le
+reconcileConcurrency: 3
+watchNamespace: "x, y"
+logFile: /var/log/op.log
+logFileEncoder: console
+logStdoutEncoder: console
+batchScheduler: default
+useKubernetesProxy: true
+deleteRayJobAfterJobFinishes: true
+enableMetrics: true
+qps: 12.5
+burst: 30
+headSidecarContainers: [{name: fluentbit, image: fluent/fluent-bit}]
+workerSidecarContainers: [{name: w, image: busybox}]
+defaultContainerEnvs: [{name: RAY_enable_open_telemetry, value: "true"}]
+defaultPodAnnotations: {a: b}
+defaultPodLabels: {c: d}
+`)
+	o, err := parse("--config="+path, "--qps=1", "--metrics-addr=:1", "--enable-metrics=false",
+		"--feature-gates=RayJobDeletionPolicy=false", "--log-level=debug", "--graceful-shutdown-timeout=3s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.MetricsAddr != ":9090" || o.ProbeAddr != ":9091" || o.EnableLeaderElection || o.LeaderElectionNamespace != "le" ||
+		o.ReconcileConcurrency != 3 || strings.Join(o.WatchNamespaces, "|") != "x|y" || o.LogFilePath != "/var/log/op.log" ||
+		o.LogFileEncoder != "console" || o.LogEncoder != "console" || o.BatchScheduler != "default" || !o.UseKubernetesProxy ||
+		!o.DeleteRayJobAfterJobFinishes || !o.EnableMetrics || o.QPS != 12.5 || o.Burst != 30 {
+		t.Errorf("config not applied (flags must be ignored): %+v", o)
+	}
+	d := o.PodDefaults
+	if len(d.HeadSidecarContainers) != 1 || len(d.WorkerSidecarContainers) != 1 || len(d.ContainerEnvs) != 1 ||
+		d.Annotations["a"] != "b" || d.Labels["c"] != "d" {
+		t.Errorf("pod defaults not applied: %+v", d)
+	}
+	// rayk8s' own flags and the feature gates still apply, as KubeRay keeps --feature-gates.
+	if o.FeatureGates.Enabled(features.RayJobDeletionPolicy) || o.LogLevel != "debug" || o.GracefulShutdownTimeout != 3*time.Second {
+		t.Errorf("flags kept with --config not applied: %+v", o)
+	}
+	if !slices.Equal(o.IgnoredFlags, []string{"--enable-metrics", "--metrics-addr", "--qps"}) {
+		t.Errorf("IgnoredFlags = %v", o.IgnoredFlags)
+	}
+	if o.ConfigFile != path {
+		t.Errorf("ConfigFile = %q", o.ConfigFile)
+	}
+
+	// A minimal file gets KubeRay's defaults, not the flags'.
+	o, err = parse("--config="+writeConfig(t, ""), "--reconcile-concurrency=9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.ReconcileConcurrency != 1 || o.MetricsAddr != ":8080" || !o.EnableLeaderElection || o.QPS != 100 || o.Burst != 200 {
+		t.Errorf("defaults of an empty config not applied: %+v", o)
+	}
+}
+
+func TestConfigFileInvalid(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       []string
+	}{
+		{"unknown field", "metricsAddress: x\n", []string{`unknown field "metricsAddress"`}},
+		{"feature gates are a flag", "featureGates: RayCronJob=true\n", []string{`unknown field "featureGates"`}},
+		{"bad concurrency", "reconcileConcurrency: -2\n", []string{"field reconcileConcurrency", "-2"}},
+		{"bad qps", "qps: -1\n", []string{"field qps"}},
+		{"bad burst", "burst: -1\n", []string{"field burst"}},
+		{"bad encoder", "logFileEncoder: xml\n", []string{"field logFileEncoder", "xml"}},
+		{"bad stdout encoder", "logStdoutEncoder: xml\n", []string{"field logStdoutEncoder", "xml"}},
+		{"wrong type", "enableMetrics: maybe\n", []string{"enableMetrics"}},
+		{"batch scheduler", "batchScheduler: volcano\n", []string{"field batchScheduler", "batch scheduler volcano is not supported yet"}},
+		{"legacy batch scheduler", "enableBatchScheduler: true\n", []string{"field enableBatchScheduler", "volcano"}},
+		{"sidecar without image", "headSidecarContainers: [{name: a}]\n", []string{"headSidecarContainers[0].image"}},
+		{"sidecar without name", "workerSidecarContainers: [{image: a}]\n", []string{"workerSidecarContainers[0].name"}},
+		{"duplicate sidecar", "workerSidecarContainers: [{name: a, image: a}, {name: a, image: b}]\n", []string{"workerSidecarContainers[1].name", "twice"}},
+		{"env without name", "defaultContainerEnvs: [{value: a}]\n", []string{"defaultContainerEnvs[0].name"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, tt.body)
+			_, err := parse("--config="+path)
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, w := range append(tt.want, path) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}

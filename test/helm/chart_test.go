@@ -15,6 +15,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/rayk8s/rayk8s/internal/operator/config"
 )
 
 func repoRoot(t *testing.T) string {
@@ -107,7 +109,8 @@ func args(t *testing.T, objs map[string]*unstructured.Unstructured) []string {
 }
 
 func TestLint(t *testing.T) {
-	for _, sets := range [][]string{nil, {"watchNamespace={a,b}"}, {"singleNamespaceInstall=true"}, {"metrics.serviceMonitor.enabled=true"}} {
+	for _, sets := range [][]string{nil, {"watchNamespace={a,b}"}, {"singleNamespaceInstall=true"}, {"metrics.serviceMonitor.enabled=true"},
+		{"configuration.enabled=true"}, {"logging.baseDir=/logs", "logging.fileName=op.log"}} {
 		a := []string{"lint", "--strict", chartDir(t)}
 		for _, s := range sets {
 			a = append(a, "--set", s)
@@ -196,7 +199,7 @@ func TestSingleNamespaceInstall(t *testing.T) {
 func TestValues(t *testing.T) {
 	objs := render(t,
 		"image.repository=example/op", "image.tag=v9",
-		"featureGates[0].name=RayCronJob", "featureGates[0].enabled=true",
+		"featureGates[0].name=RayMultiHostIndexing", "featureGates[0].enabled=true",
 		"featureGates[1].name=Other", "featureGates[1].enabled=false",
 		"leaderElectionEnabled=false", "metrics.enabled=false", "reconcileConcurrency=4",
 		"kubeClient.qps=50", "kubeClient.burst=70", "logging.stdoutEncoder=console",
@@ -206,7 +209,7 @@ func TestValues(t *testing.T) {
 		"serviceAccount.create=false", "serviceAccount.name=existing",
 	)
 	a := args(t, objs)
-	for _, w := range []string{"--feature-gates=RayCronJob=true,Other=false", "--enable-leader-election=false",
+	for _, w := range []string{"--feature-gates=RayMultiHostIndexing=true,Other=false", "--enable-leader-election=false",
 		"--reconcile-concurrency=4", "--qps=50", "--burst=70", "--log-stdout-encoder=console"} {
 		if !slices.Contains(a, w) {
 			t.Errorf("args %v lack %s", a, w)
@@ -288,5 +291,102 @@ func TestChartInSync(t *testing.T) {
 	got, _ := os.ReadFile(filepath.Join(chartDir(t), "files", "role.yaml"))
 	if !bytes.Equal(got, want) {
 		t.Errorf("files/role.yaml differs from config/rbac/role.yaml: %s", fix)
+	}
+}
+
+// TestKubeRayOperatorValues renders the values KubeRay's kuberay-operator chart has beyond the
+// basics: Kubernetes proxy, batch scheduler, log file.
+func TestKubeRayOperatorValues(t *testing.T) {
+	objs := render(t, "useKubernetesProxy=true", "batchScheduler.name=default",
+		"logging.baseDir=/var/log/kuberay", "logging.fileName=operator.log", "logging.fileEncoder=console",
+		"logging.sizeLimit=1Gi")
+	a := args(t, objs)
+	for _, w := range []string{"--use-kubernetes-proxy=true", "--batch-scheduler=default",
+		"--log-file-path=/var/log/kuberay/operator.log", "--log-file-encoder=console"} {
+		if !slices.Contains(a, w) {
+			t.Errorf("args %v lack %s", a, w)
+		}
+	}
+	c := container(t, objs)
+	mounts, _, _ := unstructured.NestedSlice(c, "volumeMounts")
+	if len(mounts) != 1 || mounts[0].(map[string]any)["mountPath"] != "/var/log/kuberay" {
+		t.Errorf("volumeMounts = %v, want the log directory", mounts)
+	}
+	d := mustGet(t, objs, "Deployment/ray-system/rel-rayk8s-operator")
+	vols, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "volumes")
+	if len(vols) != 1 {
+		t.Fatalf("volumes = %v, want the log emptyDir", vols)
+	}
+	if size, _, _ := unstructured.NestedString(vols[0].(map[string]any), "emptyDir", "sizeLimit"); size != "1Gi" {
+		t.Errorf("log volume = %v, want an emptyDir limited to 1Gi", vols[0])
+	}
+
+	// The deprecated switch is passed on for the operator to judge (it refuses volcano today).
+	if a := args(t, render(t, "batchScheduler.enabled=true")); !slices.Contains(a, "--enable-batch-scheduler=true") {
+		t.Errorf("args %v lack --enable-batch-scheduler=true", a)
+	}
+	// Without a file name there is no log file and no volume.
+	objs = render(t, "logging.baseDir=/var/log/kuberay")
+	for _, a := range args(t, objs) {
+		if strings.HasPrefix(a, "--log-file") {
+			t.Errorf("unexpected %s without logging.fileName", a)
+		}
+	}
+	if _, ok := container(t, objs)["volumeMounts"]; ok {
+		t.Error("volumeMounts rendered without a log file")
+	}
+}
+
+// TestConfiguration renders configuration.enabled: the settings move into a Configuration that the
+// operator's own strict decoder accepts, and the flags give way to --config.
+func TestConfiguration(t *testing.T) {
+	objs := render(t, "configuration.enabled=true",
+		"configuration.defaultContainerEnvs[0].name=RAY_enable_open_telemetry",
+		"configuration.defaultContainerEnvs[0].value=true",
+		"configuration.defaultPodLabels.team=ml", "configuration.defaultPodAnnotations.note=x",
+		"configuration.headSidecarContainers[0].name=fluentbit", "configuration.headSidecarContainers[0].image=fluent/fluent-bit",
+		"configuration.workerSidecarContainers[0].name=w", "configuration.workerSidecarContainers[0].image=busybox",
+		"featureGates[0].name=RayJobDeletionPolicy", "featureGates[0].enabled=false",
+		"watchNamespace={team-a,team-b}", "reconcileConcurrency=3", "kubeClient.qps=50", "kubeClient.burst=70",
+		"useKubernetesProxy=true", "metrics.enabled=false", "leaderElectionEnabled=false",
+		"logging.baseDir=/logs", "logging.fileName=op.log", "logging.stdoutEncoder=console")
+	want := []string{"--config=/etc/kuberay/config.yaml", "--feature-gates=RayJobDeletionPolicy=false",
+		"--log-level=info", "--graceful-shutdown-timeout=30s"}
+	if got := args(t, objs); !slices.Equal(got, want) {
+		t.Errorf("args =\n%v\nwant\n%v", got, want)
+	}
+	cm := mustGet(t, objs, "ConfigMap/ray-system/rel-rayk8s-operator-config")
+	data, _, _ := unstructured.NestedString(cm.Object, "data", "config.yaml")
+	c, err := config.Decode([]byte(data))
+	if err != nil {
+		t.Fatalf("the rendered Configuration does not decode: %v\n%s", err, data)
+	}
+	if c.MetricsAddr != ":8080" || c.ProbeAddr != ":8082" || *c.EnableLeaderElection || c.ReconcileConcurrency != 3 ||
+		c.WatchNamespace != "team-a,team-b" || *c.QPS != 50 || *c.Burst != 70 || !c.UseKubernetesProxy || c.EnableMetrics ||
+		c.LogFile != "/logs/op.log" || c.LogStdoutEncoder != "console" || c.LogFileEncoder != "json" {
+		t.Errorf("Configuration does not carry the values: %+v\n%s", c, data)
+	}
+	if len(c.DefaultContainerEnvs) != 1 || c.DefaultContainerEnvs[0].Value != "true" || c.DefaultPodLabels["team"] != "ml" ||
+		c.DefaultPodAnnotations["note"] != "x" || len(c.HeadSidecarContainers) != 1 || c.HeadSidecarContainers[0].Image != "fluent/fluent-bit" ||
+		len(c.WorkerSidecarContainers) != 1 {
+		t.Errorf("Configuration lacks the pod defaults: %+v", c)
+	}
+	d := mustGet(t, objs, "Deployment/ray-system/rel-rayk8s-operator")
+	vols, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "volumes")
+	if len(vols) != 2 || vols[0].(map[string]any)["configMap"].(map[string]any)["name"] != "rel-rayk8s-operator-config" {
+		t.Errorf("volumes = %v, want the config map and the log directory", vols)
+	}
+	mounts, _, _ := unstructured.NestedSlice(container(t, objs), "volumeMounts")
+	if len(mounts) != 2 || mounts[0].(map[string]any)["mountPath"] != "/etc/kuberay" {
+		t.Errorf("volumeMounts = %v", mounts)
+	}
+	sum, _, _ := unstructured.NestedString(d.Object, "spec", "template", "metadata", "annotations", "rayk8s.io/config-checksum")
+	other := mustGet(t, render(t, "configuration.enabled=true", "reconcileConcurrency=4"), "Deployment/ray-system/rel-rayk8s-operator")
+	sum2, _, _ := unstructured.NestedString(other.Object, "spec", "template", "metadata", "annotations", "rayk8s.io/config-checksum")
+	if sum == "" || sum == sum2 {
+		t.Errorf("config checksum %q / %q: want one that changes with the configuration", sum, sum2)
+	}
+	if _, ok := render(t)["ConfigMap/ray-system/rel-rayk8s-operator-config"]; ok {
+		t.Error("ConfigMap rendered without configuration.enabled")
 	}
 }

@@ -339,8 +339,9 @@ var _ = Describe("RayCluster upgrades and multi-host groups", func() {
 		Eventually(clusterOf(key)).Should(HaveState(rayv1.ClusterStateReady), "ready")
 		before := podUIDs(listPods(ns, "", ""))
 		Expect(before).To(HaveLen(3), "pods, want 1 head and 2 workers")
-		Expect(listPods(ns, rayv1.HeadNode, "")[0].Annotations).NotTo(HaveKey(rayv1.UpgradeStrategyRecreateHashKey),
-			"head pod annotation without upgradeStrategy Recreate")
+		// KubeRay stamps the spec hash on every head pod; without Recreate it only records it.
+		Expect(listPods(ns, rayv1.HeadNode, "")[0].Annotations).To(HaveKeyWithValue(rayv1.UpgradeStrategyRecreateHashKey, resources.ClusterSpecHash(getCluster(key))),
+			"head pod annotation without upgradeStrategy Recreate, want the spec hash")
 
 		updateCluster(key, func(c *rayv1.RayCluster) {
 			for _, ctr := range []*corev1.Container{

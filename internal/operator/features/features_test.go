@@ -49,3 +49,31 @@ func TestGatesAreIndependent(t *testing.T) {
 		t.Fatal("setting a gate on one instance changed another")
 	}
 }
+
+func TestCheckImplemented(t *testing.T) {
+	if err := CheckImplemented(New()); err != nil {
+		t.Fatalf("defaults refused: %v", err)
+	}
+	for _, f := range NotImplemented() {
+		if defaults()[f].Default {
+			t.Errorf("%s defaults on although it is not implemented", f)
+		}
+		g, err := Parse(string(f) + "=true")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = CheckImplemented(g)
+		if err == nil || !strings.Contains(err.Error(), string(f)) || !strings.Contains(err.Error(), "not implemented") {
+			t.Errorf("enabling %s: error = %v, want one naming the gate as not implemented", f, err)
+		}
+		g, _ = Parse(string(f) + "=false")
+		if err := CheckImplemented(g); err != nil {
+			t.Errorf("%s=false refused: %v", f, err)
+		}
+	}
+	g, _ := Parse("RayClusterMTLS=true,KubernetesWAS=true,RayJobDeletionPolicy=false")
+	err := CheckImplemented(g)
+	if err == nil || !strings.Contains(err.Error(), "RayClusterMTLS") || !strings.Contains(err.Error(), "KubernetesWAS") {
+		t.Errorf("error %v does not name both gates", err)
+	}
+}

@@ -2,6 +2,7 @@ package resources
 
 import (
 	"maps"
+	"strconv"
 	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -63,10 +64,9 @@ func ExternalStorageNamespace(c *rayv1.RayCluster) string {
 // timeout so that they survive a head restart.
 func configureGCSFaultTolerance(c *rayv1.RayCluster, nodeType rayv1.RayNodeType, pod *corev1.Pod, ctr *corev1.Container) {
 	enabled := GCSFaultToleranceEnabled(c)
-	if enabled {
-		pod.Annotations[rayv1.RayFTEnabledAnnotationKey] = "true"
-	} else {
-		pod.Annotations[rayv1.RayFTEnabledAnnotationKey] = "false"
+	if nodeType == rayv1.HeadNode {
+		// Only the head records it, as in KubeRay: it is the head whose restart keeps state.
+		pod.Annotations[rayv1.RayFTEnabledAnnotationKey] = strconv.FormatBool(enabled)
 	}
 	if !enabled {
 		return

@@ -1,6 +1,8 @@
 package resources
 
 import (
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/rayk8s/rayk8s/internal/operator/operatorenv"
 )
 
@@ -28,6 +30,23 @@ type Options struct {
 	// CreatorCRD is "RayCluster", "RayJob" or "RayService". When empty it is derived from the
 	// cluster's ray.io/originated-from-crd label.
 	CreatorCRD string
+	// PodDefaults come from the operator's --config file.
+	PodDefaults PodDefaults
+}
+
+// PodDefaults are what KubeRay's operator Configuration adds to every Ray pod it builds. Values the
+// pod template already sets win; sidecars are appended.
+type PodDefaults struct {
+	// HeadSidecarContainers are appended to the containers of every head pod.
+	HeadSidecarContainers []corev1.Container
+	// WorkerSidecarContainers are appended to the containers of every worker pod.
+	WorkerSidecarContainers []corev1.Container
+	// ContainerEnvs are added to every Ray container that does not set the same name.
+	ContainerEnvs []corev1.EnvVar
+	// Labels are added to every Ray pod that does not carry the key.
+	Labels map[string]string
+	// Annotations are added to every Ray pod that does not carry the key.
+	Annotations map[string]string
 }
 
 // Operator environment variables read by OptionsFromEnv.

@@ -28,6 +28,10 @@ const autoscalerCommand = "ray kuberay-autoscaler --cluster-name $(RAY_CLUSTER_N
 // gcsReadyTimeoutQuiet is how long wait-gcs-ready hides health-check errors before printing them.
 const gcsReadyTimeoutQuiet = 120
 
+// gcsReadyTroubleshootingURL is where wait-gcs-ready points once the wait gets long. Its messages
+// are KubeRay's word for word, so that log searches and alerts written for KubeRay pods match.
+const gcsReadyTroubleshootingURL = "https://github.com/ray-project/kuberay/blob/master/docs/guidance/FAQ.md"
+
 // BuildHeadPod builds the head pod of c. The pod has GenerateName "<cluster>-head-" (or Name
 // "<cluster>-head" with Options.DeterministicHeadPodName) and carries the pod-template hash.
 func BuildHeadPod(c *rayv1.RayCluster, o Options) *corev1.Pod {
@@ -130,10 +134,10 @@ func buildHeadPod(c *rayv1.RayCluster, o Options) *corev1.Pod {
 	} else {
 		pod.GenerateName = HeadPodGenerateName(c)
 	}
-	if c.Spec.UpgradeStrategy != nil && c.Spec.UpgradeStrategy.Type != nil && *c.Spec.UpgradeStrategy.Type == rayv1.RayClusterRecreate {
-		pod.Annotations[rayv1.UpgradeStrategyRecreateHashKey] = ClusterSpecHash(c)
-		pod.Annotations[rayv1.KubeRayVersion] = o.OperatorVersion
-	}
+	// Stamped on every head pod, as KubeRay does, whatever the upgrade strategy: switching a
+	// cluster to Recreate later then compares against the spec its pods were built from.
+	pod.Annotations[rayv1.UpgradeStrategyRecreateHashKey] = ClusterSpecHash(c)
+	pod.Annotations[rayv1.KubeRayVersion] = o.OperatorVersion
 	if serveServiceEnabled(c) {
 		pod.Labels[rayv1.RayClusterServingServiceLabelKey] = "false"
 	}
@@ -177,6 +181,7 @@ func buildHeadPod(c *rayv1.RayCluster, o Options) *corev1.Pod {
 		ctr = rayContainer(&pod.Spec) // the append may have moved the slice
 		addRayLogs(&pod.Spec, ctr, &pod.Spec.Containers[len(pod.Spec.Containers)-1])
 	}
+	ctr = applyPodDefaults(pod, o.PodDefaults, o.PodDefaults.HeadSidecarContainers)
 
 	setRayContainerCommand(ctr, rayStart, overwriteCommand(pod), o)
 	for i := range pod.Spec.InitContainers {
@@ -242,6 +247,7 @@ func buildWorkerPod(c *rayv1.RayCluster, group *rayv1.WorkerGroupSpec, p WorkerP
 		ctr = rayContainer(&pod.Spec)
 	}
 	addSharedMemoryUnlessPlasma(&pod.Spec, ctr, params)
+	ctr = applyPodDefaults(pod, o.PodDefaults, o.PodDefaults.WorkerSidecarContainers)
 
 	setRayContainerCommand(ctr, rayStart, overwriteCommand(pod), o)
 	for i := range pod.Spec.InitContainers {
@@ -262,6 +268,26 @@ func buildWorkerPod(c *rayv1.RayCluster, group *rayv1.WorkerGroupSpec, p WorkerP
 	return pod
 }
 
+// applyPodDefaults adds the operator's configured pod defaults: labels, annotations and Ray
+// container env vars the pod does not set yet, and the sidecars after the pod's own containers. It
+// returns the Ray container, which the append may have moved.
+func applyPodDefaults(pod *corev1.Pod, d PodDefaults, sidecars []corev1.Container) *corev1.Container {
+	for k, v := range d.Labels {
+		setDefault(pod.Labels, k, v)
+	}
+	for k, v := range d.Annotations {
+		setDefault(pod.Annotations, k, v)
+	}
+	for _, s := range sidecars {
+		pod.Spec.Containers = append(pod.Spec.Containers, *s.DeepCopy())
+	}
+	ctr := rayContainer(&pod.Spec)
+	for _, e := range d.ContainerEnvs {
+		addEnvIfAbsent(ctr, *e.DeepCopy())
+	}
+	return ctr
+}
+
 // addSharedMemoryUnlessPlasma adds the /dev/shm volume unless Ray was told to keep its object
 // store elsewhere.
 func addSharedMemoryUnlessPlasma(spec *corev1.PodSpec, ctr *corev1.Container, params map[string]string) {
@@ -280,19 +306,19 @@ func waitGCSReadyContainer(ray *corev1.Container, gcsAddress string, o Options) 
 while true; do
   if (( SECONDS <= %[2]d )); then
     if ray health-check --address %[1]s > /dev/null 2>&1; then
-      echo "GCS at %[1]s is ready."
+      echo "GCS is ready."
       break
     fi
-    echo "$SECONDS seconds elapsed: waiting for GCS at %[1]s to be ready."
+    echo "$SECONDS seconds elapsed: Waiting for GCS to be ready."
   else
     if ray health-check --address %[1]s; then
-      echo "GCS at %[1]s is ready. Any error messages above can be ignored."
+      echo "GCS is ready. Any error messages above can be safely ignored."
       break
     fi
-    echo "$SECONDS seconds elapsed: still waiting for GCS at %[1]s to be ready. Check that the head pod is running."
+    echo "$SECONDS seconds elapsed: Still waiting for GCS to be ready. For troubleshooting, refer to the FAQ at %[3]s."
   fi
   sleep 5
-done`, gcsAddress, gcsReadyTimeoutQuiet)
+done`, gcsAddress, gcsReadyTimeoutQuiet, gcsReadyTroubleshootingURL)
 	return corev1.Container{
 		Name:            WaitGCSReadyInitName,
 		Image:           r.Image,

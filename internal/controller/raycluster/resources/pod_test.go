@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -74,6 +75,8 @@ func TestBuildHeadPodMetadata(t *testing.T) {
 		"user": "kept",
 		rayv1.RayOverwriteContainerCmdAnnotationKey: "false",
 		rayv1.RayFTEnabledAnnotationKey:             "false",
+		rayv1.UpgradeStrategyRecreateHashKey:        ClusterSpecHash(c),
+		rayv1.KubeRayVersion:                        "v1.2.3",
 		PodTemplateHashAnnotationKey:                PodTemplateHash(c, rayv1.HeadGroupName),
 	}
 	if diff := cmp.Diff(wantAnn, pod.Annotations); diff != "" {
@@ -101,9 +104,11 @@ func TestBuildHeadPodMetadata(t *testing.T) {
 }
 
 func TestBuildHeadPodRecreateAnnotations(t *testing.T) {
+	// KubeRay stamps the spec hash and its version on every head pod, whatever the strategy.
 	c := testCluster()
-	if pod := BuildHeadPod(c, testOptions()); pod.Annotations[rayv1.UpgradeStrategyRecreateHashKey] != "" {
-		t.Errorf("recreate hash set without the Recreate strategy")
+	before := BuildHeadPod(c, testOptions())
+	if got, want := before.Annotations[rayv1.UpgradeStrategyRecreateHashKey], ClusterSpecHash(c); got != want || got == "" {
+		t.Errorf("recreate hash without a strategy = %q, want %q", got, want)
 	}
 	c.Spec.UpgradeStrategy = &rayv1.RayClusterUpgradeStrategy{Type: ptr.To(rayv1.RayClusterRecreate)}
 	pod := BuildHeadPod(c, testOptions())
@@ -112,6 +117,16 @@ func TestBuildHeadPodRecreateAnnotations(t *testing.T) {
 	}
 	if got := pod.Annotations[rayv1.KubeRayVersion]; got != "v1.2.3" {
 		t.Errorf("kuberay version = %q", got)
+	}
+	c.Spec.HeadGroupSpec.Template.Spec.Containers[0].Image = "other"
+	if BuildHeadPod(c, testOptions()).Annotations[rayv1.UpgradeStrategyRecreateHashKey] == pod.Annotations[rayv1.UpgradeStrategyRecreateHashKey] {
+		t.Error("recreate hash did not change with the head template")
+	}
+	w := BuildWorkerPod(c, &c.Spec.WorkerGroupSpecs[0], WorkerPodParams{}, testOptions())
+	for _, k := range []string{rayv1.UpgradeStrategyRecreateHashKey, rayv1.KubeRayVersion, rayv1.RayFTEnabledAnnotationKey} {
+		if _, ok := w.Annotations[k]; ok {
+			t.Errorf("worker pod carries %s; KubeRay puts it on the head only", k)
+		}
 	}
 }
 
@@ -261,7 +276,7 @@ func TestRayServiceEnvAndProbes(t *testing.T) {
 
 func TestProbes(t *testing.T) {
 	oldHead := "wget --tries 1 -T 2 -q -O- http://localhost:52365/api/local_raylet_healthz | grep success && " +
-		"wget --tries 1 -T 2 -q -O- http://localhost:8265/api/gcs_healthz | grep success"
+		"wget --tries 1 -T 10 -q -O- http://localhost:8265/api/gcs_healthz | grep success"
 	oldWorker := "wget --tries 1 -T 2 -q -O- http://localhost:52365/api/local_raylet_healthz | grep success"
 	tests := []struct {
 		name       string
@@ -281,7 +296,7 @@ func TestProbes(t *testing.T) {
 			name: "custom ports are honoured", version: "2.40.0",
 			headParams: map[string]string{"dashboard-agent-listen-port": "1111", "dashboard-port": "2222"},
 			wantHead: "wget --tries 1 -T 2 -q -O- http://localhost:1111/api/local_raylet_healthz | grep success && " +
-				"wget --tries 1 -T 2 -q -O- http://localhost:2222/api/gcs_healthz | grep success",
+				"wget --tries 1 -T 10 -q -O- http://localhost:2222/api/gcs_healthz | grep success",
 			wantWorker: oldWorker,
 		},
 	}
@@ -598,8 +613,8 @@ func TestGCSFaultTolerance(t *testing.T) {
 		mustEnv(t, wc, EnvGCSReconnectTimeout, "600")
 		noEnv(t, wc, EnvRedisAddress)
 		noEnv(t, wc, EnvExternalStorageNS)
-		if w.Annotations[rayv1.RayFTEnabledAnnotationKey] != "true" {
-			t.Errorf("worker annotations = %v", w.Annotations)
+		if _, ok := w.Annotations[rayv1.RayFTEnabledAnnotationKey]; ok {
+			t.Errorf("worker annotations = %v, want no %s (head only)", w.Annotations, rayv1.RayFTEnabledAnnotationKey)
 		}
 		if strings.Contains(wc.Args[0], "redis") {
 			t.Errorf("worker ray start mentions redis: %s", wc.Args[0])
@@ -794,4 +809,55 @@ func TestNoContainersDoesNotPanic(t *testing.T) {
 		t.Errorf("worker pod without containers lost its labels")
 	}
 	_ = BuildHeadService(c, testOptions())
+}
+
+func TestPodDefaults(t *testing.T) {
+	c := testCluster()
+	c.Spec.EnableInTreeAutoscaling = ptr.To(true)
+	c.Spec.HeadGroupSpec.Template.Labels = map[string]string{"team": "mine"}
+	c.Spec.HeadGroupSpec.Template.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "SHARED", Value: "user"}}
+	o := testOptions()
+	o.PodDefaults = PodDefaults{
+		HeadSidecarContainers:   []corev1.Container{{Name: "head-side", Image: "busybox"}},
+		WorkerSidecarContainers: []corev1.Container{{Name: "worker-side", Image: "busybox"}},
+		ContainerEnvs:           []corev1.EnvVar{{Name: "SHARED", Value: "operator"}, {Name: "ONLY_OPERATOR", Value: "1"}},
+		Labels:                  map[string]string{"team": "operator", "cost-center": "ray", rayv1.RayNodeTypeLabelKey: "bogus"},
+		Annotations:             map[string]string{"note": "operator"},
+	}
+	head := BuildHeadPod(c, o)
+	names := func(p *corev1.Pod) []string {
+		var out []string
+		for _, ctr := range p.Spec.Containers {
+			out = append(out, ctr.Name)
+		}
+		return out
+	}
+	if got := names(head); !slices.Equal(got, []string{"ray-head", AutoscalerContainerName, "head-side"}) {
+		t.Errorf("head containers = %v, want the sidecar after the autoscaler", got)
+	}
+	hc := &head.Spec.Containers[0]
+	mustEnv(t, hc, "SHARED", "user")
+	mustEnv(t, hc, "ONLY_OPERATOR", "1")
+	noEnv(t, &head.Spec.Containers[1], "ONLY_OPERATOR")
+	if head.Labels["team"] != "mine" || head.Labels["cost-center"] != "ray" || head.Labels[rayv1.RayNodeTypeLabelKey] != "head" {
+		t.Errorf("head labels = %v: template and operator labels must win over defaults", head.Labels)
+	}
+	if head.Annotations["note"] != "operator" {
+		t.Errorf("head annotations = %v", head.Annotations)
+	}
+
+	w := BuildWorkerPod(c, &c.Spec.WorkerGroupSpecs[0], WorkerPodParams{}, o)
+	if got := names(w); len(got) != 2 || got[1] != "worker-side" {
+		t.Errorf("worker containers = %v, want the worker sidecar only", got)
+	}
+	mustEnv(t, &w.Spec.Containers[0], "ONLY_OPERATOR", "1")
+	if w.Labels["team"] != "operator" || w.Annotations["note"] != "operator" {
+		t.Errorf("worker labels %v / annotations %v lack the defaults", w.Labels, w.Annotations)
+	}
+	if o.PodDefaults.HeadSidecarContainers[0].Env != nil || len(o.PodDefaults.ContainerEnvs) != 2 {
+		t.Error("building a pod changed the operator's defaults")
+	}
+	if PodTemplateHash(c, rayv1.HeadGroupName) != head.Annotations[PodTemplateHashAnnotationKey] {
+		t.Error("pod defaults changed the pod-template hash; operator options must not mark pods outdated")
+	}
 }

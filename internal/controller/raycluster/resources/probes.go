@@ -21,8 +21,11 @@ const (
 	readinessFailure      = 10
 	workerProbeTimeout    = 2
 	headProbeTimeout      = 5
-	// wgetTimeout is the per-request timeout of the exec health checks.
-	wgetTimeout = 2
+	// rayletCheckTimeout and gcsCheckTimeout are the wget timeouts of the exec health checks,
+	// KubeRay's: 2 s for the raylet, 10 s for the dashboard's GCS check, which itself waits on
+	// the GCS.
+	rayletCheckTimeout = 2
+	gcsCheckTimeout    = 10
 
 	healthzPath       = "/api/healthz"
 	rayletHealthPath  = "api/local_raylet_healthz"
@@ -32,8 +35,8 @@ const (
 )
 
 // wgetCheck is a shell health check that succeeds when the endpoint answers "success".
-func wgetCheck(port int32, path string) string {
-	return fmt.Sprintf("wget --tries 1 -T %d -q -O- http://localhost:%d/%s | grep success", wgetTimeout, port, path)
+func wgetCheck(timeout int, port int32, path string) string {
+	return fmt.Sprintf("wget --tries 1 -T %d -q -O- http://localhost:%d/%s | grep success", timeout, port, path)
 }
 
 func execProbe(checks ...string) corev1.ProbeHandler {
@@ -97,9 +100,9 @@ func setProbes(ctr *corev1.Container, in probeInput) {
 			Port: intstr.FromInt32(agentPort),
 		}}
 	} else {
-		checks := []string{wgetCheck(agentPort, rayletHealthPath)}
+		checks := []string{wgetCheck(rayletCheckTimeout, agentPort, rayletHealthPath)}
 		if in.nodeType == rayv1.HeadNode {
-			checks = append(checks, wgetCheck(dashboardPort, gcsHealthPath))
+			checks = append(checks, wgetCheck(gcsCheckTimeout, dashboardPort, gcsHealthPath))
 		}
 		handler = execProbe(checks...)
 	}
