@@ -204,7 +204,7 @@ func TestConfigFileInvalid(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := writeConfig(t, tt.body)
-			_, err := parse("--config="+path)
+			_, err := parse("--config=" + path)
 			if err == nil {
 				t.Fatal("want an error")
 			}
