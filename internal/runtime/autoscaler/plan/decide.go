@@ -41,8 +41,8 @@ type groupState struct {
 	// added counts replicas added this round; served and requested count the pending and
 	// requested bundles they were added for.
 	added, served, requested int
-	deletions     []Deletion
-	notes         []string
+	deletions                []Deletion
+	notes                    []string
 }
 
 type state struct {
