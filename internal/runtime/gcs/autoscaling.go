@@ -193,3 +193,22 @@ func (a *AutoscalingState) ClusterState() *gcsv1.GetClusterStateResponse {
 	}
 	return out
 }
+
+// DemandReportingServer is the Server with placements routed through the autoscaling state, so
+// whatever places processes through it (the job manager, the Serve controller) reports the
+// placements that find no capacity as pending demand. It is what the head hands them as their
+// cluster when autoscaling is on.
+type DemandReportingServer struct {
+	*Server
+	state *AutoscalingState
+}
+
+// Cluster returns the Server with placements reporting demand here.
+func (a *AutoscalingState) Cluster() DemandReportingServer {
+	return DemandReportingServer{Server: a.srv, state: a}
+}
+
+// PlaceProcess places through the autoscaling state.
+func (d DemandReportingServer) PlaceProcess(p Placement) (*gcsv1.Node, error) {
+	return d.state.PlaceProcess(p)
+}

@@ -189,3 +189,19 @@ func TestAutoscalingServiceOverGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestDemandReportingServerReportsThroughTheState(t *testing.T) {
+	s, clk := newTestServer(t)
+	a := NewAutoscalingState(s, AutoscalingOptions{Clock: clk})
+	cluster := a.Cluster()
+	if _, err := cluster.PlaceProcess(Placement{Spec: spec("r1", "serve_replica", map[string]float64{"CPU": 1})}); !errors.Is(err, ErrNoCapacity) {
+		t.Fatalf("placing on an empty cluster: %v", err)
+	}
+	if p := a.ClusterState().Pending; len(p) != 1 || p[0].Id != "r1" || p[0].Kind != "serve_replica" {
+		t.Fatalf("pending = %v, want r1", p)
+	}
+	// The rest of the Server is reachable unchanged.
+	if len(cluster.Nodes()) != 0 {
+		t.Fatal("nodes on an empty cluster")
+	}
+}
