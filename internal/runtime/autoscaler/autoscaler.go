@@ -234,7 +234,9 @@ func (a *Autoscaler) Round(ctx context.Context) (RoundResult, error) {
 			a.metrics.rounds.WithLabelValues("ok").Inc()
 			return res, err
 		}
-		err = a.opts.Client.Patch(ctx, c, client.RawPatch(types.JSONPatchType, patch))
+		// Patch a copy: Patch overwrites its object with the answer, and announce compares the
+		// decision with the spec it was made from.
+		err = a.opts.Client.Patch(ctx, c.DeepCopy(), client.RawPatch(types.JSONPatchType, patch))
 		if apierrors.IsConflict(err) || apierrors.IsInvalid(err) && strings.Contains(err.Error(), "test") {
 			// Someone changed the RayCluster since it was read.
 			res.Conflicts++

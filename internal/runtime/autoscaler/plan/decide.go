@@ -377,6 +377,13 @@ func (s *state) units(g *groupState, timeout time.Duration) []*unit {
 		}
 	}
 	for _, u := range order {
+		if g.hosts > 1 && u.key == u.pods[0] {
+			// Without the replica-name label the pod's replica is unknown; removing one host
+			// alone would break its replica.
+			u.removable = false
+			u.why = fmt.Sprintf("multi-host pod %s has no %s label", u.key, rayv1.RayWorkerReplicaNameKey)
+			continue
+		}
 		if g.hosts > 1 && len(u.pods) != int(g.hosts) {
 			u.removable = false
 			u.why = fmt.Sprintf("replica %s has %d of %d hosts", u.key, len(u.pods), g.hosts)

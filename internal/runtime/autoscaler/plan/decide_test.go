@@ -530,6 +530,14 @@ func TestMultiHost(t *testing.T) {
 			want: map[string]want{"tpu": {replicas: 1, delete: []string{"r1-0", "r1-1"}, changed: true}},
 		},
 		{
+			name:    "multi-host pods without a replica name are never removed one by one",
+			cluster: cluster([]rayv1.WorkerGroupSpec{grp("tpu", 0, 10, replicas(1), hosts(2))}),
+			shapes:  tpu,
+			pods:    hostPods("", "h0", "h1"),
+			nodes:   []Node{head(), idleNode("h0", tpu["tpu"], time.Hour), idleNode("h1", tpu["tpu"], time.Hour)},
+			want:    map[string]want{"tpu": {replicas: 1, changed: false}},
+		},
+		{
 			name:    "Conservative still adds one whole replica when nothing is pending",
 			cluster: cluster([]rayv1.WorkerGroupSpec{grp("tpu", 0, 10, replicas(0), hosts(8))}, mode(rayv1.UpscalingConservative)),
 			shapes:  tpu, nodes: []Node{head()}, demand: times(9, Resources{"TPU": 4}),
