@@ -343,8 +343,7 @@ type unit struct {
 	pods      []string
 	idleSince time.Time // the latest of its hosts'; zero when some host is not removable
 	removable bool
-	why       string // why a non-removable unit is kept
-	noNode    bool   // no host has registered a Ray node yet
+	noNode    bool // no host has registered a Ray node yet
 }
 
 func (s *state) units(g *groupState, timeout time.Duration) []*unit {
@@ -362,15 +361,12 @@ func (s *state) units(g *groupState, timeout time.Duration) []*unit {
 			order = append(order, u)
 		}
 		u.pods = append(u.pods, p.Name)
-		ok, why, since := s.podIdle(p.Name, timeout)
+		ok, since := s.podIdle(p.Name, timeout)
 		if s.nodes[p.Name] != nil {
 			u.noNode = false
 		}
 		if !ok {
 			u.removable = false
-			if u.why == "" {
-				u.why = why
-			}
 		}
 		if since.After(u.idleSince) {
 			u.idleSince = since
@@ -381,41 +377,28 @@ func (s *state) units(g *groupState, timeout time.Duration) []*unit {
 			// Without the replica-name label the pod's replica is unknown; removing one host
 			// alone would break its replica.
 			u.removable = false
-			u.why = fmt.Sprintf("multi-host pod %s has no %s label", u.key, rayv1.RayWorkerReplicaNameKey)
 			continue
 		}
 		if g.hosts > 1 && len(u.pods) != int(g.hosts) {
 			u.removable = false
-			u.why = fmt.Sprintf("replica %s has %d of %d hosts", u.key, len(u.pods), g.hosts)
 		}
 	}
 	return order
 }
 
-// podIdle reports whether the pod's node may be removed: idle at least timeout with nothing on it
-// and nothing this round's packing put there.
-func (s *state) podIdle(pod string, timeout time.Duration) (bool, string, time.Time) {
+// podIdle reports whether the pod's node may be removed, and since when it is idle: idle at least
+// timeout with nothing on it and nothing this round's packing put there.
+func (s *state) podIdle(pod string, timeout time.Duration) (bool, time.Time) {
 	n, ok := s.nodes[pod]
-	if !ok {
-		return false, "its Ray node has not registered", time.Time{}
+	if !ok || n.Busy || n.IdleSince.IsZero() || !fits(n.Available, n.Total) {
+		return false, time.Time{}
 	}
-	var bn *bin
 	for _, b := range s.bins {
-		if b.pod == pod {
-			bn = b
+		if b.pod == pod && (b.usedByDemand || b.heldByRequest) {
+			return false, n.IdleSince
 		}
 	}
-	switch {
-	case n.Busy || n.IdleSince.IsZero() || !fits(n.Available, n.Total):
-		return false, "it has work", time.Time{}
-	case bn != nil && bn.usedByDemand:
-		return false, "pending demand fits on it", n.IdleSince
-	case bn != nil && bn.heldByRequest:
-		return false, "request_resources holds it", n.IdleSince
-	case s.in.Now.Sub(n.IdleSince) < timeout:
-		return false, fmt.Sprintf("idle for %s, less than the idle timeout %s", s.in.Now.Sub(n.IdleSince).Round(time.Second), timeout), n.IdleSince
-	}
-	return true, "", n.IdleSince
+	return s.in.Now.Sub(n.IdleSince) >= timeout, n.IdleSince
 }
 
 // scaleDown names the group's idle replicas for deletion, longest idle first, never going below
