@@ -201,7 +201,7 @@ func (a *Autoscaler) Run(ctx context.Context) error {
 		mux.Handle("/metrics", promhttp.HandlerFor(a.opts.Gatherer, promhttp.HandlerOpts{}))
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(l) }()
-		defer srv.Close()
+		defer func() { _ = srv.Close() }()
 	}
 	log.Info("Autoscaler started", "cluster", a.key.String(), "interval", a.opts.Interval)
 	t := a.opts.Clock.NewTicker(a.opts.Interval)

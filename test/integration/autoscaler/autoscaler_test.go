@@ -115,7 +115,7 @@ func newFixture(t *testing.T, patchHook func(context.Context, client.WithWatch, 
 	sa, err := client.New(f.saCfg, client.Options{Scheme: autoscaler.Scheme()})
 	must(t, err)
 	f.sa = sa
-	var c client.Client = sa
+	c := sa
 	if patchHook != nil {
 		ww, err := client.NewWithWatch(f.saCfg, client.Options{Scheme: autoscaler.Scheme()})
 		must(t, err)
