@@ -1,0 +1,92 @@
+package autoscaler
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/rayk8s/rayk8s/internal/runtime/autoscaler/plan"
+	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
+)
+
+// HeadState is where the autoscaler learns the Ray side of the cluster. The head's control
+// service implements it over gRPC (GRPCHead); tests may plug in the in-process head.
+type HeadState interface {
+	ClusterState(ctx context.Context) (State, error)
+}
+
+// State is the head's view of the cluster for one round.
+type State struct {
+	Nodes []HeadNode
+	// Demand is one bundle per placement that found no capacity.
+	Demand []plan.Resources
+	// Requests are the standing request_resources bundles.
+	Requests []plan.Resources
+}
+
+// HeadNode is one alive Ray node as the head sees it.
+type HeadNode struct {
+	ID, IP string
+	Head   bool
+	// Total and Available are the node's resources.
+	Total, Available plan.Resources
+	// IdleSince is when the node became idle; zero while it has work.
+	IdleSince time.Time
+	// Busy is set while the head knows of processes on the node.
+	Busy bool
+}
+
+// GRPCHead reads the state from the head's AutoscalerStateService.
+type GRPCHead struct {
+	client gcsv1.AutoscalerStateServiceClient
+}
+
+// NewGRPCHead reads state over conn, a connection to the head's GCS port.
+func NewGRPCHead(conn grpc.ClientConnInterface) *GRPCHead {
+	return &GRPCHead{client: gcsv1.NewAutoscalerStateServiceClient(conn)}
+}
+
+// ClusterState implements HeadState.
+func (h *GRPCHead) ClusterState(ctx context.Context) (State, error) {
+	resp, err := h.client.GetClusterState(ctx, &gcsv1.GetClusterStateRequest{})
+	if err != nil {
+		return State{}, fmt.Errorf("reading the cluster state from the head: %w", err)
+	}
+	return FromClusterState(resp), nil
+}
+
+// FromClusterState converts the control service's answer.
+func FromClusterState(resp *gcsv1.GetClusterStateResponse) State {
+	activity := map[string]*gcsv1.NodeActivity{}
+	for _, a := range resp.Activity {
+		activity[a.NodeId] = a
+	}
+	var st State
+	for _, n := range resp.Nodes {
+		if n.State != gcsv1.NodeState_NODE_STATE_ALIVE {
+			continue
+		}
+		hn := HeadNode{
+			ID: n.NodeId, IP: n.NodeIpAddress, Head: n.IsHead,
+			Total: plan.Resources(n.ResourcesTotal), Available: plan.Resources(n.ResourcesAvailable),
+			// Without an activity record the node's idleness is unknown: treat it as busy.
+			Busy: true,
+		}
+		if a, ok := activity[n.NodeId]; ok {
+			hn.Busy = a.RunningProcesses > 0
+			if a.IdleSinceMs > 0 {
+				hn.IdleSince = time.UnixMilli(a.IdleSinceMs)
+			}
+		}
+		st.Nodes = append(st.Nodes, hn)
+	}
+	for _, p := range resp.Pending {
+		st.Demand = append(st.Demand, plan.Resources(p.Resources))
+	}
+	for _, r := range resp.Requested {
+		st.Requests = append(st.Requests, plan.Resources(r.Resources))
+	}
+	return st
+}

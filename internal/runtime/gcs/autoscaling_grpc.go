@@ -1,0 +1,36 @@
+package gcs
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
+)
+
+// Register adds the AutoscalerStateService to g; pass it to Server.RegisterService.
+func (a *AutoscalingState) Register(g grpc.ServiceRegistrar) {
+	gcsv1.RegisterAutoscalerStateServiceServer(g, &autoscalerService{a: a})
+}
+
+type autoscalerService struct {
+	gcsv1.UnimplementedAutoscalerStateServiceServer
+	a *AutoscalingState
+}
+
+func (s *autoscalerService) GetClusterState(context.Context, *gcsv1.GetClusterStateRequest) (*gcsv1.GetClusterStateResponse, error) {
+	return s.a.ClusterState(), nil
+}
+
+func (s *autoscalerService) RequestResources(_ context.Context, req *gcsv1.RequestResourcesRequest) (*gcsv1.RequestResourcesResponse, error) {
+	bundles := make([]map[string]float64, 0, len(req.Bundles))
+	for _, b := range req.Bundles {
+		bundles = append(bundles, b.GetResources())
+	}
+	if err := s.a.SetRequests(bundles); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return &gcsv1.RequestResourcesResponse{}, nil
+}
