@@ -50,7 +50,10 @@ type starter struct {
 	conn      *grpc.ClientConn
 	comps     []component
 
-	gcsServer       *gcs.Server
+	gcsServer *gcs.Server
+	// autoscaling keeps each node's idleness and the pending demand the
+	// cluster autoscaler reads; placements go through it.
+	autoscaling     *gcs.AutoscalingState
 	agentListener   net.Listener
 	metricsListener net.Listener
 	procs           *raylet.ProcessManager
@@ -174,6 +177,10 @@ func (s *starter) addControlService(ctx context.Context) error {
 		return err
 	}
 	s.gcsServer = gcsServer
+	s.autoscaling = gcs.NewAutoscalingState(gcsServer, gcs.AutoscalingOptions{
+		ProcessKinds: []string{jobs.ProcessKind, servecontroller.ReplicaKind},
+	})
+	gcsServer.RegisterService(s.autoscaling.Register)
 	s.add("gcs_server", func(ctx context.Context) error { return gcsServer.Serve(ctx, gl) })
 	s.add("gcs_health_checker", gcsServer.Run)
 	return nil
@@ -310,7 +317,7 @@ func (s *starter) addServeAgent() {
 func (s *starter) addJobManager() {
 	s.jobManager = jobs.NewManager(jobs.Options{
 		Store:                s.gcsServer.Storage(),
-		Cluster:              s.gcsServer,
+		Cluster:              s.autoscaling.Cluster(),
 		GCSAddress:           s.n.gcsAddr,
 		AllowDriverOnWorkers: s.cfg.AllowDriverOnWorkers,
 		StopGracePeriod:      s.cfg.JobStopGracePeriod,
@@ -326,7 +333,7 @@ func (s *starter) addJobManager() {
 // gRPC service on the control service.
 func (s *starter) addServeController() {
 	s.serveController = servecontroller.New(servecontroller.Options{
-		Cluster:    s.gcsServer,
+		Cluster:    s.autoscaling.Cluster(),
 		Store:      s.gcsServer.Storage(),
 		Replicas:   &servecontroller.TunnelClient{HTTP: wire.NewH2CClient()},
 		Python:     s.cfg.ServePython,

@@ -6,14 +6,18 @@
 package raycli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
+	"github.com/rayk8s/rayk8s/internal/runtime/autoscaler"
 )
 
 type cli struct {
@@ -145,19 +149,33 @@ func (c *cli) versionCommand() *cobra.Command {
 }
 
 func (c *cli) autoscalerCommand() *cobra.Command {
+	var name, namespace string
 	cmd := &cobra.Command{
 		Use:   "kuberay-autoscaler [OPTIONS]",
-		Short: "Run the KubeRay autoscaler (not implemented yet).",
-		Args:  cobra.ArbitraryArgs,
+		Short: "Run the autoscaler sidecar of a RayCluster's head pod: scale worker groups to the head's demand.",
+		Args:  unexpectedArgs,
 		RunE: func(*cobra.Command, []string) error {
-			fmt.Fprintln(c.stderr, "ray kuberay-autoscaler: not implemented yet in this runtime")
-			return exitCode(1)
+			if name == "" || namespace == "" {
+				fmt.Fprintln(c.stderr, "ray kuberay-autoscaler: --cluster-name and --cluster-namespace are required (KubeRay's head pod passes both)")
+				return exitCode(2)
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			err := autoscaler.Run(ctx, autoscaler.Options{
+				ClusterName: name,
+				Namespace:   namespace,
+				MetricsAddr: autoscaler.DefaultMetricsAddr,
+				Logger:      newLogger(c.stderr).WithName("autoscaler"),
+			})
+			if err != nil && ctx.Err() == nil {
+				fmt.Fprintf(c.stderr, "ray kuberay-autoscaler: %v\n", err)
+				return exitCode(1)
+			}
+			return nil
 		},
 	}
-	addFlags(cmd, []flagSpec{
-		{name: "cluster-name", kind: valueFlag, usage: "`name` of the RayCluster to scale"},
-		{name: "cluster-namespace", kind: valueFlag, usage: "`namespace` of the RayCluster to scale"},
-	})
+	cmd.Flags().StringVar(&name, "cluster-name", "", "`name` of the RayCluster to scale")
+	cmd.Flags().StringVar(&namespace, "cluster-namespace", "", "`namespace` of the RayCluster to scale")
 	return cmd
 }
 

@@ -318,9 +318,9 @@ func TestUsageErrors(t *testing.T) {
 			}
 		}
 	}
-	code, _, stderr := runCLI(nil, "kuberay-autoscaler", "--cluster-name", "c", "--cluster-namespace", "ns")
-	if code != 1 || !strings.Contains(stderr, "not implemented") {
-		t.Errorf("kuberay-autoscaler exit = %d, stderr %q", code, stderr)
+	code, _, stderr := runCLI(nil, "kuberay-autoscaler", "--cluster-name", "c")
+	if code != 2 || !strings.Contains(stderr, "--cluster-namespace") {
+		t.Errorf("kuberay-autoscaler without --cluster-namespace: exit = %d, stderr %q", code, stderr)
 	}
 }
 

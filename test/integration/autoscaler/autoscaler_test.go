@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -31,6 +33,7 @@ import (
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 	"github.com/rayk8s/rayk8s/internal/runtime/autoscaler"
 	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
+	"github.com/rayk8s/rayk8s/internal/testsupport/matchers"
 	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
@@ -80,7 +83,7 @@ func newFixture(t *testing.T, patchHook func(context.Context, client.WithWatch, 
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	f := &fixture{t: t, ctx: ctx, ns: testenv.NewNamespace(t, env.Client, "autoscaler-"), clk: clocktesting.NewFakeClock(time.Unix(1_700_000_000, 0))}
+	f := &fixture{t: t, ctx: ctx, ns: newNamespace(t), clk: clocktesting.NewFakeClock(time.Unix(1_700_000_000, 0))}
 
 	f.rc = &rayv1.RayCluster{
 		ObjectMeta: metav1.ObjectMeta{Name: "rc", Namespace: f.ns},
@@ -139,9 +142,8 @@ func newFixture(t *testing.T, patchHook func(context.Context, client.WithWatch, 
 	})
 	must(t, f.head.RegisterNode(ctx, &gcsv1.Node{NodeId: "head", NodeIpAddress: headIP, IsHead: true, ResourcesTotal: map[string]float64{"CPU": 1}}, nil))
 
-	// Events go through the administrator: the operator's Role does not grant events (see the
-	// report in TestRoleGrantsWhatTheAutoscalerNeeds).
-	cs, err := kubernetes.NewForConfig(env.Config)
+	// Events are recorded as the ServiceAccount too: the Role grants events.k8s.io events.
+	cs, err := kubernetes.NewForConfig(f.saCfg)
 	must(t, err)
 	b := events.NewBroadcaster(&events.EventSinkImpl{Interface: cs.EventsV1()})
 	b.StartRecordingToSink(ctx.Done())
@@ -153,6 +155,21 @@ func newFixture(t *testing.T, patchHook func(context.Context, client.WithWatch, 
 	})
 	must(t, err)
 	return f, a
+}
+
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns, err := testenv.CreateNamespace(context.Background(), env.Client, "autoscaler-")
+	must(t, err)
+	return ns
+}
+
+// eventually waits for a Normal event about the RayCluster rc with reason and a note containing note.
+func eventually(t *testing.T, f *fixture, what, reason, note string) {
+	t.Helper()
+	gomega.NewWithT(t).Eventually(func() ([]eventsv1.Event, error) {
+		return testenv.ListEvents(f.ctx, env.Client, f.ns, "RayCluster", "rc")
+	}).WithTimeout(10*time.Second).WithPolling(50*time.Millisecond).Should(matchers.HaveEvent(corev1.EventTypeNormal, reason, note), what)
 }
 
 func must(t *testing.T, err error) {
@@ -214,8 +231,7 @@ func TestScaleUpAndIdleScaleDownAsTheServiceAccount(t *testing.T) {
 	if *g.Replicas != 1 || len(g.ScaleStrategy.WorkersToDelete) != 0 {
 		t.Fatalf("after scale-up: replicas %d, workersToDelete %v; want 1 and none", *g.Replicas, g.ScaleStrategy.WorkersToDelete)
 	}
-	testenv.Eventually(t, 10*time.Second, 50*time.Millisecond, "a ScaledUp event",
-		testenv.HasEvent(t, env.Client, f.ns, "RayCluster", "rc", autoscaler.EventScaledUp, "replicas 0 -> 1"))
+	eventually(t, f, "a ScaledUp event", autoscaler.EventScaledUp, "replicas 0 -> 1")
 
 	// The same observation again: the pod is in flight, nothing is written.
 	if res := round(t, ctx, a); res.Patched {
@@ -251,8 +267,7 @@ func TestScaleUpAndIdleScaleDownAsTheServiceAccount(t *testing.T) {
 	if *g.Replicas != 0 || !slices.Equal(g.ScaleStrategy.WorkersToDelete, []string{"rc-small-a"}) {
 		t.Fatalf("after scale-down: replicas %d, workersToDelete %v; want 0 and [rc-small-a] in one patch", *g.Replicas, g.ScaleStrategy.WorkersToDelete)
 	}
-	testenv.Eventually(t, 10*time.Second, 50*time.Millisecond, "a ScaledDown event",
-		testenv.HasEvent(t, env.Client, f.ns, "RayCluster", "rc", autoscaler.EventScaledDown, "deleting rc-small-a"))
+	eventually(t, f, "a ScaledDown event", autoscaler.EventScaledDown, "deleting rc-small-a")
 
 	// The operator deletes the pod (unscheduled pods go at once) and the node leaves: the
 	// autoscaler clears the list.
@@ -332,4 +347,11 @@ func TestRoleGrantsWhatTheAutoscalerNeeds(t *testing.T) {
 	if res := round(t, f.ctx, a); !res.Patched {
 		t.Fatal("no write")
 	}
+	// And its decision reached the API server as an Event, recorded with the Role alone.
+	gomega.NewWithT(t).Eventually(func() ([]eventsv1.Event, error) {
+		var evs eventsv1.EventList
+		err := env.Client.List(f.ctx, &evs, client.InNamespace(f.ns))
+		return evs.Items, err
+	}).WithTimeout(30*time.Second).Should(gomega.ContainElement(
+		gomega.HaveField("Regarding.Name", f.rc.Name)), "an Event about the RayCluster from the autoscaler's ServiceAccount")
 }
