@@ -242,8 +242,9 @@ func (h *Handles) Invoke(ctx context.Context, c Call) (*Response, error) {
 		frames = append(frames, wire.Out{Type: wire.TypeEnd})
 	}
 	retry := false
+	since := h.opts.Clock.Now()
 	for {
-		lease, err := r.Assign(ctx, retry)
+		lease, err := r.AssignCall(ctx, router.Call{Retry: retry, ModelID: c.Meta.MultiplexedModelID, Since: since})
 		if err != nil {
 			return nil, err
 		}
@@ -286,6 +287,9 @@ func (h *Handles) Invoke(ctx context.Context, c Call) (*Response, error) {
 			continue
 		}
 		acc := wire.DecodeAccept(f.Payload)
+		if acc.Models != nil {
+			lease.Models(acc.Models)
+		}
 		if !acc.Accepted {
 			st.Close()
 			lease.Rejected(acc.Ongoing)
@@ -421,6 +425,12 @@ func (r *Response) Next(ctx context.Context) ([]byte, error) {
 			r.credit(len(f.Payload))
 			return f.Payload, nil
 		case wire.TypeEnd:
+			if len(f.Payload) > 0 {
+				var end wire.End
+				if json.Unmarshal(f.Payload, &end) == nil && end.Models != nil {
+					r.lease.Models(end.Models)
+				}
+			}
 			r.finish()
 			return nil, io.EOF
 		case wire.TypeError:

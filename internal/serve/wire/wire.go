@@ -101,6 +101,14 @@ type Meta struct {
 type Accept struct {
 	Accepted bool `json:"accepted"`
 	Ongoing  int  `json:"ongoing"`
+	// Models are the multiplexed model IDs the replica holds (nil: it
+	// multiplexes none). END may carry the same report, as JSON End.
+	Models []string `json:"models,omitempty"`
+}
+
+// End is the optional payload of a replica's END.
+type End struct {
+	Models []string `json:"models,omitempty"`
 }
 
 // Head starts a response.
