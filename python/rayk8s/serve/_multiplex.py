@@ -109,9 +109,9 @@ def multiplexed(func=None, *, max_num_models_per_replica=3):
             c = caches.get(key)
             if c is None:
                 load = functools.partial(fn, owner) if is_method else fn
-                c = ModelCache(load, capacity, on_change=_report)
+                c = ModelCache(load, capacity)
                 caches[key] = c
-                _registry.append(c)
+                _register(c)
             return c
 
         @functools.wraps(fn)
@@ -132,24 +132,21 @@ def multiplexed(func=None, *, max_num_models_per_replica=3):
     return decorate
 
 
-# Every model cache of this process (one replica per process).
-_registry = []
-
-
-def loaded_model_ids():
-    """The model IDs this replica holds, or None when it multiplexes none."""
-    if not _registry:
-        return None
-    out = []
-    for c in _registry:
-        out.extend(c.ids())
-    return out
-
-
-def _report():
+def _register(cache):
+    """Make the replica this runs in report cache's models."""
     from rayk8s.serve import _context
 
-    rt = _context._runtime
-    fn = getattr(rt, "models_changed", None)
-    if fn is not None:
-        fn()
+    caches = getattr(_context._runtime, "model_caches", None)
+    if caches is not None:
+        caches.append(cache)
+
+
+def loaded_model_ids(caches):
+    """The model IDs held by caches, or None when there are none (the
+    replica multiplexes no models)."""
+    if not caches:
+        return None
+    out = []
+    for c in caches:
+        out.extend(c.ids())
+    return out

@@ -67,6 +67,9 @@ class Replica:
         self.conn_ready = asyncio.Event()
         self.tasks = set()
         self.max_observed = 0
+        # The @serve.multiplexed caches of the instance, whose models every
+        # ACCEPT and END reports.
+        self.model_caches = []
 
     # ---- connections from the node agent ----
 
@@ -181,12 +184,12 @@ class Replica:
     def end_frame(self):
         """END, carrying the multiplexed models this replica holds so the
         caller's router learns them."""
-        models = _multiplex.loaded_model_ids()
+        models = _multiplex.loaded_model_ids(self.model_caches)
         return (_wire.END, b"" if models is None else _wire.dumps({"models": models}))
 
     def accept_payload(self, accepted):
         out = {"accepted": accepted, "ongoing": self.ongoing}
-        models = _multiplex.loaded_model_ids()
+        models = _multiplex.loaded_model_ids(self.model_caches)
         if models is not None:
             out["models"] = models
         return _wire.dumps(out)
