@@ -301,15 +301,19 @@ class Replica:
         """Items of a generator, async generator or iterable; a sync
         generator runs on the thread pool. Cancelling the call closes the
         generator, so its finally blocks run."""
-        if inspect.isasyncgen(items):
+        if inspect.isasyncgen(items) or hasattr(items, "__anext__"):
+            # Async generators and async iterators such as a streaming
+            # handle call's DeploymentResponseGenerator.
             try:
                 async for item in items:
                     yield item
             finally:
-                try:
-                    await items.aclose()
-                except Exception:  # noqa: BLE001 - closing a failed generator
-                    pass
+                close = getattr(items, "aclose", None)
+                if close is not None:
+                    try:
+                        await close()
+                    except Exception:  # noqa: BLE001 - closing a failed generator
+                        pass
             return
         if not inspect.isgenerator(items) and not hasattr(items, "__next__"):
             items = iter(items)
