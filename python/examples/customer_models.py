@@ -24,9 +24,10 @@ class CustomerModel:
     def predict(self, x):
         return self.slope * x + self.intercept
 
-    async def __del__(self):
-        # Where a real model would release its memory or GPU.
-        await asyncio.sleep(0)
+    def __del__(self):
+        # Where a real model would release its memory or GPU (Serve calls
+        # it when the model is evicted; an async __del__ is awaited).
+        self.slope = self.intercept = None
 
 
 @serve.deployment(num_replicas=2)
