@@ -99,6 +99,17 @@ func TestServeStreamingBatchingMultiplexing(t *testing.T) {
 		}
 	})
 
+	t.Run("an answer many times the flow-control window arrives whole", func(t *testing.T) {
+		// 64 chunks of 64 KiB: the replica can only finish if every hop
+		// returns credit as the client reads.
+		for _, p := range c.proxies {
+			code, body := c.do(t, "GET", p+"/stream?chunks=64&interval_s=0&chunk_size=65536", "")
+			if code != 200 || len(body) != 64*65536 {
+				t.Errorf("%s: %d, %d bytes, want 200 and %d bytes", p, code, len(body), 64*65536)
+			}
+		}
+	})
+
 	t.Run("a client that disconnects stops the stream in the replica", func(t *testing.T) {
 		stats := func() (cancelled, active int) {
 			code, body := c.do(t, "GET", c.proxies[1]+"/stream?stats=1", "")
