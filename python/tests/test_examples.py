@@ -52,5 +52,59 @@ class IrisTest(unittest.TestCase):
         self.assertGreater(info["training_accuracy"], 0.9)
 
 
+class TextGenTest(unittest.TestCase):
+    def test_generator_yields_tokens(self):
+        import asyncio
+
+        import textgen
+
+        gen = textgen.Generator.func_or_class()
+        gen.reconfigure({"token_delay_s": 0})
+
+        async def main():
+            return [t async for t in gen.generate("a b", 3)]
+
+        self.assertEqual(asyncio.run(main()), ["a-0 ", "b-1 ", "a-2 "])
+
+
+class ClassifierTest(unittest.TestCase):
+    def test_concurrent_texts_are_one_batch(self):
+        import asyncio
+
+        import classifier
+
+        model = classifier.Classifier.func_or_class()
+        model.reconfigure({"max_batch_size": 3, "batch_wait_timeout_s": 30})
+
+        async def main():
+            return await asyncio.gather(
+                model.classify("a great day"), model.classify("an awful day"), model.classify(7), return_exceptions=True
+            )
+
+        good, bad, wrong = asyncio.run(main())
+        self.assertEqual((good["label"], good["batch_size"]), ("positive", 3))
+        self.assertEqual(bad["label"], "negative")
+        self.assertIsInstance(wrong, ValueError)
+
+
+class CustomerModelsTest(unittest.TestCase):
+    def test_models_are_cached_per_customer(self):
+        import asyncio
+
+        import customer_models
+
+        d = customer_models.CustomerModels.func_or_class()
+
+        async def main():
+            a = await d.get_model("customer-1")
+            again = await d.get_model("customer-1")
+            b = await d.get_model("customer-2")
+            return a, again, b
+
+        a, again, b = asyncio.run(main())
+        self.assertIs(a, again)
+        self.assertNotEqual(a.predict(2), b.predict(2))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -381,12 +381,18 @@ func (a *Agent) serveReplicaCall(s *wire.ConnStream) {
 			return
 		}
 	}
+	// The calling replica's window bounds what is sent on to it, as the
+	// router's own window bounds what the called replica sends here.
+	window := wire.NewWindow(meta.Window)
 	go func() {
 		for {
 			f, err := s.Recv(ctx)
 			if err != nil || f.Type == wire.TypeCancel {
 				cancel()
 				return
+			}
+			if f.Type == wire.TypeCredit {
+				window.Give(wire.DecodeCredit(f.Payload))
 			}
 		}
 	}()
@@ -414,6 +420,9 @@ func (a *Agent) serveReplicaCall(s *wire.ConnStream) {
 		if err != nil {
 			kind, msg := classify(err)
 			sendError(s, kind, msg)
+			return
+		}
+		if window.Take(ctx, len(chunk)) != nil {
 			return
 		}
 		if s.Send(wire.Out{Type: wire.TypeData, Payload: chunk}) != nil {

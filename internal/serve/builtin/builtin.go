@@ -1,5 +1,5 @@
 // Package builtin holds the Go deployments `import_path: builtin:<name>`
-// names: echo, noop and sleep. They exist for tests, samples and benchmarks:
+// names: echo, noop, sleep and stream. They exist for tests, samples and benchmarks:
 // no Python is needed to serve them.
 package builtin
 
@@ -22,7 +22,7 @@ import (
 const ImportPrefix = "builtin:"
 
 // Names lists the built-ins.
-func Names() []string { return []string{"echo", "noop", "sleep"} }
+func Names() []string { return []string{"echo", "noop", "sleep", "stream"} }
 
 // Known reports whether name is a built-in.
 func Known(name string) bool { return slices.Contains(Names(), name) }
@@ -46,6 +46,10 @@ type options struct {
 	SleepS *float64 `json:"sleep_s,omitempty"`
 	// Message is returned by echo.
 	Message string `json:"message,omitempty"`
+	// Chunks, IntervalS and ChunkSize shape stream's answer.
+	Chunks    *int     `json:"chunks,omitempty"`
+	IntervalS *float64 `json:"interval_s,omitempty"`
+	ChunkSize *int     `json:"chunk_size,omitempty"`
 }
 
 // New constructs a built-in; an error is a constructor failure.
@@ -55,6 +59,9 @@ func New(name string, c Context) (replica.Deployment, error) {
 		if err := json.Unmarshal(c.Args, &args); err != nil {
 			return nil, fmt.Errorf("invalid args for builtin:%s: %w", name, err)
 		}
+	}
+	if err := args.validate(); err != nil {
+		return nil, fmt.Errorf("invalid args for builtin:%s: %w", name, err)
 	}
 	if args.FailConstructor != "" {
 		return nil, errors.New(args.FailConstructor)
@@ -67,6 +74,8 @@ func New(name string, c Context) (replica.Deployment, error) {
 		return &noop{base: b}, nil
 	case "sleep":
 		return &sleeper{base: b}, nil
+	case "stream":
+		return &streamer{base: b}, nil
 	}
 	return nil, fmt.Errorf("unknown built-in deployment %q (known: %v)", name, Names())
 }

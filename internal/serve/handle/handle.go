@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"sync"
 
 	"github.com/go-logr/logr"
@@ -230,6 +231,9 @@ func (h *Handles) Invoke(ctx context.Context, c Call) (*Response, error) {
 		return nil, err
 	}
 	h.opts.Metrics.RouterRequest(c.App, deployment, c.Meta.RoutePrefix)
+	if c.Meta.Window == 0 {
+		c.Meta.Window = wire.DefaultWindow
+	}
 	eager := c.BodyStream == nil && len(c.Body) <= InlineBodyLimit
 	// The opening frames are the same for every attempt.
 	frames := []wire.Out{{Type: wire.TypeOpen, Payload: wire.JSON(c.Meta)}}
@@ -238,8 +242,9 @@ func (h *Handles) Invoke(ctx context.Context, c Call) (*Response, error) {
 		frames = append(frames, wire.Out{Type: wire.TypeEnd})
 	}
 	retry := false
+	since := h.opts.Clock.Now()
 	for {
-		lease, err := r.Assign(ctx, retry)
+		lease, err := r.AssignCall(ctx, router.Call{Retry: retry, ModelID: c.Meta.MultiplexedModelID, Since: since})
 		if err != nil {
 			return nil, err
 		}
@@ -282,12 +287,15 @@ func (h *Handles) Invoke(ctx context.Context, c Call) (*Response, error) {
 			continue
 		}
 		acc := wire.DecodeAccept(f.Payload)
+		if acc.Models != nil {
+			lease.Models(acc.Models)
+		}
 		if !acc.Accepted {
 			st.Close()
 			lease.Rejected(acc.Ongoing)
 			continue
 		}
-		resp := &Response{st: st, lease: lease, replicaID: t.ReplicaID}
+		resp := &Response{st: st, lease: lease, replicaID: t.ReplicaID, credits: c.Meta.Window > 0}
 		if !eager {
 			go streamBody(st, c.Body, c.BodyStream)
 		}
@@ -343,6 +351,10 @@ type Response struct {
 	lease     *router.Lease
 	replicaID string
 	done      bool
+	// credits says the replica waits for CREDIT frames; owed is what was
+	// consumed and not yet returned.
+	credits bool
+	owed    int
 }
 
 func (r *Response) awaitHead(ctx context.Context) error {
@@ -410,13 +422,51 @@ func (r *Response) Next(ctx context.Context) ([]byte, error) {
 		}
 		switch f.Type {
 		case wire.TypeData:
+			r.credit(len(f.Payload))
 			return f.Payload, nil
 		case wire.TypeEnd:
+			if len(f.Payload) > 0 {
+				var end wire.End
+				if json.Unmarshal(f.Payload, &end) == nil && end.Models != nil {
+					r.lease.Models(end.Models)
+				}
+			}
 			r.finish()
 			return nil, io.EOF
 		case wire.TypeError:
 			r.finish()
 			return nil, decodeError(f.Payload)
+		}
+	}
+}
+
+// credit returns consumed bytes to the replica's window: at once when
+// nothing more is buffered (the caller is about to wait), else in batches
+// of a frame's size, so a fast reader does not answer every small chunk.
+func (r *Response) credit(n int) {
+	if !r.credits {
+		return
+	}
+	r.owed += n
+	if r.owed >= wire.ChunkSize || !r.Buffered() {
+		_ = r.st.Send(wire.Out{Type: wire.TypeCredit, Payload: wire.Credit(r.owed)})
+		r.owed = 0
+	}
+}
+
+// Chunks iterates over the rest of the body: the Go side of
+// handle.options(stream=True). It stops at the end of the body or at the
+// first error, which it yields.
+func (r *Response) Chunks(ctx context.Context) iter.Seq2[[]byte, error] {
+	return func(yield func([]byte, error) bool) {
+		for {
+			chunk, err := r.Next(ctx)
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if !yield(chunk, err) || err != nil {
+				return
+			}
 		}
 	}
 }

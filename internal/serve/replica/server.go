@@ -42,6 +42,54 @@ type Deployment interface {
 	CheckHealth(ctx context.Context) error
 }
 
+// Streamer is implemented by deployments that stream their answers chunk
+// by chunk; the server then calls HandleStream instead of Handle.
+type Streamer interface {
+	HandleStream(ctx context.Context, req *Request, w *ResponseStream) error
+}
+
+// ResponseStream sends a streamed answer: a head, then chunks, each sent
+// as soon as the caller's flow-control window allows.
+type ResponseStream struct {
+	st       wire.Stream
+	window   *wire.Window
+	headSent bool
+}
+
+// WriteHead starts the answer (status 0 means 200). Write calls it with
+// 200 when the deployment did not.
+func (w *ResponseStream) WriteHead(status int, headers [][2]string) error {
+	if w.headSent {
+		return errors.New("the response head was already sent")
+	}
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.headSent = true
+	return w.st.Send(wire.Out{Type: wire.TypeHead, Payload: wire.JSON(wire.Head{Status: status, Headers: headers})})
+}
+
+// Write sends one chunk (split into frames of at most wire.ChunkSize),
+// waiting while the caller has not consumed enough of what came before.
+func (w *ResponseStream) Write(ctx context.Context, chunk []byte) error {
+	if !w.headSent {
+		if err := w.WriteHead(http.StatusOK, nil); err != nil {
+			return err
+		}
+	}
+	for len(chunk) > 0 {
+		n := min(len(chunk), wire.ChunkSize)
+		if err := w.window.Take(ctx, n); err != nil {
+			return err
+		}
+		if err := w.st.Send(wire.Out{Type: wire.TypeData, Payload: chunk[:n]}); err != nil {
+			return err
+		}
+		chunk = chunk[n:]
+	}
+	return nil
+}
+
 // Options configures a Server.
 type Options struct {
 	ReplicaID          string
@@ -185,7 +233,9 @@ func (s *Server) serveStream(ctx context.Context, st *wire.ConnStream) {
 	if err != nil {
 		return
 	}
-	// A CANCEL after the body cancels the handler.
+	window := wire.NewWindow(meta.Window)
+	// A CANCEL after the body cancels the handler; CREDIT frames open the
+	// window of a streamed answer.
 	go func() {
 		for {
 			f, err := st.Recv(callCtx)
@@ -193,8 +243,15 @@ func (s *Server) serveStream(ctx context.Context, st *wire.ConnStream) {
 				cancel()
 				return
 			}
+			if f.Type == wire.TypeCredit {
+				window.Give(wire.DecodeCredit(f.Payload))
+			}
 		}
 	}()
+	if sd, ok := s.dep.(Streamer); ok {
+		s.stream(callCtx, st, sd, &Request{Meta: meta, Body: body}, window)
+		return
+	}
 	resp, err := s.dep.Handle(callCtx, &Request{Meta: meta, Body: body})
 	if err != nil {
 		if callCtx.Err() != nil {
@@ -204,6 +261,25 @@ func (s *Server) serveStream(ctx context.Context, st *wire.ConnStream) {
 		return
 	}
 	_ = st.Send(responseFrames(resp)...)
+}
+
+func (s *Server) stream(ctx context.Context, st wire.Stream, sd Streamer, req *Request, window *wire.Window) {
+	w := &ResponseStream{st: st, window: window}
+	err := sd.HandleStream(ctx, req, w)
+	if ctx.Err() != nil {
+		// The caller cancelled: nobody reads the rest.
+		return
+	}
+	if err != nil {
+		_ = st.Send(wire.Out{Type: wire.TypeError, Payload: wire.JSON(wire.Error{Kind: wire.ErrUser, Message: err.Error()})})
+		return
+	}
+	if !w.headSent {
+		if w.WriteHead(http.StatusOK, nil) != nil {
+			return
+		}
+	}
+	_ = st.Send(wire.Out{Type: wire.TypeEnd})
 }
 
 // responseFrames encodes a whole response.

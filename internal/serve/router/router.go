@@ -8,8 +8,13 @@
 // the less loaded wins. A replica that rejects a call (it is full with other
 // callers' calls) is skipped for an exponentially growing backoff; one that
 // cannot be reached is dropped until the controller's next table says
-// otherwise. The router holds no connections: callers send the call and
-// report back through the Lease.
+// otherwise. Calls for a multiplexed model go to replicas that hold it,
+// else to those holding the fewest models, and only after a randomized 1-2x
+// MultiplexTimeout to any replica (see
+// https://docs.ray.io/en/latest/serve/model-multiplexing.html); replicas
+// report the models they hold with their answers (SetModels). The router
+// holds no connections: callers send the call and report back through the
+// Lease.
 package router
 
 import (
@@ -35,6 +40,8 @@ const (
 	// DefaultDeadFor keeps an unreachable replica out of rotation while the
 	// controller notices and replaces it.
 	DefaultDeadFor = 5 * time.Second
+	// DefaultMultiplexTimeout is RAY_SERVE_MULTIPLEXED_MODEL_ID_MATCHING_TIMEOUT_S.
+	DefaultMultiplexTimeout = time.Second
 )
 
 // ErrUnavailable is returned when the deployment cannot take calls (its
@@ -74,8 +81,14 @@ type Options struct {
 	MaxBackoff     time.Duration
 	ReportTTL      time.Duration
 	DeadFor        time.Duration
+	// MultiplexTimeout is how long a call for a model waits for a replica
+	// that holds it (or holds the fewest models) before any replica will
+	// do; each call waits this times a random factor in [1, 2).
+	MultiplexTimeout time.Duration
 	// Intn returns a random int in [0, n); tests make it deterministic.
 	Intn func(n int) int
+	// Float64 returns a random float in [0, 1); tests make it deterministic.
+	Float64 func() float64
 }
 
 // Config is the deployment's routing state from the controller.
@@ -96,10 +109,14 @@ type replicaState struct {
 	rejects      int
 	blockedUntil time.Time
 	deadUntil    time.Time
+	models       map[string]bool
 }
 
 type waiter struct {
 	ch chan *Lease
+	// modelID, when set, restricts candidates until fallbackAt.
+	modelID    string
+	fallbackAt time.Time
 }
 
 // Router routes calls to one deployment.
@@ -138,6 +155,12 @@ func New(opts Options) *Router {
 	}
 	if opts.Intn == nil {
 		opts.Intn = rand.IntN
+	}
+	if opts.Float64 == nil {
+		opts.Float64 = rand.Float64
+	}
+	if opts.MultiplexTimeout <= 0 {
+		opts.MultiplexTimeout = DefaultMultiplexTimeout
 	}
 	return &Router{opts: opts, byID: map[string]*replicaState{}, queue: list.New(), cfg: Config{MaxOngoingRequests: 5, MaxQueuedRequests: -1}}
 }
@@ -197,32 +220,56 @@ func (r *Router) Stats() Stats {
 // marks a call that a replica rejected: it goes back to the front of the
 // queue and is not subject to max_queued_requests again.
 func (r *Router) Assign(ctx context.Context, retry bool) (*Lease, error) {
+	return r.AssignCall(ctx, Call{Retry: retry})
+}
+
+// Call describes a call to route.
+type Call struct {
+	// Retry marks a call a replica rejected (see Assign).
+	Retry bool
+	// ModelID is the call's multiplexed model ID ("" for none).
+	ModelID string
+	// Since is when the call was first routed (zero: now); the
+	// multiplexing fallback counts from it.
+	Since time.Time
+}
+
+// AssignCall is Assign for a call with a multiplexed model ID.
+func (r *Router) AssignCall(ctx context.Context, c Call) (*Lease, error) {
 	r.mu.Lock()
 	if r.unavailable != "" {
 		msg := r.unavailable
 		r.mu.Unlock()
 		return nil, &UnavailableError{Message: msg}
 	}
+	w := &waiter{ch: make(chan *Lease, 1), modelID: c.ModelID}
+	if c.ModelID != "" {
+		since := c.Since
+		if since.IsZero() {
+			since = r.opts.Clock.Now()
+		}
+		w.fallbackAt = since.Add(time.Duration(float64(r.opts.MultiplexTimeout) * (1 + r.opts.Float64())))
+	}
 	if r.queue.Len() == 0 {
-		if rs := r.pickLocked(); rs != nil {
+		if rs := r.pickLocked(w); rs != nil {
 			rs.inflight++
 			r.mu.Unlock()
 			return &Lease{r: r, rs: rs, Replica: rs.Replica}, nil
 		}
 	}
-	if !retry && r.cfg.MaxQueuedRequests >= 0 && r.queue.Len() >= r.cfg.MaxQueuedRequests {
+	if !c.Retry && r.cfg.MaxQueuedRequests >= 0 && r.queue.Len() >= r.cfg.MaxQueuedRequests {
 		err := &BackPressureError{Queued: r.queue.Len(), MaxQueued: r.cfg.MaxQueuedRequests}
 		r.mu.Unlock()
 		return nil, err
 	}
-	w := &waiter{ch: make(chan *Lease, 1)}
 	var e *list.Element
-	if retry {
+	if c.Retry {
 		e = r.queue.PushFront(w)
 	} else {
 		e = r.queue.PushBack(w)
 	}
-	r.armTimerLocked()
+	// Calls queued for a model must not hold up others behind them.
+	r.dispatchLocked()
 	r.mu.Unlock()
 
 	select {
@@ -247,27 +294,87 @@ func (r *Router) Assign(ctx context.Context, retry bool) (*Lease, error) {
 	}
 }
 
+// SetModels records the multiplexed models a replica reported holding.
+func (r *Router) SetModels(replicaID string, models []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rs, ok := r.byID[replicaID]
+	if !ok {
+		return
+	}
+	rs.models = make(map[string]bool, len(models))
+	for _, m := range models {
+		rs.models[m] = true
+	}
+	r.dispatchLocked()
+}
+
 func (r *Router) unavailableErr() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return &UnavailableError{Message: r.unavailable}
 }
 
-// pickLocked is the power of two choices over replicas with room, local
-// ones first.
-func (r *Router) pickLocked() *replicaState {
+// pickLocked is the power of two choices over the candidates for w, local
+// replicas first. Candidates are the replicas with room; for a model, only
+// those holding it, or else those holding the fewest models, until the
+// call's fallback time.
+func (r *Router) pickLocked(w *waiter) *replicaState {
 	now := r.opts.Clock.Now()
-	var local, all []*replicaState
+	var room []*replicaState
 	for _, rs := range r.replicas {
 		if rs.inflight >= r.cfg.MaxOngoingRequests || now.Before(rs.blockedUntil) || now.Before(rs.deadUntil) {
 			continue
 		}
-		all = append(all, rs)
-		if r.opts.LocalNodeID != "" && rs.NodeID == r.opts.LocalNodeID {
-			local = append(local, rs)
+		room = append(room, rs)
+	}
+	cands := room
+	if w != nil && w.modelID != "" {
+		cands = r.modelCandidatesLocked(w, room, now)
+	}
+	return r.twoChoicesLocked(cands, now)
+}
+
+func (r *Router) modelCandidatesLocked(w *waiter, room []*replicaState, now time.Time) []*replicaState {
+	var holders []*replicaState
+	for _, rs := range room {
+		if rs.models[w.modelID] {
+			holders = append(holders, rs)
 		}
 	}
-	cands := all
+	if len(holders) > 0 || !now.Before(w.fallbackAt) {
+		if len(holders) > 0 {
+			return holders
+		}
+		return room
+	}
+	fewest := -1
+	for _, rs := range r.replicas {
+		if now.Before(rs.deadUntil) {
+			continue
+		}
+		if fewest < 0 || len(rs.models) < fewest {
+			fewest = len(rs.models)
+		}
+	}
+	var out []*replicaState
+	for _, rs := range room {
+		if len(rs.models) == fewest {
+			out = append(out, rs)
+		}
+	}
+	return out
+}
+
+func (r *Router) twoChoicesLocked(cands []*replicaState, now time.Time) *replicaState {
+	var local []*replicaState
+	if r.opts.LocalNodeID != "" {
+		for _, rs := range cands {
+			if rs.NodeID == r.opts.LocalNodeID {
+				local = append(local, rs)
+			}
+		}
+	}
 	if len(local) > 0 {
 		cands = local
 	}
@@ -300,14 +407,23 @@ func (r *Router) load(rs *replicaState, now time.Time) int {
 
 // dispatchLocked hands replicas to queued calls while there is room.
 func (r *Router) dispatchLocked() {
-	for r.queue.Len() > 0 {
-		rs := r.pickLocked()
+	for e := r.queue.Front(); e != nil; {
+		w := e.Value.(*waiter)
+		next := e.Next()
+		rs := r.pickLocked(w)
 		if rs == nil {
-			break
+			if w.modelID == "" {
+				// No replica has room at all.
+				break
+			}
+			// This call waits for its model's replicas; later ones may go.
+			e = next
+			continue
 		}
-		w := r.queue.Remove(r.queue.Front()).(*waiter)
+		r.queue.Remove(e)
 		rs.inflight++
 		w.ch <- &Lease{r: r, rs: rs, Replica: rs.Replica}
+		e = next
 	}
 	r.armTimerLocked()
 }
@@ -330,6 +446,11 @@ func (r *Router) armTimerLocked() {
 		}
 		if until.After(now) && (at.IsZero() || until.Before(at)) {
 			at = until
+		}
+	}
+	for e := r.queue.Front(); e != nil; e = e.Next() {
+		if fb := e.Value.(*waiter).fallbackAt; fb.After(now) && (at.IsZero() || fb.Before(at)) {
+			at = fb
 		}
 	}
 	if at.IsZero() || (r.timer != nil && !r.timerAt.After(at) && r.timerAt.After(now)) {
@@ -402,6 +523,9 @@ func (l *Lease) Rejected(ongoing int) {
 		l.rs.reported, l.rs.reportedAt = ongoing, now
 	})
 }
+
+// Models records the multiplexed models the leased replica reported.
+func (l *Lease) Models(models []string) { l.r.SetModels(l.ID, models) }
 
 // Failed reports that the replica could not be reached: it leaves rotation.
 func (l *Lease) Failed() {

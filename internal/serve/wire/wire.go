@@ -14,6 +14,12 @@
 // which is how max_ongoing_requests stays a hard cap — then HEAD (JSON
 // Head), DATA* and END, or ERROR (JSON Error) at any point. CANCEL from the
 // caller abandons the call.
+//
+// Flow control: a caller that sets Meta.Window lets the replica send at most
+// that many bytes of response DATA ahead of what the caller consumed; the
+// caller returns bytes with CREDIT frames (a uint32, big endian) as it
+// consumes them, so a slow client slows the replica's generator instead of
+// piling the answer up in a queue on the way.
 package wire
 
 import (
@@ -37,7 +43,12 @@ const (
 	TypeHead   byte = 5
 	TypeCancel byte = 6
 	TypeError  byte = 7
+	TypeCredit byte = 8
 )
+
+// DefaultWindow is the flow-control window callers offer: enough for a
+// few full DATA frames in flight per call.
+const DefaultWindow = 4 * ChunkSize
 
 // HeaderSize is the size of a frame header.
 const HeaderSize = 9
@@ -78,12 +89,26 @@ type Meta struct {
 	MultiplexedModelID string `json:"multiplexed_model_id,omitempty"`
 	// TimeoutMS bounds a handle call (0: none).
 	TimeoutMS int64 `json:"timeout_ms,omitempty"`
+	// Stream asks for a streamed handle call: each DATA frame of the answer
+	// is one item the method yielded.
+	Stream bool `json:"stream,omitempty"`
+	// Window is the caller's flow-control window in bytes (0: none, the
+	// replica sends without waiting).
+	Window int `json:"window,omitempty"`
 }
 
 // Accept is a replica's answer to OPEN.
 type Accept struct {
 	Accepted bool `json:"accepted"`
 	Ongoing  int  `json:"ongoing"`
+	// Models are the multiplexed model IDs the replica holds (nil: it
+	// multiplexes none). END may carry the same report, as JSON End.
+	Models []string `json:"models,omitempty"`
+}
+
+// End is the optional payload of a replica's END.
+type End struct {
+	Models []string `json:"models,omitempty"`
 }
 
 // Head starts a response.
@@ -123,6 +148,17 @@ type Reconfigure struct {
 // Stats is the body of a stats call's answer.
 type Stats struct {
 	Ongoing int `json:"ongoing"`
+}
+
+// Credit encodes a CREDIT payload returning n bytes of window.
+func Credit(n int) []byte { return binary.BigEndian.AppendUint32(nil, uint32(n)) }
+
+// DecodeCredit decodes a CREDIT payload (a malformed one returns 0).
+func DecodeCredit(p []byte) int {
+	if len(p) != 4 {
+		return 0
+	}
+	return int(binary.BigEndian.Uint32(p))
 }
 
 // Frame is one decoded frame.

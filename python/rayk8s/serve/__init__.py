@@ -19,31 +19,39 @@ PUT /api/serve/applications/) with import_path "module:app".
 
 from rayk8s.serve import exceptions
 from rayk8s.serve._api import Application, Deployment, deployment
+from rayk8s.serve._batching import batch
 from rayk8s.serve._context import (
     DeploymentHandle,
     DeploymentResponse,
+    DeploymentResponseGenerator,
     ReplicaContext,
     get_app_handle,
     get_deployment_handle,
     get_replica_context,
 )
-from rayk8s.serve._http import JSONResponse, PlainTextResponse, Request, Response
+from rayk8s.serve._http import JSONResponse, PlainTextResponse, Request, Response, StreamingResponse
+from rayk8s.serve._multiplex import get_multiplexed_model_id, multiplexed
 
 __all__ = [
     "Application",
     "Deployment",
     "DeploymentHandle",
     "DeploymentResponse",
+    "DeploymentResponseGenerator",
     "JSONResponse",
     "PlainTextResponse",
     "ReplicaContext",
     "Request",
     "Response",
+    "StreamingResponse",
+    "batch",
     "deployment",
     "exceptions",
     "get_app_handle",
     "get_deployment_handle",
+    "get_multiplexed_model_id",
     "get_replica_context",
+    "multiplexed",
     "run",
 ]
 

@@ -91,6 +91,50 @@ class DeploymentResponse:
         return self._future.done()
 
 
+class DeploymentResponseGenerator:
+    """The result of handle.options(stream=True).remote(): the items the
+    called method yields, as they come — `async for` on the replica's event
+    loop, `for` from other threads. Closing it (or abandoning an `async
+    for`) cancels the call, and the called generator stops."""
+
+    def __init__(self, agen, loop):
+        self._agen = agen
+        self._loop = loop
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        if asyncio.get_running_loop() is self._loop:
+            return await self._agen.__anext__()
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._agen.__anext__(), self._loop))
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            raise RuntimeError("Sync iteration of a streaming response is not allowed on the replica's event loop; use `async for`.")
+        try:
+            return asyncio.run_coroutine_threadsafe(self._agen.__anext__(), self._loop).result()
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    async def aclose(self):
+        if asyncio.get_running_loop() is self._loop:
+            await self._agen.aclose()
+        else:
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._agen.aclose(), self._loop))
+
+    def cancel(self):
+        """Stop the call (the called generator is cancelled)."""
+        asyncio.run_coroutine_threadsafe(self._agen.aclose(), self._loop)
+
+
 class DeploymentHandle:
     """A handle to a deployment of an application (its ingress when no
     deployment is named)."""
@@ -117,9 +161,9 @@ class DeploymentHandle:
         return self.options(method_name=name)
 
     def remote(self, *args, **kwargs):
-        if self.stream:
-            raise NotImplementedError("Streaming handle calls (stream=True) arrive with Serve part 2.")
         rt = _get_runtime()
+        if self.stream:
+            return DeploymentResponseGenerator(_call_stream(rt, self, args, kwargs), rt.loop)
         future = asyncio.run_coroutine_threadsafe(_call(rt, self, args, kwargs), rt.loop)
         return DeploymentResponse(future, rt.loop)
 
@@ -206,6 +250,84 @@ async def _call(rt, handle, args, kwargs):
     finally:
         stream.close()
     return decode_result(head or {}, b"".join(body))
+
+
+async def _call_stream(rt, handle, args, kwargs):
+    """A streamed handle call: yields each item the called method yields,
+    returning flow-control credit for each one consumed."""
+    app = handle.app_name if handle.app_name is not None else rt.app_name
+    args = await _resolve(args)
+    kwargs = await _resolve(kwargs)
+    payload = pickle.dumps((args, kwargs))
+    meta = {
+        "kind": _wire.KIND_HANDLE,
+        "request_id": str(uuid.uuid4()),
+        "app": app,
+        "deployment": handle.deployment_name,
+        "method": handle.method_name,
+        "encoding": "pickle",
+        "multiplexed_model_id": handle.multiplexed_model_id,
+        "stream": True,
+        "window": _wire.DEFAULT_WINDOW,
+    }
+    stream = await rt.open_stream()
+    frames = [(_wire.OPEN, _wire.dumps(meta))] + [(_wire.DATA, c) for c in _wire.chunks(payload)] + [(_wire.END, b"")]
+    finished = False
+    try:
+        stream.send(*frames)
+        head = None
+        while True:
+            ftype, p = await stream.recv()
+            if ftype == _wire.HEAD:
+                head = json.loads(p)
+                headers = {k.lower(): v for k, v in head.get("headers") or []}
+                if headers.get("x-serve-encoding") != "pickle-stream":
+                    # A whole (failed) answer, e.g. the method raised
+                    # before it produced a generator.
+                    body = []
+                    while True:
+                        ftype, p = await stream.recv()
+                        if ftype == _wire.DATA:
+                            body.append(p)
+                        elif ftype == _wire.END:
+                            break
+                        elif ftype == _wire.ERROR:
+                            err = json.loads(p)
+                            raise _ERRORS.get(err.get("kind"), RayTaskError)(err.get("message", ""))
+                    finished = True
+                    result = decode_result(head, b"".join(body))
+                    raise TypeError(f"Method '{handle.method_name}' returned {type(result).__name__}, not a generator; call it without stream=True")
+            elif ftype == _wire.DATA:
+                tag, value = pickle.loads(p)
+                try:
+                    stream.send((_wire.CREDIT, _wire.credit(len(p))))
+                except _wire.ConnectionClosed:
+                    pass
+                if tag == "err":
+                    exc, tb = value
+                    finished = True
+                    if isinstance(exc, BaseException):
+                        raise exc from RayTaskError(tb)
+                    raise RayTaskError(tb)
+                yield value
+            elif ftype == _wire.END:
+                finished = True
+                return
+            elif ftype == _wire.ERROR:
+                finished = True
+                err = json.loads(p)
+                raise _ERRORS.get(err.get("kind"), RayTaskError)(err.get("message", ""))
+    except _wire.ConnectionClosed as e:
+        finished = True
+        raise DeploymentUnavailableError("The connection to the node agent closed during the call.") from e
+    finally:
+        if not finished:
+            # Abandoned (closed or cancelled) before its end: cancel it.
+            try:
+                stream.send((_wire.CANCEL, b""))
+            except _wire.ConnectionClosed:
+                pass
+        stream.close()
 
 
 def decode_result(head, data):

@@ -161,6 +161,57 @@ class PlainTextResponse(Response):
     media_type = "text/plain; charset=utf-8"
 
 
+class StreamingResponse:
+    """A response whose body is produced chunk by chunk: content is a
+    generator, async generator or other iterable of str or bytes; each
+    chunk reaches the client as it is produced."""
+
+    media_type = None
+
+    def __init__(self, content, status_code=200, headers=None, media_type=None):
+        self.body_iterator = content
+        self.status_code = status_code
+        self.headers = dict(headers or {})
+        if media_type is not None:
+            self.media_type = media_type
+
+
+def is_streaming(result):
+    """Whether what a deployment returned is streamed: a generator, an
+    async generator or a StreamingResponse (ours or Starlette's)."""
+    import inspect
+
+    return inspect.isgenerator(result) or inspect.isasyncgen(result) or hasattr(result, "body_iterator")
+
+
+def stream_head(result):
+    """(status, [(header, value)], iterator) of a streamed result."""
+    if hasattr(result, "body_iterator"):
+        headers = _headers_of(result)
+        media = getattr(result, "media_type", None)
+        if media and not any(k == "content-type" for k, _ in headers):
+            headers.append(("content-type", media))
+        return int(result.status_code), headers, result.body_iterator
+    return 200, [("content-type", "text/plain; charset=utf-8")], result
+
+
+def encode_chunk(item):
+    """The bytes of one streamed item: bytes as they are, str as UTF-8,
+    anything else as JSON."""
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return bytes(item)
+    if isinstance(item, str):
+        return item.encode()
+    return json.dumps(item).encode()
+
+
+def _headers_of(result):
+    raw = getattr(result, "raw_headers", None)
+    if raw:
+        return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+    return [(str(k).lower(), str(v)) for k, v in dict(getattr(result, "headers", {}) or {}).items()]
+
+
 def to_http(result):
     """(status, [(header, value)], body) of what a deployment returned:
     dict/list/numbers/None as JSON, str as text, bytes as they are, or a

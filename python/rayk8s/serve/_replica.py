@@ -20,7 +20,7 @@ import signal
 import sys
 import traceback
 
-from rayk8s.serve import _api, _context, _http, _wire
+from rayk8s.serve import _api, _context, _http, _multiplex, _wire
 
 ENV_REPLICA_ID = "RAYK8S_SERVE_REPLICA_ID"
 ENV_APP = "RAYK8S_SERVE_APP"
@@ -67,6 +67,9 @@ class Replica:
         self.conn_ready = asyncio.Event()
         self.tasks = set()
         self.max_observed = 0
+        # The @serve.multiplexed caches of the instance, whose models every
+        # ACCEPT and END reports.
+        self.model_caches = []
 
     # ---- connections from the node agent ----
 
@@ -110,13 +113,13 @@ class Replica:
                 await self.control(stream, kind)
                 return
             if self.draining or self.ongoing >= self.max_ongoing:
-                stream.send((_wire.ACCEPT, _wire.dumps({"accepted": False, "ongoing": self.ongoing})))
+                stream.send((_wire.ACCEPT, self.accept_payload(False)))
                 return
             self.ongoing += 1
             self.max_observed = max(self.max_observed, self.ongoing)
             self.idle.clear()
             try:
-                stream.send((_wire.ACCEPT, _wire.dumps({"accepted": True, "ongoing": self.ongoing})))
+                stream.send((_wire.ACCEPT, self.accept_payload(True)))
                 await self.run_call(stream, meta)
             finally:
                 self.ongoing -= 1
@@ -140,31 +143,56 @@ class Replica:
 
     async def run_call(self, stream, meta):
         body = await self.read_body(stream)
-        task = asyncio.ensure_future(self.invoke(meta, body))
+        window = _wire.Window(meta.get("window") or 0)
+        state = {"head_sent": False}
+        task = asyncio.ensure_future(self.invoke(stream, meta, body, window, state))
 
         async def watch_cancel():
             try:
                 while True:
-                    ftype, _ = await stream.recv()
+                    ftype, payload = await stream.recv()
                     if ftype == _wire.CANCEL:
                         task.cancel()
                         return
+                    if ftype == _wire.CREDIT:
+                        window.give(_wire.decode_credit(payload))
             except (_wire.ConnectionClosed, asyncio.CancelledError):
                 task.cancel()
 
         watcher = asyncio.ensure_future(watch_cancel())
+        frames = []
         try:
-            frames = await task
+            await task
         except asyncio.CancelledError:
             return
         except Exception:  # noqa: BLE001 - user code may raise anything
-            frames = self.error_frames(meta, sys.exc_info()[1], traceback.format_exc())
+            exc, tb = sys.exc_info()[1], traceback.format_exc()
+            if state["head_sent"]:
+                # The answer has started: all that is left is to end it
+                # with the error (the proxy cuts the response).
+                frames = [(_wire.ERROR, _wire.dumps({"kind": _wire.ERR_USER, "message": tb}))]
+            else:
+                frames = self.error_frames(meta, exc, tb)
         finally:
             watcher.cancel()
         try:
-            stream.send(*frames)
+            if frames:
+                stream.send(*frames)
         except _wire.ConnectionClosed:
             pass
+
+    def end_frame(self):
+        """END, carrying the multiplexed models this replica holds so the
+        caller's router learns them."""
+        models = _multiplex.loaded_model_ids(self.model_caches)
+        return (_wire.END, b"" if models is None else _wire.dumps({"models": models}))
+
+    def accept_payload(self, accepted):
+        out = {"accepted": accepted, "ongoing": self.ongoing}
+        models = _multiplex.loaded_model_ids(self.model_caches)
+        if models is not None:
+            out["models"] = models
+        return _wire.dumps(out)
 
     def error_frames(self, meta, exc, tb):
         if meta.get("kind") == _wire.KIND_HANDLE and meta.get("encoding") == "pickle":
@@ -193,7 +221,8 @@ class Replica:
         result = await self.loop.run_in_executor(self.pool, functools.partial(ctx.run, fn, *args, **kwargs))
         return await maybe_await(result)
 
-    async def invoke(self, meta, body):
+    async def invoke(self, stream, meta, body, window, state):
+        _multiplex.set_request_model_id(meta.get("multiplexed_model_id"))
         if meta.get("kind") == _wire.KIND_HANDLE:
             if meta.get("encoding") == "pickle":
                 args, kwargs = pickle.loads(body) if body else ((), {})
@@ -201,16 +230,107 @@ class Replica:
                 decoded = json.loads(body or b"{}")
                 args, kwargs = decoded.get("args", []), decoded.get("kwargs", {})
             result = await self.call_user(self.target(meta.get("method") or "__call__"), *args, **kwargs)
+            if meta.get("stream"):
+                await self.stream_items(stream, result, window, state)
+                return
             result = await collect(result)
             head = {"status": 200, "headers": [["x-serve-encoding", "pickle"]]}
             data = pickle.dumps(result)
         else:
             request = _http.Request(meta, body)
             result = await self.call_user(self.target("__call__"), request)
-            result = await collect(result)
+            if _http.is_streaming(result):
+                await self.stream_http(stream, result, window, state)
+                return
             status, headers, data = _http.to_http(result)
             head = {"status": status, "headers": [[k, v] for k, v in headers]}
-        return [(_wire.HEAD, _wire.dumps(head))] + [(_wire.DATA, c) for c in _wire.chunks(data)] + [(_wire.END, b"")]
+        state["head_sent"] = True
+        stream.send((_wire.HEAD, _wire.dumps(head)), *[(_wire.DATA, c) for c in _wire.chunks(data)], self.end_frame())
+
+    async def send_data(self, stream, window, data):
+        """Send one chunk as soon as the caller's window and the connection
+        take it."""
+        for c in _wire.chunks(data):
+            await window.take(len(c))
+            stream.send((_wire.DATA, c))
+            await stream.drain()
+
+    async def stream_http(self, stream, result, window, state):
+        status, headers, items = _http.stream_head(result)
+        stream.send((_wire.HEAD, _wire.dumps({"status": status, "headers": [[k, v] for k, v in headers]})))
+        state["head_sent"] = True
+        it = self.iterate(items)
+        try:
+            async for item in it:
+                data = _http.encode_chunk(item)
+                if data:
+                    await self.send_data(stream, window, data)
+        finally:
+            await it.aclose()
+        stream.send(self.end_frame())
+
+    async def stream_items(self, stream, result, window, state):
+        """A streamed handle call: one DATA frame per item, pickled as
+        ("ok", item); an exception of the generator is sent as ("err",
+        (exception, traceback)) so the caller raises it where it iterates."""
+        stream.send((_wire.HEAD, _wire.dumps({"status": 200, "headers": [["x-serve-encoding", "pickle-stream"]]})))
+        state["head_sent"] = True
+        it = self.iterate(result)
+        try:
+            async for item in it:
+                data = pickle.dumps(("ok", item))
+                if len(data) > _wire.MAX_PAYLOAD:
+                    raise ValueError(f"A streamed item of {len(data)} bytes exceeds the {_wire.MAX_PAYLOAD} byte limit")
+                await window.take(len(data))
+                stream.send((_wire.DATA, data))
+                await stream.drain()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the caller re-raises it
+            tb = traceback.format_exc()
+            try:
+                data = pickle.dumps(("err", (e, tb)))
+            except Exception:  # noqa: BLE001 - unpicklable exception
+                data = pickle.dumps(("err", (None, tb)))
+            stream.send((_wire.DATA, data))
+        finally:
+            await it.aclose()
+        stream.send(self.end_frame())
+
+    async def iterate(self, items):
+        """Items of a generator, async generator or iterable; a sync
+        generator runs on the thread pool. Cancelling the call closes the
+        generator, so its finally blocks run."""
+        if inspect.isasyncgen(items) or hasattr(items, "__anext__"):
+            # Async generators and async iterators such as a streaming
+            # handle call's DeploymentResponseGenerator.
+            try:
+                async for item in items:
+                    yield item
+            finally:
+                close = getattr(items, "aclose", None)
+                if close is not None:
+                    try:
+                        await close()
+                    except Exception:  # noqa: BLE001 - closing a failed generator
+                        pass
+            return
+        if not inspect.isgenerator(items) and not hasattr(items, "__next__"):
+            items = iter(items)
+        done = object()
+        try:
+            while True:
+                item = await self.loop.run_in_executor(self.pool, next, items, done)
+                if item is done:
+                    return
+                yield item
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                try:
+                    await self.loop.run_in_executor(self.pool, close)
+                except ValueError:
+                    pass  # still running on its thread after a cancel
 
     # ---- control ----
 
@@ -263,7 +383,8 @@ class Replica:
 
 
 async def collect(result):
-    """Generators are collected whole (streaming responses are part 2)."""
+    """A generator's items, collected whole, for callers that did not ask
+    for a stream (handle calls without stream=True)."""
     if inspect.isasyncgen(result):
         items = [item async for item in result]
         return join_items(items)
@@ -278,6 +399,17 @@ def join_items(items):
     if all(isinstance(i, str) for i in items):
         return "".join(items)
     return items
+
+
+def warn_unfillable_batches(instance):
+    """Warn at start about batched methods whose max_batch_size exceeds
+    max_ongoing_requests (their batches can never fill)."""
+    target = instance if inspect.isfunction(instance) else type(instance)
+    candidates = [target] if inspect.isfunction(target) else [getattr(target, n, None) for n in dir(target)]
+    for fn in candidates:
+        batcher = getattr(fn, "_batcher", None)
+        if batcher is not None:
+            batcher.warn_if_unfillable()
 
 
 def construct(app, deployment_name, app_name, args_env):
@@ -308,6 +440,7 @@ async def amain(environ):
 
     app = _api.load_application(environ[ENV_IMPORT_PATH], json.loads(environ.get(ENV_APP_ARGS) or "null"))
     replica.instance = construct(app, deployment_name, app_name, environ.get(ENV_APP_ARGS))
+    warn_unfillable_batches(replica.instance)
     if cfg.get("user_config") is not None:
         fn = getattr(replica.instance, "reconfigure", None)
         if fn is not None and not inspect.isfunction(replica.instance):

@@ -12,7 +12,7 @@ import json
 import os
 import struct
 
-OPEN, DATA, END, ACCEPT, HEAD, CANCEL, ERROR = 1, 2, 3, 4, 5, 6, 7
+OPEN, DATA, END, ACCEPT, HEAD, CANCEL, ERROR, CREDIT = 1, 2, 3, 4, 5, 6, 7, 8
 
 KIND_HTTP = "http"
 KIND_HANDLE = "handle"
@@ -31,6 +31,8 @@ ERR_INTERNAL = "internal"
 HEADER = struct.Struct(">IIB")
 MAX_PAYLOAD = 16 << 20
 CHUNK_SIZE = 64 << 10
+DEFAULT_WINDOW = 4 * CHUNK_SIZE
+CREDIT_STRUCT = struct.Struct(">I")
 SOCKET_DIR_ENV = "RAYK8S_SERVE_SOCKET_DIR"
 
 
@@ -55,6 +57,39 @@ def dumps(obj):
 def chunks(data):
     for i in range(0, len(data), CHUNK_SIZE):
         yield data[i : i + CHUNK_SIZE]
+
+
+def credit(n):
+    return CREDIT_STRUCT.pack(n)
+
+
+def decode_credit(payload):
+    return CREDIT_STRUCT.unpack(payload)[0] if len(payload) == 4 else 0
+
+
+class Window:
+    """The sender's side of a call's flow control (wire.Window in Go): take
+    waits until the caller returned enough credit; size 0 never waits."""
+
+    def __init__(self, size):
+        self.size = size
+        self.avail = size
+        self.changed = asyncio.Event()
+
+    async def take(self, n):
+        if self.size <= 0:
+            return
+        need = min(n, self.size)
+        while self.avail < need:
+            self.changed.clear()
+            await self.changed.wait()
+        self.avail -= n
+
+    def give(self, n):
+        if self.size <= 0 or n <= 0:
+            return
+        self.avail = min(self.avail + n, self.size)
+        self.changed.set()
 
 
 class Stream:
@@ -84,6 +119,15 @@ class Stream:
         if self.closed or self.conn.closed:
             raise ConnectionClosed("stream closed")
         self.conn.write(b"".join(encode(self.id, t, p) for t, p in frames))
+
+    async def drain(self):
+        """Wait while the connection's write buffer is full."""
+        if self.closed or self.conn.closed:
+            raise ConnectionClosed("stream closed")
+        try:
+            await self.conn.writer.drain()
+        except (ConnectionError, OSError) as e:
+            raise ConnectionClosed(str(e)) from e
 
     def close(self):
         if not self.closed:
