@@ -19,6 +19,8 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 # The iris Serve sample: its tests skip without it, so install it to have them run. Replicas find
 # Debian's interpreter at /usr/bin/python3 even where another python3 comes first on PATH.
 /usr/bin/python3 -c 'import sklearn' >/dev/null 2>&1 || need+=(python3-sklearn)
+# Ray core (python/ray) pickles functions, classes and values with cloudpickle, as Ray does.
+/usr/bin/python3 -c 'import cloudpickle' >/dev/null 2>&1 || need+=(python3-cloudpickle)
 [[ ${#need[@]} -eq 0 ]] && exit 0
 
 if [[ $(id -u) -ne 0 ]]; then

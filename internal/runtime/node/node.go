@@ -20,6 +20,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
+	coreagent "github.com/rayk8s/rayk8s/internal/runtime/core/agent"
+	coresched "github.com/rayk8s/rayk8s/internal/runtime/core/sched"
 	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
 	"github.com/rayk8s/rayk8s/internal/runtime/jobs"
 	"github.com/rayk8s/rayk8s/internal/runtime/raylet"
@@ -208,7 +210,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			closeAll()
 			return nil, err
 		}
+		coreScheduler := coresched.New(coresched.Options{Cluster: gcsServer, Logger: log.WithName("core_scheduler")})
+		gcsServer.RegisterService(coreScheduler.Register)
 		comps = append(comps,
+			component{"core_scheduler", coreScheduler.Run},
 			component{"gcs_server", func(ctx context.Context) error { return gcsServer.Serve(ctx, gl) }},
 			component{"gcs_health_checker", gcsServer.Run},
 		)
@@ -305,7 +310,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	agentMux := http.NewServeMux()
 	agentMux.Handle(serveagent.ReplicaCallPath, serveAgent.Handler())
 	agentMux.Handle("/", raylet.Handler(logsDir, agentGCSCheck))
+	coreAgent := coreagent.New(coreagent.Options{NodeID: cfg.NodeID, NodeIP: cfg.NodeIP, IsHead: cfg.Head, GCSAddress: n.gcsAddr,
+		SocketDir: socketDir, TempDir: cfg.TempDir, LogsDir: logsDir, Python: cfg.ServePython, Conn: conn, Logger: log.WithName("core")})
 	comps = append(comps,
+		component{"core_worker_service", coreAgent.Run},
 		component{"raylet", agent.Run},
 		// Other nodes reach this node's replicas over HTTP/2 on this port.
 		component{"dashboard_agent", serveHTTP(al, agentMux, h2cProtocols())},

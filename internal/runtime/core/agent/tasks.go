@@ -1,0 +1,177 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rayk8s/rayk8s/internal/runtime/core/corewire"
+	corev1 "github.com/rayk8s/rayk8s/proto/core/v1"
+)
+
+// Error objects start with a format byte: errPickled is a pickled Python
+// exception from a worker, errJSON a {"type","message"} the agent made.
+const (
+	errPickled byte = 'P'
+	errJSON    byte = 'J'
+)
+
+// agentError encodes an error object the Python side raises as pyType.
+func agentError(pyType, msg string) []byte {
+	return append([]byte{errJSON}, corewire.JSON(map[string]string{"type": pyType, "message": msg})...)
+}
+
+type taskBody struct {
+	TaskID          string             `json:"task_id"`
+	Job             string             `json:"job"`
+	Name            string             `json:"name"`
+	FnID            string             `json:"fn_id"`
+	Returns         []string           `json:"returns"`
+	Deps            []string           `json:"deps"`
+	Resources       map[string]float64 `json:"resources"`
+	MaxRetries      int                `json:"max_retries"`
+	RetryExceptions bool               `json:"retry_exceptions"`
+}
+
+func (a *Agent) submitTask(m *corewire.Message) (*corewire.Message, error) {
+	var b taskBody
+	if err := m.Decode(&b); err != nil {
+		return nil, err
+	}
+	j, ok := a.jobOf(b.Job)
+	if !ok {
+		return nil, errorf("RuntimeError", "job %s has no driver connected to this node", b.Job)
+	}
+	if len(m.Parts) != 2 {
+		return nil, errorf("ValueError", "submit_task: expected the function and its arguments")
+	}
+	go a.runTask(j, &b, m.Parts)
+	return nil, nil
+}
+
+// runTask waits for the task's arguments, leases its resources, runs it
+// and stores its results, retrying a crashed worker up to max_retries.
+func (a *Agent) runTask(j *job, b *taskBody, parts [][]byte) {
+	ctx := j.ctx
+	if err := a.store.WaitAll(ctx, b.Deps); err != nil {
+		return
+	}
+	fail := func(pyType, msg string) {
+		for _, id := range b.Returns {
+			a.store.Put(id, j.id, agentError(pyType, msg), true)
+		}
+	}
+	leaseID := "task:" + b.TaskID
+	for attempt := 0; ; attempt++ {
+		node, err := a.lease(ctx, j, leaseID, b.Resources, "task "+b.Name, b.TaskID)
+		if err != nil {
+			if ctx.Err() == nil {
+				fail("RaySystemError", fmt.Sprintf("scheduling task %s failed: %v", b.Name, err))
+			}
+			return
+		}
+		reply, err := a.executeLocal(ctx, j, b, parts)
+		a.returnLease(node, leaseID)
+		if ctx.Err() != nil {
+			return
+		}
+		retriesLeft := b.MaxRetries < 0 || attempt < b.MaxRetries
+		if err != nil {
+			if retriesLeft {
+				a.opts.Logger.Info("Retrying a task whose worker died", "task", b.Name, "attempt", attempt+1, "reason", err.Error())
+				continue
+			}
+			fail("WorkerCrashedError", fmt.Sprintf("The worker died unexpectedly while executing task %s: %v", b.Name, err))
+			return
+		}
+		var rb struct {
+			Errors   []bool `json:"errors"`
+			AppError bool   `json:"app_error"`
+		}
+		if err := reply.Decode(&rb); err != nil || len(reply.Parts) != len(b.Returns) || len(rb.Errors) != len(b.Returns) {
+			fail("RaySystemError", fmt.Sprintf("task %s: the worker's reply does not match its %d return values", b.Name, len(b.Returns)))
+			return
+		}
+		if rb.AppError && b.RetryExceptions && retriesLeft {
+			continue
+		}
+		for i, id := range b.Returns {
+			a.store.Put(id, j.id, reply.Parts[i], rb.Errors[i])
+		}
+		return
+	}
+}
+
+// executeLocal runs a task on a pooled worker of this node; an error means
+// the worker died or could not start.
+func (a *Agent) executeLocal(ctx context.Context, j *job, b *taskBody, parts [][]byte) (*corewire.Message, error) {
+	w, err := a.pool.acquire(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	reply, err := w.conn.Call(&corewire.Message{
+		Header: corewire.Header{Op: "execute", Body: corewire.JSON(map[string]any{
+			"kind": "task", "task_id": b.TaskID, "job": j.id, "name": b.Name, "fn_id": b.FnID,
+			"num_returns": len(b.Returns), "namespace": j.namespace,
+		})},
+		Parts: parts,
+	})
+	if err != nil {
+		var re *corewire.RemoteError
+		if errors.As(err, &re) {
+			a.pool.release(w)
+			return nil, err
+		}
+		w.kill()
+		return nil, err
+	}
+	a.pool.release(w)
+	return reply, nil
+}
+
+// leased is where a lease landed.
+type leased struct {
+	nodeID    string
+	nodeIP    string
+	agentPort int32
+}
+
+// lease asks the head for resources, telling the driver once when the
+// request cannot be placed on any node (infeasible).
+func (a *Agent) lease(ctx context.Context, j *job, leaseID string, res map[string]float64, what, id string) (*leased, error) {
+	stream, err := a.sched.Lease(ctx, &corev1.LeaseRequest{
+		LeaseId:         leaseID,
+		Resources:       res,
+		PreferredNodeId: a.opts.NodeID,
+		// Tasks and actors run on this node until remote execution exists.
+		NodeId:      a.opts.NodeID,
+		Description: id,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("asking the head for resources: %w", err)
+	}
+	for {
+		ev, err := stream.Recv()
+		if err != nil {
+			return nil, fmt.Errorf("waiting for resources: %w", err)
+		}
+		switch ev.State {
+		case corev1.LeaseState_LEASE_STATE_GRANTED:
+			return &leased{nodeID: ev.NodeId, nodeIP: ev.NodeIpAddress, agentPort: ev.AgentPort}, nil
+		case corev1.LeaseState_LEASE_STATE_INFEASIBLE:
+			a.opts.Logger.Info("Infeasible request queued", "what", what, "resources", res)
+			_ = j.conn.Notify("warning", map[string]string{"message": ev.Message})
+		}
+	}
+}
+
+func (a *Agent) returnLease(n *leased, leaseID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.sched.ReturnLease(ctx, &corev1.ReturnLeaseRequest{LeaseId: leaseID, NodeId: n.nodeID}); err != nil {
+		a.opts.Logger.Error(err, "Returning a lease failed", "leaseID", leaseID)
+	}
+}
+
+func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
