@@ -21,6 +21,8 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 /usr/bin/python3 -c 'import sklearn' >/dev/null 2>&1 || need+=(python3-sklearn)
 # Ray core (python/ray) pickles functions, classes and values with cloudpickle, as Ray does.
 /usr/bin/python3 -c 'import cloudpickle' >/dev/null 2>&1 || need+=(python3-cloudpickle)
+# KubeRay's RayJob sample imports requests.
+/usr/bin/python3 -c 'import requests' >/dev/null 2>&1 || need+=(python3-requests)
 [[ ${#need[@]} -eq 0 ]] && exit 0
 
 if [[ $(id -u) -ne 0 ]]; then
