@@ -80,4 +80,3 @@ func (s *Server) Feasible(resources map[string]float64, nodeID string) bool {
 	}
 	return false
 }
-
