@@ -45,10 +45,10 @@ def check_options(opts, allowed, unimplemented, what):
 
 
 def split_args(args, kwargs):
-    """The top-level ObjectRefs among the arguments: resolved before the call."""
-    deps = [a.hex() for a in args if isinstance(a, ObjectRef)]
-    deps += [v.hex() for v in kwargs.values() if isinstance(v, ObjectRef)]
-    return deps
+    """The top-level ObjectRefs among the arguments, resolved before the
+    call: [{"id", "owner"}]."""
+    refs = [a for a in args if isinstance(a, ObjectRef)] + [v for v in kwargs.values() if isinstance(v, ObjectRef)]
+    return [{"id": r.hex(), "owner": r._owner} for r in refs]
 
 
 def serialize_args(args, kwargs, what):
@@ -58,7 +58,8 @@ def serialize_args(args, kwargs, what):
 
 
 def make_refs(task_id, n):
-    return [ObjectRef(task_id[:-8] + f"{i:08x}") for i in range(n)]
+    owner = global_worker.node_id
+    return [ObjectRef(task_id[:-8] + f"{i:08x}", owner) for i in range(n)]
 
 
 class RemoteFunction:

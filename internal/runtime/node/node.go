@@ -307,11 +307,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		Logger:          log.WithName("serve"),
 	})
 	n.serve = serveAgent
-	agentMux := http.NewServeMux()
-	agentMux.Handle(serveagent.ReplicaCallPath, serveAgent.Handler())
-	agentMux.Handle("/", raylet.Handler(logsDir, agentGCSCheck))
 	coreAgent := coreagent.New(coreagent.Options{NodeID: cfg.NodeID, NodeIP: cfg.NodeIP, IsHead: cfg.Head, GCSAddress: n.gcsAddr,
 		SocketDir: socketDir, TempDir: cfg.TempDir, LogsDir: logsDir, Python: cfg.ServePython, Conn: conn, Logger: log.WithName("core")})
+	agentMux := http.NewServeMux()
+	agentMux.Handle(serveagent.ReplicaCallPath, serveAgent.Handler())
+	agentMux.Handle(coreagent.HTTPPath, coreAgent.Handler())
+	agentMux.Handle("/", raylet.Handler(logsDir, agentGCSCheck))
 	comps = append(comps,
 		component{"core_worker_service", coreAgent.Run},
 		component{"raylet", agent.Run},

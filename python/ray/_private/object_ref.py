@@ -10,10 +10,13 @@ def new_id():
 
 
 class ObjectRef:
-    __slots__ = ("_id",)
+    # owner is the node whose agent holds (or will hold) the value; other
+    # nodes fetch it from there.
+    __slots__ = ("_id", "_owner")
 
-    def __init__(self, object_id):
+    def __init__(self, object_id, owner=""):
         self._id = object_id
+        self._owner = owner or ""
 
     def hex(self):
         return self._id
@@ -31,7 +34,7 @@ class ObjectRef:
         return hash(self._id)
 
     def __reduce__(self):
-        return (ObjectRef, (self._id,))
+        return (ObjectRef, (self._id, self._owner))
 
     def __await__(self):
         import ray

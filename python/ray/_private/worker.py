@@ -360,7 +360,7 @@ def put(value, *, _owner=None):
         raise NotImplementedError("ray.put(_owner=...) is not implemented by this Ray runtime")
     w = global_worker
     w.check_connected()
-    ref = ObjectRef(new_id())
+    ref = ObjectRef(new_id(), w.node_id)
     w.call("put", {"object_id": ref.hex(), "job": w.job()}, [serialize(value)])
     return ref
 
@@ -385,7 +385,8 @@ def get(object_refs, *, timeout=None):
             raise TypeError(f"Attempting to call `get` on the value {r!r}, which is not an ray.ObjectRef.")
     if not refs:
         return []
-    body, parts = w.call("get", {"object_ids": [r.hex() for r in refs], "timeout_ms": _timeout_ms(timeout)})
+    body, parts = w.call("get", {"object_ids": [r.hex() for r in refs], "owners": [r._owner for r in refs],
+                                 "job": w.job(), "timeout_ms": _timeout_ms(timeout)})
     values = []
     for data, is_err in zip(parts, body["errors"]):
         if is_err:
@@ -410,7 +411,8 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
         raise ValueError("num_returns cannot be greater than the number of objects provided to ray.wait.")
     if not object_refs:
         return [], []
-    body, _ = w.call("wait", {"object_ids": [r.hex() for r in object_refs], "num_returns": num_returns,
+    body, _ = w.call("wait", {"object_ids": [r.hex() for r in object_refs], "owners": [r._owner for r in object_refs],
+                              "job": w.job(), "num_returns": num_returns,
                               "timeout_ms": _timeout_ms(timeout)})
     ready_idx = set(body["ready"][:num_returns] if body["ready"] else [])
     ready = [r for i, r in enumerate(object_refs) if i in ready_idx]

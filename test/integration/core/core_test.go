@@ -163,3 +163,35 @@ func TestInitStartsALocalHead(t *testing.T) {
 		return syscall.Kill(pid, 0) != nil
 	})
 }
+
+// A head and a worker agent: tasks and actors that need the worker's
+// resources run there, objects and actor calls cross between the nodes.
+func TestTwoNodes(t *testing.T) {
+	h := startHead(t, 1)
+	rayproc.Start(t, rayBin, h.env, "start", "--block",
+		"--address="+h.gcsAddr,
+		"--node-ip-address=127.0.0.2",
+		"--num-cpus=2",
+		`--resources={"big": 4}`,
+		"--dashboard-agent-listen-port="+strconv.Itoa(rayproc.FreePort(t)),
+		"--metrics-export-port="+strconv.Itoa(rayproc.FreePort(t)),
+	)
+	rayproc.Eventually(t, "the worker node recorded", 400, 50*time.Millisecond, func() bool {
+		files, _ := filepath.Glob(filepath.Join(h.tmp, "ray", "rayk8s-core-nodes", "*.json"))
+		return len(files) == 2
+	})
+	out := runPython(t, h.env, false, "twonodes.py")
+	wantLines(t, out,
+		"alive nodes 2",
+		"task on the other node True 2",
+		"object argument across nodes 499500",
+		"50 MiB across nodes 52428800",
+		"fetched from the worker made on the worker",
+		"nested on the worker 11",
+		"actor on the other node True",
+		"ordered remote calls True",
+		"named remote actor 21",
+		"handle used on the other node [101, 102, 103]",
+		"killed remote actor raises RayActorError",
+	)
+}

@@ -35,26 +35,30 @@ type actorInfo struct {
 type actorBody struct {
 	actorInfo
 	Job         string             `json:"job"`
-	Deps        []string           `json:"deps"`
+	Deps        []objRef           `json:"deps"`
 	Resources   map[string]float64 `json:"resources"`
 	GetIfExists bool               `json:"get_if_exists"`
 }
 
 type actorCall struct {
-	taskID  string
-	method  string
-	returns []string
-	deps    []string
-	args    []byte
+	body callBody
+	args []byte
 }
 
-// actor is one actor this agent owns and runs.
+// actor is this node's entry for one actor. The node that created it (the
+// owner, named in the directory) keeps it for its whole life; the node it
+// runs on (the executor) has the process; other nodes that call it keep a
+// proxy. An entry with a target forwards calls there in order; one without
+// runs them on its own process.
 type actor struct {
 	a    *Agent
 	info actorInfo
-	job  string
+	// job is the creating job on the owner and the executor; proxies have none.
+	job string
 	// detached actors outlive their job.
 	detached bool
+	owner    bool
+	target   string
 
 	mu     sync.Mutex
 	queue  []*actorCall
@@ -65,6 +69,11 @@ type actor struct {
 	reason string
 	// ready is closed once the actor is alive or dead.
 	ready chan struct{}
+}
+
+func (a *Agent) newActor(info actorInfo, jobID string, owner bool, target string) *actor {
+	return &actor{a: a, info: info, job: jobID, detached: info.Detached, owner: owner, target: target,
+		wake: make(chan struct{}, 1), ready: make(chan struct{})}
 }
 
 func (a *Agent) createActor(m *corewire.Message) (*corewire.Message, error) {
@@ -83,10 +92,10 @@ func (a *Agent) createActor(m *corewire.Message) (*corewire.Message, error) {
 	defer cancel()
 	info := b.actorInfo
 	info.NodeID = a.opts.NodeID
+	if info.Namespace == "" {
+		info.Namespace = j.namespace
+	}
 	if info.Name != "" {
-		if info.Namespace == "" {
-			info.Namespace = j.namespace
-		}
 		resp, err := a.kv.Put(ctx, &gcsv1.KVPutRequest{Namespace: namedActorsKV, Key: info.Namespace + "/" + info.Name, Value: []byte(info.ActorID)})
 		if err != nil {
 			return nil, fmt.Errorf("registering actor name %q: %w", info.Name, err)
@@ -105,68 +114,39 @@ func (a *Agent) createActor(m *corewire.Message) (*corewire.Message, error) {
 	if _, err := a.kv.Put(ctx, &gcsv1.KVPutRequest{Namespace: actorsKV, Key: info.ActorID, Value: corewire.JSON(info), Overwrite: true}); err != nil {
 		return nil, fmt.Errorf("registering actor %s: %w", info.ActorID, err)
 	}
-	ac := &actor{a: a, info: info, job: j.id, detached: info.Detached, wake: make(chan struct{}, 1), ready: make(chan struct{})}
+	b.actorInfo = info
+	ac := a.newActor(info, j.id, true, "")
 	a.mu.Lock()
 	a.actors[info.ActorID] = ac
 	a.mu.Unlock()
-	go ac.run(j, &b, m.Parts)
+	go ac.runOwner(j, &b, m.Parts)
 	return &corewire.Message{Header: corewire.Header{Body: corewire.JSON(map[string]any{"actor_id": info.ActorID})}}, nil
 }
 
-// run creates the actor's process and then feeds it calls in order.
-func (ac *actor) run(j *job, b *actorBody, parts [][]byte) {
-	a := ac.a
-	// A detached actor must not die with its driver's context.
-	ctx := j.ctx
+// ctxFor is the context the actor's work runs in: a detached actor must
+// not die with its driver.
+func (ac *actor) ctxFor(j *job) context.Context {
 	if ac.detached {
-		ctx = context.Background()
+		return context.Background()
 	}
-	if err := ac.start(ctx, j, b, parts); err != nil {
+	return j.ctx
+}
+
+// runOwner places the actor, starts it here or on the leased node, then
+// feeds it calls in order.
+func (ac *actor) runOwner(j *job, b *actorBody, parts [][]byte) {
+	ctx := ac.ctxFor(j)
+	err := ac.place(ctx, j, b, parts)
+	if err != nil {
 		ac.die(err.Error())
 	}
 	close(ac.ready)
-	for {
-		call := ac.next()
-		if call == nil {
-			return
-		}
-		if err := a.store.WaitAll(ctx, call.deps); err != nil {
-			return
-		}
-		ac.mu.Lock()
-		w, dead, reason := ac.w, ac.dead, ac.reason
-		ac.mu.Unlock()
-		if dead {
-			ac.failCall(call, reason)
-			continue
-		}
-		wait, err := w.conn.Start(&corewire.Message{
-			Header: corewire.Header{Op: "execute", Body: corewire.JSON(map[string]any{
-				"kind": "actor_call", "task_id": call.taskID, "job": ac.job, "method": call.method,
-				"num_returns": len(call.returns), "namespace": ac.info.Namespace,
-			})},
-			Parts: [][]byte{call.args},
-		})
-		if err != nil {
-			ac.die("The actor died unexpectedly before finishing this task.")
-			ac.failCall(call, ac.deathReason())
-			continue
-		}
-		go func() {
-			reply, err := wait()
-			if err != nil {
-				ac.die("The actor died unexpectedly before finishing this task.")
-				ac.failCall(call, ac.deathReason())
-				return
-			}
-			ac.storeReply(call.returns, reply)
-		}()
-	}
+	ac.dispatch(ctx)
 }
 
-func (ac *actor) start(ctx context.Context, j *job, b *actorBody, parts [][]byte) error {
+func (ac *actor) place(ctx context.Context, j *job, b *actorBody, parts [][]byte) error {
 	a := ac.a
-	if err := a.store.WaitAll(ctx, b.Deps); err != nil {
+	if err := a.ensureAll(ctx, j.id, b.Deps); err != nil {
 		return errors.New("the actor's job exited before its arguments were ready")
 	}
 	leaseID := "actor:" + ac.info.ActorID
@@ -174,6 +154,73 @@ func (ac *actor) start(ctx context.Context, j *job, b *actorBody, parts [][]byte
 	if err != nil {
 		return fmt.Errorf("scheduling the actor failed: %w", err)
 	}
+	if node.nodeID == a.opts.NodeID {
+		return ac.startProcess(ctx, j, node, parts)
+	}
+	ac.mu.Lock()
+	ac.target = node.nodeID
+	dead := ac.dead
+	ac.mu.Unlock()
+	if dead {
+		a.returnLease(node, leaseID)
+		return errors.New(ac.deathReason())
+	}
+	j.usePeer(node.nodeID)
+	all, errs := a.inline(b.Deps, append([][]byte{}, parts...))
+	_, err = a.callPeer(ctx, node.nodeID, &corewire.Message{
+		Header: corewire.Header{Op: "start_actor", Body: corewire.JSON(map[string]any{"actor": b, "job": j.info(), "dep_errors": errs})},
+		Parts:  all,
+	})
+	if err != nil {
+		var re *corewire.RemoteError
+		if !errors.As(err, &re) {
+			// The request never reached the node: the lease is still ours.
+			a.returnLease(node, leaseID)
+		}
+		return err
+	}
+	return nil
+}
+
+// startActorForPeer runs on the node an owner leased for the actor.
+func (a *Agent) startActorForPeer(m *corewire.Message) (*corewire.Message, error) {
+	var b struct {
+		Actor     actorBody `json:"actor"`
+		Job       jobInfo   `json:"job"`
+		DepErrors []bool    `json:"dep_errors"`
+	}
+	if err := m.Decode(&b); err != nil {
+		return nil, err
+	}
+	if len(m.Parts) < 2 {
+		return nil, errorf("ValueError", "start_actor: expected the class and its arguments")
+	}
+	j := a.ensureJob(b.Job)
+	if err := a.adopt(j.id, b.Actor.Deps, b.DepErrors, m.Parts[2:]); err != nil {
+		return nil, err
+	}
+	ac := a.newActor(b.Actor.actorInfo, j.id, false, "")
+	a.mu.Lock()
+	a.actors[ac.info.ActorID] = ac
+	a.mu.Unlock()
+	ctx := ac.ctxFor(j)
+	err := ac.startProcess(ctx, j, &leased{nodeID: a.opts.NodeID}, m.Parts[:2])
+	if err != nil {
+		ac.die(err.Error())
+	}
+	close(ac.ready)
+	go ac.dispatch(ctx)
+	if err != nil {
+		return nil, errorf("RayActorError", "%s", err.Error())
+	}
+	return nil, nil
+}
+
+// startProcess starts the actor's own worker process and runs its
+// constructor; the lease is the actor's from then on.
+func (ac *actor) startProcess(ctx context.Context, j *job, node *leased, parts [][]byte) error {
+	a := ac.a
+	leaseID := "actor:" + ac.info.ActorID
 	ac.mu.Lock()
 	ac.lease = node
 	dead := ac.dead
@@ -223,24 +270,90 @@ func (ac *actor) start(ctx context.Context, j *job, b *actorBody, parts [][]byte
 	return nil
 }
 
-func (ac *actor) storeReply(returns []string, reply *corewire.Message) {
+// dispatch feeds queued calls to the process or the target node, in order.
+func (ac *actor) dispatch(ctx context.Context) {
+	a := ac.a
+	for {
+		call := ac.next()
+		if call == nil {
+			return
+		}
+		if err := a.ensureAll(ctx, call.body.Job, call.body.Deps); err != nil {
+			return
+		}
+		ac.mu.Lock()
+		w, dead, reason, target := ac.w, ac.dead, ac.reason, ac.target
+		ac.mu.Unlock()
+		if dead {
+			ac.failCall(call, reason)
+			continue
+		}
+		if target != "" {
+			ac.forward(ctx, target, call)
+			continue
+		}
+		wait, err := w.conn.Start(&corewire.Message{
+			Header: corewire.Header{Op: "execute", Body: corewire.JSON(map[string]any{
+				"kind": "actor_call", "task_id": call.body.TaskID, "job": call.body.Job, "method": call.body.Method,
+				"num_returns": len(call.body.Returns), "namespace": ac.info.Namespace,
+			})},
+			Parts: [][]byte{call.args},
+		})
+		if err != nil {
+			ac.die("The actor died unexpectedly before finishing this task.")
+			ac.failCall(call, ac.deathReason())
+			continue
+		}
+		go func() {
+			reply, err := wait()
+			if err != nil {
+				ac.die("The actor died unexpectedly before finishing this task.")
+				ac.failCall(call, ac.deathReason())
+				return
+			}
+			ac.storeReply(call, reply)
+		}()
+	}
+}
+
+// forward hands a call to the node that runs (or owns) the actor and
+// fetches its results from there. The hand-over is synchronous, which
+// keeps one caller's calls in order.
+func (ac *actor) forward(ctx context.Context, target string, call *actorCall) {
+	a := ac.a
+	body := call.body
+	body.Remote = true
+	parts, errs := a.inline(body.Deps, [][]byte{call.args})
+	body.DepErrors = errs
+	_, err := a.callPeer(ctx, target, &corewire.Message{Header: corewire.Header{Op: "actor_call", Body: corewire.JSON(body)}, Parts: parts})
+	if err != nil {
+		ac.failCall(call, fmt.Sprintf("The actor is unreachable: %v", err))
+		return
+	}
+	for _, id := range body.Returns {
+		go func() { _ = a.ensure(ctx, body.Job, objRef{ID: id, Owner: target}) }()
+	}
+}
+
+func (ac *actor) storeReply(call *actorCall, reply *corewire.Message) {
+	returns, jobID := call.body.Returns, call.body.Job
 	var rb struct {
 		Errors []bool `json:"errors"`
 	}
 	if err := reply.Decode(&rb); err != nil || len(reply.Parts) != len(returns) || len(rb.Errors) != len(returns) {
 		for _, id := range returns {
-			ac.a.store.Put(id, ac.job, agentError("RaySystemError", "the actor's reply does not match the call's return values"), true)
+			ac.a.store.Put(id, jobID, agentError("RaySystemError", "the actor's reply does not match the call's return values"), true)
 		}
 		return
 	}
 	for i, id := range returns {
-		ac.a.store.Put(id, ac.job, reply.Parts[i], rb.Errors[i])
+		ac.a.store.Put(id, jobID, reply.Parts[i], rb.Errors[i])
 	}
 }
 
 func (ac *actor) failCall(c *actorCall, reason string) {
-	for _, id := range c.returns {
-		ac.a.store.Put(id, ac.job, agentError("RayActorError", reason), true)
+	for _, id := range c.body.Returns {
+		ac.a.store.Put(id, c.body.Job, agentError("RayActorError", reason), true)
 	}
 }
 
@@ -296,7 +409,7 @@ func (ac *actor) die(reason string) {
 		return
 	}
 	ac.dead, ac.reason = true, reason
-	w, l := ac.w, ac.lease
+	w, l, target := ac.w, ac.lease, ac.target
 	queued := ac.queue
 	ac.queue = nil
 	ac.mu.Unlock()
@@ -316,10 +429,17 @@ func (ac *actor) die(reason string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if ac.info.Name != "" {
-		_, _ = a.kv.Delete(ctx, &gcsv1.KVDeleteRequest{Namespace: namedActorsKV, Key: ac.info.Namespace + "/" + ac.info.Name})
+	if target != "" {
+		if _, err := a.callPeer(ctx, target, &corewire.Message{Header: corewire.Header{Op: "kill_actor", Body: corewire.JSON(map[string]any{"actor_id": ac.info.ActorID, "remote": true})}}); err != nil {
+			a.opts.Logger.Info("Stopping an actor on another node failed", "actorID", ac.info.ActorID, "nodeID", target, "err", err.Error())
+		}
 	}
-	_, _ = a.kv.Delete(ctx, &gcsv1.KVDeleteRequest{Namespace: actorsKV, Key: ac.info.ActorID})
+	if ac.owner {
+		if ac.info.Name != "" {
+			_, _ = a.kv.Delete(ctx, &gcsv1.KVDeleteRequest{Namespace: namedActorsKV, Key: ac.info.Namespace + "/" + ac.info.Name})
+		}
+		_, _ = a.kv.Delete(ctx, &gcsv1.KVDeleteRequest{Namespace: actorsKV, Key: ac.info.ActorID})
+	}
 	a.mu.Lock()
 	delete(a.actors, ac.info.ActorID)
 	a.mu.Unlock()
@@ -332,8 +452,12 @@ type callBody struct {
 	TaskID  string   `json:"task_id"`
 	Method  string   `json:"method"`
 	Returns []string `json:"returns"`
-	Deps    []string `json:"deps"`
+	Deps    []objRef `json:"deps"`
 	Job     string   `json:"job"`
+	// Remote marks a call forwarded by another node; DepErrors flags its
+	// inlined argument values.
+	Remote    bool   `json:"remote,omitempty"`
+	DepErrors []bool `json:"dep_errors,omitempty"`
 }
 
 func (a *Agent) actorCall(m *corewire.Message) (*corewire.Message, error) {
@@ -341,27 +465,48 @@ func (a *Agent) actorCall(m *corewire.Message) (*corewire.Message, error) {
 	if err := m.Decode(&b); err != nil {
 		return nil, err
 	}
-	if len(m.Parts) != 1 {
+	if len(m.Parts) < 1 {
 		return nil, errorf("ValueError", "actor_call: expected the call's arguments")
 	}
+	if b.Remote {
+		if err := a.adopt(b.Job, b.Deps, b.DepErrors, m.Parts[1:]); err != nil {
+			return nil, err
+		}
+	}
+	c := &actorCall{body: b, args: m.Parts[0]}
 	a.mu.Lock()
 	ac, ok := a.actors[b.ActorID]
 	a.mu.Unlock()
-	c := &actorCall{taskID: b.TaskID, method: b.Method, returns: b.Returns, deps: b.Deps, args: m.Parts[0]}
-	if !ok {
-		info, found, err := a.actorEntry(context.Background(), b.ActorID)
-		if err != nil {
-			return nil, err
-		}
-		reason := "The actor is dead: it was killed or its job exited."
-		if found {
-			return nil, errorf("NotImplementedError", "calling actor %s from another node than its own (%s) is not implemented yet", b.ActorID, info.NodeID)
-		}
-		for _, id := range c.returns {
-			a.store.Put(id, b.Job, agentError("RayActorError", reason), true)
+	if ok {
+		ac.enqueue(c)
+		return nil, nil
+	}
+	dead := func() (*corewire.Message, error) {
+		for _, id := range b.Returns {
+			a.store.Put(id, b.Job, agentError("RayActorError", "The actor is dead: it was killed, it failed, or its job exited."), true)
 		}
 		return nil, nil
 	}
+	if b.Remote {
+		return dead()
+	}
+	info, found, err := a.actorEntry(context.Background(), b.ActorID)
+	if err != nil {
+		return nil, err
+	}
+	if !found || info.NodeID == a.opts.NodeID {
+		return dead()
+	}
+	// A handle from another node: calls go through a proxy to the owner.
+	a.mu.Lock()
+	ac, ok = a.actors[b.ActorID]
+	if !ok {
+		ac = a.newActor(*info, "", false, info.NodeID)
+		a.actors[b.ActorID] = ac
+		close(ac.ready)
+		go ac.dispatch(context.Background())
+	}
+	a.mu.Unlock()
 	ac.enqueue(c)
 	return nil, nil
 }
@@ -418,6 +563,7 @@ func (a *Agent) getActor(m *corewire.Message) (*corewire.Message, error) {
 func (a *Agent) killActor(m *corewire.Message) (*corewire.Message, error) {
 	var b struct {
 		ActorID string `json:"actor_id"`
+		Remote  bool   `json:"remote"`
 	}
 	if err := m.Decode(&b); err != nil {
 		return nil, err
@@ -425,16 +571,19 @@ func (a *Agent) killActor(m *corewire.Message) (*corewire.Message, error) {
 	a.mu.Lock()
 	ac, ok := a.actors[b.ActorID]
 	a.mu.Unlock()
-	if !ok {
-		info, found, err := a.actorEntry(context.Background(), b.ActorID)
-		if err != nil {
-			return nil, err
-		}
-		if found {
-			return nil, errorf("NotImplementedError", "killing actor %s from another node than its own (%s) is not implemented yet", b.ActorID, info.NodeID)
-		}
+	if ok {
+		ac.kill("The actor was killed by ray.kill.")
 		return nil, nil
 	}
-	ac.kill("The actor was killed by ray.kill.")
-	return nil, nil
+	if b.Remote {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	info, found, err := a.actorEntry(ctx, b.ActorID)
+	if err != nil || !found || info.NodeID == a.opts.NodeID {
+		return nil, err
+	}
+	_, err = a.callPeer(ctx, info.NodeID, &corewire.Message{Header: corewire.Header{Op: "kill_actor", Body: corewire.JSON(map[string]any{"actor_id": b.ActorID, "remote": true})}})
+	return nil, err
 }

@@ -14,9 +14,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"net/http"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	"google.golang.org/grpc"
@@ -63,6 +65,7 @@ type Agent struct {
 	nodes  gcsv1.NodeServiceClient
 	kv     gcsv1.KVServiceClient
 	pool   *pool
+	peers  *peers
 	socket string
 
 	mu     sync.Mutex
@@ -77,9 +80,21 @@ type job struct {
 	env       map[string]string
 	sysPath   []string
 	pyPath    string
-	conn      *corewire.Conn
-	ctx       context.Context
-	cancel    context.CancelFunc
+	// conn is the driver's connection; nil for jobs of other nodes' drivers.
+	conn   *corewire.Conn
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu sync.Mutex
+	// peers are the nodes running some of this job's work.
+	peers map[string]bool
+}
+
+// notify sends a message to the job's driver, when it is connected here.
+func (j *job) notify(op string, body any) {
+	if j.conn != nil {
+		_ = j.conn.Notify(op, body)
+	}
 }
 
 // New returns an Agent; Run serves it.
@@ -101,6 +116,7 @@ func New(opts Options) *Agent {
 		actors: map[string]*actor{},
 	}
 	a.pool = newPool(a)
+	a.peers = &peers{a: a, client: &http.Client{}, addrs: map[string]string{}}
 	return a
 }
 
@@ -201,21 +217,42 @@ func (a *Agent) disconnected(c *corewire.Conn) {
 	}
 	if j := p.job; j != nil {
 		a.opts.Logger.V(1).Info("Driver disconnected; releasing its job", "jobID", j.id)
-		j.cancel()
-		a.mu.Lock()
-		delete(a.jobs, j.id)
-		var owned []*actor
-		for _, ac := range a.actors {
-			if ac.job == j.id && !ac.detached {
-				owned = append(owned, ac)
-			}
+		a.endJob(j)
+		j.mu.Lock()
+		nodes := make([]string, 0, len(j.peers))
+		for n := range j.peers {
+			nodes = append(nodes, n)
 		}
-		a.mu.Unlock()
-		for _, ac := range owned {
-			ac.kill("the actor's job exited")
+		j.mu.Unlock()
+		for _, n := range nodes {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if _, err := a.callPeer(ctx, n, &corewire.Message{Header: corewire.Header{Op: "job_end", Body: corewire.JSON(map[string]string{"job": j.id})}}); err != nil {
+					a.opts.Logger.Info("Telling a node that a job ended failed", "nodeID", n, "jobID", j.id, "err", err.Error())
+				}
+			}()
 		}
-		a.store.DropJob(j.id)
 	}
+}
+
+// endJob releases what a job holds on this node: its work, its
+// non-detached actors and its objects.
+func (a *Agent) endJob(j *job) {
+	j.cancel()
+	a.mu.Lock()
+	delete(a.jobs, j.id)
+	var owned []*actor
+	for _, ac := range a.actors {
+		if ac.job == j.id && !ac.detached {
+			owned = append(owned, ac)
+		}
+	}
+	a.mu.Unlock()
+	for _, ac := range owned {
+		ac.kill("The actor is dead because its owner (the job's driver) has died.")
+	}
+	a.store.DropJob(j.id)
 }
 
 // errorf builds an error reply the Python side raises as pyType.
@@ -274,7 +311,7 @@ func (a *Agent) hello(c *corewire.Conn, m *corewire.Message) (*corewire.Message,
 			ns = newID(16)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		j := &job{id: id, namespace: ns, env: b.EnvVars, sysPath: b.SysPath, pyPath: b.PyPath, conn: c, ctx: ctx, cancel: cancel}
+		j := &job{id: id, namespace: ns, env: b.EnvVars, sysPath: b.SysPath, pyPath: b.PyPath, conn: c, ctx: ctx, cancel: cancel, peers: map[string]bool{}}
 		a.mu.Lock()
 		a.jobs[id] = j
 		a.mu.Unlock()
@@ -369,6 +406,8 @@ func (a *Agent) put(m *corewire.Message) (*corewire.Message, error) {
 
 type getBody struct {
 	ObjectIDs []string `json:"object_ids"`
+	Owners    []string `json:"owners"`
+	Job       string   `json:"job"`
 	// TimeoutMs < 0 waits forever.
 	TimeoutMs int64 `json:"timeout_ms"`
 }
@@ -380,7 +419,7 @@ func (a *Agent) get(c *corewire.Conn, m *corewire.Message) (*corewire.Message, e
 	}
 	ctx, cancel := timeoutCtx(c, b.TimeoutMs)
 	defer cancel()
-	if err := a.store.WaitAll(ctx, b.ObjectIDs); err != nil {
+	if err := a.ensureAll(ctx, b.Job, refsOf(b.ObjectIDs, b.Owners)); err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return nil, errorf("GetTimeoutError", "Get timed out: some object(s) not ready.")
 		}
@@ -403,6 +442,8 @@ func (a *Agent) get(c *corewire.Conn, m *corewire.Message) (*corewire.Message, e
 
 type waitBody struct {
 	ObjectIDs  []string `json:"object_ids"`
+	Owners     []string `json:"owners"`
+	Job        string   `json:"job"`
 	NumReturns int      `json:"num_returns"`
 	TimeoutMs  int64    `json:"timeout_ms"`
 }
@@ -414,6 +455,12 @@ func (a *Agent) wait(m *corewire.Message) (*corewire.Message, error) {
 	}
 	ctx, cancel := timeoutCtx(nil, b.TimeoutMs)
 	defer cancel()
+	for _, r := range refsOf(b.ObjectIDs, b.Owners) {
+		if r.Owner != "" && r.Owner != a.opts.NodeID && !a.store.Ready(r.ID) {
+			// Fetched into the local store, where WaitSome sees it arrive.
+			go func() { _ = a.ensure(ctx, b.Job, r) }()
+		}
+	}
 	ready := a.store.WaitSome(ctx, b.ObjectIDs, b.NumReturns)
 	return &corewire.Message{Header: corewire.Header{Body: corewire.JSON(map[string]any{"ready": ready})}}, nil
 }
@@ -436,6 +483,18 @@ func timeoutCtx(c *corewire.Conn, ms int64) (context.Context, context.CancelFunc
 		}()
 	}
 	return ctx, cancel
+}
+
+// refsOf pairs ids with their owners (missing owners mean this node).
+func refsOf(ids, owners []string) []objRef {
+	out := make([]objRef, len(ids))
+	for i, id := range ids {
+		out[i].ID = id
+		if i < len(owners) {
+			out[i].Owner = owners[i]
+		}
+	}
+	return out
 }
 
 func newID(n int) string {

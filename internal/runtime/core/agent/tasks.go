@@ -28,7 +28,7 @@ type taskBody struct {
 	Name            string             `json:"name"`
 	FnID            string             `json:"fn_id"`
 	Returns         []string           `json:"returns"`
-	Deps            []string           `json:"deps"`
+	Deps            []objRef           `json:"deps"`
 	Resources       map[string]float64 `json:"resources"`
 	MaxRetries      int                `json:"max_retries"`
 	RetryExceptions bool               `json:"retry_exceptions"`
@@ -54,7 +54,7 @@ func (a *Agent) submitTask(m *corewire.Message) (*corewire.Message, error) {
 // and stores its results, retrying a crashed worker up to max_retries.
 func (a *Agent) runTask(j *job, b *taskBody, parts [][]byte) {
 	ctx := j.ctx
-	if err := a.store.WaitAll(ctx, b.Deps); err != nil {
+	if err := a.ensureAll(ctx, j.id, b.Deps); err != nil {
 		return
 	}
 	fail := func(pyType, msg string) {
@@ -71,7 +71,12 @@ func (a *Agent) runTask(j *job, b *taskBody, parts [][]byte) {
 			}
 			return
 		}
-		reply, err := a.executeLocal(ctx, j, b, parts)
+		var reply *corewire.Message
+		if node.nodeID == a.opts.NodeID {
+			reply, err = a.executeLocal(ctx, j, b, parts)
+		} else {
+			reply, err = a.executeRemote(ctx, node.nodeID, j, b, parts)
+		}
 		a.returnLease(node, leaseID)
 		if ctx.Err() != nil {
 			return
@@ -130,6 +135,37 @@ func (a *Agent) executeLocal(ctx context.Context, j *job, b *taskBody, parts [][
 	return reply, nil
 }
 
+// executeRemote runs a task on the node its lease landed on, sending the
+// values of its object arguments along; an error means it did not run.
+func (a *Agent) executeRemote(ctx context.Context, nodeID string, j *job, b *taskBody, parts [][]byte) (*corewire.Message, error) {
+	j.usePeer(nodeID)
+	all, errs := a.inline(b.Deps, append([][]byte{}, parts...))
+	return a.callPeer(ctx, nodeID, &corewire.Message{
+		Header: corewire.Header{Op: "execute_task", Body: corewire.JSON(map[string]any{"task": b, "job": j.info(), "dep_errors": errs})},
+		Parts:  all,
+	})
+}
+
+// executeForPeer runs a task another node leased here.
+func (a *Agent) executeForPeer(ctx context.Context, m *corewire.Message) (*corewire.Message, error) {
+	var b struct {
+		Task      taskBody `json:"task"`
+		Job       jobInfo  `json:"job"`
+		DepErrors []bool   `json:"dep_errors"`
+	}
+	if err := m.Decode(&b); err != nil {
+		return nil, err
+	}
+	if len(m.Parts) < 2 {
+		return nil, errorf("ValueError", "execute_task: expected the function and its arguments")
+	}
+	j := a.ensureJob(b.Job)
+	if err := a.adopt(j.id, b.Task.Deps, b.DepErrors, m.Parts[2:]); err != nil {
+		return nil, err
+	}
+	return a.executeLocal(ctx, j, &b.Task, m.Parts[:2])
+}
+
 // leased is where a lease landed.
 type leased struct {
 	nodeID    string
@@ -144,9 +180,7 @@ func (a *Agent) lease(ctx context.Context, j *job, leaseID string, res map[strin
 		LeaseId:         leaseID,
 		Resources:       res,
 		PreferredNodeId: a.opts.NodeID,
-		// Tasks and actors run on this node until remote execution exists.
-		NodeId:      a.opts.NodeID,
-		Description: id,
+		Description:     id,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("asking the head for resources: %w", err)
@@ -161,7 +195,7 @@ func (a *Agent) lease(ctx context.Context, j *job, leaseID string, res map[strin
 			return &leased{nodeID: ev.NodeId, nodeIP: ev.NodeIpAddress, agentPort: ev.AgentPort}, nil
 		case corev1.LeaseState_LEASE_STATE_INFEASIBLE:
 			a.opts.Logger.Info("Infeasible request queued", "what", what, "resources", res)
-			_ = j.conn.Notify("warning", map[string]string{"message": ev.Message})
+			j.notify("warning", map[string]string{"message": ev.Message})
 		}
 	}
 }
