@@ -2,6 +2,8 @@
 
 import hashlib
 
+import cloudpickle
+
 from ray._private.object_ref import ObjectRef, new_id
 from ray._private.worker import global_worker, serialize
 
@@ -52,8 +54,16 @@ def split_args(args, kwargs):
 
 
 def serialize_args(args, kwargs, what):
+    try:
+        return cloudpickle.dumps((args, kwargs))
+    except Exception:  # noqa: BLE001 - find the argument to name in the error
+        pass
     for a in list(args) + list(kwargs.values()):
-        serialize(a, f"argument for {what}:")
+        try:
+            cloudpickle.dumps(a)
+        except Exception as e:  # noqa: BLE001 - any pickling failure is the user's input
+            raise TypeError(f"Could not serialize the argument {a!r} for a task or actor {what}: "
+                            f"{type(e).__name__}: {e}") from None
     return serialize((args, kwargs), f"arguments for {what}")
 
 

@@ -195,3 +195,15 @@ func TestTwoNodes(t *testing.T) {
 		"killed remote actor raises RayActorError",
 	)
 }
+
+func TestFaultsAndBadInput(t *testing.T) {
+	h := startHead(t, 1)
+	out := runPython(t, h.env, false, "faults.py")
+	wantLines(t, out,
+		"nested on one CPU 21",
+		"retried after a killed worker recovered",
+		"no retries left: WorkerCrashedError",
+		"unpicklable argument: Could not serialize the argument <unlocked _thread.lock object | for a task or actor leaf: TypeError: cannot pickle '_thread.lock' object",
+		"cluster still works 42",
+	)
+}

@@ -271,7 +271,7 @@ func (a *Agent) handle(c *corewire.Conn, m *corewire.Message) (*corewire.Message
 	case "get":
 		return a.get(c, m)
 	case "wait":
-		return a.wait(m)
+		return a.wait(c, m)
 	case "submit_task":
 		return a.submitTask(m)
 	case "create_actor":
@@ -419,7 +419,10 @@ func (a *Agent) get(c *corewire.Conn, m *corewire.Message) (*corewire.Message, e
 	}
 	ctx, cancel := timeoutCtx(c, b.TimeoutMs)
 	defer cancel()
-	if err := a.ensureAll(ctx, b.Job, refsOf(b.ObjectIDs, b.Owners)); err != nil {
+	reacquire := a.releaseWhileBlocked(c, b.ObjectIDs)
+	err := a.ensureAll(ctx, b.Job, refsOf(b.ObjectIDs, b.Owners))
+	reacquire()
+	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return nil, errorf("GetTimeoutError", "Get timed out: some object(s) not ready.")
 		}
@@ -448,7 +451,7 @@ type waitBody struct {
 	TimeoutMs  int64    `json:"timeout_ms"`
 }
 
-func (a *Agent) wait(m *corewire.Message) (*corewire.Message, error) {
+func (a *Agent) wait(c *corewire.Conn, m *corewire.Message) (*corewire.Message, error) {
 	var b waitBody
 	if err := m.Decode(&b); err != nil {
 		return nil, err
@@ -461,7 +464,9 @@ func (a *Agent) wait(m *corewire.Message) (*corewire.Message, error) {
 			go func() { _ = a.ensure(ctx, b.Job, r) }()
 		}
 	}
+	reacquire := a.releaseWhileBlocked(c, b.ObjectIDs)
 	ready := a.store.WaitSome(ctx, b.ObjectIDs, b.NumReturns)
+	reacquire()
 	return &corewire.Message{Header: corewire.Header{Body: corewire.JSON(map[string]any{"ready": ready})}}, nil
 }
 

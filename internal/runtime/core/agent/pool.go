@@ -41,6 +41,20 @@ type worker struct {
 	once      sync.Once
 	mu        sync.Mutex
 	conn      *corewire.Conn
+	// running is the leased task the worker runs now, if any.
+	running *taskBody
+}
+
+func (w *worker) setRunning(b *taskBody) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.running = b
+}
+
+func (w *worker) current() *taskBody {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.running
 }
 
 func (w *worker) exitedConn() { w.once.Do(func() { close(w.exited) }) }

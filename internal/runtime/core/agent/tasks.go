@@ -115,6 +115,8 @@ func (a *Agent) executeLocal(ctx context.Context, j *job, b *taskBody, parts [][
 	if err != nil {
 		return nil, err
 	}
+	w.setRunning(b)
+	defer w.setRunning(nil)
 	reply, err := w.conn.Call(&corewire.Message{
 		Header: corewire.Header{Op: "execute", Body: corewire.JSON(map[string]any{
 			"kind": "task", "task_id": b.TaskID, "job": j.id, "name": b.Name, "fn_id": b.FnID,
@@ -205,6 +207,50 @@ func (a *Agent) returnLease(n *leased, leaseID string) {
 	defer cancel()
 	if _, err := a.sched.ReturnLease(ctx, &corev1.ReturnLeaseRequest{LeaseId: leaseID, NodeId: n.nodeID}); err != nil {
 		a.opts.Logger.Error(err, "Returning a lease failed", "leaseID", leaseID)
+	}
+}
+
+// releaseWhileBlocked gives back the lease of the task a worker runs while
+// the task waits in ray.get or ray.wait for objects that are not ready, as
+// Ray releases a blocked task's CPU: otherwise tasks waiting for their
+// children could hold every CPU their children need. The returned function
+// takes the resources back on this node before the task goes on.
+func (a *Agent) releaseWhileBlocked(c *corewire.Conn, ids []string) func() {
+	p, _ := c.Value.(*peer)
+	if p == nil || p.worker == nil {
+		return func() {}
+	}
+	b := p.worker.current()
+	if b == nil || b.Resources["CPU"] <= 0 {
+		return func() {}
+	}
+	allReady := true
+	for _, id := range ids {
+		allReady = allReady && a.store.Ready(id)
+	}
+	if allReady {
+		return func() {}
+	}
+	leaseID := "task:" + b.TaskID
+	here := &leased{nodeID: a.opts.NodeID}
+	a.returnLease(here, leaseID)
+	return func() {
+		for {
+			stream, err := a.sched.Lease(context.Background(), &corev1.LeaseRequest{LeaseId: leaseID, Resources: b.Resources, NodeId: a.opts.NodeID, Description: b.TaskID})
+			if err == nil {
+				for {
+					ev, err := stream.Recv()
+					if err != nil {
+						break
+					}
+					if ev.State == corev1.LeaseState_LEASE_STATE_GRANTED {
+						return
+					}
+				}
+			}
+			a.opts.Logger.Info("Taking back a blocked task's resources failed; retrying", "taskID", b.TaskID)
+			time.Sleep(time.Second)
+		}
 	}
 }
 
