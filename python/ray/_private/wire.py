@@ -92,6 +92,10 @@ class Connection:
             raise RemoteError(header.get("error_type", ""), header["error"])
         return header.get("body"), parts
 
+    def notify(self, op, body):
+        """Sends a request that gets no reply."""
+        self._send({"op": op, "body": body})
+
     def reply(self, ident, body=None, parts=(), error=None):
         header = {"id": ident, "reply": True}
         if body is not None:

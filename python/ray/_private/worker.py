@@ -23,6 +23,9 @@ from ray._private.object_ref import ObjectRef, new_id
 # The job a task runs for; nested submissions inherit it.
 current_job = contextvars.ContextVar("ray_current_job", default=None)
 current_task = contextvars.ContextVar("ray_current_task", default=None)
+# The name worker output is prefixed with on the driver: the task's
+# function or the actor's class.
+current_name = contextvars.ContextVar("ray_current_name", default=None)
 
 _ERR_PICKLED = b"P"
 _ERR_JSON = b"J"
@@ -41,6 +44,7 @@ class Worker:
         self.gcs_address = None
         self.actor_id = None
         self.local_head = None
+        self.log_to_driver = True
         self.lock = threading.RLock()
         self.on_request = None
 
@@ -222,8 +226,7 @@ def init(address=None, *, namespace=None, runtime_env=None, ignore_reinit_error=
             if k in _UNSUPPORTED_INIT:
                 raise NotImplementedError(f"ray.init({k}=...) is not implemented by this Ray runtime")
             raise TypeError(f"ray.init() got an unexpected keyword argument '{k}'")
-        if not log_to_driver:
-            pass  # Worker output is never forwarded to drivers yet (see docs/ray-core.md).
+        w.log_to_driver = bool(log_to_driver)
         env_vars = dict((_job_runtime_env().get("env_vars") or {}))
         for key, value in (runtime_env or {}).items():
             if key != "env_vars":
@@ -282,12 +285,28 @@ def _dispatch(conn, header, parts):
     if op == "warning":
         print(f"(raylet) Warning: {header.get('body', {}).get('message', '')}", file=sys.stderr, flush=True)
         return
+    if op == "log":
+        _print_worker_output(header.get("body") or {})
+        return
     handler = global_worker.on_request
     if handler is None:
         if header.get("id"):
             conn.reply(header["id"], error=f"this process does not serve {op!r}")
         return
     handler(conn, header, parts)
+
+
+def _print_worker_output(b):
+    w = global_worker
+    if not w.log_to_driver:
+        return
+    where = f"pid={b.get('pid')}"
+    if b.get("ip") and b.get("ip") != w.node_ip:
+        where += f", ip={b['ip']}"
+    out = sys.stderr if b.get("stderr") else sys.stdout
+    prefix = f"({b.get('name') or 'worker'} {where}) "
+    out.write("".join(prefix + line + "\n" for line in b.get("lines") or ()))
+    out.flush()
 
 
 def is_initialized():

@@ -21,6 +21,56 @@ from ray._private.object_ref import ObjectRef
 _ERR = b"P"
 
 
+class DriverStream:
+    """Stands in for sys.stdout/sys.stderr in a worker: writes go to the
+    worker's log file and, line by line, to the driver of the job whose
+    task wrote them (Ray's log_to_driver)."""
+
+    def __init__(self, orig, stderr):
+        self._orig = orig
+        self._stderr = stderr
+        self._buf = ""
+        self._lock = threading.Lock()
+        self.encoding = getattr(orig, "encoding", "utf-8")
+
+    def write(self, s):
+        self._orig.write(s)
+        with self._lock:
+            self._buf += s
+            if "\n" not in self._buf:
+                return len(s)
+            *lines, self._buf = self._buf.split("\n")
+        self._send(lines)
+        return len(s)
+
+    def flush(self):
+        self._orig.flush()
+        with self._lock:
+            rest, self._buf = self._buf, ""
+        if rest:
+            self._send([rest])
+
+    def _send(self, lines):
+        w = state.global_worker
+        job = state.current_job.get()
+        if not job or not w.connected:
+            return
+        try:
+            w.conn.notify("log", {"job": job, "name": state.current_name.get() or "worker", "pid": os.getpid(),
+                                  "stderr": self._stderr, "lines": lines})
+        except Exception:  # noqa: BLE001 - output must never break the task
+            pass
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        return self._orig.fileno()
+
+    def __getattr__(self, name):
+        return getattr(self._orig, name)
+
+
 class Executor:
     def __init__(self, w):
         self.w = w
@@ -97,6 +147,7 @@ class Executor:
         token_job = state.current_job.set(body.get("job"))
         token_task = state.current_task.set(body.get("task_id"))
         name = body.get("name") or body.get("method") or "task"
+        token_name = state.current_name.set(type(self.actor).__name__ if kind == "actor_call" else name)
         try:
             if kind == "task":
                 fn = self.functions.get(body["fn_id"])
@@ -128,8 +179,11 @@ class Executor:
             msg = "".join(traceback.format_exception_only(type(e), e)).strip()
             self.reply(header, {"errors": [True] * n, "app_error": True, "message": msg}, [blob] * n)
         finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
             state.current_job.reset(token_job)
             state.current_task.reset(token_task)
+            state.current_name.reset(token_name)
 
     def start_loop(self):
         self.loop = asyncio.new_event_loop()
@@ -147,6 +201,7 @@ class Executor:
         n = max(body.get("num_returns", 1), 1)
         state.current_job.set(body.get("job"))
         state.current_task.set(body.get("task_id"))
+        state.current_name.set(type(self.actor).__name__)
         name = f"{type(self.actor).__name__}.{body['method']}"
         try:
             method = getattr(self.actor, body["method"])
@@ -165,6 +220,8 @@ def main():
     for p in json.loads(os.environ.get("RAYK8S_CORE_SYS_PATH") or "[]"):
         if p not in sys.path:
             sys.path.append(p)
+    sys.stdout = DriverStream(sys.stdout, False)
+    sys.stderr = DriverStream(sys.stderr, True)
     w = state.global_worker
     ex = Executor(w)
     w.on_request = ex.on_request

@@ -66,6 +66,11 @@ func TestTasks(t *testing.T) {
 		"direct call refused",
 		"not implemented: the remote function option 'placement_group' is not implemented by this Ray runtime",
 	)
+	for _, re := range []string{`\(chatty pid=\d+\) hello from a task\n`, `\(Talker pid=\d+\) hello from an actor\n`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("worker output %s not printed by the driver:\n%s", re, out)
+		}
+	}
 }
 
 func TestActors(t *testing.T) {
@@ -194,6 +199,9 @@ func TestTwoNodes(t *testing.T) {
 		"handle used on the other node [101, 102, 103]",
 		"killed remote actor raises RayActorError",
 	)
+	if !regexp.MustCompile(`\(shout pid=\d+, ip=127\.0\.0\.2\) hello from the worker node\n`).MatchString(out) {
+		t.Errorf("the worker node's output did not reach the driver:\n%s", out)
+	}
 }
 
 func TestFaultsAndBadInput(t *testing.T) {

@@ -66,6 +66,7 @@ type Agent struct {
 	kv     gcsv1.KVServiceClient
 	pool   *pool
 	peers  *peers
+	logs   chan logLines
 	socket string
 
 	mu     sync.Mutex
@@ -75,11 +76,12 @@ type Agent struct {
 
 // job is what the agent knows of a driver connected to it.
 type job struct {
-	id        string
-	namespace string
-	env       map[string]string
-	sysPath   []string
-	pyPath    string
+	id         string
+	namespace  string
+	env        map[string]string
+	sysPath    []string
+	pyPath     string
+	driverNode string
 	// conn is the driver's connection; nil for jobs of other nodes' drivers.
 	conn   *corewire.Conn
 	ctx    context.Context
@@ -116,6 +118,7 @@ func New(opts Options) *Agent {
 		actors: map[string]*actor{},
 	}
 	a.pool = newPool(a)
+	a.logs = make(chan logLines, 4096)
 	a.peers = &peers{a: a, client: &http.Client{}, addrs: map[string]string{}}
 	return a
 }
@@ -143,6 +146,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		<-ctx.Done()
 		_ = l.Close()
 	}()
+	go a.runLogForwarder(ctx)
 	for {
 		nc, err := l.Accept()
 		if err != nil {
@@ -284,6 +288,9 @@ func (a *Agent) handle(c *corewire.Conn, m *corewire.Message) (*corewire.Message
 		return a.killActor(m)
 	case "demand":
 		return a.demand()
+	case "log":
+		a.forwardLog(m)
+		return nil, nil
 	}
 	return nil, errorf("NotImplementedError", "the node agent does not implement %q", m.Op)
 }
@@ -311,7 +318,7 @@ func (a *Agent) hello(c *corewire.Conn, m *corewire.Message) (*corewire.Message,
 			ns = newID(16)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		j := &job{id: id, namespace: ns, env: b.EnvVars, sysPath: b.SysPath, pyPath: b.PyPath, conn: c, ctx: ctx, cancel: cancel, peers: map[string]bool{}}
+		j := &job{id: id, namespace: ns, env: b.EnvVars, sysPath: b.SysPath, pyPath: b.PyPath, conn: c, driverNode: a.opts.NodeID, ctx: ctx, cancel: cancel, peers: map[string]bool{}}
 		a.mu.Lock()
 		a.jobs[id] = j
 		a.mu.Unlock()

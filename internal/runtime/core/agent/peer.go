@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rayk8s/rayk8s/internal/runtime/core/corewire"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
@@ -35,10 +36,12 @@ type jobInfo struct {
 	Env       map[string]string `json:"env"`
 	SysPath   []string          `json:"sys_path"`
 	PyPath    string            `json:"py_path"`
+	// DriverNode is the node whose agent the driver is connected to.
+	DriverNode string `json:"driver_node"`
 }
 
 func (j *job) info() jobInfo {
-	return jobInfo{ID: j.id, Namespace: j.namespace, Env: j.env, SysPath: j.sysPath, PyPath: j.pyPath}
+	return jobInfo{ID: j.id, Namespace: j.namespace, Env: j.env, SysPath: j.sysPath, PyPath: j.pyPath, DriverNode: j.driverNode}
 }
 
 // peers resolves node ids to their agents' addresses.
@@ -151,6 +154,9 @@ func (a *Agent) handlePeer(ctx context.Context, m *corewire.Message) (*corewire.
 		return a.killActor(m)
 	case "job_end":
 		return a.jobEnd(m)
+	case "log":
+		a.forwardLog(m)
+		return nil, nil
 	}
 	return nil, errorf("NotImplementedError", "the node agent does not implement the peer call %q", m.Op)
 }
@@ -245,7 +251,7 @@ func (a *Agent) ensureJob(info jobInfo) *job {
 		return j
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	j := &job{id: info.ID, namespace: info.Namespace, env: info.Env, sysPath: info.SysPath, pyPath: info.PyPath, ctx: ctx, cancel: cancel, peers: map[string]bool{}}
+	j := &job{id: info.ID, namespace: info.Namespace, env: info.Env, sysPath: info.SysPath, pyPath: info.PyPath, driverNode: info.DriverNode, ctx: ctx, cancel: cancel, peers: map[string]bool{}}
 	a.jobs[info.ID] = j
 	return j
 }
@@ -271,4 +277,56 @@ func (a *Agent) jobEnd(m *corewire.Message) (*corewire.Message, error) {
 		a.endJob(j)
 	}
 	return nil, nil
+}
+
+// logLines is a batch of a worker's output lines for its job's driver.
+type logLines struct {
+	Job    string   `json:"job"`
+	Name   string   `json:"name"`
+	PID    int      `json:"pid"`
+	IP     string   `json:"ip"`
+	Stderr bool     `json:"stderr"`
+	Lines  []string `json:"lines"`
+}
+
+// forwardLog hands worker output to the job's driver: directly when it is
+// connected here, else through the agent of the driver's node. One
+// goroutine sends them, so lines keep their order.
+func (a *Agent) forwardLog(m *corewire.Message) {
+	var b logLines
+	if err := m.Decode(&b); err != nil {
+		return
+	}
+	if b.IP == "" {
+		b.IP = a.opts.NodeIP
+	}
+	select {
+	case a.logs <- b:
+	default:
+		// A driver that cannot keep up loses lines rather than stalling workers.
+	}
+}
+
+func (a *Agent) runLogForwarder(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case b := <-a.logs:
+			j, ok := a.jobOf(b.Job)
+			if !ok {
+				continue
+			}
+			if j.conn != nil {
+				_ = j.conn.Notify("log", b)
+				continue
+			}
+			if j.driverNode == "" || j.driverNode == a.opts.NodeID {
+				continue
+			}
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, _ = a.callPeer(cctx, j.driverNode, &corewire.Message{Header: corewire.Header{Op: "log", Body: corewire.JSON(b)}})
+			cancel()
+		}
+	}
 }

@@ -58,7 +58,7 @@ def sleepy(s):
 
 
 try:
-    ray.get(sleepy.remote(30), timeout=0.5)
+    ray.get(sleepy.options(num_cpus=0).remote(30), timeout=0.5)
 except ray.exceptions.GetTimeoutError:
     print("get timeout raised")
 
@@ -68,7 +68,7 @@ while refs:
     ready, refs = ray.wait(refs, num_returns=1)
     done += ray.get(ready)
 print("wait loop", len(done))
-ready, rest = ray.wait([sleepy.remote(30)], timeout=0.2)
+ready, rest = ray.wait([sleepy.options(num_cpus=0).remote(30)], timeout=0.2)
 print("wait timeout", len(ready), len(rest))
 
 try:
@@ -79,3 +79,21 @@ try:
     square.options(placement_group="pg").remote(1)
 except NotImplementedError as e:
     print("not implemented:", e)
+
+
+@ray.remote
+def chatty():
+    print("hello from a task")
+    return 1
+
+
+ray.get(chatty.remote())
+
+
+@ray.remote
+class Talker:
+    def say(self):
+        print("hello from an actor")
+
+
+ray.get(Talker.remote().say.remote())

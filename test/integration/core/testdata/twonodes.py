@@ -97,3 +97,11 @@ try:
     ray.get(c.inc.remote())
 except ray.exceptions.RayActorError:
     print("killed remote actor raises RayActorError")
+
+
+@ray.remote(resources={"big": 1})
+def shout():
+    print("hello from the worker node")
+
+
+ray.get(shout.remote())
