@@ -150,7 +150,7 @@ func (ac *actor) place(ctx context.Context, j *job, b *actorBody, parts [][]byte
 		return errors.New("the actor's job exited before its arguments were ready")
 	}
 	leaseID := "actor:" + ac.info.ActorID
-	node, err := a.lease(ctx, j, leaseID, b.Resources, "actor "+ac.info.ClassName, ac.info.ActorID)
+	node, err := a.lease(ctx, leaseID, b.Resources, ac.info.ActorID, func(msg string) { j.notify("warning", map[string]string{"message": msg}) })
 	if err != nil {
 		return fmt.Errorf("scheduling the actor failed: %w", err)
 	}
@@ -162,7 +162,7 @@ func (ac *actor) place(ctx context.Context, j *job, b *actorBody, parts [][]byte
 	dead := ac.dead
 	ac.mu.Unlock()
 	if dead {
-		a.returnLease(node, leaseID)
+		a.returnLease(node)
 		return errors.New(ac.deathReason())
 	}
 	j.usePeer(node.nodeID)
@@ -175,7 +175,7 @@ func (ac *actor) place(ctx context.Context, j *job, b *actorBody, parts [][]byte
 		var re *corewire.RemoteError
 		if !errors.As(err, &re) {
 			// The request never reached the node: the lease is still ours.
-			a.returnLease(node, leaseID)
+			a.returnLease(node)
 		}
 		return err
 	}
@@ -204,7 +204,7 @@ func (a *Agent) startActorForPeer(m *corewire.Message) (*corewire.Message, error
 	a.actors[ac.info.ActorID] = ac
 	a.mu.Unlock()
 	ctx := ac.ctxFor(j)
-	err := ac.startProcess(ctx, j, &leased{nodeID: a.opts.NodeID}, m.Parts[:2])
+	err := ac.startProcess(ctx, j, &leased{id: "actor:" + ac.info.ActorID, nodeID: a.opts.NodeID}, m.Parts[:2])
 	if err != nil {
 		ac.die(err.Error())
 	}
@@ -220,14 +220,13 @@ func (a *Agent) startActorForPeer(m *corewire.Message) (*corewire.Message, error
 // constructor; the lease is the actor's from then on.
 func (ac *actor) startProcess(ctx context.Context, j *job, node *leased, parts [][]byte) error {
 	a := ac.a
-	leaseID := "actor:" + ac.info.ActorID
 	ac.mu.Lock()
 	ac.lease = node
 	dead := ac.dead
 	ac.mu.Unlock()
 	if dead {
 		// Killed while waiting for resources: die already ran without a lease.
-		a.returnLease(node, leaseID)
+		a.returnLease(node)
 		return errors.New(ac.deathReason())
 	}
 	w, err := a.pool.start(ctx, j, "actor:"+ac.info.ActorID)
@@ -425,7 +424,7 @@ func (ac *actor) die(reason string) {
 	}
 	a := ac.a
 	if l != nil {
-		a.returnLease(l, "actor:"+ac.info.ActorID)
+		a.returnLease(l)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -72,6 +72,10 @@ type Agent struct {
 	mu     sync.Mutex
 	jobs   map[string]*job
 	actors map[string]*actor
+
+	// lmu guards shapes: tasks waiting for leases, by job and resource shape.
+	lmu    sync.Mutex
+	shapes map[string]*shapeQueue
 }
 
 // job is what the agent knows of a driver connected to it.
@@ -116,6 +120,7 @@ func New(opts Options) *Agent {
 		socket: filepath.Join(opts.SocketDir, SocketName),
 		jobs:   map[string]*job{},
 		actors: map[string]*actor{},
+		shapes: map[string]*shapeQueue{},
 	}
 	a.pool = newPool(a)
 	a.logs = make(chan logLines, 4096)

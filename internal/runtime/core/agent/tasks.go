@@ -32,6 +32,8 @@ type taskBody struct {
 	Resources       map[string]float64 `json:"resources"`
 	MaxRetries      int                `json:"max_retries"`
 	RetryExceptions bool               `json:"retry_exceptions"`
+	// LeaseID is the lease the task runs under, set by the submitting node.
+	LeaseID string `json:"lease_id,omitempty"`
 }
 
 func (a *Agent) submitTask(m *corewire.Message) (*corewire.Message, error) {
@@ -62,22 +64,22 @@ func (a *Agent) runTask(j *job, b *taskBody, parts [][]byte) {
 			a.store.Put(id, j.id, agentError(pyType, msg), true)
 		}
 	}
-	leaseID := "task:" + b.TaskID
 	for attempt := 0; ; attempt++ {
-		node, err := a.lease(ctx, j, leaseID, b.Resources, "task "+b.Name, b.TaskID)
+		node, err := a.acquireTaskLease(ctx, j, b.Resources, b.TaskID)
 		if err != nil {
 			if ctx.Err() == nil {
 				fail("RaySystemError", fmt.Sprintf("scheduling task %s failed: %v", b.Name, err))
 			}
 			return
 		}
+		b.LeaseID = node.id
 		var reply *corewire.Message
 		if node.nodeID == a.opts.NodeID {
 			reply, err = a.executeLocal(ctx, j, b, parts)
 		} else {
 			reply, err = a.executeRemote(ctx, node.nodeID, j, b, parts)
 		}
-		a.returnLease(node, leaseID)
+		a.releaseTaskLease(j, b.Resources, node)
 		if ctx.Err() != nil {
 			return
 		}
@@ -170,14 +172,15 @@ func (a *Agent) executeForPeer(ctx context.Context, m *corewire.Message) (*corew
 
 // leased is where a lease landed.
 type leased struct {
+	id        string
 	nodeID    string
 	nodeIP    string
 	agentPort int32
 }
 
-// lease asks the head for resources, telling the driver once when the
-// request cannot be placed on any node (infeasible).
-func (a *Agent) lease(ctx context.Context, j *job, leaseID string, res map[string]float64, what, id string) (*leased, error) {
+// lease asks the head for resources; warn hears when the request cannot be
+// placed on any node (infeasible), with Ray's message naming id.
+func (a *Agent) lease(ctx context.Context, leaseID string, res map[string]float64, id string, warn func(string)) (*leased, error) {
 	stream, err := a.sched.Lease(ctx, &corev1.LeaseRequest{
 		LeaseId:         leaseID,
 		Resources:       res,
@@ -194,19 +197,19 @@ func (a *Agent) lease(ctx context.Context, j *job, leaseID string, res map[strin
 		}
 		switch ev.State {
 		case corev1.LeaseState_LEASE_STATE_GRANTED:
-			return &leased{nodeID: ev.NodeId, nodeIP: ev.NodeIpAddress, agentPort: ev.AgentPort}, nil
+			return &leased{id: leaseID, nodeID: ev.NodeId, nodeIP: ev.NodeIpAddress, agentPort: ev.AgentPort}, nil
 		case corev1.LeaseState_LEASE_STATE_INFEASIBLE:
-			a.opts.Logger.Info("Infeasible request queued", "what", what, "resources", res)
-			j.notify("warning", map[string]string{"message": ev.Message})
+			a.opts.Logger.Info("Infeasible request queued", "id", id, "resources", res)
+			warn(ev.Message)
 		}
 	}
 }
 
-func (a *Agent) returnLease(n *leased, leaseID string) {
+func (a *Agent) returnLease(n *leased) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := a.sched.ReturnLease(ctx, &corev1.ReturnLeaseRequest{LeaseId: leaseID, NodeId: n.nodeID}); err != nil {
-		a.opts.Logger.Error(err, "Returning a lease failed", "leaseID", leaseID)
+	if _, err := a.sched.ReturnLease(ctx, &corev1.ReturnLeaseRequest{LeaseId: n.id, NodeId: n.nodeID}); err != nil {
+		a.opts.Logger.Error(err, "Returning a lease failed", "leaseID", n.id)
 	}
 }
 
@@ -231,9 +234,9 @@ func (a *Agent) releaseWhileBlocked(c *corewire.Conn, ids []string) func() {
 	if allReady {
 		return func() {}
 	}
-	leaseID := "task:" + b.TaskID
-	here := &leased{nodeID: a.opts.NodeID}
-	a.returnLease(here, leaseID)
+	leaseID := b.LeaseID
+	here := &leased{id: leaseID, nodeID: a.opts.NodeID}
+	a.returnLease(here)
 	return func() {
 		for {
 			stream, err := a.sched.Lease(context.Background(), &corev1.LeaseRequest{LeaseId: leaseID, Resources: b.Resources, NodeId: a.opts.NodeID, Description: b.TaskID})
