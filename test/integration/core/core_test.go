@@ -85,6 +85,7 @@ func TestActors(t *testing.T) {
 		"actor error RayTaskError(ValueError)",
 		"async [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]",
 		"killed actor raises RayActorError",
+		"actor pool [2, 4, 6, 8]",
 	)
 }
 

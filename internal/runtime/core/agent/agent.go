@@ -261,6 +261,7 @@ func (a *Agent) endJob(j *job) {
 	for _, ac := range owned {
 		ac.kill("The actor is dead because its owner (the job's driver) has died.")
 	}
+	a.pool.dropIdle(j)
 	a.store.DropJob(j.id)
 }
 

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -80,20 +79,21 @@ func newPool(a *Agent) *pool {
 	return &pool{a: a, idle: map[string][]*worker{}, pending: map[string]*worker{}, all: map[string]*worker{}}
 }
 
-// envKey identifies a job's worker environment: workers are shared by
-// jobs with the same environment variables and paths.
+// envKey identifies a job's workers. As in Ray, workers are never shared
+// between jobs: a worker keeps the modules and globals its tasks loaded.
 func envKey(j *job) string {
-	keys := make([]string, 0, len(j.env))
-	for k := range j.env {
-		keys = append(keys, k)
+	return j.id
+}
+
+// dropIdle stops the idle workers of a job that ended.
+func (p *pool) dropIdle(j *job) {
+	p.mu.Lock()
+	ws := p.idle[envKey(j)]
+	delete(p.idle, envKey(j))
+	p.mu.Unlock()
+	for _, w := range ws {
+		w.kill()
 	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		b.WriteString(k + "=" + j.env[k] + "\x00")
-	}
-	b.WriteString(strings.Join(j.sysPath, "\x00") + "\x00" + j.pyPath)
-	return b.String()
 }
 
 // acquire returns an idle worker for j's environment or starts one.

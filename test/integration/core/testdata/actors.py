@@ -60,3 +60,15 @@ try:
     ray.get(named.increment.remote())
 except ray.exceptions.RayActorError:
     print("killed actor raises RayActorError")
+
+from ray.util import ActorPool
+
+
+@ray.remote
+class Doubler:
+    def double(self, v):
+        return 2 * v
+
+
+pool = ActorPool([Doubler.remote(), Doubler.remote()])
+print("actor pool", list(pool.map(lambda a, v: a.double.remote(v), [1, 2, 3, 4])))
