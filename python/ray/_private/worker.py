@@ -317,6 +317,12 @@ def shutdown(_exiting_interpreter=False):
     w = global_worker
     with w.lock:
         if w.conn is not None:
+            if w.mode == "driver" and not w.conn.closed:
+                try:
+                    # Returns once the node released the job's actors and objects.
+                    w.conn.call("goodbye")
+                except (wire.RemoteError, wire.ConnectionClosed):
+                    pass
             w.conn.close()
             w.conn = None
         if w.local_head is not None:

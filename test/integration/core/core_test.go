@@ -216,3 +216,13 @@ func TestFaultsAndBadInput(t *testing.T) {
 		"cluster still works 42",
 	)
 }
+
+func TestDetachedActorOutlivesItsDriver(t *testing.T) {
+	h := startHead(t, 2)
+	wantLines(t, runPython(t, h.env, false, "detached.py", "create"), "created 1", "scratch 1")
+	wantLines(t, runPython(t, h.env, false, "detached.py", "use"),
+		"still there 2",
+		"non-detached actor gone with its driver",
+		"other namespace does not see it",
+	)
+}

@@ -91,7 +91,8 @@ type job struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu sync.Mutex
+	finish sync.Once
+	mu     sync.Mutex
 	// peers are the nodes running some of this job's work.
 	peers map[string]bool
 }
@@ -225,7 +226,15 @@ func (a *Agent) disconnected(c *corewire.Conn) {
 		p.worker.exitedConn()
 	}
 	if j := p.job; j != nil {
-		a.opts.Logger.V(1).Info("Driver disconnected; releasing its job", "jobID", j.id)
+		a.finishJob(j)
+	}
+}
+
+// finishJob ends a job whose driver left (or said goodbye) here and tells
+// the nodes that ran its work; it runs once per job.
+func (a *Agent) finishJob(j *job) {
+	j.finish.Do(func() {
+		a.opts.Logger.V(1).Info("Driver left; releasing its job", "jobID", j.id)
 		a.endJob(j)
 		j.mu.Lock()
 		nodes := make([]string, 0, len(j.peers))
@@ -233,8 +242,11 @@ func (a *Agent) disconnected(c *corewire.Conn) {
 			nodes = append(nodes, n)
 		}
 		j.mu.Unlock()
+		var wg sync.WaitGroup
 		for _, n := range nodes {
+			wg.Add(1)
 			go func() {
+				defer wg.Done()
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				if _, err := a.callPeer(ctx, n, &corewire.Message{Header: corewire.Header{Op: "job_end", Body: corewire.JSON(map[string]string{"job": j.id})}}); err != nil {
@@ -242,7 +254,8 @@ func (a *Agent) disconnected(c *corewire.Conn) {
 				}
 			}()
 		}
-	}
+		wg.Wait()
+	})
 }
 
 // endJob releases what a job holds on this node: its work, its
@@ -294,6 +307,12 @@ func (a *Agent) handle(c *corewire.Conn, m *corewire.Message) (*corewire.Message
 		return a.killActor(m)
 	case "demand":
 		return a.demand()
+	case "goodbye":
+		// ray.shutdown(): the job's actors and objects are gone when it returns.
+		if p, _ := c.Value.(*peer); p != nil && p.job != nil {
+			a.finishJob(p.job)
+		}
+		return nil, nil
 	case "log":
 		a.forwardLog(m)
 		return nil, nil
