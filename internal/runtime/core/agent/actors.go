@@ -18,6 +18,12 @@ const (
 	namedActorsKV = "@rayk8s_core_named_actors"
 )
 
+// actorDied is a reason an actor died, worded as Ray words it for users
+// (whole sentences, which Go error strings otherwise avoid).
+type actorDied string
+
+func (e actorDied) Error() string { return string(e) }
+
 // actorInfo is an actor's directory entry; get_actor answers with it.
 type actorInfo struct {
 	ActorID        string         `json:"actor_id"`
@@ -254,7 +260,7 @@ func (ac *actor) startProcess(ctx context.Context, j *job, node *leased, parts [
 		Parts: parts,
 	})
 	if err != nil {
-		return errors.New("The actor died unexpectedly before its constructor finished.")
+		return actorDied("The actor died unexpectedly before its constructor finished.")
 	}
 	var rb struct {
 		Errors  []bool `json:"errors"`
@@ -264,7 +270,7 @@ func (ac *actor) startProcess(ctx context.Context, j *job, node *leased, parts [
 		return err
 	}
 	if len(rb.Errors) == 1 && rb.Errors[0] {
-		return fmt.Errorf("The actor died because of an error raised in its creation task, %s", rb.Message)
+		return actorDied("The actor died because of an error raised in its creation task, " + rb.Message)
 	}
 	return nil
 }

@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -543,5 +542,3 @@ func newID(n int) string {
 // newJobID is 4 bytes of hex like Ray's JobID; random rather than a
 // cluster-wide counter, so drivers on different nodes need no coordination.
 func newJobID() string { return newID(4) }
-
-func itoa(i int) string { return strconv.Itoa(i) }
