@@ -46,6 +46,7 @@ func (c *cli) status(args []string) int {
 		return 1
 	}
 	printStatus(c.stdout, resp.Nodes, time.Now())
+	printDemands(ctx, c.stdout, conn)
 	return 0
 }
 

@@ -1,7 +1,9 @@
 package core_test
 
 import (
+	"bufio"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -225,4 +227,43 @@ func TestDetachedActorOutlivesItsDriver(t *testing.T) {
 		"non-detached actor gone with its driver",
 		"other namespace does not see it",
 	)
+}
+
+// `ray status` lists what waits for resources, as the autoscaler reads it.
+func TestStatusShowsPendingDemand(t *testing.T) {
+	h := startHead(t, 2)
+	out, _ := rayproc.Run(t, rayBin, h.env, "status", "--address="+h.gcsAddr)
+	wantLines(t, out, "Demands:", " (no resource demands)")
+
+	cmd := exec.Command(python, "demand.py")
+	cmd.Env = h.env
+	cmd.Dir = "testdata"
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "queued True\n" {
+		t.Fatalf("driver said %q, %v", line, err)
+	}
+	out, _ = rayproc.Run(t, rayBin, h.env, "status", "--address="+h.gcsAddr)
+	wantLines(t, out, "Demands:", " {'CPU': 64.0}: 1+ pending tasks/actors")
+
+	// The demand goes with the driver.
+	_ = stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("driver: %v", err)
+	}
+	rayproc.Eventually(t, "the demand to go with its driver", 200, 50*time.Millisecond, func() bool {
+		out, _ := rayproc.Run(t, rayBin, h.env, "status", "--address="+h.gcsAddr)
+		return strings.Contains(out, " (no resource demands)\n")
+	})
 }
