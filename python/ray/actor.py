@@ -59,9 +59,11 @@ class ActorClass:
         w = global_worker
         w.check_connected()
         opts = self._options
-        for key in ("max_restarts", "max_task_retries"):
-            if opts.get(key, 0) not in (0, None):
-                raise NotImplementedError(f"the actor option {key}={opts[key]!r} is not implemented by this Ray runtime yet")
+        if opts.get("max_task_retries", 0) not in (0, None):
+            raise NotImplementedError(f"the actor option max_task_retries={opts['max_task_retries']!r} is not implemented by this Ray runtime yet")
+        max_restarts = opts.get("max_restarts") or 0
+        if not isinstance(max_restarts, int) or max_restarts < -1:
+            raise ValueError(f"max_restarts must be an int >= -1, got {max_restarts!r}")
         lifetime = opts.get("lifetime")
         if lifetime not in (None, "detached", "non_detached"):
             raise ValueError(f"actor lifetime must be 'detached' or 'non_detached', got {lifetime!r}")
@@ -80,7 +82,7 @@ class ActorClass:
             "actor_id": actor_id, "class_name": self.__name__, "methods": list(methods),
             "method_returns": methods, "is_async": is_async, "name": name,
             "namespace": opts.get("namespace") or "", "detached": lifetime == "detached",
-            "max_concurrency": max_concurrency, "job": w.job(), "deps": split_args(args, kwargs),
+            "max_concurrency": max_concurrency, "max_restarts": max_restarts, "job": w.job(), "deps": split_args(args, kwargs),
             "resources": resources_of(opts, None), "get_if_exists": bool(opts.get("get_if_exists")),
         }
         cls_blob = serialize(self._cls, f"actor class {self.__name__}")
@@ -163,4 +165,4 @@ def get_actor(name, namespace=None):
 def kill(actor, *, no_restart=True):
     if not isinstance(actor, ActorHandle):
         raise ValueError(f"ray.kill() only supported for actors. For tasks, try ray.cancel(). Got: {type(actor)}.")
-    global_worker.call("kill_actor", {"actor_id": actor._ray_actor_id})
+    global_worker.call("kill_actor", {"actor_id": actor._ray_actor_id, "no_restart": bool(no_restart)})

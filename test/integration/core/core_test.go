@@ -267,3 +267,13 @@ func TestStatusShowsPendingDemand(t *testing.T) {
 		return strings.Contains(out, " (no resource demands)\n")
 	})
 }
+
+func TestActorRestarts(t *testing.T) {
+	h := startHead(t, 2)
+	wantLines(t, runPython(t, h.env, false, "restarts.py"),
+		"before [1, 2]",
+		"crash call failed",
+		"after restart 1",
+		"restarts used up: dead",
+	)
+}

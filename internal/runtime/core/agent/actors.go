@@ -36,6 +36,8 @@ type actorInfo struct {
 	NodeID         string         `json:"node_id"`
 	Detached       bool           `json:"detached"`
 	MaxConcurrency int            `json:"max_concurrency"`
+	// MaxRestarts is -1 for unlimited restarts.
+	MaxRestarts int `json:"max_restarts"`
 }
 
 type actorBody struct {
@@ -66,20 +68,27 @@ type actor struct {
 	owner    bool
 	target   string
 
-	mu     sync.Mutex
-	queue  []*actorCall
-	wake   chan struct{}
-	w      *worker
-	lease  *leased
-	dead   bool
-	reason string
+	mu    sync.Mutex
+	queue []*actorCall
+	wake  chan struct{}
+	w     *worker
+	// What a restart needs, and how many happened.
+	j         *job
+	ctx       context.Context
+	initParts [][]byte
+	restarts  int
+	// changed is closed and replaced whenever w or dead changes.
+	changed chan struct{}
+	lease   *leased
+	dead    bool
+	reason  string
 	// ready is closed once the actor is alive or dead.
 	ready chan struct{}
 }
 
 func (a *Agent) newActor(info actorInfo, jobID string, owner bool, target string) *actor {
 	return &actor{a: a, info: info, job: jobID, detached: info.Detached, owner: owner, target: target,
-		wake: make(chan struct{}, 1), ready: make(chan struct{})}
+		wake: make(chan struct{}, 1), ready: make(chan struct{}), changed: make(chan struct{})}
 }
 
 func (a *Agent) createActor(m *corewire.Message) (*corewire.Message, error) {
@@ -235,22 +244,32 @@ func (ac *actor) startProcess(ctx context.Context, j *job, node *leased, parts [
 		a.returnLease(node)
 		return errors.New(ac.deathReason())
 	}
+	ac.mu.Lock()
+	ac.j, ac.ctx, ac.initParts = j, ctx, parts
+	ac.mu.Unlock()
+	_, err := ac.spawn(ctx, j, parts)
+	return err
+}
+
+// spawn starts a process for the actor and runs its constructor. crashed
+// means the process died while constructing: its watcher decides between
+// restart and death.
+func (ac *actor) spawn(ctx context.Context, j *job, parts [][]byte) (crashed bool, err error) {
+	a := ac.a
 	w, err := a.pool.start(ctx, j, "actor:"+ac.info.ActorID)
 	if err != nil {
-		return fmt.Errorf("starting the actor's process failed: %w", err)
+		return false, fmt.Errorf("starting the actor's process failed: %w", err)
 	}
 	ac.mu.Lock()
 	ac.w = w
-	dead = ac.dead
+	ac.changedLocked()
+	dead := ac.dead
 	ac.mu.Unlock()
 	if dead {
 		w.kill()
-		return errors.New(ac.deathReason())
+		return false, errors.New(ac.deathReason())
 	}
-	go func() {
-		<-w.exited
-		ac.die("The actor died unexpectedly: its worker process exited.")
-	}()
+	go ac.watch(w)
 	reply, err := w.conn.Call(&corewire.Message{
 		Header: corewire.Header{Op: "execute", Body: corewire.JSON(map[string]any{
 			"kind": "actor_init", "task_id": ac.info.ActorID, "job": j.id, "name": ac.info.ClassName,
@@ -260,19 +279,75 @@ func (ac *actor) startProcess(ctx context.Context, j *job, node *leased, parts [
 		Parts: parts,
 	})
 	if err != nil {
-		return actorDied("The actor died unexpectedly before its constructor finished.")
+		return true, actorDied("The actor died unexpectedly before its constructor finished.")
 	}
 	var rb struct {
 		Errors  []bool `json:"errors"`
 		Message string `json:"message"`
 	}
 	if err := reply.Decode(&rb); err != nil {
-		return err
+		return false, err
 	}
 	if len(rb.Errors) == 1 && rb.Errors[0] {
-		return actorDied("The actor died because of an error raised in its creation task, " + rb.Message)
+		return false, actorDied("The actor died because of an error raised in its creation task, " + rb.Message)
 	}
-	return nil
+	return false, nil
+}
+
+// watch restarts the actor when its process w exits, while max_restarts
+// allows (calls that were running fail; queued ones wait for the new
+// process), and lets it die otherwise.
+func (ac *actor) watch(w *worker) {
+	<-w.exited
+	w.kill()
+	ac.mu.Lock()
+	if ac.dead || ac.w != w {
+		ac.mu.Unlock()
+		return
+	}
+	if limit := ac.info.MaxRestarts; limit != -1 && ac.restarts >= limit {
+		ac.mu.Unlock()
+		ac.die("The actor died unexpectedly: its worker process exited.")
+		return
+	}
+	ac.restarts++
+	ac.w = nil
+	ac.changedLocked()
+	ctx, j, parts, n := ac.ctx, ac.j, ac.initParts, ac.restarts
+	ac.mu.Unlock()
+	ac.a.opts.Logger.Info("Restarting an actor whose process exited", "actorID", ac.info.ActorID, "restart", n)
+	go func() {
+		if crashed, err := ac.spawn(ctx, j, parts); err != nil && !crashed {
+			ac.die(err.Error())
+		}
+	}()
+}
+
+func (ac *actor) changedLocked() {
+	close(ac.changed)
+	ac.changed = make(chan struct{})
+}
+
+// process returns the actor's live process, waiting out a restart; dead
+// reports that there will be none.
+func (ac *actor) process() (w *worker, dead bool, reason string) {
+	for {
+		ac.mu.Lock()
+		w, dead, reason, changed := ac.w, ac.dead, ac.reason, ac.changed
+		ac.mu.Unlock()
+		if dead {
+			return nil, true, reason
+		}
+		if w != nil {
+			select {
+			case <-w.exited:
+				// Exited: its watcher is about to restart or bury the actor.
+			default:
+				return w, false, ""
+			}
+		}
+		<-changed
+	}
 }
 
 // dispatch feeds queued calls to the process or the target node, in order.
@@ -287,15 +362,35 @@ func (ac *actor) dispatch(ctx context.Context) {
 			return
 		}
 		ac.mu.Lock()
-		w, dead, reason, target := ac.w, ac.dead, ac.reason, ac.target
+		target := ac.target
 		ac.mu.Unlock()
-		if dead {
-			ac.failCall(call, reason)
-			continue
-		}
 		if target != "" {
 			ac.forward(ctx, target, call)
 			continue
+		}
+		wait := ac.send(call)
+		if wait == nil {
+			continue
+		}
+		go func() {
+			reply, err := wait()
+			if err != nil {
+				ac.failCall(call, "The actor died unexpectedly before finishing this task.")
+				return
+			}
+			ac.storeReply(call, reply)
+		}()
+	}
+}
+
+// send hands a call to the actor's process, waiting out restarts; nil
+// means the actor is dead and the call failed.
+func (ac *actor) send(call *actorCall) func() (*corewire.Message, error) {
+	for {
+		w, dead, reason := ac.process()
+		if dead {
+			ac.failCall(call, reason)
+			return nil
 		}
 		wait, err := w.conn.Start(&corewire.Message{
 			Header: corewire.Header{Op: "execute", Body: corewire.JSON(map[string]any{
@@ -304,20 +399,12 @@ func (ac *actor) dispatch(ctx context.Context) {
 			})},
 			Parts: [][]byte{call.args},
 		})
-		if err != nil {
-			ac.die("The actor died unexpectedly before finishing this task.")
-			ac.failCall(call, ac.deathReason())
-			continue
+		if err == nil {
+			return wait
 		}
-		go func() {
-			reply, err := wait()
-			if err != nil {
-				ac.die("The actor died unexpectedly before finishing this task.")
-				ac.failCall(call, ac.deathReason())
-				return
-			}
-			ac.storeReply(call, reply)
-		}()
+		// Not sent: the process is gone. Calls it already had fail; this
+		// one goes to the next process, if there is one.
+		<-w.exited
 	}
 }
 
@@ -414,6 +501,7 @@ func (ac *actor) die(reason string) {
 		return
 	}
 	ac.dead, ac.reason = true, reason
+	ac.changedLocked()
 	w, l, target := ac.w, ac.lease, ac.target
 	queued := ac.queue
 	ac.queue = nil
@@ -566,10 +654,11 @@ func (a *Agent) getActor(m *corewire.Message) (*corewire.Message, error) {
 }
 
 func (a *Agent) killActor(m *corewire.Message) (*corewire.Message, error) {
-	var b struct {
-		ActorID string `json:"actor_id"`
-		Remote  bool   `json:"remote"`
-	}
+	b := struct {
+		ActorID   string `json:"actor_id"`
+		Remote    bool   `json:"remote"`
+		NoRestart bool   `json:"no_restart"`
+	}{NoRestart: true}
 	if err := m.Decode(&b); err != nil {
 		return nil, err
 	}
@@ -577,6 +666,18 @@ func (a *Agent) killActor(m *corewire.Message) (*corewire.Message, error) {
 	ac, ok := a.actors[b.ActorID]
 	a.mu.Unlock()
 	if ok {
+		ac.mu.Lock()
+		w, target := ac.w, ac.target
+		ac.mu.Unlock()
+		if !b.NoRestart && target == "" && w != nil {
+			// Its watcher restarts it if max_restarts allows.
+			w.kill()
+			return nil, nil
+		}
+		if !b.NoRestart && target != "" {
+			_, err := a.callPeer(context.Background(), target, &corewire.Message{Header: corewire.Header{Op: "kill_actor", Body: corewire.JSON(map[string]any{"actor_id": b.ActorID, "remote": true, "no_restart": false})}})
+			return nil, err
+		}
 		ac.kill("The actor was killed by ray.kill.")
 		return nil, nil
 	}
@@ -589,6 +690,6 @@ func (a *Agent) killActor(m *corewire.Message) (*corewire.Message, error) {
 	if err != nil || !found || info.NodeID == a.opts.NodeID {
 		return nil, err
 	}
-	_, err = a.callPeer(ctx, info.NodeID, &corewire.Message{Header: corewire.Header{Op: "kill_actor", Body: corewire.JSON(map[string]any{"actor_id": b.ActorID, "remote": true})}})
+	_, err = a.callPeer(ctx, info.NodeID, &corewire.Message{Header: corewire.Header{Op: "kill_actor", Body: corewire.JSON(map[string]any{"actor_id": b.ActorID, "remote": true, "no_restart": b.NoRestart})}})
 	return nil, err
 }
