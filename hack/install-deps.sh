@@ -21,8 +21,10 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 /usr/bin/python3 -c 'import sklearn' >/dev/null 2>&1 || need+=(python3-sklearn)
 # Ray core (python/ray) pickles functions, classes and values with cloudpickle, as Ray does.
 /usr/bin/python3 -c 'import cloudpickle' >/dev/null 2>&1 || need+=(python3-cloudpickle)
-# KubeRay's RayJob sample imports requests.
+# KubeRay's RayJob sample imports requests and runs `python`, which the process node's PATH must
+# resolve to Debian's interpreter.
 /usr/bin/python3 -c 'import requests' >/dev/null 2>&1 || need+=(python3-requests)
+[[ -x /usr/bin/python ]] || need+=(python-is-python3)
 [[ ${#need[@]} -eq 0 ]] && exit 0
 
 if [[ $(id -u) -ne 0 ]]; then
