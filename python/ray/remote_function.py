@@ -117,7 +117,7 @@ class RemoteFunction:
         fn = self._blob()
         task_id = new_id()
         refs = make_refs(task_id, max(num_returns, 1))
-        w.call("submit_task", {
+        w.notify("submit_task", {
             "task_id": task_id, "job": w.job(), "name": name, "fn_id": self._fn_id,
             "returns": [r.hex() for r in refs], "deps": split_args(args, kwargs),
             "resources": resources_of(opts, 1), "max_retries": max_retries,

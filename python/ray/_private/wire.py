@@ -92,9 +92,9 @@ class Connection:
             raise RemoteError(header.get("error_type", ""), header["error"])
         return header.get("body"), parts
 
-    def notify(self, op, body):
+    def notify(self, op, body, parts=()):
         """Sends a request that gets no reply."""
-        self._send({"op": op, "body": body})
+        self._send({"op": op, "body": body}, parts)
 
     def reply(self, ident, body=None, parts=(), error=None):
         header = {"id": ident, "reply": True}

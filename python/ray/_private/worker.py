@@ -66,6 +66,14 @@ class Worker:
         except wire.ConnectionClosed as e:
             raise exceptions.RaySystemError(f"lost the connection to the Ray node agent: {e}") from None
 
+    def notify(self, op, body, parts=()):
+        """Sends a request the agent queues in order without answering."""
+        self.check_connected()
+        try:
+            self.conn.notify(op, body, parts)
+        except wire.ConnectionClosed as e:
+            raise exceptions.RaySystemError(f"lost the connection to the Ray node agent: {e}") from None
+
     def job(self):
         return current_job.get() or self.job_id
 

@@ -559,6 +559,9 @@ func (a *Agent) actorCall(m *corewire.Message) (*corewire.Message, error) {
 		return nil, err
 	}
 	if len(m.Parts) < 1 {
+		for _, id := range b.Returns {
+			a.store.Put(id, b.Job, agentError("RaySystemError", "actor_call: the call's arguments are missing"), true)
+		}
 		return nil, errorf("ValueError", "actor_call: expected the call's arguments")
 	}
 	if b.Remote {

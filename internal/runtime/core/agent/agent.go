@@ -162,6 +162,10 @@ func (a *Agent) Run(ctx context.Context) error {
 			return fmt.Errorf("accepting on %s: %w", a.socket, err)
 		}
 		c := corewire.NewConn(nc, a.handle)
+		// Submissions arrive as notifications, so a driver needs no round
+		// trip per task or actor call; handled in order, they are queued
+		// before any later request of the same caller is read.
+		c.Inline("submit_task", "actor_call")
 		go func() {
 			_ = c.Serve()
 			a.disconnected(c)
@@ -283,6 +287,18 @@ func errorf(pyType, format string, args ...any) error {
 }
 
 func (a *Agent) handle(c *corewire.Conn, m *corewire.Message) (*corewire.Message, error) {
+	if m.ID == 0 {
+		// A notification has nobody to hear its error: log it.
+		resp, err := a.dispatch(c, m)
+		if err != nil {
+			a.opts.Logger.Info("Dropped a request that failed", "op", m.Op, "err", err.Error())
+		}
+		return resp, err
+	}
+	return a.dispatch(c, m)
+}
+
+func (a *Agent) dispatch(c *corewire.Conn, m *corewire.Message) (*corewire.Message, error) {
 	switch m.Op {
 	case "hello":
 		return a.hello(c, m)

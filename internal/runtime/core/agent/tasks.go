@@ -41,12 +41,20 @@ func (a *Agent) submitTask(m *corewire.Message) (*corewire.Message, error) {
 	if err := m.Decode(&b); err != nil {
 		return nil, err
 	}
+	// Submissions get no answer: a task that cannot run stores its error
+	// in its return objects, where the caller's ray.get finds it.
+	fail := func(msg string) (*corewire.Message, error) {
+		for _, id := range b.Returns {
+			a.store.Put(id, b.Job, agentError("RaySystemError", msg), true)
+		}
+		return nil, errors.New(msg)
+	}
 	j, ok := a.jobOf(b.Job)
 	if !ok {
-		return nil, errorf("RuntimeError", "job %s has no driver connected to this node", b.Job)
+		return fail(fmt.Sprintf("task %s: job %s has no driver connected to this node", b.Name, b.Job))
 	}
 	if len(m.Parts) != 2 {
-		return nil, errorf("ValueError", "submit_task: expected the function and its arguments")
+		return fail(fmt.Sprintf("task %s: expected the function and its arguments", b.Name))
 	}
 	go a.runTask(j, &b, m.Parts)
 	return nil, nil

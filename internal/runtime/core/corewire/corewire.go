@@ -144,6 +144,21 @@ type Conn struct {
 
 	// Value is for the owner to attach state (who is on the other end).
 	Value any
+
+	inline map[string]bool
+}
+
+// Inline makes notifications of these ops run on the reading goroutine, one
+// after the other: they keep the order the peer sent them in, and a later
+// request on the connection sees their effect. Their handlers must be
+// quick. Call it before Serve.
+func (c *Conn) Inline(ops ...string) {
+	if c.inline == nil {
+		c.inline = map[string]bool{}
+	}
+	for _, op := range ops {
+		c.inline[op] = true
+	}
 }
 
 // NewConn wraps nc; call Serve to start reading.
@@ -175,6 +190,10 @@ func (c *Conn) Serve() error {
 			if ch != nil {
 				ch <- m
 			}
+			continue
+		}
+		if m.ID == 0 && c.inline[m.Op] {
+			c.answer(m)
 			continue
 		}
 		go c.answer(m)

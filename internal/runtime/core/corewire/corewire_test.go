@@ -82,3 +82,40 @@ func TestCallsBothWaysAndErrors(t *testing.T) {
 		t.Fatalf("call on a closed connection = %v", err)
 	}
 }
+
+func TestInlineNotificationsKeepOrderBeforeLaterRequests(t *testing.T) {
+	a, b := net.Pipe()
+	var seen []string
+	server := NewConn(a, func(_ *Conn, m *Message) (*Message, error) {
+		if m.Op == "read" {
+			out := &Message{}
+			for _, s := range seen {
+				out.Parts = append(out.Parts, []byte(s))
+			}
+			return out, nil
+		}
+		seen = append(seen, string(m.Parts[0]))
+		return nil, nil
+	})
+	server.Inline("push")
+	client := NewConn(b, func(*Conn, *Message) (*Message, error) { return nil, nil })
+	go func() { _ = server.Serve() }()
+	go func() { _ = client.Serve() }()
+	defer client.Close()
+	for _, s := range []string{"1", "2", "3", "4", "5"} {
+		if err := client.Send(&Message{Header: Header{Op: "push"}, Parts: [][]byte{[]byte(s)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reply, err := client.Call(&Message{Header: Header{Op: "read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range reply.Parts {
+		got = append(got, string(p))
+	}
+	if len(got) != 5 || got[0] != "1" || got[4] != "5" {
+		t.Fatalf("seen = %v, want 1..5 in order", got)
+	}
+}
