@@ -26,6 +26,16 @@ func TestQuickstartClusterResourcesFromAShell(t *testing.T) {
 			t.Errorf("cluster_resources() lacks %s: %s", want, out)
 		}
 	}
+
+	// The same through the Jobs API, as the quickstart's `ray job submit` does.
+	out, exit := rayproc.Run(t, rayBin, h.env, "job", "submit", "--address", h.dashURL, "--",
+		python, "-c", "import pprint, ray; ray.init(); pprint.pprint(ray.cluster_resources(), sort_dicts=True)")
+	if exit != 0 {
+		t.Fatalf("ray job submit exited %d:\n%s", exit, out)
+	}
+	if !strings.Contains(out, "{'CPU': 2.0,\n") || !strings.Contains(out, "'node:__internal_head__': 1.0") {
+		t.Errorf("the job did not print the cluster's resources:\n%s", out)
+	}
 }
 
 func TestInitAddresses(t *testing.T) {
