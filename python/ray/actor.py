@@ -4,7 +4,7 @@ import inspect
 
 from ray._private.object_ref import new_id
 from ray._private.worker import global_worker, serialize
-from ray.remote_function import check_options, make_refs, resources_of, serialize_args, split_args
+from ray.remote_function import affinity_of, check_options, make_refs, resources_of, serialize_args, split_args
 
 _ACTOR_OPTIONS = ("num_cpus", "num_gpus", "memory", "resources", "name", "namespace", "lifetime",
                   "get_if_exists", "max_concurrency", "max_restarts", "max_task_retries",
@@ -59,6 +59,8 @@ class ActorClass:
         w = global_worker
         w.check_connected()
         opts = self._options
+        if opts.get("max_pending_calls", -1) not in (-1, None):
+            raise NotImplementedError("the actor option max_pending_calls is not implemented by this Ray runtime yet")
         if opts.get("max_task_retries", 0) not in (0, None):
             raise NotImplementedError(f"the actor option max_task_retries={opts['max_task_retries']!r} is not implemented by this Ray runtime yet")
         max_restarts = opts.get("max_restarts") or 0
@@ -84,6 +86,7 @@ class ActorClass:
             "namespace": opts.get("namespace") or "", "detached": lifetime == "detached",
             "max_concurrency": max_concurrency, "max_restarts": max_restarts, "job": w.job(), "deps": split_args(args, kwargs),
             "resources": resources_of(opts, None), "get_if_exists": bool(opts.get("get_if_exists")),
+            **affinity_of(opts),
         }
         cls_blob = serialize(self._cls, f"actor class {self.__name__}")
         reply, _ = w.call("create_actor", body, [cls_blob, serialize_args(args, kwargs, self.__name__)])

@@ -6,13 +6,14 @@ import cloudpickle
 
 from ray._private.object_ref import ObjectRef, new_id
 from ray._private.worker import global_worker, serialize
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 # Options Ray has that this runtime does not run yet: naming them is an error.
 _UNIMPLEMENTED_TASK_OPTIONS = ("runtime_env", "placement_group", "placement_group_bundle_index",
                                "placement_group_capture_child_tasks", "accelerator_type", "label_selector",
-                               "_metadata", "concurrency_groups", "enable_task_events", "_labels")
+                               "_metadata", "concurrency_groups", "enable_task_events", "_labels", "max_calls")
 _TASK_OPTIONS = ("num_cpus", "num_gpus", "memory", "resources", "num_returns", "max_retries",
-                 "retry_exceptions", "name", "scheduling_strategy", "max_calls")
+                 "retry_exceptions", "name", "scheduling_strategy")
 
 
 def resources_of(opts, default_cpus):
@@ -42,8 +43,17 @@ def check_options(opts, allowed, unimplemented, what):
         if key not in allowed:
             raise ValueError(f"Invalid option keyword {key} for {what}s.")
     strategy = opts.get("scheduling_strategy")
-    if strategy not in (None, "DEFAULT"):
-        raise NotImplementedError(f"scheduling_strategy={strategy!r} is not implemented by this Ray runtime; only 'DEFAULT' is")
+    if strategy not in (None, "DEFAULT") and not isinstance(strategy, NodeAffinitySchedulingStrategy):
+        raise NotImplementedError(f"scheduling_strategy={strategy!r} is not implemented by this Ray runtime; "
+                                  "'DEFAULT' and NodeAffinitySchedulingStrategy are")
+
+
+def affinity_of(opts):
+    """The body fields of a node affinity strategy (none by default)."""
+    strategy = opts.get("scheduling_strategy")
+    if isinstance(strategy, NodeAffinitySchedulingStrategy):
+        return {"affinity_node_id": strategy.node_id, "affinity_soft": strategy.soft}
+    return {}
 
 
 def split_args(args, kwargs):
@@ -121,7 +131,7 @@ class RemoteFunction:
             "task_id": task_id, "job": w.job(), "name": name, "fn_id": self._fn_id,
             "returns": [r.hex() for r in refs], "deps": split_args(args, kwargs),
             "resources": resources_of(opts, 1), "max_retries": max_retries,
-            "retry_exceptions": retry_exceptions,
+            "retry_exceptions": retry_exceptions, **affinity_of(opts),
         }, [fn, serialize_args(args, kwargs, name)])
         if num_returns == 0:
             return None

@@ -1,8 +1,9 @@
 """ray.util: helpers built on the core API."""
 
+from ray.util import scheduling_strategies
 from ray.util.actor_pool import ActorPool
 
-__all__ = ["ActorPool"]
+__all__ = ["ActorPool", "scheduling_strategies"]
 
 
 def __getattr__(name):

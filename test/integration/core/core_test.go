@@ -211,6 +211,7 @@ func TestTwoNodes(t *testing.T) {
 		"named remote actor 21",
 		"handle used on the other node [101, 102, 103]",
 		"killed remote actor raises RayActorError",
+		"node affinity True",
 	)
 	if !regexp.MustCompile(`\(shout pid=\d+, ip=127\.0\.0\.2\) hello from the worker node\n`).MatchString(out) {
 		t.Errorf("the worker node's output did not reach the driver:\n%s", out)

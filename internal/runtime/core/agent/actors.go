@@ -46,6 +46,7 @@ type actorBody struct {
 	Deps        []objRef           `json:"deps"`
 	Resources   map[string]float64 `json:"resources"`
 	GetIfExists bool               `json:"get_if_exists"`
+	affinity
 }
 
 type actorCall struct {
@@ -165,7 +166,7 @@ func (ac *actor) place(ctx context.Context, j *job, b *actorBody, parts [][]byte
 		return errors.New("the actor's job exited before its arguments were ready")
 	}
 	leaseID := "actor:" + ac.info.ActorID
-	node, err := a.lease(ctx, leaseID, b.Resources, ac.info.ActorID, func(msg string) { j.notify("warning", map[string]string{"message": msg}) })
+	node, err := a.lease(ctx, leaseID, b.Resources, b.affinity, ac.info.ActorID, func(msg string) { j.notify("warning", map[string]string{"message": msg}) })
 	if err != nil {
 		return fmt.Errorf("scheduling the actor failed: %w", err)
 	}

@@ -24,6 +24,7 @@ type shapeQueue struct {
 	key      string
 	j        *job
 	res      map[string]float64
+	aff      affinity
 	waiters  []*leaseWaiter
 	inflight int
 	warned   bool
@@ -37,14 +38,14 @@ type leaseWaiter struct {
 	err    chan error
 }
 
-func shapeKey(jobID string, res map[string]float64) string {
+func shapeKey(jobID string, res map[string]float64, aff affinity) string {
 	names := make([]string, 0, len(res))
 	for k := range res {
 		names = append(names, k)
 	}
 	sort.Strings(names)
 	var b strings.Builder
-	b.WriteString(jobID)
+	b.WriteString(jobID + "|" + aff.NodeID + "|" + strconv.FormatBool(aff.Soft))
 	for _, k := range names {
 		b.WriteString("|" + k + "=" + strconv.FormatFloat(res[k], 'g', -1, 64))
 	}
@@ -53,13 +54,13 @@ func shapeKey(jobID string, res map[string]float64) string {
 
 // acquireTaskLease returns a lease for a task of j with resources res:
 // one handed back by a finished task of the same shape, or a new one.
-func (a *Agent) acquireTaskLease(ctx context.Context, j *job, res map[string]float64, taskID string) (*leased, error) {
-	key := shapeKey(j.id, res)
+func (a *Agent) acquireTaskLease(ctx context.Context, j *job, res map[string]float64, aff affinity, taskID string) (*leased, error) {
+	key := shapeKey(j.id, res, aff)
 	w := &leaseWaiter{taskID: taskID, ch: make(chan *leased, 1), err: make(chan error, 1)}
 	a.lmu.Lock()
 	q, ok := a.shapes[key]
 	if !ok {
-		q = &shapeQueue{key: key, j: j, res: res}
+		q = &shapeQueue{key: key, j: j, res: res, aff: aff}
 		a.shapes[key] = q
 	}
 	if n := len(q.idle); n > 0 {
@@ -118,7 +119,7 @@ func (a *Agent) requestLease(q *shapeQueue, taskID string) {
 			q.j.notify("warning", map[string]string{"message": msg})
 		}
 	}
-	l, err := a.lease(q.j.ctx, "lease:"+newID(12), q.res, taskID, warn)
+	l, err := a.lease(q.j.ctx, "lease:"+newID(12), q.res, q.aff, taskID, warn)
 	a.lmu.Lock()
 	q.inflight--
 	if err != nil {
@@ -136,9 +137,9 @@ func (a *Agent) requestLease(q *shapeQueue, taskID string) {
 
 // releaseTaskLease hands a finished task's lease to the next task of the
 // same shape, or keeps it idle for a moment, or returns it to the head.
-func (a *Agent) releaseTaskLease(j *job, res map[string]float64, l *leased) {
+func (a *Agent) releaseTaskLease(j *job, res map[string]float64, aff affinity, l *leased) {
 	a.lmu.Lock()
-	q, ok := a.shapes[shapeKey(j.id, res)]
+	q, ok := a.shapes[shapeKey(j.id, res, aff)]
 	if !ok {
 		a.lmu.Unlock()
 		a.returnLease(l)

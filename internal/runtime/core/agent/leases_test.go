@@ -56,7 +56,7 @@ func TestTaskLeasesAreReusedThenReturned(t *testing.T) {
 	j := &job{id: "j1", ctx: ctx, cancel: cancel, peers: map[string]bool{}}
 	res := map[string]float64{"CPU": 1}
 
-	first, err := a.acquireTaskLease(ctx, j, res, "t1")
+	first, err := a.acquireTaskLease(ctx, j, res, affinity{}, "t1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestTaskLeasesAreReusedThenReturned(t *testing.T) {
 	// A second task of the shape waits; the first one's lease goes to it.
 	got := make(chan *leased, 1)
 	go func() {
-		l, err := a.acquireTaskLease(ctx, j, res, "t2")
+		l, err := a.acquireTaskLease(ctx, j, res, affinity{}, "t2")
 		if err != nil {
 			t.Error(err)
 		}
@@ -76,18 +76,18 @@ func TestTaskLeasesAreReusedThenReturned(t *testing.T) {
 	g.Eventually(func() int {
 		a.lmu.Lock()
 		defer a.lmu.Unlock()
-		if q := a.shapes[shapeKey("j1", res)]; q != nil {
+		if q := a.shapes[shapeKey("j1", res, affinity{})]; q != nil {
 			return len(q.waiters)
 		}
 		return 0
 	}, 10*time.Second, 5*time.Millisecond).Should(gomega.Equal(1), "the second task queued")
-	a.releaseTaskLease(j, res, first)
+	a.releaseTaskLease(j, res, affinity{}, first)
 	second := <-got
 	if second == nil || second.id != first.id {
 		t.Fatalf("second lease = %+v, want the first one (%s) handed over", second, first.id)
 	}
 	// Released with nobody waiting, it goes back to the head after the linger.
-	a.releaseTaskLease(j, res, second)
+	a.releaseTaskLease(j, res, affinity{}, second)
 	g.Eventually(func() float64 { return freeCPU(t, srv) }, 10*time.Second, 5*time.Millisecond).
 		Should(gomega.Equal(1.0), "the idle lease returned to the head")
 }

@@ -32,6 +32,7 @@ type taskBody struct {
 	Resources       map[string]float64 `json:"resources"`
 	MaxRetries      int                `json:"max_retries"`
 	RetryExceptions bool               `json:"retry_exceptions"`
+	affinity
 	// LeaseID is the lease the task runs under, set by the submitting node.
 	LeaseID string `json:"lease_id,omitempty"`
 }
@@ -73,7 +74,7 @@ func (a *Agent) runTask(j *job, b *taskBody, parts [][]byte) {
 		}
 	}
 	for attempt := 0; ; attempt++ {
-		node, err := a.acquireTaskLease(ctx, j, b.Resources, b.TaskID)
+		node, err := a.acquireTaskLease(ctx, j, b.Resources, b.affinity, b.TaskID)
 		if err != nil {
 			if ctx.Err() == nil {
 				fail("RaySystemError", fmt.Sprintf("scheduling task %s failed: %v", b.Name, err))
@@ -87,7 +88,7 @@ func (a *Agent) runTask(j *job, b *taskBody, parts [][]byte) {
 		} else {
 			reply, err = a.executeRemote(ctx, node.nodeID, j, b, parts)
 		}
-		a.releaseTaskLease(j, b.Resources, node)
+		a.releaseTaskLease(j, b.Resources, b.affinity, node)
 		if ctx.Err() != nil {
 			return
 		}
@@ -186,15 +187,25 @@ type leased struct {
 	agentPort int32
 }
 
-// lease asks the head for resources; warn hears when the request cannot be
-// placed on any node (infeasible), with Ray's message naming id.
-func (a *Agent) lease(ctx context.Context, leaseID string, res map[string]float64, id string, warn func(string)) (*leased, error) {
-	stream, err := a.sched.Lease(ctx, &corev1.LeaseRequest{
-		LeaseId:         leaseID,
-		Resources:       res,
-		PreferredNodeId: a.opts.NodeID,
-		Description:     id,
-	})
+// affinity is a NodeAffinitySchedulingStrategy: hard pins work to the
+// node, soft only prefers it.
+type affinity struct {
+	NodeID string `json:"affinity_node_id,omitempty"`
+	Soft   bool   `json:"affinity_soft,omitempty"`
+}
+
+// lease asks the head for resources (on this node first unless aff says
+// otherwise); warn hears when the request cannot be placed on any node
+// (infeasible), with Ray's message naming id.
+func (a *Agent) lease(ctx context.Context, leaseID string, res map[string]float64, aff affinity, id string, warn func(string)) (*leased, error) {
+	req := &corev1.LeaseRequest{LeaseId: leaseID, Resources: res, PreferredNodeId: a.opts.NodeID, Description: id}
+	switch {
+	case aff.NodeID != "" && aff.Soft:
+		req.PreferredNodeId = aff.NodeID
+	case aff.NodeID != "":
+		req.NodeId = aff.NodeID
+	}
+	stream, err := a.sched.Lease(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("asking the head for resources: %w", err)
 	}

@@ -105,3 +105,16 @@ def shout():
 
 
 ray.get(shout.remote())
+
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+other = [n["NodeID"] for n in ray.nodes() if n["Alive"] and n["NodeID"] != here][0]
+
+
+@ray.remote
+def node_of():
+    return ray.get_runtime_context().get_node_id()
+
+
+pinned = node_of.options(scheduling_strategy=NodeAffinitySchedulingStrategy(other, soft=False))
+print("node affinity", ray.get(pinned.remote()) == other)
