@@ -519,19 +519,20 @@ func (a *Agent) wait(c *corewire.Conn, m *corewire.Message) (*corewire.Message, 
 
 // timeoutCtx ends after ms milliseconds (never when ms < 0) or when c closes.
 func timeoutCtx(c *corewire.Conn, ms int64) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
+	var ctx context.Context
+	var cancel context.CancelFunc
 	if ms >= 0 {
 		ctx, cancel = context.WithTimeout(context.Background(), msDuration(ms))
+	} else {
+		ctx, cancel = context.WithCancel(context.Background())
 	}
 	if c != nil {
-		stop := context.AfterFunc(ctx, func() {})
 		go func() {
 			select {
 			case <-c.Done():
 				cancel()
 			case <-ctx.Done():
 			}
-			stop()
 		}()
 	}
 	return ctx, cancel
