@@ -18,11 +18,12 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/manager ./cmd/mana
  && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/rayk8s-e2e-loadclient ./test/e2e/loadclient
 
 FROM debian:bookworm-slim
-# One interpreter: Debian's python3 sees Debian's python3-sklearn. KubeRay runs Ray containers as
-# `/bin/bash -c -- "ulimit -n …; ray start …"`, and bash is in the base image. The operator's Redis
-# clean-up Job runs `python -c "from ray._private.gcs_utils import …"`, hence python-is-python3.
+# One interpreter: Debian's python3 sees Debian's python3-sklearn; Ray core (python/ray) pickles with
+# python3-cloudpickle; KubeRay's RayJob sample imports requests and runs `python`, and the operator's Redis
+# clean-up Job runs `python -c "from ray._private.gcs_utils import …"`. KubeRay runs Ray containers as
+# `/bin/bash -c -- "ulimit -n …; ray start …"`, and bash is in the base image.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python-is-python3 python3-sklearn \
+ && apt-get install -y --no-install-recommends python3 python3-sklearn python3-cloudpickle python3-requests python-is-python3 \
  && rm -rf /var/lib/apt/lists/*
 RUN useradd --uid 1000 --create-home --shell /bin/bash ray
 COPY --from=build /out/manager /manager

@@ -147,6 +147,10 @@ undeploy: tools ## Remove what deploy installed.
 bench-serve: build ## No-op QPS and p50/p99 through the Serve proxy vs a direct call to the same replica.
 	go run ./test/bench/serve -duration 5s -concurrency 16
 
+.PHONY: bench-core
+bench-core: build ## Ray core microbenchmark (tasks, actor calls, put/get, two nodes) with Ray's published figures beside ours.
+	go run ./test/bench/core -ray $(BIN)/ray
+
 N ?= 100
 .PHONY: bench-operator
 bench-operator: tools ## Create N RayClusters against a local control plane; print time to pods/ready, writes per cluster, peak RSS.

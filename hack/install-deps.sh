@@ -22,6 +22,12 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 # GCS fault tolerance: the storage tests (Go and python/tests) run a real redis-server; they skip
 # without it.
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# Ray core (python/ray) pickles functions, classes and values with cloudpickle, as Ray does.
+/usr/bin/python3 -c 'import cloudpickle' >/dev/null 2>&1 || need+=(python3-cloudpickle)
+# KubeRay's RayJob sample imports requests and runs `python`, which the process node's PATH must
+# resolve to Debian's interpreter.
+/usr/bin/python3 -c 'import requests' >/dev/null 2>&1 || need+=(python3-requests)
+[[ -x /usr/bin/python ]] || need+=(python-is-python3)
 [[ ${#need[@]} -eq 0 ]] && exit 0
 
 if [[ $(id -u) -ne 0 ]]; then

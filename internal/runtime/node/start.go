@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
+	coreagent "github.com/rayk8s/rayk8s/internal/runtime/core/agent"
+	coresched "github.com/rayk8s/rayk8s/internal/runtime/core/sched"
 	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
 	"github.com/rayk8s/rayk8s/internal/runtime/jobs"
 	"github.com/rayk8s/rayk8s/internal/runtime/raylet"
@@ -181,6 +183,9 @@ func (s *starter) addControlService(ctx context.Context) error {
 		ProcessKinds: []string{jobs.ProcessKind, servecontroller.ReplicaKind},
 	})
 	gcsServer.RegisterService(s.autoscaling.Register)
+	coreScheduler := coresched.New(coresched.Options{Cluster: gcsServer, Logger: s.log.WithName("core_scheduler")})
+	gcsServer.RegisterService(coreScheduler.Register)
+	s.add("core_scheduler", coreScheduler.Run)
 	s.add("gcs_server", func(ctx context.Context) error { return gcsServer.Serve(ctx, gl) })
 	s.add("gcs_health_checker", gcsServer.Run)
 	return nil
@@ -303,8 +308,14 @@ func (s *starter) addServeAgent() {
 	if s.cfg.Head {
 		agentGCSCheck = s.gcsCheck
 	}
+	// Ray core: the node's task and actor workers, reached by drivers over a Unix socket and by
+	// other nodes' agents on the agent port.
+	coreAgent := coreagent.New(coreagent.Options{NodeID: s.cfg.NodeID, NodeIP: s.cfg.NodeIP, IsHead: s.cfg.Head, GCSAddress: s.n.gcsAddr,
+		SocketDir: s.n.socketDir, TempDir: s.cfg.TempDir, LogsDir: s.logsDir, Python: s.cfg.ServePython, Conn: s.conn, Logger: s.log.WithName("core")})
+	s.add("core_worker_service", coreAgent.Run)
 	agentMux := http.NewServeMux()
 	agentMux.Handle(serveagent.ReplicaCallPath, serveAgent.Handler())
+	agentMux.Handle(coreagent.HTTPPath, coreAgent.Handler())
 	agentMux.Handle("/", raylet.Handler(s.logsDir, agentGCSCheck))
 	// Other nodes reach this node's replicas over HTTP/2 on this port.
 	s.add("dashboard_agent", serveHTTP(s.agentListener, agentMux, h2cProtocols()))

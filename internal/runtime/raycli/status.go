@@ -56,6 +56,7 @@ func (c *cli) status(p *parsedFlags) int {
 		return 1
 	}
 	printStatus(c.stdout, resp.Nodes, time.Now())
+	printDemands(ctx, c.stdout, conn)
 	return 0
 }
 

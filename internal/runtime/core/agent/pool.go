@@ -1,0 +1,233 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rayk8s/rayk8s/internal/runtime/core/corewire"
+)
+
+// Environment of worker processes.
+const (
+	EnvSocket   = "RAYK8S_CORE_SOCKET"
+	EnvWorkerID = "RAYK8S_CORE_WORKER_ID"
+	EnvSysPath  = "RAYK8S_CORE_SYS_PATH"
+	EnvNodeID   = "RAYK8S_CORE_NODE_ID"
+)
+
+// registerTimeout bounds how long a new worker may take to connect.
+const registerTimeout = 60 * time.Second
+
+// maxIdlePerKey bounds the idle task workers kept per runtime environment.
+const maxIdlePerKey = 8
+
+// worker is one Python worker process of this node.
+type worker struct {
+	id        string
+	key       string
+	cmd       *exec.Cmd
+	connected chan struct{}
+	exited    chan struct{}
+	once      sync.Once
+	mu        sync.Mutex
+	conn      *corewire.Conn
+	// running is the leased task the worker runs now, if any.
+	running *taskBody
+}
+
+func (w *worker) setRunning(b *taskBody) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.running = b
+}
+
+func (w *worker) current() *taskBody {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.running
+}
+
+func (w *worker) exitedConn() { w.once.Do(func() { close(w.exited) }) }
+
+func (w *worker) kill() {
+	if w.cmd.Process != nil {
+		// The worker leads its own process group: its children go too.
+		_ = syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
+	}
+}
+
+// pool keeps the node's task workers, idle ones by runtime environment.
+type pool struct {
+	a       *Agent
+	mu      sync.Mutex
+	idle    map[string][]*worker
+	pending map[string]*worker
+	all     map[string]*worker
+	closed  bool
+}
+
+func newPool(a *Agent) *pool {
+	return &pool{a: a, idle: map[string][]*worker{}, pending: map[string]*worker{}, all: map[string]*worker{}}
+}
+
+// envKey identifies a job's workers. As in Ray, workers are never shared
+// between jobs: a worker keeps the modules and globals its tasks loaded.
+func envKey(j *job) string {
+	return j.id
+}
+
+// dropIdle stops the idle workers of a job that ended.
+func (p *pool) dropIdle(j *job) {
+	p.mu.Lock()
+	ws := p.idle[envKey(j)]
+	delete(p.idle, envKey(j))
+	p.mu.Unlock()
+	for _, w := range ws {
+		w.kill()
+	}
+}
+
+// acquire returns an idle worker for j's environment or starts one.
+func (p *pool) acquire(ctx context.Context, j *job) (*worker, error) {
+	key := envKey(j)
+	p.mu.Lock()
+	for len(p.idle[key]) > 0 {
+		ws := p.idle[key]
+		w := ws[len(ws)-1]
+		p.idle[key] = ws[:len(ws)-1]
+		select {
+		case <-w.exited:
+			continue
+		default:
+		}
+		p.mu.Unlock()
+		return w, nil
+	}
+	p.mu.Unlock()
+	return p.start(ctx, j, key)
+}
+
+// release puts a task worker back into the idle list.
+func (p *pool) release(w *worker) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-w.exited:
+		return
+	default:
+	}
+	if p.closed || len(p.idle[w.key]) >= maxIdlePerKey {
+		go w.kill()
+		return
+	}
+	p.idle[w.key] = append(p.idle[w.key], w)
+}
+
+// start runs a new worker process for j and waits until it connected.
+func (p *pool) start(ctx context.Context, j *job, key string) (*worker, error) {
+	a := p.a
+	w := &worker{id: newID(14), key: key, connected: make(chan struct{}), exited: make(chan struct{})}
+	cmd := exec.Command(a.opts.Python, "-u", "-m", "ray._private.workerproc")
+	env := os.Environ()
+	pyPath := j.pyPath
+	if cur := os.Getenv("PYTHONPATH"); cur != "" {
+		pyPath = strings.Trim(pyPath+":"+cur, ":")
+	}
+	sysPath, _ := json.Marshal(j.sysPath)
+	env = append(env,
+		EnvSocket+"="+a.socket,
+		EnvWorkerID+"="+w.id,
+		EnvNodeID+"="+a.opts.NodeID,
+		EnvSysPath+"="+string(sysPath),
+		"PYTHONPATH="+pyPath,
+		"PYTHONUNBUFFERED=1",
+	)
+	for k, v := range j.env {
+		env = append(env, k+"="+v)
+	}
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if a.opts.LogsDir != "" {
+		if f, err := os.Create(filepath.Join(a.opts.LogsDir, "worker-"+w.id+".out")); err == nil {
+			cmd.Stdout, cmd.Stderr = f, f
+			defer f.Close()
+		}
+	}
+	w.cmd = cmd
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, errors.New("the node is shutting down")
+	}
+	p.pending[w.id] = w
+	p.all[w.id] = w
+	p.mu.Unlock()
+	if err := cmd.Start(); err != nil {
+		p.forget(w)
+		return nil, fmt.Errorf("starting a Python worker with %s: %w", a.opts.Python, err)
+	}
+	go func() {
+		_ = cmd.Wait()
+		w.exitedConn()
+		p.forget(w)
+	}()
+	t := time.NewTimer(registerTimeout)
+	defer t.Stop()
+	select {
+	case <-w.connected:
+		return w, nil
+	case <-w.exited:
+		return nil, fmt.Errorf("the Python worker exited before connecting; see %s", filepath.Join(a.opts.LogsDir, "worker-"+w.id+".out"))
+	case <-t.C:
+		w.kill()
+		return nil, fmt.Errorf("the Python worker did not connect within %s", registerTimeout)
+	case <-ctx.Done():
+		w.kill()
+		return nil, ctx.Err()
+	}
+}
+
+func (p *pool) forget(w *worker) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.pending, w.id)
+	delete(p.all, w.id)
+}
+
+// registered binds a worker's connection to its process.
+func (p *pool) registered(id string, c *corewire.Conn) *worker {
+	p.mu.Lock()
+	w, ok := p.pending[id]
+	delete(p.pending, id)
+	p.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	w.mu.Lock()
+	w.conn = c
+	w.mu.Unlock()
+	close(w.connected)
+	return w
+}
+
+func (p *pool) shutdown() {
+	p.mu.Lock()
+	p.closed = true
+	all := make([]*worker, 0, len(p.all))
+	for _, w := range p.all {
+		all = append(all, w)
+	}
+	p.mu.Unlock()
+	for _, w := range all {
+		w.kill()
+	}
+}

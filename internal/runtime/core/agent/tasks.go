@@ -1,0 +1,279 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rayk8s/rayk8s/internal/runtime/core/corewire"
+	corev1 "github.com/rayk8s/rayk8s/proto/core/v1"
+)
+
+// Error objects start with a format byte: errPickled is a pickled Python
+// exception from a worker, errJSON a {"type","message"} the agent made.
+const (
+	errPickled byte = 'P'
+	errJSON    byte = 'J'
+)
+
+// agentError encodes an error object the Python side raises as pyType.
+func agentError(pyType, msg string) []byte {
+	return append([]byte{errJSON}, corewire.JSON(map[string]string{"type": pyType, "message": msg})...)
+}
+
+type taskBody struct {
+	TaskID          string             `json:"task_id"`
+	Job             string             `json:"job"`
+	Name            string             `json:"name"`
+	FnID            string             `json:"fn_id"`
+	Returns         []string           `json:"returns"`
+	Deps            []objRef           `json:"deps"`
+	Resources       map[string]float64 `json:"resources"`
+	MaxRetries      int                `json:"max_retries"`
+	RetryExceptions bool               `json:"retry_exceptions"`
+	affinity
+	// LeaseID is the lease the task runs under, set by the submitting node.
+	LeaseID string `json:"lease_id,omitempty"`
+}
+
+func (a *Agent) submitTask(m *corewire.Message) (*corewire.Message, error) {
+	var b taskBody
+	if err := m.Decode(&b); err != nil {
+		return nil, err
+	}
+	// Submissions get no answer: a task that cannot run stores its error
+	// in its return objects, where the caller's ray.get finds it.
+	fail := func(msg string) (*corewire.Message, error) {
+		for _, id := range b.Returns {
+			a.store.Put(id, b.Job, agentError("RaySystemError", msg), true)
+		}
+		return nil, errors.New(msg)
+	}
+	j, ok := a.jobOf(b.Job)
+	if !ok {
+		return fail(fmt.Sprintf("task %s: job %s has no driver connected to this node", b.Name, b.Job))
+	}
+	if len(m.Parts) != 2 {
+		return fail(fmt.Sprintf("task %s: expected the function and its arguments", b.Name))
+	}
+	go a.runTask(j, &b, m.Parts)
+	return nil, nil
+}
+
+// runTask waits for the task's arguments, leases its resources, runs it
+// and stores its results, retrying a crashed worker up to max_retries.
+func (a *Agent) runTask(j *job, b *taskBody, parts [][]byte) {
+	ctx := j.ctx
+	if err := a.ensureAll(ctx, j.id, b.Deps); err != nil {
+		return
+	}
+	fail := func(pyType, msg string) {
+		for _, id := range b.Returns {
+			a.store.Put(id, j.id, agentError(pyType, msg), true)
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		node, err := a.acquireTaskLease(ctx, j, b.Resources, b.affinity, b.TaskID)
+		if err != nil {
+			if ctx.Err() == nil {
+				fail("RaySystemError", fmt.Sprintf("scheduling task %s failed: %v", b.Name, err))
+			}
+			return
+		}
+		b.LeaseID = node.id
+		var reply *corewire.Message
+		if node.nodeID == a.opts.NodeID {
+			reply, err = a.executeLocal(ctx, j, b, parts)
+		} else {
+			reply, err = a.executeRemote(ctx, node.nodeID, j, b, parts)
+		}
+		a.releaseTaskLease(j, b.Resources, b.affinity, node)
+		if ctx.Err() != nil {
+			return
+		}
+		retriesLeft := b.MaxRetries < 0 || attempt < b.MaxRetries
+		if err != nil {
+			if retriesLeft {
+				a.opts.Logger.Info("Retrying a task whose worker died", "task", b.Name, "attempt", attempt+1, "reason", err.Error())
+				continue
+			}
+			fail("WorkerCrashedError", fmt.Sprintf("The worker died unexpectedly while executing task %s: %v", b.Name, err))
+			return
+		}
+		var rb struct {
+			Errors   []bool `json:"errors"`
+			AppError bool   `json:"app_error"`
+		}
+		if err := reply.Decode(&rb); err != nil || len(reply.Parts) != len(b.Returns) || len(rb.Errors) != len(b.Returns) {
+			fail("RaySystemError", fmt.Sprintf("task %s: the worker's reply does not match its %d return values", b.Name, len(b.Returns)))
+			return
+		}
+		if rb.AppError && b.RetryExceptions && retriesLeft {
+			continue
+		}
+		for i, id := range b.Returns {
+			a.store.Put(id, j.id, reply.Parts[i], rb.Errors[i])
+		}
+		return
+	}
+}
+
+// executeLocal runs a task on a pooled worker of this node; an error means
+// the worker died or could not start.
+func (a *Agent) executeLocal(ctx context.Context, j *job, b *taskBody, parts [][]byte) (*corewire.Message, error) {
+	w, err := a.pool.acquire(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	w.setRunning(b)
+	defer w.setRunning(nil)
+	reply, err := w.conn.Call(&corewire.Message{
+		Header: corewire.Header{Op: "execute", Body: corewire.JSON(map[string]any{
+			"kind": "task", "task_id": b.TaskID, "job": j.id, "name": b.Name, "fn_id": b.FnID,
+			"num_returns": len(b.Returns), "namespace": j.namespace,
+		})},
+		Parts: parts,
+	})
+	if err != nil {
+		var re *corewire.RemoteError
+		if errors.As(err, &re) {
+			a.pool.release(w)
+			return nil, err
+		}
+		w.kill()
+		return nil, err
+	}
+	a.pool.release(w)
+	return reply, nil
+}
+
+// executeRemote runs a task on the node its lease landed on, sending the
+// values of its object arguments along; an error means it did not run.
+func (a *Agent) executeRemote(ctx context.Context, nodeID string, j *job, b *taskBody, parts [][]byte) (*corewire.Message, error) {
+	j.usePeer(nodeID)
+	all, errs := a.inline(b.Deps, append([][]byte{}, parts...))
+	return a.callPeer(ctx, nodeID, &corewire.Message{
+		Header: corewire.Header{Op: "execute_task", Body: corewire.JSON(map[string]any{"task": b, "job": j.info(), "dep_errors": errs})},
+		Parts:  all,
+	})
+}
+
+// executeForPeer runs a task another node leased here.
+func (a *Agent) executeForPeer(ctx context.Context, m *corewire.Message) (*corewire.Message, error) {
+	var b struct {
+		Task      taskBody `json:"task"`
+		Job       jobInfo  `json:"job"`
+		DepErrors []bool   `json:"dep_errors"`
+	}
+	if err := m.Decode(&b); err != nil {
+		return nil, err
+	}
+	if len(m.Parts) < 2 {
+		return nil, errorf("ValueError", "execute_task: expected the function and its arguments")
+	}
+	j := a.ensureJob(b.Job)
+	if err := a.adopt(j.id, b.Task.Deps, b.DepErrors, m.Parts[2:]); err != nil {
+		return nil, err
+	}
+	return a.executeLocal(ctx, j, &b.Task, m.Parts[:2])
+}
+
+// leased is where a lease landed.
+type leased struct {
+	id        string
+	nodeID    string
+	nodeIP    string
+	agentPort int32
+}
+
+// affinity is a NodeAffinitySchedulingStrategy: hard pins work to the
+// node, soft only prefers it.
+type affinity struct {
+	NodeID string `json:"affinity_node_id,omitempty"`
+	Soft   bool   `json:"affinity_soft,omitempty"`
+}
+
+// lease asks the head for resources (on this node first unless aff says
+// otherwise); warn hears when the request cannot be placed on any node
+// (infeasible), with Ray's message naming id.
+func (a *Agent) lease(ctx context.Context, leaseID string, res map[string]float64, aff affinity, id string, warn func(string)) (*leased, error) {
+	req := &corev1.LeaseRequest{LeaseId: leaseID, Resources: res, PreferredNodeId: a.opts.NodeID, Description: id}
+	switch {
+	case aff.NodeID != "" && aff.Soft:
+		req.PreferredNodeId = aff.NodeID
+	case aff.NodeID != "":
+		req.NodeId = aff.NodeID
+	}
+	stream, err := a.sched.Lease(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("asking the head for resources: %w", err)
+	}
+	for {
+		ev, err := stream.Recv()
+		if err != nil {
+			return nil, fmt.Errorf("waiting for resources: %w", err)
+		}
+		switch ev.State {
+		case corev1.LeaseState_LEASE_STATE_GRANTED:
+			return &leased{id: leaseID, nodeID: ev.NodeId, nodeIP: ev.NodeIpAddress, agentPort: ev.AgentPort}, nil
+		case corev1.LeaseState_LEASE_STATE_INFEASIBLE:
+			a.opts.Logger.Info("Infeasible request queued", "id", id, "resources", res)
+			warn(ev.Message)
+		}
+	}
+}
+
+func (a *Agent) returnLease(n *leased) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.sched.ReturnLease(ctx, &corev1.ReturnLeaseRequest{LeaseId: n.id, NodeId: n.nodeID}); err != nil {
+		a.opts.Logger.Error(err, "Returning a lease failed", "leaseID", n.id)
+	}
+}
+
+// releaseWhileBlocked gives back the lease of the task a worker runs while
+// the task waits in ray.get or ray.wait for objects that are not ready, as
+// Ray releases a blocked task's CPU: otherwise tasks waiting for their
+// children could hold every CPU their children need. The returned function
+// takes the resources back on this node before the task goes on.
+func (a *Agent) releaseWhileBlocked(c *corewire.Conn, ids []string) func() {
+	p, _ := c.Value.(*peer)
+	if p == nil || p.worker == nil {
+		return func() {}
+	}
+	b := p.worker.current()
+	if b == nil || b.Resources["CPU"] <= 0 {
+		return func() {}
+	}
+	allReady := true
+	for _, id := range ids {
+		allReady = allReady && a.store.Ready(id)
+	}
+	if allReady {
+		return func() {}
+	}
+	leaseID := b.LeaseID
+	here := &leased{id: leaseID, nodeID: a.opts.NodeID}
+	a.returnLease(here)
+	return func() {
+		for {
+			stream, err := a.sched.Lease(context.Background(), &corev1.LeaseRequest{LeaseId: leaseID, Resources: b.Resources, NodeId: a.opts.NodeID, Description: b.TaskID})
+			if err == nil {
+				for {
+					ev, err := stream.Recv()
+					if err != nil {
+						break
+					}
+					if ev.State == corev1.LeaseState_LEASE_STATE_GRANTED {
+						return
+					}
+				}
+			}
+			a.opts.Logger.Info("Taking back a blocked task's resources failed; retrying", "taskID", b.TaskID)
+			time.Sleep(time.Second)
+		}
+	}
+}
+
+func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }

@@ -1,0 +1,236 @@
+"""A Ray core worker process: the node agent starts it, and it runs tasks
+(pooled workers) or one actor, on requests from the agent."""
+
+import asyncio
+import concurrent.futures
+import json
+import os
+import queue
+import socket
+import sys
+import threading
+import traceback
+
+import cloudpickle
+
+import ray
+from ray import exceptions
+from ray._private import worker as state
+from ray._private.object_ref import ObjectRef
+
+_ERR = b"P"
+
+
+class DriverStream:
+    """Stands in for sys.stdout/sys.stderr in a worker: writes go to the
+    worker's log file and, line by line, to the driver of the job whose
+    task wrote them (Ray's log_to_driver)."""
+
+    def __init__(self, orig, stderr):
+        self._orig = orig
+        self._stderr = stderr
+        self._buf = ""
+        self._lock = threading.Lock()
+        self.encoding = getattr(orig, "encoding", "utf-8")
+
+    def write(self, s):
+        self._orig.write(s)
+        with self._lock:
+            self._buf += s
+            if "\n" not in self._buf:
+                return len(s)
+            *lines, self._buf = self._buf.split("\n")
+        self._send(lines)
+        return len(s)
+
+    def flush(self):
+        self._orig.flush()
+        with self._lock:
+            rest, self._buf = self._buf, ""
+        if rest:
+            self._send([rest])
+
+    def _send(self, lines):
+        w = state.global_worker
+        job = state.current_job.get()
+        if not job or not w.connected:
+            return
+        try:
+            w.conn.notify("log", {"job": job, "name": state.current_name.get() or "worker", "pid": os.getpid(),
+                                  "stderr": self._stderr, "lines": lines})
+        except Exception:  # noqa: BLE001 - output must never break the task
+            pass
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        return self._orig.fileno()
+
+    def __getattr__(self, name):
+        return getattr(self._orig, name)
+
+
+class Executor:
+    def __init__(self, w):
+        self.w = w
+        self.functions = {}
+        self.queue = queue.Queue()
+        self.actor = None
+        self.loop = None
+        self.threads = None
+        self.ip = w.node_ip or socket.gethostname()
+
+    # Runs on the connection's reader thread: never blocks.
+    def on_request(self, conn, header, parts):
+        if header.get("op") != "execute":
+            if header.get("id"):
+                conn.reply(header["id"], error=f"a worker does not serve {header.get('op')!r}")
+            return
+        body = header.get("body") or {}
+        if body.get("kind") == "actor_call" and self.loop is not None:
+            asyncio.run_coroutine_threadsafe(self.run_async(header, parts), self.loop)
+            return
+        if body.get("kind") == "actor_call" and self.threads is not None:
+            self.threads.submit(self.execute, header, parts)
+            return
+        self.queue.put((header, parts))
+
+    def serve(self):
+        while True:
+            header, parts = self.queue.get()
+            if header is None:
+                return
+            self.execute(header, parts)
+
+    def resolve(self, args, kwargs):
+        refs = [a for a in args if isinstance(a, ObjectRef)] + [v for v in kwargs.values() if isinstance(v, ObjectRef)]
+        if not refs:
+            return args, kwargs
+        values = dict(zip(refs, ray.get(refs)))
+        args = tuple(values[a] if isinstance(a, ObjectRef) else a for a in args)
+        kwargs = {k: values[v] if isinstance(v, ObjectRef) else v for k, v in kwargs.items()}
+        return args, kwargs
+
+    def error_blob(self, name, e):
+        if isinstance(e, exceptions.RayTaskError):
+            err = exceptions.RayTaskError(e.function_name, e.traceback_str, e.cause, e.pid, e.ip)
+        else:
+            tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+            err = exceptions.RayTaskError(name, tb, e, os.getpid(), self.ip)
+        try:
+            return _ERR + cloudpickle.dumps(err)
+        except Exception:  # noqa: BLE001 - an unpicklable exception travels as its text
+            err.cause = exceptions.RayError(f"{type(e).__name__}: {e}")
+            return _ERR + cloudpickle.dumps(err)
+
+    def results(self, name, n, result):
+        if n == 1:
+            values = [result]
+        elif n == 0:
+            values = [None]
+        else:
+            values = list(result)
+            if len(values) != n:
+                raise ValueError(f"Task {name} returned {len(values)} objects, but num_returns={n}.")
+        return [state.serialize(v, f"return value of {name}:") for v in values]
+
+    def reply(self, header, body, parts):
+        try:
+            self.w.conn.reply(header["id"], body, parts)
+        except Exception:  # noqa: BLE001 - the agent is gone; the process ends with it
+            os._exit(1)
+
+    def execute(self, header, parts):
+        body = header["body"]
+        kind, n = body["kind"], max(body.get("num_returns", 1), 1)
+        token_job = state.current_job.set(body.get("job"))
+        token_task = state.current_task.set(body.get("task_id"))
+        name = body.get("name") or body.get("method") or "task"
+        token_name = state.current_name.set(type(self.actor).__name__ if kind == "actor_call" else name)
+        try:
+            if kind == "task":
+                fn = self.functions.get(body["fn_id"])
+                if fn is None:
+                    fn = cloudpickle.loads(parts[0])
+                    self.functions[body["fn_id"]] = fn
+                args, kwargs = self.resolve(*cloudpickle.loads(parts[1]))
+                out = self.results(name, body.get("num_returns", 1), fn(*args, **kwargs))
+            elif kind == "actor_init":
+                cls = cloudpickle.loads(parts[0])
+                args, kwargs = self.resolve(*cloudpickle.loads(parts[1]))
+                self.w.actor_id = body.get("actor_id")
+                self.w.job_id = body.get("job")
+                self.w.namespace = body.get("namespace")
+                self.actor = cls(*args, **kwargs)
+                if body.get("is_async"):
+                    self.start_loop()
+                elif body.get("max_concurrency", 1) > 1:
+                    self.threads = concurrent.futures.ThreadPoolExecutor(body["max_concurrency"])
+                out = [b""]
+            else:
+                name = f"{type(self.actor).__name__}.{body['method']}"
+                method = getattr(self.actor, body["method"])
+                args, kwargs = self.resolve(*cloudpickle.loads(parts[0]))
+                out = self.results(name, body.get("num_returns", 1), method(*args, **kwargs))
+            self.reply(header, {"errors": [False] * len(out)}, out)
+        except Exception as e:  # noqa: BLE001 - user code raised: the caller gets it
+            blob = self.error_blob(name, e)
+            msg = "".join(traceback.format_exception_only(type(e), e)).strip()
+            self.reply(header, {"errors": [True] * n, "app_error": True, "message": msg}, [blob] * n)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            state.current_job.reset(token_job)
+            state.current_task.reset(token_task)
+            state.current_name.reset(token_name)
+
+    def start_loop(self):
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run():
+            asyncio.set_event_loop(self.loop)
+            self.loop.call_soon(ready.set)
+            self.loop.run_forever()
+        threading.Thread(target=run, name="ray-actor-loop", daemon=True).start()
+        ready.wait()
+
+    async def run_async(self, header, parts):
+        body = header["body"]
+        n = max(body.get("num_returns", 1), 1)
+        state.current_job.set(body.get("job"))
+        state.current_task.set(body.get("task_id"))
+        state.current_name.set(type(self.actor).__name__)
+        name = f"{type(self.actor).__name__}.{body['method']}"
+        try:
+            method = getattr(self.actor, body["method"])
+            args, kwargs = cloudpickle.loads(parts[0])
+            args, kwargs = await asyncio.get_running_loop().run_in_executor(None, self.resolve, args, kwargs)
+            result = method(*args, **kwargs)
+            if asyncio.iscoroutine(result):
+                result = await result
+            out = self.results(name, body.get("num_returns", 1), result)
+            self.reply(header, {"errors": [False] * len(out)}, out)
+        except Exception as e:  # noqa: BLE001 - user code raised: the caller gets it
+            self.reply(header, {"errors": [True] * n, "app_error": True}, [self.error_blob(name, e)] * n)
+
+
+def main():
+    for p in json.loads(os.environ.get("RAYK8S_CORE_SYS_PATH") or "[]"):
+        if p not in sys.path:
+            sys.path.append(p)
+    sys.stdout = DriverStream(sys.stdout, False)
+    sys.stderr = DriverStream(sys.stderr, True)
+    w = state.global_worker
+    ex = Executor(w)
+    w.on_request = ex.on_request
+    state._connect(w, os.environ["RAYK8S_CORE_SOCKET"], "worker", worker_id=os.environ["RAYK8S_CORE_WORKER_ID"])
+    ex.ip = w.node_ip
+    # The agent closing the connection ends the process.
+    threading.Thread(target=lambda: (w.conn._reader.join(), os._exit(0)), daemon=True).start()
+    ex.serve()
+
+
+if __name__ == "__main__":
+    main()

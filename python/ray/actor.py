@@ -1,0 +1,171 @@
+"""@ray.remote classes (actors) and their handles."""
+
+import inspect
+
+from ray._private.object_ref import new_id
+from ray._private.worker import global_worker, serialize
+from ray.remote_function import affinity_of, check_options, make_refs, resources_of, serialize_args, split_args
+
+_ACTOR_OPTIONS = ("num_cpus", "num_gpus", "memory", "resources", "name", "namespace", "lifetime",
+                  "get_if_exists", "max_concurrency", "max_restarts", "max_task_retries",
+                  "scheduling_strategy", "max_pending_calls")
+_UNIMPLEMENTED_ACTOR_OPTIONS = ("runtime_env", "placement_group", "placement_group_bundle_index",
+                                "placement_group_capture_child_tasks", "concurrency_groups",
+                                "accelerator_type", "label_selector", "_metadata", "enable_task_events")
+
+
+def method(*args, **kwargs):
+    """@ray.method(num_returns=N) on an actor method."""
+    if args or set(kwargs) - {"num_returns"}:
+        raise NotImplementedError("ray.method supports only num_returns in this Ray runtime")
+
+    def wrap(fn):
+        fn.__ray_num_returns__ = kwargs.get("num_returns", 1)
+        return fn
+    return wrap
+
+
+def _methods(cls):
+    out = {}
+    for name, fn in inspect.getmembers(cls, predicate=lambda f: inspect.isfunction(f) or inspect.ismethod(f)):
+        if name.startswith("__") and name != "__call__":
+            continue
+        out[name] = getattr(fn, "__ray_num_returns__", 1)
+    return out
+
+
+def _is_async(cls):
+    return any(inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f)
+               for _, f in inspect.getmembers(cls, predicate=inspect.isfunction))
+
+
+class ActorClass:
+    def __init__(self, cls, options):
+        check_options(options, _ACTOR_OPTIONS, _UNIMPLEMENTED_ACTOR_OPTIONS, "actor")
+        self._cls = cls
+        self._options = options
+        self.__name__ = cls.__name__
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"Actors cannot be instantiated directly. Instead of '{self.__name__}()', "
+                        f"use '{self.__name__}.remote()'.")
+
+    def options(self, **options):
+        merged = dict(self._options)
+        merged.update(options)
+        return ActorClass(self._cls, merged)
+
+    def remote(self, *args, **kwargs):
+        w = global_worker
+        w.check_connected()
+        opts = self._options
+        if opts.get("max_pending_calls", -1) not in (-1, None):
+            raise NotImplementedError("the actor option max_pending_calls is not implemented by this Ray runtime yet")
+        if opts.get("max_task_retries", 0) not in (0, None):
+            raise NotImplementedError(f"the actor option max_task_retries={opts['max_task_retries']!r} is not implemented by this Ray runtime yet")
+        max_restarts = opts.get("max_restarts") or 0
+        if not isinstance(max_restarts, int) or max_restarts < -1:
+            raise ValueError(f"max_restarts must be an int >= -1, got {max_restarts!r}")
+        lifetime = opts.get("lifetime")
+        if lifetime not in (None, "detached", "non_detached"):
+            raise ValueError(f"actor lifetime must be 'detached' or 'non_detached', got {lifetime!r}")
+        name = opts.get("name") or ""
+        if not isinstance(name, str):
+            raise TypeError(f"actor name must be a string, got {name!r}")
+        if opts.get("get_if_exists") and not name:
+            raise ValueError("The actor name must be specified to use `get_if_exists`.")
+        is_async = _is_async(self._cls)
+        max_concurrency = opts.get("max_concurrency") or (1000 if is_async else 1)
+        if not isinstance(max_concurrency, int) or max_concurrency < 1:
+            raise ValueError("max_concurrency must be an int >= 1")
+        methods = _methods(self._cls)
+        actor_id = new_id()[:32]
+        body = {
+            "actor_id": actor_id, "class_name": self.__name__, "methods": list(methods),
+            "method_returns": methods, "is_async": is_async, "name": name,
+            "namespace": opts.get("namespace") or "", "detached": lifetime == "detached",
+            "max_concurrency": max_concurrency, "max_restarts": max_restarts, "job": w.job(), "deps": split_args(args, kwargs),
+            "resources": resources_of(opts, None), "get_if_exists": bool(opts.get("get_if_exists")),
+            **affinity_of(opts),
+        }
+        cls_blob = serialize(self._cls, f"actor class {self.__name__}")
+        reply, _ = w.call("create_actor", body, [cls_blob, serialize_args(args, kwargs, self.__name__)])
+        if reply.get("existing"):
+            return ActorHandle(reply["existing"])
+        return ActorHandle(body)
+
+
+class ActorHandle:
+    def __init__(self, info):
+        self._info = {k: info.get(k) for k in ("actor_id", "class_name", "methods", "method_returns", "is_async",
+                                               "name", "namespace")}
+        self._ray_actor_id = info["actor_id"]
+
+    def __getattr__(self, name):
+        info = self.__dict__.get("_info")
+        if info is None or name not in (info.get("methods") or ()):
+            raise AttributeError(f"'ActorHandle' object has no attribute '{name}'")
+        returns = (info.get("method_returns") or {}).get(name, 1)
+        return ActorMethod(self, name, {"num_returns": returns})
+
+    def __repr__(self):
+        return f"Actor({self._info['class_name']}, {self._ray_actor_id})"
+
+    def __reduce__(self):
+        return (ActorHandle, (self._info,))
+
+    def __eq__(self, other):
+        return isinstance(other, ActorHandle) and other._ray_actor_id == self._ray_actor_id
+
+    def __hash__(self):
+        return hash(self._ray_actor_id)
+
+
+class ActorMethod:
+    def __init__(self, handle, name, options):
+        self._handle = handle
+        self._name = name
+        self._options = options
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"Actor methods cannot be called directly. Instead of running 'object.{self._name}()', "
+                        f"try 'object.{self._name}.remote()'.")
+
+    def options(self, **options):
+        for key in options:
+            if key != "num_returns":
+                raise NotImplementedError(f"the actor method option {key!r} is not implemented by this Ray runtime")
+        merged = dict(self._options)
+        merged.update(options)
+        return ActorMethod(self._handle, self._name, merged)
+
+    def remote(self, *args, **kwargs):
+        w = global_worker
+        w.check_connected()
+        num_returns = self._options.get("num_returns", 1)
+        if not isinstance(num_returns, int) or num_returns < 0:
+            raise NotImplementedError(f"num_returns={num_returns!r} is not implemented by this Ray runtime; use a non-negative int")
+        task_id = new_id()
+        refs = make_refs(task_id, max(num_returns, 1))
+        w.notify("actor_call", {
+            "actor_id": self._handle._ray_actor_id, "task_id": task_id, "method": self._name,
+            "returns": [r.hex() for r in refs], "deps": split_args(args, kwargs), "job": w.job(),
+        }, [serialize_args(args, kwargs, self._name)])
+        if num_returns == 0:
+            return None
+        return refs[0] if num_returns == 1 else refs
+
+
+def get_actor(name, namespace=None):
+    w = global_worker
+    w.check_connected()
+    if not name:
+        raise ValueError("Please supply a non-empty value to get_actor")
+    info, _ = w.call("get_actor", {"name": name, "namespace": namespace or w.namespace})
+    return ActorHandle(info)
+
+
+def kill(actor, *, no_restart=True):
+    if not isinstance(actor, ActorHandle):
+        raise ValueError(f"ray.kill() only supported for actors. For tasks, try ray.cancel(). Got: {type(actor)}.")
+    global_worker.call("kill_actor", {"actor_id": actor._ray_actor_id, "no_restart": bool(no_restart)})

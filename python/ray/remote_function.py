@@ -1,0 +1,138 @@
+"""@ray.remote functions."""
+
+import hashlib
+
+import cloudpickle
+
+from ray._private.object_ref import ObjectRef, new_id
+from ray._private.worker import global_worker, serialize
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+# Options Ray has that this runtime does not run yet: naming them is an error.
+_UNIMPLEMENTED_TASK_OPTIONS = ("runtime_env", "placement_group", "placement_group_bundle_index",
+                               "placement_group_capture_child_tasks", "accelerator_type", "label_selector",
+                               "_metadata", "concurrency_groups", "enable_task_events", "_labels", "max_calls")
+_TASK_OPTIONS = ("num_cpus", "num_gpus", "memory", "resources", "num_returns", "max_retries",
+                 "retry_exceptions", "name", "scheduling_strategy")
+
+
+def resources_of(opts, default_cpus):
+    res = {}
+    cpus = opts.get("num_cpus", default_cpus)
+    for key, value in (("CPU", cpus), ("GPU", opts.get("num_gpus")), ("memory", opts.get("memory"))):
+        if value is None:
+            continue
+        if not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"The resource {key} must be a non-negative number, got {value!r}")
+        if value:
+            res[key] = float(value)
+    for key, value in (opts.get("resources") or {}).items():
+        if key in ("CPU", "GPU", "memory"):
+            raise ValueError(f"Use the '{ {'CPU': 'num_cpus', 'GPU': 'num_gpus', 'memory': 'memory'}[key]}' option instead of resources['{key}']")
+        if not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"The resource {key} must be a non-negative number, got {value!r}")
+        if value:
+            res[key] = float(value)
+    return res
+
+
+def check_options(opts, allowed, unimplemented, what):
+    for key, value in opts.items():
+        if key in unimplemented:
+            raise NotImplementedError(f"the {what} option {key!r} is not implemented by this Ray runtime")
+        if key not in allowed:
+            raise ValueError(f"Invalid option keyword {key} for {what}s.")
+    strategy = opts.get("scheduling_strategy")
+    if strategy not in (None, "DEFAULT") and not isinstance(strategy, NodeAffinitySchedulingStrategy):
+        raise NotImplementedError(f"scheduling_strategy={strategy!r} is not implemented by this Ray runtime; "
+                                  "'DEFAULT' and NodeAffinitySchedulingStrategy are")
+
+
+def affinity_of(opts):
+    """The body fields of a node affinity strategy (none by default)."""
+    strategy = opts.get("scheduling_strategy")
+    if isinstance(strategy, NodeAffinitySchedulingStrategy):
+        return {"affinity_node_id": strategy.node_id, "affinity_soft": strategy.soft}
+    return {}
+
+
+def split_args(args, kwargs):
+    """The top-level ObjectRefs among the arguments, resolved before the
+    call: [{"id", "owner"}]."""
+    refs = [a for a in args if isinstance(a, ObjectRef)] + [v for v in kwargs.values() if isinstance(v, ObjectRef)]
+    return [{"id": r.hex(), "owner": r._owner} for r in refs]
+
+
+def serialize_args(args, kwargs, what):
+    try:
+        return cloudpickle.dumps((args, kwargs))
+    except Exception:  # noqa: BLE001 - find the argument to name in the error
+        pass
+    for a in list(args) + list(kwargs.values()):
+        try:
+            cloudpickle.dumps(a)
+        except Exception as e:  # noqa: BLE001 - any pickling failure is the user's input
+            raise TypeError(f"Could not serialize the argument {a!r} for a task or actor {what}: "
+                            f"{type(e).__name__}: {e}") from None
+    return serialize((args, kwargs), f"arguments for {what}")
+
+
+def make_refs(task_id, n):
+    owner = global_worker.node_id
+    return [ObjectRef(task_id[:-8] + f"{i:08x}", owner) for i in range(n)]
+
+
+class RemoteFunction:
+    def __init__(self, function, options):
+        check_options(options, _TASK_OPTIONS, _UNIMPLEMENTED_TASK_OPTIONS, "remote function")
+        self._function = function
+        self._options = options
+        self._pickled = None
+        self._fn_id = None
+        self.__name__ = getattr(function, "__name__", "function")
+        self.__doc__ = getattr(function, "__doc__", None)
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"Remote functions cannot be called directly. Instead of running "
+                        f"'{self._function.__module__}.{self.__name__}()', try "
+                        f"'{self._function.__module__}.{self.__name__}.remote()'.")
+
+    def options(self, **options):
+        merged = dict(self._options)
+        merged.update(options)
+        rf = RemoteFunction(self._function, merged)
+        rf._pickled, rf._fn_id = self._pickled, self._fn_id
+        return rf
+
+    def _blob(self):
+        if self._pickled is None:
+            self._pickled = serialize(self._function, f"remote function {self.__name__}")
+            self._fn_id = hashlib.sha1(self._pickled).hexdigest()
+        return self._pickled
+
+    def remote(self, *args, **kwargs):
+        w = global_worker
+        w.check_connected()
+        opts = self._options
+        num_returns = opts.get("num_returns", 1)
+        if num_returns == "dynamic" or num_returns == "streaming" or not isinstance(num_returns, int) or num_returns < 0:
+            raise NotImplementedError(f"num_returns={num_returns!r} is not implemented by this Ray runtime; use a non-negative int")
+        max_retries = opts.get("max_retries", 3)
+        if not isinstance(max_retries, int) or max_retries < -1:
+            raise ValueError(f"max_retries must be an int >= -1, got {max_retries!r}")
+        retry_exceptions = opts.get("retry_exceptions", False)
+        if not isinstance(retry_exceptions, bool):
+            raise NotImplementedError("retry_exceptions as a list of exception types is not implemented by this Ray runtime; use True or False")
+        name = opts.get("name") or self.__name__
+        fn = self._blob()
+        task_id = new_id()
+        refs = make_refs(task_id, max(num_returns, 1))
+        w.notify("submit_task", {
+            "task_id": task_id, "job": w.job(), "name": name, "fn_id": self._fn_id,
+            "returns": [r.hex() for r in refs], "deps": split_args(args, kwargs),
+            "resources": resources_of(opts, 1), "max_retries": max_retries,
+            "retry_exceptions": retry_exceptions, **affinity_of(opts),
+        }, [fn, serialize_args(args, kwargs, name)])
+        if num_returns == 0:
+            return None
+        return refs[0] if num_returns == 1 else refs

@@ -1,0 +1,120 @@
+"""Tests of the `ray` core package that need no cluster:
+python3 -m unittest discover -s python/tests (the cluster tests are Go
+integration tests under test/integration/core)."""
+
+import os
+import pickle
+import socket
+import sys
+import tempfile
+import threading
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+import ray  # noqa: E402
+from ray import exceptions  # noqa: E402
+from ray._private import wire  # noqa: E402
+from ray.remote_function import check_options, resources_of  # noqa: E402
+
+
+class InsufficientFunds(Exception):
+    pass
+
+
+class RayTaskErrorTest(unittest.TestCase):
+    def test_is_an_instance_of_the_cause(self):
+        err = exceptions.RayTaskError("withdraw", "Traceback ...\nInsufficientFunds: empty", InsufficientFunds("empty"), 7, "10.0.0.1")
+        dual = err.as_instanceof_cause()
+        self.assertIsInstance(dual, InsufficientFunds)
+        self.assertIsInstance(dual, exceptions.RayTaskError)
+        self.assertEqual(type(dual).__name__, "RayTaskError(InsufficientFunds)")
+        self.assertIn("ray::withdraw() (pid=7, ip=10.0.0.1)", str(dual))
+        # It pickles back to the plain wrapper (dynamic classes do not pickle).
+        again = pickle.loads(pickle.dumps(dual))
+        self.assertIsInstance(again.cause, InsufficientFunds)
+
+    def test_get_timeout_error_is_a_timeout_error(self):
+        self.assertTrue(issubclass(exceptions.GetTimeoutError, TimeoutError))
+
+
+class OptionsTest(unittest.TestCase):
+    def test_resources(self):
+        self.assertEqual(resources_of({"num_cpus": 2, "resources": {"big": 1}}, 1), {"CPU": 2.0, "big": 1.0})
+        self.assertEqual(resources_of({}, 1), {"CPU": 1.0})
+        self.assertEqual(resources_of({}, None), {})
+        with self.assertRaisesRegex(ValueError, "num_cpus"):
+            resources_of({"resources": {"CPU": 1}}, 1)
+        with self.assertRaisesRegex(ValueError, "non-negative"):
+            resources_of({"num_cpus": -1}, 1)
+
+    def test_unknown_and_unimplemented_options(self):
+        with self.assertRaisesRegex(ValueError, "Invalid option keyword bogus"):
+            check_options({"bogus": 1}, ("num_cpus",), (), "remote function")
+        with self.assertRaisesRegex(NotImplementedError, "runtime_env"):
+            check_options({"runtime_env": {}}, ("num_cpus",), ("runtime_env",), "remote function")
+        with self.assertRaisesRegex(NotImplementedError, "SPREAD"):
+            check_options({"scheduling_strategy": "SPREAD"}, ("scheduling_strategy",), (), "remote function")
+
+    def test_not_implemented_api_says_so(self):
+        with self.assertRaisesRegex(NotImplementedError, "ray.cancel"):
+            ray.cancel(None)
+        with self.assertRaisesRegex(AttributeError, "does not implement"):
+            ray.no_such_thing  # noqa: B018
+
+    def test_remote_functions_refuse_direct_calls(self):
+        @ray.remote
+        def f():
+            return 1
+        with self.assertRaisesRegex(TypeError, "f.remote()"):
+            f()
+
+    def test_api_needs_init(self):
+        with self.assertRaisesRegex(exceptions.RaySystemError, "ray.init"):
+            ray.put(1)
+
+
+class WireTest(unittest.TestCase):
+    def test_requests_both_ways(self):
+        path = os.path.join(tempfile.mkdtemp(), "s")
+        srv = socket.socket(socket.AF_UNIX)
+        srv.bind(path)
+        srv.listen(1)
+        got = {}
+
+        def serve():
+            c, _ = srv.accept()
+            f = c.makefile("rb")
+            import json
+            import struct
+            hl, bl = struct.unpack(">II", f.read(8))
+            header = json.loads(f.read(hl))
+            body = f.read(bl)
+            got["header"], got["body"] = header, body
+            reply = json.dumps({"id": header["id"], "reply": True, "b": [2], "body": {"ok": 1}}).encode()
+            c.sendall(struct.pack(">II", len(reply), 2) + reply + b"hi")
+            err = json.dumps({"id": 0, "op": "warning", "body": {"message": "m"}}).encode()
+            c.sendall(struct.pack(">II", len(err), 0) + err)
+            got["conn"] = c
+
+        t = threading.Thread(target=serve)
+        t.start()
+        notes = []
+        conn = wire.Connection(path, lambda c, h, p: notes.append(h["op"]))
+        body, parts = conn.call("put", {"object_id": "x"}, [b"abc", b"de"])
+        t.join()
+        self.assertEqual(body, {"ok": 1})
+        self.assertEqual(bytes(parts[0]), b"hi")
+        self.assertEqual(got["header"]["b"], [3, 2])
+        self.assertEqual(got["body"], b"abcde")
+        got["conn"].close()
+        conn._reader.join(5)
+        self.assertEqual(notes, ["warning"])
+        with self.assertRaises(wire.ConnectionClosed):
+            conn.call("put")
+        srv.close()
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,290 @@
+package core_test
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rayk8s/rayk8s/internal/testsupport/rayproc"
+	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
+)
+
+// The RayCluster quickstart's command, as `kubectl exec <head> -- python -c`
+// runs it on the head: no address anywhere, the node on this machine.
+func TestQuickstartClusterResourcesFromAShell(t *testing.T) {
+	h := startHead(t, 2)
+	out := runPython(t, h.env, false, "-c", "import ray; ray.init(); print(ray.cluster_resources())")
+	for _, want := range []string{"'CPU': 2.0", "'node:127.0.0.1': 1.0", "'node:__internal_head__': 1.0", "'memory': "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("cluster_resources() lacks %s: %s", want, out)
+		}
+	}
+
+	// The same through the Jobs API, as the quickstart's `ray job submit` does.
+	out, exit := rayproc.Run(t, rayBin, h.env, "job", "submit", "--address", h.dashURL, "--",
+		python, "-c", "import pprint, ray; ray.init(); pprint.pprint(ray.cluster_resources(), sort_dicts=True)")
+	if exit != 0 {
+		t.Fatalf("ray job submit exited %d:\n%s", exit, out)
+	}
+	if !strings.Contains(out, "{'CPU': 2.0,\n") || !strings.Contains(out, "'node:__internal_head__': 1.0") {
+		t.Errorf("the job did not print the cluster's resources:\n%s", out)
+	}
+}
+
+func TestInitAddresses(t *testing.T) {
+	h := startHead(t, 2)
+	common := []string{"initialized True", "second init refused", "nodes 1 True True", "cpus 2.0", "after shutdown False"}
+	t.Run("no address", func(t *testing.T) {
+		out := runPython(t, h.env, false, "init.py", "none")
+		wantLines(t, out, append(common, "namespace ns1")...)
+	})
+	t.Run("auto", func(t *testing.T) {
+		wantLines(t, runPython(t, h.env, false, "init.py", "auto"), common...)
+	})
+	t.Run("GCS host:port", func(t *testing.T) {
+		wantLines(t, runPython(t, h.env, false, "init.py", "gcs", h.gcsAddr), common...)
+	})
+	t.Run("RAY_ADDRESS", func(t *testing.T) {
+		wantLines(t, runPython(t, append(h.env, "RAY_ADDRESS="+h.gcsAddr), false, "init.py", "none"), common...)
+	})
+	t.Run("wrong address is one clear error", func(t *testing.T) {
+		out := runPython(t, h.env, true, "-c", "import ray; ray.init(address='127.0.0.1:1')")
+		if !strings.Contains(out, "ConnectionError: Could not find a Ray node on this machine connected to the cluster at 127.0.0.1:1") {
+			t.Errorf("unexpected output:\n%s", out)
+		}
+	})
+}
+
+func TestTasks(t *testing.T) {
+	h := startHead(t, 2)
+	out := runPython(t, h.env, false, "tasks.py")
+	wantLines(t, out,
+		"squares [0, 1, 4, 9]",
+		"put arg 49",
+		"num_returns [1, 2]",
+		"options 9",
+		"nested 14",
+		"caught RayTaskError(InsufficientFunds) True True",
+		"get timeout raised",
+		"wait loop 3",
+		"wait timeout 0 1",
+		"direct call refused",
+		"not implemented: the remote function option 'placement_group' is not implemented by this Ray runtime",
+	)
+	for _, re := range []string{`\(chatty pid=\d+\) hello from a task\n`, `\(Talker pid=\d+\) hello from an actor\n`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("worker output %s not printed by the driver:\n%s", re, out)
+		}
+	}
+}
+
+func TestActors(t *testing.T) {
+	h := startHead(t, 2)
+	out := runPython(t, h.env, false, "actors.py")
+	wantLines(t, out,
+		"ordered True",
+		"named 2",
+		"duplicate name refused",
+		"get_if_exists 3",
+		"missing actor raises ValueError",
+		"actor error RayTaskError(ValueError)",
+		"async [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]",
+		"killed actor raises RayActorError",
+		"actor pool [2, 4, 6, 8]",
+	)
+}
+
+func TestSchedulingByResources(t *testing.T) {
+	h := startHead(t, 2)
+	out := runPython(t, h.env, false, "scheduling.py")
+	wantLines(t, out,
+		"hog pong",
+		"cpu left 0",
+		"pending while full True",
+		"after kill ran",
+		"infeasible pending True",
+	)
+	infeasible := regexp.MustCompile(`\(raylet\) Warning: The actor or task with ID [0-9a-f]+ cannot be scheduled right now\. It requires \{CPU: 64\.000000\} for placement`)
+	if !infeasible.MatchString(out) {
+		t.Errorf("no infeasible warning in the driver's output:\n%s", out)
+	}
+}
+
+// KubeRay's RayJob sample, through `ray job submit` as the RayJob's
+// submitter runs it: the script unchanged but for the runtime env's pip
+// list and the assertion on the version pip would have installed.
+func TestKubeRaySampleJob(t *testing.T) {
+	shared := testenv.SharedDir()
+	if shared == "" {
+		t.Skip("../shared not found: KubeRay's samples are only available in the development workspace")
+	}
+	raw, err := os.ReadFile(filepath.Join(shared, "kuberay", "samples", "ray-job.sample.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := sampleCode(t, string(raw))
+	code = strings.Replace(code, `assert requests.__version__ == "2.26.0"`, "", 1)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "sample_code.py"), []byte(code), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := startHead(t, 2)
+	out, exit := rayproc.Run(t, rayBin, h.env, "job", "submit", "--address", h.dashURL, "--working-dir", dir,
+		"--runtime-env-json", `{"env_vars": {"counter_name": "test_counter"}}`, "--", python, "sample_code.py")
+	if exit != 0 {
+		t.Fatalf("ray job submit exited %d:\n%s", exit, out)
+	}
+	for i := 1; i <= 5; i++ {
+		wantLines(t, out, "test_counter got "+strconv.Itoa(i))
+	}
+	if !strings.Contains(out, "succeeded") {
+		t.Errorf("the job did not succeed:\n%s", out)
+	}
+}
+
+// sampleCode is the sample_code.py entry of the sample's ConfigMap.
+func sampleCode(t *testing.T, yaml string) string {
+	i := strings.Index(yaml, "sample_code.py: |\n")
+	if i < 0 {
+		t.Fatal("the sample has no sample_code.py")
+	}
+	var b strings.Builder
+	for _, line := range strings.Split(yaml[i+len("sample_code.py: |\n"):], "\n") {
+		if line != "" && !strings.HasPrefix(line, "    ") {
+			break
+		}
+		b.WriteString(strings.TrimPrefix(line, "    ") + "\n")
+	}
+	return b.String()
+}
+
+// ray.init() where no cluster runs starts a head with our binary and stops
+// it when the driver exits.
+func TestInitStartsALocalHead(t *testing.T) {
+	tmp := t.TempDir()
+	env := append(baseEnv(t, tmp), "RAYK8S_RAY_BIN="+rayBin)
+	out := runPython(t, env, false, "localhead.py")
+	wantLines(t, out, "local cpus 3.0", "hello")
+	m := regexp.MustCompile(`head pid (\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no head pid printed:\n%s", out)
+	}
+	pid, _ := strconv.Atoi(m[1])
+	rayproc.Eventually(t, "the local head to exit with its driver", 200, 50*time.Millisecond, func() bool {
+		return syscall.Kill(pid, 0) != nil
+	})
+}
+
+// A head and a worker agent: tasks and actors that need the worker's
+// resources run there, objects and actor calls cross between the nodes.
+func TestTwoNodes(t *testing.T) {
+	h := startHead(t, 1)
+	rayproc.Start(t, rayBin, h.env, "start", "--block",
+		"--address="+h.gcsAddr,
+		"--node-ip-address=127.0.0.2",
+		"--num-cpus=2",
+		`--resources={"big": 4}`,
+		"--dashboard-agent-listen-port="+strconv.Itoa(rayproc.FreePort(t)),
+		"--metrics-export-port="+strconv.Itoa(rayproc.FreePort(t)),
+	)
+	rayproc.Eventually(t, "the worker node recorded", 400, 50*time.Millisecond, func() bool {
+		files, _ := filepath.Glob(filepath.Join(h.tmp, "ray", "rayk8s-core-nodes", "*.json"))
+		return len(files) == 2
+	})
+	out := runPython(t, h.env, false, "twonodes.py")
+	wantLines(t, out,
+		"alive nodes 2",
+		"task on the other node True 2",
+		"object argument across nodes 499500",
+		"50 MiB across nodes 52428800",
+		"fetched from the worker made on the worker",
+		"nested on the worker 11",
+		"actor on the other node True",
+		"ordered remote calls True",
+		"named remote actor 21",
+		"handle used on the other node [101, 102, 103]",
+		"killed remote actor raises RayActorError",
+		"node affinity True",
+	)
+	if !regexp.MustCompile(`\(shout pid=\d+, ip=127\.0\.0\.2\) hello from the worker node\n`).MatchString(out) {
+		t.Errorf("the worker node's output did not reach the driver:\n%s", out)
+	}
+}
+
+func TestFaultsAndBadInput(t *testing.T) {
+	h := startHead(t, 1)
+	out := runPython(t, h.env, false, "faults.py")
+	wantLines(t, out,
+		"nested on one CPU 21",
+		"retried after a killed worker recovered",
+		"no retries left: WorkerCrashedError",
+		"unpicklable argument: Could not serialize the argument <unlocked _thread.lock object | for a task or actor leaf: TypeError: cannot pickle '_thread.lock' object",
+		"cluster still works 42",
+	)
+}
+
+func TestDetachedActorOutlivesItsDriver(t *testing.T) {
+	h := startHead(t, 2)
+	wantLines(t, runPython(t, h.env, false, "detached.py", "create"), "created 1", "scratch 1")
+	wantLines(t, runPython(t, h.env, false, "detached.py", "use"),
+		"still there 2",
+		"non-detached actor gone with its driver",
+		"other namespace does not see it",
+	)
+}
+
+// `ray status` lists what waits for resources, as the autoscaler reads it.
+func TestStatusShowsPendingDemand(t *testing.T) {
+	h := startHead(t, 2)
+	out, _ := rayproc.Run(t, rayBin, h.env, "status", "--address="+h.gcsAddr)
+	wantLines(t, out, "Demands:", " (no resource demands)")
+
+	cmd := exec.Command(python, "demand.py")
+	cmd.Env = h.env
+	cmd.Dir = "testdata"
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "queued True\n" {
+		t.Fatalf("driver said %q, %v", line, err)
+	}
+	out, _ = rayproc.Run(t, rayBin, h.env, "status", "--address="+h.gcsAddr)
+	wantLines(t, out, "Demands:", " {'CPU': 64.0}: 1+ pending tasks/actors")
+
+	// The demand goes with the driver.
+	_ = stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("driver: %v", err)
+	}
+	rayproc.Eventually(t, "the demand to go with its driver", 200, 50*time.Millisecond, func() bool {
+		out, _ := rayproc.Run(t, rayBin, h.env, "status", "--address="+h.gcsAddr)
+		return strings.Contains(out, " (no resource demands)\n")
+	})
+}
+
+func TestActorRestarts(t *testing.T) {
+	h := startHead(t, 2)
+	wantLines(t, runPython(t, h.env, false, "restarts.py"),
+		"before [1, 2]",
+		"crash call failed",
+		"after restart 1",
+		"restarts used up: dead",
+	)
+}
