@@ -48,11 +48,29 @@ func (r *Reconciler) reconcileNetworkPolicies(ctx context.Context, s *scope) err
 	for i := range list.Items {
 		observed[list.Items[i].Name] = &list.Items[i]
 	}
+	// One event per reason and reconcile: the events API folds events of the same reason into
+	// one series anyway, keeping only the first note.
+	done := podEvents{}
+	defer func() {
+		for _, e := range []struct{ reason, action, verb string }{
+			{EventCreatedNetworkPolicy, "Create", "Created"},
+			{EventUpdatedNetworkPolicy, "Update", "Updated"},
+			{EventDeletedNetworkPolicy, "Delete", "Deleted"},
+		} {
+			if names := done[e.reason]; len(names) > 0 {
+				s.events.Add(corev1.EventTypeNormal, e.reason, e.action, "%s NetworkPolicies %s", e.verb, listNames(names))
+			}
+		}
+	}()
 	wanted := map[string]bool{}
 	for _, desired := range resources.BuildNetworkPolicies(c) {
 		wanted[desired.Name] = true
-		if err := r.applyNetworkPolicy(ctx, s, desired, observed[desired.Name]); err != nil {
+		reason, err := r.applyNetworkPolicy(ctx, s, desired, observed[desired.Name])
+		if err != nil {
 			return err
+		}
+		if reason != "" {
+			done.add(reason, desired.Name)
 		}
 	}
 	for _, p := range list.Items {
@@ -63,12 +81,14 @@ func (r *Reconciler) reconcileNetworkPolicies(ctx context.Context, s *scope) err
 			s.events.Add(corev1.EventTypeWarning, EventFailedToDeleteNetworkPolicy, "Delete", "Failed to delete NetworkPolicy %s: %v", p.Name, err)
 			return fmt.Errorf("deleting network policy %s: %w", p.Name, err)
 		}
-		s.events.Add(corev1.EventTypeNormal, EventDeletedNetworkPolicy, "Delete", "Deleted NetworkPolicy %s", p.Name)
+		done.add(EventDeletedNetworkPolicy, p.Name)
 	}
 	return nil
 }
 
-func (r *Reconciler) applyNetworkPolicy(ctx context.Context, s *scope, desired, observed *networkingv1.NetworkPolicy) error {
+// applyNetworkPolicy brings one policy in line and returns the reason of the event to report
+// ("" when nothing was written).
+func (r *Reconciler) applyNetworkPolicy(ctx context.Context, s *scope, desired, observed *networkingv1.NetworkPolicy) (string, error) {
 	c := s.cluster
 	if observed == nil {
 		// The list selected by the cluster label; a policy of the same name without it is
@@ -79,16 +99,16 @@ func (r *Reconciler) applyNetworkPolicy(ctx context.Context, s *scope, desired, 
 		case err == nil:
 			observed = &other
 		case !apierrors.IsNotFound(err):
-			return fmt.Errorf("getting network policy %s: %w", desired.Name, err)
+			return "", fmt.Errorf("getting network policy %s: %w", desired.Name, err)
 		}
 	}
 	if observed != nil && !metav1.IsControlledBy(observed, c) {
 		s.events.Add(corev1.EventTypeWarning, EventNetworkPolicyNameCollision, "Validate",
 			"NetworkPolicy %s already exists and is not controlled by this RayCluster; spec.networkPolicy is not applied until it is renamed or deleted", desired.Name)
-		return fmt.Errorf("network policy %s exists and is controlled by another object", desired.Name)
+		return "", fmt.Errorf("network policy %s exists and is controlled by another object", desired.Name)
 	}
 	if observed != nil && covers(observed.ObjectMeta, desired.ObjectMeta) && networkPolicySpecCovered(desired.Spec, observed.Spec) {
-		return nil
+		return "", nil
 	}
 	if err := reconcilekit.Apply(ctx, r.client, FieldManager, desired); err != nil {
 		reason := EventFailedToUpdateNetworkPolicy
@@ -96,14 +116,12 @@ func (r *Reconciler) applyNetworkPolicy(ctx context.Context, s *scope, desired, 
 			reason = EventFailedToCreateNetworkPolicy
 		}
 		s.events.Add(corev1.EventTypeWarning, reason, "Update", "Failed to apply NetworkPolicy %s: %v", desired.Name, err)
-		return fmt.Errorf("applying network policy %s: %w", desired.Name, err)
+		return "", fmt.Errorf("applying network policy %s: %w", desired.Name, err)
 	}
 	if observed == nil {
-		s.events.Add(corev1.EventTypeNormal, EventCreatedNetworkPolicy, "Create", "Created NetworkPolicy %s", desired.Name)
-	} else {
-		s.events.Add(corev1.EventTypeNormal, EventUpdatedNetworkPolicy, "Update", "Updated NetworkPolicy %s", desired.Name)
+		return EventCreatedNetworkPolicy, nil
 	}
-	return nil
+	return EventUpdatedNetworkPolicy, nil
 }
 
 // networkPolicySpecCovered reports whether observed already is desired, up to what the API

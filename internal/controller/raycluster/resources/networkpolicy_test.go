@@ -112,7 +112,9 @@ func TestNetworkPolicyUserRules(t *testing.T) {
 	c.Spec.NetworkPolicy.Worker = &rayv1.RayNodeNetworkPolicy{EgressRules: []networkingv1.NetworkPolicyEgressRule{dnsEgress()}}
 	c.Spec.NetworkPolicy.WorkerGroups = []rayv1.WorkerGroupNetworkPolicy{{GroupName: "gpu", IngressRules: []networkingv1.NetworkPolicyIngressRule{fromNamespace("ingest")}}}
 	got := BuildNetworkPolicies(c)
-	counts := func(p *networkingv1.NetworkPolicy) string { return fmt.Sprintf("%d ingress, %d egress", len(p.Spec.Ingress), len(p.Spec.Egress)) }
+	counts := func(p *networkingv1.NetworkPolicy) string {
+		return fmt.Sprintf("%d ingress, %d egress", len(p.Spec.Ingress), len(p.Spec.Egress))
+	}
 	// Head: base + monitoring in, base + DNS out. small: the worker rules. gpu: its own rules
 	// replace the worker rules (so no DNS egress).
 	for i, want := range []string{"2 ingress, 2 egress", "1 ingress, 2 egress", "2 ingress, 1 egress"} {
