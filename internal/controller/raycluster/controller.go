@@ -78,6 +78,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		// data) and mapped by name to the clusters that use them: this covers the objects the
 		// operator creates (and recreates when deleted) as well as the ones users bring.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(clustersReferencing(r.client, AuthSecretIndex)), builder.OnlyMetadata)
+	if r.cfg.Enabled(features.RayClusterNetworkPolicy) {
+		b = b.Owns(&networkingv1.NetworkPolicy{})
+	}
 	if r.cfg.Enabled(features.GCSFaultToleranceEmbeddedStorage) {
 		b = b.Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(clustersReferencing(r.client, GCSStorageClaimIndex)), builder.OnlyMetadata)
 	}
@@ -158,6 +161,8 @@ func (r *Reconciler) phases() []reconcilekit.Phase[*scope] {
 		reconcilekit.Step("headless worker service", r.reconcileHeadlessWorkerService),
 		reconcilekit.Step("serve service", r.reconcileServeService),
 		reconcilekit.Step("gcs storage", r.reconcileGCSStorage),
+		// Before the pods, so that they start isolated.
+		reconcilekit.Step("network policies", r.reconcileNetworkPolicies),
 		reconcilekit.Step("pods", r.reconcilePods),
 	}
 }

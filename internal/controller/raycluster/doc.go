@@ -1,9 +1,9 @@
 // Package raycluster reconciles ray.io/v1 RayClusters: it creates the head and worker pods, the
 // head, headless-worker and serve Services, the dashboard Ingress, the autoscaler RBAC objects,
-// the auth-token Secret and the rocksdb GCS storage claim (all built by the pure functions of the
-// resources sub-package), scales worker groups, replaces failed pods, suspends and resumes, rolls
-// out template changes when asked to, cleans up Redis for GCS fault tolerance on deletion, and
-// reports an honest status.
+// the auth-token Secret, the rocksdb GCS storage claim and the NetworkPolicies (all built by the
+// pure functions of the resources sub-package), scales worker groups, replaces failed pods,
+// suspends and resumes, rolls out template changes when asked to, cleans up Redis for GCS fault
+// tolerance on deletion, and reports an honest status.
 //
 // Reconcile is a thin shell (controller.go): get the cluster, skip it when another controller
 // manages it, validate what CEL could not, run a list of named phases that only record facts in
@@ -22,6 +22,7 @@
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

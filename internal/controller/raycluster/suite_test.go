@@ -81,7 +81,10 @@ var _ = BeforeSuite(func() {
 	// Alpha gates the tests exercise are on (so their watches are registered); a spec may turn
 	// one off for its duration with setGate.
 	gates = features.New()
-	Expect(gates.SetFromMap(map[string]bool{string(features.GCSFaultToleranceEmbeddedStorage): true})).To(Succeed())
+	Expect(gates.SetFromMap(map[string]bool{
+		string(features.GCSFaultToleranceEmbeddedStorage): true,
+		string(features.RayClusterNetworkPolicy):          true,
+	})).To(Succeed())
 	cfg.FeatureGates = gates
 	r, err := New(writes, cfg,
 		WithTokenSource(tokenSource),

@@ -26,6 +26,7 @@ func validateCluster(c *rayv1.RayCluster, cfg Config) error {
 
 	errs = append(errs, resources.ValidateRayContainers(&c.Spec, spec)...)
 	errs = append(errs, validateNodeLabels(c.Spec.HeadGroupSpec.Labels, head.Child("labels"))...)
+	errs = append(errs, validateAlphaFields(c, cfg)...)
 	for i := range c.Spec.WorkerGroupSpecs {
 		g := &c.Spec.WorkerGroupSpecs[i]
 		p := spec.Child("workerGroupSpecs").Index(i)

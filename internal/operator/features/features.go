@@ -41,7 +41,9 @@ const (
 	// RayClusterMTLS enables mutual TLS between Ray nodes. Alpha, off by default.
 	RayClusterMTLS featuregate.Feature = "RayClusterMTLS"
 
-	// RayClusterHistoryServer adds the log and event collector sidecar. Alpha, off by default.
+	// RayClusterHistoryServer allows spec.historyServerOptions. Alpha, off by default. The gate is
+	// implemented but the collector sidecar is not: a cluster asking for it is reported invalid
+	// (the rayk8s runtime produces nothing the collector could read).
 	RayClusterHistoryServer featuregate.Feature = "RayClusterHistoryServer"
 
 	// KubernetesWAS integrates with Kubernetes workload-aware scheduling. Alpha, off by default.
@@ -101,7 +103,7 @@ func Parse(spec string) (featuregate.MutableFeatureGate, error) {
 // names and defaults so that existing values files parse, but enabling one is refused at startup
 // rather than accepted and ignored. A gate leaves this list when its feature lands.
 func NotImplemented() []featuregate.Feature {
-	return []featuregate.Feature{RayCronJob, RayClusterNetworkPolicy, RayClusterMTLS, RayClusterHistoryServer, KubernetesWAS}
+	return []featuregate.Feature{RayCronJob, RayClusterMTLS, KubernetesWAS}
 }
 
 // CheckImplemented reports every enabled gate of g whose feature this build does not have.

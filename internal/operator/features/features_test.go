@@ -1,8 +1,11 @@
 package features
 
 import (
+	"slices"
 	"strings"
 	"testing"
+
+	"k8s.io/component-base/featuregate"
 )
 
 func TestParse(t *testing.T) {
@@ -69,6 +72,15 @@ func TestCheckImplemented(t *testing.T) {
 		g, _ = Parse(string(f) + "=false")
 		if err := CheckImplemented(g); err != nil {
 			t.Errorf("%s=false refused: %v", f, err)
+		}
+	}
+	for _, f := range []featuregate.Feature{RayClusterNetworkPolicy, RayClusterHistoryServer} {
+		if slices.Contains(NotImplemented(), f) {
+			t.Errorf("%s is listed as not implemented", f)
+		}
+		g, _ := Parse(string(f) + "=true")
+		if err := CheckImplemented(g); err != nil {
+			t.Errorf("%s=true refused: %v", f, err)
 		}
 	}
 	g, _ := Parse("RayClusterMTLS=true,KubernetesWAS=true,RayJobDeletionPolicy=false")
