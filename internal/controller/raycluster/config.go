@@ -32,6 +32,10 @@ const (
 	// DefaultGCSFTDeletionTimeout is how long the Redis clean-up may take before the finalizer is
 	// removed anyway, unless the ray.io/gcs-ft-deletion-timeout annotation says otherwise.
 	DefaultGCSFTDeletionTimeout = 300 * time.Second
+	// DefaultStatusSettleTime is how long after creating or deleting pods the controller keeps a
+	// starting cluster's progress (pods pending, counts) out of its status, so that pods which
+	// come up at once cost one status write instead of one per step.
+	DefaultStatusSettleTime = 2 * time.Second
 )
 
 // Config is everything the controller needs from the operator process. It is built by the
@@ -47,6 +51,9 @@ type Config struct {
 	EnableGCSFTRedisCleanup bool
 	// ExpectationTimeout bounds the wait for a created pod to show up in the cache.
 	ExpectationTimeout time.Duration
+	// StatusSettleTime bounds how long a starting cluster's status may lag behind its pods (see
+	// DefaultStatusSettleTime). Failures, readiness and suspension are written at once.
+	StatusSettleTime time.Duration
 }
 
 // DefaultConfig returns the configuration of an operator started without any environment.
@@ -55,6 +62,7 @@ func DefaultConfig() Config {
 		Settings:                reconcilekit.DefaultSettings(),
 		EnableGCSFTRedisCleanup: true,
 		ExpectationTimeout:      DefaultExpectationTimeout,
+		StatusSettleTime:        DefaultStatusSettleTime,
 	}
 }
 
