@@ -29,7 +29,10 @@ import (
 // Reconciler reconciles RayClusters.
 type Reconciler struct {
 	reconcilekit.Deps
-	client  client.Client
+	client client.Client
+	// reader reads, uncached, the objects users bring (Secrets, claims, service accounts they
+	// name): the manager caches only objects carrying the operator's labels.
+	reader  client.Reader
 	cfg     Config
 	metrics *clusterMetrics
 	exp     *expectations
@@ -54,6 +57,9 @@ func New(c client.Client, cfg Config, opts ...Option) (*Reconciler, error) {
 	cfg = cfg.withDefaults()
 	r := &Reconciler{client: c, cfg: cfg, random: rand.Reader, exp: newExpectations(cfg.ExpectationTimeout)}
 	reconcilekit.Configure(r, cfg.Settings, opts)
+	if r.reader == nil {
+		r.reader = c
+	}
 	var err error
 	if r.metrics, err = newClusterMetrics(r.Registerer, c); err != nil {
 		return nil, err
