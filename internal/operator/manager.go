@@ -34,6 +34,11 @@ type Setup struct {
 // configured, and adds the given controllers.
 func NewManager(cfg *rest.Config, scheme *runtime.Scheme, o Options, setups ...Setup) (ctrl.Manager, error) {
 	cfg = rest.CopyConfig(cfg)
+	// QPS and burst apply per REST client, and controller-runtime makes one client per kind plus
+	// one for events.k8s.io: pod creates, status writes and events each get their own token
+	// bucket, so events never spend the budget of object writes. Recording an event only queues
+	// it (client-go's broadcaster sends it in the background and drops it when 1000 are queued), so
+	// a slow event sink never holds up a reconcile either.
 	cfg.QPS, cfg.Burst = float32(o.QPS), o.Burst
 	cfg.UserAgent = "rayk8s-operator"
 
