@@ -36,7 +36,7 @@ const (
 	// DefaultStatusSettleTime is how long after creating or deleting pods the controller keeps a
 	// starting cluster's progress (pods pending, counts) out of its status, so that pods which
 	// come up at once cost one status write instead of one per step.
-	DefaultStatusSettleTime = 2 * time.Second
+	DefaultStatusSettleTime = 5 * time.Second
 	// DefaultUserObjectRecheck is how often a cluster waiting for a Secret the user names looks
 	// for it again: such Secrets are outside the operator's cache, so no watch event announces
 	// them.
