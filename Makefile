@@ -152,6 +152,7 @@ bench-core: build ## Ray core microbenchmark (tasks, actor calls, put/get, two n
 	go run ./test/bench/core -ray $(BIN)/ray
 
 N ?= 100
+UNRELATED ?= 0
 .PHONY: bench-operator
-bench-operator: tools ## Create N RayClusters against a local control plane; print time to pods/ready, writes per cluster, peak RSS.
-	go run ./test/bench/operator -n $(N)
+bench-operator: tools ## N RayClusters on a local control plane (and KubeRay's on the same one if KUBERAY_BIN is set; UNRELATED=10000 adds unowned pods and Secrets); time to pods/ready, writes per cluster, peak RSS, CPU.
+	go run ./test/bench/operator -n $(N) -unrelated $(UNRELATED)

@@ -46,7 +46,11 @@ func addRayCluster(mgr ctrl.Manager, o Options) error {
 	cfg.FeatureGates = o.FeatureGates
 	cfg.MaxConcurrentReconciles = o.ReconcileConcurrency
 	cfg.Resources = withOperatorSettings(cfg.Resources, o)
-	opts := []raycluster.Option{raycluster.WithRecorder(mgr.GetEventRecorder(raycluster.ControllerName))}
+	opts := []raycluster.Option{
+		raycluster.WithRecorder(mgr.GetEventRecorder(raycluster.ControllerName)),
+		// Secrets, claims and service accounts users name are outside the cache (cacheOptions).
+		raycluster.WithAPIReader(mgr.GetAPIReader()),
+	}
 	if o.EnableMetrics {
 		opts = append(opts, raycluster.WithMetricsRegisterer(crmetrics.Registry))
 	}

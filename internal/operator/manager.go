@@ -4,13 +4,22 @@ import (
 	"fmt"
 	"net/http"
 
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 )
 
 // Setup registers one controller with the manager.
@@ -25,10 +34,18 @@ type Setup struct {
 // configured, and adds the given controllers.
 func NewManager(cfg *rest.Config, scheme *runtime.Scheme, o Options, setups ...Setup) (ctrl.Manager, error) {
 	cfg = rest.CopyConfig(cfg)
+	// QPS and burst apply per REST client, and controller-runtime makes one client per kind plus
+	// one for events.k8s.io: pod creates, status writes and events each get their own token
+	// bucket, so events never spend the budget of object writes. Recording an event only queues
+	// it (client-go's broadcaster sends it in the background and drops it when 1000 are queued), so
+	// a slow event sink never holds up a reconcile either.
 	cfg.QPS, cfg.Burst = float32(o.QPS), o.Burst
 	cfg.UserAgent = "rayk8s-operator"
 
-	var cacheOpts cache.Options
+	cacheOpts, err := cacheOptions()
+	if err != nil {
+		return nil, err
+	}
 	if len(o.WatchNamespaces) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range o.WatchNamespaces {
@@ -71,4 +88,41 @@ func NewManager(cfg *rest.Config, scheme *runtime.Scheme, o Options, setups ...S
 		}
 	}
 	return mgr, nil
+}
+
+// cacheOptions keep the manager's memory proportional to Ray's objects, not to the cluster: the
+// kinds the operator creates and that clusters hold many of are cached only when they carry the
+// operator's labels, and no cached object keeps its managed fields (often half an object's size).
+// Objects users bring and name in a spec (an auth Secret, a claim, a service account) are read
+// uncached by the controllers. Services (and the EndpointSlices that mirror their labels) are
+// cached whole: the operator's Services share no label today.
+func cacheOptions() (cache.Options, error) {
+	// Every pod of a RayCluster carries ray.io/cluster, whatever its template says.
+	rayPods, err := labels.NewRequirement(rayv1.RayClusterLabelKey, selection.Exists, nil)
+	if err != nil {
+		return cache.Options{}, fmt.Errorf("building the pod cache selector: %w", err)
+	}
+	// The other kinds the operator creates carry app.kubernetes.io/created-by=kuberay-operator
+	// (KubeRay selects its Jobs the same way).
+	ours, err := labels.NewRequirement(rayv1.KubernetesCreatedByLabelKey, selection.Equals, []string{rayv1.ComponentName})
+	if err != nil {
+		return cache.Options{}, fmt.Errorf("building the cache selector: %w", err)
+	}
+	strip := cache.TransformStripManagedFields()
+	byLabel := func(r labels.Requirement) cache.ByObject {
+		return cache.ByObject{Label: labels.NewSelector().Add(r), Transform: strip}
+	}
+	return cache.Options{
+		DefaultTransform: strip,
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Pod{}:                   byLabel(*rayPods),
+			&batchv1.Job{}:                  byLabel(*ours),
+			&networkingv1.Ingress{}:         byLabel(*ours),
+			&corev1.Secret{}:                byLabel(*ours),
+			&corev1.PersistentVolumeClaim{}: byLabel(*ours),
+			&corev1.ServiceAccount{}:        byLabel(*ours),
+			&rbacv1.Role{}:                  byLabel(*ours),
+			&rbacv1.RoleBinding{}:           byLabel(*ours),
+		},
+	}, nil
 }

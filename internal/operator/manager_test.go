@@ -14,8 +14,11 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
 )
 
@@ -120,4 +123,52 @@ var _ = Describe("The manager", Ordered, func() {
 			return []string{"--config=" + path, "--graceful-shutdown-timeout=5s"}
 		}),
 	)
+})
+
+// The cache holds only the operator's objects: a pod without ray.io/cluster and a Secret without
+// the created-by label stay out of it, and what it holds has no managed fields.
+var _ = Describe("The manager's cache", func() {
+	It("holds only the operator's pods and Secrets, without managed fields", func(ctx context.Context) {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "cache-"}}
+		Expect(env.Client.Create(ctx, ns)).To(Succeed())
+		pod := func(name string, labels map[string]string) *corev1.Pod {
+			return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: name, Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}}}
+		}
+		secret := func(name string, labels map[string]string) *corev1.Secret {
+			return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: name, Labels: labels}}
+		}
+		for _, o := range []client.Object{
+			pod("ray", map[string]string{rayv1.RayClusterLabelKey: "c"}),
+			pod("other", map[string]string{"app": "web"}),
+			secret("ours", map[string]string{rayv1.KubernetesCreatedByLabelKey: rayv1.ComponentName}),
+			secret("users", nil),
+		} {
+			Expect(env.Client.Create(ctx, o)).To(Succeed(), "creating %s", o.GetName())
+		}
+
+		opts, err := parse("--metrics-addr=0", "--health-probe-bind-address=0", "--enable-leader-election=false", "--watch-namespace="+ns.Name)
+		Expect(err).NotTo(HaveOccurred())
+		mgr, err := NewManager(env.Config, NewScheme(), opts)
+		Expect(err).NotTo(HaveOccurred())
+		mctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- mgr.Start(mctx) }()
+		DeferCleanup(func() { cancel(); Eventually(done).WithTimeout(30 * time.Second).Should(Receive(BeNil())) })
+
+		var pods corev1.PodList
+		// The cache answers once the manager started it.
+		Eventually(func() error { return mgr.GetCache().List(ctx, &pods, client.InNamespace(ns.Name)) }).Should(Succeed())
+		Expect(pods.Items).To(HaveLen(1), "cached pods")
+		Expect(pods.Items[0].Name).To(Equal("ray"))
+		Expect(pods.Items[0].ManagedFields).To(BeEmpty(), "managed fields of a cached pod")
+		var secrets metav1.PartialObjectMetadataList
+		secrets.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
+		Expect(mgr.GetCache().List(ctx, &secrets, client.InNamespace(ns.Name))).To(Succeed())
+		Expect(secrets.Items).To(HaveLen(1), "cached Secrets")
+		Expect(secrets.Items[0].Name).To(Equal("ours"))
+		// What the cache leaves out is still readable directly.
+		var users corev1.Secret
+		Expect(mgr.GetAPIReader().Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: "users"}, &users)).To(Succeed())
+	})
 })

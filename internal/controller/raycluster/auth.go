@@ -47,17 +47,20 @@ func (r *Reconciler) reconcileAuthSecret(ctx context.Context, s *scope) error {
 	}
 	name := resources.AuthSecretName(c)
 	observed := secretMetadata()
-	err := r.client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, observed)
+	// The user's Secret carries none of the operator's labels, so the manager's cache does not
+	// hold it: read it directly.
+	err := r.reader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, observed)
 	if err == nil {
 		return nil
 	}
 	if !apierrors.IsNotFound(err) {
 		return fmt.Errorf("getting auth secret %s: %w", name, err)
 	}
-	// Not an error: retrying cannot help, and the Secret watch brings the cluster back as soon as
-	// the Secret is created.
+	// Not an error: retrying at once cannot help. No watch event announces the Secret (it is
+	// outside the cache), so look again after a while.
 	msg := fmt.Sprintf(authSecretNotFoundTemplate, name)
 	s.blockPods(msg)
+	s.wakeAt(s.now.Add(r.cfg.UserObjectRecheck))
 	if !alreadyReported(c, rayv1.AuthSecretNotFound, msg) {
 		s.events.Add(corev1.EventTypeWarning, EventAuthSecretNotFound, "Reconcile", "%s", msg)
 	}

@@ -7,6 +7,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
@@ -32,6 +33,14 @@ const (
 	// DefaultGCSFTDeletionTimeout is how long the Redis clean-up may take before the finalizer is
 	// removed anyway, unless the ray.io/gcs-ft-deletion-timeout annotation says otherwise.
 	DefaultGCSFTDeletionTimeout = 300 * time.Second
+	// DefaultStatusSettleTime is how long after creating or deleting pods the controller keeps a
+	// starting cluster's progress (pods pending, counts) out of its status, so that pods which
+	// come up at once cost one status write instead of one per step.
+	DefaultStatusSettleTime = 5 * time.Second
+	// DefaultUserObjectRecheck is how often a cluster waiting for a Secret the user names looks
+	// for it again: such Secrets are outside the operator's cache, so no watch event announces
+	// them.
+	DefaultUserObjectRecheck = 10 * time.Second
 )
 
 // Config is everything the controller needs from the operator process. It is built by the
@@ -47,6 +56,11 @@ type Config struct {
 	EnableGCSFTRedisCleanup bool
 	// ExpectationTimeout bounds the wait for a created pod to show up in the cache.
 	ExpectationTimeout time.Duration
+	// StatusSettleTime bounds how long a starting cluster's status may lag behind its pods (see
+	// DefaultStatusSettleTime). Failures, readiness and suspension are written at once.
+	StatusSettleTime time.Duration
+	// UserObjectRecheck is how often a missing Secret the user names is looked for again.
+	UserObjectRecheck time.Duration
 }
 
 // DefaultConfig returns the configuration of an operator started without any environment.
@@ -55,6 +69,8 @@ func DefaultConfig() Config {
 		Settings:                reconcilekit.DefaultSettings(),
 		EnableGCSFTRedisCleanup: true,
 		ExpectationTimeout:      DefaultExpectationTimeout,
+		StatusSettleTime:        DefaultStatusSettleTime,
+		UserObjectRecheck:       DefaultUserObjectRecheck,
 	}
 }
 
@@ -85,6 +101,11 @@ func WithRecorder(rec events.EventRecorder) Option {
 // WithTokenSource replaces the source of the random bytes the generated auth token is made of
 // (crypto/rand by default); tests use it to make the token predictable.
 func WithTokenSource(rand io.Reader) Option { return func(r *Reconciler) { r.random = rand } }
+
+// WithAPIReader sets the uncached reader of the objects users bring and name in the spec (a
+// Secret, a PersistentVolumeClaim, a ServiceAccount): the manager caches only the operator's own
+// objects. Without one they are read through the controller's client.
+func WithAPIReader(rd client.Reader) Option { return func(r *Reconciler) { r.reader = rd } }
 
 // withReconcileObserver calls f after every Reconcile (tests use it to know a reconcile ran).
 func withReconcileObserver(f func(req ctrl.Request)) Option {

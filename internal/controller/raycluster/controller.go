@@ -29,7 +29,10 @@ import (
 // Reconciler reconciles RayClusters.
 type Reconciler struct {
 	reconcilekit.Deps
-	client  client.Client
+	client client.Client
+	// reader reads, uncached, the objects users bring (Secrets, claims, service accounts they
+	// name): the manager caches only objects carrying the operator's labels.
+	reader  client.Reader
 	cfg     Config
 	metrics *clusterMetrics
 	exp     *expectations
@@ -39,6 +42,9 @@ type Reconciler struct {
 	// successor is ready, so HeadPodReady keeps saying why even when the status in the cache lags
 	// behind the last write.
 	replacedHeads sync.Map // types.NamespacedName -> *headReplace
+	// settling holds, per cluster, the end of the window in which progress is kept out of the
+	// status after pods were created or deleted (holdStatus).
+	settling sync.Map // types.NamespacedName -> time.Time
 	// observe, when set (tests), is called after every Reconcile returns.
 	observe func(req ctrl.Request)
 }
@@ -51,6 +57,9 @@ func New(c client.Client, cfg Config, opts ...Option) (*Reconciler, error) {
 	cfg = cfg.withDefaults()
 	r := &Reconciler{client: c, cfg: cfg, random: rand.Reader, exp: newExpectations(cfg.ExpectationTimeout)}
 	reconcilekit.Configure(r, cfg.Settings, opts)
+	if r.reader == nil {
+		r.reader = c
+	}
 	var err error
 	if r.metrics, err = newClusterMetrics(r.Registerer, c); err != nil {
 		return nil, err
@@ -97,6 +106,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if apierrors.IsNotFound(err) {
 			r.exp.forget(req.NamespacedName)
 			r.replacedHeads.Delete(req.NamespacedName)
+			r.settling.Delete(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("getting RayCluster: %w", err)
@@ -133,13 +143,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.replacedHeads.Delete(s.key)
 	}
 	if statusChanged(&before.Status, &cluster.Status) {
-		cluster.Status.LastUpdateTime = ptrTime(s.now)
-		if err := r.client.Status().Patch(ctx, cluster, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-			return ctrl.Result{}, errors.Join(reconcileErr, fmt.Errorf("patching RayCluster status: %w", err))
+		if r.holdStatus(s, before, reconcileErr, transitions) {
+			// Metrics see what the API holds; the next reconcile computes the status again.
+			cluster.Status = before.Status
+		} else {
+			cluster.Status.LastUpdateTime = ptrTime(s.now)
+			if err := r.client.Status().Patch(ctx, cluster, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+				return ctrl.Result{}, errors.Join(reconcileErr, fmt.Errorf("patching RayCluster status: %w", err))
+			}
 		}
 	}
-	s.events.Emit(r.Recorder, cluster)
-	transitions.events.Emit(r.Recorder, cluster)
+	// One event for everything this reconcile created at start-up (KubeRay writes one per
+	// object): events are API writes too.
+	append(s.events, transitions.events...).Merged(EventCreatedHeadPod, EventCreatedWorkerPod, EventCreatedService).Emit(r.Recorder, cluster)
 	r.metrics.observe(cluster, transitions)
 
 	if reconcileErr != nil {
@@ -149,6 +165,37 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		s.wakeAt(s.now)
 	}
 	return r.result(s), nil
+}
+
+// holdStatus reports whether the status computed for s is mere start-up progress that may wait:
+// for StatusSettleTime after this controller created or deleted pods, a cluster that is neither
+// ready nor was ready, has no failure, no suspension and no transition to announce keeps its
+// status as it is, and the cluster is looked at again when the window ends. Pods that come up
+// within the window thus cost one status write (ready) instead of one per step (pods unseen,
+// pending, ready); a cluster whose pods take longer shows its progress when the window ends.
+func (r *Reconciler) holdStatus(s *scope, old *rayv1.RayCluster, reconcileErr error, t statusTransitions) bool {
+	if s.podsChanged {
+		if v, ok := r.settling.Load(s.key); !ok || !s.now.Before(v.(time.Time)) {
+			r.settling.Store(s.key, s.now.Add(r.cfg.StatusSettleTime))
+		}
+	}
+	v, ok := r.settling.Load(s.key)
+	if !ok {
+		return false
+	}
+	until := v.(time.Time)
+	c := s.cluster
+	if !s.now.Before(until) || c.Status.State == rayv1.ClusterStateReady {
+		r.settling.Delete(s.key)
+		return false
+	}
+	if reconcileErr != nil || s.validationErr != nil || s.replicaFailure != nil || s.podsBlocked != "" || s.headReplaced != nil ||
+		len(t.events) > 0 || t.requeueNow || t.provisioned || clusterSuspendRequested(c) ||
+		old.Status.State == rayv1.ClusterStateReady || c.Status.State != old.Status.State {
+		return false
+	}
+	s.wakeAt(until)
+	return true
 }
 
 // phases are the steps of a normal reconcile, in order; the first error ends the list.

@@ -83,9 +83,15 @@ var _ = Describe("RayCluster controller", func() {
 		for _, p := range listPods(ns, "", "") {
 			Expect(&p).To(BeControlledBy(owner), "pod %s", p.Name)
 		}
+		// One event names everything the first reconcile created, under KubeRay's head pod reason.
 		Eventually(eventsOf(key)).Should(HaveEvent(corev1.EventTypeNormal, EventCreatedHeadPod, head.Name), "CreatedHeadPod event")
-		Eventually(eventsOf(key)).Should(HaveEvent(corev1.EventTypeNormal, EventCreatedWorkerPod, "small"), "CreatedWorkerPod event")
-		Eventually(eventsOf(key)).Should(HaveEvent(corev1.EventTypeNormal, string(rayv1.RayClusterProvisioned), ""), "Provisioned event")
+		workers := listPods(ns, rayv1.WorkerNode, "small")
+		for _, part := range []string{workers[0].Name, workers[1].Name, "group small", "demo-head-svc"} {
+			Expect(eventsOf(key)()).To(HaveEvent(corev1.EventTypeNormal, EventCreatedHeadPod, part), "the creation event names %s", part)
+		}
+		Expect(eventsOf(key)()).NotTo(HaveEvent("", EventCreatedWorkerPod, ""), "a separate CreatedWorkerPod event")
+		Expect(eventsOf(key)()).NotTo(HaveEvent("", EventCreatedService, ""), "a separate CreatedService event")
+		Expect(eventsOf(key)()).NotTo(HaveEvent("", string(rayv1.RayClusterProvisioned), ""), "a Provisioned event (the condition says it)")
 
 		// A worker going back to not-ready withdraws "ready" (KubeRay keeps it forever).
 		w := listPods(ns, rayv1.WorkerNode, "small")[0]

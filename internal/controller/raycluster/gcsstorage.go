@@ -39,12 +39,18 @@ func (r *Reconciler) reconcileGCSStorage(ctx context.Context, s *scope) error {
 	}
 	name := resources.GCSPVCName(c)
 	observed := coreMetadata("PersistentVolumeClaim")
-	err := r.client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, observed)
+	desired := resources.BuildGCSStoragePVC(c)
+	var reader client.Reader = r.client
+	if desired == nil {
+		// A claim the user names is outside the manager's cache (it holds only the operator's
+		// objects): read it directly.
+		reader = r.reader
+	}
+	err := reader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, observed)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("getting GCS storage claim %s: %w", name, err)
 	}
 	found := err == nil
-	desired := resources.BuildGCSStoragePVC(c)
 	if desired == nil {
 		if !found {
 			s.events.Add(corev1.EventTypeWarning, EventGCSStoragePVCNotFound, "Reconcile",

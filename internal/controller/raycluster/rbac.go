@@ -34,7 +34,8 @@ func (r *Reconciler) reconcileAutoscalerRBAC(ctx context.Context, s *scope) erro
 	}
 	if name := c.Spec.HeadGroupSpec.Template.Spec.ServiceAccountName; name != "" {
 		var sa corev1.ServiceAccount
-		if err := r.client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, &sa); err != nil {
+		// A user's account is outside the manager's cache (it holds only the operator's objects).
+		if err := r.reader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, &sa); err != nil {
 			if apierrors.IsNotFound(err) {
 				s.events.Add(corev1.EventTypeWarning, EventAutoscalerServiceAccountMissing, "Reconcile",
 					"Service account %s named by the head pod template does not exist", name)

@@ -360,8 +360,9 @@ func transitionsOf(old, cur rayv1.RayClusterStatus) statusTransitions {
 		t.events.Add(corev1.EventTypeNormal, "Resumed", "Suspend", "The cluster is resumed: recreating its pods")
 		t.requeueNow = true
 	}
+	// Provisioned gets no event: KubeRay emits none, and the condition with its transition time
+	// already says it; the event would be one more API write per cluster.
 	if _, ok := became(rayv1.RayClusterProvisioned, metav1.ConditionTrue); ok {
-		t.events.Add(corev1.EventTypeNormal, string(rayv1.RayClusterProvisioned), "Reconcile", "Every pod is running and ready")
 		t.provisioned = true
 	}
 	return t

@@ -1,21 +1,27 @@
-// Command operator benchmarks the rayk8s manager: it creates N RayClusters (1 head + 2 workers
-// each) against a local control plane, plays kubelet, and prints one line with the seconds until
-// every pod exists, the seconds until every cluster is ready, the API writes per cluster and the
-// manager's peak RSS. It is a benchmark, not a test: it reports numbers and never fails on them.
+// Command operator benchmarks the rayk8s manager, and side by side a KubeRay operator binary
+// when one is at hand: it creates N RayClusters (1 head + 2 workers each) against a local control
+// plane, plays kubelet, and prints one row per operator with the seconds until every pod exists,
+// the seconds until every cluster is ready, the API writes per cluster with and without events,
+// the operator's peak RSS and the CPU seconds it used. It is a benchmark, not a test: it reports
+// numbers and never fails on them.
 //
 //	go run ./test/bench/operator -n 100
+//	KUBERAY_BIN=/path/to/kuberay-operator go run ./test/bench/operator -n 500 -unrelated 10000
 //
 // It starts envtest (bin/kube-apiserver, bin/etcd) unless $KUBECONFIG is set, builds
 // ./cmd/manager and runs it as a subprocess, so the numbers include the real binary's start-up,
-// informers and client rate limits.
+// informers and client rate limits. With $KUBERAY_BIN, that binary (KubeRay's flags are ours)
+// runs next, on the same control plane, with its own namespace of N clusters. Each operator
+// watches its own namespace and a shared one holding the -unrelated pods and Secrets, which no
+// operator owns: they show what each operator's cache costs in a busy cluster.
 //
 // Counting writes: kube-apiserver's apiserver_request_total has no user-agent label, so the bench
-// scrapes it before and after the run and sums POST/PUT/PATCH/DELETE on the resources only the
-// operator writes (pods except pods/status, services, serviceaccounts, roles, rolebindings,
-// ingresses, jobs, rayclusters/status and rayclusters metadata patches, events), minus the
-// bench's own RayCluster creates. The pods/status patches of the fake kubelet and the apiserver's
-// own lease and endpoint writes are therefore excluded. Event writes are reported separately as
-// well, since they are not reconcile writes.
+// scrapes it before and after each operator's run (the runs do not overlap) and sums
+// POST/PUT/PATCH/DELETE on the resources only the operator writes (pods except pods/status,
+// services, serviceaccounts, roles, rolebindings, ingresses, jobs, rayclusters/status and
+// rayclusters metadata patches, events), minus the bench's own RayCluster creates. The
+// pods/status patches of the fake kubelet and the apiserver's own lease and endpoint writes are
+// therefore excluded.
 package main
 
 import (
@@ -54,12 +60,15 @@ func main() {
 }
 
 func run() error {
-	n := flag.Int("n", 100, "number of RayClusters")
-	timeout := flag.Duration("timeout", 10*time.Minute, "give up after this long")
-	namespace := flag.String("namespace", "rayk8s-bench", "namespace for the RayClusters")
+	n := flag.Int("n", 100, "number of RayClusters per operator")
+	timeout := flag.Duration("timeout", 10*time.Minute, "give up on an operator's run after this long")
+	namespace := flag.String("namespace", "rayk8s-bench", "prefix of the namespaces the bench creates")
+	unrelated := flag.Int("unrelated", 0, "pods and Secrets (each) that no operator owns, created before the runs")
 	flag.Parse()
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-	defer cancel()
+	if *n <= 0 || *unrelated < 0 {
+		return fmt.Errorf("-n must be positive and -unrelated not negative, got %d and %d", *n, *unrelated)
+	}
+	ctx := context.Background()
 
 	root, err := testenv.RepoRoot()
 	if err != nil {
@@ -77,8 +86,7 @@ func run() error {
 	}
 	defer stop()
 	cfg.QPS, cfg.Burst = 2000, 4000
-	scheme := testenv.NewScheme()
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, err := client.New(cfg, client.Options{Scheme: testenv.NewScheme()})
 	if err != nil {
 		return err
 	}
@@ -89,83 +97,194 @@ func run() error {
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("building the manager: %w", err)
 	}
+	operators := []operator{{name: "rayk8s", bin: bin}}
+	if kb := os.Getenv("KUBERAY_BIN"); kb != "" {
+		if _, err := os.Stat(kb); err != nil {
+			return fmt.Errorf("KUBERAY_BIN: %w", err)
+		}
+		operators = append(operators, operator{name: "kuberay", bin: kb})
+	} else {
+		fmt.Fprintln(os.Stderr, "bench-operator: KUBERAY_BIN is not set: measuring rayk8s alone")
+	}
 
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: *namespace}}); client.IgnoreAlreadyExists(err) != nil {
+	shared := *namespace + "-unrelated"
+	if err := createNamespace(ctx, c, shared); err != nil {
 		return err
 	}
-	before, err := scrapeWrites(ctx, cfg)
-	if err != nil {
+	if err := createUnrelated(ctx, c, shared, *unrelated); err != nil {
 		return err
 	}
-
-	logf, err := os.Create(filepath.Join(tmp, "manager.log"))
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	mgr := exec.Command(bin, "--metrics-addr=0", "--health-probe-bind-address=0", "--enable-leader-election=false",
-		"--watch-namespace="+*namespace)
-	mgr.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	mgr.Stdout, mgr.Stderr = logf, logf
-	if err := mgr.Start(); err != nil {
-		return fmt.Errorf("starting the manager: %w", err)
-	}
-	defer func() { _ = mgr.Process.Kill(); _, _ = mgr.Process.Wait() }()
-
 	kctx, kstop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); playKubelet(kctx, c, *namespace) }()
+	go func() { defer wg.Done(); playKubelet(kctx, c) }()
 	defer func() { kstop(); wg.Wait() }()
 
+	fmt.Printf("%-8s %8s %9s %12s %15s %20s %14s %8s\n", "operator", "clusters", "unrelated", "all_pods_s", "all_ready_s",
+		"writes_per_cluster", "w/o_events", "peak_rss_mib")
+	for _, op := range operators {
+		res, err := benchOperator(ctx, c, cfg, op, benchRun{
+			n: *n, namespace: *namespace + "-" + op.name, shared: shared, kubeconfig: kubeconfig, logDir: tmp, timeout: *timeout,
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", op.name, err)
+		}
+		res.unrelated = *unrelated
+		fmt.Println(res.row())
+	}
+	return nil
+}
+
+// operator is a binary that takes KubeRay's operator flags.
+type operator struct{ name, bin string }
+
+// benchRun is one operator's run.
+type benchRun struct {
+	n                  int
+	namespace, shared  string
+	kubeconfig, logDir string
+	timeout            time.Duration
+}
+
+// result is one operator's row.
+type result struct {
+	operator            string
+	clusters, unrelated int
+	podsAt, readyAt     time.Duration
+	writes, eventWrites float64 // per cluster
+	peakRSSKiB          int
+	cpu                 time.Duration
+}
+
+func (r result) row() string {
+	return fmt.Sprintf("%-8s %8d %9d %12.2f %15.2f %20.2f %14.2f %12.1f cpu_s=%.1f", r.operator, r.clusters, r.unrelated,
+		r.podsAt.Seconds(), r.readyAt.Seconds(), r.writes, r.writes-r.eventWrites, float64(r.peakRSSKiB)/1024, r.cpu.Seconds())
+}
+
+// operatorArgs are the flags both operators understand: no metrics or probe listeners, no leader
+// election, and only the run's namespace and the shared one watched.
+func operatorArgs(run benchRun) []string {
+	return []string{"--metrics-addr=0", "--health-probe-bind-address=0", "--enable-leader-election=false",
+		"--watch-namespace=" + run.namespace + "," + run.shared}
+}
+
+// benchOperator starts op, creates the run's clusters, waits until every pod exists and every
+// cluster is ready, and measures.
+func benchOperator(ctx context.Context, c client.Client, cfg *rest.Config, op operator, run benchRun) (result, error) {
+	ctx, cancel := context.WithTimeout(ctx, run.timeout)
+	defer cancel()
+	if err := createNamespace(ctx, c, run.namespace); err != nil {
+		return result{}, err
+	}
+	before, err := scrapeWrites(ctx, cfg)
+	if err != nil {
+		return result{}, err
+	}
+	logf, err := os.Create(filepath.Join(run.logDir, op.name+".log"))
+	if err != nil {
+		return result{}, err
+	}
+	defer logf.Close()
+	mgr := exec.Command(op.bin, operatorArgs(run)...)
+	mgr.Env = append(os.Environ(), "KUBECONFIG="+run.kubeconfig)
+	mgr.Stdout, mgr.Stderr = logf, logf
+	if err := mgr.Start(); err != nil {
+		return result{}, fmt.Errorf("starting %s: %w", op.bin, err)
+	}
+	defer func() { _ = mgr.Process.Kill(); _, _ = mgr.Process.Wait() }()
+
 	start := time.Now()
-	for i := range *n {
-		if err := c.Create(ctx, benchCluster(*namespace, fmt.Sprintf("bench-%03d", i))); err != nil {
-			return fmt.Errorf("creating RayCluster %d: %w", i, err)
+	for i := range run.n {
+		if err := c.Create(ctx, benchCluster(run.namespace, fmt.Sprintf("bench-%03d", i))); err != nil {
+			return result{}, fmt.Errorf("creating RayCluster %d: %w", i, err)
 		}
 	}
-	wantPods := *n * 3
+	wantPods := run.n * 3
 	var podsAt, readyAt time.Duration
 	for podsAt == 0 || readyAt == 0 {
 		if ctx.Err() != nil {
-			return fmt.Errorf("timed out: pods created after %v, clusters ready after %v (manager log: %s)", podsAt, readyAt, logf.Name())
+			return result{}, fmt.Errorf("timed out: pods created after %v, clusters ready after %v (log: %s)", podsAt, readyAt, logf.Name())
 		}
 		if podsAt == 0 {
 			var pods corev1.PodList
-			if err := c.List(ctx, &pods, client.InNamespace(*namespace)); err == nil && len(pods.Items) >= wantPods {
+			if err := c.List(ctx, &pods, client.InNamespace(run.namespace), client.HasLabels{rayv1.RayClusterLabelKey}); err == nil && len(pods.Items) >= wantPods {
 				podsAt = time.Since(start)
 			}
 		}
 		if readyAt == 0 {
 			var list rayv1.RayClusterList
-			if err := c.List(ctx, &list, client.InNamespace(*namespace)); err == nil {
+			if err := c.List(ctx, &list, client.InNamespace(run.namespace)); err == nil {
 				ready := 0
 				for _, rc := range list.Items {
 					if rc.Status.State == rayv1.ClusterStateReady {
 						ready++
 					}
 				}
-				if ready == *n {
+				if ready == run.n {
 					readyAt = time.Since(start)
 				}
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	// Give the manager a moment to settle so late status writes are counted, then read RSS.
+	// Give the operator a moment to settle so late status writes are counted, then measure.
 	time.Sleep(2 * time.Second)
 	after, err := scrapeWrites(ctx, cfg)
 	if err != nil {
-		return err
+		return result{}, err
 	}
-	rss, err := peakRSS(mgr.Process.Pid)
+	usage, err := readUsage(mgr.Process.Pid)
 	if err != nil {
-		return err
+		return result{}, err
 	}
-	writes := after.operator - before.operator - float64(*n) // minus the bench's own creates
-	events := after.events - before.events
-	fmt.Printf("clusters=%d pods_created_s=%.2f clusters_ready_s=%.2f api_writes_per_cluster=%.2f (of which events %.2f) manager_peak_rss_mib=%.1f\n",
-		*n, podsAt.Seconds(), readyAt.Seconds(), writes/float64(*n), events/float64(*n), float64(rss)/1024)
+	n := float64(run.n)
+	return result{operator: op.name, clusters: run.n, podsAt: podsAt, readyAt: readyAt,
+		writes:      (after.operator - before.operator - n) / n, // minus the bench's own creates
+		eventWrites: (after.events - before.events) / n,
+		peakRSSKiB:  usage.peakRSSKiB, cpu: usage.cpu}, nil
+}
+
+func createNamespace(ctx context.Context, c client.Client, name string) error {
+	err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	return client.IgnoreAlreadyExists(err)
+}
+
+// createUnrelated creates n pods and n Secrets in ns that belong to no operator (no Ray labels),
+// 16 at a time.
+func createUnrelated(ctx context.Context, c client.Client, ns string, n int) error {
+	if n == 0 {
+		return nil
+	}
+	start := time.Now()
+	sem := make(chan struct{}, 16)
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			name := fmt.Sprintf("unrelated-%05d", i)
+			labels := map[string]string{"app": "unrelated"}
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example/app:1"}}}}
+			secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
+				Data: map[string][]byte{"token": []byte(strings.Repeat("x", 256))}}
+			for _, o := range []client.Object{pod, secret} {
+				if err := c.Create(ctx, o); client.IgnoreAlreadyExists(err) != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return fmt.Errorf("creating %d unrelated objects failed, first: %w", len(errs), errs[0])
+	}
+	fmt.Fprintf(os.Stderr, "bench-operator: created %d unrelated pods and Secrets in %v\n", n, time.Since(start).Round(time.Second))
 	return nil
 }
 
@@ -205,13 +324,14 @@ func benchCluster(ns, name string) *rayv1.RayCluster {
 	return c
 }
 
-// playKubelet marks every Pending pod Running and Ready with an IP.
-func playKubelet(ctx context.Context, c client.Client, ns string) {
+// playKubelet marks every Pending Ray pod (any namespace) Running and Ready with an IP; the
+// unrelated pods stay Pending.
+func playKubelet(ctx context.Context, c client.Client) {
 	ip := 0
 	done := map[string]bool{}
 	for ctx.Err() == nil {
 		var pods corev1.PodList
-		if err := c.List(ctx, &pods, client.InNamespace(ns)); err == nil {
+		if err := c.List(ctx, &pods, client.HasLabels{rayv1.RayClusterLabelKey}); err == nil {
 			for i := range pods.Items {
 				p := &pods.Items[i]
 				if done[string(p.UID)] || p.DeletionTimestamp != nil || (p.Status.Phase != "" && p.Status.Phase != corev1.PodPending) {
@@ -313,20 +433,62 @@ func parseLabels(s string) map[string]string {
 	return out
 }
 
-// peakRSS reads VmHWM (KiB) of a process.
-func peakRSS(pid int) (int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+// usage is what a process used so far.
+type usage struct {
+	peakRSSKiB int
+	cpu        time.Duration
+}
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat: 100 on every Linux
+// architecture Go supports.
+const clockTicks = 100
+
+// readUsage reads the peak RSS (VmHWM) and the user+system CPU time of a running process.
+func readUsage(pid int) (usage, error) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, err
+		return usage{}, err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			f := strings.Fields(line)
-			if len(f) < 2 {
-				break
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return usage{}, err
+	}
+	return parseUsage(string(status), string(stat))
+}
+
+func parseUsage(status, stat string) (usage, error) {
+	var u usage
+	found := false
+	for _, line := range strings.Split(status, "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			v, err := strconv.Atoi(f[1])
+			if err != nil {
+				return usage{}, fmt.Errorf("VmHWM %q: %w", f[1], err)
 			}
-			return strconv.Atoi(f[1])
+			u.peakRSSKiB, found = v, true
 		}
 	}
-	return 0, errors.New("VmHWM not found")
+	if !found {
+		return usage{}, errors.New("VmHWM not found in /proc/<pid>/status")
+	}
+	// The command name (field 2) may hold spaces; the fields after its closing parenthesis
+	// start at field 3 (state): utime and stime are fields 14 and 15.
+	end := strings.LastIndexByte(stat, ')')
+	if end < 0 {
+		return usage{}, errors.New("malformed /proc/<pid>/stat")
+	}
+	f := strings.Fields(stat[end+1:])
+	if len(f) < 13 {
+		return usage{}, errors.New("/proc/<pid>/stat has too few fields")
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return usage{}, fmt.Errorf("cpu ticks %q: %w", s, err)
+		}
+		ticks += v
+	}
+	u.cpu = time.Duration(ticks) * time.Second / clockTicks
+	return u, nil
 }

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseUsage(t *testing.T) {
+	status := "Name:\tmanager\nVmPeak:\t  900 kB\nVmHWM:\t   133120 kB\nVmRSS:\t  100000 kB\n"
+	// A command name with a space and a parenthesis must not shift the fields.
+	stat := "4242 (my (mgr) x) S 1 4242 4242 0 -1 4194560 1 0 0 0 1520 230 0 0 20 0 12 0 100 0 0"
+	u, err := parseUsage(status, stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.peakRSSKiB != 133120 || u.cpu != 17500*time.Millisecond {
+		t.Fatalf("parseUsage = %+v, want 133120 KiB and 17.5s of CPU (1520+230 ticks)", u)
+	}
+	if _, err := parseUsage("VmRSS: 1 kB\n", stat); err == nil || !strings.Contains(err.Error(), "VmHWM") {
+		t.Errorf("parseUsage without VmHWM: err = %v, want one naming VmHWM", err)
+	}
+	if _, err := parseUsage(status, "4242 (mgr) S 1"); err == nil {
+		t.Error("parseUsage of a truncated stat line: no error")
+	}
+}
+
+// TestReadUsageOfAStandInOperator reads the usage of a running process, as the bench does for
+// each operator binary; sleep stands in for an operator.
+func TestReadUsageOfAStandInOperator(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatalf("no sleep binary to stand in for an operator: %v", err)
+	}
+	cmd := exec.Command(sleep, "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+	u, err := readUsage(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.peakRSSKiB <= 0 || u.cpu < 0 {
+		t.Fatalf("readUsage = %+v, want a positive peak RSS", u)
+	}
+	if _, err := readUsage(-1); err == nil {
+		t.Error("readUsage of no process: no error")
+	}
+}
+
+func TestOperatorArgsWatchTheRunAndTheSharedNamespace(t *testing.T) {
+	args := operatorArgs(benchRun{namespace: "bench-kuberay", shared: "bench-unrelated"})
+	for _, want := range []string{"--watch-namespace=bench-kuberay,bench-unrelated", "--enable-leader-election=false", "--metrics-addr=0"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("operatorArgs = %v, missing %s", args, want)
+		}
+	}
+}
+
+func TestRowPrintsWritesWithAndWithoutEvents(t *testing.T) {
+	r := result{operator: "kuberay", clusters: 500, unrelated: 10000, podsAt: 40 * time.Second, readyAt: 64100 * time.Millisecond,
+		writes: 10, eventWrites: 4, peakRSSKiB: 130 * 1024, cpu: 28800 * time.Millisecond}
+	f := strings.Fields(r.row())
+	want := []string{"kuberay", "500", "10000", "40.00", "64.10", "10.00", "6.00", "130.0", "cpu_s=28.8"}
+	if !slices.Equal(f, want) {
+		t.Fatalf("row = %q, want fields %v", r.row(), want)
+	}
+}
