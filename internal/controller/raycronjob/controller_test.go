@@ -221,4 +221,3 @@ var _ = Describe("RayCronJob controller", func() {
 		Expect(err).To(MatchError(ContainSubstring("38 characters")))
 	})
 })
-
