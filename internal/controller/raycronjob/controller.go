@@ -82,13 +82,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	before := cj.DeepCopy()
 	cj.Status = d.status
+	r.metrics.observe(cj.Namespace, &d)
 	if statusChanged(&before.Status, &cj.Status) {
 		if err := r.client.Status().Patch(ctx, cj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			d.actionEvents.Emit(r.Recorder, cj)
 			return ctrl.Result{}, fmt.Errorf("patching RayCronJob status: %w", err)
 		}
 	}
+	d.actionEvents.Emit(r.Recorder, cj)
 	d.events.Emit(r.Recorder, cj)
-	r.metrics.observe(cj.Namespace, &d)
 	return ctrl.Result{RequeueAfter: requeueAfter(d.requeueAt, r.Clock.Now())}, nil
 }
 

@@ -41,7 +41,11 @@ type decision struct {
 	create *rayv1.RayJob
 	delete []rayv1.RayJob
 	status rayv1.RayCronJobStatus
+	// events announce the new status; emitted only once it is written.
 	events reconcilekit.Events
+	// actionEvents announce the creations and deletions; emitted after the status write whatever
+	// its outcome, since the RayJobs changed either way.
+	actionEvents reconcilekit.Events
 	// requeueAt is when the next schedule time falls due; zero when nothing is scheduled.
 	requeueAt time.Time
 }
@@ -103,20 +107,23 @@ func decide(in observed) decision {
 	d.status.LastScheduleTime = &metav1.Time{Time: due}
 	d.requeueAt = p.schedule.Next(due)
 	stamp := due.UTC().Format(time.RFC3339)
+	rj := buildRayJob(cj, due)
+	// The RayJob of this very time already exists when the RayCronJob read is older than the
+	// last status write (a retry): it is the run, not a run to forbid or replace.
+	exists := slices.ContainsFunc(in.jobs, func(j rayv1.RayJob) bool { return j.Name == rj.Name })
+	earlier := slices.DeleteFunc(slices.Clone(active), func(j rayv1.RayJob) bool { return j.Name == rj.Name })
 	switch {
-	case len(active) > 0 && p.concurrency == rayv1.ForbidConcurrent:
+	case exists:
+	case len(earlier) > 0 && p.concurrency == rayv1.ForbidConcurrent:
 		d.events.Add(corev1.EventTypeNormal, SkippedRayCronJobRun, "Skip",
-			"Skipped the run scheduled at %s: RayJob %s is still active and the concurrency policy is Forbid", stamp, active[0].Name)
+			"Skipped the run scheduled at %s: RayJob %s is still active and the concurrency policy is Forbid", stamp, earlier[0].Name)
 	default:
 		if p.concurrency == rayv1.ReplaceConcurrent {
-			d.delete = append(d.delete, active...)
+			d.delete = append(d.delete, earlier...)
 			active = nil
 		}
-		rj := buildRayJob(cj, due)
-		if !slices.ContainsFunc(in.jobs, func(j rayv1.RayJob) bool { return j.Name == rj.Name }) {
-			d.create = rj
-			d.events.Add(corev1.EventTypeNormal, CreatedRayJob, "Create", "Created RayJob %s for the run scheduled at %s", rj.Name, stamp)
-		}
+		d.create = rj
+		d.actionEvents.Add(corev1.EventTypeNormal, CreatedRayJob, "Create", "Created RayJob %s for the run scheduled at %s", rj.Name, stamp)
 		active = append(active, *rj)
 	}
 	d.status.Active = activeRefs(active)
@@ -126,7 +133,7 @@ func decide(in observed) decision {
 
 func (d *decision) noteDeletions() {
 	for _, rj := range d.delete {
-		d.events.Add(corev1.EventTypeNormal, DeletedRayJob, "Delete", "Deleted RayJob %s (deployment status %q)", rj.Name, rj.Status.JobDeploymentStatus)
+		d.actionEvents.Add(corev1.EventTypeNormal, DeletedRayJob, "Delete", "Deleted RayJob %s (deployment status %q)", rj.Name, rj.Status.JobDeploymentStatus)
 	}
 }
 

@@ -145,3 +145,23 @@ func TestDecideReportsWhatItCannotUse(t *testing.T) {
 		})
 	}
 }
+
+// A RayCronJob read from a cache older than its last status write sees the due time it already
+// handled: the RayJob of that time must be neither replaced nor count as a reason to skip.
+func TestDecideRetryOfTheSameTimeKeepsItsRayJob(t *testing.T) {
+	for _, policy := range []string{"Allow", "Forbid", "Replace"} {
+		t.Run(policy, func(t *testing.T) {
+			cj := cronJob("*/10 * * * *", func(c *rayv1.RayCronJob) {
+				c.Annotations = map[string]string{rayv1.RayCronJobConcurrencyPolicyAnnotation: policy}
+			})
+			first := time.Date(2026, 3, 1, 10, 10, 0, 0, time.UTC)
+			d := decide(observed{cronJob: cj, jobs: []rayv1.RayJob{job(cj, first, rayv1.JobDeploymentStatusNew)}, now: first.Add(time.Second), local: time.UTC})
+			if d.create != nil || len(d.delete) != 0 || len(d.events)+len(d.actionEvents) != 0 {
+				t.Errorf("create=%v delete=%d events=%+v, want nothing done", d.create, len(d.delete), d.events)
+			}
+			if len(d.status.Active) != 1 || !d.status.LastScheduleTime.Time.Equal(first) {
+				t.Errorf("status = %+v, want the existing RayJob active and lastScheduleTime %s", d.status, first)
+			}
+		})
+	}
+}

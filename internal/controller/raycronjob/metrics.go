@@ -31,7 +31,7 @@ func (m *runMetrics) observe(ns string, d *decision) {
 	if m == nil {
 		return
 	}
-	for _, e := range d.events {
+	for _, e := range append(append(reconcilekit.Events{}, d.actionEvents...), d.events...) {
 		switch e.Reason {
 		case CreatedRayJob:
 			m.runs.WithLabelValues(ns, "created").Inc()
