@@ -13,7 +13,7 @@ var (
 	// SchemeBuilder collects the kinds of this package for registration in a runtime.Scheme.
 	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
 
-	// AddToScheme registers RayCluster, RayJob and RayService (and their lists) in a scheme.
+	// AddToScheme registers RayCluster, RayJob, RayService and RayCronJob (and their lists) in a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
 )
 
@@ -27,6 +27,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&RayCluster{}, &RayClusterList{},
 		&RayJob{}, &RayJobList{},
 		&RayService{}, &RayServiceList{},
+		&RayCronJob{}, &RayCronJobList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

@@ -41,7 +41,7 @@ func TestStartupRefusals(t *testing.T) {
 		{[]string{"--batch-scheduler=volcano"}, "batch scheduler volcano is not supported yet"},
 		{[]string{"--batch-scheduler=kai-scheduler"}, "batch scheduler kai-scheduler is not supported yet"},
 		{[]string{"--enable-batch-scheduler"}, "batch scheduler volcano is not supported yet"},
-		{[]string{"--feature-gates=RayCronJob=true"}, "feature gate RayCronJob is not implemented yet"},
+		{[]string{"--feature-gates=RayClusterMTLS=true"}, "feature gate RayClusterMTLS is not implemented yet"},
 		{[]string{"--feature-gates=KubernetesWAS=true"}, "feature gate KubernetesWAS is not implemented yet"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},
 	}

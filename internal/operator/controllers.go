@@ -14,8 +14,10 @@ import (
 	"github.com/rayk8s/rayk8s/internal/controller/dashboardresolver"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
+	"github.com/rayk8s/rayk8s/internal/controller/raycronjob"
 	"github.com/rayk8s/rayk8s/internal/controller/rayjob"
 	"github.com/rayk8s/rayk8s/internal/controller/rayservice"
+	"github.com/rayk8s/rayk8s/internal/operator/features"
 )
 
 // NewScheme returns the types the manager reads and writes.
@@ -32,6 +34,7 @@ func Controllers() []Setup {
 		{Name: "RayCluster", Add: addRayCluster},
 		{Name: "RayJob", Add: addRayJob},
 		{Name: "RayService", Add: addRayService},
+		{Name: "RayCronJob", Add: addRayCronJob},
 	}
 }
 
@@ -120,6 +123,34 @@ func addRayService(mgr ctrl.Manager, o Options) error {
 		return err
 	}
 	return r.SetupWithManager(context.Background(), mgr)
+}
+
+// addRayCronJob wires the RayCronJob controller when the RayCronJob feature gate is on (off by
+// default, as in KubeRay; off, the kind is not watched at all): the manager's feature gates and
+// concurrency, the events.k8s.io recorder, the API reader that confirms just-created RayJobs, and
+// the rayk8s_raycronjob_* metrics when --enable-metrics is set.
+func addRayCronJob(mgr ctrl.Manager, o Options) error {
+	if !features.Enabled(o.FeatureGates, features.RayCronJob) {
+		return nil
+	}
+	cfg, err := raycronjob.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	cfg.FeatureGates = o.FeatureGates
+	cfg.MaxConcurrentReconciles = o.ReconcileConcurrency
+	opts := []raycronjob.Option{
+		raycronjob.WithRecorder(mgr.GetEventRecorder(raycronjob.ControllerName)),
+		raycronjob.WithAPIReader(mgr.GetAPIReader()),
+	}
+	if o.EnableMetrics {
+		opts = append(opts, raycronjob.WithMetricsRegisterer(crmetrics.Registry))
+	}
+	r, err := raycronjob.New(mgr.GetClient(), cfg, opts...)
+	if err != nil {
+		return err
+	}
+	return r.SetupWithManager(mgr)
 }
 
 // withOperatorSettings adds what the builders take from the manager rather than the environment:

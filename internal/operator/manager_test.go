@@ -115,8 +115,9 @@ var _ = Describe("The manager", Ordered, func() {
 			Expect(stopErr).NotTo(HaveOccurred(), "manager returned an error on shutdown")
 		},
 		Entry("from flags", func() []string {
+			// The gate adds the RayCronJob controller to the controllers this first manager runs.
 			return []string{"--metrics-addr=" + freeAddr(), "--health-probe-bind-address=" + freeAddr(),
-				"--leader-election-namespace=default", "--graceful-shutdown-timeout=5s"}
+				"--leader-election-namespace=default", "--graceful-shutdown-timeout=5s", "--feature-gates=RayCronJob=true"}
 		}),
 		Entry("from a --config file", func() []string {
 			path := configFile(fmt.Sprintf("metricsAddr: %q\nprobeAddr: %q\nleaderElectionNamespace: default\n", freeAddr(), freeAddr()))

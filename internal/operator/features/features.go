@@ -26,7 +26,7 @@ const (
 	// Owner: rayk8s. Beta, on by default.
 	RayServiceIncrementalUpgrade featuregate.Feature = "RayServiceIncrementalUpgrade"
 
-	// RayCronJob enables the RayCronJob kind. Alpha, off by default.
+	// RayCronJob runs the RayCronJob controller. Alpha, off by default, as in KubeRay.
 	RayCronJob featuregate.Feature = "RayCronJob"
 
 	// SidecarSubmitterRestart lets the SidecarMode submitter container restart. Alpha, off by default.
@@ -103,7 +103,7 @@ func Parse(spec string) (featuregate.MutableFeatureGate, error) {
 // names and defaults so that existing values files parse, but enabling one is refused at startup
 // rather than accepted and ignored. A gate leaves this list when its feature lands.
 func NotImplemented() []featuregate.Feature {
-	return []featuregate.Feature{RayCronJob, RayClusterMTLS, KubernetesWAS}
+	return []featuregate.Feature{RayClusterMTLS, KubernetesWAS}
 }
 
 // CheckImplemented reports every enabled gate of g whose feature this build does not have.

@@ -89,3 +89,22 @@ func TestCheckImplemented(t *testing.T) {
 		t.Errorf("error %v does not name both gates", err)
 	}
 }
+
+// TestRayCronJobImplemented: the RayCronJob gate turns its controller on, so enabling it is accepted.
+func TestRayCronJobImplemented(t *testing.T) {
+	for _, f := range NotImplemented() {
+		if f == RayCronJob {
+			t.Fatal("RayCronJob is listed as not implemented")
+		}
+	}
+	g, err := Parse("RayCronJob=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckImplemented(g); err != nil {
+		t.Fatalf("RayCronJob=true refused: %v", err)
+	}
+	if !Enabled(g, RayCronJob) || Enabled(New(), RayCronJob) {
+		t.Error("RayCronJob must be on when set and off by default")
+	}
+}

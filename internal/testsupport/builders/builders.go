@@ -1,5 +1,5 @@
-// Package builders makes the RayCluster, RayJob and RayService objects the tests create, with
-// small valid defaults, so a test spells out only what it is about.
+// Package builders makes the RayCluster, RayJob, RayService and RayCronJob objects the tests
+// create, with small valid defaults, so a test spells out only what it is about.
 package builders
 
 import (
@@ -170,3 +170,45 @@ func (b *ServiceBuilder) With(mutate func(*rayv1.RayService)) *ServiceBuilder {
 
 // Obj returns a copy of the object built so far.
 func (b *ServiceBuilder) Obj() *rayv1.RayService { return b.obj.DeepCopy() }
+
+// CronJobBuilder builds a RayCronJob.
+type CronJobBuilder struct{ obj rayv1.RayCronJob }
+
+// RayCronJob runs the RayJob template of RayJob(ns, name) on schedule.
+func RayCronJob(ns, name, schedule string) *CronJobBuilder {
+	b := &CronJobBuilder{}
+	b.obj.Namespace, b.obj.Name = ns, name
+	b.obj.Spec.Schedule = schedule
+	b.obj.Spec.JobTemplate = RayJob(ns, name).Obj().Spec
+	return b
+}
+
+// TimeZone sets spec.timeZone.
+func (b *CronJobBuilder) TimeZone(tz string) *CronJobBuilder {
+	b.obj.Spec.TimeZone = ptr.To(tz)
+	return b
+}
+
+// Suspend sets spec.suspend.
+func (b *CronJobBuilder) Suspend(s bool) *CronJobBuilder {
+	b.obj.Spec.Suspend = s
+	return b
+}
+
+// Annotate sets an annotation.
+func (b *CronJobBuilder) Annotate(key, value string) *CronJobBuilder {
+	if b.obj.Annotations == nil {
+		b.obj.Annotations = map[string]string{}
+	}
+	b.obj.Annotations[key] = value
+	return b
+}
+
+// With applies mutate to the object being built.
+func (b *CronJobBuilder) With(mutate func(*rayv1.RayCronJob)) *CronJobBuilder {
+	mutate(&b.obj)
+	return b
+}
+
+// Obj returns a copy of the object built so far.
+func (b *CronJobBuilder) Obj() *rayv1.RayCronJob { return b.obj.DeepCopy() }

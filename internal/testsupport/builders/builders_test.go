@@ -62,3 +62,17 @@ func TestRayService(t *testing.T) {
 	g.Expect(head.Env).To(Equal([]corev1.EnvVar{{Name: "A", Value: "1"}}))
 	g.Expect(RayService("ns", "svc").Obj().Spec.RayClusterSpec.WorkerGroupSpecs).To(BeEmpty())
 }
+
+func TestRayCronJob(t *testing.T) {
+	g := NewWithT(t)
+	c := RayCronJob("ns", "cron", "*/5 * * * *").Obj()
+	g.Expect(c.Spec.Schedule).To(Equal("*/5 * * * *"))
+	g.Expect(c.Spec.JobTemplate.Entrypoint).To(Equal("python main.py"))
+	g.Expect(c.Spec.TimeZone).To(BeNil())
+	g.Expect(c.Spec.Suspend).To(BeFalse())
+
+	c = RayCronJob("ns", "cron", "@hourly").TimeZone("Asia/Taipei").Suspend(true).Annotate("k", "v").Obj()
+	g.Expect(c.Spec.TimeZone).To(HaveValue(Equal("Asia/Taipei")))
+	g.Expect(c.Spec.Suspend).To(BeTrue())
+	g.Expect(c.Annotations).To(HaveKeyWithValue("k", "v"))
+}

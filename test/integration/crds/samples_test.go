@@ -26,7 +26,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// sample is one RayCluster, RayJob or RayService document of a sample file.
+// sample is one RayCluster, RayJob, RayService or RayCronJob document of a sample file.
 type sample struct {
 	file  string
 	index int // position of the document in the file
@@ -37,8 +37,8 @@ func (s sample) name() string {
 	return fmt.Sprintf("%s#%d_%s", filepath.Base(s.file), s.index, s.obj.GetKind())
 }
 
-// readSamples returns every ray.io/v1 RayCluster, RayJob and RayService document of the *.yaml
-// files in dir. Other kinds (Ingress, GatewayClass, RayCronJob, ...) are skipped.
+// readSamples returns every ray.io/v1 RayCluster, RayJob, RayService and RayCronJob document of
+// the *.yaml files in dir. Other kinds (Ingress, GatewayClass, ...) are skipped.
 func readSamples(dir string) ([]sample, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil {
@@ -80,7 +80,7 @@ func readSamples(dir string) ([]sample, error) {
 				continue
 			}
 			switch obj.GetKind() {
-			case "RayCluster", "RayJob", "RayService":
+			case "RayCluster", "RayJob", "RayService", "RayCronJob":
 				out = append(out, sample{file: file, index: index, obj: obj})
 			}
 		}
@@ -88,7 +88,7 @@ func readSamples(dir string) ([]sample, error) {
 	return out, nil
 }
 
-// Every RayCluster, RayJob and RayService document of KubeRay's samples, and of config/samples, is
+// Every RayCluster, RayJob, RayService and RayCronJob document of KubeRay's samples, and of config/samples, is
 // created with strict field validation and read back: nothing may be lost.
 var _ = Describe("Samples", func() {
 	Describe("KubeRay's", func() {
@@ -120,7 +120,7 @@ var _ = Describe("Samples", func() {
 			for _, s := range samples {
 				kinds[s.obj.GetKind()]++
 			}
-			for _, k := range []string{"RayCluster", "RayJob", "RayService"} {
+			for _, k := range []string{"RayCluster", "RayJob", "RayService", "RayCronJob"} {
 				Expect(kinds).To(HaveKeyWithValue(k, BeNumerically(">", 0)), "config/samples has no %s", k)
 			}
 		})

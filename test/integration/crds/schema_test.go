@@ -21,6 +21,7 @@ var kinds = []struct{ kind, file string }{
 	{"RayCluster", "ray.io_rayclusters.yaml"},
 	{"RayJob", "ray.io_rayjobs.yaml"},
 	{"RayService", "ray.io_rayservices.yaml"},
+	{"RayCronJob", "ray.io_raycronjobs.yaml"},
 }
 
 // sharedDirOrSkip returns the development workspace's ../shared or skips the test: KubeRay's
