@@ -110,7 +110,7 @@ func (h *Handles) Update(t *servev1.RouteTable) {
 		}
 		reps := make([]router.Replica, 0, len(d.Replicas))
 		for _, rp := range d.Replicas {
-			reps = append(reps, router.Replica{ID: rp.ReplicaId, NodeID: rp.NodeId})
+			reps = append(reps, router.Replica{ID: rp.ReplicaId, NodeID: rp.NodeId, Models: rp.MultiplexedModelIds})
 			targets[rp.ReplicaId] = Target{ReplicaID: rp.ReplicaId, NodeID: rp.NodeId, AgentAddress: rp.AgentAddress, App: d.App, Deployment: d.Name}
 		}
 		r.Update(router.Config{

@@ -335,7 +335,9 @@ class Replica:
     # ---- control ----
 
     async def control(self, stream, kind):
-        stream.send((_wire.ACCEPT, _wire.dumps({"accepted": True, "ongoing": self.ongoing})))
+        # The ACCEPT carries the multiplexed models, so the controller's
+        # health checks learn them for the routing table.
+        stream.send((_wire.ACCEPT, self.accept_payload(True)))
         body = await self.read_body(stream)
         try:
             answer = b""
