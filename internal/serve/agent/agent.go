@@ -23,9 +23,9 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
+	"github.com/rayk8s/rayk8s/internal/serve/grpcproxy"
 	"github.com/rayk8s/rayk8s/internal/serve/handle"
 	"github.com/rayk8s/rayk8s/internal/serve/metrics"
-	"github.com/rayk8s/rayk8s/internal/serve/grpcproxy"
 	"github.com/rayk8s/rayk8s/internal/serve/proxy"
 	"github.com/rayk8s/rayk8s/internal/serve/replica"
 	"github.com/rayk8s/rayk8s/internal/serve/router"

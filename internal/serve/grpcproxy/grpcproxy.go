@@ -85,19 +85,20 @@ func (p *Proxy) SetState(s State) {
 	p.state.Store(&s)
 }
 
-// message is a request or response message, never decoded.
-type message struct{ b []byte }
+// Codec passes messages through as bytes (a *[]byte); the built-in
+// service's replies are the only proto messages the proxy encodes itself.
+// Clients that send raw bytes (tests, benchmarks) use it too, with
+// grpc.ForceCodecV2.
+type Codec struct{}
 
-// codec passes messages through as bytes; the built-in service's replies
-// are the only proto messages the proxy encodes itself.
-type codec struct{}
+// Name claims "proto": the bytes are protobuf, just never decoded here.
+func (Codec) Name() string { return "proto" }
 
-func (codec) Name() string { return "proto" }
-
-func (codec) Marshal(v any) (mem.BufferSlice, error) {
+// Marshal encodes a *[]byte as is and a proto message as protobuf.
+func (Codec) Marshal(v any) (mem.BufferSlice, error) {
 	switch m := v.(type) {
-	case *message:
-		return mem.BufferSlice{mem.SliceBuffer(m.b)}, nil
+	case *[]byte:
+		return mem.BufferSlice{mem.SliceBuffer(*m)}, nil
 	case proto.Message:
 		b, err := proto.Marshal(m)
 		if err != nil {
@@ -108,13 +109,16 @@ func (codec) Marshal(v any) (mem.BufferSlice, error) {
 	return nil, fmt.Errorf("cannot encode %T", v)
 }
 
-func (codec) Unmarshal(data mem.BufferSlice, v any) error {
-	m, ok := v.(*message)
-	if !ok {
-		return fmt.Errorf("cannot decode into %T", v)
+// Unmarshal copies the bytes into a *[]byte, or decodes a proto message.
+func (Codec) Unmarshal(data mem.BufferSlice, v any) error {
+	switch m := v.(type) {
+	case *[]byte:
+		*m = data.Materialize()
+		return nil
+	case proto.Message:
+		return proto.Unmarshal(data.Materialize(), m)
 	}
-	m.b = data.Materialize()
-	return nil
+	return fmt.Errorf("cannot decode into %T", v)
 }
 
 // SplitMethod splits "/pkg.Service/Method" into service and method.
@@ -153,7 +157,7 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 		return status.Errorf(codes.Unimplemented, "Malformed method name %q", full)
 	}
 	st := p.state.Load()
-	var req message
+	var req []byte
 	if err := ss.RecvMsg(&req); err != nil {
 		return err
 	}
@@ -171,7 +175,8 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 		return err
 	}
 	// Only unary requests: a second message means client streaming.
-	if err := ss.RecvMsg(&message{}); !errors.Is(err, io.EOF) {
+	var extra []byte
+	if err := ss.RecvMsg(&extra); !errors.Is(err, io.EOF) {
 		if err != nil {
 			return err
 		}
@@ -189,7 +194,7 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 			headers = append(headers, [2]string{k, v})
 		}
 	}
-	call := handle.Call{App: app, Body: req.b, Meta: wire.Meta{
+	call := handle.Call{App: app, Body: req, Meta: wire.Meta{
 		Kind:                  wire.KindGRPC,
 		RequestID:             reqID,
 		Method:                method,
@@ -220,7 +225,7 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 			return status.Error(codes.Internal, err.Error())
 		}
 		for _, m := range out {
-			if err := ss.SendMsg(&message{b: m}); err != nil {
+			if err := ss.SendMsg(&m); err != nil {
 				return err
 			}
 		}
@@ -342,7 +347,7 @@ type Server struct {
 func NewServer(p *Proxy) *Server {
 	return &Server{srv: grpc.NewServer(
 		grpc.UnknownServiceHandler(p.handle),
-		grpc.ForceServerCodecV2(codec{}),
+		grpc.ForceServerCodecV2(Codec{}),
 		grpc.MaxRecvMsgSize(wire.MaxPayload),
 		grpc.MaxSendMsgSize(wire.MaxPayload),
 	)}
