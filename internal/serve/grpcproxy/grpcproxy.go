@@ -234,7 +234,8 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 		return status.Error(codes.Internal, "The replica's answer ended inside a message")
 	}
 	if g := resp.End.GRPC; g != nil {
-		trailers := metadata.Pairs(MetadataRequestID, reqID)
+		// request_id is already among the trailers (SetTrailer merges).
+		trailers := metadata.MD{}
 		for _, kv := range g.Trailers {
 			trailers.Append(kv[0], kv[1])
 		}
