@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -134,7 +135,7 @@ func TestGRPCProxyServerStreaming(t *testing.T) {
 	for {
 		var m []byte
 		err := st.RecvMsg(&m)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
