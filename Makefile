@@ -144,7 +144,7 @@ undeploy: tools ## Remove what deploy installed.
 ##@ Benchmarks (report numbers; never pass/fail)
 
 .PHONY: bench-serve
-bench-serve: build ## No-op QPS and p50/p99 through the Serve proxy vs a direct call to the same replica.
+bench-serve: build ## Serve: no-op QPS and p50/p99 through the HTTP and gRPC proxies vs direct; streaming tokens/s and first chunk; batching gain 8 vs 1.
 	go run ./test/bench/serve -duration 5s -concurrency 16
 
 .PHONY: bench-core

@@ -19,6 +19,10 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 # The iris Serve sample: its tests skip without it, so install it to have them run. Replicas find
 # Debian's interpreter at /usr/bin/python3 even where another python3 comes first on PATH.
 /usr/bin/python3 -c 'import sklearn' >/dev/null 2>&1 || need+=(python3-sklearn)
+# gRPC on Serve: Python replicas decode requests with the user's generated classes (grpcio and
+# protobuf); grpc_tools regenerates python/examples/greeter_pb2*.py. Their tests skip without them.
+/usr/bin/python3 -c 'import grpc, google.protobuf' >/dev/null 2>&1 || need+=(python3-grpcio python3-protobuf)
+/usr/bin/python3 -c 'import grpc_tools' >/dev/null 2>&1 || need+=(python3-grpc-tools)
 # GCS fault tolerance: the storage tests (Go and python/tests) run a real redis-server; they skip
 # without it.
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)

@@ -23,6 +23,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
+	"github.com/rayk8s/rayk8s/internal/serve/grpcproxy"
 	"github.com/rayk8s/rayk8s/internal/serve/handle"
 	"github.com/rayk8s/rayk8s/internal/serve/metrics"
 	"github.com/rayk8s/rayk8s/internal/serve/proxy"
@@ -70,6 +71,7 @@ type Agent struct {
 	opts    Options
 	handles *handle.Handles
 	proxy   *proxy.Proxy
+	grpc    *grpcproxy.Proxy
 	client  servev1.ServeControllerServiceClient
 
 	mu        sync.Mutex
@@ -78,6 +80,11 @@ type Agent struct {
 	server    *proxy.Server
 	proxyAddr string
 	draining  bool
+	// The gRPC proxy runs beside the HTTP proxy when the table has gRPC
+	// options (grpc_servicer_functions set).
+	grpcServer *grpcproxy.Server
+	grpcAddr   string
+	grpcPort   int32
 }
 
 // New returns an Agent.
@@ -97,7 +104,16 @@ func New(opts Options) *Agent {
 	}
 	a.handles = handle.New(handle.Options{LocalNodeID: opts.NodeID, Dialer: a, Clock: opts.Clock, Metrics: opts.Metrics, Logger: opts.Logger.WithName("router")})
 	a.proxy = proxy.New(a.handles, opts.Logger.WithName("proxy"), opts.Metrics)
+	a.grpc = grpcproxy.New(a.handles, opts.Logger.WithName("grpc-proxy"))
 	return a
+}
+
+// GRPCProxyAddress is the gRPC proxy's listen address, "" while it is not
+// running.
+func (a *Agent) GRPCProxyAddress() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.grpcAddr
 }
 
 // Handles is the node's caller-side routing (tests and benchmarks call
@@ -194,10 +210,12 @@ func (a *Agent) updateProxy(t *servev1.RouteTable) {
 		st.Unhealthy = proxy.MsgDraining
 	}
 	a.proxy.SetState(st)
+	a.grpc.SetState(grpcState(t, st.Unhealthy))
 
 	want := a.proxyWanted(t)
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.updateGRPCLocked(t, want && t.GetGrpc() != nil)
 	if !want && a.server != nil {
 		a.opts.Logger.Info("Stopping the HTTP proxy", "address", a.proxyAddr)
 		srv := a.server
@@ -234,6 +252,60 @@ func (a *Agent) updateProxy(t *servev1.RouteTable) {
 	}()
 }
 
+// grpcState is the gRPC proxy's view of a table: every application with an
+// ingress (gRPC ignores route prefixes), the request timeout and health.
+func grpcState(t *servev1.RouteTable, unhealthy string) grpcproxy.State {
+	st := grpcproxy.State{
+		RequestTimeout:    time.Duration(t.GetGrpc().GetRequestTimeoutMs()) * time.Millisecond,
+		ServicerFunctions: t.GetGrpc().GetServicerFunctions(),
+	}
+	for _, d := range t.GetDeployments() {
+		if d.Ingress {
+			st.Apps = append(st.Apps, d.App)
+		}
+	}
+	if unhealthy == proxy.MsgDraining {
+		st.Unhealthy = unhealthy
+	}
+	return st
+}
+
+// updateGRPCLocked starts, stops or moves the gRPC proxy.
+func (a *Agent) updateGRPCLocked(t *servev1.RouteTable, want bool) {
+	port := t.GetGrpc().GetPort()
+	if a.grpcServer != nil && (!want || port != a.grpcPort) {
+		a.opts.Logger.Info("Stopping the gRPC proxy", "address", a.grpcAddr)
+		srv := a.grpcServer
+		a.grpcServer, a.grpcAddr = nil, ""
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			srv.Shutdown(ctx)
+		}()
+	}
+	if !want || a.grpcServer != nil || a.draining {
+		return
+	}
+	host := t.GetHttp().GetHost()
+	if host == "" {
+		host = a.opts.DefaultHTTPHost
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(int(port)))
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		a.opts.Logger.Error(err, "Starting the gRPC proxy failed", "address", addr)
+		return
+	}
+	srv := grpcproxy.NewServer(a.grpc)
+	a.grpcServer, a.grpcAddr, a.grpcPort = srv, l.Addr().String(), port
+	a.opts.Logger.Info("Started the gRPC proxy", "address", a.grpcAddr)
+	go func() {
+		if err := srv.Serve(l); err != nil {
+			a.opts.Logger.Error(err, "gRPC proxy stopped")
+		}
+	}()
+}
+
 // Drain takes the node's proxy out of service before the node stops its
 // replicas: health answers 503 and kept-alive connections are closed (each
 // gets at most one more response, marked "Connection: close") for
@@ -246,6 +318,7 @@ func (a *Agent) Drain() {
 	already := a.draining
 	a.draining = true
 	srv := a.server
+	gsrv := a.grpcServer
 	t := a.table
 	a.mu.Unlock()
 	if already || srv == nil {
@@ -261,10 +334,18 @@ func (a *Agent) Drain() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if gsrv != nil {
+		// Healthz has answered UNAVAILABLE for the drain period; now
+		// GOAWAY sends clients elsewhere and calls in flight finish.
+		gsrv.Shutdown(ctx)
+	}
 	srv.Shutdown(ctx)
 	a.mu.Lock()
 	if a.server == srv {
 		a.server, a.proxyAddr = nil, ""
+	}
+	if a.grpcServer == gsrv {
+		a.grpcServer, a.grpcAddr = nil, ""
 	}
 	a.mu.Unlock()
 }
@@ -276,6 +357,14 @@ func (a *Agent) shutdown() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.server, a.proxyAddr = nil, ""
+	if srv := a.grpcServer; srv != nil {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			srv.Shutdown(ctx)
+		}()
+		a.grpcServer, a.grpcAddr = nil, ""
+	}
 	for id, c := range a.conns {
 		_ = c.Close()
 		delete(a.conns, id)

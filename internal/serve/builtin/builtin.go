@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rayk8s/rayk8s/internal/serve/replica"
+	"github.com/rayk8s/rayk8s/internal/serve/wire"
 )
 
 // ImportPrefix marks built-in import paths.
@@ -129,6 +130,10 @@ type echo struct{ *base }
 func (e *echo) Handle(_ context.Context, req *replica.Request) (*replica.Response, error) {
 	cfg, uc := e.config()
 	m := req.Meta
+	if m.Kind == wire.KindGRPC {
+		// gRPC: the request message's bytes back, whatever the method.
+		return &replica.Response{Status: http.StatusOK, Body: req.Body}, nil
+	}
 	return jsonResponse(map[string]any{
 		"kind":         m.Kind,
 		"method":       m.Method,

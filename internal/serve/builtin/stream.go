@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rayk8s/rayk8s/internal/serve/replica"
+	"github.com/rayk8s/rayk8s/internal/serve/wire"
 )
 
 // Defaults of builtin:stream.
@@ -39,7 +40,8 @@ func (o options) validate() error {
 // client can tell when each chunk was produced. The query overrides the
 // configuration per request: ?chunks=&interval_s=&chunk_size=. GET
 // ?stats=1 reports how many streams finished and how many were cancelled
-// by their caller.
+// by their caller. Over gRPC the request message is the query string and
+// each chunk one response message.
 type streamer struct {
 	*base
 	mu        sync.Mutex
@@ -103,7 +105,13 @@ func (s *streamer) shape(query string) (streamShape, error) {
 }
 
 func (s *streamer) HandleStream(ctx context.Context, req *replica.Request, w *replica.ResponseStream) error {
-	q, _ := url.ParseQuery(req.Meta.Query)
+	query := req.Meta.Query
+	if req.Meta.Kind == wire.KindGRPC {
+		// gRPC has no query string: the request message's bytes are one,
+		// and each chunk is one response message.
+		query = string(req.Body)
+	}
+	q, _ := url.ParseQuery(query)
 	if q.Get("stats") != "" {
 		s.mu.Lock()
 		body := fmt.Sprintf(`{"finished":%d,"cancelled":%d,"active":%d}`, s.finished, s.cancelled, s.active)
@@ -113,7 +121,7 @@ func (s *streamer) HandleStream(ctx context.Context, req *replica.Request, w *re
 		}
 		return w.Write(ctx, []byte(body))
 	}
-	sh, err := s.shape(req.Meta.Query)
+	sh, err := s.shape(query)
 	if err != nil {
 		if err := w.WriteHead(http.StatusBadRequest, [][2]string{{"content-type", "text/plain; charset=utf-8"}}); err != nil {
 			return err

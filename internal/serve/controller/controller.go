@@ -53,8 +53,10 @@ type Cluster interface {
 }
 
 // ReplicaClient makes control calls (health, reconfigure) on replicas.
+// Control returns the multiplexed model IDs the replica reported holding
+// (nil: it multiplexes none).
 type ReplicaClient interface {
-	Control(ctx context.Context, t handle.Target, kind string, body []byte) error
+	Control(ctx context.Context, t handle.Target, kind string, body []byte) ([]string, error)
 }
 
 // Options configures a Controller.

@@ -104,18 +104,20 @@ type fakeReplicas struct {
 	mu          sync.Mutex
 	unhealthy   map[string]bool
 	reconfigure map[string]int
+	// models are what each replica reports holding.
+	models map[string][]string
 }
 
-func (f *fakeReplicas) Control(_ context.Context, t handle.Target, kind string, _ []byte) error {
+func (f *fakeReplicas) Control(_ context.Context, t handle.Target, kind string, _ []byte) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if kind == wire.KindReconfigure {
 		f.reconfigure[t.ReplicaID]++
 	}
 	if kind == wire.KindHealth && f.unhealthy[t.ReplicaID] {
-		return errors.New("check_health raised")
+		return nil, errors.New("check_health raised")
 	}
-	return nil
+	return f.models[t.ReplicaID], nil
 }
 
 type harness struct {
@@ -133,7 +135,7 @@ func newHarness(t *testing.T, store gcs.Storage, nodes ...string) *harness {
 }
 
 func newHarnessOn(t *testing.T, store gcs.Storage, cluster *fakeCluster) *harness {
-	h := &harness{t: t, cluster: cluster, reps: &fakeReplicas{unhealthy: map[string]bool{}, reconfigure: map[string]int{}},
+	h := &harness{t: t, cluster: cluster, reps: &fakeReplicas{unhealthy: map[string]bool{}, reconfigure: map[string]int{}, models: map[string][]string{}},
 		clock: clocktesting.NewFakeClock(time.Unix(1_000_000, 0)), store: store}
 	if h.store == nil {
 		h.store = gcs.NewMemoryStorage()
@@ -317,6 +319,38 @@ func TestHealthChecksReplaceUnhealthyReplica(t *testing.T) {
 	h.startAll()
 	if st, _ := h.appStatus("app"); st != dashboard.ApplicationStatusRunning {
 		t.Fatalf("status after replacement = %s, want RUNNING", st)
+	}
+}
+
+func TestTableCarriesModelsAndGRPCOptions(t *testing.T) {
+	h := newHarness(t, nil, "head")
+	h.deploy(`{"grpc_options": {"port": 9100, "grpc_servicer_functions": ["user_pb2_grpc.add_UserServicer_to_server"], "request_timeout_s": 1.5},
+	  "applications": [{"name": "app", "import_path": "builtin:echo", "deployments": [{"name": "echo", "num_replicas": 1, "health_check_period_s": 10, "ray_actor_options": {"num_cpus": 0.1}}]}]}`)
+	h.pass()
+	h.startAll()
+	g := h.c.Table().GetGrpc()
+	if g.GetPort() != 9100 || g.GetRequestTimeoutMs() != 1500 || len(g.GetServicerFunctions()) != 1 {
+		t.Fatalf("table gRPC options = %v, want port 9100, 1500ms, one servicer function", g)
+	}
+	id := h.replicas("app", "echo")[dashboard.ReplicaStateRunning][0]
+	h.reps.mu.Lock()
+	h.reps.models[id] = []string{"customer-7"}
+	h.reps.mu.Unlock()
+	h.clock.Step(10 * time.Second)
+	h.pass()
+	h.pass()
+	reps := h.c.Table().Deployments[0].Replicas
+	if len(reps) != 1 || len(reps[0].MultiplexedModelIds) != 1 || reps[0].MultiplexedModelIds[0] != "customer-7" {
+		t.Fatalf("table replicas = %v, want the replica with model customer-7", reps)
+	}
+}
+
+func TestTableHasNoGRPCWithoutServicerFunctions(t *testing.T) {
+	h := newHarness(t, nil, "head")
+	h.deploy(`{"grpc_options": {"port": 9100}, "applications": [{"name": "app", "import_path": "builtin:echo", "deployments": [{"name": "echo", "num_replicas": 1, "ray_actor_options": {"num_cpus": 0.1}}]}]}`)
+	h.pass()
+	if g := h.c.Table().GetGrpc(); g != nil {
+		t.Fatalf("table gRPC options = %v, want none (no servicer functions, no gRPC proxy)", g)
 	}
 }
 

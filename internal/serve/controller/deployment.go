@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -65,6 +66,19 @@ type replica struct {
 	healthFailures int
 	reconfiguring  bool
 	stopRequested  bool
+	// models are the multiplexed model IDs the replica reported at its
+	// last health check; the routing table carries them to every router.
+	models []string
+}
+
+// setModels records a replica's reported models, republishing the table
+// when they changed.
+func (r *replica) setModels(c *Controller, models []string) {
+	if slices.Equal(r.models, models) {
+		return
+	}
+	r.models = slices.Clone(models)
+	c.dirty = true
 }
 
 func (r *replica) target() handle.Target {
@@ -370,10 +384,13 @@ func (d *deployment) probe(c *Controller, r *replica, now time.Time) {
 	t, timeout := r.target(), d.cfg.HealthCheckTimeout
 	c.opts.Async(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		err := c.opts.Replicas.Control(ctx, t, wire.KindHealth, nil)
+		models, err := c.opts.Replicas.Control(ctx, t, wire.KindHealth, nil)
 		cancel()
 		c.enqueue(func() {
 			r.probing = false
+			if err == nil {
+				r.setModels(c, models)
+			}
 			if r.state != dashboard.ReplicaStateStarting && r.state != dashboard.ReplicaStateRecovering {
 				return
 			}
@@ -406,7 +423,7 @@ func (d *deployment) healthCheck(c *Controller, r *replica, now time.Time) {
 	t, timeout := r.target(), d.cfg.HealthCheckTimeout
 	c.opts.Async(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		err := c.opts.Replicas.Control(ctx, t, wire.KindHealth, nil)
+		models, err := c.opts.Replicas.Control(ctx, t, wire.KindHealth, nil)
 		cancel()
 		c.enqueue(func() {
 			r.probing = false
@@ -415,6 +432,7 @@ func (d *deployment) healthCheck(c *Controller, r *replica, now time.Time) {
 			}
 			if err == nil {
 				r.healthFailures = 0
+				r.setModels(c, models)
 				return
 			}
 			r.healthFailures++
@@ -448,7 +466,7 @@ func (d *deployment) reconfigure(c *Controller, r *replica) {
 	t, timeout := r.target(), d.cfg.HealthCheckTimeout
 	c.opts.Async(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		err := c.opts.Replicas.Control(ctx, t, wire.KindReconfigure, body)
+		_, err := c.opts.Replicas.Control(ctx, t, wire.KindReconfigure, body)
 		cancel()
 		c.enqueue(func() {
 			r.reconfiguring = false

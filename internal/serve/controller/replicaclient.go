@@ -17,11 +17,14 @@ type TunnelClient struct {
 
 // Control implements ReplicaClient. A *wire.Error means the replica
 // answered with a failure (check_health raised).
-func (t *TunnelClient) Control(ctx context.Context, target handle.Target, kind string, body []byte) error {
+func (t *TunnelClient) Control(ctx context.Context, target handle.Target, kind string, body []byte) ([]string, error) {
 	st, err := wire.OpenTunnel(ctx, t.HTTP, agent.ReplicaCallURL(target.AgentAddress, target.ReplicaID))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = wire.Call(ctx, st, wire.Meta{Kind: kind}, body)
-	return err
+	res, err := wire.Call(ctx, st, wire.Meta{Kind: kind}, body)
+	if err != nil {
+		return nil, err
+	}
+	return res.Accept.Models, nil
 }

@@ -24,6 +24,7 @@ func (c *Controller) buildTable() *servev1.RouteTable {
 		RequestTimeoutMs:   c.http.RequestTimeout.Milliseconds(),
 		KeepAliveTimeoutMs: c.http.KeepAliveTimeout.Milliseconds(),
 	}
+	t.Grpc = grpcOptions(c.grpcOptions)
 	names := make([]string, 0, len(c.apps))
 	for n := range c.apps {
 		names = append(names, n)
@@ -57,7 +58,7 @@ func (c *Controller) buildTable() *servev1.RouteTable {
 			}
 			for _, r := range d.replicas {
 				if r.serving() && !r.stopRequested {
-					td.Replicas = append(td.Replicas, &servev1.Replica{ReplicaId: r.id, NodeId: r.nodeID, AgentAddress: r.agentAddr})
+					td.Replicas = append(td.Replicas, &servev1.Replica{ReplicaId: r.id, NodeId: r.nodeID, AgentAddress: r.agentAddr, MultiplexedModelIds: r.models})
 				}
 			}
 			if len(td.Replicas) == 0 && d.status == dashboard.DeploymentStatusDeployFailed {
@@ -150,4 +151,23 @@ func (s *routeService) WatchRoutes(_ *servev1.WatchRoutesRequest, stream grpc.Se
 			}
 		}
 	}
+}
+
+// Ray's default gRPC proxy port.
+const defaultGRPCPort = 9000
+
+// grpcOptions is the table's gRPC section: nil (no gRPC proxy) unless
+// grpc_servicer_functions names at least one servicer, as in Ray.
+func grpcOptions(g *dashboard.GRPCOptionsSchema) *servev1.GRPCOptions {
+	if g == nil || len(g.GRPCServicerFunctions) == 0 {
+		return nil
+	}
+	out := &servev1.GRPCOptions{Port: defaultGRPCPort, ServicerFunctions: g.GRPCServicerFunctions}
+	if g.Port != nil {
+		out.Port = int32(*g.Port)
+	}
+	if g.RequestTimeoutS != nil {
+		out.RequestTimeoutMs = int64(*g.RequestTimeoutS * 1000)
+	}
+	return out
 }

@@ -110,7 +110,7 @@ func (h *Handles) Update(t *servev1.RouteTable) {
 		}
 		reps := make([]router.Replica, 0, len(d.Replicas))
 		for _, rp := range d.Replicas {
-			reps = append(reps, router.Replica{ID: rp.ReplicaId, NodeID: rp.NodeId})
+			reps = append(reps, router.Replica{ID: rp.ReplicaId, NodeID: rp.NodeId, Models: rp.MultiplexedModelIds})
 			targets[rp.ReplicaId] = Target{ReplicaID: rp.ReplicaId, NodeID: rp.NodeId, AgentAddress: rp.AgentAddress, App: d.App, Deployment: d.Name}
 		}
 		r.Update(router.Config{
@@ -346,7 +346,10 @@ func streamBody(st wire.Stream, head []byte, rest io.Reader) {
 
 // Response is a call's answer after its head.
 type Response struct {
-	Head      wire.Head
+	Head wire.Head
+	// End is the replica's END payload, set once Next returned io.EOF (a
+	// gRPC call's status and trailing metadata).
+	End       wire.End
 	st        wire.Stream
 	lease     *router.Lease
 	replicaID string
@@ -427,8 +430,11 @@ func (r *Response) Next(ctx context.Context) ([]byte, error) {
 		case wire.TypeEnd:
 			if len(f.Payload) > 0 {
 				var end wire.End
-				if json.Unmarshal(f.Payload, &end) == nil && end.Models != nil {
-					r.lease.Models(end.Models)
+				if json.Unmarshal(f.Payload, &end) == nil {
+					if end.Models != nil {
+						r.lease.Models(end.Models)
+					}
+					r.End = end
 				}
 			}
 			r.finish()

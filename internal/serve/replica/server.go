@@ -54,6 +54,8 @@ type ResponseStream struct {
 	st       wire.Stream
 	window   *wire.Window
 	headSent bool
+	// grpc: each Write is one gRPC message, sent length-prefixed.
+	grpc bool
 }
 
 // WriteHead starts the answer (status 0 means 200). Write calls it with
@@ -71,11 +73,15 @@ func (w *ResponseStream) WriteHead(status int, headers [][2]string) error {
 
 // Write sends one chunk (split into frames of at most wire.ChunkSize),
 // waiting while the caller has not consumed enough of what came before.
+// In a gRPC call each chunk is one response message.
 func (w *ResponseStream) Write(ctx context.Context, chunk []byte) error {
 	if !w.headSent {
 		if err := w.WriteHead(http.StatusOK, nil); err != nil {
 			return err
 		}
+	}
+	if w.grpc {
+		chunk = wire.AppendMessage(nil, chunk)
 	}
 	for len(chunk) > 0 {
 		n := min(len(chunk), wire.ChunkSize)
@@ -260,11 +266,15 @@ func (s *Server) serveStream(ctx context.Context, st *wire.ConnStream) {
 		_ = st.Send(wire.Out{Type: wire.TypeError, Payload: wire.JSON(wire.Error{Kind: wire.ErrUser, Message: err.Error()})})
 		return
 	}
+	if meta.Kind == wire.KindGRPC {
+		// A unary gRPC answer is one message.
+		resp = &Response{Status: resp.Status, Headers: resp.Headers, Body: wire.AppendMessage(nil, resp.Body)}
+	}
 	_ = st.Send(responseFrames(resp)...)
 }
 
 func (s *Server) stream(ctx context.Context, st wire.Stream, sd Streamer, req *Request, window *wire.Window) {
-	w := &ResponseStream{st: st, window: window}
+	w := &ResponseStream{st: st, window: window, grpc: req.Meta.Kind == wire.KindGRPC}
 	err := sd.HandleStream(ctx, req, w)
 	if ctx.Err() != nil {
 		// The caller cancelled: nobody reads the rest.

@@ -141,3 +141,23 @@ func TestMultiplexModelsReportedByLease(t *testing.T) {
 		next.Done(0)
 	}
 }
+
+func TestMultiplexUsesModelsFromTheRoutingTable(t *testing.T) {
+	r, _ := newMultiplexRouter(t)
+	// The controller's table says b holds m2: this router never called b.
+	r.Update(Config{Replicas: []Replica{{ID: "a", NodeID: "n1"}, {ID: "b", NodeID: "n2", Models: []string{"m2"}}, {ID: "c", NodeID: "n3"}}, MaxOngoingRequests: 1, MaxQueuedRequests: -1})
+	l := got(t, assignModel(context.Background(), r, "m2"))
+	if l.ID != "b" {
+		t.Fatalf("call for m2 went to %s, want b (the table says it holds m2)", l.ID)
+	}
+	l.Done(0)
+	// What the router learns from its own calls is fresher than an
+	// unchanged table: b evicted m2 and now holds m3.
+	r.SetModels("b", []string{"m3"})
+	r.Update(Config{Replicas: []Replica{{ID: "a", NodeID: "n1"}, {ID: "b", NodeID: "n2", Models: []string{"m2"}}, {ID: "c", NodeID: "n3"}}, MaxOngoingRequests: 1, MaxQueuedRequests: -1})
+	l = got(t, assignModel(context.Background(), r, "m3"))
+	if l.ID != "b" {
+		t.Fatalf("call for m3 went to %s, want b (it reported m3 after the table's report)", l.ID)
+	}
+	l.Done(0)
+}

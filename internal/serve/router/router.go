@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -69,6 +70,9 @@ func (e *UnavailableError) Unwrap() error { return ErrUnavailable }
 type Replica struct {
 	ID     string
 	NodeID string
+	// Models are the multiplexed model IDs the controller's routing table
+	// says the replica holds (nil: none reported).
+	Models []string
 }
 
 // Options configures a Router.
@@ -180,6 +184,11 @@ func (r *Router) Update(cfg Config) {
 		st, ok := r.byID[rep.ID]
 		if !ok {
 			st = &replicaState{Replica: rep}
+		}
+		// A table's report is older than what this router learns from its
+		// own calls, so it only counts when it changed.
+		if !slices.Equal(st.Models, rep.Models) || !ok {
+			st.setModels(rep.Models)
 		}
 		st.Replica = rep
 		next = append(next, st)
@@ -302,11 +311,15 @@ func (r *Router) SetModels(replicaID string, models []string) {
 	if !ok {
 		return
 	}
+	rs.setModels(models)
+	r.dispatchLocked()
+}
+
+func (rs *replicaState) setModels(models []string) {
 	rs.models = make(map[string]bool, len(models))
 	for _, m := range models {
 		rs.models[m] = true
 	}
-	r.dispatchLocked()
 }
 
 func (r *Router) unavailableErr() error {

@@ -66,6 +66,13 @@ const (
 	KindHealth      = "health"
 	KindReconfigure = "reconfigure"
 	KindStats       = "stats"
+	// KindGRPC is a call from the gRPC proxy: Method is the RPC's method
+	// name (the replica method called), Path the full "/pkg.Service/Method",
+	// Headers the request metadata, DATA the serialized request message.
+	// The answer's DATA is a sequence of messages, each a uint32 (big
+	// endian) length and the serialized message, so a message may span
+	// frames; END may carry the gRPC status and trailing metadata (End.GRPC).
+	KindGRPC = "grpc"
 )
 
 // Meta opens a stream.
@@ -95,6 +102,10 @@ type Meta struct {
 	// Window is the caller's flow-control window in bytes (0: none, the
 	// replica sends without waiting).
 	Window int `json:"window,omitempty"`
+	// GRPCServicerFunctions are grpc_options.grpc_servicer_functions, sent
+	// with gRPC calls so a Python replica can decode the request with the
+	// user's generated classes.
+	GRPCServicerFunctions []string `json:"grpc_servicer_functions,omitempty"`
 }
 
 // Accept is a replica's answer to OPEN.
@@ -109,7 +120,51 @@ type Accept struct {
 // End is the optional payload of a replica's END.
 type End struct {
 	Models []string `json:"models,omitempty"`
+	// GRPC is the status a gRPC call ends with (nil: OK).
+	GRPC *GRPCStatus `json:"grpc,omitempty"`
 }
+
+// GRPCStatus is what a replica's grpc_context set: a status code (Go's
+// codes.Code numbering), details and trailing metadata.
+type GRPCStatus struct {
+	Code     int         `json:"code"`
+	Details  string      `json:"details,omitempty"`
+	Trailers [][2]string `json:"trailers,omitempty"`
+}
+
+// AppendMessage appends one length-prefixed message of a gRPC answer.
+func AppendMessage(b, msg []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(msg)))
+	return append(b, msg...)
+}
+
+// Messages splits a gRPC answer's DATA back into messages: feed it the
+// chunks as they arrive and take the messages completed so far.
+type Messages struct{ buf []byte }
+
+// Feed adds a chunk and returns the messages it completed.
+func (m *Messages) Feed(chunk []byte) ([][]byte, error) {
+	m.buf = append(m.buf, chunk...)
+	var out [][]byte
+	for len(m.buf) >= 4 {
+		n := binary.BigEndian.Uint32(m.buf[:4])
+		if n > MaxPayload {
+			return out, fmt.Errorf("gRPC message of %d bytes exceeds the %d byte limit", n, MaxPayload)
+		}
+		if len(m.buf) < 4+int(n) {
+			break
+		}
+		out = append(out, m.buf[4:4+n:4+n])
+		m.buf = m.buf[4+n:]
+	}
+	if len(m.buf) == 0 {
+		m.buf = nil
+	}
+	return out, nil
+}
+
+// Pending reports whether a partial message is left (a cut answer).
+func (m *Messages) Pending() bool { return len(m.buf) > 0 }
 
 // Head starts a response.
 type Head struct {

@@ -67,3 +67,25 @@ func TestConnMultiplexesBothDirections(t *testing.T) {
 		t.Fatalf("Recv after close = %v", err)
 	}
 }
+
+func TestMessagesSplitAcrossChunks(t *testing.T) {
+	data := AppendMessage(AppendMessage(AppendMessage(nil, []byte("first")), nil), []byte("third message"))
+	var m Messages
+	var got []string
+	// Fed a byte at a time, messages still come out whole and in order.
+	for i := range data {
+		out, err := m.Feed(data[i : i+1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, msg := range out {
+			got = append(got, string(msg))
+		}
+	}
+	if len(got) != 3 || got[0] != "first" || got[1] != "" || got[2] != "third message" || m.Pending() {
+		t.Fatalf("messages = %q (pending %v), want first, empty, third message", got, m.Pending())
+	}
+	if _, err := m.Feed([]byte{0xff, 0xff, 0xff, 0xff}); err == nil {
+		t.Fatal("a message length over MaxPayload was accepted")
+	}
+}

@@ -82,6 +82,9 @@ type RouteTable struct {
 	Http          *HTTPOptions  `protobuf:"bytes,4,opt,name=http,proto3" json:"http,omitempty"`
 	Routes        []*Route      `protobuf:"bytes,5,rep,name=routes,proto3" json:"routes,omitempty"`
 	Deployments   []*Deployment `protobuf:"bytes,6,rep,name=deployments,proto3" json:"deployments,omitempty"`
+	// grpc is set when grpc_options.grpc_servicer_functions is non-empty:
+	// only then does a node run a gRPC proxy.
+	Grpc          *GRPCOptions `protobuf:"bytes,7,opt,name=grpc,proto3" json:"grpc,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -158,6 +161,76 @@ func (x *RouteTable) GetDeployments() []*Deployment {
 	return nil
 }
 
+func (x *RouteTable) GetGrpc() *GRPCOptions {
+	if x != nil {
+		return x.Grpc
+	}
+	return nil
+}
+
+type GRPCOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Port  int32                  `protobuf:"varint,1,opt,name=port,proto3" json:"port,omitempty"`
+	// grpc_servicer_functions are import paths of the generated
+	// add_<Service>Servicer_to_server functions; Python replicas use them to
+	// decode requests and encode responses (the proxy forwards raw bytes).
+	ServicerFunctions []string `protobuf:"bytes,2,rep,name=servicer_functions,json=servicerFunctions,proto3" json:"servicer_functions,omitempty"`
+	RequestTimeoutMs  int64    `protobuf:"varint,3,opt,name=request_timeout_ms,json=requestTimeoutMs,proto3" json:"request_timeout_ms,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *GRPCOptions) Reset() {
+	*x = GRPCOptions{}
+	mi := &file_serve_v1_serve_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GRPCOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GRPCOptions) ProtoMessage() {}
+
+func (x *GRPCOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_serve_v1_serve_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GRPCOptions.ProtoReflect.Descriptor instead.
+func (*GRPCOptions) Descriptor() ([]byte, []int) {
+	return file_serve_v1_serve_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GRPCOptions) GetPort() int32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *GRPCOptions) GetServicerFunctions() []string {
+	if x != nil {
+		return x.ServicerFunctions
+	}
+	return nil
+}
+
+func (x *GRPCOptions) GetRequestTimeoutMs() int64 {
+	if x != nil {
+		return x.RequestTimeoutMs
+	}
+	return 0
+}
+
 type HTTPOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// host is empty when the config leaves it to the node's default.
@@ -172,7 +245,7 @@ type HTTPOptions struct {
 
 func (x *HTTPOptions) Reset() {
 	*x = HTTPOptions{}
-	mi := &file_serve_v1_serve_proto_msgTypes[2]
+	mi := &file_serve_v1_serve_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -184,7 +257,7 @@ func (x *HTTPOptions) String() string {
 func (*HTTPOptions) ProtoMessage() {}
 
 func (x *HTTPOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_serve_v1_serve_proto_msgTypes[2]
+	mi := &file_serve_v1_serve_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -197,7 +270,7 @@ func (x *HTTPOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HTTPOptions.ProtoReflect.Descriptor instead.
 func (*HTTPOptions) Descriptor() ([]byte, []int) {
-	return file_serve_v1_serve_proto_rawDescGZIP(), []int{2}
+	return file_serve_v1_serve_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *HTTPOptions) GetHost() string {
@@ -247,7 +320,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_serve_v1_serve_proto_msgTypes[3]
+	mi := &file_serve_v1_serve_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -259,7 +332,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_serve_v1_serve_proto_msgTypes[3]
+	mi := &file_serve_v1_serve_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -272,7 +345,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_serve_v1_serve_proto_rawDescGZIP(), []int{3}
+	return file_serve_v1_serve_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Route) GetRoutePrefix() string {
@@ -315,7 +388,7 @@ type Deployment struct {
 
 func (x *Deployment) Reset() {
 	*x = Deployment{}
-	mi := &file_serve_v1_serve_proto_msgTypes[4]
+	mi := &file_serve_v1_serve_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -327,7 +400,7 @@ func (x *Deployment) String() string {
 func (*Deployment) ProtoMessage() {}
 
 func (x *Deployment) ProtoReflect() protoreflect.Message {
-	mi := &file_serve_v1_serve_proto_msgTypes[4]
+	mi := &file_serve_v1_serve_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -340,7 +413,7 @@ func (x *Deployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Deployment.ProtoReflect.Descriptor instead.
 func (*Deployment) Descriptor() ([]byte, []int) {
-	return file_serve_v1_serve_proto_rawDescGZIP(), []int{4}
+	return file_serve_v1_serve_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Deployment) GetApp() string {
@@ -397,14 +470,17 @@ type Replica struct {
 	ReplicaId string                 `protobuf:"bytes,1,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
 	NodeId    string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	// agent_address is host:port of the node agent that reaches the replica.
-	AgentAddress  string `protobuf:"bytes,3,opt,name=agent_address,json=agentAddress,proto3" json:"agent_address,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AgentAddress string `protobuf:"bytes,3,opt,name=agent_address,json=agentAddress,proto3" json:"agent_address,omitempty"`
+	// multiplexed_model_ids are the models the replica reported holding at
+	// its last health check, so every router prefers it for them.
+	MultiplexedModelIds []string `protobuf:"bytes,4,rep,name=multiplexed_model_ids,json=multiplexedModelIds,proto3" json:"multiplexed_model_ids,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Replica) Reset() {
 	*x = Replica{}
-	mi := &file_serve_v1_serve_proto_msgTypes[5]
+	mi := &file_serve_v1_serve_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -416,7 +492,7 @@ func (x *Replica) String() string {
 func (*Replica) ProtoMessage() {}
 
 func (x *Replica) ProtoReflect() protoreflect.Message {
-	mi := &file_serve_v1_serve_proto_msgTypes[5]
+	mi := &file_serve_v1_serve_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -429,7 +505,7 @@ func (x *Replica) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replica.ProtoReflect.Descriptor instead.
 func (*Replica) Descriptor() ([]byte, []int) {
-	return file_serve_v1_serve_proto_rawDescGZIP(), []int{5}
+	return file_serve_v1_serve_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Replica) GetReplicaId() string {
@@ -453,13 +529,20 @@ func (x *Replica) GetAgentAddress() string {
 	return ""
 }
 
+func (x *Replica) GetMultiplexedModelIds() []string {
+	if x != nil {
+		return x.MultiplexedModelIds
+	}
+	return nil
+}
+
 var File_serve_v1_serve_proto protoreflect.FileDescriptor
 
 const file_serve_v1_serve_proto_rawDesc = "" +
 	"\n" +
 	"\x14serve/v1/serve.proto\x12\x0frayk8s.serve.v1\"-\n" +
 	"\x12WatchRoutesRequest\x12\x17\n" +
-	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\x93\x02\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\xc5\x02\n" +
 	"\n" +
 	"RouteTable\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x03R\aversion\x12#\n" +
@@ -467,7 +550,12 @@ const file_serve_v1_serve_proto_rawDesc = "" +
 	"\x0eproxy_location\x18\x03 \x01(\tR\rproxyLocation\x120\n" +
 	"\x04http\x18\x04 \x01(\v2\x1c.rayk8s.serve.v1.HTTPOptionsR\x04http\x12.\n" +
 	"\x06routes\x18\x05 \x03(\v2\x16.rayk8s.serve.v1.RouteR\x06routes\x12=\n" +
-	"\vdeployments\x18\x06 \x03(\v2\x1b.rayk8s.serve.v1.DeploymentR\vdeployments\"\xb3\x01\n" +
+	"\vdeployments\x18\x06 \x03(\v2\x1b.rayk8s.serve.v1.DeploymentR\vdeployments\x120\n" +
+	"\x04grpc\x18\a \x01(\v2\x1c.rayk8s.serve.v1.GRPCOptionsR\x04grpc\"~\n" +
+	"\vGRPCOptions\x12\x12\n" +
+	"\x04port\x18\x01 \x01(\x05R\x04port\x12-\n" +
+	"\x12servicer_functions\x18\x02 \x03(\tR\x11servicerFunctions\x12,\n" +
+	"\x12request_timeout_ms\x18\x03 \x01(\x03R\x10requestTimeoutMs\"\xb3\x01\n" +
 	"\vHTTPOptions\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\x05R\x04port\x12\x1b\n" +
@@ -486,12 +574,13 @@ const file_serve_v1_serve_proto_rawDesc = "" +
 	"\x14max_ongoing_requests\x18\x04 \x01(\x05R\x12maxOngoingRequests\x12.\n" +
 	"\x13max_queued_requests\x18\x05 \x01(\x05R\x11maxQueuedRequests\x124\n" +
 	"\breplicas\x18\x06 \x03(\v2\x18.rayk8s.serve.v1.ReplicaR\breplicas\x12/\n" +
-	"\x13unavailable_message\x18\a \x01(\tR\x12unavailableMessage\"f\n" +
+	"\x13unavailable_message\x18\a \x01(\tR\x12unavailableMessage\"\x9a\x01\n" +
 	"\aReplica\x12\x1d\n" +
 	"\n" +
 	"replica_id\x18\x01 \x01(\tR\treplicaId\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12#\n" +
-	"\ragent_address\x18\x03 \x01(\tR\fagentAddress2k\n" +
+	"\ragent_address\x18\x03 \x01(\tR\fagentAddress\x122\n" +
+	"\x15multiplexed_model_ids\x18\x04 \x03(\tR\x13multiplexedModelIds2k\n" +
 	"\x16ServeControllerService\x12Q\n" +
 	"\vWatchRoutes\x12#.rayk8s.serve.v1.WatchRoutesRequest\x1a\x1b.rayk8s.serve.v1.RouteTable0\x01B1Z/github.com/rayk8s/rayk8s/proto/serve/v1;servev1b\x06proto3"
 
@@ -507,27 +596,29 @@ func file_serve_v1_serve_proto_rawDescGZIP() []byte {
 	return file_serve_v1_serve_proto_rawDescData
 }
 
-var file_serve_v1_serve_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_serve_v1_serve_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_serve_v1_serve_proto_goTypes = []any{
 	(*WatchRoutesRequest)(nil), // 0: rayk8s.serve.v1.WatchRoutesRequest
 	(*RouteTable)(nil),         // 1: rayk8s.serve.v1.RouteTable
-	(*HTTPOptions)(nil),        // 2: rayk8s.serve.v1.HTTPOptions
-	(*Route)(nil),              // 3: rayk8s.serve.v1.Route
-	(*Deployment)(nil),         // 4: rayk8s.serve.v1.Deployment
-	(*Replica)(nil),            // 5: rayk8s.serve.v1.Replica
+	(*GRPCOptions)(nil),        // 2: rayk8s.serve.v1.GRPCOptions
+	(*HTTPOptions)(nil),        // 3: rayk8s.serve.v1.HTTPOptions
+	(*Route)(nil),              // 4: rayk8s.serve.v1.Route
+	(*Deployment)(nil),         // 5: rayk8s.serve.v1.Deployment
+	(*Replica)(nil),            // 6: rayk8s.serve.v1.Replica
 }
 var file_serve_v1_serve_proto_depIdxs = []int32{
-	2, // 0: rayk8s.serve.v1.RouteTable.http:type_name -> rayk8s.serve.v1.HTTPOptions
-	3, // 1: rayk8s.serve.v1.RouteTable.routes:type_name -> rayk8s.serve.v1.Route
-	4, // 2: rayk8s.serve.v1.RouteTable.deployments:type_name -> rayk8s.serve.v1.Deployment
-	5, // 3: rayk8s.serve.v1.Deployment.replicas:type_name -> rayk8s.serve.v1.Replica
-	0, // 4: rayk8s.serve.v1.ServeControllerService.WatchRoutes:input_type -> rayk8s.serve.v1.WatchRoutesRequest
-	1, // 5: rayk8s.serve.v1.ServeControllerService.WatchRoutes:output_type -> rayk8s.serve.v1.RouteTable
-	5, // [5:6] is the sub-list for method output_type
-	4, // [4:5] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	3, // 0: rayk8s.serve.v1.RouteTable.http:type_name -> rayk8s.serve.v1.HTTPOptions
+	4, // 1: rayk8s.serve.v1.RouteTable.routes:type_name -> rayk8s.serve.v1.Route
+	5, // 2: rayk8s.serve.v1.RouteTable.deployments:type_name -> rayk8s.serve.v1.Deployment
+	2, // 3: rayk8s.serve.v1.RouteTable.grpc:type_name -> rayk8s.serve.v1.GRPCOptions
+	6, // 4: rayk8s.serve.v1.Deployment.replicas:type_name -> rayk8s.serve.v1.Replica
+	0, // 5: rayk8s.serve.v1.ServeControllerService.WatchRoutes:input_type -> rayk8s.serve.v1.WatchRoutesRequest
+	1, // 6: rayk8s.serve.v1.ServeControllerService.WatchRoutes:output_type -> rayk8s.serve.v1.RouteTable
+	6, // [6:7] is the sub-list for method output_type
+	5, // [5:6] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_serve_v1_serve_proto_init() }
@@ -541,7 +632,7 @@ func file_serve_v1_serve_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_serve_v1_serve_proto_rawDesc), len(file_serve_v1_serve_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

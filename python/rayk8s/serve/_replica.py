@@ -20,7 +20,7 @@ import signal
 import sys
 import traceback
 
-from rayk8s.serve import _api, _context, _http, _multiplex, _wire
+from rayk8s.serve import _api, _context, _grpc, _http, _multiplex, _wire
 
 ENV_REPLICA_ID = "RAYK8S_SERVE_REPLICA_ID"
 ENV_APP = "RAYK8S_SERVE_APP"
@@ -181,11 +181,16 @@ class Replica:
         except _wire.ConnectionClosed:
             pass
 
-    def end_frame(self):
+    def end_frame(self, grpc_status=None):
         """END, carrying the multiplexed models this replica holds so the
-        caller's router learns them."""
+        caller's router learns them, and a gRPC call's status."""
+        out = {}
         models = _multiplex.loaded_model_ids(self.model_caches)
-        return (_wire.END, b"" if models is None else _wire.dumps({"models": models}))
+        if models is not None:
+            out["models"] = models
+        if grpc_status is not None:
+            out["grpc"] = grpc_status
+        return (_wire.END, _wire.dumps(out) if out else b"")
 
     def accept_payload(self, accepted):
         out = {"accepted": accepted, "ongoing": self.ongoing}
@@ -195,6 +200,8 @@ class Replica:
         return _wire.dumps(out)
 
     def error_frames(self, meta, exc, tb):
+        if isinstance(exc, _grpc.MethodNotFound):
+            return [(_wire.ERROR, _wire.dumps({"kind": _wire.ERR_NOT_FOUND, "message": str(exc)}))]
         if meta.get("kind") == _wire.KIND_HANDLE and meta.get("encoding") == "pickle":
             try:
                 data = pickle.dumps((exc, tb))
@@ -223,6 +230,9 @@ class Replica:
 
     async def invoke(self, stream, meta, body, window, state):
         _multiplex.set_request_model_id(meta.get("multiplexed_model_id"))
+        if meta.get("kind") == _wire.KIND_GRPC:
+            await self.invoke_grpc(stream, meta, body, window, state)
+            return
         if meta.get("kind") == _wire.KIND_HANDLE:
             if meta.get("encoding") == "pickle":
                 args, kwargs = pickle.loads(body) if body else ((), {})
@@ -246,6 +256,37 @@ class Replica:
             head = {"status": status, "headers": [[k, v] for k, v in headers]}
         state["head_sent"] = True
         stream.send((_wire.HEAD, _wire.dumps(head)), *[(_wire.DATA, c) for c in _wire.chunks(data)], self.end_frame())
+
+    async def invoke_grpc(self, stream, meta, body, window, state):
+        """A call from the gRPC proxy: the method named like the RPC gets
+        the decoded request message (and grpc_context if it asks for it);
+        a generator answers unary-stream calls, one message per item."""
+        path = meta.get("path") or ""
+        handler = _grpc.handlers(meta.get("grpc_servicer_functions")).get(path)
+        name = meta.get("method") or ""
+        try:
+            fn = self.target(name)
+        except AttributeError:
+            raise _grpc.MethodNotFound(f"Method '{name}' not found in deployment '{self.deployment_name}' of application '{self.app_name}' (called as {path})") from None
+        request = body
+        if handler is not None and handler.request_deserializer is not None:
+            request = handler.request_deserializer(body)
+        serialize = (handler.response_serializer if handler is not None else None) or (lambda m: m)
+        context = _grpc.RayServegRPCContext(meta.get("headers") or [])
+        kwargs = {"grpc_context": context} if _grpc.wants_context(fn) else {}
+        result = await self.call_user(fn, request, **kwargs)
+        stream.send((_wire.HEAD, _wire.dumps({"status": 200})))
+        state["head_sent"] = True
+        if inspect.isgenerator(result) or inspect.isasyncgen(result):
+            it = self.iterate(result)
+            try:
+                async for item in it:
+                    await self.send_data(stream, window, _grpc.frame(serialize(item)))
+            finally:
+                await it.aclose()
+        else:
+            await self.send_data(stream, window, _grpc.frame(serialize(result)))
+        stream.send(self.end_frame(context.end_status()))
 
     async def send_data(self, stream, window, data):
         """Send one chunk as soon as the caller's window and the connection
@@ -335,7 +376,9 @@ class Replica:
     # ---- control ----
 
     async def control(self, stream, kind):
-        stream.send((_wire.ACCEPT, _wire.dumps({"accepted": True, "ongoing": self.ongoing})))
+        # The ACCEPT carries the multiplexed models, so the controller's
+        # health checks learn them for the routing table.
+        stream.send((_wire.ACCEPT, self.accept_payload(True)))
         body = await self.read_body(stream)
         try:
             answer = b""

@@ -19,6 +19,7 @@ KIND_HANDLE = "handle"
 KIND_HEALTH = "health"
 KIND_RECONFIGURE = "reconfigure"
 KIND_STATS = "stats"
+KIND_GRPC = "grpc"
 
 ERR_USER = "user"
 ERR_UNAVAILABLE = "unavailable"

@@ -6,6 +6,12 @@
 // the machine. It prints QPS and p50/p99 latency per path. It is a
 // benchmark, not a test: it reports numbers and never fails on them.
 //
+// The same run measures gRPC: unary no-op QPS through the node's gRPC proxy
+// against a bare Go gRPC server (the floor), streaming through both proxies
+// (builtin:stream: tokens per second and time to first chunk), and the
+// throughput gain of @serve.batch at batch size 8 over 1 on a Python replica
+// whose model call costs a fixed 5 ms per batch (pyapps/batchbench.py).
+//
 //	go run ./test/bench/serve -duration 5s -concurrency 16
 //
 // It builds ./cmd/ray (built-in replicas run as `ray serve-replica`) and
@@ -87,16 +93,28 @@ func run(duration time.Duration, concurrency int, withPython bool) error {
 	if err != nil {
 		return err
 	}
-	port := freePort()
+	port, grpcPort := freePort(), freePort()
 	apps := `{"name": "noop", "import_path": "builtin:noop", "route_prefix": "/noop",
-	  "deployments": [{"name": "noop", "max_ongoing_requests": 100, "ray_actor_options": {"num_cpus": 1}}]}`
-	names := []string{"noop"}
+	  "deployments": [{"name": "noop", "max_ongoing_requests": 100, "ray_actor_options": {"num_cpus": 1}}]},
+	  {"name": "stream", "import_path": "builtin:stream", "route_prefix": "/stream",
+	  "deployments": [{"name": "stream", "max_ongoing_requests": 100, "ray_actor_options": {"num_cpus": 0.1}}]}`
+	names := []string{"noop", "stream"}
 	if withPython {
 		apps += fmt.Sprintf(`, {"name": "pynoop", "import_path": "noop:app", "route_prefix": "/py", "runtime_env": {"working_dir": %q},
 		  "deployments": [{"name": "Noop", "ray_actor_options": {"num_cpus": 1}}]}`, filepath.Join(pythonDir, "examples"))
 		names = append(names, "pynoop")
+		benchDir := filepath.Join(filepath.Dir(thisFile), "pyapps")
+		for _, size := range []int{1, 8} {
+			apps += fmt.Sprintf(`, {"name": "batch%d", "import_path": "batchbench:app", "route_prefix": "/batch%d", "runtime_env": {"working_dir": %q},
+			  "deployments": [{"name": "BatchBench", "max_ongoing_requests": 64, "user_config": {"max_batch_size": %d}, "ray_actor_options": {"num_cpus": 0.1}}]}`,
+				size, size, benchDir, size)
+			names = append(names, fmt.Sprintf("batch%d", size))
+		}
 	}
-	cfg := fmt.Sprintf(`{"http_options": {"port": %d}, "applications": [%s]}`, port, apps)
+	// Servicer functions switch the gRPC proxy on; only Python replicas
+	// would import them, and the benchmark sends them raw bytes.
+	cfg := fmt.Sprintf(`{"http_options": {"port": %d}, "grpc_options": {"port": %d, "grpc_servicer_functions": ["greeter_pb2_grpc.add_GreeterServicer_to_server"]},
+	  "applications": [%s]}`, port, grpcPort, apps)
 	if err := dash.DeployServeApplications(ctx, json.RawMessage(cfg)); err != nil {
 		return err
 	}
@@ -115,8 +133,35 @@ func run(duration time.Duration, concurrency int, withPython bool) error {
 		report("proxy → Python no-op replica", measure(duration, concurrency, httpCaller(proxy+"/py")))
 		report("direct → Python no-op replica", measure(duration, concurrency, socketCaller(ctx, n.ReplicaSocketDir(), replicas["pynoop"])))
 	}
+
+	grpcProxy := fmt.Sprintf("127.0.0.1:%d", grpcPort)
+	fmt.Println()
+	floorG := measure(duration, concurrency, grpcCaller(startGRPCFloor(), "", "/bench.Noop/Call"))
+	report("go gRPC no-op server (direct)", floorG)
+	viaG := measure(duration, concurrency, grpcCaller(grpcProxy, "noop", "/bench.Noop/Call"))
+	report("gRPC proxy → builtin:noop", viaG)
+	fmt.Printf("gRPC unary QPS through the proxy / direct: %.2f\n", qps(viaG)/qps(floorG))
+
+	fmt.Println()
+	fmt.Printf("%-34s %12s %14s %12s\n", "streaming (builtin:stream)", "tokens/s", "first chunk", "chunks")
+	const tokens = 2000
+	h := measureStream(httpStreamer(proxy+fmt.Sprintf("/stream?chunks=%d&interval_s=0&chunk_size=32", tokens)), 20)
+	h.report("HTTP proxy, 32 B chunks")
+	g := measureStream(grpcStreamer(grpcProxy, "stream", fmt.Sprintf("chunks=%d&interval_s=0&chunk_size=32", tokens)), 20)
+	g.report("gRPC proxy, 32 B messages")
+
+	if withPython {
+		fmt.Println()
+		b1 := measure(duration, 64, httpCaller(proxy+"/batch1"))
+		report("Python @serve.batch size 1", b1)
+		b8 := measure(duration, 64, httpCaller(proxy+"/batch8"))
+		report("Python @serve.batch size 8", b8)
+		fmt.Printf("batching throughput gain, size 8 / size 1 (64 clients, 5 ms per model call): %.2fx\n", qps(b8)/qps(b1))
+	}
 	return nil
 }
+
+func qps(r result) float64 { return float64(r.n) / r.elapsed.Seconds() }
 
 func freePort() int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -57,7 +57,10 @@ func (c *cluster) sampleServeConfig(t *testing.T, sample string) string {
 	}
 	cfg["http_options"] = map[string]any{"port": c.httpPort}
 	for _, a := range cfg["applications"].([]any) {
-		env := a.(map[string]any)["runtime_env"].(map[string]any)
+		env, ok := a.(map[string]any)["runtime_env"].(map[string]any)
+		if !ok {
+			continue // a Go built-in
+		}
 		env["working_dir"] = strings.Replace(env["working_dir"].(string), "/opt/rayk8s/python", c.pythonDir, 1)
 	}
 	out, _ := json.Marshal(cfg)
