@@ -1,6 +1,7 @@
 package reconcilekit_test
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -32,7 +33,7 @@ func TestConfigureAppliesOptionsAndDefaults(t *testing.T) {
 	settings.Resources.ClusterDomain = "example.org"
 	r = &reconciler{}
 	reconcilekit.Configure(r, settings, nil)
-	if dns, ok := r.Resolver.(*dashboardresolver.DNS); !ok || dns.Options != settings.Resources {
+	if dns, ok := r.Resolver.(*dashboardresolver.DNS); !ok || !reflect.DeepEqual(dns.Options, settings.Resources) {
 		t.Errorf("default resolver = %#v, want cluster DNS with the settings' builder options", r.Resolver)
 	}
 	if s := r.NameSuffix(); len(s) != 5 || len(validation.IsDNS1123Label(s)) != 0 {
