@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/onsi/gomega"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
 	"github.com/rayk8s/rayk8s/internal/runtime/node"
@@ -44,19 +45,21 @@ func waitStatus(t *testing.T, c *dashboard.Client, id string, want dashboard.Job
 	t.Helper()
 	ctx := context.Background()
 	var last *dashboard.JobDetails
-	for range 400 {
+	gomega.NewWithT(t).Eventually(func() (dashboard.JobStatus, error) {
 		job, err := c.GetJob(ctx, id)
 		if err != nil {
-			t.Fatal(err)
+			// The job exists from its submission on: a failed read is an error, not a state to wait out.
+			return "", gomega.StopTrying("GetJob " + id).Wrap(err)
 		}
 		last = job
-		if job.Status == want {
-			return job
+		return job.Status, nil
+	}).WithTimeout(10*time.Second).WithPolling(25*time.Millisecond).Should(gomega.Equal(want), func() string {
+		if last == nil {
+			return "job " + id + " status"
 		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Fatalf("job %s status = %s (%s), want %s", id, last.Status, last.Message, want)
-	return nil
+		return "job " + id + " status (" + last.Message + ")"
+	})
+	return last
 }
 
 func TestClientAgainstRealServer(t *testing.T) {

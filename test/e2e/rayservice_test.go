@@ -202,8 +202,15 @@ var _ = ginkgo.Describe("RayService", ginkgo.Ordered, func() {
 			g.Expect(leftovers(ctx, ns, old)).To(gomega.BeEmpty())
 		}).WithContext(ctx).Should(gomega.Succeed())
 		deleted := time.Since(start)
-		// Requests already on their way to the old cluster's pods have finished by now.
-		time.Sleep(3 * time.Second)
+		// Count only once the requests already on their way to the old cluster's pods have
+		// finished, successfully or not: as many have finished as had been sent at its deletion.
+		atDeletion, err := loadNow(ctx)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Eventually(func(g gomega.Gomega) {
+			s, err := loadNow(ctx)
+			g.Expect(err).NotTo(gomega.HaveOccurred())
+			g.Expect(s.OK+s.Failed).To(gomega.BeNumerically(">=", atDeletion.Sent), "requests finished, of %d sent at the deletion: %s", atDeletion.Sent, s)
+		}).WithContext(ctx).Should(gomega.Succeed())
 		st := noFailures(ctx, "the old cluster's deletion")
 		ginkgo.AddReportEntry("cluster upgrade", fmt.Sprintf("traffic switched to the new cluster after %s, old cluster gone after %s; slowest request since the change %.1f ms; load so far: %s",
 			switched.Round(time.Millisecond), deleted.Round(time.Millisecond), st.WindowMaxLatencyMs, st))

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -66,16 +67,15 @@ func serve(port, pod string) int {
 func dial(targets []string) int {
 	for _, t := range targets {
 		host, port, _ := net.SplitHostPort(t)
+		// Cluster DNS may not publish the names yet when the pod starts. This runs in a pod, not
+		// under a test, so a failure is printed for the test to read from the pod's log.
 		var addrs []string
-		var err error
-		for range 20 {
-			if addrs, err = net.LookupHost(host); err == nil {
-				break
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
-		if err != nil {
-			fmt.Printf("%s lookup failed: %v\n", host, err)
+		g := gomega.NewGomega(func(msg string, _ ...int) { fmt.Printf("%s lookup failed: %s\n", host, msg) })
+		resolved := g.Eventually(func() (err error) {
+			addrs, err = net.LookupHost(host)
+			return err
+		}).WithTimeout(10 * time.Second).WithPolling(500 * time.Millisecond).Should(gomega.Succeed())
+		if !resolved {
 			return 1
 		}
 		line, err := readGreeting(net.JoinHostPort(host, port))
@@ -134,21 +134,6 @@ func testOptions(t *testing.T) Options {
 	return o
 }
 
-func poll(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(250 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, last)
-}
-
 // TestPodLifecycle brings up the control plane and a process node, runs a pod with an exec
 // readiness probe and checks its status, IP, logs, exec, restarts and cleanup.
 func TestPodLifecycle(t *testing.T) {
@@ -185,10 +170,11 @@ func TestPodLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	// kube-controller-manager creates the default service account pods need.
-	poll(t, "the default service account", time.Minute, func() (bool, string) {
+	g := gomega.NewWithT(t)
+	g.Eventually(func() error {
 		_, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
-		return err == nil, errString(err)
-	})
+		return err
+	}).WithTimeout(time.Minute).WithPolling(pollInterval).Should(gomega.Succeed(), "the default service account")
 
 	grace := int64(1)
 	pod := &corev1.Pod{
@@ -217,13 +203,11 @@ func TestPodLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got *corev1.Pod
-	poll(t, "pod Running and Ready", 90*time.Second, func() (bool, string) {
+	g.Eventually(func(g gomega.Gomega) {
 		got, err = cs.CoreV1().Pods("default").Get(ctx, "hi", metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		return got.Status.Phase == corev1.PodRunning && condition(got, corev1.PodReady), describe(got)
-	})
+		g.Expect(err).NotTo(gomega.HaveOccurred())
+		g.Expect(got.Status.Phase == corev1.PodRunning && condition(got, corev1.PodReady)).To(gomega.BeTrue(), describe(got))
+	}).WithTimeout(90*time.Second).WithPolling(pollInterval).Should(gomega.Succeed(), "pod Running and Ready")
 	for _, c := range []corev1.PodConditionType{corev1.PodScheduled, corev1.PodInitialized, corev1.ContainersReady, corev1.PodReady} {
 		if !condition(got, c) {
 			t.Errorf("condition %s is not True: %s", c, describe(got))
@@ -238,11 +222,11 @@ func TestPodLifecycle(t *testing.T) {
 	}
 
 	// kubectl logs goes apiserver → the node's kubelet API.
-	poll(t, "the container's log", 30*time.Second, func() (bool, string) {
+	g.Eventually(func() (string, error) {
 		b, err := cs.CoreV1().Pods("default").GetLogs("hi", &corev1.PodLogOptions{Container: "main"}).DoRaw(ctx)
-		want := "hi from hi at " + got.Status.PodIP + "\ninit\ntoken ok\nimage files ok at /opt/rayk8s/python\n"
-		return err == nil && string(b) == want, string(b) + errString(err)
-	})
+		return string(b), err
+	}).WithTimeout(30*time.Second).WithPolling(pollInterval).
+		Should(gomega.Equal("hi from hi at "+got.Status.PodIP+"\ninit\ntoken ok\nimage files ok at /opt/rayk8s/python\n"), "the container's log")
 
 	if servicesBusy {
 		t.Log("SKIPPED: Services and cluster DNS (another local cluster runs kube-proxy)")
@@ -263,17 +247,9 @@ func TestPodLifecycle(t *testing.T) {
 	if err := cs.CoreV1().Pods("default").Delete(ctx, "hi", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "the pod to be deleted", time.Minute, func() (bool, string) {
-		p, err := cs.CoreV1().Pods("default").Get(ctx, "hi", metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return true, ""
-		}
-		return false, describe(p) + errString(err)
-	})
-	poll(t, "the pod's network namespace to go", 30*time.Second, func() (bool, string) {
-		names, err := n.Namespaces(ctx)
-		return err == nil && len(names) == 0, strings.Join(names, ",") + errString(err)
-	})
+	g.Eventually(podGone(ctx, cs, "hi")).WithTimeout(time.Minute).WithPolling(pollInterval).Should(gomega.Succeed(), "the pod to be deleted")
+	g.Eventually(func() ([]string, error) { return n.Namespaces(ctx) }).WithTimeout(30*time.Second).WithPolling(pollInterval).
+		Should(gomega.BeEmpty(), "the pod's network namespace to go")
 
 	// A crashing container is restarted with backoff and counted.
 	never := &corev1.Pod{
@@ -284,15 +260,14 @@ func TestPodLifecycle(t *testing.T) {
 	if _, err := cs.CoreV1().Pods("default").Create(ctx, never, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "restarts of a crashing container", time.Minute, func() (bool, string) {
+	g.Eventually(func(g gomega.Gomega) {
 		p, err := cs.CoreV1().Pods("default").Get(ctx, "crash", metav1.GetOptions{})
-		if err != nil || len(p.Status.ContainerStatuses) == 0 {
-			return false, errString(err)
-		}
+		g.Expect(err).NotTo(gomega.HaveOccurred())
+		g.Expect(p.Status.ContainerStatuses).NotTo(gomega.BeEmpty(), describe(p))
 		s := p.Status.ContainerStatuses[0]
 		last := s.LastTerminationState.Terminated
-		return s.RestartCount >= 2 && last != nil && last.ExitCode == 3, describe(p)
-	})
+		g.Expect(s.RestartCount >= 2 && last != nil && last.ExitCode == 3).To(gomega.BeTrue(), describe(p))
+	}).WithTimeout(time.Minute).WithPolling(pollInterval).Should(gomega.Succeed(), "restarts of a crashing container")
 
 	// A deleted pod whose process exits at SIGTERM is gone from the API at once, as with a
 	// kubelet, not when its (here ten-minute) grace period ends.
@@ -305,17 +280,12 @@ func TestPodLifecycle(t *testing.T) {
 	if _, err := cs.CoreV1().Pods("default").Create(ctx, graceful, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "the graceful pod running", time.Minute, func() (bool, string) {
-		p, err := cs.CoreV1().Pods("default").Get(ctx, "graceful", metav1.GetOptions{})
-		return err == nil && p.Status.Phase == corev1.PodRunning, describe(p) + errString(err)
-	})
+	g.Eventually(podRunning(ctx, cs, "graceful")).WithTimeout(time.Minute).WithPolling(pollInterval).Should(gomega.Succeed(), "the graceful pod running")
 	if err := cs.CoreV1().Pods("default").Delete(ctx, "graceful", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "the graceful pod removed once its process exited", time.Minute, func() (bool, string) {
-		p, err := cs.CoreV1().Pods("default").Get(ctx, "graceful", metav1.GetOptions{})
-		return apierrors.IsNotFound(err), describe(p) + errString(err)
-	})
+	g.Eventually(podGone(ctx, cs, "graceful")).WithTimeout(time.Minute).WithPolling(pollInterval).
+		Should(gomega.Succeed(), "the graceful pod removed once its process exited")
 
 	stopped = true
 	cl.Stop()
@@ -374,11 +344,13 @@ func testServices(ctx context.Context, t *testing.T, cs kubernetes.Interface, o 
 			t.Fatal(err)
 		}
 	}
+	g := gomega.NewWithT(t)
 	var srv *corev1.Pod
-	poll(t, "the server pod running", time.Minute, func() (bool, string) {
+	g.Eventually(func(g gomega.Gomega) {
 		srv, err = cs.CoreV1().Pods("default").Get(ctx, "web-0", metav1.GetOptions{})
-		return err == nil && srv.Status.Phase == corev1.PodRunning && srv.Status.PodIP != "", describe(srv) + errString(err)
-	})
+		g.Expect(err).NotTo(gomega.HaveOccurred())
+		g.Expect(srv.Status.Phase == corev1.PodRunning && srv.Status.PodIP != "").To(gomega.BeTrue(), describe(srv))
+	}).WithTimeout(time.Minute).WithPolling(pollInterval).Should(gomega.Succeed(), "the server pod running")
 	// web-0 never gets ready, so kube-proxy sends the ClusterIP's traffic to a second, ready server.
 	ready := server.DeepCopy()
 	ready.Name, ready.Spec.Hostname, ready.Spec.Containers[0].ReadinessProbe = "web-1", "web-1", nil
@@ -390,10 +362,8 @@ func testServices(ctx context.Context, t *testing.T, cs kubernetes.Interface, o 
 		t.Fatal(err)
 	}
 	// From the host, through kube-proxy.
-	poll(t, "the ClusterIP reachable from the host", time.Minute, func() (bool, string) {
-		line, err := readGreeting(net.JoinHostPort(svc.Spec.ClusterIP, "80"))
-		return err == nil && line == "hello from web-1", line + errString(err)
-	})
+	g.Eventually(func() (string, error) { return readGreeting(net.JoinHostPort(svc.Spec.ClusterIP, "80")) }).
+		WithTimeout(time.Minute).WithPolling(pollInterval).Should(gomega.Equal("hello from web-1"), "the ClusterIP reachable from the host")
 
 	never := corev1.RestartPolicyNever
 	client := &corev1.Pod{
@@ -406,10 +376,14 @@ func testServices(ctx context.Context, t *testing.T, cs kubernetes.Interface, o 
 	if _, err := cs.CoreV1().Pods("default").Create(ctx, client, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "the client pod to finish", 90*time.Second, func() (bool, string) {
+	g.Eventually(func() (corev1.PodPhase, error) {
 		p, err := cs.CoreV1().Pods("default").Get(ctx, "client", metav1.GetOptions{})
-		return err == nil && (p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed), describe(p) + errString(err)
-	})
+		if err != nil {
+			return "", err
+		}
+		return p.Status.Phase, nil
+	}).WithTimeout(90*time.Second).WithPolling(pollInterval).
+		Should(gomega.BeElementOf(corev1.PodSucceeded, corev1.PodFailed), "the client pod to finish")
 	logs, err := cs.CoreV1().Pods("default").GetLogs("client", &corev1.PodLogOptions{}).DoRaw(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -440,10 +414,10 @@ func testServices(ctx context.Context, t *testing.T, cs kubernetes.Interface, o 
 	for _, name := range []string{"client", "web-0", "web-1"} {
 		_ = cs.CoreV1().Pods("default").Delete(ctx, name, metav1.DeleteOptions{})
 	}
-	poll(t, "the service pods to be deleted", time.Minute, func() (bool, string) {
+	g.Eventually(func() ([]string, error) {
 		pods, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
 		if err != nil {
-			return false, err.Error()
+			return nil, err
 		}
 		var left []string
 		for _, p := range pods.Items {
@@ -451,8 +425,8 @@ func testServices(ctx context.Context, t *testing.T, cs kubernetes.Interface, o 
 				left = append(left, p.Name)
 			}
 		}
-		return len(left) == 0, strings.Join(left, ",")
-	})
+		return left, nil
+	}).WithTimeout(time.Minute).WithPolling(pollInterval).Should(gomega.BeEmpty(), "the service pods to be deleted")
 }
 
 func condition(p *corev1.Pod, t corev1.PodConditionType) bool {
@@ -484,9 +458,22 @@ func describe(p *corev1.Pod) string {
 	return b.String()
 }
 
-func errString(err error) string {
-	if err == nil {
-		return ""
+// pollInterval paces the checks of a real cluster: its components act in hundreds of milliseconds.
+const pollInterval = 250 * time.Millisecond
+
+// podGone is, for Eventually, whether the pod is gone from the API.
+func podGone(ctx context.Context, cs kubernetes.Interface, name string) func(gomega.Gomega) {
+	return func(g gomega.Gomega) {
+		p, err := cs.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+		g.Expect(apierrors.IsNotFound(err)).To(gomega.BeTrue(), "pod %s: %s (err %v)", name, describe(p), err)
 	}
-	return " " + err.Error()
+}
+
+// podRunning is, for Eventually, whether the pod runs.
+func podRunning(ctx context.Context, cs kubernetes.Interface, name string) func(gomega.Gomega) {
+	return func(g gomega.Gomega) {
+		p, err := cs.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+		g.Expect(err).NotTo(gomega.HaveOccurred())
+		g.Expect(p.Status.Phase).To(gomega.Equal(corev1.PodRunning), describe(p))
+	}
 }

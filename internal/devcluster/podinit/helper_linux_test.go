@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/onsi/gomega"
 )
 
 func TestMain(m *testing.M) {
@@ -42,6 +44,7 @@ func TestHelperJoinsNetNSOnMainThread(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	g := gomega.NewWithT(t)
 	for i := 0; i < 10; i++ {
 		cmd, err := Command(self, Spec{NetNS: nsPath, Path: "/bin/sleep", Args: []string{"sleep", "30"}, Env: os.Environ()}, os.Stdout, os.Stderr)
 		if err != nil {
@@ -50,26 +53,18 @@ func TestHelperJoinsNetNSOnMainThread(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		got := waitNetNS(cmd.Process.Pid, want)
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if got != want {
-			t.Fatalf("start %d: /proc/<helper>/ns/net = %s, want the pod's %s", i, got, want)
-		}
+		func() {
+			defer func() {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+			}()
+			// The helper joins the namespace right after exec.
+			g.Eventually(func() (string, error) {
+				return os.Readlink(fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid))
+			}).WithTimeout(time.Second).WithPolling(10*time.Millisecond).Should(gomega.Equal(want),
+				"start %d: /proc/<helper>/ns/net, want the pod's", i)
+		}()
 	}
-}
-
-// waitNetNS polls until the helper has joined (setup runs right after exec) or a bound passes.
-func waitNetNS(pid int, want string) string {
-	var got string
-	for j := 0; j < 100; j++ {
-		got, _ = os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
-		if got == want {
-			return got
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return got
 }
 
 func inode(fi os.FileInfo) uint64 {

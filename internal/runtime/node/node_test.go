@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onsi/gomega"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -88,14 +89,12 @@ func TestHeadStartsAndStops(t *testing.T) {
 		t.Errorf("dashboard KV entry = %q found=%v err=%v, want %s", resp.GetValue(), resp.GetFound(), err, n.DashboardURL())
 	}
 	// The head's own agent registers asynchronously.
+	g := gomega.NewWithT(t)
 	var nodes *gcsv1.ListNodesResponse
-	for i := 0; i < 100; i++ {
+	g.Eventually(func() ([]*gcsv1.Node, error) {
 		nodes, err = gcsv1.NewNodeServiceClient(conn).ListNodes(ctx, &gcsv1.ListNodesRequest{})
-		if err == nil && len(nodes.Nodes) > 0 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nodes.GetNodes(), err
+	}).WithTimeout(5*time.Second).WithPolling(50*time.Millisecond).ShouldNot(gomega.BeEmpty(), "the head's node registered")
 	if err != nil || len(nodes.Nodes) != 1 || !nodes.Nodes[0].IsHead || nodes.Nodes[0].ResourcesTotal["CPU"] != 2 {
 		t.Errorf("node table = %v (err %v), want the head with CPU 2", nodes.GetNodes(), err)
 	}
@@ -116,17 +115,17 @@ func TestHeadStartsAndStops(t *testing.T) {
 
 func httpGet(t *testing.T, url string) string {
 	t.Helper()
-	var last error
-	for i := 0; i < 100; i++ {
+	var body string
+	// The components start listening asynchronously.
+	gomega.NewWithT(t).Eventually(func() error {
 		resp, err := http.Get(url)
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			_ = resp.Body.Close()
-			return string(b)
+		if err != nil {
+			return err
 		}
-		last = err
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("GET %s: %v", url, last)
-	return ""
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		body = string(b)
+		return nil
+	}).WithTimeout(5*time.Second).WithPolling(50*time.Millisecond).Should(gomega.Succeed(), "GET %s", url)
+	return body
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/onsi/gomega"
 
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
@@ -81,27 +82,20 @@ func TestStopKillsTheWholeGroup(t *testing.T) {
 	})
 	next(t, ch)
 	pidFile := filepath.Join(logs, "child.pid")
+	g := gomega.NewWithT(t)
 	var childPid int
-	for i := 0; i < 200 && childPid == 0; i++ {
+	g.Eventually(func() int {
 		raw, _ := os.ReadFile(pidFile)
 		childPid, _ = strconv.Atoi(strings.TrimSpace(string(raw)))
-		time.Sleep(20 * time.Millisecond)
-	}
-	if childPid == 0 {
-		t.Fatal("child never started")
-	}
+		return childPid
+	}).WithTimeout(4*time.Second).WithPolling(20*time.Millisecond).ShouldNot(gomega.BeZero(), "the child writing its pid")
 	m.Stop("job:b", 200*time.Millisecond)
 	st := next(t, ch)
 	if st.State != gcsv1.ProcessState_PROCESS_STATE_EXITED || !st.Stopped {
 		t.Fatalf("exit event = %v, want EXITED and stopped", st)
 	}
-	for i := 0; i < 200; i++ {
-		if !processAlive(childPid) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Errorf("child %d survived the stop", childPid)
+	g.Eventually(func() bool { return processAlive(childPid) }).WithTimeout(4*time.Second).WithPolling(20*time.Millisecond).
+		Should(gomega.BeFalse(), "child %d survived the stop", childPid)
 }
 
 func processAlive(pid int) bool {

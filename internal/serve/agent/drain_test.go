@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onsi/gomega"
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
@@ -49,13 +50,9 @@ func TestDrainServesUntilThePeriodEndsAndClosesKeptAliveConnections(t *testing.T
 
 	drained := make(chan struct{})
 	go func() { a.Drain(); close(drained) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for get("/-/healthz").StatusCode != http.StatusServiceUnavailable {
-		if time.Now().After(deadline) {
-			t.Fatal("health did not turn 503 while draining")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	g := gomega.NewWithT(t)
+	g.Eventually(func() int { return get("/-/healthz").StatusCode }).WithTimeout(10*time.Second).WithPolling(10*time.Millisecond).
+		Should(gomega.Equal(http.StatusServiceUnavailable), "health while draining")
 	// Still served, but every response ends its connection.
 	before := dials.Load()
 	for range 3 {
@@ -72,9 +69,8 @@ func TestDrainServesUntilThePeriodEndsAndClosesKeptAliveConnections(t *testing.T
 	default:
 	}
 
-	for !clk.HasWaiters() {
-		time.Sleep(time.Millisecond)
-	}
+	// The drain waits on the fake clock; step it only once the wait is armed.
+	g.Eventually(clk.HasWaiters).WithTimeout(10*time.Second).WithPolling(time.Millisecond).Should(gomega.BeTrue(), "the drain waiting for DrainPeriod")
 	clk.Step(5 * time.Second)
 	select {
 	case <-drained:

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
@@ -251,19 +252,12 @@ ray_serve_deployment_queued_queries{application="app",deployment="dep"} 0
 ray_serve_num_ongoing_http_requests 1
 `
 	// The replica's ACCEPT reaches the agent after the handler started.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := testutil.GatherAndCompare(reg, strings.NewReader(want), "ray_serve_replica_processing_queries",
+	// A miss is reported without stopping the test, so the blocked call is still released.
+	softly := gomega.NewGomega(func(msg string, _ ...int) { t.Error(msg) })
+	softly.Eventually(func() error {
+		return testutil.GatherAndCompare(reg, strings.NewReader(want), "ray_serve_replica_processing_queries",
 			"ray_serve_num_ongoing_requests_at_replicas", "ray_serve_deployment_queued_queries", "ray_serve_num_ongoing_http_requests")
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Error(err)
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	}).WithTimeout(5*time.Second).WithPolling(10*time.Millisecond).Should(gomega.Succeed(), "the in-flight call's gauges")
 	close(dep.release)
 	if code := <-done; code != 200 {
 		t.Errorf("/api/block = %d", code)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onsi/gomega"
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
@@ -45,22 +46,16 @@ func pending(ctx context.Context, r *Router, retry bool) <-chan outcome {
 
 func waitQueued(t *testing.T, r *Router, n int) {
 	t.Helper()
-	for range 2000 {
-		if r.Stats().Queued == n {
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
-	t.Fatalf("queue length = %d, want %d", r.Stats().Queued, n)
+	gomega.NewWithT(t).Eventually(func() int { return r.Stats().Queued }).WithTimeout(5*time.Second).WithPolling(time.Millisecond).
+		Should(gomega.Equal(n), "queue length")
 }
 
+// expectNone checks that a queued call stays unrouted for a while: nothing may route it until the
+// test frees capacity.
 func expectNone(t *testing.T, ch <-chan outcome) {
 	t.Helper()
-	select {
-	case o := <-ch:
-		t.Fatalf("call was routed early: %+v", o)
-	case <-time.After(20 * time.Millisecond):
-	}
+	gomega.NewWithT(t).Consistently(ch).WithTimeout(20*time.Millisecond).WithPolling(time.Millisecond).
+		ShouldNot(gomega.Receive(), "the call was routed early")
 }
 
 func expect(t *testing.T, ch <-chan outcome) outcome {

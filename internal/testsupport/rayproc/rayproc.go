@@ -143,19 +143,6 @@ func Run(t testing.TB, bin string, env []string, args ...string) (string, int) {
 	return out.String(), code
 }
 
-// Eventually polls cond every interval, at most n times, and fails the test naming what it
-// waited for.
-func Eventually(t testing.TB, what string, n int, interval time.Duration, cond func() bool) {
-	t.Helper()
-	for range n {
-		if cond() {
-			return
-		}
-		time.Sleep(interval)
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
-
 // SyncBuffer is a bytes.Buffer safe for a process's concurrent stdout and stderr.
 type SyncBuffer struct {
 	mu sync.Mutex

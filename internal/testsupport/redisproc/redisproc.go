@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onsi/gomega"
+
 	"github.com/rayk8s/rayk8s/internal/testsupport/rayproc"
 )
 
@@ -92,14 +94,14 @@ func (s *Server) start() {
 		_ = cmd.Wait()
 		close(done)
 	}(s.cmd, s.done)
-	rayproc.Eventually(s.t, "redis-server on "+s.Addr()+" to answer PING", 200, 25*time.Millisecond, func() bool {
+	gomega.NewWithT(s.t).Eventually(func() error {
 		select {
 		case <-s.done:
-			s.t.Fatalf("redis-server exited during startup:\n%s", s.out.String())
+			return gomega.StopTrying("redis-server exited during startup:\n" + s.out.String())
 		default:
 		}
-		return s.ping() == nil
-	})
+		return s.ping()
+	}).WithTimeout(5*time.Second).WithPolling(25*time.Millisecond).Should(gomega.Succeed(), "redis-server on %s to answer PING", s.Addr())
 }
 
 // ping sends PING (after AUTH when a password is set) over a fresh connection.

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onsi/gomega"
+
 	"github.com/rayk8s/rayk8s/internal/testsupport/rayproc"
 )
 
@@ -55,9 +57,10 @@ func runRay(t testing.TB, env []string, args ...string) (string, int) {
 	return rayproc.Run(t, rayBin, env, args...)
 }
 
-func eventually(t testing.TB, what string, n int, cond func() bool) {
+// eventually waits up to timeout for cond to hold, polling every 50ms.
+func eventually(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	rayproc.Eventually(t, what, n, 50*time.Millisecond, cond)
+	gomega.NewWithT(t).Eventually(cond).WithTimeout(timeout).WithPolling(50*time.Millisecond).Should(gomega.BeTrue(), "waiting for %s", what)
 }
 
 type cluster struct {
@@ -140,7 +143,7 @@ func (c *cluster) nodeStates(t testing.TB) map[string]string {
 
 func (c *cluster) waitAlive(t *testing.T, n int) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("%d alive nodes", n), 400, func() bool {
+	eventually(t, fmt.Sprintf("%d alive nodes", n), 20*time.Second, func() bool {
 		alive := 0
 		for _, s := range c.nodeStates(t) {
 			if s == "ALIVE" {

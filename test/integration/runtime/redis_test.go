@@ -79,19 +79,19 @@ func TestHeadKeepsItsTablesInRedis(t *testing.T) {
 	}
 	<-c.head.Done()
 	c.head = startRay(t, c.env, args...)
-	eventually(t, "the restarted head to be healthy", 400, func() bool { return gcsHealthy(t, c) })
+	eventually(t, "the restarted head to be healthy", 20*time.Second, func() bool { return gcsHealthy(t, c) })
 	j := getJob(t, c, "before-kill")
 	if j.Status != "SUCCEEDED" {
 		t.Errorf("job after the head restart = %+v, want SUCCEEDED", j)
 	}
 
 	srv.Stop()
-	eventually(t, "the head to report itself unhealthy without Redis", 400, func() bool { return !gcsHealthy(t, c) })
+	eventually(t, "the head to report itself unhealthy without Redis", 20*time.Second, func() bool { return !gcsHealthy(t, c) })
 	if out, code := runRay(t, c.env, "health-check", "--address", c.gcsAddr); code == 0 {
 		t.Errorf("ray health-check with Redis down exit 0: %s", out)
 	}
 	srv.Restart()
-	eventually(t, "the head to be healthy once Redis is back", 400, func() bool { return gcsHealthy(t, c) })
+	eventually(t, "the head to be healthy once Redis is back", 20*time.Second, func() bool { return gcsHealthy(t, c) })
 }
 
 // TestHeadWaitsForRedisThenGivesUp: a head whose Redis never answers says so and exits 1
@@ -134,8 +134,8 @@ func TestJobOnAWorkerSurvivesAHeadRestart(t *testing.T) {
 	}
 	<-c.head.Done()
 	c.head = startRay(t, c.env, headArgs(c)...)
-	eventually(t, "the restarted head to be healthy", 400, func() bool { return gcsHealthy(t, c) })
-	eventually(t, "the worker to re-register with the restarted head", 400, func() bool {
+	eventually(t, "the restarted head to be healthy", 20*time.Second, func() bool { return gcsHealthy(t, c) })
+	eventually(t, "the worker to re-register with the restarted head", 20*time.Second, func() bool {
 		return c.nodeStates(t)["127.0.0.2"] == "ALIVE"
 	})
 	if j := getJob(t, c, "long"); j.Status != "RUNNING" {

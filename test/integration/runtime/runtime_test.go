@@ -39,7 +39,7 @@ func getJob(t *testing.T, c *cluster, id string) jobDetails {
 func waitJob(t *testing.T, c *cluster, id, status string) jobDetails {
 	t.Helper()
 	var j jobDetails
-	eventually(t, "job "+id+" to be "+status, 400, func() bool {
+	eventually(t, "job "+id+" to be "+status, 20*time.Second, func() bool {
 		code, _, body := httpDo(t, "GET", c.dashURL+"/api/jobs/"+id, "")
 		if code != 200 {
 			return false
@@ -134,7 +134,7 @@ func TestClusterRunsJobs(t *testing.T) {
 		submit := startRay(t, c.env, "job", "submit", dash, "--submission-id=stopme", "--", "sh", script)
 		waitJob(t, c, "stopme", "RUNNING")
 		var child int
-		eventually(t, "the child to write its pid", 200, func() bool {
+		eventually(t, "the child to write its pid", 10*time.Second, func() bool {
 			raw, _ := os.ReadFile(pidFile)
 			child, _ = strconv.Atoi(strings.TrimSpace(string(raw)))
 			return child > 0
@@ -143,7 +143,7 @@ func TestClusterRunsJobs(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "Job 'stopme' was stopped") {
 			t.Fatalf("job stop exit %d:\n%s", code, out)
 		}
-		eventually(t, "the TERM-ignoring child to be killed", 200, func() bool { return !alive(child) })
+		eventually(t, "the TERM-ignoring child to be killed", 10*time.Second, func() bool { return !alive(child) })
 		<-submit.Done()
 		if submit.Cmd.ProcessState.ExitCode() != 0 || !strings.Contains(submit.Out.String(), "Job 'stopme' was stopped") {
 			t.Errorf("submit of a stopped job exit %d, want 0 and the stopped message:\n%s", submit.Cmd.ProcessState.ExitCode(), submit.Out.String())
@@ -249,7 +249,7 @@ func TestHeadRestartAgentsReregister(t *testing.T) {
 		t.Errorf("head exit code after SIGTERM = %d, want 0", code)
 	}
 	c.head = startRay(t, c.env, headArgs(c)...)
-	eventually(t, "the worker to re-register with the restarted head", 400, func() bool {
+	eventually(t, "the worker to re-register with the restarted head", 20*time.Second, func() bool {
 		return c.nodeStates(t)["127.0.0.2"] == "ALIVE"
 	})
 }
@@ -260,7 +260,7 @@ func TestKilledAgentIsMarkedDead(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 100ms heartbeats × 10 missed = dead after about a second.
-	eventually(t, "the killed worker to be marked dead", 400, func() bool {
+	eventually(t, "the killed worker to be marked dead", 20*time.Second, func() bool {
 		return c.nodeStates(t)["127.0.0.2"] == "DEAD"
 	})
 	if s := c.nodeStates(t)["127.0.0.1"]; s != "ALIVE" {

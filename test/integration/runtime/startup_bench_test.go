@@ -4,10 +4,10 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/onsi/gomega"
 	"github.com/rayk8s/rayk8s/internal/testsupport/rayproc"
 )
 
@@ -25,23 +25,16 @@ func BenchmarkHeadStartup(b *testing.B) {
 		url := "http://127.0.0.1:" + strconv.Itoa(dashPort) + "/api/gcs_healthz"
 		b.StartTimer()
 		p := startRay(b, baseEnv(tmp), args...)
-		healthy := false
-		for range 2000 {
+		// Polled every millisecond: the poll period bounds the measurement's resolution.
+		gomega.NewWithT(b).Eventually(func(g gomega.Gomega) {
 			resp, err := client.Get(url)
-			if err == nil {
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK && strings.Contains(string(body), "success") {
-					healthy = true
-					break
-				}
-			}
-			time.Sleep(time.Millisecond)
-		}
+			g.Expect(err).NotTo(gomega.HaveOccurred())
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			g.Expect(resp.StatusCode).To(gomega.Equal(http.StatusOK))
+			g.Expect(string(body)).To(gomega.ContainSubstring("success"))
+		}).WithTimeout(30*time.Second).WithPolling(time.Millisecond).Should(gomega.Succeed(), "the head becoming healthy")
 		b.StopTimer()
-		if !healthy {
-			b.Fatal("head never became healthy")
-		}
 		p.Stop()
 		b.StartTimer()
 	}

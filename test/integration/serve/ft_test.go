@@ -3,6 +3,7 @@ package serve_test
 import (
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/rayk8s/rayk8s/internal/testsupport/redisproc"
 )
@@ -28,7 +29,7 @@ func TestServeSurvivesAHeadRestart(t *testing.T) {
 	}
 	<-c.head.Done()
 	c.head = startRay(t, c.headEnv, c.headArgs...)
-	eventually(t, "the restarted head's dashboard", 200, func() bool {
+	eventually(t, "the restarted head's dashboard", 20*time.Second, func() bool {
 		code, _ := c.do(t, "GET", c.dashURL+"/api/version", "")
 		return code == 200
 	})

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onsi/gomega"
+
 	"github.com/rayk8s/rayk8s/internal/testsupport/rayproc"
 )
 
@@ -43,10 +45,10 @@ func startRay(t testing.TB, env []string, args ...string) *proc {
 	return rayproc.Start(t, rayBin, env, args...)
 }
 
-// eventually polls cond every 100ms, at most n times.
-func eventually(t testing.TB, what string, n int, cond func() bool) {
+// eventually waits up to timeout for cond to hold, polling every 100ms.
+func eventually(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	rayproc.Eventually(t, what, n, 100*time.Millisecond, cond)
+	gomega.NewWithT(t).Eventually(cond).WithTimeout(timeout).WithPolling(100*time.Millisecond).Should(gomega.BeTrue(), "waiting for %s", what)
 }
 
 type cluster struct {
@@ -109,12 +111,12 @@ func startCluster(t *testing.T, extraEnv ...string) *cluster {
 			"--num-cpus=2", "--temp-dir="+filepath.Join(tmp, "worker"+strconv.Itoa(i))))
 		c.proxies = append(c.proxies, fmt.Sprintf("http://%s:%d", ip, c.httpPort))
 	}
-	eventually(t, "the dashboard", 100, func() bool {
+	eventually(t, "the dashboard", 10*time.Second, func() bool {
 		code, _ := c.do(t, "GET", c.dashURL+"/api/version", "")
 		return code == 200
 	})
 	// Deploy only once every node is up, so replicas can spread.
-	eventually(t, "3 alive nodes", 300, func() bool {
+	eventually(t, "3 alive nodes", 30*time.Second, func() bool {
 		out, err := exec.Command(rayBin, "status", "--address=127.0.0.1:"+strconv.Itoa(gcsPort)).CombinedOutput()
 		return err == nil && strings.Count(string(out), " ALIVE") == 3
 	})
@@ -194,7 +196,7 @@ func (c *cluster) apps(t testing.TB) map[string]appDetails {
 func (c *cluster) waitRunning(t testing.TB, names ...string) map[string]appDetails {
 	t.Helper()
 	var apps map[string]appDetails
-	eventually(t, fmt.Sprintf("applications %v to be RUNNING", names), 600, func() bool {
+	eventually(t, fmt.Sprintf("applications %v to be RUNNING", names), 60*time.Second, func() bool {
 		apps = c.apps(t)
 		for _, n := range names {
 			a, ok := apps[n]

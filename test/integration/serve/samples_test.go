@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 )
@@ -94,7 +95,7 @@ func TestIrisSample(t *testing.T) {
 		}
 	}
 	for _, p := range proxies {
-		eventually(t, "proxy "+p+" to be healthy", 100, func() bool {
+		eventually(t, "proxy "+p+" to be healthy", 10*time.Second, func() bool {
 			code, _ := c.do(t, "GET", p+"/-/healthz", "")
 			return code == 200
 		})

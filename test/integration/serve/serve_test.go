@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 const (
@@ -33,7 +34,7 @@ func TestServe(t *testing.T) {
 			t.Errorf("echo replicas on %v, want spread over the 3 nodes", ips)
 		}
 		for _, p := range c.proxies {
-			eventually(t, "proxy "+p+" to be healthy", 100, func() bool {
+			eventually(t, "proxy "+p+" to be healthy", 10*time.Second, func() bool {
 				code, body := c.do(t, "GET", p+"/-/healthz", "")
 				return code == 200 && body == "success"
 			})
@@ -128,9 +129,9 @@ func TestServe(t *testing.T) {
 	t.Run("user_config change under load fails nothing", func(t *testing.T) {
 		before := c.apps(t)["echo"].Deployments["echo"].Replicas
 		l := startLoad(c, 6, "/echo", "x", func(b string) string { return jsonField(b, "message") })
-		eventually(t, "load to flow", 100, func() bool { return l.count("v1") > 20 })
+		eventually(t, "load to flow", 10*time.Second, func() bool { return l.count("v1") > 20 })
 		c.mustPut(t, c.config(echo("v2", "0.1"), noopApp))
-		eventually(t, "responses with the new user_config", 300, func() bool { return l.count("v2") > 50 })
+		eventually(t, "responses with the new user_config", 30*time.Second, func() bool { return l.count("v2") > 50 })
 		ok, failures := l.finish()
 		if len(failures) > 0 {
 			t.Fatalf("%d of %d requests failed during the user_config change: %v", len(failures), ok+len(failures), failures[:min(5, len(failures))])
@@ -145,11 +146,11 @@ func TestServe(t *testing.T) {
 	t.Run("rolling code update under load fails nothing", func(t *testing.T) {
 		before := c.apps(t)["echo"].Deployments["echo"].Replicas
 		l := startLoad(c, 6, "/echo", "x", func(b string) string { return jsonField(b, "replica_id") })
-		eventually(t, "load to flow", 100, func() bool { return l.count(before[0].ReplicaID) > 5 })
+		eventually(t, "load to flow", 10*time.Second, func() bool { return l.count(before[0].ReplicaID) > 5 })
 		// num_cpus is a heavyweight option: every replica is replaced.
 		c.mustPut(t, c.config(echo("v2", "0.2"), noopApp))
 		var after []replicaDetails
-		eventually(t, "the roll to finish", 600, func() bool {
+		eventually(t, "the roll to finish", 60*time.Second, func() bool {
 			a := c.apps(t)["echo"]
 			after = a.Deployments["echo"].Replicas
 			if a.Status != "RUNNING" || len(after) != 3 {
@@ -162,7 +163,7 @@ func TestServe(t *testing.T) {
 			}
 			return true
 		})
-		eventually(t, "traffic on the new replicas", 100, func() bool { return l.count(after[0].ReplicaID) > 5 })
+		eventually(t, "traffic on the new replicas", 10*time.Second, func() bool { return l.count(after[0].ReplicaID) > 5 })
 		ok, failures := l.finish()
 		if len(failures) > 0 {
 			t.Fatalf("%d of %d requests failed during the rolling update: %v", len(failures), ok+len(failures), failures[:min(5, len(failures))])
@@ -176,7 +177,7 @@ func TestServe(t *testing.T) {
 		c.mustPut(t, c.config(echo("v2", "0.2"), noopApp, sleepApp))
 		reps := c.waitRunning(t, "sleep")["sleep"].Deployments["sleep"].Replicas
 		l := startLoad(c, 9, "/sleep", "", nil)
-		eventually(t, "load to flow", 100, func() bool { return l.ok > 30 })
+		eventually(t, "load to flow", 10*time.Second, func() bool { return l.ok > 30 })
 		victim := reps[0]
 		if victim.PID == 0 {
 			t.Fatal("no pid reported for the replica")
@@ -184,7 +185,7 @@ func TestServe(t *testing.T) {
 		if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "a replacement replica", 600, func() bool {
+		eventually(t, "a replacement replica", 60*time.Second, func() bool {
 			rs := c.apps(t)["sleep"].Deployments["sleep"].Replicas
 			running := 0
 			for _, r := range rs {
@@ -198,7 +199,7 @@ func TestServe(t *testing.T) {
 			return running == 2
 		})
 		okBefore := l.ok
-		eventually(t, "load on the replacement", 100, func() bool { return l.ok > okBefore+30 })
+		eventually(t, "load on the replacement", 10*time.Second, func() bool { return l.ok > okBefore+30 })
 		ok, failures := l.finish()
 		// The replica holds at most max_ongoing_requests (4) calls; only
 		// those may be lost, queued ones are routed elsewhere.
@@ -286,7 +287,7 @@ func TestServe(t *testing.T) {
 		  "deployments": [{"name": "echo", "ray_actor_options": {"num_cpus": 0.1}}]}`
 		c.mustPut(t, c.config(noopApp, badApp))
 		var a appDetails
-		eventually(t, "DEPLOY_FAILED", 600, func() bool {
+		eventually(t, "DEPLOY_FAILED", 60*time.Second, func() bool {
 			a = c.apps(t)["bad"]
 			return a.Status == "DEPLOY_FAILED"
 		})
@@ -321,7 +322,7 @@ func TestServe(t *testing.T) {
 		}
 		// user_config reaches the Python replica's reconfigure in place.
 		c.mustPut(t, strings.Replace(c.config(noopApp, fruit), `"price": 4`, `"price": 7`, 1))
-		eventually(t, "the new mango price", 300, func() bool {
+		eventually(t, "the new mango price", 30*time.Second, func() bool {
 			_, body := c.do(t, "POST", c.proxies[0]+"/fruit", `["MANGO", 1]`)
 			return body == "7"
 		})
