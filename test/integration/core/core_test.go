@@ -177,7 +177,7 @@ func TestInitStartsALocalHead(t *testing.T) {
 		t.Fatalf("no head pid printed:\n%s", out)
 	}
 	pid, _ := strconv.Atoi(m[1])
-	rayproc.Eventually(t, "the local head to exit with its driver", 200, 50*time.Millisecond, func() bool {
+	eventually(t, "the local head to exit with its driver", 10*time.Second, func() bool {
 		return syscall.Kill(pid, 0) != nil
 	})
 }
@@ -194,7 +194,7 @@ func TestTwoNodes(t *testing.T) {
 		"--dashboard-agent-listen-port="+strconv.Itoa(rayproc.FreePort(t)),
 		"--metrics-export-port="+strconv.Itoa(rayproc.FreePort(t)),
 	)
-	rayproc.Eventually(t, "the worker node recorded", 400, 50*time.Millisecond, func() bool {
+	eventually(t, "the worker node recorded", 20*time.Second, func() bool {
 		files, _ := filepath.Glob(filepath.Join(h.tmp, "ray", "rayk8s-core-nodes", "*.json"))
 		return len(files) == 2
 	})
@@ -273,7 +273,7 @@ func TestStatusShowsPendingDemand(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("driver: %v", err)
 	}
-	rayproc.Eventually(t, "the demand to go with its driver", 200, 50*time.Millisecond, func() bool {
+	eventually(t, "the demand to go with its driver", 10*time.Second, func() bool {
 		out, _ := rayproc.Run(t, rayBin, h.env, "status", "--address="+h.gcsAddr)
 		return strings.Contains(out, " (no resource demands)\n")
 	})

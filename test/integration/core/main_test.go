@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onsi/gomega"
+
 	"github.com/rayk8s/rayk8s/internal/testsupport/rayproc"
 )
 
@@ -85,7 +87,7 @@ func startHead(t *testing.T, cpus int) *head {
 		"--metrics-export-port="+strconv.Itoa(rayproc.FreePort(t)),
 		"--num-cpus="+strconv.Itoa(cpus),
 	)
-	rayproc.Eventually(t, "the head's node recorded for local drivers", 400, 50*time.Millisecond, func() bool {
+	eventually(t, "the head's node recorded for local drivers", 20*time.Second, func() bool {
 		files, _ := filepath.Glob(filepath.Join(tmp, "ray", "rayk8s-core-nodes", "*.json"))
 		return len(files) == 1
 	})
@@ -123,4 +125,10 @@ func wantLines(t *testing.T, out string, lines ...string) {
 			t.Errorf("output lacks the line %q; output:\n%s", l, out)
 		}
 	}
+}
+
+// eventually waits for cond, polling every 50 ms, and fails t naming what it waited for.
+func eventually(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	gomega.NewWithT(t).Eventually(cond).WithTimeout(timeout).WithPolling(50*time.Millisecond).Should(gomega.BeTrue(), "waiting for %s", what)
 }
