@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/onsi/gomega"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -177,13 +178,8 @@ func TestGRPCProxyClientCancelStopsTheReplica(t *testing.T) {
 		_ = json.Unmarshal(out, &s)
 		return s.Cancelled
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for stats() != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the replica's stream was not cancelled after the client cancelled")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	gomega.NewWithT(t).Eventually(stats).WithTimeout(10*time.Second).WithPolling(20*time.Millisecond).
+		Should(gomega.Equal(1), "the replica's stream cancelled after the client cancelled")
 }
 
 func TestGRPCProxyMetadataErrors(t *testing.T) {
@@ -248,20 +244,14 @@ func TestGRPCProxyTimeoutAndBackPressure(t *testing.T) {
 		first <- conn.Invoke(withMD("application", "sleep"), "/user.User/Sleep", &in, &out)
 	}()
 	// Once the only slot is taken, a second call finds no room and no queue.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		busy := false
+	gomega.NewWithT(t).Eventually(func() bool {
 		for _, s := range a.Handles().RouterStats() {
-			busy = busy || (s.App == "sleep" && s.Ongoing == 1)
+			if s.App == "sleep" && s.Ongoing == 1 {
+				return true
+			}
 		}
-		if busy {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the first sleep call never reached the replica")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return false
+	}).WithTimeout(10*time.Second).WithPolling(5*time.Millisecond).Should(gomega.BeTrue(), "the first sleep call to reach the replica")
 	in, out := []byte("x"), []byte(nil)
 	err := conn.Invoke(withMD("application", "sleep"), "/user.User/Sleep", &in, &out)
 	if s, _ := status.FromError(err); s.Code() != codes.ResourceExhausted {
@@ -281,9 +271,8 @@ func TestGRPCProxyDrain(t *testing.T) {
 	a, conn := startGRPCAgent(t, func(o *Options) { o.Clock, o.DrainPeriod = clk, 5*time.Second })
 	drained := make(chan struct{})
 	go func() { a.Drain(); close(drained) }()
-	for !clk.HasWaiters() {
-		time.Sleep(time.Millisecond)
-	}
+	gomega.NewWithT(t).Eventually(clk.HasWaiters).WithTimeout(10*time.Second).WithPolling(time.Millisecond).
+		Should(gomega.BeTrue(), "the drain to wait on the clock")
 	var h rayapi.HealthzResponse
 	err := conn.Invoke(context.Background(), "/ray.serve.RayServeAPIService/Healthz", &rayapi.HealthzRequest{}, &h)
 	if s, _ := status.FromError(err); s.Code() != codes.Unavailable || s.Message() != "This node is being drained." {
