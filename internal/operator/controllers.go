@@ -17,6 +17,7 @@ import (
 	"github.com/rayk8s/rayk8s/internal/controller/raycronjob"
 	"github.com/rayk8s/rayk8s/internal/controller/rayjob"
 	"github.com/rayk8s/rayk8s/internal/controller/rayservice"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 	"github.com/rayk8s/rayk8s/internal/operator/features"
 )
 
@@ -49,15 +50,9 @@ func addRayCluster(mgr ctrl.Manager, o Options) error {
 	cfg.FeatureGates = o.FeatureGates
 	cfg.MaxConcurrentReconciles = o.ReconcileConcurrency
 	cfg.Resources = withOperatorSettings(cfg.Resources, o)
-	opts := []raycluster.Option{
-		raycluster.WithRecorder(mgr.GetEventRecorder(raycluster.ControllerName)),
-		// Secrets, claims and service accounts users name are outside the cache (cacheOptions).
-		raycluster.WithAPIReader(mgr.GetAPIReader()),
-	}
-	if o.EnableMetrics {
-		opts = append(opts, raycluster.WithMetricsRegisterer(crmetrics.Registry))
-	}
-	r, err := raycluster.New(mgr.GetClient(), cfg, opts...)
+	// Secrets, claims and service accounts users name are outside the cache (cacheOptions).
+	r, err := raycluster.New(mgr.GetClient(), cfg, deps(mgr, raycluster.ControllerName, o, nil),
+		raycluster.WithAPIReader(mgr.GetAPIReader()))
 	if err != nil {
 		return err
 	}
@@ -81,14 +76,7 @@ func addRayJob(mgr ctrl.Manager, o Options) error {
 	if err != nil {
 		return err
 	}
-	opts := []rayjob.Option{
-		rayjob.WithRecorder(mgr.GetEventRecorder(rayjob.ControllerName)),
-		rayjob.WithResolver(resolver),
-	}
-	if o.EnableMetrics {
-		opts = append(opts, rayjob.WithMetricsRegisterer(crmetrics.Registry))
-	}
-	r, err := rayjob.New(mgr.GetClient(), cfg, opts...)
+	r, err := rayjob.New(mgr.GetClient(), cfg, deps(mgr, rayjob.ControllerName, o, resolver))
 	if err != nil {
 		return err
 	}
@@ -111,14 +99,7 @@ func addRayService(mgr ctrl.Manager, o Options) error {
 	if err != nil {
 		return err
 	}
-	opts := []rayservice.Option{
-		rayservice.WithRecorder(mgr.GetEventRecorder(rayservice.ControllerName)),
-		rayservice.WithResolver(resolver),
-	}
-	if o.EnableMetrics {
-		opts = append(opts, rayservice.WithMetricsRegisterer(crmetrics.Registry))
-	}
-	r, err := rayservice.New(mgr.GetClient(), cfg, opts...)
+	r, err := rayservice.New(mgr.GetClient(), cfg, deps(mgr, rayservice.ControllerName, o, resolver))
 	if err != nil {
 		return err
 	}
@@ -139,18 +120,22 @@ func addRayCronJob(mgr ctrl.Manager, o Options) error {
 	}
 	cfg.FeatureGates = o.FeatureGates
 	cfg.MaxConcurrentReconciles = o.ReconcileConcurrency
-	opts := []raycronjob.Option{
-		raycronjob.WithRecorder(mgr.GetEventRecorder(raycronjob.ControllerName)),
-		raycronjob.WithAPIReader(mgr.GetAPIReader()),
-	}
-	if o.EnableMetrics {
-		opts = append(opts, raycronjob.WithMetricsRegisterer(crmetrics.Registry))
-	}
-	r, err := raycronjob.New(mgr.GetClient(), cfg, opts...)
+	r, err := raycronjob.New(mgr.GetClient(), cfg, deps(mgr, raycronjob.ControllerName, o, nil),
+		raycronjob.WithAPIReader(mgr.GetAPIReader()))
 	if err != nil {
 		return err
 	}
 	return r.SetupWithManager(mgr)
+}
+
+// deps are what every controller gets from the manager: its events.k8s.io recorder, the metrics
+// registry when --enable-metrics is set, and how dashboards are reached (nil: cluster DNS).
+func deps(mgr ctrl.Manager, controller string, o Options, resolver dashboardresolver.Resolver) reconcilekit.Deps {
+	d := reconcilekit.Deps{Recorder: mgr.GetEventRecorder(controller), Resolver: resolver}
+	if o.EnableMetrics {
+		d.Registerer = crmetrics.Registry
+	}
+	return d
 }
 
 // withOperatorSettings adds what the builders take from the manager rather than the environment:

@@ -4,8 +4,6 @@ import (
 	"io"
 	"time"
 
-	"k8s.io/client-go/tools/events"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -88,15 +86,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 }
 
 // Option customises a Reconciler.
-type Option = reconcilekit.Option[*Reconciler]
-
-// WithClock replaces the wall clock (tests).
-func WithClock(c clock.PassiveClock) Option { return reconcilekit.WithClock[*Reconciler](c) }
-
-// WithRecorder sets the events.k8s.io recorder. Without one, events are dropped.
-func WithRecorder(rec events.EventRecorder) Option {
-	return reconcilekit.WithRecorder[*Reconciler](rec)
-}
+type Option func(*Reconciler)
 
 // WithTokenSource replaces the source of the random bytes the generated auth token is made of
 // (crypto/rand by default); tests use it to make the token predictable.

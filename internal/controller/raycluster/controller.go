@@ -53,10 +53,13 @@ var _ reconcile.Reconciler = (*Reconciler)(nil)
 
 // New returns a Reconciler that reads and writes through c (the manager's cached client in
 // production).
-func New(c client.Client, cfg Config, opts ...Option) (*Reconciler, error) {
+func New(c client.Client, cfg Config, deps reconcilekit.Deps, opts ...Option) (*Reconciler, error) {
 	cfg = cfg.withDefaults()
 	r := &Reconciler{client: c, cfg: cfg, random: rand.Reader, exp: newExpectations(cfg.ExpectationTimeout)}
-	reconcilekit.Configure(r, cfg.Settings, opts)
+	r.Deps = deps.WithDefaults(cfg.Settings)
+	for _, o := range opts {
+		o(r)
+	}
 	if r.reader == nil {
 		r.reader = c
 	}

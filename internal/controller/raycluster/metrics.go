@@ -31,12 +31,6 @@ var (
 		[]string{"namespace", "condition"}, nil)
 )
 
-// WithMetricsRegisterer registers the kuberay_cluster_* metrics on reg (controller-runtime's
-// metrics.Registry in the manager). Without one, no metrics are exported.
-func WithMetricsRegisterer(reg prometheus.Registerer) Option {
-	return reconcilekit.WithMetricsRegisterer[*Reconciler](reg)
-}
-
 type clusterMetrics struct {
 	provisioned *prometheus.HistogramVec // nil when metrics are off
 }

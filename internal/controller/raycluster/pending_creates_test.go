@@ -15,6 +15,7 @@ import (
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 	"github.com/rayk8s/rayk8s/internal/testsupport/builders"
 	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
 )
@@ -57,7 +58,7 @@ func unitReconciler(t *testing.T, objs ...client.Object) (*Reconciler, client.Cl
 	t.Helper()
 	c := fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithObjects(objs...).
 		WithStatusSubresource(&rayv1.RayCluster{}).Build()
-	r, err := New(c, DefaultConfig(), WithClock(clocktesting.NewFakePassiveClock(testNow)))
+	r, err := New(c, DefaultConfig(), reconcilekit.Deps{Clock: clocktesting.NewFakePassiveClock(testNow)})
 	if err != nil {
 		t.Fatal(err)
 	}

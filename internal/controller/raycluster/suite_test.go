@@ -35,6 +35,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 	"github.com/rayk8s/rayk8s/internal/operator/features"
 	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
 )
@@ -87,9 +88,8 @@ var _ = BeforeSuite(func() {
 	})).To(Succeed())
 	cfg.FeatureGates = gates
 	r, err := New(writes, cfg,
+		reconcilekit.Deps{Recorder: mgr.GetEventRecorder(ControllerName), Registerer: prometheus.NewRegistry()},
 		WithTokenSource(tokenSource),
-		WithRecorder(mgr.GetEventRecorder(ControllerName)),
-		WithMetricsRegisterer(prometheus.NewRegistry()),
 		withReconcileObserver(observed.record))
 	Expect(err).NotTo(HaveOccurred())
 	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())

@@ -21,6 +21,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 	"github.com/rayk8s/rayk8s/internal/testsupport/builders"
 	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
 )
@@ -66,8 +67,10 @@ func TestWritesFromCreateToReady(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.StatusSettleTime = time.Hour
 	r, err := New(w, cfg,
-		WithRecorder(&countingRecorder{EventRecorder: mgr.GetEventRecorder(ControllerName), w: w}),
-		WithMetricsRegisterer(prometheus.NewRegistry()),
+		reconcilekit.Deps{
+			Recorder:   &countingRecorder{EventRecorder: mgr.GetEventRecorder(ControllerName), w: w},
+			Registerer: prometheus.NewRegistry(),
+		},
 		withReconcileObserver(obs.record))
 	g.Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(context.Background())

@@ -3,9 +3,6 @@ package raycronjob
 import (
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/client-go/tools/events"
-	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
@@ -43,20 +40,7 @@ func (c Config) withDefaults() Config {
 }
 
 // Option customises a Reconciler.
-type Option = reconcilekit.Option[*Reconciler]
-
-// WithClock replaces the wall clock (tests).
-func WithClock(c clock.PassiveClock) Option { return reconcilekit.WithClock[*Reconciler](c) }
-
-// WithRecorder sets the events.k8s.io recorder. Without one, events are dropped.
-func WithRecorder(rec events.EventRecorder) Option {
-	return reconcilekit.WithRecorder[*Reconciler](rec)
-}
-
-// WithMetricsRegisterer registers the controller's metrics on reg. Without one, none are exported.
-func WithMetricsRegisterer(reg prometheus.Registerer) Option {
-	return reconcilekit.WithMetricsRegisterer[*Reconciler](reg)
-}
+type Option func(*Reconciler)
 
 // WithAPIReader sets the uncached reader used to confirm RayJobs the status lists as active but
 // the cache does not show yet (the manager's APIReader). Without one, the client is used.

@@ -34,9 +34,12 @@ type Reconciler struct {
 var _ reconcile.Reconciler = (*Reconciler)(nil)
 
 // New returns a Reconciler that reads and writes through c (the manager's cached client).
-func New(c client.Client, cfg Config, opts ...Option) (*Reconciler, error) {
+func New(c client.Client, cfg Config, deps reconcilekit.Deps, opts ...Option) (*Reconciler, error) {
 	r := &Reconciler{client: c, cfg: cfg.withDefaults()}
-	reconcilekit.Configure(r, r.cfg.Settings, opts)
+	r.Deps = deps.WithDefaults(r.cfg.Settings)
+	for _, o := range opts {
+		o(r)
+	}
 	if r.live == nil {
 		r.live = c
 	}

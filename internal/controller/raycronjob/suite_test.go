@@ -21,6 +21,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
 )
 
@@ -58,9 +59,7 @@ var _ = BeforeSuite(func() {
 	cfg := DefaultConfig()
 	cfg.Location = operatorZone
 	r, err := New(mgr.GetClient(), cfg,
-		WithClock(clk),
-		WithRecorder(mgr.GetEventRecorder(ControllerName)),
-		WithMetricsRegisterer(prometheus.NewRegistry()),
+		reconcilekit.Deps{Clock: clk, Recorder: mgr.GetEventRecorder(ControllerName), Registerer: prometheus.NewRegistry()},
 		WithAPIReader(mgr.GetAPIReader()))
 	Expect(err).NotTo(HaveOccurred())
 	Expect(r.SetupWithManager(mgr)).To(Succeed())

@@ -3,10 +3,6 @@ package rayjob
 import (
 	"time"
 
-	"k8s.io/client-go/tools/events"
-	"k8s.io/utils/clock"
-
-	"github.com/rayk8s/rayk8s/internal/controller/dashboardresolver"
 	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
 
@@ -99,17 +95,4 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 }
 
 // Option customises a Reconciler.
-type Option = reconcilekit.Option[*Reconciler]
-
-// WithClock replaces the wall clock (tests).
-func WithClock(c clock.PassiveClock) Option { return reconcilekit.WithClock[*Reconciler](c) }
-
-// WithRecorder sets the events.k8s.io recorder. Without one, events are dropped.
-func WithRecorder(rec events.EventRecorder) Option {
-	return reconcilekit.WithRecorder[*Reconciler](rec)
-}
-
-// WithResolver sets how the dashboard of a RayCluster is reached (default: cluster DNS).
-func WithResolver(res dashboardresolver.Resolver) Option {
-	return reconcilekit.WithResolver[*Reconciler](res)
-}
+type Option func(*Reconciler)

@@ -43,10 +43,13 @@ type Reconciler struct {
 var _ reconcile.Reconciler = (*Reconciler)(nil)
 
 // New returns a Reconciler that reads and writes through c (the manager's cached client).
-func New(c client.Client, cfg Config, opts ...Option) (*Reconciler, error) {
+func New(c client.Client, cfg Config, deps reconcilekit.Deps, opts ...Option) (*Reconciler, error) {
 	cfg = cfg.withDefaults()
 	r := &Reconciler{client: c, cfg: cfg, watcher: newJobWatcher()}
-	reconcilekit.Configure(r, cfg.Settings, opts)
+	r.Deps = deps.WithDefaults(cfg.Settings)
+	for _, o := range opts {
+		o(r)
+	}
 	var err error
 	if r.metrics, err = newJobMetrics(r.Registerer, c); err != nil {
 		return nil, err

@@ -32,12 +32,6 @@ var (
 		"Number of RayJobs in each jobDeploymentStatus, by namespace.", []string{"namespace", "deployment_status"}, nil)
 )
 
-// WithMetricsRegisterer registers the kuberay_job_* metrics on reg. Without one, no metrics are
-// exported.
-func WithMetricsRegisterer(reg prometheus.Registerer) Option {
-	return reconcilekit.WithMetricsRegisterer[*Reconciler](reg)
-}
-
 type jobMetrics struct {
 	duration *prometheus.HistogramVec // nil when metrics are off
 	failures *prometheus.CounterVec

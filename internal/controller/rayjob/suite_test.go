@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	gomegatypes "github.com/onsi/gomega/types"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 	"github.com/rayk8s/rayk8s/internal/testsupport/builders"
 	eventsv1 "k8s.io/api/events/v1"
 
@@ -75,10 +76,11 @@ var _ = BeforeSuite(func() {
 	// The in-process head keeps hijacked log streams open when it stops, like a node that vanished
 	// without closing connections; a short recheck makes the restart spec quick.
 	cfg.RunningRecheckInterval = 2 * time.Second
-	r, err := New(mgr.GetClient(), cfg,
-		WithRecorder(mgr.GetEventRecorder(ControllerName)),
-		WithMetricsRegisterer(prometheus.NewRegistry()),
-		WithResolver(dashboardresolver.Func(heads.client)))
+	r, err := New(mgr.GetClient(), cfg, reconcilekit.Deps{
+		Recorder:   mgr.GetEventRecorder(ControllerName),
+		Registerer: prometheus.NewRegistry(),
+		Resolver:   dashboardresolver.Func(heads.client),
+	})
 	Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(context.Background())
 	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())

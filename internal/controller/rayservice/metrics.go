@@ -34,12 +34,6 @@ var (
 	}
 )
 
-// WithMetricsRegisterer registers the kuberay_service_* metrics on reg. Without one, no metrics are
-// exported.
-func WithMetricsRegisterer(reg prometheus.Registerer) Option {
-	return reconcilekit.WithMetricsRegisterer[*Reconciler](reg)
-}
-
 type serviceMetrics struct {
 	switches *prometheus.CounterVec // nil when metrics are off
 	duration *prometheus.HistogramVec

@@ -16,6 +16,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	gomegatypes "github.com/onsi/gomega/types"
+	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 	"github.com/rayk8s/rayk8s/internal/testsupport/builders"
 	. "github.com/rayk8s/rayk8s/internal/testsupport/matchers"
 
@@ -140,10 +141,11 @@ func startOperator() (*operator, error) {
 	cfg := DefaultConfig()
 	cfg.MaxConcurrentReconciles = 4
 	cfg.ServeRecheckInterval = 2 * time.Second
-	r, err := New(mgr.GetClient(), cfg,
-		WithRecorder(mgr.GetEventRecorder(ControllerName)),
-		WithMetricsRegisterer(prometheus.NewRegistry()),
-		WithResolver(dashboardresolver.Func(heads.client)))
+	r, err := New(mgr.GetClient(), cfg, reconcilekit.Deps{
+		Recorder:   mgr.GetEventRecorder(ControllerName),
+		Registerer: prometheus.NewRegistry(),
+		Resolver:   dashboardresolver.Func(heads.client),
+	})
 	if err != nil {
 		return nil, err
 	}

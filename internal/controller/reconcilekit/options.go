@@ -9,8 +9,8 @@ import (
 	"github.com/rayk8s/rayk8s/internal/controller/dashboardresolver"
 )
 
-// Deps are what reconcilers are given through options besides their client and Config. A
-// Reconciler embeds Deps; its package's With* options set them.
+// Deps are what every reconciler is given besides its client and Config: New takes them by
+// value and the Reconciler embeds them. Options of a controller's own package set the rest.
 type Deps struct {
 	// Clock is the wall clock unless replaced (tests).
 	Clock clock.PassiveClock
@@ -26,41 +26,10 @@ type Deps struct {
 	NameSuffix func() string
 }
 
-func (d *Deps) deps() *Deps { return d }
-
-// hasDeps is satisfied by a pointer to any struct that embeds Deps.
-type hasDeps interface{ deps() *Deps }
-
-// Option customises a reconciler R (a pointer to a struct embedding Deps).
-type Option[R hasDeps] func(R)
-
-// WithClock replaces the wall clock (tests).
-func WithClock[R hasDeps](c clock.PassiveClock) Option[R] { return func(r R) { r.deps().Clock = c } }
-
-// WithRecorder sets the events.k8s.io recorder. Without one, events are dropped.
-func WithRecorder[R hasDeps](rec events.EventRecorder) Option[R] {
-	return func(r R) { r.deps().Recorder = rec }
-}
-
-// WithMetricsRegisterer registers the controller's metrics on reg (controller-runtime's
-// metrics.Registry in the manager). Without one, no metrics are exported.
-func WithMetricsRegisterer[R hasDeps](reg prometheus.Registerer) Option[R] {
-	return func(r R) { r.deps().Registerer = reg }
-}
-
-// WithResolver sets how the dashboard of a RayCluster is reached (default: cluster DNS).
-func WithResolver[R hasDeps](res dashboardresolver.Resolver) Option[R] {
-	return func(r R) { r.deps().Resolver = res }
-}
-
-// Configure applies opts to r in order, then gives the dependencies no option set their default:
-// the wall clock, a resolver through cluster DNS with the settings' builder options, and random
-// name suffixes.
-func Configure[R hasDeps](r R, s Settings, opts []Option[R]) {
-	for _, o := range opts {
-		o(r)
-	}
-	d := r.deps()
+// WithDefaults returns d with a default for every dependency left unset: the wall clock, a
+// resolver through cluster DNS with the settings' builder options, and random name suffixes.
+// A nil Recorder or Registerer stays nil: events are dropped and no metrics are exported.
+func (d Deps) WithDefaults(s Settings) Deps {
 	if d.Clock == nil {
 		d.Clock = clock.RealClock{}
 	}
@@ -70,4 +39,5 @@ func Configure[R hasDeps](r R, s Settings, opts []Option[R]) {
 	if d.NameSuffix == nil {
 		d.NameSuffix = func() string { return rand.String(5) }
 	}
+	return d
 }

@@ -15,24 +15,14 @@ import (
 	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
 
-// reconciler stands in for a controller's Reconciler.
-type reconciler struct {
-	reconcilekit.Deps
-	name string
-}
-
-func withName(n string) reconcilekit.Option[*reconciler] { return func(r *reconciler) { r.name = n } }
-
-func TestConfigureAppliesOptionsAndDefaults(t *testing.T) {
-	r := &reconciler{}
-	reconcilekit.Configure(r, reconcilekit.DefaultSettings(), nil)
+func TestDepsWithDefaults(t *testing.T) {
+	r := reconcilekit.Deps{}.WithDefaults(reconcilekit.DefaultSettings())
 	if _, ok := r.Clock.(clock.RealClock); !ok || r.Recorder != nil || r.Registerer != nil {
-		t.Fatalf("defaults = %+v, want the wall clock and no recorder or registerer", r.Deps)
+		t.Fatalf("defaults = %+v, want the wall clock and no recorder or registerer", r)
 	}
 	settings := reconcilekit.DefaultSettings()
 	settings.Resources.ClusterDomain = "example.org"
-	r = &reconciler{}
-	reconcilekit.Configure(r, settings, nil)
+	r = reconcilekit.Deps{}.WithDefaults(settings)
 	if dns, ok := r.Resolver.(*dashboardresolver.DNS); !ok || !reflect.DeepEqual(dns.Options, settings.Resources) {
 		t.Errorf("default resolver = %#v, want cluster DNS with the settings' builder options", r.Resolver)
 	}
@@ -44,16 +34,10 @@ func TestConfigureAppliesOptionsAndDefaults(t *testing.T) {
 	rec := events.NewFakeRecorder(1)
 	reg := prometheus.NewRegistry()
 	resolver := dashboardresolver.Func(nil)
-	r = &reconciler{}
-	reconcilekit.Configure(r, reconcilekit.DefaultSettings(), []reconcilekit.Option[*reconciler]{
-		reconcilekit.WithClock[*reconciler](fake),
-		reconcilekit.WithRecorder[*reconciler](rec),
-		reconcilekit.WithMetricsRegisterer[*reconciler](reg),
-		reconcilekit.WithResolver[*reconciler](resolver),
-		withName("first"), withName("last"),
-	})
-	if r.Clock != fake || r.Recorder != rec || r.Registerer != reg || r.name != "last" {
-		t.Fatalf("configured = %+v, want the given clock, recorder and registerer, and the last name", r)
+	given := reconcilekit.Deps{Clock: fake, Recorder: rec, Registerer: reg, Resolver: resolver, NameSuffix: func() string { return "fixed" }}
+	r = given.WithDefaults(reconcilekit.DefaultSettings())
+	if r.Clock != fake || r.Recorder != rec || r.Registerer != reg || r.NameSuffix() != "fixed" {
+		t.Fatalf("configured = %+v, want the given clock, recorder, registerer and name suffix", r)
 	}
 	if _, ok := r.Resolver.(dashboardresolver.Func); !ok {
 		t.Fatalf("resolver = %T, want the one given", r.Resolver)
