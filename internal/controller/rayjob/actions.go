@@ -52,6 +52,9 @@ func (r *Reconciler) run(ctx context.Context, in *input, d *decision, a action) 
 		if err != nil {
 			return err
 		}
+		if err := r.batchScheduleCluster(ctx, rj, rc); err != nil {
+			return err
+		}
 		log.V(2).Info("Creating RayCluster", "RayCluster", rc.Name)
 		if err := r.client.Create(ctx, rc); err != nil {
 			if apierrors.IsAlreadyExists(err) {
@@ -69,6 +72,9 @@ func (r *Reconciler) run(ctx context.Context, in *input, d *decision, a action) 
 		}
 		job, err := BuildSubmitterJob(withStatus(rj, &d.status), image)
 		if err != nil {
+			return err
+		}
+		if err := r.batchScheduleSubmitter(rj, &job.Spec.Template); err != nil {
 			return err
 		}
 		log.V(2).Info("Creating submitter Job", "Job", job.Name)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -32,7 +33,7 @@ func TestConfigureAppliesOptionsAndDefaults(t *testing.T) {
 	settings.Resources.ClusterDomain = "example.org"
 	r = &reconciler{}
 	reconcilekit.Configure(r, settings, nil)
-	if dns, ok := r.Resolver.(*dashboardresolver.DNS); !ok || dns.Options != settings.Resources {
+	if dns, ok := r.Resolver.(*dashboardresolver.DNS); !ok || !equality.Semantic.DeepEqual(dns.Options, settings.Resources) {
 		t.Errorf("default resolver = %#v, want cluster DNS with the settings' builder options", r.Resolver)
 	}
 	if s := r.NameSuffix(); len(s) != 5 || len(validation.IsDNS1123Label(s)) != 0 {

@@ -1,6 +1,8 @@
 package reconcilekit_test
 
 import (
+	"k8s.io/apimachinery/pkg/api/equality"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +14,7 @@ import (
 
 func TestSettings(t *testing.T) {
 	def := reconcilekit.DefaultSettings()
-	if def.MaxConcurrentReconciles != 1 || def.Resources != resources.DefaultOptions() {
+	if def.MaxConcurrentReconciles != 1 || !equality.Semantic.DeepEqual(def.Resources, resources.DefaultOptions()) {
 		t.Fatalf("DefaultSettings = %+v", def)
 	}
 	if got := (reconcilekit.Settings{MaxConcurrentReconciles: 4}); got.ControllerOptions().MaxConcurrentReconciles != 4 {
@@ -37,7 +39,7 @@ func TestSettingsReadEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ReadEnv(func(string) string { return "" }); err != nil || s.Resources != want {
+	if err := s.ReadEnv(func(string) string { return "" }); err != nil || !equality.Semantic.DeepEqual(s.Resources, want) {
 		t.Fatalf("ReadEnv of an empty environment: %v, %+v", err, s.Resources)
 	}
 	bad := func(name string) string {
@@ -66,11 +68,11 @@ func TestWithDefaults(t *testing.T) {
 	def := config{Settings: reconcilekit.DefaultSettings(), Switch: true, Name: "def", Timeout: time.Minute, Count: 3, hidden: 9}
 	got := reconcilekit.WithDefaults(config{Timeout: -time.Second}, def)
 	want := config{Settings: reconcilekit.Settings{MaxConcurrentReconciles: 1}, Timeout: time.Minute, Count: 3}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("WithDefaults of a zero config = %+v, want %+v (counts and durations defaulted, switches, names and builder options kept)", got, want)
 	}
 	set := config{Settings: reconcilekit.Settings{MaxConcurrentReconciles: 4}, Timeout: time.Second, Count: 7}
-	if got := reconcilekit.WithDefaults(set, def); got != set {
+	if got := reconcilekit.WithDefaults(set, def); !reflect.DeepEqual(got, set) {
 		t.Errorf("WithDefaults changed set fields: %+v, want %+v", got, set)
 	}
 }
@@ -97,7 +99,7 @@ func TestReadEnv(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "SWITCH") || !strings.Contains(err.Error(), resources.EnvEnableLoginShell) {
 		t.Fatalf("ReadEnv error = %v, want one naming SWITCH and %s", err, resources.EnvEnableLoginShell)
 	}
-	if got != (config{}) {
+	if !reflect.DeepEqual(got, config{}) {
 		t.Fatalf("ReadEnv returned %+v with an error, want the zero config", got)
 	}
 }
