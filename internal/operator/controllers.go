@@ -46,6 +46,9 @@ func addRayCluster(mgr ctrl.Manager, o Options) error {
 	cfg.FeatureGates = o.FeatureGates
 	cfg.MaxConcurrentReconciles = o.ReconcileConcurrency
 	cfg.Resources = withOperatorSettings(cfg.Resources, o)
+	if cfg.BatchScheduler, err = o.Scheduler(); err != nil {
+		return err
+	}
 	opts := []raycluster.Option{raycluster.WithRecorder(mgr.GetEventRecorder(raycluster.ControllerName))}
 	if o.EnableMetrics {
 		opts = append(opts, raycluster.WithMetricsRegisterer(crmetrics.Registry))
@@ -70,6 +73,9 @@ func addRayJob(mgr ctrl.Manager, o Options) error {
 	cfg.Resources = withOperatorSettings(cfg.Resources, o)
 	// Either the environment variable (KubeRay's flag-mode switch) or the config field turns it on.
 	cfg.DeleteRayJobAfterJobFinishes = cfg.DeleteRayJobAfterJobFinishes || o.DeleteRayJobAfterJobFinishes
+	if cfg.BatchScheduler, err = o.Scheduler(); err != nil {
+		return err
+	}
 	resolver, err := newResolver(mgr, o, cfg.Resources)
 	if err != nil {
 		return err

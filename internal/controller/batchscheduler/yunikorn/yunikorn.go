@@ -103,6 +103,7 @@ func TaskGroups(parent metav1.Object) (string, error) {
 		spec = &o.Spec
 	case *rayv1.RayJob:
 		spec = o.Spec.RayClusterSpec
+		submitter = defaultSubmitterPod()
 		if o.Spec.SubmitterPodTemplate != nil {
 			submitter = &o.Spec.SubmitterPodTemplate.Spec
 		}
@@ -138,4 +139,12 @@ func newTaskGroup(name string, members int32, spec *corev1.PodSpec) taskGroup {
 		Name: name, MinMember: members, MinResource: res,
 		NodeSelector: spec.NodeSelector, Tolerations: spec.Tolerations, Affinity: spec.Affinity,
 	}
+}
+
+// defaultSubmitterPod is what the RayJob controller's default submitter pod requests (its
+// container asks for 500m CPU and 200Mi of memory, as KubeRay's does).
+func defaultSubmitterPod() *corev1.PodSpec {
+	return &corev1.PodSpec{Containers: []corev1.Container{{Resources: corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("200Mi")},
+	}}}}
 }
