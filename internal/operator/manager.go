@@ -88,9 +88,13 @@ func checkBatchSchedulerAPI(mgr ctrl.Manager, o Options) error {
 	if !ok {
 		return nil
 	}
+	setting := o.name("batch-scheduler", "batchScheduler")
+	if o.EnableBatchScheduler {
+		setting = o.name("enable-batch-scheduler", "enableBatchScheduler")
+	}
 	if _, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
 		return fmt.Errorf("%s: batch scheduler %s needs the %s CRD (%s), which the API server does not serve; install %s first: %w",
-			o.name("batch-scheduler", "batchScheduler"), bs.Name(), gvk.Kind, gvk.GroupVersion(), bs.Name(), err)
+			setting, bs.Name(), gvk.Kind, gvk.GroupVersion(), bs.Name(), err)
 	}
 	return nil
 }
