@@ -53,6 +53,7 @@ func (r *Reconciler) run(ctx context.Context, in *input, d *decision, a action) 
 			return err
 		}
 		if err := r.batchScheduleCluster(ctx, rj, rc); err != nil {
+			d.events.Add(corev1.EventTypeWarning, "FailedToCreateRayCluster", "Create", "Failed to create RayCluster %s: %v", rc.Name, err)
 			return err
 		}
 		log.V(2).Info("Creating RayCluster", "RayCluster", rc.Name)
