@@ -43,6 +43,9 @@ type Workload struct {
 	// Submitter is what a RayJob's submitter requests, counted in the group's resources but not
 	// in its members; nil for a RayCluster.
 	Submitter corev1.ResourceList
+	// Released is set for a finished RayJob whose cluster is gone: its group keeps nothing
+	// reserved.
+	Released bool
 }
 
 // ForRayCluster is the workload of a RayCluster.

@@ -39,6 +39,9 @@ func (r *Reconciler) act(ctx context.Context, in *input, d *decision) error {
 			errs = append(errs, fmt.Errorf("%s: %w", a.kind, err))
 		}
 	}
+	if err := r.batchScheduleCompletion(ctx, withStatus(in.job, &d.status), in.cluster); err != nil {
+		errs = append(errs, fmt.Errorf("batch scheduling on completion: %w", err))
+	}
 	return errors.Join(errs...)
 }
 

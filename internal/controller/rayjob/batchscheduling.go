@@ -44,6 +44,29 @@ func (r *Reconciler) batchScheduleCluster(ctx context.Context, rj *rayv1.RayJob,
 	return nil
 }
 
+// batchScheduleCompletion shrinks a finished RayJob's group object to what its cluster still
+// holds (a cluster whose workers were suspended keeps its head, a deleted one nothing), so a
+// Volcano queue does not keep capacity reserved for a job that is over.
+func (r *Reconciler) batchScheduleCompletion(ctx context.Context, rj *rayv1.RayJob, cluster *rayv1.RayCluster) error {
+	bs := r.cfg.BatchScheduler
+	if bs == nil || rj.Spec.RayClusterSpec == nil || rj.Status.RayClusterName == "" || !rayv1.IsJobDeploymentTerminal(rj.Status.JobDeploymentStatus) {
+		return nil
+	}
+	w := batchscheduler.Workload{Owner: rj, Cluster: rj.Spec.RayClusterSpec, Released: true}
+	if cluster != nil && cluster.DeletionTimestamp.IsZero() {
+		// The submitter has finished: only the cluster's pods still hold resources.
+		w = batchscheduler.Workload{Owner: rj, Cluster: &cluster.Spec}
+	}
+	pg, err := bs.PodGroup(w)
+	if err != nil || pg == nil {
+		return err
+	}
+	if err := controllerutil.SetControllerReference(rj, pg, r.client.Scheme()); err != nil {
+		return fmt.Errorf("setting controller reference: %w", err)
+	}
+	return reconcilekit.ApplyGroup(ctx, r.client, FieldManager, pg)
+}
+
 // batchScheduleSubmitter stamps the submitter Job's pod template with the scheduler's metadata.
 func (r *Reconciler) batchScheduleSubmitter(rj *rayv1.RayJob, tmpl *corev1.PodTemplateSpec) error {
 	bs := r.cfg.BatchScheduler

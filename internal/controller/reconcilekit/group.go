@@ -23,10 +23,29 @@ func ApplyGroup(ctx context.Context, c client.Client, fieldManager string, want 
 	case err != nil && !apierrors.IsNotFound(err):
 		return fmt.Errorf("getting %s %s: %w", want.GetKind(), want.GetName(), err)
 	}
+	want = withoutNilSpecFields(want)
 	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(want), client.FieldOwner(fieldManager), client.ForceOwnership); err != nil {
 		return fmt.Errorf("applying %s %s: %w", want.GetKind(), want.GetName(), err)
 	}
 	return nil
+}
+
+// withoutNilSpecFields drops the spec fields a builder set to nil: leaving them out of the apply
+// removes them from the object, as a builder that sets nil means.
+func withoutNilSpecFields(u *unstructured.Unstructured) *unstructured.Unstructured {
+	spec, ok := u.Object["spec"].(map[string]any)
+	if !ok {
+		return u
+	}
+	out := u.DeepCopy()
+	kept := map[string]any{}
+	for k, v := range spec {
+		if v != nil {
+			kept[k] = out.Object["spec"].(map[string]any)[k]
+		}
+	}
+	out.Object["spec"] = kept
+	return out
 }
 
 func groupUpToDate(have, want *unstructured.Unstructured) bool {

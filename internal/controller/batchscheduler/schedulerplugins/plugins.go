@@ -77,7 +77,12 @@ func (*Scheduler) AddMetadata(parent, child metav1.Object, _ string) error {
 	return nil
 }
 
-func resourceMap(l corev1.ResourceList) map[string]any {
+// resourceMap is l as the group's JSON, or nil (the field left out) when l is empty: the API
+// server would take an empty object in an apply request for null.
+func resourceMap(l corev1.ResourceList) any {
+	if len(l) == 0 {
+		return nil
+	}
 	out := make(map[string]any, len(l))
 	for n, q := range l {
 		out[string(n)] = q.String()

@@ -130,6 +130,33 @@ var _ = Describe("Volcano", func() {
 	})
 })
 
+var _ = Describe("Volcano after a RayJob finishes", func() {
+	It("shrinks the RayJob's PodGroup to nothing once its cluster is deleted", func(ctx context.Context) {
+		ns := startControllers(volcano.Name)
+		// The deadline fails the job while it waits for its cluster; the cluster is then deleted.
+		job := builders.RayJob(ns, "late").Workers(1).With(func(j *rayv1.RayJob) {
+			j.Spec.ActiveDeadlineSeconds = ptr.To[int32](1)
+			j.Spec.ShutdownAfterJobFinishes = true
+		}).Obj()
+		Expect(env.Client.Create(ctx, job)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(nestedInt(podGroup(g, volcano.PodGroupGVK, ns, "ray-late-pg"), "spec", "minMember")).To(BeEquivalentTo(2))
+		}).Should(Succeed())
+		Eventually(func(g Gomega) {
+			var cur rayv1.RayJob
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(job), &cur)).To(Succeed())
+			g.Expect(cur.Status.JobDeploymentStatus).To(Equal(rayv1.JobDeploymentStatusFailed))
+			var clusters rayv1.RayClusterList
+			g.Expect(env.Client.List(ctx, &clusters, client.InNamespace(ns))).To(Succeed())
+			g.Expect(clusters.Items).To(BeEmpty())
+			pg := podGroup(g, volcano.PodGroupGVK, ns, "ray-late-pg")
+			g.Expect(nestedInt(pg, "spec", "minMember")).To(BeEquivalentTo(0))
+			res, _, _ := unstructured.NestedMap(pg.Object, "spec", "minResources")
+			g.Expect(res).To(BeEmpty())
+		}).Should(Succeed())
+	})
+})
+
 var _ = Describe("YuniKorn", func() {
 	It("labels and annotates the pods of a gang-scheduled RayCluster, creating no object", func(ctx context.Context) {
 		ns := startControllers(yunikorn.Name)

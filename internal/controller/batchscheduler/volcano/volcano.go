@@ -84,6 +84,9 @@ func (s *Scheduler) PodGroup(w batchscheduler.Workload) (*unstructured.Unstructu
 	}
 	gang := batchscheduler.GangOf(w.Cluster)
 	resources := batchscheduler.Sum(gang.Resources, w.Submitter)
+	if w.Released {
+		gang.Members, resources = 0, corev1.ResourceList{}
+	}
 	spec := map[string]any{
 		"minMember":    int64(gang.Members),
 		"minResources": resourceMap(resources),
@@ -106,7 +109,7 @@ func (s *Scheduler) PodGroup(w batchscheduler.Workload) (*unstructured.Unstructu
 		}
 		spec["networkTopology"] = nt
 	}
-	if sub := s.subGroupPolicy(w); sub != nil {
+	if sub := s.subGroupPolicy(w); sub != nil && !w.Released {
 		spec["subGroupPolicy"] = sub
 	}
 	pg := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
@@ -165,7 +168,12 @@ func (*Scheduler) AddMetadata(parent, child metav1.Object, group string) error {
 	return nil
 }
 
-func resourceMap(l corev1.ResourceList) map[string]any {
+// resourceMap is l as the group's JSON, or nil (the field left out) when l is empty: the API
+// server would take an empty object in an apply request for null.
+func resourceMap(l corev1.ResourceList) any {
+	if len(l) == 0 {
+		return nil
+	}
 	out := make(map[string]any, len(l))
 	for n, q := range l {
 		out[string(n)] = q.String()

@@ -188,3 +188,25 @@ func TestCheckRayJob(t *testing.T) {
 }
 
 func q(s string) resource.Quantity { return resource.MustParse(s) }
+
+func TestReleasedRayJobGroupKeepsNothing(t *testing.T) {
+	job := builders.RayJob("ns", "train").Workers(2).With(func(j *rayv1.RayJob) {
+		j.Labels = map[string]string{volcano.QueueLabelKey: "q1"}
+	}).Obj()
+	pg, err := volcano.New(true).PodGroup(batchscheduler.Workload{Owner: job, Cluster: job.Spec.RayClusterSpec, Released: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := golden(t, `
+apiVersion: scheduling.volcano.sh/v1beta1
+kind: PodGroup
+metadata: {name: ray-train-pg, namespace: ns}
+spec:
+  minMember: 0
+  minResources: null # left out of the apply, which removes it
+  queue: q1
+`)
+	if diff := cmp.Diff(want, asJSON(t, pg)); diff != "" {
+		t.Errorf("PodGroup (-want,+got):\n%s", diff)
+	}
+}
