@@ -50,6 +50,9 @@ func addRayCluster(mgr ctrl.Manager, o Options) error {
 	cfg.FeatureGates = o.FeatureGates
 	cfg.MaxConcurrentReconciles = o.ReconcileConcurrency
 	cfg.Resources = withOperatorSettings(cfg.Resources, o)
+	if cfg.BatchScheduler, err = o.Scheduler(); err != nil {
+		return err
+	}
 	// Secrets, claims and service accounts users name are outside the cache (cacheOptions).
 	r, err := raycluster.New(mgr.GetClient(), cfg, deps(mgr, raycluster.ControllerName, o, nil),
 		raycluster.WithAPIReader(mgr.GetAPIReader()))
@@ -72,6 +75,9 @@ func addRayJob(mgr ctrl.Manager, o Options) error {
 	cfg.Resources = withOperatorSettings(cfg.Resources, o)
 	// Either the environment variable (KubeRay's flag-mode switch) or the config field turns it on.
 	cfg.DeleteRayJobAfterJobFinishes = cfg.DeleteRayJobAfterJobFinishes || o.DeleteRayJobAfterJobFinishes
+	if cfg.BatchScheduler, err = o.Scheduler(); err != nil {
+		return err
+	}
 	resolver, err := newResolver(mgr, o, cfg.Resources)
 	if err != nil {
 		return err

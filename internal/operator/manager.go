@@ -82,6 +82,9 @@ func NewManager(cfg *rest.Config, scheme *runtime.Scheme, o Options, setups ...S
 	}); err != nil {
 		return nil, fmt.Errorf("adding readiness check: %w", err)
 	}
+	if err := checkBatchSchedulerAPI(mgr, o); err != nil {
+		return nil, err
+	}
 	for _, s := range setups {
 		if err := s.Add(mgr, o); err != nil {
 			return nil, fmt.Errorf("setting up %s controller: %w", s.Name, err)
@@ -125,4 +128,27 @@ func cacheOptions() (cache.Options, error) {
 			&rbacv1.RoleBinding{}:           byLabel(*ours),
 		},
 	}, nil
+}
+
+// checkBatchSchedulerAPI refuses to start when the chosen batch scheduler's group object kind
+// (its PodGroup CRD) is not served: every Ray pod would otherwise wait for a group that can never
+// be created.
+func checkBatchSchedulerAPI(mgr ctrl.Manager, o Options) error {
+	bs, err := o.Scheduler()
+	if err != nil || bs == nil {
+		return err
+	}
+	gvk, ok := bs.GroupKind()
+	if !ok {
+		return nil
+	}
+	setting := o.name("batch-scheduler", "batchScheduler")
+	if o.EnableBatchScheduler {
+		setting = o.name("enable-batch-scheduler", "enableBatchScheduler")
+	}
+	if _, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+		return fmt.Errorf("%s: batch scheduler %s needs the %s CRD (%s), which the API server does not serve; install %s first: %w",
+			setting, bs.Name(), gvk.Kind, gvk.GroupVersion(), bs.Name(), err)
+	}
+	return nil
 }

@@ -14,6 +14,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/component-base/featuregate"
 
+	"github.com/rayk8s/rayk8s/internal/controller/batchscheduler"
+	"github.com/rayk8s/rayk8s/internal/controller/batchscheduler/schedulers"
+	"github.com/rayk8s/rayk8s/internal/controller/batchscheduler/volcano"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 	"github.com/rayk8s/rayk8s/internal/operator/config"
 	"github.com/rayk8s/rayk8s/internal/operator/features"
@@ -46,8 +49,8 @@ type Options struct {
 	// UseKubernetesProxy makes the operator reach Ray dashboards through the API server's service
 	// proxy instead of the head Services' cluster DNS names.
 	UseKubernetesProxy bool
-	// BatchScheduler and EnableBatchScheduler name a gang scheduler; only "" and "default" (the
-	// Kubernetes scheduler) pass validation until batch schedulers are implemented.
+	// BatchScheduler and EnableBatchScheduler name a gang scheduler (the legacy switch means
+	// volcano); "" and "default" mean the Kubernetes scheduler.
 	BatchScheduler       string
 	EnableBatchScheduler bool
 	// ForcedClusterUpgrade is KubeRay's deprecated no-op flag; the manager logs that it is ignored.
@@ -70,15 +73,6 @@ type flagValues struct {
 	watchNamespace string
 	featureGates   string
 }
-
-// knownBatchSchedulers are KubeRay's batch schedulers. rayk8s does not build their PodGroups yet,
-// so each is refused.
-func knownBatchSchedulers() []string {
-	return []string{"volcano", "yunikorn", "kai-scheduler", "scheduler-plugins"}
-}
-
-// defaultScheduler is the batch-scheduler value KubeRay treats as "no batch scheduler".
-const defaultScheduler = "default"
 
 // keptWithConfig are the flags honoured even with --config, which only replaces KubeRay's
 // settings (KubeRay likewise keeps --feature-gates and its zap logging flags).
@@ -107,8 +101,8 @@ func BindFlags(fs *flag.FlagSet) func() (Options, error) {
 	fs.StringVar(&o.LogFileEncoder, "log-file-encoder", config.DefaultLogEncoder, "Log encoding in --log-file-path: json or console.")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "Log verbosity: info, debug, or a number 0-5 (higher is more verbose).")
 	fs.BoolVar(&o.UseKubernetesProxy, "use-kubernetes-proxy", false, "Reach Ray dashboards through the Kubernetes API server's service proxy instead of cluster DNS (for operators running outside the cluster network).")
-	fs.StringVar(&o.BatchScheduler, "batch-scheduler", "", "Gang scheduler for Ray pods: volcano, yunikorn, kai-scheduler or scheduler-plugins (KubeRay's names; not supported yet, so any of them stops the manager), or default.")
-	fs.BoolVar(&o.EnableBatchScheduler, "enable-batch-scheduler", false, "Deprecated spelling of --batch-scheduler=volcano (not supported yet).")
+	fs.StringVar(&o.BatchScheduler, "batch-scheduler", "", "Gang scheduler for Ray pods: volcano, yunikorn, kai-scheduler or scheduler-plugins, or default (the Kubernetes scheduler). The manager refuses to start when the scheduler's PodGroup CRD is not installed.")
+	fs.BoolVar(&o.EnableBatchScheduler, "enable-batch-scheduler", false, "Deprecated spelling of --batch-scheduler=volcano.")
 	fs.BoolVar(&o.ForcedClusterUpgrade, "forced-cluster-upgrade", false, "Deprecated and ignored, as in KubeRay.")
 	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "How long to wait for running reconciles on shutdown.")
 	return func() (Options, error) {
@@ -217,24 +211,36 @@ func (o Options) Validate() error {
 	return errors.Join(errs...)
 }
 
-// validateBatchScheduler follows KubeRay's rules (the two settings are exclusive, unknown names
-// are refused) and then refuses every real scheduler: without PodGroups, accepting one would
-// schedule Ray pods without the gang guarantee the user asked for.
+// validateBatchScheduler follows KubeRay's rules: the two settings are exclusive and unknown
+// names are refused.
 func (o Options) validateBatchScheduler() error {
 	sched := o.name("batch-scheduler", "batchScheduler")
 	legacy := o.name("enable-batch-scheduler", "enableBatchScheduler")
-	switch {
-	case o.EnableBatchScheduler && o.BatchScheduler != "":
+	if o.EnableBatchScheduler && o.BatchScheduler != "" {
 		return fmt.Errorf("%s and %s must not be used together", sched, legacy)
-	case o.EnableBatchScheduler:
-		return fmt.Errorf("%s: batch scheduler volcano is not supported yet", legacy)
-	case o.BatchScheduler == "" || o.BatchScheduler == defaultScheduler:
-		return nil
-	case slices.Contains(knownBatchSchedulers(), o.BatchScheduler):
-		return fmt.Errorf("%s: batch scheduler %s is not supported yet", sched, o.BatchScheduler)
-	default:
-		return fmt.Errorf("%s: unknown batch scheduler %q (KubeRay's are %s, or %s)", sched, o.BatchScheduler, strings.Join(knownBatchSchedulers(), ", "), defaultScheduler)
 	}
+	if _, err := o.Scheduler(); err != nil {
+		return fmt.Errorf("%s: %w", sched, err)
+	}
+	return nil
+}
+
+// BatchSchedulerName is the batch scheduler the options choose, "" for none.
+func (o Options) BatchSchedulerName() string {
+	if o.EnableBatchScheduler {
+		return volcano.Name
+	}
+	if o.BatchScheduler == schedulers.Default {
+		return ""
+	}
+	return o.BatchScheduler
+}
+
+// Scheduler returns the batch scheduler integration the options choose, nil for none.
+func (o Options) Scheduler() (batchscheduler.Scheduler, error) {
+	return schedulers.ByName(o.BatchSchedulerName(), schedulers.Settings{
+		MultiHostIndexing: features.Enabled(o.FeatureGates, features.RayMultiHostIndexing),
+	})
 }
 
 // validatePodDefaults catches what would otherwise make every Ray pod creation fail.

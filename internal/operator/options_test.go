@@ -91,12 +91,7 @@ func TestFlagsInvalid(t *testing.T) {
 		{[]string{"--log-file-encoder=xml"}, []string{"--log-file-encoder", "xml"}},
 		{[]string{"--log-level=9"}, []string{"--log-level"}},
 		{[]string{"--feature-gates=Bogus=true"}, []string{"--feature-gates", "Bogus"}},
-		{[]string{"--batch-scheduler=volcano"}, []string{"--batch-scheduler", "batch scheduler volcano is not supported yet"}},
-		{[]string{"--batch-scheduler=yunikorn"}, []string{"batch scheduler yunikorn is not supported yet"}},
-		{[]string{"--batch-scheduler=kai-scheduler"}, []string{"batch scheduler kai-scheduler is not supported yet"}},
-		{[]string{"--batch-scheduler=scheduler-plugins"}, []string{"batch scheduler scheduler-plugins is not supported yet"}},
 		{[]string{"--batch-scheduler=slurm"}, []string{"--batch-scheduler", `unknown batch scheduler "slurm"`}},
-		{[]string{"--enable-batch-scheduler"}, []string{"--enable-batch-scheduler", "batch scheduler volcano is not supported yet"}},
 		{[]string{"--enable-batch-scheduler", "--batch-scheduler=yunikorn"}, []string{"must not be used together"}},
 		{[]string{"--config=/nonexistent/config.yaml"}, []string{"--config", "/nonexistent/config.yaml"}},
 	}
@@ -116,6 +111,44 @@ func TestFlagsInvalid(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+// Each of KubeRay's batch schedulers is accepted, by flag and by config field; the legacy switch
+// means volcano.
+func TestBatchSchedulers(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"--batch-scheduler=default"}, ""},
+		{[]string{"--batch-scheduler=volcano"}, "volcano"},
+		{[]string{"--batch-scheduler=yunikorn"}, "yunikorn"},
+		{[]string{"--batch-scheduler=kai-scheduler"}, "kai-scheduler"},
+		{[]string{"--batch-scheduler=scheduler-plugins"}, "scheduler-plugins"},
+		{[]string{"--enable-batch-scheduler"}, "volcano"},
+		{[]string{"--config=" + writeConfig(t, "batchScheduler: kai-scheduler\n")}, "kai-scheduler"},
+		{[]string{"--config=" + writeConfig(t, "enableBatchScheduler: true\n")}, "volcano"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			o, err := parse(tt.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := o.Scheduler()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			if s != nil {
+				got = s.Name()
+			}
+			if got != tt.want || o.BatchSchedulerName() != tt.want {
+				t.Errorf("scheduler = %q (name %q), want %q", got, o.BatchSchedulerName(), tt.want)
 			}
 		})
 	}
@@ -194,8 +227,8 @@ func TestConfigFileInvalid(t *testing.T) {
 		{"bad encoder", "logFileEncoder: xml\n", []string{"field logFileEncoder", "xml"}},
 		{"bad stdout encoder", "logStdoutEncoder: xml\n", []string{"field logStdoutEncoder", "xml"}},
 		{"wrong type", "enableMetrics: maybe\n", []string{"enableMetrics"}},
-		{"batch scheduler", "batchScheduler: volcano\n", []string{"field batchScheduler", "batch scheduler volcano is not supported yet"}},
-		{"legacy batch scheduler", "enableBatchScheduler: true\n", []string{"field enableBatchScheduler", "volcano"}},
+		{"unknown batch scheduler", "batchScheduler: slurm\n", []string{"field batchScheduler", `unknown batch scheduler "slurm"`}},
+		{"both batch scheduler settings", "batchScheduler: yunikorn\nenableBatchScheduler: true\n", []string{"field batchScheduler", "field enableBatchScheduler", "must not be used together"}},
 		{"sidecar without image", "headSidecarContainers: [{name: a}]\n", []string{"headSidecarContainers[0].image"}},
 		{"sidecar without name", "workerSidecarContainers: [{image: a}]\n", []string{"workerSidecarContainers[0].name"}},
 		{"duplicate sidecar", "workerSidecarContainers: [{name: a, image: a}, {name: a, image: b}]\n", []string{"workerSidecarContainers[1].name", "twice"}},

@@ -96,6 +96,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	if r.cfg.Enabled(features.GCSFaultToleranceEmbeddedStorage) {
 		b = b.Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(clustersReferencing(r.client, GCSStorageClaimIndex)), builder.OnlyMetadata)
 	}
+	b = r.watchBatchSchedulingGroups(b)
 	return b.WithOptions(r.cfg.ControllerOptions()).Complete(r)
 }
 

@@ -52,6 +52,9 @@ func (r *Reconciler) reconcilePods(ctx context.Context, s *scope) error {
 	if done, err := r.reconcileRecreate(ctx, s); done || err != nil {
 		return err
 	}
+	if err := r.reconcileBatchScheduling(ctx, s); err != nil {
+		return fmt.Errorf("batch scheduling: %w", err)
+	}
 	if err := r.reconcileHead(ctx, s); err != nil {
 		return err
 	}
@@ -194,6 +197,9 @@ func (r *Reconciler) createPod(ctx context.Context, s *scope, group string, pod 
 		return errors.New("the pod builder returned nothing")
 	}
 	if err := ensureControllerRef(s.cluster, pod, r.client); err != nil {
+		return err
+	}
+	if err := r.addBatchSchedulingMetadata(s, group, pod); err != nil {
 		return err
 	}
 	if err := r.client.Create(ctx, pod); err != nil {

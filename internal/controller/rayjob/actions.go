@@ -39,6 +39,9 @@ func (r *Reconciler) act(ctx context.Context, in *input, d *decision) error {
 			errs = append(errs, fmt.Errorf("%s: %w", a.kind, err))
 		}
 	}
+	if err := r.batchScheduleCompletion(ctx, withStatus(in.job, &d.status), in.cluster); err != nil {
+		errs = append(errs, fmt.Errorf("batch scheduling on completion: %w", err))
+	}
 	return errors.Join(errs...)
 }
 
@@ -50,6 +53,10 @@ func (r *Reconciler) run(ctx context.Context, in *input, d *decision, a action) 
 	case actCreateCluster:
 		rc, err := BuildRayCluster(withStatus(rj, &d.status))
 		if err != nil {
+			return err
+		}
+		if err := r.batchScheduleCluster(ctx, rj, rc); err != nil {
+			d.events.Add(corev1.EventTypeWarning, "FailedToCreateRayCluster", "Create", "Failed to create RayCluster %s: %v", rc.Name, err)
 			return err
 		}
 		log.V(2).Info("Creating RayCluster", "RayCluster", rc.Name)
@@ -69,6 +76,9 @@ func (r *Reconciler) run(ctx context.Context, in *input, d *decision, a action) 
 		}
 		job, err := BuildSubmitterJob(withStatus(rj, &d.status), image)
 		if err != nil {
+			return err
+		}
+		if err := r.batchScheduleSubmitter(rj, &job.Spec.Template); err != nil {
 			return err
 		}
 		log.V(2).Info("Creating submitter Job", "Job", job.Name)

@@ -8,6 +8,7 @@ import (
 	"k8s.io/component-base/featuregate"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 
+	"github.com/rayk8s/rayk8s/internal/controller/batchscheduler"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 	"github.com/rayk8s/rayk8s/internal/operator/features"
 	"github.com/rayk8s/rayk8s/internal/operator/operatorenv"
@@ -23,6 +24,8 @@ type Settings struct {
 	FeatureGates featuregate.FeatureGate
 	// MaxConcurrentReconciles is the number of objects reconciled at once (at least 1).
 	MaxConcurrentReconciles int
+	// BatchScheduler is the gang scheduler integration (--batch-scheduler); nil means none.
+	BatchScheduler batchscheduler.Scheduler
 }
 
 // DefaultSettings are the settings of an operator started without any environment.

@@ -41,8 +41,9 @@ func NewScheme() *runtime.Scheme {
 	return s
 }
 
-// Start starts etcd and kube-apiserver from bin/ and installs config/crd/bases.
-func Start() (*Env, error) {
+// Start starts etcd and kube-apiserver from bin/ and installs config/crd/bases, and the CRDs in
+// each of extraCRDPaths (files or directories, such as BatchSchedulerCRDs).
+func Start(extraCRDPaths ...string) (*Env, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
@@ -56,7 +57,7 @@ func Start() (*Env, error) {
 	scheme := NewScheme()
 	te := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
-		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
+		CRDDirectoryPaths:     append([]string{filepath.Join(root, "config", "crd", "bases")}, extraCRDPaths...),
 		ErrorIfCRDPathMissing: true,
 		Scheme:                scheme,
 		// envtest's defaults (10 s for the CRDs to be served, 20 s for the control plane) are
@@ -77,6 +78,16 @@ func Start() (*Env, error) {
 		return nil, errors.Join(fmt.Errorf("building client: %w", err), te.Stop())
 	}
 	return &Env{Config: cfg, Client: c, Scheme: scheme, RepoRoot: root, env: te}, nil
+}
+
+// BatchSchedulerCRDs is the directory of the test CRDs of the batch schedulers' PodGroups
+// (Volcano's and scheduler-plugins'), written for envtest from the schedulers' API types.
+func BatchSchedulerCRDs() (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "internal", "testsupport", "testenv", "crds"), nil
 }
 
 // Stop stops the apiserver and etcd.
