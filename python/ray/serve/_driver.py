@@ -108,7 +108,11 @@ def _wait(client, names, timeout_s=None):
             app = apps.get(name)
             status = (app or {}).get("status")
             if status == _FAILED:
-                raise RuntimeError(f"Deploying application {name} failed: {(app.get('message') or '').strip()}")
+                parts = [(app.get("message") or "").strip()]
+                for dname, d in sorted((app.get("deployments") or {}).items()):
+                    if (d.get("message") or "").strip():
+                        parts.append(f"Deployment {dname}: {d['message'].strip()}")
+                raise RuntimeError(f"Deploying application {name} failed: " + "\n".join(p for p in parts if p))
             if status != _RUNNING:
                 pending.append(name)
         if not pending:

@@ -18,10 +18,23 @@ class LocalServeHead:
             raise ConnectionError("serve.run found no Ray cluster to connect to (RAY_ADDRESS is unset) and no `ray` "
                                   "executable on PATH to start a local one")
         self.tmp = tempfile.mkdtemp(prefix="ray-serve-local-")
-        gcs_port, self.dashboard_port, agent_port, metrics_port, self.http_port = (worker._free_port() for _ in range(5))
+        gcs_port, self.dashboard_port, agent_port, metrics_port = (worker._free_port() for _ in range(4))
+        # Serve's HTTP port is 8000, as in Ray, so scripts that call
+        # localhost:8000 work; RAYK8S_SERVE_HTTP_PORT moves it.
+        port = os.environ.get("RAYK8S_SERVE_HTTP_PORT", "8000")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"RAYK8S_SERVE_HTTP_PORT must be a port number, got {port!r}")
+        self.http_port = int(port)
         args = [ray_bin, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs_port}",
                 f"--dashboard-port={self.dashboard_port}", f"--dashboard-agent-listen-port={agent_port}",
                 f"--metrics-export-port={metrics_port}"]
+        # Each replica reserves a CPU by default, as in Ray; a small machine
+        # can claim more for a local head.
+        cpus = os.environ.get("RAYK8S_SERVE_NUM_CPUS")
+        if cpus is not None:
+            if not cpus.isdigit():
+                raise ValueError(f"RAYK8S_SERVE_NUM_CPUS must be a whole number, got {cpus!r}")
+            args.append(f"--num-cpus={cpus}")
         env = dict(os.environ, RAY_TMPDIR=self.tmp)
         env.pop("RAY_ADDRESS", None)
         self.log = open(os.path.join(self.tmp, "ray-start.log"), "wb")
