@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 
-def _driver():
+def _driver_api():
     # ray.serve's driver API (it needs the ray package and cloudpickle, which
     # replicas may not import), loaded on first use.
     import importlib
@@ -71,32 +71,32 @@ def _driver():
 
 def run(target, *args, **kwargs):
     """Deploy an application from a driver and return its ingress handle."""
-    return _driver().run(target, *args, **kwargs)
+    return _driver_api().run(target, *args, **kwargs)
 
 
 def start(*args, **kwargs):
     """Connect to the cluster's Serve (starting a local head if none)."""
-    return _driver().start(*args, **kwargs)
+    return _driver_api().start(*args, **kwargs)
 
 
 def status():
     """Every application's status."""
-    return _driver().status()
+    return _driver_api().status()
 
 
 def delete(name, _blocking=True):
     """Delete one application."""
-    return _driver().delete(name, _blocking=_blocking)
+    return _driver_api().delete(name, _blocking=_blocking)
 
 
 def shutdown():
     """Delete every application."""
-    return _driver().shutdown()
+    return _driver_api().shutdown()
 
 
 def ingress(app):
     """Serve a FastAPI app from a deployment class."""
-    return _driver().ingress(app)
+    return _driver_api().ingress(app)
 
 
 def __getattr__(name):
