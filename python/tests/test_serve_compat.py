@@ -135,5 +135,74 @@ class DriverScriptTest(unittest.TestCase):
                                    "type error: serve.run expects an Application returned by Deployment.bind(), got Deployment"])
 
 
+class ServeCLITest(unittest.TestCase):
+    """python/bin/serve against a local head started for the class."""
+
+    @classmethod
+    def setUpClass(cls):
+        from ray.serve._local_head import LocalServeHead
+        env = dict(os.environ)
+        os.environ.update(RAYK8S_RAY_BIN=_ray_bin(), RAYK8S_SERVE_PYTHON=sys.executable, RAYK8S_SERVE_NUM_CPUS="8")
+        try:
+            cls.head = LocalServeHead()
+        finally:
+            os.environ.clear()
+            os.environ.update(env)
+        cls.address = cls.head.dashboard_url
+        _driver.ServeClient(cls.address).wait_ready()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.head.stop()
+
+    def serve(self, *args, cwd=None):
+        env = dict(os.environ, PYTHONPATH=PYTHON_DIR)
+        env.pop("RAY_DASHBOARD_ADDRESS", None)
+        return subprocess.run([sys.executable, os.path.join(PYTHON_DIR, "bin", "serve"), *args], env=env,
+                              capture_output=True, text=True, timeout=120, cwd=cwd or HERE)
+
+    def test_deploy_status_config_shutdown(self):
+        import tempfile
+
+        import yaml
+        examples = os.path.join(PYTHON_DIR, "examples", "ray_serve")
+        p = self.serve("build", "composition:app", "-o", os.path.join(tempfile.mkdtemp(), "unused.yaml"), cwd=examples)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        built = yaml.safe_load(self.serve("build", "composition:app", cwd=examples).stdout)
+        self.assertEqual(built["applications"][0]["import_path"], "composition:app")
+        self.assertEqual(sorted(d["name"] for d in built["applications"][0]["deployments"]), ["Adder", "Ingress", "Multiplier"])
+        built["http_options"] = {"port": _free_port()}
+        built["applications"][0].update(name="math", route_prefix="/math", runtime_env={"working_dir": examples})
+        cfg = os.path.join(tempfile.mkdtemp(), "config.yaml")
+        with open(cfg, "w") as f:
+            yaml.safe_dump(built, f)
+        p = self.serve("deploy", cfg, "-a", self.address)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("Sent deploy request successfully", p.stdout)
+        client = _driver.ServeClient(self.address)
+        _driver._wait(client, ["math"], timeout_s=120)
+        status = yaml.safe_load(self.serve("status", "-a", self.address).stdout)
+        self.assertEqual(status["applications"]["math"]["status"], "RUNNING")
+        self.assertEqual(status["applications"]["math"]["deployments"]["Adder"]["replica_states"], {"RUNNING": 1})
+        config = yaml.safe_load(self.serve("config", "-a", self.address).stdout)
+        self.assertEqual(config["import_path"], "composition:app")
+        p = self.serve("shutdown", "-y", "-a", self.address)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(client.details().get("applications") or {}, {})
+
+    def test_bad_input(self):
+        p = self.serve("build", "no_such_module_xyz:app")
+        self.assertEqual((p.returncode, p.stderr.strip()), (1, "Error: importing no_such_module_xyz:app: no module named 'no_such_module_xyz'"))
+        p = self.serve("build", "test_serve_compat:nothing_here")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("Error: import path 'test_serve_compat:nothing_here' names nothing", p.stderr)
+        p = self.serve("deploy", "/nonexistent/config.yaml", "-a", self.address)
+        self.assertEqual((p.returncode, p.stderr.strip()), (1, "Error: cannot read config file /nonexistent/config.yaml: No such file or directory"))
+        port = _free_port()
+        p = self.serve("status", "-a", f"127.0.0.1:{port}")
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.stderr.strip(), f"Error: Could not reach the Ray dashboard at http://127.0.0.1:{port}: [Errno 111] Connection refused")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -11,6 +11,7 @@ import sys
 import rayk8s.serve as _serve
 from ray.serve import _driver  # noqa: F401 - loaded before the swap below, see there
 from ray.serve import config as _config
+from ray.serve import scripts  # noqa: F401 - the `serve` CLI, loaded before the swap too
 from ray.serve import handle as _handle
 from ray.serve import schema as _schema
 

@@ -37,6 +37,9 @@ class LocalServeHead:
             args.append(f"--num-cpus={cpus}")
         env = dict(os.environ, RAY_TMPDIR=self.tmp)
         env.pop("RAY_ADDRESS", None)
+        # Replicas import ray.serve and rayk8s.serve from where this driver does.
+        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
         self.log = open(os.path.join(self.tmp, "ray-start.log"), "wb")
         self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
