@@ -65,6 +65,30 @@ class ImportPathsTest(unittest.TestCase):
         self.assertEqual(d.config_options()["autoscaling_config"], {"min_replicas": 1, "max_replicas": 4})
 
 
+class StarletteRequestTest(unittest.TestCase):
+    META = {"method": "POST", "path": "/a/b", "query": "x=1", "headers": [["Host", "h"], ["X-K", "v"]], "client": "10.0.0.1:5"}
+
+    def test_hinted_handler_gets_starlette_request(self):
+        import asyncio
+
+        from starlette.requests import Request
+        from rayk8s.serve import _starlette
+
+        def handler(request: Request):
+            return request
+        req = _starlette.request_for(handler, self.META, b'{"k": 2}')
+        self.assertIsInstance(req, Request)
+        self.assertEqual((req.method, req.url.path, req.query_params["x"], req.headers["x-k"], req.client.host),
+                         ("POST", "/a/b", "1", "v", "10.0.0.1"))
+        self.assertEqual(asyncio.run(req.json()), {"k": 2})
+
+    def test_unhinted_handler_gets_sdk_request(self):
+        from rayk8s.serve import _http, _starlette
+        req = _starlette.request_for(lambda request: request, self.META, b"{}")
+        self.assertIsInstance(req, _http.Request)
+        self.assertEqual(req.query_params["x"], "1")
+
+
 class BadInputTest(unittest.TestCase):
     def test_run_refuses_non_application(self):
         @serve.deployment
@@ -127,6 +151,9 @@ class DriverScriptTest(unittest.TestCase):
     def test_composition(self):
         self.assertEqual(self.run_script("composition.py"), [
             "handle: 12", "stream: [1, 2, 3]", "http: 8", "status: RUNNING", "after delete: []"])
+
+    def test_starlette(self):
+        self.assertEqual(self.run_script("starlette_app.py"), ["plain: hello ray", "json: 201 yes {'kind': 'starlette.requests', 'echo': {'a': 1}}", "stream: ['0', '1', '2']", "batch: x:True", "apps: ['batched', 'greeter']", "after shutdown: []"])
 
     def test_failing_deploy(self):
         out = self.run_script("failing.py")

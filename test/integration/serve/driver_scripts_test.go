@@ -99,3 +99,17 @@ func TestDriverScriptDeployFailure(t *testing.T) {
 		"type error: serve.run expects an Application returned by Deployment.bind(), got Deployment",
 	})
 }
+
+// starlette Requests (type-hinted) and Responses (JSON with status and
+// headers, plain text, streaming), @serve.batch, user_config/reconfigure,
+// two applications from one driver and serve.shutdown.
+func TestDriverScriptStarlette(t *testing.T) {
+	assertLines(t, runDriver(t, "starlette_app.py"), []string{
+		"plain: hello ray",
+		"json: 201 yes {'kind': 'starlette.requests', 'echo': {'a': 1}}",
+		"stream: ['0', '1', '2']",
+		"batch: x:True",
+		"apps: ['batched', 'greeter']",
+		"after shutdown: []",
+	})
+}
