@@ -22,6 +22,8 @@ from rayk8s.serve._api import Application
 DEFAULT_APP_NAME = "default"
 DEFAULT_DASHBOARD_PORT = 8265
 _RUNNING, _FAILED = "RUNNING", "DEPLOY_FAILED"
+# Replicas get their args in one environment variable (128 KiB on Linux).
+_MAX_PICKLE = 120_000
 
 
 def dashboard_url_for(address):
@@ -138,7 +140,11 @@ def run(target, blocking=False, name=DEFAULT_APP_NAME, route_prefix="/", logging
     with s.lock:
         client = s.connect()
         _register_by_value(target)
-        app_cfg = {"name": name, "import_path": "ray.serve._pickled:build", "args": {_pickled.ARG: _pickled.encode(target)}}
+        pickled = _pickled.encode(target)
+        if len(pickled) > _MAX_PICKLE:
+            raise ValueError(f"serve.run: the pickled application {name!r} is {len(pickled)} bytes, over the "
+                             f"{_MAX_PICKLE} bytes a replica's environment carries; load large state in the constructor")
+        app_cfg = {"name": name, "import_path": "ray.serve._pickled:build", "args": {_pickled.ARG: pickled}}
         if route_prefix is not None:
             app_cfg["route_prefix"] = route_prefix
         if logging_config is not None:
