@@ -24,6 +24,7 @@ FROM debian:bookworm-slim
 # `/bin/bash -c -- "ulimit -n …; ray start …"`, and bash is in the base image.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-sklearn python3-cloudpickle python3-requests python-is-python3 \
+    python3-starlette python3-yaml \
  && rm -rf /var/lib/apt/lists/*
 RUN useradd --uid 1000 --create-home --shell /bin/bash ray
 COPY --from=build /out/manager /manager
@@ -32,6 +33,8 @@ COPY --from=build /out/ray /usr/local/bin/ray
 COPY --from=build /out/rayk8s-e2e-loadclient /usr/local/bin/rayk8s-e2e-loadclient
 COPY python/ /opt/rayk8s/python/
 ENV PYTHONPATH=/opt/rayk8s/python
+# Ray Serve's CLI (serve deploy/status/config/shutdown/run/build).
+RUN ln -s /opt/rayk8s/python/bin/serve /usr/local/bin/serve
 USER 1000:1000
 WORKDIR /home/ray
 ENTRYPOINT ["/manager"]

@@ -94,6 +94,7 @@ build: ## Build the manager, ray and devcluster binaries into bin/.
 	go build -o $(BIN)/manager ./cmd/manager
 	go build -o $(BIN)/ray ./cmd/ray
 	go build -o $(BIN)/devcluster ./cmd/devcluster
+	ln -sf $(CURDIR)/python/bin/serve $(BIN)/serve
 
 .PHONY: run
 run: deps tools build ## Local cluster + the operator installed by Helm + the sample RayCluster, ready; Ctrl-C stops everything.

@@ -32,6 +32,9 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # resolve to Debian's interpreter.
 /usr/bin/python3 -c 'import requests' >/dev/null 2>&1 || need+=(python3-requests)
 [[ -x /usr/bin/python ]] || need+=(python-is-python3)
+# Ray Serve apps type-hint starlette's Request and return its Responses; the serve CLI reads YAML.
+/usr/bin/python3 -c 'import starlette' >/dev/null 2>&1 || need+=(python3-starlette)
+/usr/bin/python3 -c 'import yaml' >/dev/null 2>&1 || need+=(python3-yaml)
 [[ ${#need[@]} -eq 0 ]] && exit 0
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -52,11 +52,52 @@ __all__ = [
     "get_multiplexed_model_id",
     "get_replica_context",
     "multiplexed",
+    "delete",
+    "ingress",
     "run",
+    "shutdown",
+    "start",
+    "status",
 ]
 
 
-def run(*_args, **_kwargs):
-    """Not available: applications are deployed through the Serve REST API
-    (a RayService, or PUT /api/serve/applications/)."""
-    raise NotImplementedError("serve.run is not available in rayk8s; deploy with the Serve REST API (RayService serveConfigV2).")
+def _driver_api():
+    # ray.serve's driver API (it needs the ray package and cloudpickle, which
+    # replicas may not import), loaded on first use.
+    import importlib
+
+    return importlib.import_module("ray.serve._driver")
+
+
+def run(target, *args, **kwargs):
+    """Deploy an application from a driver and return its ingress handle."""
+    return _driver_api().run(target, *args, **kwargs)
+
+
+def start(*args, **kwargs):
+    """Connect to the cluster's Serve (starting a local head if none)."""
+    return _driver_api().start(*args, **kwargs)
+
+
+def status():
+    """Every application's status."""
+    return _driver_api().status()
+
+
+def delete(name, _blocking=True):
+    """Delete one application."""
+    return _driver_api().delete(name, _blocking=_blocking)
+
+
+def shutdown():
+    """Delete every application."""
+    return _driver_api().shutdown()
+
+
+def ingress(app):
+    """Serve a FastAPI app from a deployment class."""
+    return _driver_api().ingress(app)
+
+
+def __getattr__(name):
+    raise AttributeError(f"serve.{name} is not implemented by the rayk8s Serve SDK")

@@ -32,7 +32,7 @@ def _set_runtime(runtime):
 
 def _get_runtime():
     if _runtime is None:
-        raise RayServeException("Deployment handles work inside Serve replicas; deploy the application with the Serve REST API (serve deploy / a RayService).")
+        raise RayServeException("Deployment handles work inside Serve replicas, or in a driver after serve.run() or serve.start().")
     return _runtime
 
 
@@ -162,6 +162,9 @@ class DeploymentHandle:
 
     def remote(self, *args, **kwargs):
         rt = _get_runtime()
+        if hasattr(rt, "remote"):
+            # A driver's runtime (ray.serve's serve.run) routes calls itself.
+            return rt.remote(self, args, kwargs)
         if self.stream:
             return DeploymentResponseGenerator(_call_stream(rt, self, args, kwargs), rt.loop)
         future = asyncio.run_coroutine_threadsafe(_call(rt, self, args, kwargs), rt.loop)

@@ -20,7 +20,7 @@ import signal
 import sys
 import traceback
 
-from rayk8s.serve import _api, _context, _grpc, _http, _multiplex, _wire
+from rayk8s.serve import _api, _context, _grpc, _http, _multiplex, _starlette, _wire
 
 ENV_REPLICA_ID = "RAYK8S_SERVE_REPLICA_ID"
 ENV_APP = "RAYK8S_SERVE_APP"
@@ -247,8 +247,8 @@ class Replica:
             head = {"status": 200, "headers": [["x-serve-encoding", "pickle"]]}
             data = pickle.dumps(result)
         else:
-            request = _http.Request(meta, body)
-            result = await self.call_user(self.target("__call__"), request)
+            handler = self.target("__call__")
+            result = await self.call_user(handler, _starlette.request_for(handler, meta, body))
             if _http.is_streaming(result):
                 await self.stream_http(stream, result, window, state)
                 return

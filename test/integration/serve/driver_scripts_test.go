@@ -1,0 +1,117 @@
+package serve_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// driverPython is the interpreter of Ray-style driver scripts: it needs
+// cloudpickle, starlette and requests, which Debian's packages install for
+// /usr/bin/python3 (hack/install-deps.sh), unlike a python3 earlier on PATH.
+func driverPython(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("RAYK8S_SERVE_PYTHON")
+	if p == "" {
+		p = "/usr/bin/python3"
+	}
+	if out, err := exec.Command(p, "-c", "import cloudpickle, starlette, requests").CombinedOutput(); err != nil {
+		t.Fatalf("%s cannot import cloudpickle, starlette and requests (run hack/install-deps.sh): %v\n%s", p, err, out)
+	}
+	return p
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// runDriver runs a script of python/examples/ray_serve unchanged, as a user
+// runs it: no RAY_ADDRESS, so serve.run starts a local head from our ray
+// binary and stops it when the script exits.
+func runDriver(t *testing.T, script string) []string {
+	t.Helper()
+	python := driverPython(t)
+	pythonDir, err := filepath.Abs("../../../python")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bounds a hung script; the test asserts output, not duration.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, filepath.Join(pythonDir, "examples", "ray_serve", script))
+	cmd.Env = append(os.Environ(),
+		"RAYK8S_RAY_BIN="+rayBin,
+		"RAYK8S_SERVE_PYTHON="+python,
+		"RAYK8S_SERVE_HTTP_PORT="+strconv.Itoa(freePort(t)),
+		"RAYK8S_SERVE_NUM_CPUS=8",
+		"PYTHONPATH="+pythonDir,
+		"PYTHONUNBUFFERED=1",
+		"RAY_ADDRESS=",
+		"RAY_DASHBOARD_ADDRESS=",
+	)
+	// Interrupt rather than kill on timeout, so atexit stops the local head.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 30 * time.Second
+	out, err := cmd.Output()
+	if err != nil {
+		stderr := ""
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("%s failed: %v\nstdout:\n%s\nstderr:\n%s", script, err, out, stderr)
+	}
+	return strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+}
+
+func assertLines(t *testing.T, got, want []string) {
+	t.Helper()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("output:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// Model composition through handles, a streaming handle call, HTTP with a
+// starlette Request, serve.status and serve.delete, from one driver.
+func TestDriverScriptComposition(t *testing.T) {
+	assertLines(t, runDriver(t, "composition.py"), []string{
+		"handle: 12", "stream: [1, 2, 3]", "http: 8", "status: RUNNING", "after delete: []",
+	})
+}
+
+// A constructor that raises fails serve.run with the deploy error naming
+// the deployment and the cause; a Deployment that is not bound is refused.
+func TestDriverScriptDeployFailure(t *testing.T) {
+	assertLines(t, runDriver(t, "failing.py"), []string{
+		"deploy error: Deploying application broken failed: Failed to update the deployments ['Broken'].",
+		"mentions cause: True",
+		"type error: serve.run expects an Application returned by Deployment.bind(), got Deployment",
+	})
+}
+
+// starlette Requests (type-hinted) and Responses (JSON with status and
+// headers, plain text, streaming), @serve.batch, user_config/reconfigure,
+// two applications from one driver and serve.shutdown.
+func TestDriverScriptStarlette(t *testing.T) {
+	assertLines(t, runDriver(t, "starlette_app.py"), []string{
+		"plain: hello ray",
+		"json: 201 yes {'kind': 'starlette.requests', 'echo': {'a': 1}}",
+		"stream: ['0', '1', '2']",
+		"batch: x:True",
+		"apps: ['batched', 'greeter']",
+		"after shutdown: []",
+	})
+}
