@@ -38,9 +38,8 @@ func TestStartupRefusals(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--batch-scheduler=volcano"}, "batch scheduler volcano is not supported yet"},
-		{[]string{"--batch-scheduler=kai-scheduler"}, "batch scheduler kai-scheduler is not supported yet"},
-		{[]string{"--enable-batch-scheduler"}, "batch scheduler volcano is not supported yet"},
+		{[]string{"--batch-scheduler=slurm"}, `--batch-scheduler: unknown batch scheduler "slurm"`},
+		{[]string{"--batch-scheduler=volcano", "--enable-batch-scheduler"}, "batch-scheduler"},
 		{[]string{"--feature-gates=RayClusterMTLS=true"}, "feature gate RayClusterMTLS is not implemented yet"},
 		{[]string{"--feature-gates=KubernetesWAS=true"}, "feature gate KubernetesWAS is not implemented yet"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},
