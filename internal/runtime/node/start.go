@@ -183,7 +183,7 @@ func (s *starter) addControlService(ctx context.Context) error {
 		ProcessKinds: []string{jobs.ProcessKind, servecontroller.ReplicaKind},
 	})
 	gcsServer.RegisterService(s.autoscaling.Register)
-	coreScheduler := coresched.New(coresched.Options{Cluster: gcsServer, Logger: s.log.WithName("core_scheduler")})
+	coreScheduler := coresched.New(coresched.Options{Cluster: gcsServer, Demand: s.autoscaling, Logger: s.log.WithName("core_scheduler")})
 	gcsServer.RegisterService(coreScheduler.Register)
 	s.add("core_scheduler", coreScheduler.Run)
 	s.add("gcs_server", func(ctx context.Context) error { return gcsServer.Serve(ctx, gl) })
