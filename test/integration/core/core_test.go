@@ -217,6 +217,9 @@ func TestTwoNodes(t *testing.T) {
 		"handle used on the other node [101, 102, 103]",
 		"killed remote actor raises RayActorError",
 		"node affinity True",
+		"numpy 100 MB across nodes True True 104857600",
+		"numpy array is a view of the transfer True",
+		"numpy array back from the worker True False",
 	)
 	if !regexp.MustCompile(`\(shout pid=\d+, ip=127\.0\.0\.2\) hello from the worker node\n`).MatchString(out) {
 		t.Errorf("the worker node's output did not reach the driver:\n%s", out)
