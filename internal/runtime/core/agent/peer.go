@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rayk8s/rayk8s/internal/runtime/core/corewire"
+	"github.com/rayk8s/rayk8s/internal/runtime/core/stateapi"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 
@@ -113,9 +114,15 @@ func (a *Agent) callPeer(ctx context.Context, nodeID string, m *corewire.Message
 // Handler serves the agent-to-agent calls under HTTPPath.
 func (a *Agent) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == HTTPPath+objectDataOp && r.Method == http.MethodGet {
-			a.serveObjectData(w, r)
-			return
+		if r.Method == http.MethodGet {
+			switch r.URL.Path {
+			case HTTPPath + objectDataOp:
+				a.serveObjectData(w, r)
+				return
+			case stateapi.AgentPath:
+				a.serveState(w)
+				return
+			}
 		}
 		if r.Method != http.MethodPost {
 			http.Error(w, "POST only", http.StatusMethodNotAllowed)

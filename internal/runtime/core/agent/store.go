@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"sort"
 	"sync"
 )
 
@@ -154,4 +155,30 @@ func (s *Store) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.objs)
+}
+
+// objectInfo describes one entry for the state API.
+type objectInfo struct {
+	id    string
+	job   string
+	size  int
+	ready bool
+}
+
+// Objects lists the entries, sorted by id.
+func (s *Store) Objects() []objectInfo {
+	s.mu.Lock()
+	out := make([]objectInfo, 0, len(s.objs))
+	for id, o := range s.objs {
+		ready := false
+		select {
+		case <-o.ready:
+			ready = true
+		default:
+		}
+		out = append(out, objectInfo{id: id, job: o.job, size: len(o.data), ready: ready})
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
 }

@@ -61,9 +61,9 @@ type Options struct {
 type noDemand struct{}
 
 func (noDemand) SetPending(string, string, map[string]float64, bool) {}
-func (noDemand) Withdraw(string)                                      {}
-func (noDemand) Placed(string, string)                                {}
-func (noDemand) Released(string, string)                              {}
+func (noDemand) Withdraw(string)                                     {}
+func (noDemand) Placed(string, string)                               {}
+func (noDemand) Released(string, string)                             {}
 
 // DemandKind is the kind a lease is reported under: "ray_task" or
 // "ray_actor" after its id's prefix, with "_infeasible" appended while no
