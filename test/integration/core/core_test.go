@@ -235,6 +235,9 @@ func TestFaultsAndBadInput(t *testing.T) {
 		"no retries left: WorkerCrashedError",
 		"unpicklable argument: Could not serialize the argument <unlocked _thread.lock object | for a task or actor leaf: TypeError: cannot pickle '_thread.lock' object",
 		"cluster still works 42",
+		"foreign object: Object "+strings.Repeat("ab", 28)+" is not known to this cluster: no ray.put or task of a running job here created it (an ObjectRef from another cluster or session?)",
+		"foreign owner: Failed to retrieve object "+strings.Repeat("cd", 28)+" from node "+strings.Repeat("ef", 28),
+		"cluster still works after 2",
 	)
 }
 

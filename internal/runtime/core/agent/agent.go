@@ -473,6 +473,11 @@ func (a *Agent) get(c *corewire.Conn, m *corewire.Message) (*corewire.Message, e
 	if err := m.Decode(&b); err != nil {
 		return nil, err
 	}
+	for i, id := range b.ObjectIDs {
+		if err := a.checkKnown(id, ownerAt(b.Owners, i)); err != nil {
+			return nil, err
+		}
+	}
 	ctx, cancel := timeoutCtx(c, b.TimeoutMs)
 	defer cancel()
 	reacquire := a.releaseWhileBlocked(c, b.ObjectIDs)
@@ -568,3 +573,23 @@ func newID(n int) string {
 // newJobID is 4 bytes of hex like Ray's JobID; random rather than a
 // cluster-wide counter, so drivers on different nodes need no coordination.
 func newJobID() string { return newID(4) }
+
+// checkKnown refuses an object this node owns but never heard of: an
+// ObjectRef from another cluster or session, or one whose job has ended.
+// Waiting for it would never end.
+func (a *Agent) checkKnown(id, owner string) error {
+	if owner != "" && owner != a.opts.NodeID {
+		return nil
+	}
+	if a.store.Known(id) {
+		return nil
+	}
+	return errorf("ObjectLostError", "Object %s is not known to this cluster: no ray.put or task of a running job here created it (an ObjectRef from another cluster or session?)", id)
+}
+
+func ownerAt(owners []string, i int) string {
+	if i < len(owners) {
+		return owners[i]
+	}
+	return ""
+}

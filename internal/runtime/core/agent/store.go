@@ -49,6 +49,26 @@ func (s *Store) Put(id, job string, data []byte, isErr bool) {
 	close(o.ready)
 }
 
+// Expect records that id will get a value (a submitted task's or actor
+// call's return), so that a get of it waits instead of finding it unknown.
+func (s *Store) Expect(id, job string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.entry(id)
+	if o.job == "" {
+		o.job = job
+	}
+}
+
+// Known reports whether id has an entry: a value, or one expected or
+// waited for.
+func (s *Store) Known(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.objs[id]
+	return ok
+}
+
 // Ready reports whether id has a value.
 func (s *Store) Ready(id string) bool {
 	s.mu.Lock()

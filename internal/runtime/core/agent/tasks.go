@@ -42,6 +42,9 @@ func (a *Agent) submitTask(m *corewire.Message) (*corewire.Message, error) {
 	if err := m.Decode(&b); err != nil {
 		return nil, err
 	}
+	for _, id := range b.Returns {
+		a.store.Expect(id, b.Job)
+	}
 	// Submissions get no answer: a task that cannot run stores its error
 	// in its return objects, where the caller's ray.get finds it.
 	fail := func(msg string) (*corewire.Message, error) {

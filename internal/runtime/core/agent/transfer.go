@@ -43,6 +43,10 @@ func (a *Agent) serveObjectData(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(hdrErrorType, typ)
 		http.Error(w, strings.ReplaceAll(err.Error(), "\n", " "), http.StatusConflict)
 	}
+	if err := a.checkKnown(id, ""); err != nil {
+		fail(err)
+		return
+	}
 	if err := a.store.WaitAll(r.Context(), []string{id}); err != nil {
 		fail(err)
 		return
