@@ -28,6 +28,8 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # Ray core (python/ray) pickles functions, classes and values with cloudpickle, as Ray does.
 /usr/bin/python3 -c 'import cloudpickle' >/dev/null 2>&1 || need+=(python3-cloudpickle)
+# Ray core's tests pass numpy arrays between nodes (pickle protocol 5, out-of-band buffers).
+/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || need+=(python3-numpy)
 # KubeRay's RayJob sample imports requests and runs `python`, which the process node's PATH must
 # resolve to Debian's interpreter.
 /usr/bin/python3 -c 'import requests' >/dev/null 2>&1 || need+=(python3-requests)

@@ -5,7 +5,8 @@ import hashlib
 import cloudpickle
 
 from ray._private.object_ref import ObjectRef, new_id
-from ray._private.worker import global_worker, serialize
+from ray._private import wire
+from ray._private.worker import dumps, global_worker, serialize
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 # Options Ray has that this runtime does not run yet: naming them is an error.
@@ -65,7 +66,7 @@ def split_args(args, kwargs):
 
 def serialize_args(args, kwargs, what):
     try:
-        return cloudpickle.dumps((args, kwargs))
+        return dumps((args, kwargs))
     except Exception:  # noqa: BLE001 - find the argument to name in the error
         pass
     for a in list(args) + list(kwargs.values()):
@@ -75,6 +76,12 @@ def serialize_args(args, kwargs, what):
             raise TypeError(f"Could not serialize the argument {a!r} for a task or actor {what}: "
                             f"{type(e).__name__}: {e}") from None
     return serialize((args, kwargs), f"arguments for {what}")
+
+
+def _plain(blob):
+    """A blob as bytes, joining out-of-band pieces (a function closing over
+    an array), since a function's blob is hashed and cached."""
+    return b"".join(blob.pieces) if isinstance(blob, wire.Frames) else blob
 
 
 def make_refs(task_id, n):
@@ -106,7 +113,7 @@ class RemoteFunction:
 
     def _blob(self):
         if self._pickled is None:
-            self._pickled = serialize(self._function, f"remote function {self.__name__}")
+            self._pickled = _plain(serialize(self._function, f"remote function {self.__name__}"))
             self._fn_id = hashlib.sha1(self._pickled).hexdigest()
         return self._pickled
 

@@ -118,3 +118,28 @@ class WireTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class OutOfBandSerializationTest(unittest.TestCase):
+    def test_large_array_travels_out_of_band_and_comes_back_as_a_view(self):
+        import numpy as np
+        from ray._private import worker
+
+        array = np.arange(1 << 17, dtype=np.float64)  # 1 MiB
+        blob = worker.dumps({"a": array, "n": 3})
+        self.assertIsInstance(blob, wire.Frames)
+        # The array's own memory is one of the pieces: nothing copied it into the pickle.
+        self.assertTrue(any(isinstance(p, memoryview) and p.nbytes == array.nbytes for p in blob.pieces))
+        received = b"".join(blob.pieces)
+        value = worker.loads(received)
+        self.assertEqual(value["n"], 3)
+        self.assertTrue(np.array_equal(value["a"], array))
+        self.assertFalse(value["a"].flags.owndata)
+        self.assertFalse(value["a"].flags.writeable)
+
+    def test_small_values_stay_plain_pickles(self):
+        from ray._private import worker
+
+        blob = worker.dumps([1, "two", b"x" * 100])
+        self.assertIsInstance(blob, bytes)
+        self.assertEqual(worker.loads(blob), [1, "two", b"x" * 100])

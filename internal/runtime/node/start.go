@@ -16,6 +16,7 @@ import (
 	"github.com/rayk8s/rayk8s/internal/dashboard"
 	coreagent "github.com/rayk8s/rayk8s/internal/runtime/core/agent"
 	coresched "github.com/rayk8s/rayk8s/internal/runtime/core/sched"
+	corestate "github.com/rayk8s/rayk8s/internal/runtime/core/stateapi"
 	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
 	"github.com/rayk8s/rayk8s/internal/runtime/jobs"
 	"github.com/rayk8s/rayk8s/internal/runtime/raylet"
@@ -183,7 +184,7 @@ func (s *starter) addControlService(ctx context.Context) error {
 		ProcessKinds: []string{jobs.ProcessKind, servecontroller.ReplicaKind},
 	})
 	gcsServer.RegisterService(s.autoscaling.Register)
-	coreScheduler := coresched.New(coresched.Options{Cluster: gcsServer, Logger: s.log.WithName("core_scheduler")})
+	coreScheduler := coresched.New(coresched.Options{Cluster: gcsServer, Demand: s.autoscaling, Logger: s.log.WithName("core_scheduler")})
 	gcsServer.RegisterService(coreScheduler.Register)
 	s.add("core_scheduler", coreScheduler.Run)
 	s.add("gcs_server", func(ctx context.Context) error { return gcsServer.Serve(ctx, gl) })
@@ -370,6 +371,7 @@ func (s *starter) addDashboard(ctx context.Context) error {
 	dash.Handle("/api/jobs", jh)
 	dash.Handle("/api/packages/", jobs.NewPackagesHandler(s.gcsServer.Storage()))
 	dash.Handle("/api/serve/", servecontroller.NewHandler(s.serveController, s.log.WithName("serve_api")))
+	dash.Handle("/api/v0/", corestate.NewHandler(corestate.Options{Nodes: s.gcsServer.Nodes, SubmittedJobs: s.jobManager.List, Logger: s.log.WithName("state_api")}))
 	s.add("dashboard", serveHTTP(dl, dash, nil))
 	if _, err := s.gcsServer.Storage().Put(ctx, DashboardKVNamespace, DashboardKVKey, []byte(s.n.dashAddr), true); err != nil {
 		return fmt.Errorf("publishing the dashboard address: %w", err)

@@ -110,6 +110,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.startCommand(),
 		c.stopCommand(),
 		c.statusCommand(),
+		c.listCommand(),
 		c.healthCheckCommand(),
 		c.jobCommand(),
 		c.autoscalerCommand(),

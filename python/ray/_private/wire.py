@@ -29,6 +29,25 @@ class ConnectionClosed(Exception):
     pass
 
 
+class Frames:
+    """One message part made of several pieces, sent one after the other
+    without joining them (a pickle and its out-of-band buffers)."""
+
+    __slots__ = ("pieces", "nbytes")
+
+    def __init__(self, pieces):
+        self.pieces = pieces
+        self.nbytes = sum(len(p) for p in pieces)
+
+
+def _flatten(parts):
+    for p in parts:
+        if isinstance(p, Frames):
+            yield from p.pieces
+        else:
+            yield p
+
+
 class Connection:
     """One socket connection that both sends and serves requests.
 
@@ -50,12 +69,12 @@ class Connection:
         self._reader.start()
 
     def _send(self, header, parts=()):
-        sizes = [len(p) for p in parts]
+        sizes = [p.nbytes if isinstance(p, Frames) else len(p) for p in parts]
         if sizes:
             header["b"] = sizes
         raw = json.dumps(header, separators=(",", ":")).encode()
         data = [_PREFIX.pack(len(raw), sum(sizes)), raw]
-        data.extend(parts)
+        data.extend(_flatten(parts))
         with self._wlock:
             if self._closed:
                 raise ConnectionClosed("the connection to the node agent is closed")

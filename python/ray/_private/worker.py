@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -360,15 +361,66 @@ class RayContext(dict):
 
 # --- objects -------------------------------------------------------------------
 
+# A value whose pickle has out-of-band buffers is sent as: magic, buffer
+# count, the lengths of the pickle and of each buffer, the pickle, the
+# buffers. Large contiguous buffers (numpy arrays) so go from the sender's
+# memory to the socket, and come back as views of the received bytes,
+# without being copied into or out of a pickle stream.
+_OOB_MAGIC = b"\x00RK5"
+_OOB_HEAD = struct.Struct("<4sI")
+_OOB_MIN = 64 << 10
+
+
+def dumps(value):
+    """Pickles value with protocol 5: bytes, or a wire.Frames when large
+    buffers travel out of band."""
+    buffers = []
+
+    def out_of_band(buf):
+        try:
+            raw = buf.raw()
+        except BufferError:
+            return True  # not contiguous: stays in the pickle
+        if raw.nbytes < _OOB_MIN:
+            return True
+        buffers.append(raw)
+        return False
+
+    data = cloudpickle.dumps(value, protocol=5, buffer_callback=out_of_band)
+    if not buffers:
+        return data
+    lens = [len(data)] + [b.nbytes for b in buffers]
+    head = _OOB_HEAD.pack(_OOB_MAGIC, len(buffers)) + struct.pack(f"<{len(lens)}Q", *lens)
+    return wire.Frames([head, data, *buffers])
+
+
+def loads(data):
+    """Inverse of dumps; out-of-band buffers become views of data."""
+    mv = memoryview(data)
+    if mv[:4] != _OOB_MAGIC:
+        return cloudpickle.loads(data)
+    _, n = _OOB_HEAD.unpack_from(mv)
+    off = _OOB_HEAD.size
+    lens = struct.unpack_from(f"<{n + 1}Q", mv, off)
+    off += 8 * (n + 1)
+    pickled = mv[off:off + lens[0]]
+    off += lens[0]
+    buffers = []
+    for size in lens[1:]:
+        buffers.append(mv[off:off + size])
+        off += size
+    return cloudpickle.loads(pickled, buffers=buffers)
+
+
 def serialize(value, what="value"):
     try:
-        return cloudpickle.dumps(value)
+        return dumps(value)
     except Exception as e:  # noqa: BLE001 - any pickling failure is the user's input
         raise TypeError(f"Could not serialize the {what} {value!r}: {type(e).__name__}: {e}") from None
 
 
 def deserialize(data):
-    return cloudpickle.loads(data)
+    return loads(data)
 
 
 def decode_error(data):

@@ -152,13 +152,13 @@ class Executor:
             if kind == "task":
                 fn = self.functions.get(body["fn_id"])
                 if fn is None:
-                    fn = cloudpickle.loads(parts[0])
+                    fn = state.deserialize(parts[0])
                     self.functions[body["fn_id"]] = fn
-                args, kwargs = self.resolve(*cloudpickle.loads(parts[1]))
+                args, kwargs = self.resolve(*state.deserialize(parts[1]))
                 out = self.results(name, body.get("num_returns", 1), fn(*args, **kwargs))
             elif kind == "actor_init":
-                cls = cloudpickle.loads(parts[0])
-                args, kwargs = self.resolve(*cloudpickle.loads(parts[1]))
+                cls = state.deserialize(parts[0])
+                args, kwargs = self.resolve(*state.deserialize(parts[1]))
                 self.w.actor_id = body.get("actor_id")
                 self.w.job_id = body.get("job")
                 self.w.namespace = body.get("namespace")
@@ -171,7 +171,7 @@ class Executor:
             else:
                 name = f"{type(self.actor).__name__}.{body['method']}"
                 method = getattr(self.actor, body["method"])
-                args, kwargs = self.resolve(*cloudpickle.loads(parts[0]))
+                args, kwargs = self.resolve(*state.deserialize(parts[0]))
                 out = self.results(name, body.get("num_returns", 1), method(*args, **kwargs))
             self.reply(header, {"errors": [False] * len(out)}, out)
         except Exception as e:  # noqa: BLE001 - user code raised: the caller gets it
@@ -205,7 +205,7 @@ class Executor:
         name = f"{type(self.actor).__name__}.{body['method']}"
         try:
             method = getattr(self.actor, body["method"])
-            args, kwargs = cloudpickle.loads(parts[0])
+            args, kwargs = state.deserialize(parts[0])
             args, kwargs = await asyncio.get_running_loop().run_in_executor(None, self.resolve, args, kwargs)
             result = method(*args, **kwargs)
             if asyncio.iscoroutine(result):

@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"bufio"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,8 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	"github.com/rayk8s/rayk8s/internal/testsupport/rayproc"
 	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
+	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 
 // The RayCluster quickstart's command, as `kubectl exec <head> -- python -c`
@@ -212,6 +217,9 @@ func TestTwoNodes(t *testing.T) {
 		"handle used on the other node [101, 102, 103]",
 		"killed remote actor raises RayActorError",
 		"node affinity True",
+		"numpy 100 MB across nodes True True 104857600",
+		"numpy array is a view of the transfer True",
+		"numpy array back from the worker True False",
 	)
 	if !regexp.MustCompile(`\(shout pid=\d+, ip=127\.0\.0\.2\) hello from the worker node\n`).MatchString(out) {
 		t.Errorf("the worker node's output did not reach the driver:\n%s", out)
@@ -227,6 +235,9 @@ func TestFaultsAndBadInput(t *testing.T) {
 		"no retries left: WorkerCrashedError",
 		"unpicklable argument: Could not serialize the argument <unlocked _thread.lock object | for a task or actor leaf: TypeError: cannot pickle '_thread.lock' object",
 		"cluster still works 42",
+		"foreign object: Object "+strings.Repeat("ab", 28)+" is not known to this cluster: no ray.put or task of a running job here created it (an ObjectRef from another cluster or session?)",
+		"foreign owner: Failed to retrieve object "+strings.Repeat("cd", 28)+" from node "+strings.Repeat("ef", 28),
+		"cluster still works after 2",
 	)
 }
 
@@ -261,12 +272,28 @@ func TestStatusShowsPendingDemand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || line != "queued True\n" {
-		t.Fatalf("driver said %q, %v", line, err)
+	lines := bufio.NewReader(stdout)
+	for _, want := range []string{"holder held\n", "queued True\n"} {
+		if line, err := lines.ReadString('\n'); err != nil || line != want {
+			t.Fatalf("driver said %q, %v; want %q", line, err, want)
+		}
 	}
 	out, _ = rayproc.Run(t, rayBin, h.env, "status", "--address="+h.gcsAddr)
-	wantLines(t, out, "Demands:", " {'CPU': 64.0}: 1+ pending tasks/actors")
+	wantLines(t, out, "Demands:", " {'CPU': 2.0}: 1+ pending tasks/actors", " {'CPU': 64.0}: 1+ pending tasks/actors")
+
+	// The cluster autoscaler's view: both waiting tasks with their shapes, the
+	// one no node can hold marked infeasible, and the head busy with the actor.
+	st := clusterState(t, h.gcsAddr)
+	kinds := map[float64]string{}
+	for _, p := range st.Pending {
+		kinds[p.Resources["CPU"]] = p.Kind
+	}
+	if len(st.Pending) != 2 || kinds[2] != "ray_task" || kinds[64] != "ray_task_infeasible" {
+		t.Errorf("pending demand = %v, want a ray_task of 2 CPU and a ray_task_infeasible of 64 CPU", st.Pending)
+	}
+	if len(st.Activity) != 1 || st.Activity[0].RunningProcesses == 0 || st.Activity[0].IdleSinceMs != 0 {
+		t.Errorf("head activity = %v, want busy with the actor's lease", st.Activity)
+	}
 
 	// The demand goes with the driver.
 	_ = stdin.Close()
@@ -277,6 +304,26 @@ func TestStatusShowsPendingDemand(t *testing.T) {
 		out, _ := rayproc.Run(t, rayBin, h.env, "status", "--address="+h.gcsAddr)
 		return strings.Contains(out, " (no resource demands)\n")
 	})
+	if st := clusterState(t, h.gcsAddr); len(st.Pending) != 0 {
+		t.Errorf("pending demand after the driver left = %v, want none", st.Pending)
+	}
+}
+
+// clusterState reads the head's GetClusterState, as the autoscaler does.
+func clusterState(t *testing.T, gcsAddr string) *gcsv1.GetClusterStateResponse {
+	t.Helper()
+	conn, err := grpc.NewClient("passthrough:///"+gcsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := gcsv1.NewAutoscalerStateServiceClient(conn).GetClusterState(ctx, &gcsv1.GetClusterStateRequest{})
+	if err != nil {
+		t.Fatalf("GetClusterState: %v", err)
+	}
+	return st
 }
 
 func TestActorRestarts(t *testing.T) {

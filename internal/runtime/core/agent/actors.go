@@ -559,6 +559,9 @@ func (a *Agent) actorCall(m *corewire.Message) (*corewire.Message, error) {
 	if err := m.Decode(&b); err != nil {
 		return nil, err
 	}
+	for _, id := range b.Returns {
+		a.store.Expect(id, b.Job)
+	}
 	if len(m.Parts) < 1 {
 		for _, id := range b.Returns {
 			a.store.Put(id, b.Job, agentError("RaySystemError", "actor_call: the call's arguments are missing"), true)

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/rayk8s/rayk8s/internal/runtime/core/corewire"
+	"github.com/rayk8s/rayk8s/internal/runtime/core/stateapi"
 	corev1 "github.com/rayk8s/rayk8s/proto/core/v1"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
@@ -72,6 +73,10 @@ type Agent struct {
 	jobs   map[string]*job
 	actors map[string]*actor
 
+	// tmu guards tasks: the state API's rows of tasks submitted here.
+	tmu   sync.Mutex
+	tasks map[string]*stateapi.Task
+
 	// lmu guards shapes: tasks waiting for leases, by job and resource shape.
 	lmu    sync.Mutex
 	shapes map[string]*shapeQueue
@@ -94,6 +99,8 @@ type job struct {
 	mu     sync.Mutex
 	// peers are the nodes running some of this job's work.
 	peers map[string]bool
+	// started is when the driver connected (zero for other nodes' jobs).
+	started time.Time
 }
 
 // notify sends a message to the job's driver, when it is connected here.
@@ -121,6 +128,7 @@ func New(opts Options) *Agent {
 		jobs:   map[string]*job{},
 		actors: map[string]*actor{},
 		shapes: map[string]*shapeQueue{},
+		tasks:  map[string]*stateapi.Task{},
 	}
 	a.pool = newPool(a)
 	a.logs = make(chan logLines, 4096)
@@ -279,6 +287,7 @@ func (a *Agent) endJob(j *job) {
 	}
 	a.pool.dropIdle(j)
 	a.store.DropJob(j.id)
+	a.dropTasks(j.id)
 }
 
 // errorf builds an error reply the Python side raises as pyType.
@@ -358,7 +367,7 @@ func (a *Agent) hello(c *corewire.Conn, m *corewire.Message) (*corewire.Message,
 			ns = newID(16)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		j := &job{id: id, namespace: ns, env: b.EnvVars, sysPath: b.SysPath, pyPath: b.PyPath, conn: c, driverNode: a.opts.NodeID, ctx: ctx, cancel: cancel, peers: map[string]bool{}}
+		j := &job{id: id, namespace: ns, env: b.EnvVars, sysPath: b.SysPath, pyPath: b.PyPath, conn: c, driverNode: a.opts.NodeID, ctx: ctx, cancel: cancel, peers: map[string]bool{}, started: time.Now()}
 		a.mu.Lock()
 		a.jobs[id] = j
 		a.mu.Unlock()
@@ -464,6 +473,11 @@ func (a *Agent) get(c *corewire.Conn, m *corewire.Message) (*corewire.Message, e
 	if err := m.Decode(&b); err != nil {
 		return nil, err
 	}
+	for i, id := range b.ObjectIDs {
+		if err := a.checkKnown(id, ownerAt(b.Owners, i)); err != nil {
+			return nil, err
+		}
+	}
 	ctx, cancel := timeoutCtx(c, b.TimeoutMs)
 	defer cancel()
 	reacquire := a.releaseWhileBlocked(c, b.ObjectIDs)
@@ -559,3 +573,23 @@ func newID(n int) string {
 // newJobID is 4 bytes of hex like Ray's JobID; random rather than a
 // cluster-wide counter, so drivers on different nodes need no coordination.
 func newJobID() string { return newID(4) }
+
+// checkKnown refuses an object this node owns but never heard of: an
+// ObjectRef from another cluster or session, or one whose job has ended.
+// Waiting for it would never end.
+func (a *Agent) checkKnown(id, owner string) error {
+	if owner != "" && owner != a.opts.NodeID {
+		return nil
+	}
+	if a.store.Known(id) {
+		return nil
+	}
+	return errorf("ObjectLostError", "Object %s is not known to this cluster: no ray.put or task of a running job here created it (an ObjectRef from another cluster or session?)", id)
+}
+
+func ownerAt(owners []string, i int) string {
+	if i < len(owners) {
+		return owners[i]
+	}
+	return ""
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rayk8s/rayk8s/internal/runtime/core/corewire"
+	"github.com/rayk8s/rayk8s/internal/runtime/core/stateapi"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 
@@ -113,6 +114,16 @@ func (a *Agent) callPeer(ctx context.Context, nodeID string, m *corewire.Message
 // Handler serves the agent-to-agent calls under HTTPPath.
 func (a *Agent) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			switch r.URL.Path {
+			case HTTPPath + objectDataOp:
+				a.serveObjectData(w, r)
+				return
+			case stateapi.AgentPath:
+				a.serveState(w)
+				return
+			}
+		}
 		if r.Method != http.MethodPost {
 			http.Error(w, "POST only", http.StatusMethodNotAllowed)
 			return
@@ -142,8 +153,6 @@ func (a *Agent) Handler() http.Handler {
 
 func (a *Agent) handlePeer(ctx context.Context, m *corewire.Message) (*corewire.Message, error) {
 	switch m.Op {
-	case "object":
-		return a.serveObject(ctx, m)
 	case "execute_task":
 		return a.executeForPeer(ctx, m)
 	case "start_actor":
@@ -161,44 +170,26 @@ func (a *Agent) handlePeer(ctx context.Context, m *corewire.Message) (*corewire.
 	return nil, errorf("NotImplementedError", "the node agent does not implement the peer call %q", m.Op)
 }
 
-// serveObject answers another node's fetch once the value exists here.
-func (a *Agent) serveObject(ctx context.Context, m *corewire.Message) (*corewire.Message, error) {
-	var b objRef
-	if err := m.Decode(&b); err != nil {
-		return nil, err
-	}
-	if err := a.store.WaitAll(ctx, []string{b.ID}); err != nil {
-		return nil, err
-	}
-	data, isErr, ok := a.store.Value(b.ID)
-	if !ok {
-		return nil, errorf("ObjectLostError", "Object %s is lost: its job has exited", b.ID)
-	}
-	return &corewire.Message{Header: corewire.Header{Body: corewire.JSON(map[string]bool{"error": isErr})}, Parts: [][]byte{data}}, nil
-}
-
 // ensure makes r's value available in the local store, fetching it from
 // its owner's node when another node holds it.
 func (a *Agent) ensure(ctx context.Context, jobID string, r objRef) error {
 	if r.Owner == "" || r.Owner == a.opts.NodeID || a.store.Ready(r.ID) {
 		return a.store.WaitAll(ctx, []string{r.ID})
 	}
-	reply, err := a.callPeer(ctx, r.Owner, &corewire.Message{Header: corewire.Header{Op: "object", Body: corewire.JSON(r)}})
+	data, isErr, err := a.fetchObject(ctx, r.Owner, r.ID)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		var re *corewire.RemoteError
+		if errors.As(err, &re) && re.Type != "" && re.Type != "ObjectLostError" {
+			a.store.Put(r.ID, jobID, agentError(re.Type, re.Message), true)
+			return nil
+		}
 		a.store.Put(r.ID, jobID, agentError("ObjectLostError", fmt.Sprintf("Failed to retrieve object %s from node %s: %v", r.ID, r.Owner, err)), true)
 		return nil
 	}
-	var b struct {
-		Error bool `json:"error"`
-	}
-	if err := reply.Decode(&b); err != nil || len(reply.Parts) != 1 {
-		a.store.Put(r.ID, jobID, agentError("ObjectLostError", "Failed to retrieve object "+r.ID+": malformed reply"), true)
-		return nil
-	}
-	a.store.Put(r.ID, jobID, reply.Parts[0], b.Error)
+	a.store.Put(r.ID, jobID, data, isErr)
 	return nil
 }
 

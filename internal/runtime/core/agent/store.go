@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"sort"
 	"sync"
 )
 
@@ -46,6 +47,26 @@ func (s *Store) Put(id, job string, data []byte, isErr bool) {
 	}
 	o.data, o.isErr, o.job = data, isErr, job
 	close(o.ready)
+}
+
+// Expect records that id will get a value (a submitted task's or actor
+// call's return), so that a get of it waits instead of finding it unknown.
+func (s *Store) Expect(id, job string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.entry(id)
+	if o.job == "" {
+		o.job = job
+	}
+}
+
+// Known reports whether id has an entry: a value, or one expected or
+// waited for.
+func (s *Store) Known(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.objs[id]
+	return ok
 }
 
 // Ready reports whether id has a value.
@@ -154,4 +175,30 @@ func (s *Store) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.objs)
+}
+
+// objectInfo describes one entry for the state API.
+type objectInfo struct {
+	id    string
+	job   string
+	size  int
+	ready bool
+}
+
+// Objects lists the entries, sorted by id.
+func (s *Store) Objects() []objectInfo {
+	s.mu.Lock()
+	out := make([]objectInfo, 0, len(s.objs))
+	for id, o := range s.objs {
+		ready := false
+		select {
+		case <-o.ready:
+			ready = true
+		default:
+		}
+		out = append(out, objectInfo{id: id, job: o.job, size: len(o.data), ready: ready})
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
 }

@@ -42,6 +42,9 @@ func (a *Agent) submitTask(m *corewire.Message) (*corewire.Message, error) {
 	if err := m.Decode(&b); err != nil {
 		return nil, err
 	}
+	for _, id := range b.Returns {
+		a.store.Expect(id, b.Job)
+	}
 	// Submissions get no answer: a task that cannot run stores its error
 	// in its return objects, where the caller's ray.get finds it.
 	fail := func(msg string) (*corewire.Message, error) {
@@ -65,15 +68,19 @@ func (a *Agent) submitTask(m *corewire.Message) (*corewire.Message, error) {
 // and stores its results, retrying a crashed worker up to max_retries.
 func (a *Agent) runTask(j *job, b *taskBody, parts [][]byte) {
 	ctx := j.ctx
+	a.recordTask(j, b, taskPendingArgs, "", 0, "")
 	if err := a.ensureAll(ctx, j.id, b.Deps); err != nil {
 		return
 	}
+	attempt := 0
 	fail := func(pyType, msg string) {
+		a.recordTask(j, b, taskFailed, "", attempt, pyType)
 		for _, id := range b.Returns {
 			a.store.Put(id, j.id, agentError(pyType, msg), true)
 		}
 	}
-	for attempt := 0; ; attempt++ {
+	for ; ; attempt++ {
+		a.recordTask(j, b, taskPendingNode, "", attempt, "")
 		node, err := a.acquireTaskLease(ctx, j, b.Resources, b.affinity, b.TaskID)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -82,6 +89,7 @@ func (a *Agent) runTask(j *job, b *taskBody, parts [][]byte) {
 			return
 		}
 		b.LeaseID = node.id
+		a.recordTask(j, b, taskRunning, node.nodeID, attempt, "")
 		var reply *corewire.Message
 		if node.nodeID == a.opts.NodeID {
 			reply, err = a.executeLocal(ctx, j, b, parts)
@@ -112,6 +120,11 @@ func (a *Agent) runTask(j *job, b *taskBody, parts [][]byte) {
 		if rb.AppError && b.RetryExceptions && retriesLeft {
 			continue
 		}
+		state, errType := taskFinished, ""
+		if rb.AppError {
+			state, errType = taskFailed, "TASK_EXECUTION_EXCEPTION"
+		}
+		a.recordTask(j, b, state, "", attempt, errType)
 		for i, id := range b.Returns {
 			a.store.Put(id, j.id, reply.Parts[i], rb.Errors[i])
 		}

@@ -34,10 +34,49 @@ type Cluster interface {
 	OnNodeEvent(fn gcs.NodeEventFunc)
 }
 
+// DemandReporter is told what waits in the queue and what holds resources,
+// so the cluster autoscaler sees queued requests as pending demand and nodes
+// running tasks or actors as busy. *gcs.AutoscalingState implements it.
+type DemandReporter interface {
+	// SetPending records or updates a queued request; calling it again for
+	// the same id keeps the time it started waiting.
+	SetPending(id, kind string, resources map[string]float64, infeasible bool)
+	// Withdraw drops a queued request that will not be placed.
+	Withdraw(id string)
+	// Placed records that id holds resources on nodeID (and left the queue).
+	Placed(nodeID, id string)
+	// Released records that id no longer holds anything on nodeID.
+	Released(nodeID, id string)
+}
+
 // Options configures a Scheduler.
 type Options struct {
 	Cluster Cluster
-	Logger  logr.Logger
+	// Demand, when set, is kept up to date with the queue and the leases.
+	Demand DemandReporter
+	Logger logr.Logger
+}
+
+// noDemand is the DemandReporter of a scheduler nobody reads demand from.
+type noDemand struct{}
+
+func (noDemand) SetPending(string, string, map[string]float64, bool) {}
+func (noDemand) Withdraw(string)                                     {}
+func (noDemand) Placed(string, string)                               {}
+func (noDemand) Released(string, string)                             {}
+
+// DemandKind is the kind a lease is reported under: "ray_task" or
+// "ray_actor" after its id's prefix, with "_infeasible" appended while no
+// alive node could ever hold it.
+func DemandKind(leaseID string, infeasible bool) string {
+	kind := "ray_task"
+	if strings.HasPrefix(leaseID, "actor:") {
+		kind = "ray_actor"
+	}
+	if infeasible {
+		kind += "_infeasible"
+	}
+	return kind
 }
 
 type pending struct {
@@ -57,6 +96,9 @@ type Scheduler struct {
 
 // New returns a Scheduler that re-tries its queue whenever a node changes.
 func New(opts Options) *Scheduler {
+	if opts.Demand == nil {
+		opts.Demand = noDemand{}
+	}
 	s := &Scheduler{opts: opts, kick: make(chan struct{}, 1)}
 	opts.Cluster.OnNodeEvent(func(*gcsv1.Node) { s.Kick() })
 	return s
@@ -99,9 +141,12 @@ func (s *Scheduler) drain() {
 		node, err := s.opts.Cluster.Hold(p.req.LeaseId, p.req.Resources, p.req.NodeId, p.req.PreferredNodeId)
 		if err != nil {
 			kept = append(kept, p)
+			// A node joining or leaving can change whether it could ever fit.
+			s.reportPending(p.req)
 			continue
 		}
 		p.done = true
+		s.opts.Demand.Placed(node.NodeId, p.req.LeaseId)
 		p.granted <- node
 	}
 	clear(s.queue[len(kept):])
@@ -122,6 +167,7 @@ func (s *Scheduler) Lease(ctx context.Context, req *corev1.LeaseRequest, notify 
 	}
 	node, err := s.opts.Cluster.Hold(req.LeaseId, req.Resources, req.NodeId, req.PreferredNodeId)
 	if err == nil {
+		s.opts.Demand.Placed(node.NodeId, req.LeaseId)
 		return node, nil
 	}
 	if !errors.Is(err, gcs.ErrNoCapacity) {
@@ -130,6 +176,7 @@ func (s *Scheduler) Lease(ctx context.Context, req *corev1.LeaseRequest, notify 
 	p := &pending{req: req, granted: make(chan *gcsv1.Node, 1)}
 	s.mu.Lock()
 	s.queue = append(s.queue, p)
+	s.reportPending(req)
 	s.mu.Unlock()
 	// Room may have appeared between the first try and queueing.
 	s.Kick()
@@ -151,7 +198,7 @@ func (s *Scheduler) Lease(ctx context.Context, req *corev1.LeaseRequest, notify 
 		}
 		// Granted while withdrawing: give the resources back.
 		node := <-p.granted
-		s.opts.Cluster.Release(node.NodeId, req.LeaseId)
+		s.Release(node.NodeId, req.LeaseId)
 		return nil, ctx.Err()
 	}
 }
@@ -164,12 +211,21 @@ func (s *Scheduler) withdraw(p *pending) bool {
 		return false
 	}
 	p.done = true
+	s.opts.Demand.Withdraw(p.req.LeaseId)
 	return true
+}
+
+// reportPending tells the demand reporter that req waits; called under s.mu
+// so a grant or withdrawal cannot be overtaken by a stale report.
+func (s *Scheduler) reportPending(req *corev1.LeaseRequest) {
+	infeasible := !s.opts.Cluster.Feasible(req.Resources, req.NodeId)
+	s.opts.Demand.SetPending(req.LeaseId, DemandKind(req.LeaseId, infeasible), req.Resources, infeasible)
 }
 
 // Release returns a granted lease.
 func (s *Scheduler) Release(nodeID, leaseID string) {
 	s.opts.Cluster.Release(nodeID, leaseID)
+	s.opts.Demand.Released(nodeID, leaseID)
 }
 
 // Demand lists the queued requests, oldest first.

@@ -56,3 +56,15 @@ try:
 except TypeError as e:
     print("unpicklable argument:", str(e).split(" at 0x")[0], "|", str(e).split(">")[-1].strip())
 print("cluster still works", ray.get(leaf.remote(41)))
+
+# An ObjectRef this cluster never made (another cluster's or session's) is
+# one clear error, not a get that waits forever.
+try:
+    ray.get(ray.ObjectRef("ab" * 28))
+except ray.exceptions.ObjectLostError as e:
+    print("foreign object:", e)
+try:
+    ray.get(ray.ObjectRef("cd" * 28, "ef" * 28))
+except ray.exceptions.ObjectLostError as e:
+    print("foreign owner:", str(e).split(": ")[0])
+print("cluster still works after", ray.get(leaf.remote(1)))

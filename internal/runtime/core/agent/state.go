@@ -1,0 +1,130 @@
+package agent
+
+import (
+	"encoding/json"
+	"maps"
+	"net/http"
+	"sort"
+
+	"github.com/rayk8s/rayk8s/internal/dashboard"
+	"github.com/rayk8s/rayk8s/internal/runtime/core/stateapi"
+)
+
+// Task states, in Ray's words.
+const (
+	taskPendingArgs = "PENDING_ARGS_AVAIL"
+	taskPendingNode = "PENDING_NODE_ASSIGNMENT"
+	taskRunning     = "RUNNING"
+	taskFinished    = "FINISHED"
+	taskFailed      = "FAILED"
+)
+
+// taskTable records the tasks this node's drivers submitted, for the state
+// API; a job's rows go with the job.
+func (a *Agent) recordTask(j *job, b *taskBody, state, nodeID string, attempt int, errType string) {
+	a.tmu.Lock()
+	defer a.tmu.Unlock()
+	t, ok := a.tasks[b.TaskID]
+	if !ok {
+		t = &stateapi.Task{TaskID: b.TaskID, Name: b.Name, JobID: j.id, Type: "NORMAL_TASK", FuncOrClassName: b.Name,
+			Language: "PYTHON", RequiredResources: maps.Clone(b.Resources)}
+		a.tasks[b.TaskID] = t
+	}
+	t.State, t.AttemptNumber = state, attempt
+	if nodeID != "" {
+		t.NodeID = nodeID
+	}
+	if errType != "" {
+		t.ErrorType = &errType
+	}
+}
+
+func (a *Agent) dropTasks(jobID string) {
+	a.tmu.Lock()
+	defer a.tmu.Unlock()
+	for id, t := range a.tasks {
+		if t.JobID == jobID {
+			delete(a.tasks, id)
+		}
+	}
+}
+
+// State is what this node reports to the head's state API.
+func (a *Agent) State() stateapi.NodeState {
+	st := stateapi.NodeState{Actors: []stateapi.Actor{}, Tasks: []stateapi.Task{}, Objects: []stateapi.Object{}, Drivers: []dashboard.JobDetails{}}
+	a.tmu.Lock()
+	for _, t := range a.tasks {
+		st.Tasks = append(st.Tasks, *t)
+	}
+	a.tmu.Unlock()
+	sort.Slice(st.Tasks, func(i, j int) bool { return st.Tasks[i].TaskID < st.Tasks[j].TaskID })
+
+	a.mu.Lock()
+	var owned []*actor
+	for _, ac := range a.actors {
+		if ac.owner {
+			owned = append(owned, ac)
+		}
+	}
+	var drivers []*job
+	for _, j := range a.jobs {
+		if j.conn != nil {
+			drivers = append(drivers, j)
+		}
+	}
+	a.mu.Unlock()
+	for _, ac := range owned {
+		st.Actors = append(st.Actors, ac.stateRow())
+	}
+	sort.Slice(st.Actors, func(i, j int) bool { return st.Actors[i].ActorID < st.Actors[j].ActorID })
+	for _, j := range drivers {
+		id := j.id
+		st.Drivers = append(st.Drivers, dashboard.JobDetails{
+			Type: dashboard.JobTypeDriver, JobID: &id, Status: dashboard.JobStatusRunning,
+			StartTime:  uint64(j.started.UnixMilli()),
+			DriverInfo: &dashboard.DriverInfo{ID: id, NodeIPAddress: a.opts.NodeIP},
+			Metadata:   map[string]string{}, RuntimeEnv: map[string]any{}, DriverNodeID: &a.opts.NodeID,
+		})
+	}
+	sort.Slice(st.Drivers, func(i, j int) bool { return *st.Drivers[i].JobID < *st.Drivers[j].JobID })
+	for _, o := range a.store.Objects() {
+		status := taskFinished
+		if !o.ready {
+			status = "PENDING"
+		}
+		st.Objects = append(st.Objects, stateapi.Object{ObjectID: o.id, ObjectSize: o.size, TaskStatus: status,
+			ReferenceType: "LOCAL_REFERENCE", Type: "DRIVER", IP: a.opts.NodeIP, JobID: o.job})
+	}
+	return st
+}
+
+func (ac *actor) stateRow() stateapi.Actor {
+	ac.mu.Lock()
+	defer ac.mu.Unlock()
+	row := stateapi.Actor{ActorID: ac.info.ActorID, ClassName: ac.info.ClassName, JobID: ac.job, Name: ac.info.Name,
+		RayNamespace: ac.info.Namespace, IsDetached: ac.detached, NumRestarts: ac.restarts,
+		RequiredResources: map[string]float64{}}
+	if ac.lease != nil {
+		row.NodeID = ac.lease.nodeID
+	}
+	if ac.w != nil && ac.w.cmd != nil && ac.w.cmd.Process != nil {
+		row.PID = ac.w.cmd.Process.Pid
+	}
+	select {
+	case <-ac.ready:
+		row.State = "ALIVE"
+	default:
+		row.State = "PENDING_CREATION"
+	}
+	if ac.dead {
+		row.State = "DEAD"
+		reason := ac.reason
+		row.DeathCause = &reason
+	}
+	return row
+}
+
+func (a *Agent) serveState(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(a.State())
+}
