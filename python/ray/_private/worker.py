@@ -265,7 +265,23 @@ def init(address=None, *, namespace=None, runtime_env=None, ignore_reinit_error=
             sock, gcs = w.local_head.socket, w.local_head.gcs_address
         _connect(w, sock, "driver", namespace=namespace, env_vars=env_vars)
         atexit.register(shutdown)
+        if w.local_head is not None:
+            _wait_registered(w, w.local_head)
         return RayContext(w)
+
+
+def _wait_registered(w, head):
+    """Returns once the new local head's node is alive in the control service: its agent
+    answers before it has registered, and a program's first call may read the cluster's
+    resources."""
+    deadline = time.monotonic() + 60
+    while True:
+        body, _ = w.call("nodes")
+        if any(n["node_id"] == w.node_id and n["alive"] for n in body):
+            return
+        if head.proc.poll() is not None or time.monotonic() > deadline:
+            raise ConnectionError(f"the local Ray head did not register its node; see {head.log.name}")
+        time.sleep(0.05)
 
 
 def _connect(w, sock, role, namespace=None, env_vars=None, worker_id=None):
