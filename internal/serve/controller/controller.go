@@ -97,6 +97,11 @@ type Controller struct {
 	version  int64
 	watchers map[chan *servev1.RouteTable]struct{}
 	kick     chan struct{}
+	// ready is closed once Run has restored the checkpoint and reconciled once, so that
+	// no node is sent the empty table of a controller that has not recovered yet (a
+	// restarted head would otherwise stop every worker's proxy for a moment).
+	ready     chan struct{}
+	readyOnce sync.Once
 }
 
 // New returns a Controller and subscribes it to process and node events.
@@ -122,6 +127,7 @@ func New(opts Options) *Controller {
 		watchers: map[chan *servev1.RouteTable]struct{}{},
 		kick:     make(chan struct{}, 1),
 		table:    &servev1.RouteTable{},
+		ready:    make(chan struct{}),
 	}
 	opts.Cluster.OnProcessEvent(ReplicaKind, c.onReplicaEvent)
 	opts.Cluster.OnProcessEvent(BuildKind, c.onBuildEvent)
@@ -138,6 +144,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		c.Reconcile(ctx)
+		c.readyOnce.Do(func() { close(c.ready) })
 		select {
 		case <-ctx.Done():
 			c.closeWatchers()

@@ -133,6 +133,11 @@ type routeService struct {
 }
 
 func (s *routeService) WatchRoutes(_ *servev1.WatchRoutesRequest, stream grpc.ServerStreamingServer[servev1.RouteTable]) error {
+	select {
+	case <-s.c.ready:
+	case <-stream.Context().Done():
+		return nil
+	}
 	t, ch, cancel := s.c.Watch()
 	defer cancel()
 	if err := stream.Send(t); err != nil {

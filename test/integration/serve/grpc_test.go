@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -147,7 +148,7 @@ func TestGRPCSample(t *testing.T) {
 		addrs = append(addrs, fmt.Sprintf("%s:%d", host, grpcPort))
 	}
 	head := rawConn(t, addrs[0])
-	eventually(t, "the head's gRPC proxy to be healthy", 100, func() bool {
+	eventually(t, "the head's gRPC proxy to be healthy", 10*time.Second, func() bool {
 		var h rayapi.HealthzResponse
 		return head.Invoke(context.Background(), "/ray.serve.RayServeAPIService/Healthz", &rayapi.HealthzRequest{}, &h) == nil && h.Message == "success"
 	})

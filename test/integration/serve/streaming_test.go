@@ -132,7 +132,7 @@ func TestServeStreamingBatchingMultiplexing(t *testing.T) {
 		}
 		cancel()
 		resp.Body.Close()
-		eventually(t, "the replica to see the cancellation", 100, func() bool {
+		eventually(t, "the replica to see the cancellation", 10*time.Second, func() bool {
 			n, active := stats()
 			return n == before+1 && active == 0
 		})
@@ -153,7 +153,7 @@ func TestServeStreamingBatchingMultiplexing(t *testing.T) {
 		// 10000 tokens 50ms apart take minutes: the first one came early.
 		cancel()
 		resp.Body.Close()
-		eventually(t, "the generator to be stopped", 100, func() bool {
+		eventually(t, "the generator to be stopped", 10*time.Second, func() bool {
 			code, body := c.do(t, "GET", c.proxies[0]+"/generate/stats", "")
 			return code == 200 && jsonField(body, "stopped") == "1"
 		})
