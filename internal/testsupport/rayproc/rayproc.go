@@ -45,15 +45,27 @@ func Build() (bin string, remove func(), err error) {
 	return bin, func() { _ = os.RemoveAll(dir) }, nil
 }
 
-// FreePort asks the kernel for a free TCP port on 127.0.0.1.
+// handedOut remembers every port FreePort returned in this test binary: the kernel may offer a
+// port again once its probe listener is closed, and two flags of one `ray start` given the same
+// port make the node fail to bind.
+var handedOut sync.Map
+
+// FreePort asks the kernel for a free TCP port on 127.0.0.1 that no earlier call returned.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		if _, dup := handedOut.LoadOrStore(port, true); !dup {
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port the kernel offered was new in 100 tries")
+	return 0
 }
 
 // Env is this process's environment without the variables whose names start with one of drop
