@@ -69,10 +69,7 @@ func Start(extraCRDPaths ...string) (*Env, error) {
 	cfg, err := te.Start()
 	if err != nil {
 		// A start that timed out (e.g. the CRDs never served) leaves etcd and kube-apiserver running.
-		if stopErr := te.Stop(); stopErr != nil {
-			return nil, fmt.Errorf("starting envtest: %w (and stopping what had started: %v)", err, stopErr)
-		}
-		return nil, fmt.Errorf("starting envtest: %w", err)
+		return nil, errors.Join(fmt.Errorf("starting envtest: %w", err), te.Stop())
 	}
 	// Controllers under test issue bursts of writes; the client-go default of 5 QPS would make
 	// tests slow for no reason.
