@@ -107,8 +107,8 @@ func Merge(code, override dashboard.DeploymentSchema) dashboard.DeploymentSchema
 }
 
 // Resolve fills every unset option with its default and applies
-// target_capacity to the replica count. Autoscaling is not implemented yet
-// (part 2): an autoscaled deployment runs its initial (else minimum) count.
+// target_capacity to the replica count. An autoscaled deployment runs its
+// initial (else minimum) count; the controller's status says so.
 func Resolve(s dashboard.DeploymentSchema, appRuntimeEnv map[string]any, targetCapacity *float64) Deployment {
 	d := Deployment{Name: s.Name}
 	replicas := 1

@@ -1,7 +1,10 @@
 package controller
 
 import (
+	"fmt"
+
 	"github.com/rayk8s/rayk8s/internal/dashboard"
+	"github.com/rayk8s/rayk8s/internal/serve/config"
 	"github.com/rayk8s/rayk8s/internal/serve/metrics"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
@@ -65,7 +68,7 @@ func (c *Controller) Details() *dashboard.ServeInstanceDetails {
 				Name:              dn,
 				Status:            d.status,
 				StatusTrigger:     d.trigger,
-				Message:           d.message,
+				Message:           withAutoscalingNotice(d.message, d.cfg),
 				DeploymentConfig:  d.cfg.Schema,
 				TargetNumReplicas: d.cfg.NumReplicas,
 				RequiredResources: d.cfg.Resources,
@@ -111,4 +114,18 @@ func (c *Controller) ReplicaStats() []metrics.ReplicaStat {
 		}
 	}
 	return out
+}
+
+// withAutoscalingNotice adds to msg that an autoscaling_config (or num_replicas "auto") is not
+// acted on yet, so a user reading `serve status` learns the replica count is fixed instead of
+// seeing the option accepted in silence.
+func withAutoscalingNotice(msg string, cfg config.Deployment) string {
+	if cfg.Schema.AutoscalingConfig == nil {
+		return msg
+	}
+	notice := fmt.Sprintf("autoscaling_config is not implemented yet by this runtime: the deployment runs a fixed %d replicas", cfg.NumReplicas)
+	if msg == "" {
+		return notice
+	}
+	return msg + "; " + notice
 }
