@@ -4,6 +4,7 @@ to the node agent and the API functions that use it."""
 import atexit
 import contextvars
 import glob
+import ipaddress
 import json
 import os
 import shutil
@@ -121,12 +122,19 @@ def _local_nodes(root):
 
 
 def _same_address(a, b):
+    """Whether GCS addresses a and b, one of them a local node's, are the same.
+
+    A loopback host matches a local node by port alone: KubeRay sets
+    RAY_ADDRESS=127.0.0.1:6379 on the head, whose node records its pod IP."""
     if a == b:
         return True
     try:
         ha, pa = a.rsplit(":", 1)
         hb, pb = b.rsplit(":", 1)
-        return pa == pb and socket.gethostbyname(ha) == socket.gethostbyname(hb)
+        if pa != pb:
+            return False
+        ia, ib = socket.gethostbyname(ha), socket.gethostbyname(hb)
+        return ia == ib or ipaddress.ip_address(ia).is_loopback or ipaddress.ip_address(ib).is_loopback
     except (ValueError, OSError):
         return False
 

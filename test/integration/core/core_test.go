@@ -3,6 +3,7 @@ package core_test
 import (
 	"bufio"
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,6 +66,36 @@ func TestInitAddresses(t *testing.T) {
 			t.Errorf("unexpected output:\n%s", out)
 		}
 	})
+}
+
+// KubeRay sets RAY_ADDRESS=127.0.0.1:6379 in the head container while the
+// head's node records its pod IP; `kubectl exec <head> -- python -c
+// "import ray; ray.init()"` must still find the node.
+func TestInitLoopbackAddressFindsNodeAtItsIP(t *testing.T) {
+	h := startHeadAt(t, 2, hostIP(t))
+	port := h.gcsAddr[strings.LastIndex(h.gcsAddr, ":")+1:]
+	out := runPython(t, append(h.env, "RAY_ADDRESS=127.0.0.1:"+port), false, "init.py", "none")
+	wantLines(t, out, "initialized True", "cpus 2.0")
+	out = runPython(t, append(h.env, "RAY_ADDRESS=127.0.0.1:1"), true, "init.py", "none")
+	if !strings.Contains(out, "Could not find a Ray node on this machine connected to the cluster at 127.0.0.1:1") {
+		t.Errorf("a loopback address with another port must not match the node:\n%s", out)
+	}
+}
+
+// hostIP is a non-loopback IPv4 address of this machine, as a pod IP is;
+// 127.0.0.3 where the machine has none.
+func hostIP(t *testing.T) string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatalf("interface addresses: %v", err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+			return n.IP.String()
+		}
+	}
+	t.Log("No non-loopback IPv4 address on this machine; the head takes 127.0.0.3")
+	return "127.0.0.3"
 }
 
 func TestTasks(t *testing.T) {

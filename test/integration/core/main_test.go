@@ -70,16 +70,22 @@ func baseEnv(t testing.TB, tmp string) []string {
 // until its node is recorded for local drivers.
 func startHead(t *testing.T, cpus int) *head {
 	t.Helper()
+	return startHeadAt(t, cpus, "127.0.0.1")
+}
+
+// startHeadAt is startHead with the head's node IP set to ip.
+func startHeadAt(t *testing.T, cpus int, ip string) *head {
+	t.Helper()
 	if _, err := os.Stat(python); err != nil {
 		t.Fatalf("%s is required: %v", python, err)
 	}
 	tmp := t.TempDir()
 	h := &head{env: baseEnv(t, tmp), tmp: tmp}
 	gcsPort, dashPort := rayproc.FreePort(t), rayproc.FreePort(t)
-	h.gcsAddr = "127.0.0.1:" + strconv.Itoa(gcsPort)
+	h.gcsAddr = ip + ":" + strconv.Itoa(gcsPort)
 	h.dashURL = "http://127.0.0.1:" + strconv.Itoa(dashPort)
 	h.proc = rayproc.Start(t, rayBin, h.env, "start", "--head", "--block",
-		"--node-ip-address=127.0.0.1",
+		"--node-ip-address="+ip,
 		"--port="+strconv.Itoa(gcsPort),
 		"--dashboard-host=127.0.0.1",
 		"--dashboard-port="+strconv.Itoa(dashPort),
