@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
@@ -132,9 +133,27 @@ func execIn(ctx context.Context, pod *corev1.Pod, container string, argv ...stri
 	if err != nil {
 		return "", err
 	}
-	var out bytes.Buffer
+	// stdout and stderr are copied by two goroutines: one lock keeps both.
+	var out lockedBuffer
 	err = exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &out, Stderr: &out})
 	return out.String(), err
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // leftovers lists what still exists of a deleted RayCluster: pods, services, its own object.
