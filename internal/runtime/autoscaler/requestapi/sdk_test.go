@@ -78,13 +78,13 @@ func TestPythonSDKAgainstHead(t *testing.T) {
 
 	// Arguments Ray refuses are refused before any call, naming the argument.
 	for args, want := range map[string]string{
-		`{"num_cpus": 1.5}`:                "TypeError: num_cpus should be of type int",
-		`{"num_cpus": -1}`:                 "ValueError: num_cpus should not be negative",
-		`{"bundles": {"CPU": 1}}`:          "TypeError: bundles should be of type list",
-		`{"bundles": [{"CPU": 1}, 2]}`:     "TypeError: bundles[1] should be a dict",
-		`{"bundles": [{"CPU": "x"}]}`:      "TypeError: bundles[0]['CPU'] should be a number",
-		`{"bundles": [{"GPU": -2}]}`:       "ValueError: bundles[0]['GPU'] should not be negative",
-		`{"num_cpus": 20000}`:              "ValueError: request_resources refused: num_cpus: 20000 is more than",
+		`{"num_cpus": 1.5}`:                 "TypeError: num_cpus should be of type int",
+		`{"num_cpus": -1}`:                  "ValueError: num_cpus should not be negative",
+		`{"bundles": {"CPU": 1}}`:           "TypeError: bundles should be of type list",
+		`{"bundles": [{"CPU": 1}, 2]}`:      "TypeError: bundles[1] should be a dict",
+		`{"bundles": [{"CPU": "x"}]}`:       "TypeError: bundles[0]['CPU'] should be a number",
+		`{"bundles": [{"GPU": -2}]}`:        "ValueError: bundles[0]['GPU'] should not be negative",
+		`{"num_cpus": 20000}`:               "ValueError: request_resources refused: num_cpus: 20000 is more than",
 		`{"bundles": [{"CPU": 1}], "x": 1}`: "TypeError: request_resources() got an unexpected keyword argument 'x'",
 	} {
 		if got := call(args, byURL); !strings.HasPrefix(got, want) {
