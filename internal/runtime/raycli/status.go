@@ -60,6 +60,7 @@ func (c *cli) status(p *parsedFlags) int {
 		return 1
 	}
 	v.now = time.Now()
+	v.dropStaleReport()
 	printStatus(c.stdout, v)
 	return 0
 }
@@ -101,6 +102,22 @@ func readStatus(ctx context.Context, conn grpc.ClientConnInterface) (statusView,
 		}
 	}
 	return v, nil
+}
+
+// staleReportAge is how old the autoscaler's report may be before `ray status` stops trusting it:
+// the sidecar writes one every 5 seconds, so an older one means it stopped (autoscaling turned off,
+// or the sidecar down).
+const staleReportAge = 2 * time.Minute
+
+// dropStaleReport sets aside a report the autoscaler has not renewed, with a note saying so.
+func (v *statusView) dropStaleReport() {
+	if v.report == nil {
+		return
+	}
+	if age := v.now.Sub(v.report.Time); age > staleReportAge {
+		v.notes = append(v.notes, fmt.Sprintf("the autoscaler's last report is %s old and is not shown; is its sidecar running?", age.Round(time.Second)))
+		v.report = nil
+	}
 }
 
 const statusRule = "---------------------------------------------------------------"

@@ -220,3 +220,23 @@ Waiting for capacity:
 		t.Errorf("ray status (-want +got):\n%s", diff)
 	}
 }
+
+// A report the autoscaler stopped renewing is set aside with a note, not shown as current.
+func TestStatusSetsAsideAStaleReport(t *testing.T) {
+	h := newStatusHead(t)
+	h.node(t, "h", "10.0.0.1", true, 1)
+	r := &report.Report{Time: time.Now().Add(-time.Hour), NodeGroups: map[string]string{"h": report.HeadGroup}, Launching: map[string]int{"small": 3}}
+	b, err := r.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.srv.Storage().Put(h.ctx, report.KVNamespace, report.KVKey, b, true); err != nil {
+		t.Fatal(err)
+	}
+	out := summary(t, statusOutput(t, h.addr))
+	for _, want := range []string{"Idle:\n 1 head\n", "Pending:\n (no pending nodes)\n", "(the autoscaler's last report is 1h0m0s old and is not shown"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ray status lacks %q:\n%s", want, out)
+		}
+	}
+}
