@@ -100,6 +100,25 @@ func (h *podHistory) record(typ watch.EventType, p *corev1.Pod) {
 	}
 }
 
+func (h *podHistory) seenPods() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.seen)
+}
+
+// missingFrom lists pods of before that are neither recorded as deleted nor in listed.
+func (h *podHistory) missingFrom(before, listed []string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, p := range before {
+		if !slices.Contains(h.deleted, p) && !slices.Contains(listed, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 func (h *podHistory) deletedPods() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -113,38 +132,67 @@ func (h *podHistory) faults() ([]string, error) {
 }
 
 // watchPods records the pods of cluster in ns until ctx ends, re-opening the watch from the last
-// resourceVersion when the API server closes it.
+// resourceVersion when the API server closes it, and listing again when that version has expired.
 func watchPods(ctx context.Context, ns, cluster string) *podHistory {
 	h := &podHistory{}
 	sel := rayv1.RayClusterLabelKey + "=" + cluster
-	list, err := k8s.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
-	gomega.Expect(err).NotTo(gomega.HaveOccurred())
-	for i := range list.Items {
-		h.record(watch.Added, &list.Items[i])
+	var listed []string
+	relist := func() (string, error) {
+		list, err := k8s.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			return "", fmt.Errorf("listing pods: %w", err)
+		}
+		listed = listed[:0]
+		for i := range list.Items {
+			h.record(watch.Added, &list.Items[i])
+			listed = append(listed, list.Items[i].Name)
+		}
+		return list.ResourceVersion, nil
 	}
-	rv := list.ResourceVersion
+	rv, err := relist()
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	fail := func(err error) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if ctx.Err() == nil && h.err == nil {
+			h.err = err
+		}
+	}
 	go func() {
 		for ctx.Err() == nil {
 			w, err := k8s.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{LabelSelector: sel, ResourceVersion: rv, AllowWatchBookmarks: true})
 			if err != nil {
-				if ctx.Err() == nil {
-					h.mu.Lock()
-					h.err = fmt.Errorf("watching pods: %w", err)
-					h.mu.Unlock()
-				}
+				fail(fmt.Errorf("watching pods: %w", err))
 				return
 			}
+			expired := false
 			for ev := range w.ResultChan() {
-				p, ok := ev.Object.(*corev1.Pod)
-				if !ok {
-					continue
-				}
-				rv = p.ResourceVersion
-				if ev.Type != watch.Bookmark {
-					h.record(ev.Type, p)
+				switch p := ev.Object.(type) {
+				case *corev1.Pod:
+					rv = p.ResourceVersion
+					if ev.Type != watch.Bookmark {
+						h.record(ev.Type, p)
+					}
+				case *metav1.Status:
+					// Typically 410 Gone: the version is too old to resume from.
+					expired = true
 				}
 			}
 			w.Stop()
+			if expired {
+				// Deletions between the expired version and the new list are missed by the watch;
+				// a pod that vanished in that window shows as missing from the list. That is
+				// rare enough in a spec's few minutes to report as a failure rather than guess.
+				before := h.seenPods()
+				if rv, err = relist(); err != nil {
+					fail(err)
+					return
+				}
+				if gone := h.missingFrom(before, listed); len(gone) > 0 {
+					fail(fmt.Errorf("the pod watch expired and pods %v went unobserved", gone))
+					return
+				}
+			}
 		}
 	}()
 	return h
