@@ -74,6 +74,9 @@ type Options struct {
 	// HeadAddress is the head's GCS host:port; empty means 127.0.0.1 and the head's
 	// rayStartParams port (default 6379), as the sidecar shares the head pod's network.
 	HeadAddress string
+	// AuthToken is the cluster's token (RAY_AUTH_TOKEN) when token authentication is on; the
+	// head's GCS port refuses calls without it.
+	AuthToken string
 	// Interval between rounds; zero means DefaultInterval.
 	Interval time.Duration
 	// MaxWorkers caps the cluster's worker pods; zero means the groups' maxReplicas only.
@@ -306,7 +309,7 @@ func (a *Autoscaler) head(c *rayv1.RayCluster) (HeadState, error) {
 		}
 		addr = net.JoinHostPort("127.0.0.1", port)
 	}
-	conn, err := gcs.Dial(addr)
+	conn, err := gcs.Dial(addr, gcs.WithAuthToken(a.opts.AuthToken))
 	if err != nil {
 		return nil, err
 	}
