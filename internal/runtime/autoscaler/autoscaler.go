@@ -32,6 +32,7 @@ import (
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/runtime/autoscaler/plan"
+	"github.com/rayk8s/rayk8s/internal/runtime/autoscaler/report"
 	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
 )
 
@@ -73,6 +74,9 @@ type Options struct {
 	// HeadAddress is the head's GCS host:port; empty means 127.0.0.1 and the head's
 	// rayStartParams port (default 6379), as the sidecar shares the head pod's network.
 	HeadAddress string
+	// AuthToken is the cluster's token (RAY_AUTH_TOKEN) when token authentication is on; the
+	// head's GCS port refuses calls without it.
+	AuthToken string
 	// Interval between rounds; zero means DefaultInterval.
 	Interval time.Duration
 	// MaxWorkers caps the cluster's worker pods; zero means the groups' maxReplicas only.
@@ -96,6 +100,8 @@ type Autoscaler struct {
 	metrics *metrics
 	// lastNotes de-duplicates the warnings repeated every round.
 	lastNotes map[string]string
+	// warnedShapes holds, per event reason, the unmet resource shapes already reported.
+	warnedShapes map[string]map[string]bool
 }
 
 // RoundResult is what one round did.
@@ -174,7 +180,7 @@ func New(ctx context.Context, opts Options) (*Autoscaler, error) {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
 	return &Autoscaler{
-		opts: opts, metrics: m, lastNotes: map[string]string{},
+		opts: opts, metrics: m, lastNotes: map[string]string{}, warnedShapes: map[string]map[string]bool{},
 		key: client.ObjectKey{Namespace: opts.Namespace, Name: opts.ClusterName},
 	}, nil
 }
@@ -285,7 +291,9 @@ func (a *Autoscaler) decide(ctx context.Context) (*rayv1.RayCluster, plan.Decisi
 		return nil, plan.Decision{}, fmt.Errorf("RayCluster %s: %w", a.key, err)
 	}
 	a.metrics.observe(o.input, d)
-	a.warn(c, o, d)
+	r := buildReport(c, o, d)
+	a.warn(c, o, r)
+	a.publish(ctx, r)
 	return c, d, nil
 }
 
@@ -301,7 +309,7 @@ func (a *Autoscaler) head(c *rayv1.RayCluster) (HeadState, error) {
 		}
 		addr = net.JoinHostPort("127.0.0.1", port)
 	}
-	conn, err := gcs.Dial(addr)
+	conn, err := gcs.Dial(addr, gcs.WithAuthToken(a.opts.AuthToken))
 	if err != nil {
 		return nil, err
 	}
@@ -349,19 +357,11 @@ func prevReplicas(c *rayv1.RayCluster, group string) int32 {
 	return 0
 }
 
-// warn reports, once per change, what the decision cannot act on: infeasible or unmet demand and
-// groups whose node resources are unknown.
-func (a *Autoscaler) warn(c *rayv1.RayCluster, o observation, d plan.Decision) {
-	var infeasible, short []string
-	for _, u := range d.Unmet {
-		if u.Infeasible {
-			infeasible = append(infeasible, u.Reason)
-		} else {
-			short = append(short, u.Reason)
-		}
-	}
-	a.warnOnce(c, EventInfeasibleDemand, summarize(infeasible))
-	a.warnOnce(c, EventInsufficientCapacity, summarize(short))
+// warn reports what the decision cannot act on: each infeasible or unmet resource shape once
+// while it stays unmet, and groups whose node resources are unknown once per change.
+func (a *Autoscaler) warn(c *rayv1.RayCluster, o observation, r *report.Report) {
+	a.warnShapes(c, EventInfeasibleDemand, true, r.Unmet)
+	a.warnShapes(c, EventInsufficientCapacity, false, r.Unmet)
 	a.warnOnce(c, EventInvalidWorkerGroup, strings.Join(o.shapeErrors, "; "))
 }
 
@@ -375,23 +375,6 @@ func (a *Autoscaler) warnOnce(c *rayv1.RayCluster, reason, note string) {
 	}
 	a.opts.Logger.Info("Demand the autoscaler cannot serve", "cluster", a.key.String(), "reason", reason, "detail", note)
 	a.event(c, corev1.EventTypeWarning, reason, note)
-}
-
-// summarize folds repeated reasons: "3 bundles: <reason>".
-func summarize(reasons []string) string {
-	counts := map[string]int{}
-	var order []string
-	for _, r := range reasons {
-		if counts[r] == 0 {
-			order = append(order, r)
-		}
-		counts[r]++
-	}
-	parts := make([]string, 0, len(order))
-	for _, r := range order {
-		parts = append(parts, fmt.Sprintf("%d bundles: %s", counts[r], r))
-	}
-	return strings.Join(parts, "; ")
 }
 
 func (a *Autoscaler) event(c *rayv1.RayCluster, typ, reason, note string) {

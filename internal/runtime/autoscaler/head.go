@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/rayk8s/rayk8s/internal/runtime/autoscaler/plan"
+	"github.com/rayk8s/rayk8s/internal/runtime/autoscaler/report"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 
@@ -38,14 +39,28 @@ type HeadNode struct {
 	Busy bool
 }
 
-// GRPCHead reads the state from the head's AutoscalerStateService.
+// GRPCHead reads the state from the head's AutoscalerStateService and leaves the round's report
+// in the head's KV store.
 type GRPCHead struct {
 	client gcsv1.AutoscalerStateServiceClient
+	kv     gcsv1.KVServiceClient
 }
 
 // NewGRPCHead reads state over conn, a connection to the head's GCS port.
 func NewGRPCHead(conn grpc.ClientConnInterface) *GRPCHead {
-	return &GRPCHead{client: gcsv1.NewAutoscalerStateServiceClient(conn)}
+	return &GRPCHead{client: gcsv1.NewAutoscalerStateServiceClient(conn), kv: gcsv1.NewKVServiceClient(conn)}
+}
+
+// PublishReport implements ReportSink: the report replaces the previous one in the KV.
+func (h *GRPCHead) PublishReport(ctx context.Context, r *report.Report) error {
+	b, err := r.Encode()
+	if err != nil {
+		return err
+	}
+	if _, err := h.kv.Put(ctx, &gcsv1.KVPutRequest{Namespace: report.KVNamespace, Key: report.KVKey, Value: b, Overwrite: true}); err != nil {
+		return fmt.Errorf("writing the autoscaler report to the head's KV: %w", err)
+	}
+	return nil
 }
 
 // ClusterState implements HeadState.

@@ -8,6 +8,7 @@ import (
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/runtime/autoscaler/plan"
+	"github.com/rayk8s/rayk8s/internal/runtime/autoscaler/report"
 	"github.com/rayk8s/rayk8s/internal/runtime/autoscaler/shape"
 )
 
@@ -18,6 +19,11 @@ type observation struct {
 	shapeErrors []string
 	// unmatchedNodes are alive worker nodes whose IP matches no worker pod of the cluster.
 	unmatchedNodes int
+	// nodeGroups maps the Ray node IDs matched to a pod to the pod's group (report.HeadGroup
+	// for the head), for `ray status`.
+	nodeGroups map[string]string
+	// failedPods are worker pods in phase Failed.
+	failedPods []report.FailedPod
 }
 
 // observe joins the RayCluster, its pods and the head's state into the decision's input. Ray
@@ -26,7 +32,7 @@ func observe(c *rayv1.RayCluster, pods []corev1.Pod, st State, now time.Time, ma
 	o := observation{input: plan.Input{
 		Cluster: c, Shapes: map[string]plan.Resources{}, Demand: st.Demand, Requests: st.Requests,
 		MaxWorkers: maxWorkers, Now: now,
-	}}
+	}, nodeGroups: map[string]string{}}
 	for i := range c.Spec.WorkerGroupSpecs {
 		g := &c.Spec.WorkerGroupSpecs[i]
 		s, err := shape.Of(g, fmt.Sprintf("workerGroupSpecs[%d]", i))
@@ -38,6 +44,7 @@ func observe(c *rayv1.RayCluster, pods []corev1.Pod, st State, now time.Time, ma
 	}
 
 	byIP := map[string]string{}
+	groupOf := map[string]string{}
 	headPod := ""
 	for i := range pods {
 		p := &pods[i]
@@ -52,8 +59,14 @@ func observe(c *rayv1.RayCluster, pods []corev1.Pod, st State, now time.Time, ma
 			Name: p.Name, Group: p.Labels[rayv1.RayNodeGroupLabelKey],
 			Replica: p.Labels[rayv1.RayWorkerReplicaNameKey], State: podState(p),
 		})
+		if p.Status.Phase == corev1.PodFailed {
+			o.failedPods = append(o.failedPods, report.FailedPod{
+				Pod: p.Name, Group: p.Labels[rayv1.RayNodeGroupLabelKey], IP: p.Status.PodIP, Reason: failureReason(p),
+			})
+		}
 		if p.Status.PodIP != "" && p.DeletionTimestamp == nil {
 			byIP[p.Status.PodIP] = p.Name
+			groupOf[p.Name] = p.Labels[rayv1.RayNodeGroupLabelKey]
 		}
 	}
 	for _, n := range st.Nodes {
@@ -64,8 +77,10 @@ func observe(c *rayv1.RayCluster, pods []corev1.Pod, st State, now time.Time, ma
 			if pn.Pod == "" {
 				pn.Pod = "head:" + n.ID
 			}
+			o.nodeGroups[n.ID] = report.HeadGroup
 		case byIP[n.IP] != "":
 			pn.Pod = byIP[n.IP]
+			o.nodeGroups[n.ID] = groupOf[pn.Pod]
 		default:
 			o.unmatchedNodes++
 			continue
@@ -73,6 +88,22 @@ func observe(c *rayv1.RayCluster, pods []corev1.Pod, st State, now time.Time, ma
 		o.input.Nodes = append(o.input.Nodes, pn)
 	}
 	return o
+}
+
+// failureReason is the pod's own reason, else its first terminated container's.
+func failureReason(p *corev1.Pod) string {
+	if p.Status.Reason != "" {
+		return p.Status.Reason
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if t := cs.State.Terminated; t != nil {
+			if t.Reason != "" {
+				return fmt.Sprintf("container %s: %s (exit code %d)", cs.Name, t.Reason, t.ExitCode)
+			}
+			return fmt.Sprintf("container %s exited with code %d", cs.Name, t.ExitCode)
+		}
+	}
+	return "Failed"
 }
 
 func podState(p *corev1.Pod) plan.PodState {

@@ -9,9 +9,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/runtime/autoscaler/plan"
+	"github.com/rayk8s/rayk8s/internal/runtime/autoscaler/report"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 
@@ -148,13 +150,60 @@ func TestFromClusterState(t *testing.T) {
 	}
 }
 
-func TestSummarize(t *testing.T) {
-	got := summarize([]string{"a", "b", "a"})
-	if got != "2 bundles: a; 1 bundles: b" {
-		t.Errorf("summarize = %q", got)
+// The report for `ray status`: nodes named by group, pods still launching (in flight and asked
+// for this round), failed pods, and unmet demand folded by shape.
+func TestBuildReport(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := testCluster()
+	c.Namespace = "ns"
+	c.Spec.WorkerGroupSpecs[0].Replicas = ptr.To[int32](2)
+	pods := []corev1.Pod{
+		pod("head-pod", "head", "headgroup", "10.0.0.1", corev1.PodRunning, false),
+		pod("w-run", "worker", "ok", "10.0.0.2", corev1.PodRunning, false),
+		pod("w-new", "worker", "ok", "", corev1.PodPending, false),
+		pod("w-failed", "worker", "ok", "10.0.0.4", corev1.PodFailed, false),
 	}
-	if summarize(nil) != "" {
-		t.Error("summarize(nil) not empty")
+	pods[3].Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "ray-worker", State: corev1.ContainerState{
+		Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 1},
+	}}}
+	st := State{Nodes: []HeadNode{
+		{ID: "h", IP: "10.0.0.1", Head: true, Total: plan.Resources{"CPU": 1}},
+		{ID: "a", IP: "10.0.0.2", Total: plan.Resources{"CPU": 2}, Busy: true},
+	}}
+	o := observe(c, pods, st, now, 0)
+	d := plan.Decision{
+		Groups: []plan.GroupDecision{{Group: "ok", Replicas: 3}, {Group: "bad", Replicas: 0}},
+		Unmet: []plan.Unmet{
+			{Bundle: plan.Resources{"CPU": 64}, Infeasible: true, Reason: "too big"},
+			{Bundle: plan.Resources{"CPU": 64}, Infeasible: true, Reason: "too big"},
+			{Bundle: plan.Resources{"CPU": 2}, Reason: "at maxReplicas"},
+		},
+	}
+	r := buildReport(c, o, d)
+	want := &report.Report{
+		Time: now, Cluster: "ns/rc",
+		NodeGroups: map[string]string{"h": report.HeadGroup, "a": "ok"},
+		// w-new has no node yet, and the third replica has no pod yet.
+		Launching:  map[string]int{"ok": 2},
+		FailedPods: []report.FailedPod{{Pod: "w-failed", Group: "ok", IP: "10.0.0.4", Reason: "container ray-worker: Error (exit code 1)"}},
+		Unmet: []report.Unmet{
+			{Resources: map[string]float64{"CPU": 64}, Count: 2, Infeasible: true, Reason: "too big"},
+			{Resources: map[string]float64{"CPU": 2}, Count: 1, Reason: "at maxReplicas"},
+		},
+	}
+	if diff := cmp.Diff(want, r); diff != "" {
+		t.Errorf("report (-want +got):\n%s", diff)
+	}
+	b, err := r.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := report.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(r, back); diff != "" {
+		t.Errorf("report after a JSON round trip (-want +got):\n%s", diff)
 	}
 }
 

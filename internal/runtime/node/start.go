@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
+	"github.com/rayk8s/rayk8s/internal/runtime/autoscaler/requestapi"
 	coreagent "github.com/rayk8s/rayk8s/internal/runtime/core/agent"
 	coresched "github.com/rayk8s/rayk8s/internal/runtime/core/sched"
 	corestate "github.com/rayk8s/rayk8s/internal/runtime/core/stateapi"
@@ -371,6 +372,7 @@ func (s *starter) addDashboard(ctx context.Context) error {
 	dash.Handle("/api/jobs", jh)
 	dash.Handle("/api/packages/", jobs.NewPackagesHandler(s.gcsServer.Storage()))
 	dash.Handle("/api/serve/", servecontroller.NewHandler(s.serveController, s.log.WithName("serve_api")))
+	dash.Handle(requestapi.Path, requestapi.NewHandler(s.autoscaling, s.log.WithName("request_resources")))
 	dash.Handle("/api/v0/", corestate.NewHandler(corestate.Options{Nodes: s.gcsServer.Nodes, SubmittedJobs: s.jobManager.List, Logger: s.log.WithName("state_api")}))
 	s.add("dashboard", serveHTTP(dl, dash, nil))
 	if _, err := s.gcsServer.Storage().Put(ctx, DashboardKVNamespace, DashboardKVKey, []byte(s.n.dashAddr), true); err != nil {

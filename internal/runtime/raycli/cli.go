@@ -166,6 +166,7 @@ func (c *cli) autoscalerCommand() *cobra.Command {
 				ClusterName: name,
 				Namespace:   namespace,
 				MetricsAddr: autoscaler.DefaultMetricsAddr,
+				AuthToken:   c.getenv("RAY_AUTH_TOKEN"),
 				Logger:      newLogger(c.stderr).WithName("autoscaler"),
 			})
 			if err != nil && ctx.Err() == nil {

@@ -18,7 +18,6 @@ import (
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
 	"github.com/rayk8s/rayk8s/internal/runtime/node"
-	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 
 func mapEnv(m map[string]string) env { return func(k string) string { return m[k] } }
@@ -274,24 +273,6 @@ func TestBuildSubmitRequest(t *testing.T) {
 	}
 	if _, err := buildSubmitRequest(p); err == nil {
 		t.Error("submit without entrypoint accepted")
-	}
-}
-
-func TestPrintStatus(t *testing.T) {
-	var buf bytes.Buffer
-	printStatus(&buf, []*gcsv1.Node{
-		{NodeId: "h", NodeIpAddress: "127.0.0.1", IsHead: true, State: gcsv1.NodeState_NODE_STATE_ALIVE,
-			ResourcesTotal: map[string]float64{"CPU": 2, "node:127.0.0.1": 1}, ResourcesAvailable: map[string]float64{"CPU": 1, "node:127.0.0.1": 1}},
-		{NodeId: "w", NodeIpAddress: "127.0.0.2", State: gcsv1.NodeState_NODE_STATE_DEAD, ResourcesTotal: map[string]float64{"CPU": 4}},
-	}, time.Unix(0, 0))
-	out := buf.String()
-	for _, want := range []string{"Active: 1", "Dead: 1", "127.0.0.2", "DEAD", " 1.0/2.0 CPU"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
-	if strings.Contains(out, "node:127") {
-		t.Errorf("output shows node: resources:\n%s", out)
 	}
 }
 

@@ -45,6 +45,8 @@ type fixture struct {
 	sa     client.Client // impersonates the ServiceAccount
 	saCfg  *rest.Config
 	nextID int
+	// recorded counts the events the autoscaler emitted, by reason; they still go to the API server.
+	recorded *countingRecorder
 }
 
 type patchHook func(context.Context, client.WithWatch, client.Object, client.Patch, ...client.PatchOption) error
@@ -109,9 +111,10 @@ func newFixture(hook patchHook) (*fixture, *autoscaler.Autoscaler) {
 	b := events.NewBroadcaster(&events.EventSinkImpl{Interface: cs.EventsV1()})
 	b.StartRecordingToSink(ctx.Done())
 
+	f.recorded = &countingRecorder{EventRecorder: b.NewRecorder(autoscaler.Scheme(), autoscaler.Component), notes: map[string][]string{}}
 	a, err := autoscaler.New(ctx, autoscaler.Options{
 		ClusterName: "rc", Namespace: f.ns, Config: f.saCfg, Client: c,
-		HeadAddress: l.Addr().String(), Recorder: b.NewRecorder(autoscaler.Scheme(), autoscaler.Component),
+		HeadAddress: l.Addr().String(), Recorder: f.recorded,
 		Clock: f.clk, Logger: logr.Discard(),
 	})
 	Expect(err).NotTo(HaveOccurred())

@@ -62,7 +62,7 @@ func TestClusterRunsJobs(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("ray status exit %d: %s", code, out)
 		}
-		for _, want := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3", "Active: 3", "0.0/4.0 CPU", "0.0/1.0 special"} {
+		for _, want := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3", "Idle:\n 1 head\n 2 worker\n", "0.0/4.0 CPU", "0.0/1.0 special"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("ray status output lacks %q:\n%s", want, out)
 			}

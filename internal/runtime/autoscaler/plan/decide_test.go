@@ -637,3 +637,117 @@ func TestIdleTimeout(t *testing.T) {
 		t.Errorf("group = %s", got)
 	}
 }
+
+// Cases the acceptance list names that the tables above leave implicit.
+func TestAcceptanceGaps(t *testing.T) {
+	two := map[string]Resources{"w": cpu(2)}
+	tpu := map[string]Resources{"tpu": {"CPU": 8, "TPU": 4}}
+	run(t, []tcase{
+		{
+			name:    "replicas below minReplicas count as minReplicas: a scale-up starts there",
+			cluster: cluster([]rayv1.WorkerGroupSpec{grp("w", 2, 10, replicas(0))}),
+			shapes:  two, nodes: []Node{head()}, demand: times(6, cpu(2)),
+			// Two hosts are owed by minReplicas and hold two bundles; four more are added.
+			want: map[string]want{"w": {replicas: 6, changed: true, reason: "scale up from 2 to 6"}},
+		},
+		{
+			name: "a suspended group is skipped even when it is the cheapest fit",
+			cluster: cluster([]rayv1.WorkerGroupSpec{
+				grp("cheap", 0, 10, replicas(0), suspended()), grp("dear", 0, 10, replicas(0)),
+			}),
+			shapes: map[string]Resources{"cheap": cpu(2), "dear": cpu(8)},
+			nodes:  []Node{head()}, demand: []Resources{cpu(2)},
+			want: map[string]want{
+				"cheap": {replicas: 0, changed: false, reason: "suspended"},
+				"dear":  {replicas: 1, changed: true},
+			},
+		},
+		{
+			name:    "the cluster's max workers counts every host of a multi-host replica",
+			cluster: cluster([]rayv1.WorkerGroupSpec{grp("tpu", 0, 10, replicas(0), hosts(4))}),
+			shapes:  tpu, nodes: []Node{head()}, demand: []Resources{{"TPU": 4}}, maxWorkers: 3,
+			want:  map[string]want{"tpu": {replicas: 0, changed: false}},
+			unmet: &wantUnmet{n: 1, reason: "would exceed the cluster's 3 max workers"},
+		},
+		{
+			name:    "multi-host pods in flight serve the demand they were added for",
+			cluster: cluster([]rayv1.WorkerGroupSpec{grp("tpu", 0, 10, replicas(1), hosts(2))}),
+			shapes:  tpu,
+			pods: []Pod{
+				{Name: "r1-0", Group: "tpu", Replica: "r1", State: PodCreating},
+				{Name: "r1-1", Group: "tpu", Replica: "r1", State: PodCreating},
+			},
+			nodes: []Node{head()}, demand: times(2, Resources{"TPU": 4}),
+			want: map[string]want{"tpu": {replicas: 1, changed: false}},
+		},
+		{
+			name:    "a multi-host group never goes below minReplicas",
+			cluster: cluster([]rayv1.WorkerGroupSpec{grp("tpu", 1, 10, replicas(1), hosts(2))}),
+			shapes:  tpu,
+			pods: []Pod{
+				{Name: "r1-0", Group: "tpu", Replica: "r1", State: PodRunning},
+				{Name: "r1-1", Group: "tpu", Replica: "r1", State: PodRunning},
+			},
+			nodes: []Node{head(), idleNode("r1-0", tpu["tpu"], time.Hour), idleNode("r1-1", tpu["tpu"], time.Hour)},
+			want:  map[string]want{"tpu": {replicas: 1, changed: false, reason: "kept at minReplicas 1"}},
+		},
+		{
+			name:    "a group's idleTimeoutSeconds of 0 removes an idle node at once",
+			cluster: cluster([]rayv1.WorkerGroupSpec{grp("w", 0, 10, replicas(1), groupIdle(0))}, globalIdle(600)),
+			shapes:  two, pods: running("w", "a"), nodes: []Node{head(), idleNode("a", cpu(2), 0)},
+			want: map[string]want{"w": {replicas: 0, delete: []string{"a"}, changed: true}},
+		},
+		{
+			name:    "a request no group can hold is unmet and says it comes from request_resources",
+			cluster: cluster([]rayv1.WorkerGroupSpec{grp("w", 0, 10, replicas(0))}),
+			shapes:  two, nodes: []Node{head()}, requests: []Resources{cpu(16)},
+			want:  map[string]want{"w": {replicas: 0}},
+			unmet: &wantUnmet{n: 1, infeasible: true, reason: "request_resources: no worker group's node shape can hold"},
+		},
+	})
+}
+
+// A user edits the RayCluster between two rounds: each round decides from the spec as read, so
+// the edit is built upon, never undone.
+func TestUserEditsBetweenRounds(t *testing.T) {
+	two := map[string]Resources{"w": cpu(2)}
+	decide := func(c *rayv1.RayCluster, pods []Pod, nodes []Node, demand []Resources) GroupDecision {
+		t.Helper()
+		d, err := Decide(Input{Cluster: c, Shapes: two, Pods: pods, Nodes: nodes, Demand: demand, Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, _ := d.Group("w")
+		return g
+	}
+	demand := times(4, cpu(2))
+
+	// Round 1: maxReplicas 2 blocks half the demand.
+	c := cluster([]rayv1.WorkerGroupSpec{grp("w", 0, 2, replicas(0))})
+	g := decide(c, nil, []Node{head()}, demand)
+	if g.Replicas != 2 || !g.Changed {
+		t.Fatalf("round 1: replicas %d changed %v, want 2 and a change (%s)", g.Replicas, g.Changed, g.Reason)
+	}
+
+	// The autoscaler's patch applied; the user then raises maxReplicas to 10.
+	c.Spec.WorkerGroupSpecs[0].Replicas = ptr.To[int32](2)
+	c.Spec.WorkerGroupSpecs[0].MaxReplicas = ptr.To[int32](10)
+	inFlight := creating("w", "c1", "c2")
+	if g := decide(c, inFlight, []Node{head()}, demand); g.Replicas != 4 || !g.Changed {
+		t.Errorf("round 2 after raising maxReplicas: replicas %d changed %v, want 4 (%s)", g.Replicas, g.Changed, g.Reason)
+	}
+
+	// The user instead sets replicas to 1 while both pods are still being created: the decision
+	// takes 1 as its base, asks again for the demand the pod it drops would have served, and
+	// names the surplus pod without a node rather than leaving two pods for one replica.
+	c.Spec.WorkerGroupSpecs[0].MaxReplicas = ptr.To[int32](2)
+	c.Spec.WorkerGroupSpecs[0].Replicas = ptr.To[int32](1)
+	g = decide(c, inFlight, []Node{head()}, demand)
+	if g.Replicas != 2 || len(g.WorkersToDelete) != 0 {
+		t.Errorf("round 2 after a cut with demand: replicas %d workersToDelete %v, want 2 and none (%s)", g.Replicas, g.WorkersToDelete, g.Reason)
+	}
+	g = decide(c, inFlight, []Node{head()}, nil)
+	if g.Replicas != 1 || !slices.Equal(g.WorkersToDelete, []string{"c1"}) {
+		t.Errorf("round 2 after a cut without demand: replicas %d workersToDelete %v, want 1 and [c1] (%s)", g.Replicas, g.WorkersToDelete, g.Reason)
+	}
+}
