@@ -115,3 +115,28 @@ func TestDriverScriptStarlette(t *testing.T) {
 		"after shutdown: []",
 	})
 }
+
+// A FastAPI app behind @serve.ingress: routes on the class using self, path
+// and query parameters, a pydantic body, FastAPI's 404 and 422 answers, a
+// plain-text and a streamed response, /docs and /openapi.json under the
+// route prefix, a route calling another deployment's handle, and a handle
+// call to a plain method of the ingress class.
+func TestDriverScriptFastAPI(t *testing.T) {
+	if out, err := exec.Command(driverPython(t), "-c", "import fastapi").CombinedOutput(); err != nil {
+		t.Fatalf("fastapi is not installed (run hack/install-deps.sh): %v\n%s", err, out)
+	}
+	assertLines(t, runDriver(t, "fastapi_app.py"), []string{
+		"root: hello from the shop",
+		"item: {'item_id': 7, 'verbose': True}",
+		"missing: 404 item 101 not found",
+		"invalid: 422 ['path', 'item_id']",
+		"order: 201 {'item': 'pear', 'total': 3.0, 'tags': ['ripe'], 'orders': 1}",
+		"bad order: 422 ['body', 'item']",
+		"text: plain",
+		"stream: ['0', '1', '2']",
+		"openapi: ['/', '/count/{n}', '/items/{item_id}', '/orders', '/text']",
+		"docs: True",
+		"handle: ['pear']",
+		"after delete: []",
+	})
+}
