@@ -41,7 +41,7 @@ func freePort(t *testing.T) int {
 // runDriver runs a script of python/examples/ray_serve unchanged, as a user
 // runs it: no RAY_ADDRESS, so serve.run starts a local head from our ray
 // binary and stops it when the script exits.
-func runDriver(t *testing.T, script string) []string {
+func runDriver(t *testing.T, script string, env ...string) []string {
 	t.Helper()
 	python := driverPython(t)
 	pythonDir, err := filepath.Abs("../../../python")
@@ -62,6 +62,7 @@ func runDriver(t *testing.T, script string) []string {
 		"RAY_ADDRESS=",
 		"RAY_DASHBOARD_ADDRESS=",
 	)
+	cmd.Env = append(cmd.Env, env...)
 	// Interrupt rather than kill on timeout, so atexit stops the local head.
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 30 * time.Second
@@ -138,5 +139,32 @@ func TestDriverScriptFastAPI(t *testing.T) {
 		"docs: True",
 		"handle: ['pear']",
 		"after delete: []",
+	})
+}
+
+// Ray's gRPC guide: serve.start(grpc_options=gRPCOptions(...)) starts the
+// gRPC proxy, Ray's generated RayServeAPIService stub lists the
+// applications and checks health through it, the user's service answers
+// with grpc_context's trailing metadata and status, and serve.start with
+// other options once Serve runs is refused naming the field. The generated
+// greeter modules are on PYTHONPATH, as the guide has them in the working
+// directory.
+func TestDriverScriptGRPC(t *testing.T) {
+	if out, err := exec.Command(driverPython(t), "-c", "import grpc, google.protobuf").CombinedOutput(); err != nil {
+		t.Fatalf("grpcio and protobuf are not installed (run hack/install-deps.sh): %v\n%s", err, out)
+	}
+	pythonDir, err := filepath.Abs("../../../python")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	assertLines(t, runDriver(t, "grpc_app.py",
+		"PYTHONPATH="+pythonDir+string(os.PathListSeparator)+filepath.Join(pythonDir, "examples"),
+		"RAYK8S_SERVE_GRPC_PORT="+strconv.Itoa(port)), []string{
+		"applications: ['greeter', 'rayk8s-driver-relay']",
+		"health: success",
+		"hello: Hello ray! ray",
+		"error: INVALID_ARGUMENT name is required",
+		"restart: serve.start(grpc_options=...): Serve already runs on this cluster with port=" + strconv.Itoa(port) + ", not " + strconv.Itoa(port+1),
 	})
 }
