@@ -153,6 +153,23 @@ class BadInputTest(unittest.TestCase):
         with self.assertRaisesRegex(ConnectionError, f"Could not reach the Ray dashboard at http://127.0.0.1:{port}"):
             client.details()
 
+    def test_driver_that_cannot_reach_its_address(self):
+        @serve.deployment
+        class D:
+            pass
+        port = _free_port()
+        env = dict(os.environ)
+        os.environ["RAY_ADDRESS"] = f"127.0.0.1:{port}"
+        os.environ["RAY_DASHBOARD_ADDRESS"] = f"127.0.0.1:{port}"
+        try:
+            with self.assertRaises(ConnectionError) as cm:
+                serve.run(D.bind())
+        finally:
+            os.environ.clear()
+            os.environ.update(env)
+        self.assertEqual(str(cm.exception), f"Could not reach the Ray dashboard at http://127.0.0.1:{port}: [Errno 111] Connection refused")
+        self.assertIsNone(_driver._session.client)
+
     def test_dashboard_url(self):
         env = dict(os.environ)
         os.environ.pop("RAY_DASHBOARD_ADDRESS", None)
@@ -233,6 +250,37 @@ class DriverScriptTest(unittest.TestCase):
         self.assertEqual(out[0], "deploy error: Deploying application broken failed: Failed to update the deployments ['Broken'].")
         self.assertEqual(out[1:], ["mentions cause: True",
                                    "type error: serve.run expects an Application returned by Deployment.bind(), got Deployment"])
+
+
+class PublicAPITest(unittest.TestCase):
+    """tests/drivers/public_api.py: every public name of ray.serve a driver
+    uses, against a local head it starts."""
+
+    def test_public_api(self):
+        port = _free_port()
+        env = dict(os.environ, RAYK8S_RAY_BIN=_ray_bin(), RAYK8S_SERVE_PYTHON=sys.executable,
+                   RAYK8S_SERVE_HTTP_PORT=str(_free_port()), SERVE_START_PORT=str(port), RAYK8S_SERVE_NUM_CPUS="8",
+                   PYTHONPATH=PYTHON_DIR, PYTHONUNBUFFERED="1")
+        for k in ("RAY_ADDRESS", "RAY_DASHBOARD_ADDRESS"):
+            env.pop(k, None)
+        p = subprocess.run([sys.executable, os.path.join(HERE, "drivers", "public_api.py")], env=env,
+                           capture_output=True, text=True, timeout=240)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(p.stdout.splitlines(), [
+            "ray initialized: True",
+            "response: True model:b:6",
+            "multiplexed: model:a:1",
+            "replica context: api/Models",
+            "generator: True [0, 1, 2]",
+            "error: ValueError True",
+            "exceptions: True",
+            "app handle: model:b:10",
+            # Served on serve.start's port; the driver's relay is rayk8s's own application.
+            "http: {'/api': 'api', '/rayk8s-driver-relay': 'rayk8s-driver-relay'}",
+            "status: RUNNING ['Front', 'Models']",
+            "after delete: []",
+            "ray initialized: False",
+        ])
 
 
 class ServeCLITest(unittest.TestCase):
