@@ -393,6 +393,13 @@ class ServeCLITest(unittest.TestCase):
         self.assertEqual(st.applications["calc2"].status, "RUNNING")
         self.assertEqual(st.applications["calc2"].deployments["Adder"].replica_states, {"RUNNING": 2})
         self.assertEqual(st.applications["calc2"].deployments["Multiplier"].replica_states, {"RUNNING": 1})
+        # A config's import path that names nothing fails its application with one line saying so.
+        with open(cfg, "w") as f:
+            yaml.safe_dump({"applications": [{"name": "bad", "route_prefix": "/bad", "import_path": "composition:nothing",
+                                              "runtime_env": {"working_dir": examples}}]}, f)
+        p = self.serve("run", cfg, "--non-blocking", "-a", self.head.gcs_address, env={"RAY_DASHBOARD_ADDRESS": self.address})
+        self.assertEqual((p.returncode, p.stderr.strip()), (1, "Error: Deploying application bad failed: Deploying app 'bad' failed "
+                         "with exception:\nimport_path 'composition:nothing' names nothing: 'composition' has no attribute 'nothing'"))
         p = self.serve("run", os.path.join(self.tmp, "missing.yaml"), "--non-blocking")
         self.assertEqual((p.returncode, p.stderr.strip()),
                          (1, f"Error: cannot read config file {self.tmp}/missing.yaml: No such file or directory"))
@@ -416,9 +423,8 @@ class ServeCLITest(unittest.TestCase):
         port = _free_port()
         cases = [
             (["run", "broken_module:app"], "Error: importing broken_module:app failed: ValueError: no model file"),
-            (["run", "not_app:nothing"], "Error: import path 'not_app:nothing' names nothing: module 'not_app' has no attribute 'nothing'"),
-            (["run", "not_app:answer"], "Error: import path 'not_app:answer' is not an application: "
-                                        "not_app:answer is a int, not an application, a deployment or a builder function"),
+            (["run", "not_app:nothing"], "Error: import_path 'not_app:nothing' names nothing: 'not_app' has no attribute 'nothing'"),
+            (["run", "not_app:answer"], "Error: import_path 'not_app:answer' is a int, not an application, a deployment or a builder function"),
             (["run", "composition:app", "-a", f"127.0.0.1:{port}"], f"Error: Could not reach the Ray dashboard at http://127.0.0.1:{port}: [Errno 111] Connection refused"),
         ]
         for args, want in cases:
@@ -432,10 +438,10 @@ class ServeCLITest(unittest.TestCase):
 
     def test_bad_input(self):
         p = self.serve("build", "no_such_module_xyz:app")
-        self.assertEqual((p.returncode, p.stderr.strip()), (1, "Error: importing no_such_module_xyz:app: no module named 'no_such_module_xyz'"))
+        self.assertEqual((p.returncode, p.stderr.strip()), (1, "Error: import_path 'no_such_module_xyz:app': no module named 'no_such_module_xyz'"))
         p = self.serve("build", "test_serve_compat:nothing_here")
         self.assertEqual(p.returncode, 1)
-        self.assertIn("Error: import path 'test_serve_compat:nothing_here' names nothing", p.stderr)
+        self.assertEqual(p.stderr.strip(), "Error: import_path 'test_serve_compat:nothing_here' names nothing: 'test_serve_compat' has no attribute 'nothing_here'")
         p = self.serve("deploy", "/nonexistent/config.yaml", "-a", self.address)
         self.assertEqual((p.returncode, p.stderr.strip()), (1, "Error: cannot read config file /nonexistent/config.yaml: No such file or directory"))
         port = _free_port()

@@ -89,23 +89,14 @@ def cmd_shutdown(args):
 
 
 def _import_app(import_path, app_dir="."):
-    from rayk8s.serve._api import Application, load_application
-    if ":" not in import_path and "." not in import_path:
-        raise SystemExit(f"Error: import path {import_path!r} must be of the form 'module:attribute'")
+    from rayk8s.serve._api import ImportPathError, load_application
     sys.path.insert(0, os.path.abspath(app_dir))
     try:
-        app = load_application(import_path)
-    except ModuleNotFoundError as e:
-        raise SystemExit(f"Error: importing {import_path}: no module named {e.name!r}") from None
-    except AttributeError as e:
-        raise SystemExit(f"Error: import path {import_path!r} names nothing: {e}") from None
-    except TypeError as e:
-        raise SystemExit(f"Error: import path {import_path!r} is not an application: {e}") from None
+        return load_application(import_path)
+    except ImportPathError as e:
+        raise SystemExit(f"Error: {e}") from None
     except Exception as e:  # noqa: BLE001 - the user's module failed to import
         raise SystemExit(f"Error: importing {import_path} failed: {type(e).__name__}: {e}") from None
-    if not isinstance(app, Application):
-        raise SystemExit(f"Error: {import_path} is not an application")
-    return app
 
 
 def cmd_run(args):
