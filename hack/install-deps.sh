@@ -37,6 +37,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # Ray Serve apps type-hint starlette's Request and return its Responses; the serve CLI reads YAML.
 /usr/bin/python3 -c 'import starlette' >/dev/null 2>&1 || need+=(python3-starlette)
 /usr/bin/python3 -c 'import yaml' >/dev/null 2>&1 || need+=(python3-yaml)
+# @serve.ingress serves FastAPI apps; the driver-script suite has one.
+/usr/bin/python3 -c 'import fastapi' >/dev/null 2>&1 || need+=(python3-fastapi)
 [[ ${#need[@]} -eq 0 ]] && exit 0
 
 if [[ $(id -u) -ne 0 ]]; then

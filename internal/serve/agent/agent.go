@@ -104,7 +104,7 @@ func New(opts Options) *Agent {
 	}
 	a.handles = handle.New(handle.Options{LocalNodeID: opts.NodeID, Dialer: a, Clock: opts.Clock, Metrics: opts.Metrics, Logger: opts.Logger.WithName("router")})
 	a.proxy = proxy.New(a.handles, opts.Logger.WithName("proxy"), opts.Metrics)
-	a.grpc = grpcproxy.New(a.handles, opts.Logger.WithName("grpc-proxy"))
+	a.grpc = grpcproxy.New(a.handles, opts.Logger.WithName("grpc-proxy"), opts.Metrics)
 	return a
 }
 

@@ -31,6 +31,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/rayk8s/rayk8s/internal/serve/handle"
+	"github.com/rayk8s/rayk8s/internal/serve/metrics"
 	"github.com/rayk8s/rayk8s/internal/serve/router"
 	"github.com/rayk8s/rayk8s/internal/serve/wire"
 	"github.com/rayk8s/rayk8s/proto/serve/rayapi"
@@ -69,12 +70,14 @@ type Invoker interface {
 type Proxy struct {
 	invoker Invoker
 	log     logr.Logger
+	metrics *metrics.Metrics
 	state   atomic.Pointer[State]
 }
 
-// New returns a Proxy with no applications.
-func New(invoker Invoker, log logr.Logger) *Proxy {
-	p := &Proxy{invoker: invoker, log: log}
+// New returns a Proxy with no applications; m (nil: none) records its
+// calls.
+func New(invoker Invoker, log logr.Logger, m *metrics.Metrics) *Proxy {
+	p := &Proxy{invoker: invoker, log: log, metrics: m}
 	p.SetState(State{})
 	return p
 }
@@ -149,13 +152,37 @@ func PickApp(apps []string, requested string) (string, error) {
 		len(apps), strings.Join(apps, ", "), MetadataApplication, APIService)
 }
 
-// handle serves every RPC: grpc.UnknownServiceHandler sends them all here.
-func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
+// callLabels are a call's metric labels, filled in as the call is routed.
+type callLabels struct {
+	app, method string
+}
+
+// serve is every RPC's entry (grpc.UnknownServiceHandler): it records the
+// call's metrics around handle.
+func (p *Proxy) serve(_ any, ss grpc.ServerStream) error {
+	start := p.metrics.Now()
+	p.metrics.GRPCStarted()
+	var l callLabels
+	err := p.handle(ss, &l)
+	code := status.Code(err)
+	switch {
+	case ss.Context().Err() != nil && err != nil:
+		code = codes.Canceled
+	case code == codes.Unimplemented:
+		// The method is nobody's: keep client-chosen names out of the labels.
+		l.method = ""
+	}
+	p.metrics.GRPCDone(l.app, l.method, code, start)
+	return err
+}
+
+func (p *Proxy) handle(ss grpc.ServerStream, l *callLabels) error {
 	full, _ := grpc.MethodFromServerStream(ss)
 	service, method, ok := SplitMethod(full)
 	if !ok {
 		return status.Errorf(codes.Unimplemented, "Malformed method name %q", full)
 	}
+	l.method = full
 	st := p.state.Load()
 	var req []byte
 	if err := ss.RecvMsg(&req); err != nil {
@@ -174,6 +201,7 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 	if err != nil {
 		return err
 	}
+	l.app = app
 	// Only unary requests: a second message means client streaming.
 	var extra []byte
 	if err := ss.RecvMsg(&extra); !errors.Is(err, io.EOF) {
@@ -347,7 +375,7 @@ type Server struct {
 // NewServer returns a Server for p.
 func NewServer(p *Proxy) *Server {
 	return &Server{srv: grpc.NewServer(
-		grpc.UnknownServiceHandler(p.handle),
+		grpc.UnknownServiceHandler(p.serve),
 		grpc.ForceServerCodecV2(Codec{}),
 		grpc.MaxRecvMsgSize(wire.MaxPayload),
 		grpc.MaxSendMsgSize(wire.MaxPayload),

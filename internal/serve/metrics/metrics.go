@@ -1,5 +1,5 @@
 // Package metrics records Serve's Prometheus metrics under Ray Serve's names
-// (ray_serve_*), for the node's metrics port: the HTTP proxy's requests,
+// (ray_serve_*), for the node's metrics port: the HTTP and gRPC proxies' requests,
 // errors and latency, the caller-side routers' queues, and the calls this
 // node's replicas process. Values recorded at call time live in the vectors
 // here; queue lengths and replica states are read from their owners at
@@ -64,6 +64,7 @@ type Metrics struct {
 	replicaErrors     *prometheus.CounterVec
 	replicaLatency    *prometheus.HistogramVec
 	replicaProcessing *prometheus.GaugeVec
+	grpc              grpcVecs
 
 	// mu guards the calls in flight per replica, so a replica forgotten
 	// while calls still end on it loses its series after the last one.
@@ -99,6 +100,7 @@ func New(clk clock.PassiveClock, src Sources) *Metrics {
 		src:       src,
 		inflight:  map[string]int{},
 		forgotten: map[string]bool{},
+		grpc:      newGRPCVecs(),
 		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ray_serve_num_http_requests_total",
 			Help: "HTTP requests the proxy answered (labels: application, route, method, status_code).",
@@ -145,8 +147,8 @@ func New(clk clock.PassiveClock, src Sources) *Metrics {
 }
 
 func (m *Metrics) vecs() []prometheus.Collector {
-	return []prometheus.Collector{m.httpRequests, m.httpErrors, m.httpDeployErrors, m.httpLatency, m.httpOngoing,
-		m.routerRequests, m.replicaRequests, m.replicaErrors, m.replicaLatency, m.replicaProcessing}
+	return append([]prometheus.Collector{m.httpRequests, m.httpErrors, m.httpDeployErrors, m.httpLatency, m.httpOngoing,
+		m.routerRequests, m.replicaRequests, m.replicaErrors, m.replicaLatency, m.replicaProcessing}, m.grpc.collectors()...)
 }
 
 // Describe implements prometheus.Collector.

@@ -2,11 +2,13 @@
 # calls two others through DeploymentHandles, run with serve.run from a
 # driver and called through the returned handle and over HTTP.
 import os
+from typing import Dict
 
 import requests
 from starlette.requests import Request
 
 from ray import serve
+from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
 PORT = int(os.environ.get("RAYK8S_SERVE_HTTP_PORT", "8000"))
@@ -53,6 +55,12 @@ class Ingress:
 
 
 app = Ingress.bind(Adder.bind(increment=1), Multiplier.bind(multiple=2))
+
+
+def build_app(args: Dict[str, str]) -> Application:
+    """An application builder: `serve run` and Serve configs pass it args."""
+    return Ingress.bind(Adder.bind(increment=int(args.get("increment", 1))),
+                        Multiplier.bind(multiple=int(args.get("multiple", 2))))
 
 if __name__ == "__main__":
     handle: DeploymentHandle = serve.run(app, name="math", route_prefix="/math")

@@ -2,7 +2,8 @@
 
 `from ray import serve` and `import rayk8s.serve` give one module object, so
 code written for Ray Serve runs unchanged. The Ray-only submodules
-(ray.serve.handle, .config, .schema) are loaded from this package first and
+(ray.serve.handle, .config, .schema, .grpc_util,
+.generated) are loaded from this package first and
 then hung off that shared module; see docs/serve.md.
 """
 
@@ -11,11 +12,14 @@ import sys
 import rayk8s.serve as _serve
 from ray.serve import _driver  # noqa: F401 - loaded before the swap below, see there
 from ray.serve import config as _config
+from ray.serve import generated as _generated
+from ray.serve import grpc_util as _grpc_util
 from ray.serve import scripts  # noqa: F401 - the `serve` CLI, loaded before the swap too
 from ray.serve import handle as _handle
 from ray.serve import schema as _schema
 
-for _name, _mod in (("config", _config), ("handle", _handle), ("schema", _schema)):
+for _name, _mod in (("config", _config), ("generated", _generated), ("grpc_util", _grpc_util),
+                    ("handle", _handle), ("schema", _schema)):
     setattr(_serve, _name, _mod)
 sys.modules["ray.serve.exceptions"] = _serve.exceptions
 # After the swap `ray.serve.X` resolves against rayk8s.serve's files, so

@@ -58,8 +58,8 @@ class ServeClient:
                 time.sleep(0.1)
 
     def current_config(self):
-        """The declarative config now deployed: http_options plus each
-        application's deployed config."""
+        """The declarative config now deployed: the options Serve started
+        with plus each application's deployed config."""
         d = self.details()
         apps = []
         for app in (d.get("applications") or {}).values():
@@ -67,6 +67,7 @@ class ServeClient:
             if cfg:
                 apps.append(cfg)
         out = {"applications": apps}
-        if d.get("http_options"):
-            out["http_options"] = d["http_options"]
+        for key in ("http_options", "grpc_options", "proxy_location"):
+            if d.get(key):
+                out[key] = d[key]
         return out, d

@@ -86,7 +86,7 @@ class Session:
         opts = details.get("http_options") or {}
         port = opts.get("port") or 8000
         host = urllib.parse.urlparse(self.client.url).hostname or "127.0.0.1"
-        return f"http://{host}:{port}"
+        return f"http://{host}:{port}{opts.get('root_path') or ''}"
 
     def install_runtime(self, details):
         """Makes DeploymentHandles work in this process, through the relay."""
@@ -153,10 +153,11 @@ def run(target, blocking=False, name=DEFAULT_APP_NAME, route_prefix="/", logging
             s.token = secrets.token_urlsafe(24)
         relay_cfg = {"name": _relay.APP_NAME, "route_prefix": _relay.ROUTE_PREFIX,
                      "import_path": "ray.serve._relay:build", "args": {"token": s.token}}
-        config, _ = client.current_config()
+        config, details = client.current_config()
         apps = [a for a in config["applications"] if a.get("name") not in (name, _relay.APP_NAME)]
         config["applications"] = apps + [app_cfg, relay_cfg]
-        if s.http_options():
+        if s.http_options() and details.get("proxy_location") is None:
+            # Serve starts with this deploy: the local head's proxy port.
             config["http_options"] = {**(config.get("http_options") or {}), **s.http_options()}
         client.deploy(config)
         details = _wait(client, [name, _relay.APP_NAME])
@@ -174,12 +175,19 @@ def run(target, blocking=False, name=DEFAULT_APP_NAME, route_prefix="/", logging
 def _register_by_value(app):
     """Modules beside the driver script (not installed on the cluster) are
     pickled by value, like __main__."""
-    import cloudpickle
     main = sys.modules.get("__main__")
     main_file = getattr(main, "__file__", None)
     if not main_file:
         return
-    base = os.path.dirname(os.path.abspath(main_file)) + os.sep
+    register_by_value(app, os.path.dirname(os.path.abspath(main_file)))
+
+
+def register_by_value(app, base):
+    """The modules of app's deployments that live under the directory base
+    are pickled by value."""
+    import cloudpickle
+    main = sys.modules.get("__main__")
+    base = base.rstrip(os.sep) + os.sep
     for dep in app.deployments().values():
         mod = sys.modules.get(getattr(dep.func_or_class, "__module__", ""))
         path = getattr(mod, "__file__", None)
@@ -188,17 +196,120 @@ def _register_by_value(app):
 
 
 def start(http_options=None, grpc_options=None, proxy_location=None, logging_config=None, **kwargs):
-    """Connects to (or starts) the cluster's Serve. Serve runs as part of
-    every rayk8s head, so there is nothing else to start; options that would
-    change it are refused rather than ignored."""
+    """Connects to (or starts) the cluster's Serve, as ray.serve.start.
+    Serve runs as part of every rayk8s head; its options apply when Serve
+    starts (its first deploy), as in Ray. Each option is honoured field by
+    field or refused: a field rayk8s does not act on, or one that differs
+    from what an already running Serve uses, raises an error naming it."""
+    from ray.serve.config import HTTPOptions, ProxyLocation, gRPCOptions
+
     for key in kwargs:
         raise TypeError(f"serve.start() got an unexpected keyword argument '{key}'")
-    for key, value in (("http_options", http_options), ("grpc_options", grpc_options),
-                       ("proxy_location", proxy_location), ("logging_config", logging_config)):
-        if value:
-            raise NotImplementedError(f"serve.start({key}=...) is not implemented by the rayk8s Serve SDK; "
-                                      "set it in the Serve config (serveConfigV2 or serve deploy)")
-    _session.connect()
+    if logging_config:
+        raise NotImplementedError("serve.start(logging_config=...) is not implemented by the rayk8s Serve SDK; "
+                                  "set logging_config per application or deployment")
+    wanted = {}
+    http = _start_options("http_options", HTTPOptions, http_options)
+    grpc = _start_options("grpc_options", gRPCOptions, grpc_options)
+    if http:
+        wanted["http_options"] = http
+    if grpc:
+        wanted["grpc_options"] = grpc
+    if proxy_location is not None:
+        loc = proxy_location.value if isinstance(proxy_location, ProxyLocation) else proxy_location
+        if loc not in [p.value for p in ProxyLocation]:
+            raise ValueError(f"serve.start(proxy_location=...) must be one of "
+                             f"{', '.join(p.value for p in ProxyLocation)}, got {proxy_location!r}")
+        wanted["proxy_location"] = loc
+    s = _session
+    with s.lock:
+        client = s.connect()
+        details = client.details()
+        if details.get("proxy_location") is None:
+            # Serve has not started: an empty deploy starts it with these options.
+            config = {"applications": [], **wanted}
+            if s.http_options():
+                config["http_options"] = {**s.http_options(), **http}
+            if len(config) > 1:
+                client.deploy(config)
+            return
+        _check_running(details, wanted)
+
+
+def _start_options(kind, cls, value):
+    """The fields of value that serve.start passes on; refuses the ones
+    rayk8s does not act on."""
+    if value is None:
+        return {}
+    if isinstance(value, cls):
+        opts = dict(value)
+    elif isinstance(value, dict):
+        try:
+            opts = dict(cls(**value))
+        except TypeError as e:
+            raise TypeError(f"serve.start({kind}=...): {e}") from None
+    else:
+        raise TypeError(f"serve.start({kind}=...) expects a {cls.__name__} or a dict, got {type(value).__name__}")
+    for key, v in opts.items():
+        if key not in cls.HONOURED and v != cls.FIELDS[key]:
+            raise NotImplementedError(f"serve.start({kind}=...): the field '{key}' is not implemented by rayk8s Serve")
+    return {k: opts[k] for k in cls.HONOURED if k in opts}
+
+
+def _check_running(details, wanted):
+    """Options asked of a Serve that already runs must be the ones it runs
+    with: they only apply when Serve starts."""
+    from ray.serve.config import HTTPOptions, gRPCOptions
+
+    defaults = {"http_options": HTTPOptions.FIELDS, "grpc_options": gRPCOptions.FIELDS}
+    for kind, opts in wanted.items():
+        if kind == "proxy_location":
+            current = details.get("proxy_location")
+            if current != opts:
+                raise RuntimeError(f"serve.start(proxy_location={opts!r}): Serve already runs on this cluster with "
+                                   f"proxy_location={current!r}; it applies only when Serve starts (serve.shutdown() stops it)")
+            continue
+        running = details.get(kind) or {}
+        for key, value in opts.items():
+            current = running.get(key, defaults[kind][key])
+            if key == "grpc_servicer_functions":
+                current = current or []
+            if current != value:
+                raise RuntimeError(f"serve.start({kind}=...): Serve already runs on this cluster with {key}={current!r}, "
+                                   f"not {value!r}; {kind} apply only when Serve starts (serve.shutdown() stops it)")
+
+
+def deploy_config(config, app_dir="."):
+    """`serve run config.yaml`: deploys a whole Serve config (it replaces
+    what runs, as `serve deploy` does) and waits until its applications are
+    RUNNING; returns their names. On a local head, applications without a
+    runtime_env working_dir get app_dir, where their import paths are."""
+    apps = config.get("applications")
+    if not isinstance(apps, list) or not apps:
+        raise ValueError("the Serve config has no 'applications' list")
+    s = _session
+    with s.lock:
+        client = s.connect()
+        _, details = client.current_config()
+        config = dict(config)
+        if s.local_head is not None:
+            config["applications"] = [_with_working_dir(a, app_dir) for a in apps]
+            if details.get("proxy_location") is None:
+                config["http_options"] = {**s.http_options(), **(config.get("http_options") or {})}
+        names = [a.get("name", DEFAULT_APP_NAME) if isinstance(a, dict) else "" for a in apps]
+        client.deploy(config)
+        _wait(client, names)
+    return names
+
+
+def _with_working_dir(app, app_dir):
+    if not isinstance(app, dict):
+        return app
+    env = dict(app.get("runtime_env") or {})
+    if env.get("working_dir"):
+        return app
+    env["working_dir"] = os.path.abspath(app_dir)
+    return {**app, "runtime_env": env}
 
 
 class ApplicationStatusOverview:
@@ -275,7 +386,3 @@ def shutdown():
         if s.client is None and not worker.global_worker.connected and not os.environ.get("RAY_ADDRESS"):
             return
         s.connect().shutdown()
-
-
-def ingress(app):
-    raise NotImplementedError("serve.ingress (FastAPI apps) is not implemented by the rayk8s Serve SDK yet")

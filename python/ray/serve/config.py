@@ -1,5 +1,7 @@
 """ray.serve.config: the option classes users pass to Serve."""
 
+import enum
+
 from ray.serve._fields import FieldDict
 
 
@@ -24,7 +26,9 @@ class AutoscalingConfig(FieldDict):
 
 
 class HTTPOptions(FieldDict):
-    """The HTTP proxy's options (http_options of a deploy config)."""
+    """The HTTP proxy's options (http_options of a deploy config). Ray's
+    fields; serve.start refuses the ones rayk8s does not act on (HONOURED
+    lists those it does) when they differ from their default."""
 
     FIELDS = {
         "host": "0.0.0.0",
@@ -32,7 +36,15 @@ class HTTPOptions(FieldDict):
         "root_path": "",
         "request_timeout_s": None,
         "keep_alive_timeout_s": 5,
+        "middlewares": [],
+        "location": None,
+        "num_cpus": None,
+        "ssl_keyfile": None,
+        "ssl_certfile": None,
+        "ssl_keyfile_password": None,
+        "ssl_ca_certs": None,
     }
+    HONOURED = ("host", "port", "root_path", "request_timeout_s", "keep_alive_timeout_s")
 
 
 class gRPCOptions(FieldDict):  # noqa: N801 - Ray's name
@@ -41,11 +53,21 @@ class gRPCOptions(FieldDict):  # noqa: N801 - Ray's name
     FIELDS = {
         "port": 9000,
         "grpc_servicer_functions": [],
+        "request_timeout_s": None,
     }
+    HONOURED = ("port", "grpc_servicer_functions", "request_timeout_s")
+
+
+class ProxyLocation(str, enum.Enum):
+    """Where Serve runs proxies (proxy_location of a deploy config)."""
+
+    Disabled = "Disabled"
+    HeadOnly = "HeadOnly"
+    EveryNode = "EveryNode"
 
 
 def __getattr__(name):
     raise AttributeError(f"ray.serve.config.{name} is not implemented by the rayk8s Serve SDK")
 
 
-__all__ = ["AutoscalingConfig", "HTTPOptions", "gRPCOptions"]
+__all__ = ["AutoscalingConfig", "HTTPOptions", "ProxyLocation", "gRPCOptions"]

@@ -32,17 +32,22 @@ def _user_apps(details):
     return {k: v for k, v in (details.get("applications") or {}).items() if k != _relay.APP_NAME}
 
 
-def cmd_deploy(args):
+def _read_config(path):
     yaml = _yaml()
     try:
-        with open(args.config_file_name) as f:
+        with open(path) as f:
             config = yaml.safe_load(f)
     except OSError as e:
-        raise SystemExit(f"Error: cannot read config file {args.config_file_name}: {e.strerror}") from None
+        raise SystemExit(f"Error: cannot read config file {path}: {e.strerror}") from None
     except yaml.YAMLError as e:
-        raise SystemExit(f"Error: {args.config_file_name} is not valid YAML: {e}") from None
+        raise SystemExit(f"Error: {path} is not valid YAML: {e}") from None
     if not isinstance(config, dict):
-        raise SystemExit(f"Error: {args.config_file_name} must hold a Serve config (a mapping with 'applications')")
+        raise SystemExit(f"Error: {path} must hold a Serve config (a mapping with 'applications')")
+    return config
+
+
+def cmd_deploy(args):
+    config = _read_config(args.config_file_name)
     _client(args).deploy(config)
     print(f"Sent deploy request successfully.\n * Use `serve status` to check applications' statuses.\n"
           f" * Use `serve config` to see the current application config(s).")
@@ -83,34 +88,32 @@ def cmd_shutdown(args):
     print("Sent shutdown request; applications will be deleted asynchronously.")
 
 
-def _import_app(import_path):
-    from rayk8s.serve._api import Application, load_application
-    if ":" not in import_path and "." not in import_path:
-        raise SystemExit(f"Error: import path {import_path!r} must be of the form 'module:attribute'")
-    sys.path.insert(0, os.getcwd())
+def _import_app(import_path, app_dir="."):
+    from rayk8s.serve._api import ImportPathError, load_application
+    sys.path.insert(0, os.path.abspath(app_dir))
     try:
-        app = load_application(import_path)
-    except ModuleNotFoundError as e:
-        raise SystemExit(f"Error: importing {import_path}: no module named {e.name!r}") from None
-    except AttributeError as e:
-        raise SystemExit(f"Error: import path {import_path!r} names nothing: {e}") from None
+        return load_application(import_path)
+    except ImportPathError as e:
+        raise SystemExit(f"Error: {e}") from None
     except Exception as e:  # noqa: BLE001 - the user's module failed to import
         raise SystemExit(f"Error: importing {import_path} failed: {type(e).__name__}: {e}") from None
-    if not isinstance(app, Application):
-        raise SystemExit(f"Error: {import_path} is not an application")
-    return app
 
 
 def cmd_run(args):
-    from ray import serve
+    _driver = importlib.import_module("ray.serve._driver")
     target = args.config_or_import_path
-    if target.endswith((".yaml", ".yml")):
-        raise SystemExit("Error: `serve run config.yaml` is not implemented by the rayk8s serve CLI; use `serve deploy`")
     if args.address:
         os.environ["RAY_ADDRESS"] = args.address
-    app = _import_app(target)
-    serve.run(app, name=args.name, route_prefix=args.route_prefix)
-    print(f"Deployed app '{args.name}' successfully.", flush=True)
+    if target.endswith((".yaml", ".yml")):
+        config = _read_config(target)
+        names = _driver.deploy_config(config, app_dir=args.app_dir)
+        print(f"Deployed app(s) {', '.join(repr(n) for n in names)} successfully.", flush=True)
+    else:
+        app = _import_app(target, args.app_dir)
+        # The application's own modules (under --app-dir) travel with it.
+        _driver.register_by_value(app, os.path.abspath(args.app_dir))
+        _driver.run(app, name=args.name, route_prefix=args.route_prefix)
+        print(f"Deployed app '{args.name}' successfully.", flush=True)
     if args.non_blocking:
         return
     try:
@@ -160,8 +163,11 @@ def parser():
     sh = with_address(sub.add_parser("shutdown", help="Delete all applications."))
     sh.add_argument("-y", "--yes", action="store_true")
     sh.set_defaults(fn=cmd_shutdown)
-    r = sub.add_parser("run", help="Run an application (module:app) from this process.")
+    r = sub.add_parser("run", help="Run an application (module:app) or a Serve config file (config.yaml).")
     r.add_argument("config_or_import_path")
+    r.add_argument("-d", "--app-dir", default=".",
+                   help="Local directory to look for the import path in (and, on a local head, the working_dir of "
+                        "a config's applications that set none)")
     r.add_argument("-a", "--address", default=None, help="GCS address of the cluster (default RAY_ADDRESS, else a local head)")
     r.add_argument("--name", default="default")
     r.add_argument("--route-prefix", default="/")

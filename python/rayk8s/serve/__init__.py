@@ -19,6 +19,7 @@ PUT /api/serve/applications/) with import_path "module:app".
 
 from rayk8s.serve import exceptions
 from rayk8s.serve._api import Application, Deployment, deployment
+from rayk8s.serve._asgi import ingress
 from rayk8s.serve._batching import batch
 from rayk8s.serve._context import (
     DeploymentHandle,
@@ -94,9 +95,6 @@ def shutdown():
     return _driver_api().shutdown()
 
 
-def ingress(app):
-    """Serve a FastAPI app from a deployment class."""
-    return _driver_api().ingress(app)
 
 
 def __getattr__(name):

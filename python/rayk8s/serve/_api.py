@@ -176,19 +176,34 @@ def replace_apps(value, fn):
     return value
 
 
+class ImportPathError(ValueError):
+    """An import path that names no application: one line naming it."""
+
+
 def load_application(import_path, args=None):
     """Resolve an import path (module:attr or module.attr) to an Application:
     a bound application, a deployment (bound without arguments) or a builder
-    function called with the config's args."""
+    function called with the config's args. An import path naming nothing
+    raises ImportPathError; errors of the user's module propagate as they are."""
     import importlib
 
     if ":" in import_path:
         module_name, attr = import_path.split(":", 1)
     else:
         module_name, _, attr = import_path.rpartition(".")
-    module = importlib.import_module(module_name)
+    if not module_name or not attr:
+        raise ImportPathError(f"import_path {import_path!r} must be of the form 'module:attribute'")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        # Only the module the path names; a dependency it lacks is its own error.
+        if e.name and (module_name == e.name or module_name.startswith(e.name + ".")):
+            raise ImportPathError(f"import_path {import_path!r}: no module named {e.name!r}") from None
+        raise
     obj = module
     for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ImportPathError(f"import_path {import_path!r} names nothing: {module_name!r} has no attribute {part!r}")
         obj = getattr(obj, part)
     if isinstance(obj, Application):
         return obj
@@ -199,6 +214,6 @@ def load_application(import_path, args=None):
         if isinstance(built, Deployment):
             built = built.bind()
         if not isinstance(built, Application):
-            raise TypeError(f"The builder {import_path} returned {type(built).__name__}, not an application (.bind() result)")
+            raise ImportPathError(f"The builder {import_path} returned {type(built).__name__}, not an application (.bind() result)")
         return built
-    raise TypeError(f"{import_path} is a {type(obj).__name__}, not an application, a deployment or a builder function")
+    raise ImportPathError(f"import_path {import_path!r} is a {type(obj).__name__}, not an application, a deployment or a builder function")

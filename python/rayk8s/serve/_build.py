@@ -24,6 +24,10 @@ def main():
     try:
         result = build(os.environ[ENV_IMPORT_PATH], json.loads(os.environ.get(ENV_APP_ARGS) or "null"))
         line = json.dumps(result, separators=(",", ":"))
+    except _api.ImportPathError as e:
+        # The path names nothing: one line says so, no traceback of ours.
+        print(e, file=sys.stderr, flush=True)
+        sys.exit(1)
     except Exception:  # noqa: BLE001 - any import error fails the build
         traceback.print_exc()
         sys.stderr.flush()

@@ -20,7 +20,7 @@ import signal
 import sys
 import traceback
 
-from rayk8s.serve import _api, _context, _grpc, _http, _multiplex, _starlette, _wire
+from rayk8s.serve import _api, _asgi, _context, _grpc, _http, _multiplex, _starlette, _wire
 
 ENV_REPLICA_ID = "RAYK8S_SERVE_REPLICA_ID"
 ENV_APP = "RAYK8S_SERVE_APP"
@@ -70,6 +70,8 @@ class Replica:
         # The @serve.multiplexed caches of the instance, whose models every
         # ACCEPT and END reports.
         self.model_caches = []
+        # The @serve.ingress app's lifespan, when there is one.
+        self.lifespan = None
 
     # ---- connections from the node agent ----
 
@@ -247,8 +249,12 @@ class Replica:
             head = {"status": 200, "headers": [["x-serve-encoding", "pickle"]]}
             data = pickle.dumps(result)
         else:
-            handler = self.target("__call__")
-            result = await self.call_user(handler, _starlette.request_for(handler, meta, body))
+            asgi = _asgi.app_of(self.instance)
+            if asgi is not None:
+                result = await _asgi.call(asgi, meta, body)
+            else:
+                handler = self.target("__call__")
+                result = await self.call_user(handler, _starlette.request_for(handler, meta, body))
             if _http.is_streaming(result):
                 await self.stream_http(stream, result, window, state)
                 return
@@ -484,6 +490,11 @@ async def amain(environ):
     app = _api.load_application(environ[ENV_IMPORT_PATH], json.loads(environ.get(ENV_APP_ARGS) or "null"))
     replica.instance = construct(app, deployment_name, app_name, environ.get(ENV_APP_ARGS))
     warn_unfillable_batches(replica.instance)
+    asgi = _asgi.app_of(replica.instance)
+    if asgi is not None:
+        _asgi.bind_methods(asgi, replica.instance)
+        replica.lifespan = _asgi.Lifespan(asgi)
+        await replica.lifespan.startup()
     if cfg.get("user_config") is not None:
         fn = getattr(replica.instance, "reconfigure", None)
         if fn is not None and not inspect.isfunction(replica.instance):
@@ -512,6 +523,8 @@ async def amain(environ):
     await stop.wait()
     watcher.cancel()
     await replica.drain()
+    if replica.lifespan is not None:
+        await replica.lifespan.shutdown()
     server.close()
     try:
         os.unlink(path)

@@ -41,7 +41,7 @@ func freePort(t *testing.T) int {
 // runDriver runs a script of python/examples/ray_serve unchanged, as a user
 // runs it: no RAY_ADDRESS, so serve.run starts a local head from our ray
 // binary and stops it when the script exits.
-func runDriver(t *testing.T, script string) []string {
+func runDriver(t *testing.T, script string, env ...string) []string {
 	t.Helper()
 	python := driverPython(t)
 	pythonDir, err := filepath.Abs("../../../python")
@@ -62,6 +62,7 @@ func runDriver(t *testing.T, script string) []string {
 		"RAY_ADDRESS=",
 		"RAY_DASHBOARD_ADDRESS=",
 	)
+	cmd.Env = append(cmd.Env, env...)
 	// Interrupt rather than kill on timeout, so atexit stops the local head.
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 30 * time.Second
@@ -113,5 +114,57 @@ func TestDriverScriptStarlette(t *testing.T) {
 		"batch: x:True",
 		"apps: ['batched', 'greeter']",
 		"after shutdown: []",
+	})
+}
+
+// A FastAPI app behind @serve.ingress: routes on the class using self, path
+// and query parameters, a pydantic body, FastAPI's 404 and 422 answers, a
+// plain-text and a streamed response, /docs and /openapi.json under the
+// route prefix, a route calling another deployment's handle, and a handle
+// call to a plain method of the ingress class.
+func TestDriverScriptFastAPI(t *testing.T) {
+	if out, err := exec.Command(driverPython(t), "-c", "import fastapi").CombinedOutput(); err != nil {
+		t.Fatalf("fastapi is not installed (run hack/install-deps.sh): %v\n%s", err, out)
+	}
+	assertLines(t, runDriver(t, "fastapi_app.py"), []string{
+		"root: hello from the shop",
+		"item: {'item_id': 7, 'verbose': True}",
+		"missing: 404 item 101 not found",
+		"invalid: 422 ['path', 'item_id']",
+		"order: 201 {'item': 'pear', 'total': 3.0, 'tags': ['ripe'], 'orders': 1}",
+		"bad order: 422 ['body', 'item']",
+		"text: plain",
+		"stream: ['0', '1', '2']",
+		"openapi: ['/', '/count/{n}', '/items/{item_id}', '/orders', '/text']",
+		"docs: True",
+		"handle: ['pear']",
+		"after delete: []",
+	})
+}
+
+// Ray's gRPC guide: serve.start(grpc_options=gRPCOptions(...)) starts the
+// gRPC proxy, Ray's generated RayServeAPIService stub lists the
+// applications and checks health through it, the user's service answers
+// with grpc_context's trailing metadata and status, and serve.start with
+// other options once Serve runs is refused naming the field. The generated
+// greeter modules are on PYTHONPATH, as the guide has them in the working
+// directory.
+func TestDriverScriptGRPC(t *testing.T) {
+	if out, err := exec.Command(driverPython(t), "-c", "import grpc, google.protobuf").CombinedOutput(); err != nil {
+		t.Fatalf("grpcio and protobuf are not installed (run hack/install-deps.sh): %v\n%s", err, out)
+	}
+	pythonDir, err := filepath.Abs("../../../python")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	assertLines(t, runDriver(t, "grpc_app.py",
+		"PYTHONPATH="+pythonDir+string(os.PathListSeparator)+filepath.Join(pythonDir, "examples"),
+		"RAYK8S_SERVE_GRPC_PORT="+strconv.Itoa(port)), []string{
+		"applications: ['greeter', 'rayk8s-driver-relay']",
+		"health: success",
+		"hello: Hello ray! ray",
+		"error: INVALID_ARGUMENT name is required",
+		"restart: serve.start(grpc_options=...): Serve already runs on this cluster with port=" + strconv.Itoa(port) + ", not " + strconv.Itoa(port+1),
 	})
 }

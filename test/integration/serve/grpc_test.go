@@ -226,4 +226,33 @@ func TestGRPCSample(t *testing.T) {
 			}
 		})
 	}
+
+	// Every call above went through each node's gRPC proxy once; a worker's
+	// metrics port (no health polling there) counts them under Ray's names.
+	t.Run("gRPC metrics on a worker's metrics port", func(t *testing.T) {
+		const sayHello = `method="/greeter.Greeter/SayHello"`
+		for _, m := range []struct {
+			name   string
+			labels []string
+			want   float64
+		}{
+			{"ray_serve_num_grpc_requests_total", []string{`application="greeter"`, `route="greeter"`, sayHello, `status_code="StatusCode.OK"`}, 1},
+			{"ray_serve_num_grpc_requests_total", []string{`application="greeter"`, sayHello, `status_code="StatusCode.INVALID_ARGUMENT"`}, 1},
+			{"ray_serve_num_grpc_requests_total", []string{`application="greeter"`, `method="/greeter.Greeter/SayHelloStream"`, `status_code="StatusCode.OK"`}, 1},
+			{"ray_serve_num_grpc_requests_total", []string{`application="echo"`, `method="/any.Service/Echo"`, `status_code="StatusCode.OK"`}, 1},
+			{"ray_serve_num_grpc_requests_total", []string{`application="tokens"`, `status_code="StatusCode.OK"`}, 1},
+			{"ray_serve_grpc_request_latency_ms_count", []string{`application="greeter"`, sayHello, `status_code="StatusCode.OK"`}, 1},
+			{"ray_serve_num_grpc_error_requests_total", []string{`application="greeter"`, sayHello, `error_code="StatusCode.INVALID_ARGUMENT"`}, 1},
+			// Calls naming no deployed application, and a method nobody has,
+			// are counted without the client's names.
+			{"ray_serve_num_grpc_error_requests_total", []string{`application=""`, sayHello, `error_code="StatusCode.NOT_FOUND"`}, 2},
+			{"ray_serve_num_grpc_error_requests_total", []string{`application="greeter"`, `method=""`, `error_code="StatusCode.UNIMPLEMENTED"`}, 1},
+			{"ray_serve_num_grpc_requests_total", []string{`method="/greeter.Greeter/SayGoodbye"`}, 0},
+			{"ray_serve_num_ongoing_grpc_requests", nil, 0},
+		} {
+			if got := c.metricSum(t, 1, m.name, m.labels...); got != m.want {
+				t.Errorf("%s%v = %v, want %v", m.name, m.labels, got, m.want)
+			}
+		}
+	})
 }
