@@ -1,13 +1,20 @@
 package processnode
 
 import (
+	"bufio"
 	"encoding/json"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -47,15 +54,7 @@ func prepared(t *testing.T, cfg Config, c corev1.Container) (podinit.Spec, error
 	if err != nil {
 		return podinit.Spec{}, err
 	}
-	var spec podinit.Spec
-	raw, ok := strings.CutPrefix(cmd.Env[0], podinit.EnvVar+"=")
-	if !ok {
-		t.Fatalf("helper env %q lacks %s", cmd.Env, podinit.EnvVar)
-	}
-	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
-		t.Fatal(err)
-	}
-	return spec, nil
+	return spec(t, cmd), nil
 }
 
 // TestImageStandIn: a container of an image with a stand-in gets that image's executables,
@@ -150,4 +149,134 @@ func TestImageStandIn(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "Debian package redis-server") {
 		t.Errorf("redis container without the host's redis-server: %v, want an error naming the package", err)
 	}
+}
+
+// TestRedisStandInRuns starts a container of the redis image, as the node would, under the
+// podinit helper: the host's redis-server runs for the image's /usr/local/bin/redis-server, in
+// the image's working directory on a fresh volume, where its append-only file lands.
+func TestRedisStandInRuns(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the podinit helper needs root (mount and PID namespaces)")
+	}
+	const redisServer = "/usr/bin/redis-server"
+	if _, err := os.Stat(redisServer); err != nil {
+		t.Skip("needs Debian's redis-server (hack/install-deps.sh installs it)")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	data := filepath.Join(tmp, "image", "data")
+	cfg := Config{
+		NodeName: "n", StateDir: filepath.Join(tmp, "state"), Helper: self,
+		Images: map[string]Image{"redis": {
+			Binaries: map[string]string{"/usr/local/bin/redis-server": redisServer},
+			Package:  "redis-server", Volumes: []string{data}, WorkingDir: data,
+		}},
+	}
+	p, err := NewProvider(cfg, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "redis", Namespace: "default", UID: "uid-redis"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{
+		Name: "redis", Image: "redis:7.4.0",
+		Command: []string{"/usr/local/bin/redis-server", "--port", strconv.Itoa(freePort(t)), "--bind", "127.0.0.1",
+			"--appendonly", "yes", "--save", "", "--protected-mode", "no"},
+	}}}}
+	r := newPodRunner(p, pod)
+	// The pod's files the node writes at pod setup.
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"hosts", "resolv.conf"} {
+		if err := os.WriteFile(filepath.Join(r.dir, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := r.ctrs[0]
+	cmd, err := c.prepare()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	addr := "127.0.0.1:" + c.spec.Command[2]
+	gomega.NewWithT(t).Eventually(func() (string, error) {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return "", err
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(time.Second))
+		if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+			return "", err
+		}
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		return line, err
+	}).WithTimeout(10*time.Second).WithPolling(50*time.Millisecond).Should(gomega.HavePrefix("+PONG"), "redis-server answering; its output:\n%s", &out)
+
+	// The append-only file is in the working directory, which is the volume: on the host it is
+	// in the container's own directory, and the mount point stays empty.
+	var volume string
+	for _, m := range spec(t, cmd).Mounts {
+		if m.Target == data {
+			volume = m.Source
+		}
+	}
+	if _, err := os.Stat(filepath.Join(volume, "appendonlydir")); err != nil {
+		t.Errorf("redis-server's append-only directory in the volume %s: %v; output:\n%s", volume, err, &out)
+	}
+	if entries, _ := os.ReadDir(data); len(entries) != 0 {
+		t.Errorf("the host's mount point %s holds %d entries: the volume was not mounted", data, len(entries))
+	}
+}
+
+// spec decodes the podinit spec of a prepared command.
+func spec(t *testing.T, cmd *exec.Cmd) podinit.Spec {
+	t.Helper()
+	raw, ok := strings.CutPrefix(cmd.Env[0], podinit.EnvVar+"=")
+	if !ok {
+		t.Fatalf("helper env %q lacks %s", cmd.Env, podinit.EnvVar)
+	}
+	var s podinit.Spec
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
