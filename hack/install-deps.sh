@@ -23,8 +23,8 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 # protobuf); grpc_tools regenerates python/examples/greeter_pb2*.py. Their tests skip without them.
 /usr/bin/python3 -c 'import grpc, google.protobuf' >/dev/null 2>&1 || need+=(python3-grpcio python3-protobuf)
 /usr/bin/python3 -c 'import grpc_tools' >/dev/null 2>&1 || need+=(python3-grpc-tools)
-# GCS fault tolerance: the storage tests (Go and python/tests) run a real redis-server; they skip
-# without it.
+# GCS fault tolerance: the storage tests (Go and python/tests) run a real redis-server, and skip
+# without it; the local cluster runs it for pods of the redis image.
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # Ray core (python/ray) pickles functions, classes and values with cloudpickle, as Ray does.
 /usr/bin/python3 -c 'import cloudpickle' >/dev/null 2>&1 || need+=(python3-cloudpickle)

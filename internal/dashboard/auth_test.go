@@ -14,13 +14,17 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/onsi/gomega"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
 	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
 	"github.com/rayk8s/rayk8s/internal/runtime/node"
+	corev1 "github.com/rayk8s/rayk8s/proto/core/v1"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
+	servev1 "github.com/rayk8s/rayk8s/proto/serve/v1"
 )
 
 const rightToken = "right-token-0123456789"
@@ -124,6 +128,11 @@ func TestTokenAuthOnEveryDashboardRoute(t *testing.T) {
 		{"GET", "/api/serve/applications/", ""},
 		{"PUT", "/api/serve/applications/", app},
 		{"DELETE", "/api/serve/applications/", ""},
+		{"GET", "/api/v0/nodes", ""},
+		{"GET", "/api/v0/jobs", ""},
+		{"GET", "/api/v0/actors", ""},
+		{"GET", "/api/v0/tasks", ""},
+		{"GET", "/api/v0/objects", ""},
 		{"GET", "/no/such/route", ""},
 	}
 	for _, c := range []credential{noToken, wrongBearer, wrongRay, wrongScheme, wrongCookie} {
@@ -160,7 +169,7 @@ func TestTokenAuthOnEveryDashboardRoute(t *testing.T) {
 
 	// The right token passes wherever Ray looks for it.
 	for _, c := range []credential{rightBearer, rightRay, rightCookie} {
-		for _, path := range []string{"/api/version", "/api/jobs/", "/api/jobs/keep", "/api/serve/applications/"} {
+		for _, path := range []string{"/api/version", "/api/jobs/", "/api/jobs/keep", "/api/serve/applications/", "/api/v0/nodes"} {
 			if code, body := call(t, "GET", base+path, "", c); code != http.StatusOK {
 				t.Errorf("GET %s with %s = %d %q, want 200", path, c.name, code, body)
 			}
@@ -168,6 +177,19 @@ func TestTokenAuthOnEveryDashboardRoute(t *testing.T) {
 	}
 	if stopped, err := authed.StopJob(ctx, "keep"); err != nil || !stopped {
 		t.Errorf("StopJob with the right token = %v, %v", stopped, err)
+	}
+
+	// Every route the refused requests tried is let through with the right token, and what
+	// they ask for then happens.
+	for _, r := range routes {
+		if code, body := call(t, r.method, base+r.path, r.body, rightBearer); code == http.StatusUnauthorized || code == http.StatusForbidden {
+			t.Errorf("%s %s with the right token = %d %q, want it let through", r.method, r.path, code, body)
+		}
+	}
+	gomega.NewWithT(t).Eventually(func() error { _, err := os.Stat(marker); return err }).
+		WithTimeout(20*time.Second).WithPolling(50*time.Millisecond).Should(gomega.Succeed(), "the submission with the right token to run its entrypoint")
+	if code, body := call(t, "GET", base+"/api/packages/gcs/_ray_pkg_sneaky.zip", "", rightBearer); code != http.StatusOK {
+		t.Errorf("package after an upload with the right token: GET = %d %q, want 200", code, body)
 	}
 
 	// Probes carry no token.
@@ -197,7 +219,8 @@ func TestTokenAuthOnEveryDashboardRoute(t *testing.T) {
 }
 
 // TestTokenAuthOnTheGCSPort calls the control service without, with a wrong and with the
-// right token: only the health check answers without it, and a refused write leaves no trace.
+// right token: only the health check answers without it, every other method of every service
+// on the port is refused, and refused writes and deletes leave no trace.
 func TestTokenAuthOnTheGCSPort(t *testing.T) {
 	n := startAuthHead(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -210,11 +233,21 @@ func TestTokenAuthOnTheGCSPort(t *testing.T) {
 		t.Cleanup(func() { _ = conn.Close() })
 		return gcsv1.NewKVServiceClient(conn), gcsv1.NewNodeServiceClient(conn)
 	}
+	authedKV, _ := dial(gcs.WithAuthToken(rightToken))
+	if _, err := authedKV.Put(ctx, &gcsv1.KVPutRequest{Namespace: "test", Key: "kept", Value: []byte("v")}); err != nil {
+		t.Fatalf("KV Put with the right token: %v", err)
+	}
 	for _, c := range []struct {
 		name string
 		opts []gcs.DialOption
 	}{{"no token", nil}, {"wrong token", []gcs.DialOption{gcs.WithAuthToken("wrong")}}} {
 		kv, nodes := dial(c.opts...)
+		if _, err := kv.Delete(ctx, &gcsv1.KVDeleteRequest{Namespace: "test", Key: "kept"}); status.Code(err) != codes.Unauthenticated {
+			t.Errorf("KV Delete with %s = %v, want UNAUTHENTICATED", c.name, err)
+		}
+		if _, err := nodes.UnregisterNode(ctx, &gcsv1.UnregisterNodeRequest{NodeId: n.NodeID(), Reason: "intruder"}); status.Code(err) != codes.Unauthenticated {
+			t.Errorf("UnregisterNode of the head with %s = %v, want UNAUTHENTICATED", c.name, err)
+		}
 		_, err := kv.Put(ctx, &gcsv1.KVPutRequest{Namespace: "test", Key: "sneaky", Value: []byte("x"), Overwrite: true})
 		if status.Code(err) != codes.Unauthenticated {
 			t.Errorf("KV Put with %s = %v, want UNAUTHENTICATED", c.name, err)
@@ -237,6 +270,46 @@ func TestTokenAuthOnTheGCSPort(t *testing.T) {
 		}
 	}
 
+	// Every method of every service the head serves on the GCS port, the health check aside:
+	// refused without the token and with a wrong one, let through (whatever it then answers to
+	// an empty request) with the right one. The refusal comes before the request is read, so an
+	// empty message fits every method.
+	services := []grpc.ServiceDesc{gcsv1.NodeService_ServiceDesc, gcsv1.KVService_ServiceDesc, gcsv1.ProcessService_ServiceDesc,
+		gcsv1.AutoscalerStateService_ServiceDesc, corev1.Scheduler_ServiceDesc, servev1.ServeControllerService_ServiceDesc}
+	for _, c := range []struct {
+		name    string
+		opts    []gcs.DialOption
+		refused bool
+	}{{"no token", nil, true}, {"wrong token", []gcs.DialOption{gcs.WithAuthToken("wrong")}, true}, {"the right token", []gcs.DialOption{gcs.WithAuthToken(rightToken)}, false}} {
+		conn, err := gcs.Dial(n.GCSAddress(), c.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		check := func(method string, call func(context.Context) error) {
+			// Streams that are let through stay open: the deadline ends them.
+			callCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			err := call(callCtx)
+			if refused := status.Code(err) == codes.Unauthenticated; refused != c.refused {
+				t.Errorf("%s with %s = %v, want refused %v", method, c.name, err, c.refused)
+			}
+		}
+		for _, sd := range services {
+			for _, m := range sd.Methods {
+				method := "/" + sd.ServiceName + "/" + m.MethodName
+				if method == gcsv1.NodeService_CheckAlive_FullMethodName {
+					continue
+				}
+				check(method, func(ctx context.Context) error { return conn.Invoke(ctx, method, &emptypb.Empty{}, &emptypb.Empty{}) })
+			}
+			for _, st := range sd.Streams {
+				method := "/" + sd.ServiceName + "/" + st.StreamName
+				check("stream "+method, func(ctx context.Context) error { return callStream(ctx, conn, st, method) })
+			}
+		}
+	}
+
 	kv, nodes := dial(gcs.WithAuthToken(rightToken))
 	got, err := kv.Get(ctx, &gcsv1.KVGetRequest{Namespace: "test", Key: "sneaky"})
 	if err != nil || got.Found {
@@ -254,9 +327,28 @@ func TestTokenAuthOnTheGCSPort(t *testing.T) {
 			t.Error("a refused RegisterNode added a node")
 		}
 	}
-	if len(list.Nodes) != 1 || !list.Nodes[0].IsHead {
-		t.Errorf("nodes = %v, want the head only", list.Nodes)
+	if len(list.Nodes) != 1 || !list.Nodes[0].IsHead || list.Nodes[0].State != gcsv1.NodeState_NODE_STATE_ALIVE {
+		t.Errorf("nodes = %v, want the head only, alive after a refused UnregisterNode", list.Nodes)
 	}
+	if kept, err := kv.Get(ctx, &gcsv1.KVGetRequest{Namespace: "test", Key: "kept"}); err != nil || !kept.Found {
+		t.Errorf("KV Get after a refused Delete = %+v, %v; want the key still there", kept, err)
+	}
+}
+
+// callStream opens a stream, sends one empty message and returns the first error the stream
+// reports.
+func callStream(ctx context.Context, conn *grpc.ClientConn, st grpc.StreamDesc, method string) error {
+	s, err := conn.NewStream(ctx, &grpc.StreamDesc{StreamName: st.StreamName, ServerStreams: st.ServerStreams, ClientStreams: st.ClientStreams}, method)
+	if err != nil {
+		return err
+	}
+	if err := s.SendMsg(&emptypb.Empty{}); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	if err := s.CloseSend(); err != nil {
+		return err
+	}
+	return s.RecvMsg(&emptypb.Empty{})
 }
 
 // TestWorkersSendTheToken: a worker with the cluster's token joins; one with a wrong token is

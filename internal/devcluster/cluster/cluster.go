@@ -65,7 +65,9 @@ type Options struct {
 	Backoff processnode.Backoff
 	// Image stands in for what the rayk8s image adds besides its binaries (files, env).
 	Image processnode.Image
-	Log   logr.Logger
+	// Images stand in for other images pods run, by processnode.ImageName.
+	Images map[string]processnode.Image
+	Log    logr.Logger
 }
 
 // Defaults returns the options `devcluster up` uses for a repository checkout.
@@ -82,7 +84,24 @@ func Defaults(repo string) Options {
 		ControllerManagerPort: 20257, SchedulerPort: 20259, KubeletPort: 20250,
 		ProxyHealthPort: 20256, ProxyMetricsPort: 20249, DNSHealthPort: 20180, DNSReadyPort: 20181,
 		NodeName: "process-node-1", ClusterDomain: "cluster.local",
-		Image: RayK8sImage(repo),
+		Image:  RayK8sImage(repo),
+		Images: map[string]processnode.Image{"redis": RedisImage()},
+	}
+}
+
+// RedisImage stands in for Docker Hub's redis image, which KubeRay's GCS fault-tolerance
+// samples run, with Debian's redis-server package: the image's executables in
+// /usr/local/bin, its /data volume and working directory, and its default command.
+func RedisImage() processnode.Image {
+	return processnode.Image{
+		Binaries: map[string]string{
+			"/usr/local/bin/redis-server": "/usr/bin/redis-server",
+			"/usr/local/bin/redis-cli":    "/usr/bin/redis-cli",
+		},
+		Package:    "redis-server",
+		Volumes:    []string{"/data"},
+		WorkingDir: "/data",
+		Cmd:        []string{"redis-server"},
 	}
 }
 
@@ -340,7 +359,7 @@ func (c *Cluster) startNode(ctx context.Context, gw string) error {
 		Config: processnode.Config{
 			NodeName: o.NodeName, StateDir: filepath.Join(o.StateDir, "node"), BinDir: o.BinDir, Helper: exe,
 			HostIP: gw, APIServerHost: gw, APIServerPort: int32(o.APIServerPort),
-			Allocatable: alloc, Backoff: o.Backoff, ClusterDomain: o.ClusterDomain, Image: o.Image,
+			Allocatable: alloc, Backoff: o.Backoff, ClusterDomain: o.ClusterDomain, Image: o.Image, Images: o.Images,
 		},
 		Client: client, Network: c.Network,
 		ListenAddr: net.JoinHostPort(gw, strconv.Itoa(o.KubeletPort)), TLS: tlsCfg,

@@ -1,7 +1,8 @@
 // Package processnode is a virtual-kubelet provider that runs pods as host processes: each pod
 // gets a network namespace on the node's bridge (package netns), each container runs under the
 // podinit helper in its own PID and mount namespace with the pod's /etc/hosts, /etc/resolv.conf
-// and volumes bind-mounted, and the project's bin/ first on PATH. Images are ignored.
+// and volumes bind-mounted, and the project's bin/ first on PATH. Images are not pulled: host
+// files stand in for them (Image).
 //
 // Run starts the provider as a Node registered with the apiserver (node.go); Provider is the
 // pod lifecycle (provider.go, pod.go, container.go) and status.go computes pod status from
@@ -43,16 +44,35 @@ type Config struct {
 	Backoff Backoff
 	// ReapInterval is how often pods deleted from the API while not running are cleaned up.
 	ReapInterval time.Duration
-	// Image is what every container gets in place of an image's files and env.
+	// Image is what a container gets in place of its image's files and env, unless Images has
+	// a stand-in for that image.
 	Image Image
+	// Images are stand-ins for other images, by image name without registry, tag or digest
+	// ("redis" for redis:7.4.0 and docker.io/library/redis:7.4.0); see ImageName.
+	Images map[string]Image
 }
 
-// Image stands in for the parts of an image besides its binaries (those come from BinDir).
+// Image stands in for an image: besides the binaries BinDir provides, its files, env, and the
+// host executables and directories that play the image's own.
 type Image struct {
-	// Files are bind-mounted read-only into every container, where the image has them.
+	// Files are bind-mounted read-only into the container, where the image has them.
 	Files []ImageFile
-	// Env is set in every container that does not set the variable itself (an image's ENV).
+	// Env is set in the container unless it sets the variable itself (an image's ENV).
 	Env map[string]string
+	// Binaries maps an executable of the image, by its path there, to the host executable that
+	// runs in its place when the container's command (or an exec into it) names that path.
+	// Bare names resolve on PATH, which has the host's /usr/bin.
+	Binaries map[string]string
+	// Package is the Debian package that installs Binaries' host executables; a container of
+	// the image whose executables are missing fails to start, naming it.
+	Package string
+	// Volumes are the image's VOLUME directories: each container start gets fresh, writable
+	// ones, as a container runtime gives anonymous volumes.
+	Volumes []string
+	// WorkingDir is the image's WORKDIR, for containers that set no workingDir.
+	WorkingDir string
+	// Cmd is the image's CMD, run when the container sets neither command nor args.
+	Cmd []string
 }
 
 // ImageFile is a host file or directory standing in for a path of the image.

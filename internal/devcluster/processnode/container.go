@@ -1,6 +1,7 @@
 package processnode
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -228,7 +229,11 @@ func (c *container) prepare() (*exec.Cmd, error) {
 			envMap[k] = v
 		}
 	}
-	for k, v := range p.cfg.Image.Env {
+	img := p.cfg.imageFor(c.spec.Image)
+	if err := img.check(c.spec.Image); err != nil {
+		return nil, err
+	}
+	for k, v := range img.Env {
 		if _, ok := envMap[k]; !ok {
 			envMap[k] = v
 		}
@@ -242,18 +247,24 @@ func (c *container) prepare() (*exec.Cmd, error) {
 		argv = append(argv, podenv.Expand(a, envMap))
 	}
 	if len(argv) == 0 {
-		return nil, fmt.Errorf("container %s has no command: the process node ignores images, so command (or args) must name what to run", c.spec.Name)
+		argv = append(argv, img.Cmd...)
 	}
-	exe, err := podinit.Resolve(argv[0], p.cfg.BinDir, path)
-	if err != nil {
-		return nil, err
+	if len(argv) == 0 {
+		return nil, fmt.Errorf("container %s has no command: the process node has no entrypoint of image %q, so command (or args) must name what to run", c.spec.Name, c.spec.Image)
+	}
+	exe := img.mapArgv0(argv[:1])[0]
+	if exe == argv[0] {
+		if exe, err = podinit.Resolve(argv[0], p.cfg.BinDir, path); err != nil {
+			return nil, err
+		}
 	}
 	mounts := []podinit.Mount{
 		{Source: filepath.Join(r.dir, "hosts"), Target: "/etc/hosts"},
 		{Source: filepath.Join(r.dir, "resolv.conf"), Target: "/etc/resolv.conf"},
 	}
-	// The image's files first: volumes mount over them, as over an image's directories.
-	for _, f := range p.cfg.Image.Files {
+	// The image's files and volumes first: volumes mount over them, as over an image's
+	// directories.
+	for _, f := range img.Files {
 		fi, err := os.Stat(f.Source)
 		if err != nil {
 			return nil, fmt.Errorf("image file %s: %w", f.Target, err)
@@ -263,6 +274,11 @@ func (c *container) prepare() (*exec.Cmd, error) {
 		}
 		mounts = append(mounts, podinit.Mount{Source: f.Source, Target: f.Target, ReadOnly: true})
 	}
+	imageVolumes, err := c.imageVolumes(img)
+	if err != nil {
+		return nil, err
+	}
+	mounts = append(mounts, imageVolumes...)
 	for _, vm := range c.spec.VolumeMounts {
 		src, ok := volPaths[vm.Name]
 		if !ok {
@@ -289,7 +305,7 @@ func (c *container) prepare() (*exec.Cmd, error) {
 		}
 		mounts = append(mounts, podinit.Mount{Source: src, Target: vm.MountPath, ReadOnly: vm.ReadOnly})
 	}
-	dir := c.spec.WorkingDir
+	dir := cmp.Or(c.spec.WorkingDir, img.WorkingDir)
 	if dir != "" {
 		if _, err := os.Stat(dir); err != nil {
 			dir = ""
@@ -366,7 +382,31 @@ func (c *container) enter(argv []string) (*exec.Cmd, error) {
 	if pid == 0 {
 		return nil, fmt.Errorf("container %s is not running", c.spec.Name)
 	}
-	return podinit.EnterCommand(pid, argv, env), nil
+	return podinit.EnterCommand(pid, c.pod.p.cfg.imageFor(c.spec.Image).mapArgv0(argv), env), nil
+}
+
+// imageVolumes makes the image's volumes for this start of the container, fresh and empty, and
+// removes the previous start's.
+func (c *container) imageVolumes(img Image) ([]podinit.Mount, error) {
+	if len(img.Volumes) == 0 {
+		return nil, nil
+	}
+	n := c.restartCount()
+	base := filepath.Join(c.dir(), "image-volumes")
+	_ = os.RemoveAll(filepath.Join(base, strconv.Itoa(int(n)-1)))
+	var mounts []podinit.Mount
+	for i, v := range img.Volumes {
+		src := filepath.Join(base, strconv.Itoa(int(n)), strconv.Itoa(i))
+		_ = os.RemoveAll(src)
+		if err := os.MkdirAll(src, 0o777); err != nil {
+			return nil, fmt.Errorf("image volume %s: %w", v, err)
+		}
+		if err := c.pod.p.hostPaths.Ensure(v, true); err != nil {
+			return nil, fmt.Errorf("image volume %s: creating the mount point: %w", v, err)
+		}
+		mounts = append(mounts, podinit.Mount{Source: src, Target: v})
+	}
+	return mounts, nil
 }
 
 func runContext(ctx context.Context, cmd *exec.Cmd) ([]byte, error) {

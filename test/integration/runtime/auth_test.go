@@ -8,7 +8,7 @@ import (
 
 // TestTokenAuthentication starts a cluster with RAY_AUTH_MODE=token as KubeRay configures it:
 // the worker joins with the token, `ray status` and `ray job` work with it, the dashboard
-// refuses calls without it, and the health checks stay open.
+// refuses calls without it or with a wrong one, and the health checks stay open.
 func TestTokenAuthentication(t *testing.T) {
 	const token = "cluster-token-42"
 	c := startClusterWithEnv(t, []string{"RAY_AUTH_MODE=token", "RAY_AUTH_TOKEN=" + token}, []string{"--num-cpus=1"})
@@ -41,6 +41,22 @@ func TestTokenAuthentication(t *testing.T) {
 	}
 	if out, code := runRay(t, anon, "status", "--address="+c.gcsAddr); code == 0 {
 		t.Errorf("ray status without the token exit 0:\n%s", out)
+	}
+
+	// A wrong token is refused the same way, and its submission leaves nothing behind either.
+	wrong := append(append([]string{}, anon...), "RAY_AUTH_MODE=token", "RAY_AUTH_TOKEN=not-"+token)
+	out, code = runRay(t, wrong, "job", "submit", dash, "--submission-id=impostor", "--", "echo", "hello")
+	if code == 0 || !strings.Contains(out, "403") {
+		t.Errorf("submit with a wrong token exit %d, want a failure naming HTTP 403:\n%s", code, out)
+	}
+	if j := getJobWithToken(t, c, token, "impostor"); j != 404 {
+		t.Errorf("the submission with a wrong token exists: GET = %d, want 404", j)
+	}
+	if j := getJobWithToken(t, c, "not-"+token, "authed"); j != 403 {
+		t.Errorf("GET a job with a wrong token = %d, want 403", j)
+	}
+	if out, code := runRay(t, wrong, "status", "--address="+c.gcsAddr); code == 0 {
+		t.Errorf("ray status with a wrong token exit 0:\n%s", out)
 	}
 	if out, code := runRay(t, anon, "health-check", "--address", c.gcsAddr); code != 0 {
 		t.Errorf("ray health-check without the token exit %d, want 0 (probes carry no token): %s", code, out)

@@ -77,9 +77,17 @@ func nodeEnv(tmp, ip, pythonDir string) []string {
 	)
 }
 
-// startCluster starts a head and two workers; extraEnv is added to each
-// node's environment.
+// startCluster starts a head and two workers with 2 CPUs each; extraEnv is
+// added to each node's environment.
 func startCluster(t *testing.T, extraEnv ...string) *cluster {
+	t.Helper()
+	return startClusterWithHeadCPUs(t, 2, extraEnv...)
+}
+
+// startClusterWithHeadCPUs is startCluster with the head offering headCPUs;
+// 0, as KubeRay recommends for a head, keeps replicas and job drivers that
+// request CPUs off the head.
+func startClusterWithHeadCPUs(t *testing.T, headCPUs int, extraEnv ...string) *cluster {
 	t.Helper()
 	tmp := t.TempDir()
 	pythonDir, err := filepath.Abs("../../../python")
@@ -100,7 +108,7 @@ func startCluster(t *testing.T, extraEnv ...string) *cluster {
 		"--node-ip-address=127.0.0.1", "--port=" + strconv.Itoa(gcsPort),
 		"--dashboard-host=127.0.0.1", "--dashboard-port=" + strconv.Itoa(dashPort),
 		"--dashboard-agent-listen-port=" + strconv.Itoa(rayproc.FreePort(t)), "--metrics-export-port=" + metricsPort(),
-		"--num-cpus=2", "--temp-dir=" + filepath.Join(tmp, "head")}
+		"--num-cpus=" + strconv.Itoa(headCPUs), "--temp-dir=" + filepath.Join(tmp, "head")}
 	c.head = startRay(t, c.headEnv, c.headArgs...)
 	c.proxies = append(c.proxies, fmt.Sprintf("http://127.0.0.1:%d", c.httpPort))
 	for i := range 2 {
