@@ -129,6 +129,8 @@ func TestParseInvalidNamesTheField(t *testing.T) {
 		{dep(`"autoscaling_config": {"initial_replicas": 9, "max_replicas": 2}`), "applications[0].deployments[0].autoscaling_config.initial_replicas"},
 		{dep(`"autoscaling_config": {"target_ongoing_requests": 0}`), "applications[0].deployments[0].autoscaling_config.target_ongoing_requests"},
 		{dep(`"autoscaling_config": {"aggregation_function": "sum"}`), "applications[0].deployments[0].autoscaling_config.aggregation_function"},
+		{dep(`"autoscaling_config": {"upscale_delay": 1}`), "applications[0].deployments[0].autoscaling_config.upscale_delay"},
+		{dep(`"autoscaling_config": {"policy": {"policy_function": "my.mod:policy"}}`), "applications[0].deployments[0].autoscaling_config.policy"},
 		{dep(`"graceful_shutdown_wait_loop_s": -1`), "applications[0].deployments[0].graceful_shutdown_wait_loop_s"},
 		{dep(`"graceful_shutdown_timeout_s": "x"`), "applications[0].deployments[0].graceful_shutdown_timeout_s"},
 		{dep(`"health_check_period_s": 0`), "applications[0].deployments[0].health_check_period_s"},
