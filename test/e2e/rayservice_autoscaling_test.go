@@ -10,7 +10,6 @@ import (
 
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -204,9 +203,7 @@ var _ = ginkgo.Describe("RayService autoscaling", ginkgo.Ordered, func() {
 		}).WithContext(ctx).WithTimeout(3 * time.Minute).Should(gomega.Succeed())
 		down := time.Since(start)
 		gomega.Eventually(func(g gomega.Gomega) {
-			var pods []corev1.Pod
-			pods = rayPods(ctx, ns, cluster, "worker")
-			g.Expect(pods).To(gomega.BeEmpty(), "idle worker pods")
+			g.Expect(rayPods(ctx, ns, cluster, "worker")).To(gomega.BeEmpty(), "idle worker pods")
 		}).WithContext(ctx).WithTimeout(4 * time.Minute).Should(gomega.Succeed())
 		ginkgo.AddReportEntry("autoscaling after the load", fmt.Sprintf("replicas back to 1 after %s, workers removed after %s; whole run: %s",
 			down.Round(100*time.Millisecond), time.Since(start).Round(100*time.Millisecond), s))
