@@ -430,7 +430,11 @@ func (v *validator) application(path string, m map[string]any) (name, prefix str
 		v.loggingConfig(join(path, "logging_config"), lc)
 	}
 	if ap, ok := m["autoscaling_policy"]; ok && ap != nil {
-		v.object(join(path, "autoscaling_policy"), ap)
+		// Only Ray's default per-deployment policy runs; an application-level
+		// policy would otherwise be accepted and ignored.
+		if am, ok := v.object(join(path, "autoscaling_policy"), ap); ok && len(am) > 0 {
+			v.fail(join(path, "autoscaling_policy"), "application-level autoscaling policies are not supported; set autoscaling_config on the deployments")
+		}
 	}
 	external := false
 	if b, ok := m["external_scaler_enabled"]; ok {

@@ -112,6 +112,7 @@ func TestParseInvalidNamesTheField(t *testing.T) {
 		{app(`, "runtime_env": {"py_modules": "x"}`), "applications[0].runtime_env.py_modules"},
 		{app(`, "runtime_env": {"pip": ["torch"]}`), "applications[0].runtime_env.pip"},
 		{app(`, "args": 1`), "applications[0].args"},
+		{app(`, "autoscaling_policy": {"policy_function": "my.mod:policy"}`), "applications[0].autoscaling_policy"},
 		{app(`, "external_scaler_enabled": "yes"`), "applications[0].external_scaler_enabled"},
 		{app(`, "deployments": {}`), "applications[0].deployments"},
 		{app(`, "deployments": [{}]`), "applications[0].deployments[0].name"},
