@@ -1,12 +1,16 @@
 package serve_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
+	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 
 // autoscaledSleep is builtin:sleep (0.2 s a call) autoscaled with short
@@ -183,6 +187,53 @@ func TestAutoscaling(t *testing.T) {
 			if d.TargetNumReplicas < 1 {
 				t.Fatalf("target %d after a cold request was served", d.TargetNumReplicas)
 			}
+		}
+	})
+
+	t.Run("a replica with no room stays STARTING as pending demand and starts when a node joins", func(t *testing.T) {
+		// Three nodes of 2 CPUs hold three replicas of 1.5 CPUs; the fourth waits.
+		big := `{"name": "big", "import_path": "builtin:noop", "route_prefix": "/big",
+		  "deployments": [{"name": "noop", "num_replicas": 4, "ray_actor_options": {"num_cpus": 1.5}}]}`
+		c.mustPut(t, c.config(big))
+		eventually(t, "3 running replicas and 1 waiting for room", 60*time.Second, func() bool {
+			d := c.apps(t)["big"].Deployments["noop"]
+			states := map[string]int{}
+			for _, r := range d.Replicas {
+				states[r.State]++
+			}
+			return states["RUNNING"] == 3 && states["STARTING"] == 1 && len(d.Replicas) == 4 &&
+				strings.Contains(d.Message, "1 replica(s) wait for a node with room: each needs {CPU: 1.5}")
+		})
+		conn, err := gcs.Dial(c.gcsAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		pendingReplicas := func() []map[string]float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			st, err := gcsv1.NewAutoscalerStateServiceClient(conn).GetClusterState(ctx, &gcsv1.GetClusterStateRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []map[string]float64
+			for _, p := range st.GetPending() {
+				if p.GetKind() == "serve_replica" {
+					out = append(out, p.GetResources())
+				}
+			}
+			return out
+		}
+		if p := pendingReplicas(); len(p) != 1 || p[0]["CPU"] != 1.5 {
+			t.Fatalf("pending serve_replica demand for the cluster autoscaler = %v, want one of CPU 1.5", p)
+		}
+		c.addWorker(t, "127.0.0.4")
+		c.waitRunning(t, "big")
+		if d := c.apps(t)["big"].Deployments["noop"]; len(d.Replicas) != 4 || strings.Contains(d.Message, "wait for a node") {
+			t.Fatalf("after a node joined: %d replicas, message %q", len(d.Replicas), d.Message)
+		}
+		if p := pendingReplicas(); len(p) != 0 {
+			t.Fatalf("pending serve_replica demand after the replica was placed: %v", p)
 		}
 	})
 }
