@@ -263,6 +263,32 @@ func (p *parser) duration(k string, def time.Duration, strictlyPositive bool) ti
 	return time.Duration(f * float64(time.Second))
 }
 
+// Reported is an autoscaling_config as GET's deployment_config shows it:
+// every field, unset ones with Ray's defaults (null where Ray's default is
+// null), set ones as given.
+func Reported(m map[string]any) map[string]any {
+	out := map[string]any{
+		"min_replicas": DefaultMinReplicas, "initial_replicas": nil, "max_replicas": DefaultMaxReplicas,
+		"target_ongoing_requests": DefaultTargetOngoingRequests,
+		"metrics_interval_s":      DefaultMetricsInterval.Seconds(), "look_back_period_s": DefaultLookBackPeriod.Seconds(),
+		"smoothing_factor": DefaultSmoothingFactor, "upscale_smoothing_factor": nil, "downscale_smoothing_factor": nil,
+		"upscaling_factor": nil, "downscaling_factor": nil,
+		"upscale_delay_s": DefaultUpscaleDelay.Seconds(), "downscale_delay_s": DefaultDownscaleDelay.Seconds(),
+		"downscale_to_zero_delay_s": nil, "aggregation_function": string(AggregateMean),
+	}
+	if minR, ok := m["min_replicas"]; ok && minR != nil {
+		if _, set := m["max_replicas"]; !set {
+			if f, ok := number(minR); ok && f > DefaultMaxReplicas {
+				out["max_replicas"] = minR
+			}
+		}
+	}
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
 // ScaleByCapacity applies target_capacity (percent) to a replica count:
 // round half up, at least one unless the capacity or the count is zero.
 func ScaleByCapacity(n int, targetCapacity *float64) int {

@@ -252,3 +252,14 @@ func TestWindow(t *testing.T) {
 		t.Fatalf("every sample past the look-back period: %+v, want unavailable", r)
 	}
 }
+
+func TestReported(t *testing.T) {
+	r := Reported(map[string]any{"min_replicas": 3, "upscale_delay_s": 5})
+	if r["min_replicas"] != 3 || r["max_replicas"] != 3 || r["upscale_delay_s"] != 5 || r["downscale_delay_s"] != 600.0 ||
+		r["target_ongoing_requests"] != 2.0 || r["upscaling_factor"] != nil || r["aggregation_function"] != "mean" {
+		t.Fatalf("Reported = %v", r)
+	}
+	if _, err := Parse("autoscaling_config", r); err != nil {
+		t.Fatalf("a reported config parses back: %v", err)
+	}
+}

@@ -124,6 +124,7 @@ func Resolve(s dashboard.DeploymentSchema, appRuntimeEnv map[string]any, targetC
 	case s.NumReplicas != nil && s.NumReplicas.Auto:
 		s.AutoscalingConfig = map[string]any{"min_replicas": 1, "max_replicas": autoscaling.AutoMaxReplicas, "target_ongoing_requests": autoscaling.DefaultTargetOngoingRequests}
 		s.NumReplicas = nil
+		s.AutoscalingConfig = autoscaling.Reported(s.AutoscalingConfig)
 		ac := autoscaling.AutoConfig()
 		d.Autoscaling = &ac
 		replicas = ac.Initial(nil)
@@ -138,6 +139,7 @@ func Resolve(s dashboard.DeploymentSchema, appRuntimeEnv map[string]any, targetC
 		}
 		d.Autoscaling = &ac
 		replicas = ac.Initial(nil)
+		s.AutoscalingConfig = autoscaling.Reported(s.AutoscalingConfig)
 	default:
 		s.NumReplicas = &dashboard.NumReplicas{Count: 1}
 	}
