@@ -104,6 +104,9 @@ func TestAutoscalingOnTheHead(t *testing.T) {
 # HELP ray_serve_autoscaling_desired_replicas The replica count the load asks for, before the policy's delays (head; labels: application, deployment).
 # TYPE ray_serve_autoscaling_desired_replicas gauge
 ray_serve_autoscaling_desired_replicas{application="a",deployment="d"} 6
+# HELP ray_serve_autoscaling_target_ongoing_requests The deployment's target_ongoing_requests (head; labels: application, deployment).
+# TYPE ray_serve_autoscaling_target_ongoing_requests gauge
+ray_serve_autoscaling_target_ongoing_requests{application="a",deployment="d"} 2
 # HELP ray_serve_autoscaling_target_replicas The replica count the autoscaler works toward (head; labels: application, deployment).
 # TYPE ray_serve_autoscaling_target_replicas gauge
 ray_serve_autoscaling_target_replicas{application="a",deployment="d"} 4
@@ -116,6 +119,7 @@ rayk8s_serve_autoscaling_decisions_total{application="a",deployment="d",directio
 rayk8s_serve_autoscaling_decisions_total{application="a",deployment="d",direction="up"} 3
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "ray_serve_autoscaling_desired_replicas", "ray_serve_autoscaling_target_replicas",
+		"ray_serve_autoscaling_target_ongoing_requests",
 		"ray_serve_autoscaling_total_requests", "rayk8s_serve_autoscaling_decisions_total"); err != nil {
 		t.Error(err)
 	}
