@@ -14,6 +14,10 @@ import (
 // ServeApplicationsPath is the collection path of the Serve REST API.
 const ServeApplicationsPath = "/api/serve/applications/"
 
+// ServeAutoscalingObservabilityPath answers application → deployment →
+// DeploymentAutoscalingDetail for the autoscaled deployments.
+const ServeAutoscalingObservabilityPath = "/api/serve/autoscaling/observability"
+
 // ProxyLocation values.
 const (
 	ProxyLocationDisabled  = "Disabled"
@@ -282,6 +286,38 @@ type DeploymentDetails struct {
 	TargetNumReplicas int                     `json:"target_num_replicas"`
 	RequiredResources map[string]float64      `json:"required_resources"`
 	Replicas          []ReplicaDetails        `json:"replicas"`
+	// AutoscalingDetail is set for an autoscaled deployment.
+	AutoscalingDetail *DeploymentAutoscalingDetail `json:"autoscaling_detail,omitempty"`
+}
+
+// AutoscalingStatus is which way an autoscaled deployment is moving.
+type AutoscalingStatus string
+
+// Autoscaling statuses.
+const (
+	AutoscalingStatusUpscaling   AutoscalingStatus = "UPSCALING"
+	AutoscalingStatusDownscaling AutoscalingStatus = "DOWNSCALING"
+	AutoscalingStatusStable      AutoscalingStatus = "STABLE"
+)
+
+// ScalingDecision is one autoscaling decision.
+type ScalingDecision struct {
+	TimestampS      float64 `json:"timestamp_s"`
+	Reason          string  `json:"reason"`
+	PrevNumReplicas int     `json:"prev_num_replicas"`
+	CurrNumReplicas int     `json:"curr_num_replicas"`
+	Policy          *string `json:"policy"`
+}
+
+// DeploymentAutoscalingDetail is a deployment's autoscaler state (the
+// autoscaling_detail of its details, and GET /api/serve/autoscaling/observability).
+type DeploymentAutoscalingDetail struct {
+	ScalingStatus AutoscalingStatus `json:"scaling_status"`
+	Decisions     []ScalingDecision `json:"decisions"`
+	Metrics       map[string]any    `json:"metrics"`
+	// MetricsHealth is "healthy", "delayed" or "unavailable".
+	MetricsHealth string   `json:"metrics_health"`
+	Errors        []string `json:"errors"`
 }
 
 // ApplicationDetails is one application in GET /api/serve/applications/.

@@ -102,6 +102,9 @@ class ImportPathsTest(unittest.TestCase):
         a = AutoscalingConfig(min_replicas=1, max_replicas=4)
         self.assertEqual(a, {"min_replicas": 1, "max_replicas": 4})
         self.assertEqual(a.target_ongoing_requests, 2)
+        z = AutoscalingConfig(min_replicas=0, downscale_to_zero_delay_s=5, aggregation_function="max")
+        self.assertEqual((z.downscale_to_zero_delay_s, z.aggregation_function), (5, "max"))
+        self.assertIsNone(a.downscale_to_zero_delay_s)
         self.assertEqual(HTTPOptions(port=8001).port, 8001)
         self.assertEqual(gRPCOptions().port, 9000)
         with self.assertRaisesRegex(TypeError, "unexpected field 'max_replica'"):

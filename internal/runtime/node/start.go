@@ -293,6 +293,7 @@ func (s *starter) addServeAgent() {
 	sources := servemetrics.Sources{Routers: func() []servemetrics.RouterStat { return serveAgent.Handles().RouterStats() }}
 	if s.cfg.Head {
 		sources.Replicas = func() []servemetrics.ReplicaStat { return s.serveController.ReplicaStats() }
+		sources.Autoscaling = func() []servemetrics.AutoscalingStat { return s.serveController.AutoscalingStats() }
 	}
 	s.serveMetrics = servemetrics.New(nil, sources)
 	serveAgent = serveagent.New(serveagent.Options{
@@ -347,6 +348,7 @@ func (s *starter) addJobManager() {
 func (s *starter) addServeController() {
 	s.serveController = servecontroller.New(servecontroller.Options{
 		Cluster:    s.autoscaling.Cluster(),
+		Demand:     s.autoscaling,
 		Store:      s.gcsServer.Storage(),
 		Replicas:   &servecontroller.TunnelClient{HTTP: wire.NewH2CClient()},
 		Python:     s.cfg.ServePython,

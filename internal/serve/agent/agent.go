@@ -63,7 +63,10 @@ type Options struct {
 	// Metrics records the proxy's, routers' and local replicas' metrics
 	// (nil: none); register Metrics() on the node's registry.
 	Metrics *metrics.Metrics
-	Logger  logr.Logger
+	// LoadSamplePeriod is how often the node samples its load for the
+	// autoscaling reports (DefaultLoadSamplePeriod when 0).
+	LoadSamplePeriod time.Duration
+	Logger           logr.Logger
 }
 
 // Agent is a node's Serve runtime.
@@ -94,6 +97,9 @@ func New(opts Options) *Agent {
 	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = wire.NewH2CClient()
+	}
+	if opts.LoadSamplePeriod <= 0 {
+		opts.LoadSamplePeriod = DefaultLoadSamplePeriod
 	}
 	if opts.DefaultHTTPHost == "" {
 		opts.DefaultHTTPHost = "0.0.0.0"
@@ -130,6 +136,11 @@ func (a *Agent) ProxyAddress() string {
 // Run follows the routing table until ctx is done, then drains the proxy.
 // Losing the head only pauses updates: calls keep flowing on the last table.
 func (a *Agent) Run(ctx context.Context) error {
+	if a.client != nil {
+		reportCtx, stopReports := context.WithCancel(ctx)
+		defer stopReports()
+		go a.reportLoad(reportCtx)
+	}
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := a.watch(ctx)

@@ -5,10 +5,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"maps"
-	"math"
 	"time"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
+	"github.com/rayk8s/rayk8s/internal/serve/autoscaling"
 )
 
 // Ray Serve's defaults for deployment options the config leaves unset
@@ -47,6 +47,13 @@ type Deployment struct {
 	// deployment's ray_actor_options.runtime_env.
 	RuntimeEnv         map[string]any
 	MaxReplicasPerNode int
+	// Autoscaling is the resolved autoscaling_config (num_replicas "auto"
+	// included); nil for a fixed replica count.
+	Autoscaling *autoscaling.Config
+	// AutoscalingError is why an autoscaling_config declared in code could
+	// not be resolved (the config REST API refuses such configs up front);
+	// the deployment then runs its initial count and its status says why.
+	AutoscalingError string
 }
 
 // Merge overlays the fields override sets on code (options declared in the
@@ -107,20 +114,32 @@ func Merge(code, override dashboard.DeploymentSchema) dashboard.DeploymentSchema
 }
 
 // Resolve fills every unset option with its default and applies
-// target_capacity to the replica count. An autoscaled deployment runs its
-// initial (else minimum) count; the controller's status says so.
+// target_capacity to the replica count. An autoscaled deployment's
+// NumReplicas is its initial count (initial_replicas, else min_replicas);
+// the controller's autoscaler moves it from there.
 func Resolve(s dashboard.DeploymentSchema, appRuntimeEnv map[string]any, targetCapacity *float64) Deployment {
 	d := Deployment{Name: s.Name}
 	replicas := 1
 	switch {
 	case s.NumReplicas != nil && s.NumReplicas.Auto:
-		s.AutoscalingConfig = map[string]any{"min_replicas": 1, "max_replicas": 100, "target_ongoing_requests": 2}
+		s.AutoscalingConfig = map[string]any{"min_replicas": 1, "max_replicas": autoscaling.AutoMaxReplicas, "target_ongoing_requests": autoscaling.DefaultTargetOngoingRequests}
 		s.NumReplicas = nil
-		replicas = 1
+		s.AutoscalingConfig = autoscaling.Reported(s.AutoscalingConfig)
+		ac := autoscaling.AutoConfig()
+		d.Autoscaling = &ac
+		replicas = ac.Initial(nil)
 	case s.NumReplicas != nil:
 		replicas = s.NumReplicas.Count
 	case s.AutoscalingConfig != nil:
-		replicas = initialReplicas(s.AutoscalingConfig)
+		ac, err := autoscaling.Parse("autoscaling_config", s.AutoscalingConfig)
+		if err != nil {
+			d.AutoscalingError = err.Error()
+			replicas = initialReplicas(s.AutoscalingConfig)
+			break
+		}
+		d.Autoscaling = &ac
+		replicas = ac.Initial(nil)
+		s.AutoscalingConfig = autoscaling.Reported(s.AutoscalingConfig)
 	default:
 		s.NumReplicas = &dashboard.NumReplicas{Count: 1}
 	}
@@ -238,14 +257,7 @@ func asInt(x any) (int, bool) {
 // ScaleReplicas applies target_capacity (percent): round half up, and at
 // least one replica unless the capacity or the count is zero.
 func ScaleReplicas(n int, targetCapacity *float64) int {
-	if targetCapacity == nil || n == 0 {
-		return n
-	}
-	if *targetCapacity == 0 {
-		return 0
-	}
-	scaled := int(math.Floor(float64(n)**targetCapacity/100 + 0.5))
-	return max(scaled, 1)
+	return autoscaling.ScaleByCapacity(n, targetCapacity)
 }
 
 func intOr(p **int, def int) int {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
+	"github.com/rayk8s/rayk8s/internal/serve/autoscaling"
 )
 
 // FieldError is a validation failure at one field path, e.g.
@@ -429,7 +430,11 @@ func (v *validator) application(path string, m map[string]any) (name, prefix str
 		v.loggingConfig(join(path, "logging_config"), lc)
 	}
 	if ap, ok := m["autoscaling_policy"]; ok && ap != nil {
-		v.object(join(path, "autoscaling_policy"), ap)
+		// Only Ray's default per-deployment policy runs; an application-level
+		// policy would otherwise be accepted and ignored.
+		if am, ok := v.object(join(path, "autoscaling_policy"), ap); ok && len(am) > 0 {
+			v.fail(join(path, "autoscaling_policy"), "application-level autoscaling policies are not supported; set autoscaling_config on the deployments")
+		}
 	}
 	external := false
 	if b, ok := m["external_scaler_enabled"]; ok {
@@ -686,6 +691,22 @@ func (v *validator) autoscaling(path string, m map[string]any) {
 	if x, ok := m["aggregation_function"]; ok && x != nil {
 		if s, ok := v.str(join(path, "aggregation_function"), x, true); ok && !contains([]string{"mean", "max", "min"}, s) {
 			v.fail(join(path, "aggregation_function"), "must be 'mean', 'max' or 'min', got %q", s)
+		}
+	}
+	// The policy's own parser also refuses unknown fields and custom
+	// policies; fields already reported above are not reported twice.
+	reported := map[string]bool{}
+	for _, e := range v.errs {
+		reported[e.Path] = true
+	}
+	if _, err := autoscaling.Parse(path, m); err != nil {
+		var fes autoscaling.Errors
+		if errors.As(err, &fes) {
+			for _, fe := range fes {
+				if !reported[fe.Field] {
+					v.fail(fe.Field, "%s", fe.Reason)
+				}
+			}
 		}
 	}
 }

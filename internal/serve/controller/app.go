@@ -112,7 +112,7 @@ func (a *app) resolve(c *Controller) {
 			d = &deployment{app: a.name, name: code.Name, status: dashboard.DeploymentStatusUpdating, trigger: dashboard.TriggerConfigUpdateStarted}
 			a.deployments[code.Name] = d
 		}
-		d.setTarget(cfg, config.CodeVersion(&a.spec, &cfg), config.ReplicaConfigVersion(&cfg), a.spec)
+		d.setTarget(cfg, config.CodeVersion(&a.spec, &cfg), config.ReplicaConfigVersion(&cfg), a.spec, c.targetCapacity)
 	}
 	for name, d := range a.deployments {
 		if !declared[name] {

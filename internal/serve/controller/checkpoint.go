@@ -32,6 +32,9 @@ type checkpointApp struct {
 	Build        *buildResult    `json:"build,omitempty"`
 	LastDeployed int64           `json:"last_deployed_ms"`
 	Deleting     bool            `json:"deleting,omitempty"`
+	// Targets are the autoscaled deployments' current targets, so a
+	// restarted controller resumes where the autoscaler was.
+	Targets map[string]int `json:"autoscaled_targets,omitempty"`
 }
 
 type checkpointReplica struct {
@@ -51,7 +54,16 @@ type checkpointReplica struct {
 func (c *Controller) snapshotLocked() checkpointState {
 	st := checkpointState{Running: c.running, ProxyLocation: c.proxyLocation, HTTPOptions: c.httpOptions, GRPCOptions: c.grpcOptions, TargetCapacity: c.targetCapacity}
 	for _, a := range c.apps {
-		st.Apps = append(st.Apps, checkpointApp{Raw: a.raw, Build: a.build, LastDeployed: a.lastDeployed.UnixMilli(), Deleting: a.deleting})
+		ca := checkpointApp{Raw: a.raw, Build: a.build, LastDeployed: a.lastDeployed.UnixMilli(), Deleting: a.deleting}
+		for _, d := range a.deployments {
+			if d.auto != nil {
+				if ca.Targets == nil {
+					ca.Targets = map[string]int{}
+				}
+				ca.Targets[d.name] = d.cfg.NumReplicas
+			}
+		}
+		st.Apps = append(st.Apps, ca)
 		for _, d := range a.deployments {
 			for _, r := range d.replicas {
 				if !r.placed {
@@ -119,6 +131,12 @@ func (c *Controller) restore(ctx context.Context) error {
 			a.buildKey, a.build = buildKey(spec), ca.Build
 		}
 		a.update(c, spec, ca.Raw, time.UnixMilli(ca.LastDeployed))
+		for name, n := range ca.Targets {
+			if d, ok := a.deployments[name]; ok && d.auto != nil {
+				lo, hi := d.auto.cfg.Bounds(c.targetCapacity)
+				d.cfg.NumReplicas = max(lo, min(n, hi))
+			}
+		}
 		if ca.Deleting {
 			a.startDelete()
 		}

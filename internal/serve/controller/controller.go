@@ -59,9 +59,18 @@ type ReplicaClient interface {
 	Control(ctx context.Context, t handle.Target, kind string, body []byte) ([]string, error)
 }
 
+// Demand learns of replicas that found no node with room, so the cluster
+// autoscaler adds nodes for them; *gcs.AutoscalingState implements it.
+type Demand interface {
+	SetPending(id, kind string, resources map[string]float64, infeasible bool)
+	Withdraw(id string)
+}
+
 // Options configures a Controller.
 type Options struct {
-	Cluster  Cluster
+	Cluster Cluster
+	// Demand, when set, is told of replicas waiting for room.
+	Demand   Demand
 	Store    gcs.Storage
 	Replicas ReplicaClient
 	// Python is the interpreter of Python replicas ("python3").

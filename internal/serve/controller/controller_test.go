@@ -211,23 +211,6 @@ func (h *harness) appStatus(name string) (dashboard.ApplicationStatus, string) {
 const echoApp = `{"applications": [{"name": "app", "import_path": "builtin:echo", "route_prefix": "/e",
   "deployments": [{"name": "echo", "num_replicas": 4, "ray_actor_options": {"num_cpus": 0.5}%s}]}]}`
 
-// An autoscaling_config is not acted on yet: the deployment's status message says so.
-func TestAutoscalingConfigIsReported(t *testing.T) {
-	h := newHarness(t, nil, "head")
-	h.deploy(`{"applications": [{"name": "app", "import_path": "builtin:echo", "route_prefix": "/e",
-  "deployments": [{"name": "echo", "autoscaling_config": {"min_replicas": 2, "max_replicas": 4}}]}]}`)
-	h.pass()
-	d := h.c.Details().Applications["app"].Deployments["echo"]
-	if !strings.Contains(d.Message, "autoscaling_config is not implemented yet") || !strings.Contains(d.Message, "fixed 2 replicas") {
-		t.Fatalf("message = %q, want it to say autoscaling_config is not acted on and the fixed count", d.Message)
-	}
-	h.deploy(fmt.Sprintf(echoApp, ""))
-	h.pass()
-	if d := h.c.Details().Applications["app"].Deployments["echo"]; strings.Contains(d.Message, "autoscaling") {
-		t.Fatalf("message without autoscaling_config = %q", d.Message)
-	}
-}
-
 func TestDeploySpreadsReplicasAndBecomesRunning(t *testing.T) {
 	h := newHarness(t, nil, "head", "w1")
 	h.deploy(fmt.Sprintf(echoApp, ""))

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
@@ -40,6 +41,8 @@ type deployment struct {
 	everRunning bool
 
 	replicas []*replica
+	// auto is set while the deployment autoscales.
+	auto *autoscaler
 }
 
 // replica is one replica's state.
@@ -58,6 +61,8 @@ type replica struct {
 	// placed: the process is assigned to a node; up: its process runs.
 	placed bool
 	up     bool
+	// pending: the replica is reported as demand for room (Options.Demand).
+	pending bool
 
 	probing        bool
 	lastProbe      time.Time
@@ -91,10 +96,12 @@ func (r *replica) serving() bool {
 
 // setTarget installs a resolved config and starts converging when it
 // differs from the current one.
-func (d *deployment) setTarget(cfg config.Deployment, codeVersion, cfgVersion string, appSpec dashboard.ServeApplicationSchema) {
+func (d *deployment) setTarget(cfg config.Deployment, codeVersion, cfgVersion string, appSpec dashboard.ServeApplicationSchema, targetCapacity *float64) {
 	// A first target is a code change too: code versions are never empty.
 	codeChanged := codeVersion != d.codeVersion
 	cfgChanged := cfgVersion != d.cfgVersion
+	d.applyAutoscalingTarget(&cfg, targetCapacity)
+	d.setAutoscaler(&cfg)
 	scaled := cfg.NumReplicas != d.cfg.NumReplicas
 	settingsChanged := !sameJSON(cfg.Schema, d.cfg.Schema)
 	d.deleting = false
@@ -136,6 +143,9 @@ func (d *deployment) retryLimit() int {
 }
 
 func (d *deployment) reconcile(c *Controller, nodes []*gcsv1.Node, now time.Time) {
+	if d.auto != nil && !d.deleting && d.status != dashboard.DeploymentStatusDeployFailed {
+		d.autoscale(c, now)
+	}
 	target := d.cfg.NumReplicas
 	if d.deleting {
 		target = 0
@@ -366,12 +376,50 @@ func (d *deployment) place(c *Controller, r *replica, nodes []*gcsv1.Node) {
 			continue
 		}
 		r.placed = true
+		if r.pending {
+			r.pending = false
+			c.opts.Demand.Withdraw(r.id)
+		}
 		r.nodeID, r.nodeIP = node.NodeId, node.NodeIpAddress
 		r.agentAddr = node.NodeIpAddress + ":" + strconv.Itoa(int(node.AgentPort))
 		c.opts.Logger.Info("Placed replica", "replicaID", r.id, "nodeID", node.NodeId, "ip", node.NodeIpAddress)
 		c.dirty = true
 		return
 	}
+	// No node has room: the replica stays STARTING, and is pending demand
+	// for the cluster autoscaler until a node with room joins.
+	if c.opts.Demand != nil && !r.pending {
+		r.pending = true
+		c.opts.Demand.SetPending(r.id, ReplicaKind, spec.Resources, false)
+	}
+}
+
+// unplacedMessage names what replicas that found no node wait for ("" when
+// every replica is placed).
+func (d *deployment) unplacedMessage() string {
+	n := d.unplaced()
+	if n == 0 || d.deleting {
+		return ""
+	}
+	return fmt.Sprintf("%d replica(s) wait for a node with room: each needs %s; no alive node has that available now (the cluster autoscaler, when enabled, adds one).",
+		n, formatResources(d.cfg.Resources, d.cfg.MaxReplicasPerNode))
+}
+
+func formatResources(res map[string]float64, perNode int) string {
+	keys := make([]string, 0, len(res))
+	for k := range res {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s: %s", k, strconv.FormatFloat(res[k], 'f', -1, 64)))
+	}
+	out := "{" + strings.Join(parts, ", ") + "}"
+	if perNode > 0 {
+		out += fmt.Sprintf(" and at most %d replica(s) per node (max_replicas_per_node)", perNode)
+	}
+	return out
 }
 
 // probe asks a starting (or recovering) replica whether it is up; the
@@ -441,7 +489,7 @@ func (d *deployment) healthCheck(c *Controller, r *replica, now time.Time) {
 				return
 			}
 			msg := fmt.Sprintf("Replica %s failed health checks %d times in a row: %v", r.id, r.healthFailures, err)
-			if d.converging {
+			if d.converging && d.trigger != dashboard.TriggerAutoscaling {
 				d.setStatus(dashboard.DeploymentStatusDeployFailed, dashboard.TriggerHealthCheckFailed, msg)
 			} else {
 				d.setStatus(dashboard.DeploymentStatusUnhealthy, dashboard.TriggerHealthCheckFailed, msg)
@@ -495,6 +543,10 @@ func (d *deployment) stop(c *Controller, r *replica) {
 		return
 	}
 	if !r.placed {
+		if r.pending {
+			r.pending = false
+			c.opts.Demand.Withdraw(r.id)
+		}
 		d.remove(r)
 		return
 	}
@@ -592,6 +644,7 @@ func (d *deployment) processEvent(c *Controller, r *replica, st *gcsv1.ProcessSt
 }
 
 func (d *deployment) nodeDied(c *Controller, nodeID string) {
+	d.forgetNodeMetrics(nodeID)
 	for _, r := range append([]*replica(nil), d.replicas...) {
 		if r.placed && r.nodeID == nodeID {
 			c.opts.Logger.Info("Replica lost with its node", "replicaID", r.id, "nodeID", nodeID)

@@ -2,9 +2,9 @@ package controller
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
-	"github.com/rayk8s/rayk8s/internal/serve/config"
 	"github.com/rayk8s/rayk8s/internal/serve/metrics"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
@@ -68,11 +68,12 @@ func (c *Controller) Details() *dashboard.ServeInstanceDetails {
 				Name:              dn,
 				Status:            d.status,
 				StatusTrigger:     d.trigger,
-				Message:           withAutoscalingNotice(d.message, d.cfg),
+				Message:           deploymentMessage(d),
 				DeploymentConfig:  d.cfg.Schema,
 				TargetNumReplicas: d.cfg.NumReplicas,
 				RequiredResources: d.cfg.Resources,
 				Replicas:          []dashboard.ReplicaDetails{},
+				AutoscalingDetail: d.autoscalingDetail(),
 			}
 			if d.deleting {
 				dd.TargetNumReplicas = 0
@@ -116,16 +117,19 @@ func (c *Controller) ReplicaStats() []metrics.ReplicaStat {
 	return out
 }
 
-// withAutoscalingNotice adds to msg that an autoscaling_config (or num_replicas "auto") is not
-// acted on yet, so a user reading `serve status` learns the replica count is fixed instead of
-// seeing the option accepted in silence.
-func withAutoscalingNotice(msg string, cfg config.Deployment) string {
-	if cfg.Schema.AutoscalingConfig == nil {
-		return msg
+// deploymentMessage is the deployment's status message, followed by what
+// keeps its replicas from starting: an autoscaling_config declared in code
+// that could not be used, and replicas no node has room for.
+func deploymentMessage(d *deployment) string {
+	parts := []string{}
+	if d.message != "" {
+		parts = append(parts, d.message)
 	}
-	notice := fmt.Sprintf("autoscaling_config is not implemented yet by this runtime: the deployment runs a fixed %d replicas", cfg.NumReplicas)
-	if msg == "" {
-		return notice
+	if d.cfg.AutoscalingError != "" {
+		parts = append(parts, fmt.Sprintf("autoscaling_config is invalid (%s): the deployment runs a fixed %d replicas", d.cfg.AutoscalingError, d.cfg.NumReplicas))
 	}
-	return msg + "; " + notice
+	if msg := d.unplacedMessage(); msg != "" {
+		parts = append(parts, msg)
+	}
+	return strings.Join(parts, "; ")
 }

@@ -28,6 +28,9 @@ func NewHandler(c *Controller, log logr.Logger) http.Handler {
 	mux.HandleFunc("PUT "+dashboard.ServeApplicationsPath, h.put)
 	mux.HandleFunc("GET "+dashboard.ServeApplicationsPath, h.get)
 	mux.HandleFunc("DELETE "+dashboard.ServeApplicationsPath, h.delete)
+	mux.HandleFunc("GET "+dashboard.ServeAutoscalingObservabilityPath, func(w http.ResponseWriter, _ *http.Request) {
+		dashboard.WriteJSON(w, http.StatusOK, c.AutoscalingObservability())
+	})
 	return mux
 }
 

@@ -56,6 +56,9 @@ func (c *Controller) buildTable() *servev1.RouteTable {
 				MaxOngoingRequests: int32(d.cfg.MaxOngoingRequests),
 				MaxQueuedRequests:  int32(d.cfg.MaxQueuedRequests),
 			}
+			if d.auto != nil {
+				td.AutoscalingMetricsIntervalMs = d.auto.cfg.MetricsInterval.Milliseconds()
+			}
 			for _, r := range d.replicas {
 				if r.serving() && !r.stopRequested {
 					td.Replicas = append(td.Replicas, &servev1.Replica{ReplicaId: r.id, NodeId: r.nodeID, AgentAddress: r.agentAddr, MultiplexedModelIds: r.models})

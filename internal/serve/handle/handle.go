@@ -181,6 +181,20 @@ func (h *Handles) RouterStats() []metrics.RouterStat {
 	return out
 }
 
+// Load returns a deployment's router queue length and calls in flight at
+// its replicas, for the autoscaling reports; ok is false for a deployment
+// the table does not have.
+func (h *Handles) Load(app, deployment string) (queued, ongoing int, ok bool) {
+	h.mu.RLock()
+	r, ok := h.routers[depKey{app, deployment}]
+	h.mu.RUnlock()
+	if !ok {
+		return 0, 0, false
+	}
+	queued, ongoing = r.Load()
+	return queued, ongoing, true
+}
+
 func (h *Handles) lookup(app, deployment string) (*router.Router, string, error) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()

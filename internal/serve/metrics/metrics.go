@@ -43,10 +43,24 @@ type ReplicaStat struct {
 	Healthy bool
 }
 
+// AutoscalingStat is one autoscaled deployment as the controller sees it
+// (head only).
+type AutoscalingStat struct {
+	App, Deployment string
+	// Target is the replica count the controller works toward; Desired
+	// what the load asks for before the policy's delays.
+	Target, Desired       int
+	TotalRequests         float64
+	TargetOngoingRequests float64
+	// Upscales and Downscales count the decisions since the controller started.
+	Upscales, Downscales int
+}
+
 // Sources are read at scrape time; nil ones are skipped.
 type Sources struct {
-	Routers  func() []RouterStat
-	Replicas func() []ReplicaStat
+	Routers     func() []RouterStat
+	Replicas    func() []ReplicaStat
+	Autoscaling func() []AutoscalingStat
 }
 
 // Metrics is the Serve metrics of one node. A nil *Metrics records nothing.
@@ -83,6 +97,18 @@ var (
 	healthyDesc = prometheus.NewDesc("ray_serve_deployment_replica_healthy",
 		"1 for a replica that serves, 0 for one starting, recovering or stopping (head; labels: application, deployment, replica).",
 		[]string{"application", "deployment", "replica"}, nil)
+	autoscaleLabels = []string{"application", "deployment"}
+	targetDesc      = prometheus.NewDesc("ray_serve_autoscaling_target_replicas",
+		"The replica count the autoscaler works toward (head; labels: application, deployment).", autoscaleLabels, nil)
+	desiredDesc = prometheus.NewDesc("ray_serve_autoscaling_desired_replicas",
+		"The replica count the load asks for, before the policy's delays (head; labels: application, deployment).", autoscaleLabels, nil)
+	totalRequestsDesc = prometheus.NewDesc("ray_serve_autoscaling_total_requests",
+		"Ongoing and queued requests the autoscaler aggregated over the look-back period (head; labels: application, deployment).", autoscaleLabels, nil)
+	targetOngoingDesc = prometheus.NewDesc("ray_serve_autoscaling_target_ongoing_requests",
+		"The deployment's target_ongoing_requests (head; labels: application, deployment).", autoscaleLabels, nil)
+	decisionsDesc = prometheus.NewDesc("rayk8s_serve_autoscaling_decisions_total",
+		"Autoscaling decisions since the controller started (head; labels: application, deployment, direction up|down). Not a Ray metric.",
+		[]string{"application", "deployment", "direction"}, nil)
 	replicasDesc = prometheus.NewDesc("rayk8s_serve_deployment_replicas",
 		"Replicas by state (head; labels: application, deployment, state). Not a Ray metric.",
 		[]string{"application", "deployment", "state"}, nil)
@@ -160,6 +186,9 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- ongoingDesc
 	ch <- healthyDesc
 	ch <- replicasDesc
+	for _, d := range []*prometheus.Desc{targetDesc, desiredDesc, totalRequestsDesc, targetOngoingDesc, decisionsDesc} {
+		ch <- d
+	}
 }
 
 // Collect implements prometheus.Collector.
@@ -186,6 +215,16 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		for k, n := range counts {
 			ch <- prometheus.MustNewConstMetric(replicasDesc, prometheus.GaugeValue, float64(n), k.app, k.dep, k.state)
+		}
+	}
+	if m.src.Autoscaling != nil {
+		for _, a := range m.src.Autoscaling() {
+			ch <- prometheus.MustNewConstMetric(targetDesc, prometheus.GaugeValue, float64(a.Target), a.App, a.Deployment)
+			ch <- prometheus.MustNewConstMetric(desiredDesc, prometheus.GaugeValue, float64(a.Desired), a.App, a.Deployment)
+			ch <- prometheus.MustNewConstMetric(totalRequestsDesc, prometheus.GaugeValue, a.TotalRequests, a.App, a.Deployment)
+			ch <- prometheus.MustNewConstMetric(targetOngoingDesc, prometheus.GaugeValue, a.TargetOngoingRequests, a.App, a.Deployment)
+			ch <- prometheus.MustNewConstMetric(decisionsDesc, prometheus.CounterValue, float64(a.Upscales), a.App, a.Deployment, "up")
+			ch <- prometheus.MustNewConstMetric(decisionsDesc, prometheus.CounterValue, float64(a.Downscales), a.App, a.Deployment, "down")
 		}
 	}
 }
@@ -248,6 +287,23 @@ func (m *Metrics) ReplicaStarted(app, deployment, replica string) {
 	m.inflight[replica]++
 	delete(m.forgotten, replica)
 	m.replicaProcessing.WithLabelValues(app, deployment, replica).Inc()
+}
+
+// ReplicasProcessing returns the calls each local replica is processing
+// (replicas with none are left out), for the autoscaling reports.
+func (m *Metrics) ReplicasProcessing() map[string]int {
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]int, len(m.inflight))
+	for id, n := range m.inflight {
+		if n > 0 {
+			out[id] = n
+		}
+	}
+	return out
 }
 
 // ReplicaDone records the end of a call ReplicaStarted recorded; failed is

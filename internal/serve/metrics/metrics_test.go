@@ -93,3 +93,46 @@ rayk8s_serve_deployment_replicas{application="a",deployment="d",state="STARTING"
 		t.Error(err)
 	}
 }
+
+func TestAutoscalingOnTheHead(t *testing.T) {
+	m := New(nil, Sources{Autoscaling: func() []AutoscalingStat {
+		return []AutoscalingStat{{App: "a", Deployment: "d", Target: 4, Desired: 6, TotalRequests: 11.5, TargetOngoingRequests: 2, Upscales: 3, Downscales: 1}}
+	}})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m)
+	want := `
+# HELP ray_serve_autoscaling_desired_replicas The replica count the load asks for, before the policy's delays (head; labels: application, deployment).
+# TYPE ray_serve_autoscaling_desired_replicas gauge
+ray_serve_autoscaling_desired_replicas{application="a",deployment="d"} 6
+# HELP ray_serve_autoscaling_target_ongoing_requests The deployment's target_ongoing_requests (head; labels: application, deployment).
+# TYPE ray_serve_autoscaling_target_ongoing_requests gauge
+ray_serve_autoscaling_target_ongoing_requests{application="a",deployment="d"} 2
+# HELP ray_serve_autoscaling_target_replicas The replica count the autoscaler works toward (head; labels: application, deployment).
+# TYPE ray_serve_autoscaling_target_replicas gauge
+ray_serve_autoscaling_target_replicas{application="a",deployment="d"} 4
+# HELP ray_serve_autoscaling_total_requests Ongoing and queued requests the autoscaler aggregated over the look-back period (head; labels: application, deployment).
+# TYPE ray_serve_autoscaling_total_requests gauge
+ray_serve_autoscaling_total_requests{application="a",deployment="d"} 11.5
+# HELP rayk8s_serve_autoscaling_decisions_total Autoscaling decisions since the controller started (head; labels: application, deployment, direction up|down). Not a Ray metric.
+# TYPE rayk8s_serve_autoscaling_decisions_total counter
+rayk8s_serve_autoscaling_decisions_total{application="a",deployment="d",direction="down"} 1
+rayk8s_serve_autoscaling_decisions_total{application="a",deployment="d",direction="up"} 3
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "ray_serve_autoscaling_desired_replicas", "ray_serve_autoscaling_target_replicas",
+		"ray_serve_autoscaling_target_ongoing_requests",
+		"ray_serve_autoscaling_total_requests", "rayk8s_serve_autoscaling_decisions_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestReplicasProcessing(t *testing.T) {
+	m := New(nil, Sources{})
+	start := m.Now()
+	m.ReplicaStarted("a", "d", "r1")
+	m.ReplicaStarted("a", "d", "r1")
+	m.ReplicaStarted("a", "d", "r2")
+	m.ReplicaDone("a", "d", "r2", "/", start, false)
+	if got := m.ReplicasProcessing(); len(got) != 1 || got["r1"] != 2 {
+		t.Fatalf("ReplicasProcessing() = %v, want r1: 2", got)
+	}
+}

@@ -225,6 +225,17 @@ func (r *Router) Stats() Stats {
 	return s
 }
 
+// Load returns the queue length and the calls in flight at replicas; the
+// node's autoscaling reporter samples it periodically.
+func (r *Router) Load() (queued, ongoing int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rs := range r.replicas {
+		ongoing += rs.inflight
+	}
+	return r.queue.Len(), ongoing
+}
+
 // Assign waits for a replica with room and returns a lease on it. retry
 // marks a call that a replica rejected: it goes back to the front of the
 // queue and is not subject to max_queued_requests again.

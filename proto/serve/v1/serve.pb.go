@@ -27,6 +27,228 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ReportMetricsRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// routers are the node's callers, per deployment: calls in flight at
+	// replicas and calls waiting in the node's queue.
+	Routers []*DeploymentLoad `protobuf:"bytes,2,rep,name=routers,proto3" json:"routers,omitempty"`
+	// replicas are the node's replicas, per deployment: the calls they are
+	// processing, whoever sent them (queued is 0).
+	Replicas      []*DeploymentLoad `protobuf:"bytes,3,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportMetricsRequest) Reset() {
+	*x = ReportMetricsRequest{}
+	mi := &file_serve_v1_serve_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportMetricsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportMetricsRequest) ProtoMessage() {}
+
+func (x *ReportMetricsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_serve_v1_serve_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportMetricsRequest.ProtoReflect.Descriptor instead.
+func (*ReportMetricsRequest) Descriptor() ([]byte, []int) {
+	return file_serve_v1_serve_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ReportMetricsRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ReportMetricsRequest) GetRouters() []*DeploymentLoad {
+	if x != nil {
+		return x.Routers
+	}
+	return nil
+}
+
+func (x *ReportMetricsRequest) GetReplicas() []*DeploymentLoad {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
+// LoadSample is one reading; age_ms is how long before the report it was
+// taken, so clocks of different nodes never need to agree.
+type LoadSample struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgeMs         int64                  `protobuf:"varint,1,opt,name=age_ms,json=ageMs,proto3" json:"age_ms,omitempty"`
+	Ongoing       float64                `protobuf:"fixed64,2,opt,name=ongoing,proto3" json:"ongoing,omitempty"`
+	Queued        float64                `protobuf:"fixed64,3,opt,name=queued,proto3" json:"queued,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadSample) Reset() {
+	*x = LoadSample{}
+	mi := &file_serve_v1_serve_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadSample) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadSample) ProtoMessage() {}
+
+func (x *LoadSample) ProtoReflect() protoreflect.Message {
+	mi := &file_serve_v1_serve_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadSample.ProtoReflect.Descriptor instead.
+func (*LoadSample) Descriptor() ([]byte, []int) {
+	return file_serve_v1_serve_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *LoadSample) GetAgeMs() int64 {
+	if x != nil {
+		return x.AgeMs
+	}
+	return 0
+}
+
+func (x *LoadSample) GetOngoing() float64 {
+	if x != nil {
+		return x.Ongoing
+	}
+	return 0
+}
+
+func (x *LoadSample) GetQueued() float64 {
+	if x != nil {
+		return x.Queued
+	}
+	return 0
+}
+
+type DeploymentLoad struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	App           string                 `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	Deployment    string                 `protobuf:"bytes,2,opt,name=deployment,proto3" json:"deployment,omitempty"`
+	Samples       []*LoadSample          `protobuf:"bytes,3,rep,name=samples,proto3" json:"samples,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeploymentLoad) Reset() {
+	*x = DeploymentLoad{}
+	mi := &file_serve_v1_serve_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeploymentLoad) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeploymentLoad) ProtoMessage() {}
+
+func (x *DeploymentLoad) ProtoReflect() protoreflect.Message {
+	mi := &file_serve_v1_serve_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeploymentLoad.ProtoReflect.Descriptor instead.
+func (*DeploymentLoad) Descriptor() ([]byte, []int) {
+	return file_serve_v1_serve_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DeploymentLoad) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *DeploymentLoad) GetDeployment() string {
+	if x != nil {
+		return x.Deployment
+	}
+	return ""
+}
+
+func (x *DeploymentLoad) GetSamples() []*LoadSample {
+	if x != nil {
+		return x.Samples
+	}
+	return nil
+}
+
+type ReportMetricsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportMetricsResponse) Reset() {
+	*x = ReportMetricsResponse{}
+	mi := &file_serve_v1_serve_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportMetricsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportMetricsResponse) ProtoMessage() {}
+
+func (x *ReportMetricsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_serve_v1_serve_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportMetricsResponse.ProtoReflect.Descriptor instead.
+func (*ReportMetricsResponse) Descriptor() ([]byte, []int) {
+	return file_serve_v1_serve_proto_rawDescGZIP(), []int{3}
+}
+
 type WatchRoutesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
@@ -36,7 +258,7 @@ type WatchRoutesRequest struct {
 
 func (x *WatchRoutesRequest) Reset() {
 	*x = WatchRoutesRequest{}
-	mi := &file_serve_v1_serve_proto_msgTypes[0]
+	mi := &file_serve_v1_serve_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -48,7 +270,7 @@ func (x *WatchRoutesRequest) String() string {
 func (*WatchRoutesRequest) ProtoMessage() {}
 
 func (x *WatchRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_serve_v1_serve_proto_msgTypes[0]
+	mi := &file_serve_v1_serve_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -61,7 +283,7 @@ func (x *WatchRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRoutesRequest.ProtoReflect.Descriptor instead.
 func (*WatchRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_serve_v1_serve_proto_rawDescGZIP(), []int{0}
+	return file_serve_v1_serve_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *WatchRoutesRequest) GetNodeId() string {
@@ -91,7 +313,7 @@ type RouteTable struct {
 
 func (x *RouteTable) Reset() {
 	*x = RouteTable{}
-	mi := &file_serve_v1_serve_proto_msgTypes[1]
+	mi := &file_serve_v1_serve_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -103,7 +325,7 @@ func (x *RouteTable) String() string {
 func (*RouteTable) ProtoMessage() {}
 
 func (x *RouteTable) ProtoReflect() protoreflect.Message {
-	mi := &file_serve_v1_serve_proto_msgTypes[1]
+	mi := &file_serve_v1_serve_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -116,7 +338,7 @@ func (x *RouteTable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteTable.ProtoReflect.Descriptor instead.
 func (*RouteTable) Descriptor() ([]byte, []int) {
-	return file_serve_v1_serve_proto_rawDescGZIP(), []int{1}
+	return file_serve_v1_serve_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RouteTable) GetVersion() int64 {
@@ -182,7 +404,7 @@ type GRPCOptions struct {
 
 func (x *GRPCOptions) Reset() {
 	*x = GRPCOptions{}
-	mi := &file_serve_v1_serve_proto_msgTypes[2]
+	mi := &file_serve_v1_serve_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -194,7 +416,7 @@ func (x *GRPCOptions) String() string {
 func (*GRPCOptions) ProtoMessage() {}
 
 func (x *GRPCOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_serve_v1_serve_proto_msgTypes[2]
+	mi := &file_serve_v1_serve_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -207,7 +429,7 @@ func (x *GRPCOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GRPCOptions.ProtoReflect.Descriptor instead.
 func (*GRPCOptions) Descriptor() ([]byte, []int) {
-	return file_serve_v1_serve_proto_rawDescGZIP(), []int{2}
+	return file_serve_v1_serve_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GRPCOptions) GetPort() int32 {
@@ -245,7 +467,7 @@ type HTTPOptions struct {
 
 func (x *HTTPOptions) Reset() {
 	*x = HTTPOptions{}
-	mi := &file_serve_v1_serve_proto_msgTypes[3]
+	mi := &file_serve_v1_serve_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -257,7 +479,7 @@ func (x *HTTPOptions) String() string {
 func (*HTTPOptions) ProtoMessage() {}
 
 func (x *HTTPOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_serve_v1_serve_proto_msgTypes[3]
+	mi := &file_serve_v1_serve_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -270,7 +492,7 @@ func (x *HTTPOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HTTPOptions.ProtoReflect.Descriptor instead.
 func (*HTTPOptions) Descriptor() ([]byte, []int) {
-	return file_serve_v1_serve_proto_rawDescGZIP(), []int{3}
+	return file_serve_v1_serve_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *HTTPOptions) GetHost() string {
@@ -320,7 +542,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_serve_v1_serve_proto_msgTypes[4]
+	mi := &file_serve_v1_serve_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -332,7 +554,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_serve_v1_serve_proto_msgTypes[4]
+	mi := &file_serve_v1_serve_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -345,7 +567,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_serve_v1_serve_proto_rawDescGZIP(), []int{4}
+	return file_serve_v1_serve_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Route) GetRoutePrefix() string {
@@ -382,13 +604,16 @@ type Deployment struct {
 	// unavailable_message is set when calls must fail right away (the
 	// deployment failed to deploy and has no replicas).
 	UnavailableMessage string `protobuf:"bytes,7,opt,name=unavailable_message,json=unavailableMessage,proto3" json:"unavailable_message,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// autoscaling_metrics_interval_ms is the deployment's metrics_interval_s
+	// when it autoscales, 0 when its replica count is fixed.
+	AutoscalingMetricsIntervalMs int64 `protobuf:"varint,8,opt,name=autoscaling_metrics_interval_ms,json=autoscalingMetricsIntervalMs,proto3" json:"autoscaling_metrics_interval_ms,omitempty"`
+	unknownFields                protoimpl.UnknownFields
+	sizeCache                    protoimpl.SizeCache
 }
 
 func (x *Deployment) Reset() {
 	*x = Deployment{}
-	mi := &file_serve_v1_serve_proto_msgTypes[5]
+	mi := &file_serve_v1_serve_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +625,7 @@ func (x *Deployment) String() string {
 func (*Deployment) ProtoMessage() {}
 
 func (x *Deployment) ProtoReflect() protoreflect.Message {
-	mi := &file_serve_v1_serve_proto_msgTypes[5]
+	mi := &file_serve_v1_serve_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +638,7 @@ func (x *Deployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Deployment.ProtoReflect.Descriptor instead.
 func (*Deployment) Descriptor() ([]byte, []int) {
-	return file_serve_v1_serve_proto_rawDescGZIP(), []int{5}
+	return file_serve_v1_serve_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Deployment) GetApp() string {
@@ -465,6 +690,13 @@ func (x *Deployment) GetUnavailableMessage() string {
 	return ""
 }
 
+func (x *Deployment) GetAutoscalingMetricsIntervalMs() int64 {
+	if x != nil {
+		return x.AutoscalingMetricsIntervalMs
+	}
+	return 0
+}
+
 type Replica struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	ReplicaId string                 `protobuf:"bytes,1,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
@@ -480,7 +712,7 @@ type Replica struct {
 
 func (x *Replica) Reset() {
 	*x = Replica{}
-	mi := &file_serve_v1_serve_proto_msgTypes[6]
+	mi := &file_serve_v1_serve_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -492,7 +724,7 @@ func (x *Replica) String() string {
 func (*Replica) ProtoMessage() {}
 
 func (x *Replica) ProtoReflect() protoreflect.Message {
-	mi := &file_serve_v1_serve_proto_msgTypes[6]
+	mi := &file_serve_v1_serve_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -505,7 +737,7 @@ func (x *Replica) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replica.ProtoReflect.Descriptor instead.
 func (*Replica) Descriptor() ([]byte, []int) {
-	return file_serve_v1_serve_proto_rawDescGZIP(), []int{6}
+	return file_serve_v1_serve_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Replica) GetReplicaId() string {
@@ -540,7 +772,23 @@ var File_serve_v1_serve_proto protoreflect.FileDescriptor
 
 const file_serve_v1_serve_proto_rawDesc = "" +
 	"\n" +
-	"\x14serve/v1/serve.proto\x12\x0frayk8s.serve.v1\"-\n" +
+	"\x14serve/v1/serve.proto\x12\x0frayk8s.serve.v1\"\xa7\x01\n" +
+	"\x14ReportMetricsRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x129\n" +
+	"\arouters\x18\x02 \x03(\v2\x1f.rayk8s.serve.v1.DeploymentLoadR\arouters\x12;\n" +
+	"\breplicas\x18\x03 \x03(\v2\x1f.rayk8s.serve.v1.DeploymentLoadR\breplicas\"U\n" +
+	"\n" +
+	"LoadSample\x12\x15\n" +
+	"\x06age_ms\x18\x01 \x01(\x03R\x05ageMs\x12\x18\n" +
+	"\aongoing\x18\x02 \x01(\x01R\aongoing\x12\x16\n" +
+	"\x06queued\x18\x03 \x01(\x01R\x06queued\"y\n" +
+	"\x0eDeploymentLoad\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\x12\x1e\n" +
+	"\n" +
+	"deployment\x18\x02 \x01(\tR\n" +
+	"deployment\x125\n" +
+	"\asamples\x18\x03 \x03(\v2\x1b.rayk8s.serve.v1.LoadSampleR\asamples\"\x17\n" +
+	"\x15ReportMetricsResponse\"-\n" +
 	"\x12WatchRoutesRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\xc5\x02\n" +
 	"\n" +
@@ -565,7 +813,7 @@ const file_serve_v1_serve_proto_rawDesc = "" +
 	"\x05Route\x12!\n" +
 	"\froute_prefix\x18\x01 \x01(\tR\vroutePrefix\x12\x10\n" +
 	"\x03app\x18\x02 \x01(\tR\x03app\x12\x18\n" +
-	"\aingress\x18\x03 \x01(\tR\aingress\"\x95\x02\n" +
+	"\aingress\x18\x03 \x01(\tR\aingress\"\xdc\x02\n" +
 	"\n" +
 	"Deployment\x12\x10\n" +
 	"\x03app\x18\x01 \x01(\tR\x03app\x12\x12\n" +
@@ -574,15 +822,17 @@ const file_serve_v1_serve_proto_rawDesc = "" +
 	"\x14max_ongoing_requests\x18\x04 \x01(\x05R\x12maxOngoingRequests\x12.\n" +
 	"\x13max_queued_requests\x18\x05 \x01(\x05R\x11maxQueuedRequests\x124\n" +
 	"\breplicas\x18\x06 \x03(\v2\x18.rayk8s.serve.v1.ReplicaR\breplicas\x12/\n" +
-	"\x13unavailable_message\x18\a \x01(\tR\x12unavailableMessage\"\x9a\x01\n" +
+	"\x13unavailable_message\x18\a \x01(\tR\x12unavailableMessage\x12E\n" +
+	"\x1fautoscaling_metrics_interval_ms\x18\b \x01(\x03R\x1cautoscalingMetricsIntervalMs\"\x9a\x01\n" +
 	"\aReplica\x12\x1d\n" +
 	"\n" +
 	"replica_id\x18\x01 \x01(\tR\treplicaId\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12#\n" +
 	"\ragent_address\x18\x03 \x01(\tR\fagentAddress\x122\n" +
-	"\x15multiplexed_model_ids\x18\x04 \x03(\tR\x13multiplexedModelIds2k\n" +
+	"\x15multiplexed_model_ids\x18\x04 \x03(\tR\x13multiplexedModelIds2\xcb\x01\n" +
 	"\x16ServeControllerService\x12Q\n" +
-	"\vWatchRoutes\x12#.rayk8s.serve.v1.WatchRoutesRequest\x1a\x1b.rayk8s.serve.v1.RouteTable0\x01B1Z/github.com/rayk8s/rayk8s/proto/serve/v1;servev1b\x06proto3"
+	"\vWatchRoutes\x12#.rayk8s.serve.v1.WatchRoutesRequest\x1a\x1b.rayk8s.serve.v1.RouteTable0\x01\x12^\n" +
+	"\rReportMetrics\x12%.rayk8s.serve.v1.ReportMetricsRequest\x1a&.rayk8s.serve.v1.ReportMetricsResponseB1Z/github.com/rayk8s/rayk8s/proto/serve/v1;servev1b\x06proto3"
 
 var (
 	file_serve_v1_serve_proto_rawDescOnce sync.Once
@@ -596,29 +846,38 @@ func file_serve_v1_serve_proto_rawDescGZIP() []byte {
 	return file_serve_v1_serve_proto_rawDescData
 }
 
-var file_serve_v1_serve_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_serve_v1_serve_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_serve_v1_serve_proto_goTypes = []any{
-	(*WatchRoutesRequest)(nil), // 0: rayk8s.serve.v1.WatchRoutesRequest
-	(*RouteTable)(nil),         // 1: rayk8s.serve.v1.RouteTable
-	(*GRPCOptions)(nil),        // 2: rayk8s.serve.v1.GRPCOptions
-	(*HTTPOptions)(nil),        // 3: rayk8s.serve.v1.HTTPOptions
-	(*Route)(nil),              // 4: rayk8s.serve.v1.Route
-	(*Deployment)(nil),         // 5: rayk8s.serve.v1.Deployment
-	(*Replica)(nil),            // 6: rayk8s.serve.v1.Replica
+	(*ReportMetricsRequest)(nil),  // 0: rayk8s.serve.v1.ReportMetricsRequest
+	(*LoadSample)(nil),            // 1: rayk8s.serve.v1.LoadSample
+	(*DeploymentLoad)(nil),        // 2: rayk8s.serve.v1.DeploymentLoad
+	(*ReportMetricsResponse)(nil), // 3: rayk8s.serve.v1.ReportMetricsResponse
+	(*WatchRoutesRequest)(nil),    // 4: rayk8s.serve.v1.WatchRoutesRequest
+	(*RouteTable)(nil),            // 5: rayk8s.serve.v1.RouteTable
+	(*GRPCOptions)(nil),           // 6: rayk8s.serve.v1.GRPCOptions
+	(*HTTPOptions)(nil),           // 7: rayk8s.serve.v1.HTTPOptions
+	(*Route)(nil),                 // 8: rayk8s.serve.v1.Route
+	(*Deployment)(nil),            // 9: rayk8s.serve.v1.Deployment
+	(*Replica)(nil),               // 10: rayk8s.serve.v1.Replica
 }
 var file_serve_v1_serve_proto_depIdxs = []int32{
-	3, // 0: rayk8s.serve.v1.RouteTable.http:type_name -> rayk8s.serve.v1.HTTPOptions
-	4, // 1: rayk8s.serve.v1.RouteTable.routes:type_name -> rayk8s.serve.v1.Route
-	5, // 2: rayk8s.serve.v1.RouteTable.deployments:type_name -> rayk8s.serve.v1.Deployment
-	2, // 3: rayk8s.serve.v1.RouteTable.grpc:type_name -> rayk8s.serve.v1.GRPCOptions
-	6, // 4: rayk8s.serve.v1.Deployment.replicas:type_name -> rayk8s.serve.v1.Replica
-	0, // 5: rayk8s.serve.v1.ServeControllerService.WatchRoutes:input_type -> rayk8s.serve.v1.WatchRoutesRequest
-	1, // 6: rayk8s.serve.v1.ServeControllerService.WatchRoutes:output_type -> rayk8s.serve.v1.RouteTable
-	6, // [6:7] is the sub-list for method output_type
-	5, // [5:6] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	2,  // 0: rayk8s.serve.v1.ReportMetricsRequest.routers:type_name -> rayk8s.serve.v1.DeploymentLoad
+	2,  // 1: rayk8s.serve.v1.ReportMetricsRequest.replicas:type_name -> rayk8s.serve.v1.DeploymentLoad
+	1,  // 2: rayk8s.serve.v1.DeploymentLoad.samples:type_name -> rayk8s.serve.v1.LoadSample
+	7,  // 3: rayk8s.serve.v1.RouteTable.http:type_name -> rayk8s.serve.v1.HTTPOptions
+	8,  // 4: rayk8s.serve.v1.RouteTable.routes:type_name -> rayk8s.serve.v1.Route
+	9,  // 5: rayk8s.serve.v1.RouteTable.deployments:type_name -> rayk8s.serve.v1.Deployment
+	6,  // 6: rayk8s.serve.v1.RouteTable.grpc:type_name -> rayk8s.serve.v1.GRPCOptions
+	10, // 7: rayk8s.serve.v1.Deployment.replicas:type_name -> rayk8s.serve.v1.Replica
+	4,  // 8: rayk8s.serve.v1.ServeControllerService.WatchRoutes:input_type -> rayk8s.serve.v1.WatchRoutesRequest
+	0,  // 9: rayk8s.serve.v1.ServeControllerService.ReportMetrics:input_type -> rayk8s.serve.v1.ReportMetricsRequest
+	5,  // 10: rayk8s.serve.v1.ServeControllerService.WatchRoutes:output_type -> rayk8s.serve.v1.RouteTable
+	3,  // 11: rayk8s.serve.v1.ServeControllerService.ReportMetrics:output_type -> rayk8s.serve.v1.ReportMetricsResponse
+	10, // [10:12] is the sub-list for method output_type
+	8,  // [8:10] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_serve_v1_serve_proto_init() }
@@ -632,7 +891,7 @@ func file_serve_v1_serve_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_serve_v1_serve_proto_rawDesc), len(file_serve_v1_serve_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

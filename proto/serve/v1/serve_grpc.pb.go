@@ -25,7 +25,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ServeControllerService_WatchRoutes_FullMethodName = "/rayk8s.serve.v1.ServeControllerService/WatchRoutes"
+	ServeControllerService_WatchRoutes_FullMethodName   = "/rayk8s.serve.v1.ServeControllerService/WatchRoutes"
+	ServeControllerService_ReportMetrics_FullMethodName = "/rayk8s.serve.v1.ServeControllerService/ReportMetrics"
 )
 
 // ServeControllerServiceClient is the client API for ServeControllerService service.
@@ -35,6 +36,12 @@ type ServeControllerServiceClient interface {
 	// WatchRoutes sends the current table, then every new version. Tables are
 	// complete snapshots, so a node that reconnects needs nothing else.
 	WatchRoutes(ctx context.Context, in *WatchRoutesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RouteTable], error)
+	// ReportMetrics carries one node's autoscaling metrics: samples of what
+	// its routers (proxies and handles) have in flight and queued per
+	// deployment, and what its replicas are processing. Nodes send it every
+	// metrics_interval_s of the autoscaled deployments, and at once when calls
+	// wait for a deployment with no replica.
+	ReportMetrics(ctx context.Context, in *ReportMetricsRequest, opts ...grpc.CallOption) (*ReportMetricsResponse, error)
 }
 
 type serveControllerServiceClient struct {
@@ -64,6 +71,16 @@ func (c *serveControllerServiceClient) WatchRoutes(ctx context.Context, in *Watc
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ServeControllerService_WatchRoutesClient = grpc.ServerStreamingClient[RouteTable]
 
+func (c *serveControllerServiceClient) ReportMetrics(ctx context.Context, in *ReportMetricsRequest, opts ...grpc.CallOption) (*ReportMetricsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportMetricsResponse)
+	err := c.cc.Invoke(ctx, ServeControllerService_ReportMetrics_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ServeControllerServiceServer is the server API for ServeControllerService service.
 // All implementations must embed UnimplementedServeControllerServiceServer
 // for forward compatibility.
@@ -71,6 +88,12 @@ type ServeControllerServiceServer interface {
 	// WatchRoutes sends the current table, then every new version. Tables are
 	// complete snapshots, so a node that reconnects needs nothing else.
 	WatchRoutes(*WatchRoutesRequest, grpc.ServerStreamingServer[RouteTable]) error
+	// ReportMetrics carries one node's autoscaling metrics: samples of what
+	// its routers (proxies and handles) have in flight and queued per
+	// deployment, and what its replicas are processing. Nodes send it every
+	// metrics_interval_s of the autoscaled deployments, and at once when calls
+	// wait for a deployment with no replica.
+	ReportMetrics(context.Context, *ReportMetricsRequest) (*ReportMetricsResponse, error)
 	mustEmbedUnimplementedServeControllerServiceServer()
 }
 
@@ -83,6 +106,9 @@ type UnimplementedServeControllerServiceServer struct{}
 
 func (UnimplementedServeControllerServiceServer) WatchRoutes(*WatchRoutesRequest, grpc.ServerStreamingServer[RouteTable]) error {
 	return status.Error(codes.Unimplemented, "method WatchRoutes not implemented")
+}
+func (UnimplementedServeControllerServiceServer) ReportMetrics(context.Context, *ReportMetricsRequest) (*ReportMetricsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportMetrics not implemented")
 }
 func (UnimplementedServeControllerServiceServer) mustEmbedUnimplementedServeControllerServiceServer() {
 }
@@ -117,13 +143,36 @@ func _ServeControllerService_WatchRoutes_Handler(srv interface{}, stream grpc.Se
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ServeControllerService_WatchRoutesServer = grpc.ServerStreamingServer[RouteTable]
 
+func _ServeControllerService_ReportMetrics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportMetricsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServeControllerServiceServer).ReportMetrics(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServeControllerService_ReportMetrics_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServeControllerServiceServer).ReportMetrics(ctx, req.(*ReportMetricsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ServeControllerService_ServiceDesc is the grpc.ServiceDesc for ServeControllerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var ServeControllerService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "rayk8s.serve.v1.ServeControllerService",
 	HandlerType: (*ServeControllerServiceServer)(nil),
-	Methods:     []grpc.MethodDesc{},
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "ReportMetrics",
+			Handler:    _ServeControllerService_ReportMetrics_Handler,
+		},
+	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "WatchRoutes",

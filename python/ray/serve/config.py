@@ -21,7 +21,9 @@ class AutoscalingConfig(FieldDict):
         "upscaling_factor": None,
         "downscaling_factor": None,
         "downscale_delay_s": 600.0,
+        "downscale_to_zero_delay_s": None,
         "upscale_delay_s": 30.0,
+        "aggregation_function": "mean",
     }
 
 

@@ -6,7 +6,8 @@
 //	loadclient -url http://svc:8000/ -rate 200 -listen :9000
 //
 // GET /stats on the listen address returns the counts so far as JSON; POST /window starts a new
-// window for the windowed maximum latency; POST /stop stops sending, waits for the requests in
+// window for the windowed latencies (maximum, p50, p99); POST /rate?rps=N changes the rate (a
+// ramp is a series of these); POST /stop stops sending, waits for the requests in
 // flight and returns the final counts. A request fails when it gets a
 // transport error or a status other than 2xx, or when its body lacks -expect.
 package main
@@ -23,17 +24,27 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/rayk8s/rayk8s/test/e2e/loadclient/stats"
 )
 
+// maxWindowSamples bounds the latencies kept for the window's percentiles (8 MB); later ones
+// in the same window are not counted in them.
+const maxWindowSamples = 1 << 20
+
 type counter struct {
 	mu sync.Mutex
 	s  stats.Stats
+	// windowMs are the latencies of the window's successful requests.
+	windowMs []float64
+	rate     atomic.Int64
 }
 
 func (c *counter) record(start time.Time, code int, d time.Duration, err error) {
@@ -52,7 +63,12 @@ func (c *counter) record(start time.Time, code int, d time.Duration, err error) 
 	c.s.OK++
 	c.s.MaxLatencyMs = max(c.s.MaxLatencyMs, float64(d.Microseconds())/1000)
 	if !start.Before(c.s.WindowStart) {
-		c.s.WindowMaxLatencyMs = max(c.s.WindowMaxLatencyMs, float64(d.Microseconds())/1000)
+		ms := float64(d.Microseconds()) / 1000
+		c.s.WindowMaxLatencyMs = max(c.s.WindowMaxLatencyMs, ms)
+		c.s.WindowOK++
+		if len(c.windowMs) < maxWindowSamples {
+			c.windowMs = append(c.windowMs, ms)
+		}
 	}
 	if d > stats.SlowThreshold && len(c.s.Slow) < stats.MaxListed {
 		c.s.Slow = append(c.s.Slow, fmt.Sprintf("%s took %s", start.UTC().Format("15:04:05.000"), d.Round(time.Millisecond)))
@@ -69,6 +85,10 @@ func (c *counter) snapshot() stats.Stats {
 	}
 	out.Errors = append([]string(nil), c.s.Errors...)
 	out.Slow = append([]string(nil), c.s.Slow...)
+	out.Rate = c.rate.Load()
+	sorted := slices.Clone(c.windowMs)
+	slices.Sort(sorted)
+	out.WindowP50Ms, out.WindowP99Ms = stats.Percentile(sorted, 50), stats.Percentile(sorted, 99)
 	return out
 }
 
@@ -93,12 +113,13 @@ func main() {
 
 	now := time.Now().UTC()
 	c := &counter{s: stats.Stats{Started: now, WindowStart: now, Codes: map[int]int64{}}}
+	c.rate.Store(int64(*rate))
 	ctx, stop := context.WithCancel(context.Background())
 	var inflight sync.WaitGroup
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		send(ctx, hc, *target, *expect, *rate, *workers, c, &inflight)
+		send(ctx, hc, *target, *expect, *workers, c, &inflight)
 	}()
 
 	var stopOnce sync.Once
@@ -118,8 +139,19 @@ func main() {
 	// connections' set-up).
 	mux.HandleFunc("POST /window", func(w http.ResponseWriter, _ *http.Request) {
 		c.mu.Lock()
-		c.s.WindowStart, c.s.WindowMaxLatencyMs = time.Now().UTC(), 0
+		c.s.WindowStart, c.s.WindowMaxLatencyMs, c.s.WindowOK = time.Now().UTC(), 0, 0
+		c.windowMs = nil
 		c.mu.Unlock()
+		writeJSON(w, c.snapshot())
+	})
+	mux.HandleFunc("POST /rate", func(w http.ResponseWriter, r *http.Request) {
+		rps, err := strconv.Atoi(r.URL.Query().Get("rps"))
+		if err != nil || rps <= 0 {
+			http.Error(w, "rps: want a positive integer, got "+strconv.Quote(r.URL.Query().Get("rps")), http.StatusBadRequest)
+			return
+		}
+		c.rate.Store(int64(rps))
+		log.Printf("Rate set to %d/s", rps)
 		writeJSON(w, c.snapshot())
 	})
 	mux.HandleFunc("POST /stop", func(w http.ResponseWriter, _ *http.Request) {
@@ -136,19 +168,19 @@ func main() {
 		log.Printf("Stopped: %s", b)
 		_ = srv.Close()
 	}()
-	log.Printf("Sending GET %s at %d/s; stats on %s", *target, *rate, *listen)
+	log.Printf("Sending GET %s at %d/s; stats on %s", *target, c.rate.Load(), *listen)
 	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
 	}
 }
 
-// send starts one request per tick until ctx is done, with at most workers in flight.
-func send(ctx context.Context, hc *http.Client, target, expect string, rate, workers int, c *counter, inflight *sync.WaitGroup) {
+// send starts one request per tick until ctx is done, with at most workers in flight; the tick
+// follows the current rate.
+func send(ctx context.Context, hc *http.Client, target, expect string, workers int, c *counter, inflight *sync.WaitGroup) {
 	slots := make(chan struct{}, workers)
-	interval := time.Second / time.Duration(rate)
 	next := time.Now()
 	for {
-		next = next.Add(interval)
+		next = next.Add(time.Second / time.Duration(c.rate.Load()))
 		select {
 		case <-ctx.Done():
 			return

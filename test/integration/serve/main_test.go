@@ -62,6 +62,10 @@ type cluster struct {
 	headArgs  []string
 	workers   []*proc
 	pythonDir string
+	// gcsAddr, tmp and extraEnv start more workers (addWorker).
+	gcsAddr  string
+	tmp      string
+	extraEnv []string
 }
 
 // nodeEnv is a node's environment: no inherited RAY_*, fast heartbeats,
@@ -94,9 +98,10 @@ func startClusterWithHeadCPUs(t *testing.T, headCPUs int, extraEnv ...string) *c
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{httpPort: rayproc.FreePort(t), pythonDir: pythonDir}
+	c := &cluster{httpPort: rayproc.FreePort(t), pythonDir: pythonDir, tmp: tmp, extraEnv: extraEnv}
 	dashPort := rayproc.FreePort(t)
 	gcsPort := rayproc.FreePort(t)
+	c.gcsAddr = "127.0.0.1:" + strconv.Itoa(gcsPort)
 	c.dashURL = "http://127.0.0.1:" + strconv.Itoa(dashPort)
 	metricsPort := func() string {
 		p := rayproc.FreePort(t)
@@ -129,6 +134,16 @@ func startClusterWithHeadCPUs(t *testing.T, headCPUs int, extraEnv ...string) *c
 		return err == nil && strings.Count(string(out), " ALIVE") == 3
 	})
 	return c
+}
+
+// addWorker starts one more worker node, with 2 CPUs, at ip.
+func (c *cluster) addWorker(t *testing.T, ip string) {
+	t.Helper()
+	c.workers = append(c.workers, startRay(t, append(nodeEnv(c.tmp, ip, c.pythonDir), c.extraEnv...), "start", "--block",
+		"--address="+c.gcsAddr, "--node-ip-address="+ip,
+		"--dashboard-agent-listen-port="+strconv.Itoa(rayproc.FreePort(t)), "--metrics-export-port="+strconv.Itoa(rayproc.FreePort(t)),
+		"--num-cpus=2", "--temp-dir="+filepath.Join(c.tmp, "worker-"+ip)))
+	c.proxies = append(c.proxies, fmt.Sprintf("http://%s:%d", ip, c.httpPort))
 }
 
 var client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}

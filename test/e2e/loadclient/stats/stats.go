@@ -4,6 +4,7 @@ package stats
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -36,10 +37,26 @@ type Stats struct {
 	// Slow are the first successful requests that took over SlowThreshold, with the time they
 	// started: where a stall happened.
 	Slow []string `json:"slow,omitempty"`
+	// Rate is the current request rate per second (POST /rate changes it).
+	Rate int64 `json:"rate"`
+	// WindowOK counts the successful requests that started since the window began, and
+	// WindowP50Ms and WindowP99Ms are their latency percentiles.
+	WindowOK    int64   `json:"windowOK"`
+	WindowP50Ms float64 `json:"windowP50Ms"`
+	WindowP99Ms float64 `json:"windowP99Ms"`
+}
+
+// Percentile is the nearest-rank p-th percentile (0 < p <= 100) of sorted values; 0 for none.
+func Percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
+	return sorted[min(max(rank, 1), len(sorted))-1]
 }
 
 func (s Stats) String() string {
-	return fmt.Sprintf("sent=%d ok=%d failed=%d late=%d max_latency=%.1fms (%.1fms since %s) codes=%v errors=%q slow=%q",
-		s.Sent, s.OK, s.Failed, s.Late, s.MaxLatencyMs, s.WindowMaxLatencyMs, s.WindowStart.Format("15:04:05.000"),
-		s.Codes, s.Errors, s.Slow)
+	return fmt.Sprintf("rate=%d/s sent=%d ok=%d failed=%d late=%d max_latency=%.1fms (since %s: max %.1fms p50 %.1fms p99 %.1fms of %d) codes=%v errors=%q slow=%q",
+		s.Rate, s.Sent, s.OK, s.Failed, s.Late, s.MaxLatencyMs, s.WindowStart.Format("15:04:05.000"), s.WindowMaxLatencyMs,
+		s.WindowP50Ms, s.WindowP99Ms, s.WindowOK, s.Codes, s.Errors, s.Slow)
 }
