@@ -82,7 +82,7 @@ func DemandKind(leaseID string, infeasible bool) string {
 }
 
 type pending struct {
-	req     *corev1.LeaseRequest
+	req *corev1.LeaseRequest
 	// granted receives the node, or nil with err set when the request failed.
 	granted chan *gcsv1.Node
 	err     error
