@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/rayk8s/rayk8s/internal/runtime/core/corewire"
 	corev1 "github.com/rayk8s/rayk8s/proto/core/v1"
 )
@@ -289,6 +292,10 @@ func (a *Agent) lease(ctx context.Context, leaseID string, res map[string]float6
 	for {
 		ev, err := stream.Recv()
 		if err != nil {
+			if status.Code(err) == codes.InvalidArgument {
+				// The head refused the request itself: its words are the error.
+				return nil, errors.New(grpcMessage(err))
+			}
 			return nil, fmt.Errorf("waiting for resources: %w", err)
 		}
 		switch ev.State {

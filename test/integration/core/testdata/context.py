@@ -47,3 +47,30 @@ try:
     ray.get_actor("probe", namespace="elsewhere")
 except ValueError as e:
     print("get_actor elsewhere", type(e).__name__)
+
+# ray.util.queue: a producer task and the driver share one queue.
+from ray.util.queue import Empty, Full, Queue  # noqa: E402
+
+q = Queue(maxsize=3)
+
+
+@ray.remote
+def produce(q, n):
+    for i in range(n):
+        q.put(i)
+    return "produced"
+
+
+producer = produce.remote(q, 5)
+items = [q.get(timeout=30) for _ in range(5)]
+print("queue items", items, ray.get(producer))
+try:
+    q.get(timeout=0.1)
+except Empty:
+    print("queue empty raises Empty")
+q.put_nowait_batch([1, 2, 3])
+try:
+    q.put_nowait(4)
+except Full:
+    print("queue full raises Full", q.qsize())
+q.shutdown()
