@@ -117,10 +117,10 @@ func (a *Agent) cancelTask(prefix string, force, recursive bool) bool {
 	node := ctl.node
 	a.tmu.Unlock()
 	a.opts.Logger.V(1).Info("Cancelling a task", "taskID", ctl.id, "running", node != "", "force", force)
-	switch {
-	case node == "":
+	switch node {
+	case "":
 		ctl.cancel()
-	case node == a.opts.NodeID:
+	case a.opts.NodeID:
 		a.interrupt(ctl.id, force, recursive)
 	default:
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
