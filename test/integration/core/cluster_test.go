@@ -75,6 +75,7 @@ func TestPlacementGroups(t *testing.T) {
 		"SPREAD tasks on 3 nodes",
 		"strict spread CREATED 2",
 		"tasks in their bundles True",
+		"nested in one bundle True",
 		"actor in bundle 1 True",
 		"too big for its bundle: RaySystemError True",
 		"strict pack CREATED 1",

@@ -412,6 +412,10 @@ func (s *Scheduler) holdInGroup(req *corev1.LeaseRequest) (*gcsv1.Node, error) {
 		if req.BundleIndex >= 0 && int(req.BundleIndex) != i || !gcs.Fits(avail, req.Resources) {
 			continue
 		}
+		if req.NodeId != "" && g.pg.Bundles[i].NodeId != req.NodeId {
+			// Pinned (a blocked task taking its resources back where it runs).
+			continue
+		}
 		for k, v := range req.Resources {
 			avail[k] -= v
 		}

@@ -33,6 +33,17 @@ print("tasks in their bundles", in_bundles == [table["bundles_to_node_id"][0], t
 
 
 @ray.remote(num_cpus=1)
+def parent_in_bundle(pg):
+    # The bundle has one CPU: the child gets it while the parent waits.
+    return ray.get(node_of.options(scheduling_strategy=PlacementGroupSchedulingStrategy(
+        pg, placement_group_bundle_index=0)).remote())
+
+
+nested = parent_in_bundle.options(scheduling_strategy=PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=0)).remote(pg)
+print("nested in one bundle", ray.get(nested) == table["bundles_to_node_id"][0])
+
+
+@ray.remote(num_cpus=1)
 class Where:
     def node(self):
         return ray.get_runtime_context().get_node_id()
