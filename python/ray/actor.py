@@ -150,7 +150,7 @@ class ActorMethod:
         if not isinstance(num_returns, int) or num_returns < 0:
             raise NotImplementedError(f"num_returns={num_returns!r} is not implemented by this Ray runtime; use a non-negative int")
         task_id = new_id()
-        refs = make_refs(task_id, max(num_returns, 1), actor_call=True)
+        refs = make_refs(task_id, max(num_returns, 1), actor_call=self._handle._ray_actor_id)
         w.notify("actor_call", {
             "actor_id": self._handle._ray_actor_id, "task_id": task_id, "method": self._name,
             "returns": [r.hex() for r in refs], "deps": split_args(args, kwargs), "job": w.job(),

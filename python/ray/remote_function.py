@@ -124,7 +124,7 @@ def _plain(blob):
     return b"".join(blob.pieces) if isinstance(blob, wire.Frames) else blob
 
 
-def make_refs(task_id, n, actor_call=False):
+def make_refs(task_id, n, actor_call=""):
     owner = global_worker.node_id
     return [ObjectRef(task_id[:-8] + f"{i:08x}", owner, actor_call) for i in range(n)]
 

@@ -526,7 +526,9 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
 def cancel(object_ref, *, force=False, recursive=True):
     """Cancels the task that returns object_ref: a queued task is dropped, a
     running one gets KeyboardInterrupt (force=True kills its worker); ray.get
-    then raises TaskCancelledError. recursive cancels the tasks it submitted."""
+    then raises TaskCancelledError. recursive cancels the tasks it submitted.
+    An actor call is dropped while queued and cancelled while running on an
+    async actor."""
     w = global_worker
     w.check_connected()
     if not isinstance(object_ref, ObjectRef):
@@ -535,8 +537,10 @@ def cancel(object_ref, *, force=False, recursive=True):
     if object_ref._actor_call:
         if force:
             raise ValueError("force=True is not supported for actor tasks.")
-        raise NotImplementedError("ray.cancel() of an actor task is not implemented by this Ray runtime; "
-                                  "only normal tasks can be cancelled")
+        # A queued call is dropped, a running async one cancelled; a running
+        # sync one finishes (Ray does not interrupt those either).
+        w.call("cancel_actor_call", {"actor_id": object_ref._actor_call, "task_id": object_ref.hex()[:-8]})
+        return
     w.call("cancel", {"object_id": object_ref.hex(), "owner": object_ref._owner,
                       "force": bool(force), "recursive": bool(recursive)})
 

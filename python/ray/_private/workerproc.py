@@ -87,6 +87,10 @@ class Executor:
         self.current = None
         self.cancel_requested = None
         self.actor_resources = {}
+        # Actor calls ray.cancel named (by task id prefix), and the running
+        # async ones by prefix.
+        self.cancelled_calls = set()
+        self.async_tasks = {}
 
     def on_sigint(self, signum, frame):
         # Only a cancel of the task running now interrupts it.
@@ -97,6 +101,12 @@ class Executor:
     def on_request(self, conn, header, parts):
         if header.get("op") == "cancel":
             task_id = (header.get("body") or {}).get("task_id")
+            prefix = (header.get("body") or {}).get("task_prefix")
+            if prefix:
+                self.cancelled_calls.add(prefix)
+                if self.loop is not None:
+                    self.loop.call_soon_threadsafe(self.cancel_async, prefix)
+                return
             if task_id and task_id == self.current:
                 self.cancel_requested = task_id
                 os.kill(os.getpid(), signal.SIGINT)
@@ -153,6 +163,18 @@ class Executor:
                 raise ValueError(f"Task {name} returned {len(values)} objects, but num_returns={n}.")
         return [state.serialize(v, f"return value of {name}:") for v in values]
 
+    def cancel_async(self, prefix):
+        task = self.async_tasks.get(prefix)
+        if task is not None:
+            task.cancel()
+
+    def cancelled_reply(self, header, name):
+        body = header["body"]
+        n = max(body.get("num_returns", 1), 1)
+        err = exceptions.TaskCancelledError(f"Task: TaskID({body.get('task_id')}) ({name}) was cancelled.")
+        self.reply(header, {"errors": [True] * n, "app_error": True, "cancelled": True},
+                   [_ERR + cloudpickle.dumps(err)] * n)
+
     def reply(self, header, body, parts):
         try:
             self.w.conn.reply(header["id"], body, parts)
@@ -192,6 +214,11 @@ class Executor:
                 out = [b""]
             else:
                 name = f"{type(self.actor).__name__}.{body['method']}"
+                prefix = body.get("task_id", "")[:-8]
+                if prefix in self.cancelled_calls:
+                    self.cancelled_calls.discard(prefix)
+                    self.cancelled_reply(header, name)
+                    return
                 method = getattr(self.actor, body["method"])
                 args, kwargs = self.resolve(*state.deserialize(parts[0]))
                 out = self.results(name, body.get("num_returns", 1), method(*args, **kwargs))
@@ -239,6 +266,12 @@ class Executor:
         state.current_name.set(type(self.actor).__name__)
         state.current_resources.set(self.actor_resources)
         name = f"{type(self.actor).__name__}.{body['method']}"
+        prefix = body.get("task_id", "")[:-8]
+        if prefix in self.cancelled_calls:
+            self.cancelled_calls.discard(prefix)
+            self.cancelled_reply(header, name)
+            return
+        self.async_tasks[prefix] = asyncio.current_task()
         try:
             method = getattr(self.actor, body["method"])
             args, kwargs = state.deserialize(parts[0])
@@ -248,8 +281,13 @@ class Executor:
                 result = await result
             out = self.results(name, body.get("num_returns", 1), result)
             self.reply(header, {"errors": [False] * len(out)}, out)
+        except asyncio.CancelledError:
+            self.cancelled_calls.discard(prefix)
+            self.cancelled_reply(header, name)
         except Exception as e:  # noqa: BLE001 - user code raised: the caller gets it
             self.reply(header, {"errors": [True] * n, "app_error": True}, [self.error_blob(name, e)] * n)
+        finally:
+            self.async_tasks.pop(prefix, None)
 
 
 def _retryable(body, e):

@@ -52,6 +52,10 @@ func TestCancel(t *testing.T) {
 		"child cancelled with its parent True",
 		"finished task keeps its value 7",
 		"cancel of a non-ref: TypeError: ray.cancel() only supported for object refs. For actors, try ray.kill(). Got: <class 'str'>.",
+		"running async actor call cancelled: TaskCancelledError",
+		"async actor still serves pong",
+		"running sync actor call finishes unblocked",
+		"queued actor call cancelled: TaskCancelledError",
 		"cancel of an actor task: ValueError: force=True is not supported for actor tasks.",
 		"cluster still works 3",
 	)

@@ -350,6 +350,8 @@ func (a *Agent) dispatch(c *corewire.Conn, m *corewire.Message) (*corewire.Messa
 		return a.listGroups()
 	case "cancel":
 		return a.cancel(c, m)
+	case "cancel_actor_call":
+		return a.cancelActorCall(m)
 	case "goodbye":
 		// ray.shutdown(): the job's actors and objects are gone when it returns.
 		if p, _ := c.Value.(*peer); p != nil && p.job != nil {

@@ -168,3 +168,62 @@ func (a *Agent) interruptForPeer(m *corewire.Message) (*corewire.Message, error)
 	a.interrupt(b.TaskID, b.Force, b.Recursive)
 	return nil, nil
 }
+
+// cancelActorCall is ray.cancel of an actor call: dropped while it waits
+// in an agent's queue; otherwise passed along the hops to the actor's
+// process, which drops it from its own queue or cancels it while it runs on
+// an async actor. A running sync call finishes, as in Ray.
+func (a *Agent) cancelActorCall(m *corewire.Message) (*corewire.Message, error) {
+	var b struct {
+		ActorID string `json:"actor_id"`
+		TaskID  string `json:"task_id"`
+	}
+	if err := m.Decode(&b); err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	ac, ok := a.actors[b.ActorID]
+	a.mu.Unlock()
+	if !ok {
+		// No calls of it went through this node, or it is dead.
+		return nil, nil
+	}
+	if ac.dropQueued(b.TaskID) {
+		return nil, nil
+	}
+	ac.mu.Lock()
+	target, live := ac.target, ac.live
+	ac.mu.Unlock()
+	switch {
+	case target != "":
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := a.callPeer(ctx, target, &corewire.Message{Header: corewire.Header{Op: "cancel_actor_call", Body: corewire.JSON(b)}})
+		return nil, err
+	case live != nil:
+		_ = live.conn.Notify("cancel", map[string]string{"task_prefix": b.TaskID})
+	}
+	return nil, nil
+}
+
+// dropQueued removes the queued call whose task id starts with prefix,
+// failing it with TaskCancelledError.
+func (ac *actor) dropQueued(prefix string) bool {
+	ac.mu.Lock()
+	var found *actorCall
+	for i, c := range ac.queue {
+		if refPrefix(c.body.TaskID) == prefix {
+			found = c
+			ac.queue = append(ac.queue[:i], ac.queue[i+1:]...)
+			break
+		}
+	}
+	ac.mu.Unlock()
+	if found == nil {
+		return false
+	}
+	for _, id := range found.body.Returns {
+		ac.a.store.Put(id, found.body.Job, agentError("TaskCancelledError", fmt.Sprintf("Task: TaskID(%s) (%s) was cancelled.", found.body.TaskID, found.body.Method)), true)
+	}
+	return true
+}

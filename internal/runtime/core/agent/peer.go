@@ -167,6 +167,8 @@ func (a *Agent) handlePeer(ctx context.Context, m *corewire.Message) (*corewire.
 		return a.cancel(nil, m)
 	case "interrupt_task":
 		return a.interruptForPeer(m)
+	case "cancel_actor_call":
+		return a.cancelActorCall(m)
 	case "log":
 		a.forwardLog(m)
 		return nil, nil

@@ -1,6 +1,7 @@
 # ray.cancel: a queued task never runs, a running one gets KeyboardInterrupt,
 # force=True kills its worker, and a cancelled parent takes its children
 # along; ray.get of each raises TaskCancelledError.
+import asyncio
 import os
 import sys
 import tempfile
@@ -130,14 +131,51 @@ except TypeError as e:
 
 
 @ray.remote
-class Counter:
-    def inc(self):
-        return 1
+class Sleeper:
+    async def nap(self):
+        await asyncio.sleep(120)
+        return "woke"
+
+    async def ping(self):
+        return "pong"
 
 
-c = Counter.remote()
+sleeper = Sleeper.options(resources={"b": 0.5}).remote()  # on another node
+nap = sleeper.nap.remote()
+ray.get(sleeper.ping.remote())  # the nap started before this ran
+ray.cancel(nap)
 try:
-    ray.cancel(c.inc.remote(), force=True)
+    ray.get(nap)
+except ray.exceptions.TaskCancelledError as e:
+    print("running async actor call cancelled:", type(e).__name__)
+print("async actor still serves", ray.get(sleeper.ping.remote()))
+
+
+@ray.remote
+class Gatekeeper:
+    def block(self, started, gate):
+        open(started, "w").close()
+        wait_for(gate, "the gate")
+        return "unblocked"
+
+    def quick(self):
+        return "quick"
+
+
+keeper = Gatekeeper.remote()
+started, gate = os.path.join(d, "started"), os.path.join(d, "gate")
+first = keeper.block.remote(started, gate)
+second = keeper.quick.remote()
+wait_for(started, "the blocking call")
+ray.cancel(second)
+open(gate, "w").close()
+print("running sync actor call finishes", ray.get(first))
+try:
+    ray.get(second)
+except ray.exceptions.TaskCancelledError as e:
+    print("queued actor call cancelled:", type(e).__name__)
+try:
+    ray.cancel(keeper.quick.remote(), force=True)
 except ValueError as e:
     print("cancel of an actor task:", type(e).__name__ + ":", e)
 print("cluster still works", ray.get(add.remote(1, 2)))
