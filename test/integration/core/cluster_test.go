@@ -84,6 +84,8 @@ func TestPlacementGroups(t *testing.T) {
 		"too big for its bundle: RaySystemError True",
 		"strict pack CREATED 1",
 		"removed REMOVED",
+		"task in a removed group: TaskCancelledError",
+		"actor in a removed group: RayActorError",
 		"spread 2",
 		"pack CREATED 1",
 		"named group found True",

@@ -76,6 +76,8 @@ type actor struct {
 	detached bool
 	owner    bool
 	target   string
+	// group is the placement group whose bundle the actor holds, if any.
+	group string
 
 	mu    sync.Mutex
 	queue []*actorCall
@@ -142,6 +144,7 @@ func (a *Agent) createActor(m *corewire.Message) (*corewire.Message, error) {
 	}
 	b.actorInfo = info
 	ac := a.newActor(info, j.id, true, "")
+	ac.group = b.GroupID
 	a.mu.Lock()
 	a.actors[info.ActorID] = ac
 	a.mu.Unlock()

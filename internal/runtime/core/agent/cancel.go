@@ -20,6 +20,8 @@ type taskCtl struct {
 	id     string
 	name   string
 	parent string
+	// group is the placement group whose bundle the task uses, if any.
+	group string
 	cancel context.CancelFunc
 	// node is where the task runs now ("" while it is not running).
 	node      string
@@ -37,7 +39,7 @@ func refPrefix(id string) string {
 }
 
 func (a *Agent) trackTask(b *taskBody, cancel context.CancelFunc) *taskCtl {
-	ctl := &taskCtl{id: b.TaskID, name: b.Name, parent: b.Parent, cancel: cancel}
+	ctl := &taskCtl{id: b.TaskID, name: b.Name, parent: b.Parent, group: b.GroupID, cancel: cancel}
 	a.tmu.Lock()
 	a.ctls[refPrefix(b.TaskID)] = ctl
 	a.tmu.Unlock()

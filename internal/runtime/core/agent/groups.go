@@ -9,6 +9,7 @@ import (
 
 	"github.com/rayk8s/rayk8s/internal/runtime/core/corewire"
 	corev1 "github.com/rayk8s/rayk8s/proto/core/v1"
+	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 
 // Placement groups live in the head's scheduler; the agent creates them for
@@ -190,7 +191,64 @@ func (a *Agent) removeGroup(m *corewire.Message) (*corewire.Message, error) {
 	if _, err := a.sched.RemovePlacementGroup(ctx, &corev1.RemovePlacementGroupRequest{PlacementGroupId: b.ID}); err != nil {
 		return nil, errorf("ValueError", "removing placement group: %s", grpcMessage(err))
 	}
+	// As in Ray, the work using the group's bundles goes with them: every
+	// node stops the actors and tasks it owns in the group.
+	resp, err := a.nodes.ListNodes(ctx, &gcsv1.ListNodesRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("listing nodes to stop the placement group's work: %w", err)
+	}
+	body := corewire.JSON(map[string]string{"placement_group_id": b.ID})
+	for _, n := range resp.Nodes {
+		switch {
+		case n.State != gcsv1.NodeState_NODE_STATE_ALIVE:
+		case n.NodeId == a.opts.NodeID:
+			a.stopGroupWork(b.ID)
+		default:
+			if _, err := a.callPeer(ctx, n.NodeId, &corewire.Message{Header: corewire.Header{Op: "group_removed", Body: body}}); err != nil {
+				a.opts.Logger.Info("Telling a node that a placement group was removed failed", "nodeID", n.NodeId, "placementGroupID", b.ID, "err", err.Error())
+			}
+		}
+	}
 	return nil, nil
+}
+
+// groupRemoved is a peer's word that a placement group was removed.
+func (a *Agent) groupRemoved(m *corewire.Message) (*corewire.Message, error) {
+	var b struct {
+		ID string `json:"placement_group_id"`
+	}
+	if err := m.Decode(&b); err != nil {
+		return nil, err
+	}
+	a.stopGroupWork(b.ID)
+	return nil, nil
+}
+
+// stopGroupWork kills the actors and cancels (with force) the tasks this
+// node owns in the placement group id.
+func (a *Agent) stopGroupWork(id string) {
+	a.mu.Lock()
+	var actors []*actor
+	for _, ac := range a.actors {
+		if ac.owner && ac.group == id {
+			actors = append(actors, ac)
+		}
+	}
+	a.mu.Unlock()
+	for _, ac := range actors {
+		ac.kill("The actor is dead because its placement group was removed.")
+	}
+	a.tmu.Lock()
+	var tasks []string
+	for prefix, ctl := range a.ctls {
+		if ctl.group == id {
+			tasks = append(tasks, prefix)
+		}
+	}
+	a.tmu.Unlock()
+	for _, t := range tasks {
+		a.cancelTask(t, true, false)
+	}
 }
 
 func (a *Agent) listGroups() (*corewire.Message, error) {

@@ -169,6 +169,8 @@ func (a *Agent) handlePeer(ctx context.Context, m *corewire.Message) (*corewire.
 		return a.interruptForPeer(m)
 	case "cancel_actor_call":
 		return a.cancelActorCall(m)
+	case "group_removed":
+		return a.groupRemoved(m)
 	case "log":
 		a.forwardLog(m)
 		return nil, nil

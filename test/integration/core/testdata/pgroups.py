@@ -1,6 +1,10 @@
 # Placement groups on a head (1 CPU) and two workers (2 CPUs each):
 # strategies, tasks and actors in bundles, removal, and a group no node set
 # can hold. Also scheduling_strategy="SPREAD" for plain tasks.
+import os
+import tempfile
+import time
+
 import ray
 from ray.util import get_placement_group
 from ray.util.placement_group import placement_group, placement_group_table, remove_placement_group
@@ -61,8 +65,29 @@ packed = placement_group([{"CPU": 1}, {"CPU": 1}], strategy="STRICT_PACK")
 print("strict pack", "CREATED" if packed.wait(timeout_seconds=30) else "PENDING", len(nodes_of(packed)))
 remove_placement_group(packed)
 print("removed", placement_group_table(packed)["state"])
-ray.kill(w)
+
+
+@ray.remote(num_cpus=1)
+def linger(path):
+    open(path, "w").close()
+    time.sleep(120)
+
+
+started = os.path.join(tempfile.mkdtemp(), "lingering")
+lingering = linger.options(scheduling_strategy=PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=0)).remote(started)
+deadline = time.monotonic() + 60
+while not os.path.exists(started) and time.monotonic() < deadline:
+    time.sleep(0.05)
+# Removing a group stops the work in its bundles.
 remove_placement_group(pg)
+try:
+    ray.get(lingering)
+except ray.exceptions.TaskCancelledError as e:
+    print("task in a removed group:", type(e).__name__)
+try:
+    ray.get(w.node.remote())
+except ray.exceptions.RayActorError as e:
+    print("actor in a removed group:", type(e).__name__)
 
 spread_pg = placement_group([{"CPU": 0.5}, {"CPU": 0.5}], strategy="SPREAD")
 ray.get(spread_pg.ready())
