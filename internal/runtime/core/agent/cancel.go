@@ -21,7 +21,7 @@ type taskCtl struct {
 	name   string
 	parent string
 	// group is the placement group whose bundle the task uses, if any.
-	group string
+	group  string
 	cancel context.CancelFunc
 	// node is where the task runs now ("" while it is not running).
 	node      string
