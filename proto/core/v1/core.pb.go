@@ -137,6 +137,9 @@ const (
 	PlacementGroupState_PLACEMENT_GROUP_STATE_PENDING PlacementGroupState = 0
 	PlacementGroupState_PLACEMENT_GROUP_STATE_CREATED PlacementGroupState = 1
 	PlacementGroupState_PLACEMENT_GROUP_STATE_REMOVED PlacementGroupState = 2
+	// RESCHEDULING: some bundles' node died; they wait to be placed again
+	// while the others stay usable.
+	PlacementGroupState_PLACEMENT_GROUP_STATE_RESCHEDULING PlacementGroupState = 3
 )
 
 // Enum value maps for PlacementGroupState.
@@ -145,11 +148,13 @@ var (
 		0: "PLACEMENT_GROUP_STATE_PENDING",
 		1: "PLACEMENT_GROUP_STATE_CREATED",
 		2: "PLACEMENT_GROUP_STATE_REMOVED",
+		3: "PLACEMENT_GROUP_STATE_RESCHEDULING",
 	}
 	PlacementGroupState_value = map[string]int32{
-		"PLACEMENT_GROUP_STATE_PENDING": 0,
-		"PLACEMENT_GROUP_STATE_CREATED": 1,
-		"PLACEMENT_GROUP_STATE_REMOVED": 2,
+		"PLACEMENT_GROUP_STATE_PENDING":      0,
+		"PLACEMENT_GROUP_STATE_CREATED":      1,
+		"PLACEMENT_GROUP_STATE_REMOVED":      2,
+		"PLACEMENT_GROUP_STATE_RESCHEDULING": 3,
 	}
 )
 
@@ -1129,11 +1134,12 @@ const file_core_v1_core_proto_rawDesc = "" +
 	"\x17PLACEMENT_STRATEGY_PACK\x10\x00\x12\x1d\n" +
 	"\x19PLACEMENT_STRATEGY_SPREAD\x10\x01\x12\"\n" +
 	"\x1ePLACEMENT_STRATEGY_STRICT_PACK\x10\x02\x12$\n" +
-	" PLACEMENT_STRATEGY_STRICT_SPREAD\x10\x03*~\n" +
+	" PLACEMENT_STRATEGY_STRICT_SPREAD\x10\x03*\xa6\x01\n" +
 	"\x13PlacementGroupState\x12!\n" +
 	"\x1dPLACEMENT_GROUP_STATE_PENDING\x10\x00\x12!\n" +
 	"\x1dPLACEMENT_GROUP_STATE_CREATED\x10\x01\x12!\n" +
-	"\x1dPLACEMENT_GROUP_STATE_REMOVED\x10\x022\xaa\x05\n" +
+	"\x1dPLACEMENT_GROUP_STATE_REMOVED\x10\x02\x12&\n" +
+	"\"PLACEMENT_GROUP_STATE_RESCHEDULING\x10\x032\xaa\x05\n" +
 	"\tScheduler\x12C\n" +
 	"\x05Lease\x12\x1c.rayk8s.core.v1.LeaseRequest\x1a\x1a.rayk8s.core.v1.LeaseEvent0\x01\x12V\n" +
 	"\vReturnLease\x12\".rayk8s.core.v1.ReturnLeaseRequest\x1a#.rayk8s.core.v1.ReturnLeaseResponse\x12G\n" +

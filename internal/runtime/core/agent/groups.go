@@ -49,6 +49,8 @@ func groupToJSON(pg *corev1.PlacementGroup) groupJSON {
 		out.State = "CREATED"
 	case corev1.PlacementGroupState_PLACEMENT_GROUP_STATE_REMOVED:
 		out.State = "REMOVED"
+	case corev1.PlacementGroupState_PLACEMENT_GROUP_STATE_RESCHEDULING:
+		out.State = "RESCHEDULING"
 	default:
 		out.State = "PENDING"
 	}
@@ -131,7 +133,7 @@ func (a *Agent) waitGroup(c *corewire.Conn, m *corewire.Message) (*corewire.Mess
 	return &corewire.Message{Header: corewire.Header{Body: corewire.JSON(map[string]bool{"ready": state == corev1.PlacementGroupState_PLACEMENT_GROUP_STATE_CREATED})}}, nil
 }
 
-// awaitGroup returns the group's state once it is not PENDING.
+// awaitGroup returns the group's state once it is CREATED or REMOVED.
 func (a *Agent) awaitGroup(ctx context.Context, id string) (corev1.PlacementGroupState, error) {
 	stream, err := a.sched.WaitPlacementGroup(ctx, &corev1.WaitPlacementGroupRequest{PlacementGroupId: id})
 	if err != nil {
@@ -142,7 +144,7 @@ func (a *Agent) awaitGroup(ctx context.Context, id string) (corev1.PlacementGrou
 		if err != nil {
 			return 0, errorf("ValueError", "waiting for placement group %s: %s", id, grpcMessage(err))
 		}
-		if pg.State != corev1.PlacementGroupState_PLACEMENT_GROUP_STATE_PENDING {
+		if pg.State == corev1.PlacementGroupState_PLACEMENT_GROUP_STATE_CREATED || pg.State == corev1.PlacementGroupState_PLACEMENT_GROUP_STATE_REMOVED {
 			return pg.State, nil
 		}
 	}

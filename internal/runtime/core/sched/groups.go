@@ -98,7 +98,7 @@ func (s *Scheduler) WaitGroup(ctx context.Context, id string, notify func(*corev
 		if err := notify(pg); err != nil {
 			return err
 		}
-		if pg.State != corev1.PlacementGroupState_PLACEMENT_GROUP_STATE_PENDING {
+		if pg.State == corev1.PlacementGroupState_PLACEMENT_GROUP_STATE_CREATED || pg.State == corev1.PlacementGroupState_PLACEMENT_GROUP_STATE_REMOVED {
 			return nil
 		}
 		select {
@@ -122,12 +122,11 @@ func (s *Scheduler) RemoveGroup(id string) error {
 		s.gmu.Unlock()
 		return nil
 	}
-	wasCreated := g.pg.State == corev1.PlacementGroupState_PLACEMENT_GROUP_STATE_CREATED
 	g.pg.State = corev1.PlacementGroupState_PLACEMENT_GROUP_STATE_REMOVED
 	s.changedLocked(g)
 	for i, b := range g.pg.Bundles {
 		holder := bundleHolder(id, i)
-		if wasCreated {
+		if b.NodeId != "" {
 			s.opts.Cluster.Release(b.NodeId, holder)
 			s.opts.Demand.Released(b.NodeId, holder)
 		} else {
@@ -168,11 +167,53 @@ func (s *Scheduler) placePendingGroups() {
 	defer s.gmu.Unlock()
 	for _, id := range s.groupOrder {
 		g := s.groups[id]
-		if g.pg.State != corev1.PlacementGroupState_PLACEMENT_GROUP_STATE_PENDING {
+		if !waiting(g.pg) {
 			continue
 		}
 		if !s.placeLocked(g) {
 			s.reportGroupLocked(g)
+		}
+	}
+}
+
+// waiting reports a group with bundles to place: new, or rescheduling
+// bundles whose node died.
+func waiting(pg *corev1.PlacementGroup) bool {
+	return pg.State == corev1.PlacementGroupState_PLACEMENT_GROUP_STATE_PENDING ||
+		pg.State == corev1.PlacementGroupState_PLACEMENT_GROUP_STATE_RESCHEDULING
+}
+
+// nodeGone puts the bundles of groups on a dead node back in the queue
+// (their holds went with the node), as Ray reschedules lost bundles; the
+// group's other bundles stay where they are and usable.
+func (s *Scheduler) nodeGone(nodeID string) {
+	s.gmu.Lock()
+	defer s.gmu.Unlock()
+	for _, id := range s.groupOrder {
+		g := s.groups[id]
+		if g.pg.State == corev1.PlacementGroupState_PLACEMENT_GROUP_STATE_REMOVED {
+			continue
+		}
+		lost := false
+		for i, b := range g.pg.Bundles {
+			if b.NodeId != nodeID {
+				continue
+			}
+			lost = true
+			s.opts.Demand.Released(nodeID, bundleHolder(id, i))
+			b.NodeId = ""
+			g.avail[i] = nil
+			for lid, l := range s.groupLeases {
+				if l.group == id && l.bundle == i {
+					delete(s.groupLeases, lid)
+				}
+			}
+		}
+		if lost {
+			g.pg.State = corev1.PlacementGroupState_PLACEMENT_GROUP_STATE_RESCHEDULING
+			s.changedLocked(g)
+			s.reportGroupLocked(g)
+			s.opts.Logger.Info("Rescheduling the bundles of a placement group on a dead node", "placementGroupID", id, "nodeID", nodeID)
 		}
 	}
 }
@@ -186,11 +227,14 @@ func (s *Scheduler) reportGroupLocked(g *group) {
 	if g.pg.Infeasible {
 		kind += "_infeasible"
 	}
-	if g.pg.Strategy == corev1.PlacementStrategy_PLACEMENT_STRATEGY_STRICT_PACK {
+	if g.pg.Strategy == corev1.PlacementStrategy_PLACEMENT_STRATEGY_STRICT_PACK && g.pg.State == corev1.PlacementGroupState_PLACEMENT_GROUP_STATE_PENDING {
 		s.opts.Demand.SetPending("pg:"+g.pg.PlacementGroupId, kind, sumBundles(g.pg.Bundles), g.pg.Infeasible)
 		return
 	}
 	for i, b := range g.pg.Bundles {
+		if b.NodeId != "" {
+			continue
+		}
 		s.opts.Demand.SetPending(bundleHolder(g.pg.PlacementGroupId, i), kind, b.Resources, g.pg.Infeasible)
 	}
 }
@@ -251,7 +295,16 @@ func (s *Scheduler) aliveNodes() []*gcsv1.Node {
 func (s *Scheduler) placeLocked(g *group) bool {
 	nodes := s.aliveNodes()
 	id := g.pg.PlacementGroupId
+	// placed is what this attempt holds; kept are the bundles placed before
+	// (a rescheduling group's survivors), which the strategy places next to.
 	placed := make([]string, len(g.pg.Bundles))
+	kept := map[string]bool{}
+	keptNode := ""
+	for _, b := range g.pg.Bundles {
+		if b.NodeId != "" {
+			kept[b.NodeId], keptNode = true, b.NodeId
+		}
+	}
 	rollback := func() {
 		for i, n := range placed {
 			if n != "" {
@@ -268,7 +321,13 @@ func (s *Scheduler) placeLocked(g *group) bool {
 		return true
 	}
 	allOn := func(nodeID string) bool {
-		for i := range g.pg.Bundles {
+		if keptNode != "" && nodeID != keptNode {
+			return false
+		}
+		for i, b := range g.pg.Bundles {
+			if b.NodeId != "" {
+				continue
+			}
 			if !hold(i, nodeID) {
 				rollback()
 				return false
@@ -279,9 +338,12 @@ func (s *Scheduler) placeLocked(g *group) bool {
 	// each places the bundles one by one on the first node order(i) gives
 	// that has room.
 	each := func(order func(used map[string]bool, last string) []*gcsv1.Node) bool {
-		used := map[string]bool{}
-		last := ""
-		for i := range g.pg.Bundles {
+		used := maps.Clone(kept)
+		last := keptNode
+		for i, b := range g.pg.Bundles {
+			if b.NodeId != "" {
+				continue
+			}
 			ok := false
 			for _, n := range order(used, last) {
 				if hold(i, n.NodeId) {
@@ -350,8 +412,13 @@ func (s *Scheduler) placeLocked(g *group) bool {
 	if !ok {
 		return false
 	}
-	g.avail = make([]map[string]float64, len(g.pg.Bundles))
+	if g.avail == nil {
+		g.avail = make([]map[string]float64, len(g.pg.Bundles))
+	}
 	for i, b := range g.pg.Bundles {
+		if placed[i] == "" {
+			continue
+		}
 		b.NodeId = placed[i]
 		g.avail[i] = maps.Clone(b.Resources)
 		holder := bundleHolder(id, i)
@@ -404,11 +471,15 @@ func (s *Scheduler) holdInGroup(req *corev1.LeaseRequest) (*gcsv1.Node, error) {
 		s.gmu.Unlock()
 		return nil, errGroupGone
 	}
-	if g.pg.State != corev1.PlacementGroupState_PLACEMENT_GROUP_STATE_CREATED {
+	if g.pg.State == corev1.PlacementGroupState_PLACEMENT_GROUP_STATE_PENDING {
 		s.gmu.Unlock()
 		return nil, gcs.ErrNoCapacity
 	}
 	for i, avail := range g.avail {
+		if avail == nil {
+			// Its node died; it waits to be placed again.
+			continue
+		}
 		if req.BundleIndex >= 0 && int(req.BundleIndex) != i || !gcs.Fits(avail, req.Resources) {
 			continue
 		}
@@ -439,7 +510,7 @@ func (s *Scheduler) releaseGroupLease(leaseID string) bool {
 	l, ok := s.groupLeases[leaseID]
 	if ok {
 		delete(s.groupLeases, leaseID)
-		if g := s.groups[l.group]; g != nil && g.pg.State == corev1.PlacementGroupState_PLACEMENT_GROUP_STATE_CREATED {
+		if g := s.groups[l.group]; g != nil && g.avail != nil && g.avail[l.bundle] != nil {
 			for k, v := range l.res {
 				g.avail[l.bundle][k] += v
 			}

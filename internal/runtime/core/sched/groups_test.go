@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onsi/gomega"
+
 	corev1 "github.com/rayk8s/rayk8s/proto/core/v1"
 )
 
@@ -138,5 +140,30 @@ func TestSpreadLeasesTakeTurns(t *testing.T) {
 	}
 	if len(seen) != 2 {
 		t.Errorf("two SPREAD leases landed on %v, want two nodes", seen)
+	}
+}
+
+func TestBundlesOfADeadNodeArePlacedAgain(t *testing.T) {
+	srv, s := newCluster(t, 2, 2, 2)
+	if err := s.CreateGroup(&corev1.PlacementGroup{PlacementGroupId: "g", Strategy: corev1.PlacementStrategy_PLACEMENT_STRATEGY_STRICT_SPREAD, Bundles: cpuBundles(1, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	before := bundleNodes(groupOf(t, s, "g"))
+	if err := srv.UnregisterNode(context.Background(), before[1], "lost"); err != nil {
+		t.Fatal(err)
+	}
+	var pg *corev1.PlacementGroup
+	gomega.NewWithT(t).Eventually(func() bool {
+		pg = groupOf(t, s, "g")
+		return pg.State == corev1.PlacementGroupState_PLACEMENT_GROUP_STATE_CREATED && pg.Bundles[1].NodeId != before[1]
+	}).WithTimeout(10*time.Second).Should(gomega.BeTrue(), "bundle 1 placed again")
+	after := bundleNodes(pg)
+	if pg.State != corev1.PlacementGroupState_PLACEMENT_GROUP_STATE_CREATED || after[0] != before[0] || after[1] == before[1] || after[1] == after[0] || after[1] == "" {
+		t.Fatalf("after node %s died: state %v, bundles %v (were %v); want bundle 1 alone moved to the third node", before[1], pg.State, after, before)
+	}
+	// A lease in the moved bundle lands on its new node.
+	n, err := s.Lease(context.Background(), &corev1.LeaseRequest{LeaseId: "task:1", Resources: map[string]float64{"CPU": 1}, PlacementGroupId: "g", BundleIndex: 1}, nil)
+	if err != nil || n.NodeId != after[1] {
+		t.Errorf("lease in bundle 1 = %v, %v; want node %s", n, err, after[1])
 	}
 }

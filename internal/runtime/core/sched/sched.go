@@ -111,7 +111,12 @@ func New(opts Options) *Scheduler {
 		opts.Demand = noDemand{}
 	}
 	s := &Scheduler{opts: opts, kick: make(chan struct{}, 1), groups: map[string]*group{}, groupLeases: map[string]groupLease{}}
-	opts.Cluster.OnNodeEvent(func(*gcsv1.Node) { s.Kick() })
+	opts.Cluster.OnNodeEvent(func(n *gcsv1.Node) {
+		if n.State == gcsv1.NodeState_NODE_STATE_DEAD {
+			s.nodeGone(n.NodeId)
+		}
+		s.Kick()
+	})
 	return s
 }
 
@@ -274,10 +279,13 @@ func (s *Scheduler) Demand() []*corev1.Demand {
 	s.mu.Unlock()
 	out := make([]*corev1.Demand, 0, len(reqs))
 	for _, pg := range s.Groups() {
-		if pg.State != corev1.PlacementGroupState_PLACEMENT_GROUP_STATE_PENDING {
+		if !waiting(pg) {
 			continue
 		}
 		for i, b := range pg.Bundles {
+			if b.NodeId != "" {
+				continue
+			}
 			out = append(out, &corev1.Demand{LeaseId: bundleHolder(pg.PlacementGroupId, i), Resources: b.Resources,
 				Infeasible: pg.Infeasible, Description: "placement group " + pg.PlacementGroupId})
 		}
