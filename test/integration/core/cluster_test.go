@@ -50,6 +50,7 @@ func TestCancel(t *testing.T) {
 		"forced worker gone True",
 		"parent cancelled: TaskCancelledError",
 		"child cancelled with its parent True",
+		"task owned by another node cancelled: TaskCancelledError",
 		"finished task keeps its value 7",
 		"cancel of a non-ref: TypeError: ray.cancel() only supported for object refs. For actors, try ray.kill(). Got: <class 'str'>.",
 		"running async actor call cancelled: TaskCancelledError",

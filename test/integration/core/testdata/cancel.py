@@ -114,6 +114,23 @@ while time.monotonic() < deadline and not os.path.exists(child_path + ".interrup
 print("child cancelled with its parent", os.path.exists(child_path + ".interrupted"))
 
 
+# A ref owned by another node (a task submitted by a task there): the
+# cancel goes to that node.
+@ray.remote(resources={"b": 0.5})
+def spawn(path):
+    return [sleepy.remote(path)]
+
+
+inner_path = os.path.join(d, "inner")
+inner = ray.get(spawn.remote(inner_path))[0]
+wait_for(inner_path, "the inner task")
+ray.cancel(inner)
+try:
+    ray.get(inner)
+except ray.exceptions.TaskCancelledError as e:
+    print("task owned by another node cancelled:", type(e).__name__)
+
+
 @ray.remote
 def add(a, b):
     return a + b
