@@ -12,6 +12,8 @@ from ray import exceptions
 from ray._private.object_ref import ObjectRef
 from ray._private.worker import (
     available_resources,
+    cancel,
+    get_gpu_ids,
     cluster_resources,
     get,
     init,
@@ -58,8 +60,6 @@ def _not_implemented(name):
     return fn
 
 
-cancel = _not_implemented("cancel")
-get_gpu_ids = _not_implemented("get_gpu_ids")
 timeline = _not_implemented("timeline")
 
 

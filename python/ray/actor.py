@@ -3,14 +3,15 @@
 import inspect
 
 from ray._private.object_ref import new_id
+from ray._private.runtime_env import env_vars_of
 from ray._private.worker import global_worker, serialize
 from ray.remote_function import affinity_of, check_options, make_refs, resources_of, serialize_args, split_args
 
 _ACTOR_OPTIONS = ("num_cpus", "num_gpus", "memory", "resources", "name", "namespace", "lifetime",
                   "get_if_exists", "max_concurrency", "max_restarts", "max_task_retries",
-                  "scheduling_strategy", "max_pending_calls")
-_UNIMPLEMENTED_ACTOR_OPTIONS = ("runtime_env", "placement_group", "placement_group_bundle_index",
-                                "placement_group_capture_child_tasks", "concurrency_groups",
+                  "scheduling_strategy", "max_pending_calls", "runtime_env", "placement_group",
+                  "placement_group_bundle_index", "placement_group_capture_child_tasks")
+_UNIMPLEMENTED_ACTOR_OPTIONS = ("concurrency_groups",
                                 "accelerator_type", "label_selector", "_metadata", "enable_task_events")
 
 
@@ -61,8 +62,9 @@ class ActorClass:
         opts = self._options
         if opts.get("max_pending_calls", -1) not in (-1, None):
             raise NotImplementedError("the actor option max_pending_calls is not implemented by this Ray runtime yet")
-        if opts.get("max_task_retries", 0) not in (0, None):
-            raise NotImplementedError(f"the actor option max_task_retries={opts['max_task_retries']!r} is not implemented by this Ray runtime yet")
+        max_task_retries = opts.get("max_task_retries") or 0
+        if not isinstance(max_task_retries, int) or max_task_retries < -1:
+            raise ValueError(f"max_task_retries must be an int >= -1, got {max_task_retries!r}")
         max_restarts = opts.get("max_restarts") or 0
         if not isinstance(max_restarts, int) or max_restarts < -1:
             raise ValueError(f"max_restarts must be an int >= -1, got {max_restarts!r}")
@@ -84,7 +86,9 @@ class ActorClass:
             "actor_id": actor_id, "class_name": self.__name__, "methods": list(methods),
             "method_returns": methods, "is_async": is_async, "name": name,
             "namespace": opts.get("namespace") or "", "detached": lifetime == "detached",
-            "max_concurrency": max_concurrency, "max_restarts": max_restarts, "job": w.job(), "deps": split_args(args, kwargs),
+            "max_concurrency": max_concurrency, "max_restarts": max_restarts, "max_task_retries": max_task_retries,
+            "env_vars": env_vars_of(opts.get("runtime_env"), f"actor {self.__name__}"),
+            "job": w.job(), "deps": split_args(args, kwargs),
             "resources": resources_of(opts, None), "get_if_exists": bool(opts.get("get_if_exists")),
             **affinity_of(opts),
         }
@@ -146,7 +150,7 @@ class ActorMethod:
         if not isinstance(num_returns, int) or num_returns < 0:
             raise NotImplementedError(f"num_returns={num_returns!r} is not implemented by this Ray runtime; use a non-negative int")
         task_id = new_id()
-        refs = make_refs(task_id, max(num_returns, 1))
+        refs = make_refs(task_id, max(num_returns, 1), actor_call=self._handle._ray_actor_id)
         w.notify("actor_call", {
             "actor_id": self._handle._ray_actor_id, "task_id": task_id, "method": self._name,
             "returns": [r.hex() for r in refs], "deps": split_args(args, kwargs), "job": w.job(),

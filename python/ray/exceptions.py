@@ -91,6 +91,10 @@ class ObjectLostError(RayError):
     """The object's value is gone (its job or node ended)."""
 
 
+class OwnerDiedError(ObjectLostError):
+    """The object's owner (here: the node whose store held it) died."""
+
+
 class TaskCancelledError(RayError):
     """The task was cancelled."""
 

@@ -6,15 +6,16 @@ import cloudpickle
 
 from ray._private.object_ref import ObjectRef, new_id
 from ray._private import wire
-from ray._private.worker import dumps, global_worker, serialize
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+from ray._private.runtime_env import env_vars_of
+from ray._private.worker import current_task, dumps, global_worker, serialize
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy
 
 # Options Ray has that this runtime does not run yet: naming them is an error.
-_UNIMPLEMENTED_TASK_OPTIONS = ("runtime_env", "placement_group", "placement_group_bundle_index",
-                               "placement_group_capture_child_tasks", "accelerator_type", "label_selector",
+_UNIMPLEMENTED_TASK_OPTIONS = ("accelerator_type", "label_selector",
                                "_metadata", "concurrency_groups", "enable_task_events", "_labels", "max_calls")
 _TASK_OPTIONS = ("num_cpus", "num_gpus", "memory", "resources", "num_returns", "max_retries",
-                 "retry_exceptions", "name", "scheduling_strategy")
+                 "retry_exceptions", "name", "scheduling_strategy", "runtime_env", "placement_group",
+                 "placement_group_bundle_index", "placement_group_capture_child_tasks")
 
 
 def resources_of(opts, default_cpus):
@@ -43,18 +44,57 @@ def check_options(opts, allowed, unimplemented, what):
             raise NotImplementedError(f"the {what} option {key!r} is not implemented by this Ray runtime")
         if key not in allowed:
             raise ValueError(f"Invalid option keyword {key} for {what}s.")
+    strategy_of(opts)
+
+
+def strategy_of(opts):
+    """The scheduling strategy, with the older placement_group= options
+    turned into a PlacementGroupSchedulingStrategy as Ray does."""
     strategy = opts.get("scheduling_strategy")
-    if strategy not in (None, "DEFAULT") and not isinstance(strategy, NodeAffinitySchedulingStrategy):
-        raise NotImplementedError(f"scheduling_strategy={strategy!r} is not implemented by this Ray runtime; "
-                                  "'DEFAULT' and NodeAffinitySchedulingStrategy are")
+    pg = opts.get("placement_group")
+    if opts.get("placement_group_capture_child_tasks"):
+        raise NotImplementedError("placement_group_capture_child_tasks is not implemented by this Ray runtime")
+    if pg not in (None, "default"):
+        if strategy not in (None, "DEFAULT"):
+            raise ValueError("Placement groups should be specified via the scheduling_strategy option. "
+                             "The placement_group option is deprecated.")
+        strategy = PlacementGroupSchedulingStrategy(pg, opts.get("placement_group_bundle_index", -1))
+    elif opts.get("placement_group_bundle_index", -1) != -1:
+        raise ValueError("placement_group_bundle_index is given without a placement_group")
+    if strategy in (None, "DEFAULT", "SPREAD") or isinstance(
+            strategy, (NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy)):
+        return strategy
+    raise ValueError(f"Invalid scheduling_strategy {strategy!r}: use 'DEFAULT', 'SPREAD', "
+                     "NodeAffinitySchedulingStrategy or PlacementGroupSchedulingStrategy")
 
 
 def affinity_of(opts):
-    """The body fields of a node affinity strategy (none by default)."""
-    strategy = opts.get("scheduling_strategy")
+    """The body fields of the scheduling strategy (none by default)."""
+    strategy = strategy_of(opts)
     if isinstance(strategy, NodeAffinitySchedulingStrategy):
         return {"affinity_node_id": strategy.node_id, "affinity_soft": strategy.soft}
+    if strategy == "SPREAD":
+        return {"spread": True}
+    if isinstance(strategy, PlacementGroupSchedulingStrategy):
+        pg, index = strategy.placement_group, strategy.placement_group_bundle_index
+        bundles = pg._bundles
+        if bundles is not None and index >= len(bundles):
+            raise ValueError(f"placement_group_bundle_index {index} is invalid: the placement group has "
+                             f"{len(bundles)} bundles")
+        return {"pg_id": pg._id, "pg_bundle_index": index}
     return {}
+
+
+def retry_exceptions_of(opts):
+    """retry_exceptions as (bool, pickled list of exception types or "")."""
+    value = opts.get("retry_exceptions", False)
+    if isinstance(value, bool):
+        return value, ""
+    if isinstance(value, (list, tuple)) and value and all(
+            isinstance(t, type) and issubclass(t, BaseException) for t in value):
+        import base64
+        return True, base64.b64encode(cloudpickle.dumps(tuple(value))).decode()
+    raise TypeError(f"retry_exceptions must be a bool or a non-empty list of exception types, got {value!r}")
 
 
 def split_args(args, kwargs):
@@ -84,9 +124,9 @@ def _plain(blob):
     return b"".join(blob.pieces) if isinstance(blob, wire.Frames) else blob
 
 
-def make_refs(task_id, n):
+def make_refs(task_id, n, actor_call=""):
     owner = global_worker.node_id
-    return [ObjectRef(task_id[:-8] + f"{i:08x}", owner) for i in range(n)]
+    return [ObjectRef(task_id[:-8] + f"{i:08x}", owner, actor_call) for i in range(n)]
 
 
 class RemoteFunction:
@@ -127,10 +167,9 @@ class RemoteFunction:
         max_retries = opts.get("max_retries", 3)
         if not isinstance(max_retries, int) or max_retries < -1:
             raise ValueError(f"max_retries must be an int >= -1, got {max_retries!r}")
-        retry_exceptions = opts.get("retry_exceptions", False)
-        if not isinstance(retry_exceptions, bool):
-            raise NotImplementedError("retry_exceptions as a list of exception types is not implemented by this Ray runtime; use True or False")
+        retry_exceptions, retry_types = retry_exceptions_of(opts)
         name = opts.get("name") or self.__name__
+        env_vars = env_vars_of(opts.get("runtime_env"), f"task {name}")
         fn = self._blob()
         task_id = new_id()
         refs = make_refs(task_id, max(num_returns, 1))
@@ -138,7 +177,8 @@ class RemoteFunction:
             "task_id": task_id, "job": w.job(), "name": name, "fn_id": self._fn_id,
             "returns": [r.hex() for r in refs], "deps": split_args(args, kwargs),
             "resources": resources_of(opts, 1), "max_retries": max_retries,
-            "retry_exceptions": retry_exceptions, **affinity_of(opts),
+            "retry_exceptions": retry_exceptions, "retry_exception_types": retry_types,
+            "parent_task_id": current_task.get() or "", "env_vars": env_vars, **affinity_of(opts),
         }, [fn, serialize_args(args, kwargs, name)])
         if num_returns == 0:
             return None

@@ -1,6 +1,6 @@
 """ray.get_runtime_context()."""
 
-from ray._private.worker import current_task, global_worker
+from ray._private.worker import current_resources, current_task, global_worker
 
 
 class RuntimeContext:
@@ -25,7 +25,8 @@ class RuntimeContext:
         return global_worker.gcs_address
 
     def get_assigned_resources(self):
-        raise NotImplementedError("get_assigned_resources() is not implemented by this Ray runtime yet")
+        """The resources of the running task or actor ({} in a driver)."""
+        return {k: float(v) for k, v in (current_resources.get() or {}).items()}
 
     def get(self):
         return {"job_id": self.get_job_id(), "node_id": self.get_node_id(), "namespace": self.namespace}

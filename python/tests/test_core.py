@@ -54,12 +54,32 @@ class OptionsTest(unittest.TestCase):
             check_options({"bogus": 1}, ("num_cpus",), (), "remote function")
         with self.assertRaisesRegex(NotImplementedError, "runtime_env"):
             check_options({"runtime_env": {}}, ("num_cpus",), ("runtime_env",), "remote function")
-        with self.assertRaisesRegex(NotImplementedError, "SPREAD"):
-            check_options({"scheduling_strategy": "SPREAD"}, ("scheduling_strategy",), (), "remote function")
+        with self.assertRaisesRegex(ValueError, "Invalid scheduling_strategy 'PACK'"):
+            check_options({"scheduling_strategy": "PACK"}, ("scheduling_strategy",), (), "remote function")
+        check_options({"scheduling_strategy": "SPREAD"}, ("scheduling_strategy",), (), "remote function")
+
+    def test_runtime_env_fields(self):
+        from ray._private.runtime_env import env_vars_of
+        self.assertEqual(env_vars_of({"env_vars": {"A": "1"}}, "task f"), {"A": "1"})
+        for key in ("pip", "conda", "container", "working_dir"):
+            with self.assertRaisesRegex(NotImplementedError, f"runtime_env field '{key}' of task f is not supported"):
+                env_vars_of({key: ["x"]}, "task f")
+        with self.assertRaisesRegex(ValueError, "unknown field 'bogus'"):
+            env_vars_of({"bogus": 1}, "task f")
+        with self.assertRaisesRegex(TypeError, "dict of strings; 'A': 1 is not"):
+            env_vars_of({"env_vars": {"A": 1}}, "task f")
+
+    def test_retry_exceptions_option(self):
+        from ray.remote_function import retry_exceptions_of
+        self.assertEqual(retry_exceptions_of({}), (False, ""))
+        on, types = retry_exceptions_of({"retry_exceptions": [ValueError]})
+        self.assertTrue(on and types)
+        with self.assertRaisesRegex(TypeError, "retry_exceptions must be"):
+            retry_exceptions_of({"retry_exceptions": ["ValueError"]})
 
     def test_not_implemented_api_says_so(self):
-        with self.assertRaisesRegex(NotImplementedError, "ray.cancel"):
-            ray.cancel(None)
+        with self.assertRaisesRegex(NotImplementedError, "ray.timeline"):
+            ray.timeline()
         with self.assertRaisesRegex(AttributeError, "does not implement"):
             ray.no_such_thing  # noqa: B018
 

@@ -78,6 +78,113 @@ func (LeaseState) EnumDescriptor() ([]byte, []int) {
 	return file_core_v1_core_proto_rawDescGZIP(), []int{0}
 }
 
+// Placement group strategies, as Ray names them.
+type PlacementStrategy int32
+
+const (
+	PlacementStrategy_PLACEMENT_STRATEGY_PACK          PlacementStrategy = 0
+	PlacementStrategy_PLACEMENT_STRATEGY_SPREAD        PlacementStrategy = 1
+	PlacementStrategy_PLACEMENT_STRATEGY_STRICT_PACK   PlacementStrategy = 2
+	PlacementStrategy_PLACEMENT_STRATEGY_STRICT_SPREAD PlacementStrategy = 3
+)
+
+// Enum value maps for PlacementStrategy.
+var (
+	PlacementStrategy_name = map[int32]string{
+		0: "PLACEMENT_STRATEGY_PACK",
+		1: "PLACEMENT_STRATEGY_SPREAD",
+		2: "PLACEMENT_STRATEGY_STRICT_PACK",
+		3: "PLACEMENT_STRATEGY_STRICT_SPREAD",
+	}
+	PlacementStrategy_value = map[string]int32{
+		"PLACEMENT_STRATEGY_PACK":          0,
+		"PLACEMENT_STRATEGY_SPREAD":        1,
+		"PLACEMENT_STRATEGY_STRICT_PACK":   2,
+		"PLACEMENT_STRATEGY_STRICT_SPREAD": 3,
+	}
+)
+
+func (x PlacementStrategy) Enum() *PlacementStrategy {
+	p := new(PlacementStrategy)
+	*p = x
+	return p
+}
+
+func (x PlacementStrategy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PlacementStrategy) Descriptor() protoreflect.EnumDescriptor {
+	return file_core_v1_core_proto_enumTypes[1].Descriptor()
+}
+
+func (PlacementStrategy) Type() protoreflect.EnumType {
+	return &file_core_v1_core_proto_enumTypes[1]
+}
+
+func (x PlacementStrategy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PlacementStrategy.Descriptor instead.
+func (PlacementStrategy) EnumDescriptor() ([]byte, []int) {
+	return file_core_v1_core_proto_rawDescGZIP(), []int{1}
+}
+
+type PlacementGroupState int32
+
+const (
+	PlacementGroupState_PLACEMENT_GROUP_STATE_PENDING PlacementGroupState = 0
+	PlacementGroupState_PLACEMENT_GROUP_STATE_CREATED PlacementGroupState = 1
+	PlacementGroupState_PLACEMENT_GROUP_STATE_REMOVED PlacementGroupState = 2
+	// RESCHEDULING: some bundles' node died; they wait to be placed again
+	// while the others stay usable.
+	PlacementGroupState_PLACEMENT_GROUP_STATE_RESCHEDULING PlacementGroupState = 3
+)
+
+// Enum value maps for PlacementGroupState.
+var (
+	PlacementGroupState_name = map[int32]string{
+		0: "PLACEMENT_GROUP_STATE_PENDING",
+		1: "PLACEMENT_GROUP_STATE_CREATED",
+		2: "PLACEMENT_GROUP_STATE_REMOVED",
+		3: "PLACEMENT_GROUP_STATE_RESCHEDULING",
+	}
+	PlacementGroupState_value = map[string]int32{
+		"PLACEMENT_GROUP_STATE_PENDING":      0,
+		"PLACEMENT_GROUP_STATE_CREATED":      1,
+		"PLACEMENT_GROUP_STATE_REMOVED":      2,
+		"PLACEMENT_GROUP_STATE_RESCHEDULING": 3,
+	}
+)
+
+func (x PlacementGroupState) Enum() *PlacementGroupState {
+	p := new(PlacementGroupState)
+	*p = x
+	return p
+}
+
+func (x PlacementGroupState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PlacementGroupState) Descriptor() protoreflect.EnumDescriptor {
+	return file_core_v1_core_proto_enumTypes[2].Descriptor()
+}
+
+func (PlacementGroupState) Type() protoreflect.EnumType {
+	return &file_core_v1_core_proto_enumTypes[2]
+}
+
+func (x PlacementGroupState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PlacementGroupState.Descriptor instead.
+func (PlacementGroupState) EnumDescriptor() ([]byte, []int) {
+	return file_core_v1_core_proto_rawDescGZIP(), []int{2}
+}
+
 type LeaseRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// lease_id is unique in the cluster ("task:<id>", "actor:<id>").
@@ -88,7 +195,15 @@ type LeaseRequest struct {
 	// node_id pins the lease to one node when set (node affinity).
 	NodeId string `protobuf:"bytes,4,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	// description is the task or actor id messages name.
-	Description   string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	Description string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	// placement_group_id takes the resources from the group's bundles
+	// instead of a node's free resources.
+	PlacementGroupId string `protobuf:"bytes,6,opt,name=placement_group_id,json=placementGroupId,proto3" json:"placement_group_id,omitempty"`
+	// bundle_index picks one bundle of the group; -1 means any.
+	BundleIndex int32 `protobuf:"varint,7,opt,name=bundle_index,json=bundleIndex,proto3" json:"bundle_index,omitempty"`
+	// spread places the lease on the next node with room in turn
+	// (scheduling_strategy="SPREAD").
+	Spread        bool `protobuf:"varint,8,opt,name=spread,proto3" json:"spread,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -156,6 +271,27 @@ func (x *LeaseRequest) GetDescription() string {
 		return x.Description
 	}
 	return ""
+}
+
+func (x *LeaseRequest) GetPlacementGroupId() string {
+	if x != nil {
+		return x.PlacementGroupId
+	}
+	return ""
+}
+
+func (x *LeaseRequest) GetBundleIndex() int32 {
+	if x != nil {
+		return x.BundleIndex
+	}
+	return 0
+}
+
+func (x *LeaseRequest) GetSpread() bool {
+	if x != nil {
+		return x.Spread
+	}
+	return false
 }
 
 type LeaseEvent struct {
@@ -471,17 +607,466 @@ func (x *DemandResponse) GetDemands() []*Demand {
 	return nil
 }
 
+type Bundle struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Resources map[string]float64     `protobuf:"bytes,1,rep,name=resources,proto3" json:"resources,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	// node_id is where the bundle is reserved, once the group is CREATED.
+	NodeId        string `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Bundle) Reset() {
+	*x = Bundle{}
+	mi := &file_core_v1_core_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Bundle) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Bundle) ProtoMessage() {}
+
+func (x *Bundle) ProtoReflect() protoreflect.Message {
+	mi := &file_core_v1_core_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Bundle.ProtoReflect.Descriptor instead.
+func (*Bundle) Descriptor() ([]byte, []int) {
+	return file_core_v1_core_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Bundle) GetResources() map[string]float64 {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *Bundle) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+type PlacementGroup struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	PlacementGroupId string                 `protobuf:"bytes,1,opt,name=placement_group_id,json=placementGroupId,proto3" json:"placement_group_id,omitempty"`
+	Name             string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Namespace        string                 `protobuf:"bytes,3,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Strategy         PlacementStrategy      `protobuf:"varint,4,opt,name=strategy,proto3,enum=rayk8s.core.v1.PlacementStrategy" json:"strategy,omitempty"`
+	Bundles          []*Bundle              `protobuf:"bytes,5,rep,name=bundles,proto3" json:"bundles,omitempty"`
+	State            PlacementGroupState    `protobuf:"varint,6,opt,name=state,proto3,enum=rayk8s.core.v1.PlacementGroupState" json:"state,omitempty"`
+	JobId            string                 `protobuf:"bytes,7,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Detached         bool                   `protobuf:"varint,8,opt,name=detached,proto3" json:"detached,omitempty"`
+	// infeasible is set while no alive nodes could ever hold the group.
+	Infeasible    bool `protobuf:"varint,9,opt,name=infeasible,proto3" json:"infeasible,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlacementGroup) Reset() {
+	*x = PlacementGroup{}
+	mi := &file_core_v1_core_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlacementGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlacementGroup) ProtoMessage() {}
+
+func (x *PlacementGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_core_v1_core_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlacementGroup.ProtoReflect.Descriptor instead.
+func (*PlacementGroup) Descriptor() ([]byte, []int) {
+	return file_core_v1_core_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *PlacementGroup) GetPlacementGroupId() string {
+	if x != nil {
+		return x.PlacementGroupId
+	}
+	return ""
+}
+
+func (x *PlacementGroup) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PlacementGroup) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *PlacementGroup) GetStrategy() PlacementStrategy {
+	if x != nil {
+		return x.Strategy
+	}
+	return PlacementStrategy_PLACEMENT_STRATEGY_PACK
+}
+
+func (x *PlacementGroup) GetBundles() []*Bundle {
+	if x != nil {
+		return x.Bundles
+	}
+	return nil
+}
+
+func (x *PlacementGroup) GetState() PlacementGroupState {
+	if x != nil {
+		return x.State
+	}
+	return PlacementGroupState_PLACEMENT_GROUP_STATE_PENDING
+}
+
+func (x *PlacementGroup) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *PlacementGroup) GetDetached() bool {
+	if x != nil {
+		return x.Detached
+	}
+	return false
+}
+
+func (x *PlacementGroup) GetInfeasible() bool {
+	if x != nil {
+		return x.Infeasible
+	}
+	return false
+}
+
+type CreatePlacementGroupRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	PlacementGroup *PlacementGroup        `protobuf:"bytes,1,opt,name=placement_group,json=placementGroup,proto3" json:"placement_group,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *CreatePlacementGroupRequest) Reset() {
+	*x = CreatePlacementGroupRequest{}
+	mi := &file_core_v1_core_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreatePlacementGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreatePlacementGroupRequest) ProtoMessage() {}
+
+func (x *CreatePlacementGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_core_v1_core_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreatePlacementGroupRequest.ProtoReflect.Descriptor instead.
+func (*CreatePlacementGroupRequest) Descriptor() ([]byte, []int) {
+	return file_core_v1_core_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CreatePlacementGroupRequest) GetPlacementGroup() *PlacementGroup {
+	if x != nil {
+		return x.PlacementGroup
+	}
+	return nil
+}
+
+type CreatePlacementGroupResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreatePlacementGroupResponse) Reset() {
+	*x = CreatePlacementGroupResponse{}
+	mi := &file_core_v1_core_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreatePlacementGroupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreatePlacementGroupResponse) ProtoMessage() {}
+
+func (x *CreatePlacementGroupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_core_v1_core_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreatePlacementGroupResponse.ProtoReflect.Descriptor instead.
+func (*CreatePlacementGroupResponse) Descriptor() ([]byte, []int) {
+	return file_core_v1_core_proto_rawDescGZIP(), []int{10}
+}
+
+type WaitPlacementGroupRequest struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	PlacementGroupId string                 `protobuf:"bytes,1,opt,name=placement_group_id,json=placementGroupId,proto3" json:"placement_group_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *WaitPlacementGroupRequest) Reset() {
+	*x = WaitPlacementGroupRequest{}
+	mi := &file_core_v1_core_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitPlacementGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitPlacementGroupRequest) ProtoMessage() {}
+
+func (x *WaitPlacementGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_core_v1_core_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitPlacementGroupRequest.ProtoReflect.Descriptor instead.
+func (*WaitPlacementGroupRequest) Descriptor() ([]byte, []int) {
+	return file_core_v1_core_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *WaitPlacementGroupRequest) GetPlacementGroupId() string {
+	if x != nil {
+		return x.PlacementGroupId
+	}
+	return ""
+}
+
+type RemovePlacementGroupRequest struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	PlacementGroupId string                 `protobuf:"bytes,1,opt,name=placement_group_id,json=placementGroupId,proto3" json:"placement_group_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *RemovePlacementGroupRequest) Reset() {
+	*x = RemovePlacementGroupRequest{}
+	mi := &file_core_v1_core_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovePlacementGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovePlacementGroupRequest) ProtoMessage() {}
+
+func (x *RemovePlacementGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_core_v1_core_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovePlacementGroupRequest.ProtoReflect.Descriptor instead.
+func (*RemovePlacementGroupRequest) Descriptor() ([]byte, []int) {
+	return file_core_v1_core_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RemovePlacementGroupRequest) GetPlacementGroupId() string {
+	if x != nil {
+		return x.PlacementGroupId
+	}
+	return ""
+}
+
+type RemovePlacementGroupResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemovePlacementGroupResponse) Reset() {
+	*x = RemovePlacementGroupResponse{}
+	mi := &file_core_v1_core_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovePlacementGroupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovePlacementGroupResponse) ProtoMessage() {}
+
+func (x *RemovePlacementGroupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_core_v1_core_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovePlacementGroupResponse.ProtoReflect.Descriptor instead.
+func (*RemovePlacementGroupResponse) Descriptor() ([]byte, []int) {
+	return file_core_v1_core_proto_rawDescGZIP(), []int{13}
+}
+
+type ListPlacementGroupsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPlacementGroupsRequest) Reset() {
+	*x = ListPlacementGroupsRequest{}
+	mi := &file_core_v1_core_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPlacementGroupsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPlacementGroupsRequest) ProtoMessage() {}
+
+func (x *ListPlacementGroupsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_core_v1_core_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPlacementGroupsRequest.ProtoReflect.Descriptor instead.
+func (*ListPlacementGroupsRequest) Descriptor() ([]byte, []int) {
+	return file_core_v1_core_proto_rawDescGZIP(), []int{14}
+}
+
+type ListPlacementGroupsResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	PlacementGroups []*PlacementGroup      `protobuf:"bytes,1,rep,name=placement_groups,json=placementGroups,proto3" json:"placement_groups,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ListPlacementGroupsResponse) Reset() {
+	*x = ListPlacementGroupsResponse{}
+	mi := &file_core_v1_core_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPlacementGroupsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPlacementGroupsResponse) ProtoMessage() {}
+
+func (x *ListPlacementGroupsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_core_v1_core_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPlacementGroupsResponse.ProtoReflect.Descriptor instead.
+func (*ListPlacementGroupsResponse) Descriptor() ([]byte, []int) {
+	return file_core_v1_core_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ListPlacementGroupsResponse) GetPlacementGroups() []*PlacementGroup {
+	if x != nil {
+		return x.PlacementGroups
+	}
+	return nil
+}
+
 var File_core_v1_core_proto protoreflect.FileDescriptor
 
 const file_core_v1_core_proto_rawDesc = "" +
 	"\n" +
-	"\x12core/v1/core.proto\x12\x0erayk8s.core.v1\"\x99\x02\n" +
+	"\x12core/v1/core.proto\x12\x0erayk8s.core.v1\"\x82\x03\n" +
 	"\fLeaseRequest\x12\x19\n" +
 	"\blease_id\x18\x01 \x01(\tR\aleaseId\x12I\n" +
 	"\tresources\x18\x02 \x03(\v2+.rayk8s.core.v1.LeaseRequest.ResourcesEntryR\tresources\x12*\n" +
 	"\x11preferred_node_id\x18\x03 \x01(\tR\x0fpreferredNodeId\x12\x17\n" +
 	"\anode_id\x18\x04 \x01(\tR\x06nodeId\x12 \n" +
-	"\vdescription\x18\x05 \x01(\tR\vdescription\x1a<\n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\x12,\n" +
+	"\x12placement_group_id\x18\x06 \x01(\tR\x10placementGroupId\x12!\n" +
+	"\fbundle_index\x18\a \x01(\x05R\vbundleIndex\x12\x16\n" +
+	"\x06spread\x18\b \x01(\bR\x06spread\x1a<\n" +
 	"\x0eResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xb8\x01\n" +
@@ -509,17 +1094,60 @@ const file_core_v1_core_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"B\n" +
 	"\x0eDemandResponse\x120\n" +
-	"\ademands\x18\x01 \x03(\v2\x16.rayk8s.core.v1.DemandR\ademands*w\n" +
+	"\ademands\x18\x01 \x03(\v2\x16.rayk8s.core.v1.DemandR\ademands\"\xa4\x01\n" +
+	"\x06Bundle\x12C\n" +
+	"\tresources\x18\x01 \x03(\v2%.rayk8s.core.v1.Bundle.ResourcesEntryR\tresources\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x1a<\n" +
+	"\x0eResourcesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xef\x02\n" +
+	"\x0ePlacementGroup\x12,\n" +
+	"\x12placement_group_id\x18\x01 \x01(\tR\x10placementGroupId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1c\n" +
+	"\tnamespace\x18\x03 \x01(\tR\tnamespace\x12=\n" +
+	"\bstrategy\x18\x04 \x01(\x0e2!.rayk8s.core.v1.PlacementStrategyR\bstrategy\x120\n" +
+	"\abundles\x18\x05 \x03(\v2\x16.rayk8s.core.v1.BundleR\abundles\x129\n" +
+	"\x05state\x18\x06 \x01(\x0e2#.rayk8s.core.v1.PlacementGroupStateR\x05state\x12\x15\n" +
+	"\x06job_id\x18\a \x01(\tR\x05jobId\x12\x1a\n" +
+	"\bdetached\x18\b \x01(\bR\bdetached\x12\x1e\n" +
+	"\n" +
+	"infeasible\x18\t \x01(\bR\n" +
+	"infeasible\"f\n" +
+	"\x1bCreatePlacementGroupRequest\x12G\n" +
+	"\x0fplacement_group\x18\x01 \x01(\v2\x1e.rayk8s.core.v1.PlacementGroupR\x0eplacementGroup\"\x1e\n" +
+	"\x1cCreatePlacementGroupResponse\"I\n" +
+	"\x19WaitPlacementGroupRequest\x12,\n" +
+	"\x12placement_group_id\x18\x01 \x01(\tR\x10placementGroupId\"K\n" +
+	"\x1bRemovePlacementGroupRequest\x12,\n" +
+	"\x12placement_group_id\x18\x01 \x01(\tR\x10placementGroupId\"\x1e\n" +
+	"\x1cRemovePlacementGroupResponse\"\x1c\n" +
+	"\x1aListPlacementGroupsRequest\"h\n" +
+	"\x1bListPlacementGroupsResponse\x12I\n" +
+	"\x10placement_groups\x18\x01 \x03(\v2\x1e.rayk8s.core.v1.PlacementGroupR\x0fplacementGroups*w\n" +
 	"\n" +
 	"LeaseState\x12\x1b\n" +
 	"\x17LEASE_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13LEASE_STATE_PENDING\x10\x01\x12\x1a\n" +
 	"\x16LEASE_STATE_INFEASIBLE\x10\x02\x12\x17\n" +
-	"\x13LEASE_STATE_GRANTED\x10\x032\xf1\x01\n" +
+	"\x13LEASE_STATE_GRANTED\x10\x03*\x99\x01\n" +
+	"\x11PlacementStrategy\x12\x1b\n" +
+	"\x17PLACEMENT_STRATEGY_PACK\x10\x00\x12\x1d\n" +
+	"\x19PLACEMENT_STRATEGY_SPREAD\x10\x01\x12\"\n" +
+	"\x1ePLACEMENT_STRATEGY_STRICT_PACK\x10\x02\x12$\n" +
+	" PLACEMENT_STRATEGY_STRICT_SPREAD\x10\x03*\xa6\x01\n" +
+	"\x13PlacementGroupState\x12!\n" +
+	"\x1dPLACEMENT_GROUP_STATE_PENDING\x10\x00\x12!\n" +
+	"\x1dPLACEMENT_GROUP_STATE_CREATED\x10\x01\x12!\n" +
+	"\x1dPLACEMENT_GROUP_STATE_REMOVED\x10\x02\x12&\n" +
+	"\"PLACEMENT_GROUP_STATE_RESCHEDULING\x10\x032\xaa\x05\n" +
 	"\tScheduler\x12C\n" +
 	"\x05Lease\x12\x1c.rayk8s.core.v1.LeaseRequest\x1a\x1a.rayk8s.core.v1.LeaseEvent0\x01\x12V\n" +
 	"\vReturnLease\x12\".rayk8s.core.v1.ReturnLeaseRequest\x1a#.rayk8s.core.v1.ReturnLeaseResponse\x12G\n" +
-	"\x06Demand\x12\x1d.rayk8s.core.v1.DemandRequest\x1a\x1e.rayk8s.core.v1.DemandResponseB/Z-github.com/rayk8s/rayk8s/proto/core/v1;corev1b\x06proto3"
+	"\x06Demand\x12\x1d.rayk8s.core.v1.DemandRequest\x1a\x1e.rayk8s.core.v1.DemandResponse\x12q\n" +
+	"\x14CreatePlacementGroup\x12+.rayk8s.core.v1.CreatePlacementGroupRequest\x1a,.rayk8s.core.v1.CreatePlacementGroupResponse\x12a\n" +
+	"\x12WaitPlacementGroup\x12).rayk8s.core.v1.WaitPlacementGroupRequest\x1a\x1e.rayk8s.core.v1.PlacementGroup0\x01\x12q\n" +
+	"\x14RemovePlacementGroup\x12+.rayk8s.core.v1.RemovePlacementGroupRequest\x1a,.rayk8s.core.v1.RemovePlacementGroupResponse\x12n\n" +
+	"\x13ListPlacementGroups\x12*.rayk8s.core.v1.ListPlacementGroupsRequest\x1a+.rayk8s.core.v1.ListPlacementGroupsResponseB/Z-github.com/rayk8s/rayk8s/proto/core/v1;corev1b\x06proto3"
 
 var (
 	file_core_v1_core_proto_rawDescOnce sync.Once
@@ -533,36 +1161,62 @@ func file_core_v1_core_proto_rawDescGZIP() []byte {
 	return file_core_v1_core_proto_rawDescData
 }
 
-var file_core_v1_core_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_core_v1_core_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_core_v1_core_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_core_v1_core_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_core_v1_core_proto_goTypes = []any{
-	(LeaseState)(0),             // 0: rayk8s.core.v1.LeaseState
-	(*LeaseRequest)(nil),        // 1: rayk8s.core.v1.LeaseRequest
-	(*LeaseEvent)(nil),          // 2: rayk8s.core.v1.LeaseEvent
-	(*ReturnLeaseRequest)(nil),  // 3: rayk8s.core.v1.ReturnLeaseRequest
-	(*ReturnLeaseResponse)(nil), // 4: rayk8s.core.v1.ReturnLeaseResponse
-	(*DemandRequest)(nil),       // 5: rayk8s.core.v1.DemandRequest
-	(*Demand)(nil),              // 6: rayk8s.core.v1.Demand
-	(*DemandResponse)(nil),      // 7: rayk8s.core.v1.DemandResponse
-	nil,                         // 8: rayk8s.core.v1.LeaseRequest.ResourcesEntry
-	nil,                         // 9: rayk8s.core.v1.Demand.ResourcesEntry
+	(LeaseState)(0),                      // 0: rayk8s.core.v1.LeaseState
+	(PlacementStrategy)(0),               // 1: rayk8s.core.v1.PlacementStrategy
+	(PlacementGroupState)(0),             // 2: rayk8s.core.v1.PlacementGroupState
+	(*LeaseRequest)(nil),                 // 3: rayk8s.core.v1.LeaseRequest
+	(*LeaseEvent)(nil),                   // 4: rayk8s.core.v1.LeaseEvent
+	(*ReturnLeaseRequest)(nil),           // 5: rayk8s.core.v1.ReturnLeaseRequest
+	(*ReturnLeaseResponse)(nil),          // 6: rayk8s.core.v1.ReturnLeaseResponse
+	(*DemandRequest)(nil),                // 7: rayk8s.core.v1.DemandRequest
+	(*Demand)(nil),                       // 8: rayk8s.core.v1.Demand
+	(*DemandResponse)(nil),               // 9: rayk8s.core.v1.DemandResponse
+	(*Bundle)(nil),                       // 10: rayk8s.core.v1.Bundle
+	(*PlacementGroup)(nil),               // 11: rayk8s.core.v1.PlacementGroup
+	(*CreatePlacementGroupRequest)(nil),  // 12: rayk8s.core.v1.CreatePlacementGroupRequest
+	(*CreatePlacementGroupResponse)(nil), // 13: rayk8s.core.v1.CreatePlacementGroupResponse
+	(*WaitPlacementGroupRequest)(nil),    // 14: rayk8s.core.v1.WaitPlacementGroupRequest
+	(*RemovePlacementGroupRequest)(nil),  // 15: rayk8s.core.v1.RemovePlacementGroupRequest
+	(*RemovePlacementGroupResponse)(nil), // 16: rayk8s.core.v1.RemovePlacementGroupResponse
+	(*ListPlacementGroupsRequest)(nil),   // 17: rayk8s.core.v1.ListPlacementGroupsRequest
+	(*ListPlacementGroupsResponse)(nil),  // 18: rayk8s.core.v1.ListPlacementGroupsResponse
+	nil,                                  // 19: rayk8s.core.v1.LeaseRequest.ResourcesEntry
+	nil,                                  // 20: rayk8s.core.v1.Demand.ResourcesEntry
+	nil,                                  // 21: rayk8s.core.v1.Bundle.ResourcesEntry
 }
 var file_core_v1_core_proto_depIdxs = []int32{
-	8, // 0: rayk8s.core.v1.LeaseRequest.resources:type_name -> rayk8s.core.v1.LeaseRequest.ResourcesEntry
-	0, // 1: rayk8s.core.v1.LeaseEvent.state:type_name -> rayk8s.core.v1.LeaseState
-	9, // 2: rayk8s.core.v1.Demand.resources:type_name -> rayk8s.core.v1.Demand.ResourcesEntry
-	6, // 3: rayk8s.core.v1.DemandResponse.demands:type_name -> rayk8s.core.v1.Demand
-	1, // 4: rayk8s.core.v1.Scheduler.Lease:input_type -> rayk8s.core.v1.LeaseRequest
-	3, // 5: rayk8s.core.v1.Scheduler.ReturnLease:input_type -> rayk8s.core.v1.ReturnLeaseRequest
-	5, // 6: rayk8s.core.v1.Scheduler.Demand:input_type -> rayk8s.core.v1.DemandRequest
-	2, // 7: rayk8s.core.v1.Scheduler.Lease:output_type -> rayk8s.core.v1.LeaseEvent
-	4, // 8: rayk8s.core.v1.Scheduler.ReturnLease:output_type -> rayk8s.core.v1.ReturnLeaseResponse
-	7, // 9: rayk8s.core.v1.Scheduler.Demand:output_type -> rayk8s.core.v1.DemandResponse
-	7, // [7:10] is the sub-list for method output_type
-	4, // [4:7] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	19, // 0: rayk8s.core.v1.LeaseRequest.resources:type_name -> rayk8s.core.v1.LeaseRequest.ResourcesEntry
+	0,  // 1: rayk8s.core.v1.LeaseEvent.state:type_name -> rayk8s.core.v1.LeaseState
+	20, // 2: rayk8s.core.v1.Demand.resources:type_name -> rayk8s.core.v1.Demand.ResourcesEntry
+	8,  // 3: rayk8s.core.v1.DemandResponse.demands:type_name -> rayk8s.core.v1.Demand
+	21, // 4: rayk8s.core.v1.Bundle.resources:type_name -> rayk8s.core.v1.Bundle.ResourcesEntry
+	1,  // 5: rayk8s.core.v1.PlacementGroup.strategy:type_name -> rayk8s.core.v1.PlacementStrategy
+	10, // 6: rayk8s.core.v1.PlacementGroup.bundles:type_name -> rayk8s.core.v1.Bundle
+	2,  // 7: rayk8s.core.v1.PlacementGroup.state:type_name -> rayk8s.core.v1.PlacementGroupState
+	11, // 8: rayk8s.core.v1.CreatePlacementGroupRequest.placement_group:type_name -> rayk8s.core.v1.PlacementGroup
+	11, // 9: rayk8s.core.v1.ListPlacementGroupsResponse.placement_groups:type_name -> rayk8s.core.v1.PlacementGroup
+	3,  // 10: rayk8s.core.v1.Scheduler.Lease:input_type -> rayk8s.core.v1.LeaseRequest
+	5,  // 11: rayk8s.core.v1.Scheduler.ReturnLease:input_type -> rayk8s.core.v1.ReturnLeaseRequest
+	7,  // 12: rayk8s.core.v1.Scheduler.Demand:input_type -> rayk8s.core.v1.DemandRequest
+	12, // 13: rayk8s.core.v1.Scheduler.CreatePlacementGroup:input_type -> rayk8s.core.v1.CreatePlacementGroupRequest
+	14, // 14: rayk8s.core.v1.Scheduler.WaitPlacementGroup:input_type -> rayk8s.core.v1.WaitPlacementGroupRequest
+	15, // 15: rayk8s.core.v1.Scheduler.RemovePlacementGroup:input_type -> rayk8s.core.v1.RemovePlacementGroupRequest
+	17, // 16: rayk8s.core.v1.Scheduler.ListPlacementGroups:input_type -> rayk8s.core.v1.ListPlacementGroupsRequest
+	4,  // 17: rayk8s.core.v1.Scheduler.Lease:output_type -> rayk8s.core.v1.LeaseEvent
+	6,  // 18: rayk8s.core.v1.Scheduler.ReturnLease:output_type -> rayk8s.core.v1.ReturnLeaseResponse
+	9,  // 19: rayk8s.core.v1.Scheduler.Demand:output_type -> rayk8s.core.v1.DemandResponse
+	13, // 20: rayk8s.core.v1.Scheduler.CreatePlacementGroup:output_type -> rayk8s.core.v1.CreatePlacementGroupResponse
+	11, // 21: rayk8s.core.v1.Scheduler.WaitPlacementGroup:output_type -> rayk8s.core.v1.PlacementGroup
+	16, // 22: rayk8s.core.v1.Scheduler.RemovePlacementGroup:output_type -> rayk8s.core.v1.RemovePlacementGroupResponse
+	18, // 23: rayk8s.core.v1.Scheduler.ListPlacementGroups:output_type -> rayk8s.core.v1.ListPlacementGroupsResponse
+	17, // [17:24] is the sub-list for method output_type
+	10, // [10:17] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_core_v1_core_proto_init() }
@@ -575,8 +1229,8 @@ func file_core_v1_core_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_core_v1_core_proto_rawDesc), len(file_core_v1_core_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   9,
+			NumEnums:      3,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,9 +24,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Scheduler_Lease_FullMethodName       = "/rayk8s.core.v1.Scheduler/Lease"
-	Scheduler_ReturnLease_FullMethodName = "/rayk8s.core.v1.Scheduler/ReturnLease"
-	Scheduler_Demand_FullMethodName      = "/rayk8s.core.v1.Scheduler/Demand"
+	Scheduler_Lease_FullMethodName                = "/rayk8s.core.v1.Scheduler/Lease"
+	Scheduler_ReturnLease_FullMethodName          = "/rayk8s.core.v1.Scheduler/ReturnLease"
+	Scheduler_Demand_FullMethodName               = "/rayk8s.core.v1.Scheduler/Demand"
+	Scheduler_CreatePlacementGroup_FullMethodName = "/rayk8s.core.v1.Scheduler/CreatePlacementGroup"
+	Scheduler_WaitPlacementGroup_FullMethodName   = "/rayk8s.core.v1.Scheduler/WaitPlacementGroup"
+	Scheduler_RemovePlacementGroup_FullMethodName = "/rayk8s.core.v1.Scheduler/RemovePlacementGroup"
+	Scheduler_ListPlacementGroups_FullMethodName  = "/rayk8s.core.v1.Scheduler/ListPlacementGroups"
 )
 
 // SchedulerClient is the client API for Scheduler service.
@@ -46,6 +50,15 @@ type SchedulerClient interface {
 	ReturnLease(ctx context.Context, in *ReturnLeaseRequest, opts ...grpc.CallOption) (*ReturnLeaseResponse, error)
 	// Demand lists the queued requests (the autoscaler's pending demand).
 	Demand(ctx context.Context, in *DemandRequest, opts ...grpc.CallOption) (*DemandResponse, error)
+	// CreatePlacementGroup reserves the group's bundles now or queues the
+	// group until they fit (queued bundles are pending demand).
+	CreatePlacementGroup(ctx context.Context, in *CreatePlacementGroupRequest, opts ...grpc.CallOption) (*CreatePlacementGroupResponse, error)
+	// WaitPlacementGroup ends once the group is CREATED or REMOVED.
+	WaitPlacementGroup(ctx context.Context, in *WaitPlacementGroupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PlacementGroup], error)
+	// RemovePlacementGroup releases the group's bundles.
+	RemovePlacementGroup(ctx context.Context, in *RemovePlacementGroupRequest, opts ...grpc.CallOption) (*RemovePlacementGroupResponse, error)
+	// ListPlacementGroups lists the groups not removed (and recently removed ones).
+	ListPlacementGroups(ctx context.Context, in *ListPlacementGroupsRequest, opts ...grpc.CallOption) (*ListPlacementGroupsResponse, error)
 }
 
 type schedulerClient struct {
@@ -95,6 +108,55 @@ func (c *schedulerClient) Demand(ctx context.Context, in *DemandRequest, opts ..
 	return out, nil
 }
 
+func (c *schedulerClient) CreatePlacementGroup(ctx context.Context, in *CreatePlacementGroupRequest, opts ...grpc.CallOption) (*CreatePlacementGroupResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreatePlacementGroupResponse)
+	err := c.cc.Invoke(ctx, Scheduler_CreatePlacementGroup_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *schedulerClient) WaitPlacementGroup(ctx context.Context, in *WaitPlacementGroupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PlacementGroup], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Scheduler_ServiceDesc.Streams[1], Scheduler_WaitPlacementGroup_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WaitPlacementGroupRequest, PlacementGroup]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Scheduler_WaitPlacementGroupClient = grpc.ServerStreamingClient[PlacementGroup]
+
+func (c *schedulerClient) RemovePlacementGroup(ctx context.Context, in *RemovePlacementGroupRequest, opts ...grpc.CallOption) (*RemovePlacementGroupResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemovePlacementGroupResponse)
+	err := c.cc.Invoke(ctx, Scheduler_RemovePlacementGroup_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *schedulerClient) ListPlacementGroups(ctx context.Context, in *ListPlacementGroupsRequest, opts ...grpc.CallOption) (*ListPlacementGroupsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPlacementGroupsResponse)
+	err := c.cc.Invoke(ctx, Scheduler_ListPlacementGroups_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SchedulerServer is the server API for Scheduler service.
 // All implementations must embed UnimplementedSchedulerServer
 // for forward compatibility.
@@ -112,6 +174,15 @@ type SchedulerServer interface {
 	ReturnLease(context.Context, *ReturnLeaseRequest) (*ReturnLeaseResponse, error)
 	// Demand lists the queued requests (the autoscaler's pending demand).
 	Demand(context.Context, *DemandRequest) (*DemandResponse, error)
+	// CreatePlacementGroup reserves the group's bundles now or queues the
+	// group until they fit (queued bundles are pending demand).
+	CreatePlacementGroup(context.Context, *CreatePlacementGroupRequest) (*CreatePlacementGroupResponse, error)
+	// WaitPlacementGroup ends once the group is CREATED or REMOVED.
+	WaitPlacementGroup(*WaitPlacementGroupRequest, grpc.ServerStreamingServer[PlacementGroup]) error
+	// RemovePlacementGroup releases the group's bundles.
+	RemovePlacementGroup(context.Context, *RemovePlacementGroupRequest) (*RemovePlacementGroupResponse, error)
+	// ListPlacementGroups lists the groups not removed (and recently removed ones).
+	ListPlacementGroups(context.Context, *ListPlacementGroupsRequest) (*ListPlacementGroupsResponse, error)
 	mustEmbedUnimplementedSchedulerServer()
 }
 
@@ -130,6 +201,18 @@ func (UnimplementedSchedulerServer) ReturnLease(context.Context, *ReturnLeaseReq
 }
 func (UnimplementedSchedulerServer) Demand(context.Context, *DemandRequest) (*DemandResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Demand not implemented")
+}
+func (UnimplementedSchedulerServer) CreatePlacementGroup(context.Context, *CreatePlacementGroupRequest) (*CreatePlacementGroupResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreatePlacementGroup not implemented")
+}
+func (UnimplementedSchedulerServer) WaitPlacementGroup(*WaitPlacementGroupRequest, grpc.ServerStreamingServer[PlacementGroup]) error {
+	return status.Error(codes.Unimplemented, "method WaitPlacementGroup not implemented")
+}
+func (UnimplementedSchedulerServer) RemovePlacementGroup(context.Context, *RemovePlacementGroupRequest) (*RemovePlacementGroupResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemovePlacementGroup not implemented")
+}
+func (UnimplementedSchedulerServer) ListPlacementGroups(context.Context, *ListPlacementGroupsRequest) (*ListPlacementGroupsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPlacementGroups not implemented")
 }
 func (UnimplementedSchedulerServer) mustEmbedUnimplementedSchedulerServer() {}
 func (UnimplementedSchedulerServer) testEmbeddedByValue()                   {}
@@ -199,6 +282,71 @@ func _Scheduler_Demand_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Scheduler_CreatePlacementGroup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreatePlacementGroupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchedulerServer).CreatePlacementGroup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Scheduler_CreatePlacementGroup_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchedulerServer).CreatePlacementGroup(ctx, req.(*CreatePlacementGroupRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Scheduler_WaitPlacementGroup_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WaitPlacementGroupRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SchedulerServer).WaitPlacementGroup(m, &grpc.GenericServerStream[WaitPlacementGroupRequest, PlacementGroup]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Scheduler_WaitPlacementGroupServer = grpc.ServerStreamingServer[PlacementGroup]
+
+func _Scheduler_RemovePlacementGroup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemovePlacementGroupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchedulerServer).RemovePlacementGroup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Scheduler_RemovePlacementGroup_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchedulerServer).RemovePlacementGroup(ctx, req.(*RemovePlacementGroupRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Scheduler_ListPlacementGroups_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPlacementGroupsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchedulerServer).ListPlacementGroups(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Scheduler_ListPlacementGroups_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchedulerServer).ListPlacementGroups(ctx, req.(*ListPlacementGroupsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Scheduler_ServiceDesc is the grpc.ServiceDesc for Scheduler service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -214,11 +362,28 @@ var Scheduler_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Demand",
 			Handler:    _Scheduler_Demand_Handler,
 		},
+		{
+			MethodName: "CreatePlacementGroup",
+			Handler:    _Scheduler_CreatePlacementGroup_Handler,
+		},
+		{
+			MethodName: "RemovePlacementGroup",
+			Handler:    _Scheduler_RemovePlacementGroup_Handler,
+		},
+		{
+			MethodName: "ListPlacementGroups",
+			Handler:    _Scheduler_ListPlacementGroups_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Lease",
 			Handler:       _Scheduler_Lease_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "WaitPlacementGroup",
+			Handler:       _Scheduler_WaitPlacementGroup_Handler,
 			ServerStreams: true,
 		},
 	},

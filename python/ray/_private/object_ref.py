@@ -12,11 +12,14 @@ def new_id():
 class ObjectRef:
     # owner is the node whose agent holds (or will hold) the value; other
     # nodes fetch it from there.
-    __slots__ = ("_id", "_owner")
+    # actor_call is the actor id on the returns of actor method calls
+    # (ray.cancel treats them differently); it is not pickled.
+    __slots__ = ("_id", "_owner", "_actor_call")
 
-    def __init__(self, object_id, owner=""):
+    def __init__(self, object_id, owner="", actor_call=""):
         self._id = object_id
         self._owner = owner or ""
+        self._actor_call = actor_call
 
     def hex(self):
         return self._id

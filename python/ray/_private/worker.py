@@ -28,6 +28,8 @@ current_task = contextvars.ContextVar("ray_current_task", default=None)
 # The name worker output is prefixed with on the driver: the task's
 # function or the actor's class.
 current_name = contextvars.ContextVar("ray_current_name", default=None)
+# The resources the running task or actor was granted.
+current_resources = contextvars.ContextVar("ray_current_resources", default=None)
 
 _ERR_PICKLED = b"P"
 _ERR_JSON = b"J"
@@ -527,6 +529,38 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
     ready = [r for i, r in enumerate(object_refs) if i in ready_idx]
     rest = [r for i, r in enumerate(object_refs) if i not in ready_idx]
     return ready, rest
+
+
+def cancel(object_ref, *, force=False, recursive=True):
+    """Cancels the task that returns object_ref: a queued task is dropped, a
+    running one gets KeyboardInterrupt (force=True kills its worker); ray.get
+    then raises TaskCancelledError. recursive cancels the tasks it submitted.
+    An actor call is dropped while queued and cancelled while running on an
+    async actor."""
+    w = global_worker
+    w.check_connected()
+    if not isinstance(object_ref, ObjectRef):
+        raise TypeError("ray.cancel() only supported for object refs. For actors, try ray.kill(). "
+                        f"Got: {type(object_ref)}.")
+    if object_ref._actor_call:
+        if force:
+            raise ValueError("force=True is not supported for actor tasks.")
+        # A queued call is dropped, a running async one cancelled; a running
+        # sync one finishes (Ray does not interrupt those either).
+        w.call("cancel_actor_call", {"actor_id": object_ref._actor_call, "task_id": object_ref.hex()[:-8]})
+        return
+    w.call("cancel", {"object_id": object_ref.hex(), "owner": object_ref._owner,
+                      "force": bool(force), "recursive": bool(recursive)})
+
+
+def get_gpu_ids():
+    """The GPU ids of this worker: none unless the task or actor asked for GPUs."""
+    global_worker.check_connected()
+    res = current_resources.get() or {}
+    if not res.get("GPU"):
+        return []
+    raise NotImplementedError("ray.get_gpu_ids() for a task or actor with num_gpus is not implemented by this "
+                              "Ray runtime: it assigns no GPU devices")
 
 
 # --- cluster state -----------------------------------------------------------

@@ -2,10 +2,12 @@
 (pooled workers) or one actor, on requests from the agent."""
 
 import asyncio
+import base64
 import concurrent.futures
 import json
 import os
 import queue
+import signal
 import socket
 import sys
 import threading
@@ -80,9 +82,35 @@ class Executor:
         self.loop = None
         self.threads = None
         self.ip = w.node_ip or socket.gethostname()
+        # current is the task the main thread runs; cancel_requested the one
+        # ray.cancel asked to interrupt.
+        self.current = None
+        self.cancel_requested = None
+        self.actor_resources = {}
+        # Actor calls ray.cancel named (by task id prefix), and the running
+        # async ones by prefix.
+        self.cancelled_calls = set()
+        self.async_tasks = {}
+
+    def on_sigint(self, signum, frame):
+        # Only a cancel of the task running now interrupts it.
+        if self.cancel_requested is not None and self.cancel_requested == self.current:
+            raise KeyboardInterrupt
 
     # Runs on the connection's reader thread: never blocks.
     def on_request(self, conn, header, parts):
+        if header.get("op") == "cancel":
+            task_id = (header.get("body") or {}).get("task_id")
+            prefix = (header.get("body") or {}).get("task_prefix")
+            if prefix:
+                self.cancelled_calls.add(prefix)
+                if self.loop is not None:
+                    self.loop.call_soon_threadsafe(self.cancel_async, prefix)
+                return
+            if task_id and task_id == self.current:
+                self.cancel_requested = task_id
+                os.kill(os.getpid(), signal.SIGINT)
+            return
         if header.get("op") != "execute":
             if header.get("id"):
                 conn.reply(header["id"], error=f"a worker does not serve {header.get('op')!r}")
@@ -135,6 +163,18 @@ class Executor:
                 raise ValueError(f"Task {name} returned {len(values)} objects, but num_returns={n}.")
         return [state.serialize(v, f"return value of {name}:") for v in values]
 
+    def cancel_async(self, prefix):
+        task = self.async_tasks.get(prefix)
+        if task is not None:
+            task.cancel()
+
+    def cancelled_reply(self, header, name):
+        body = header["body"]
+        n = max(body.get("num_returns", 1), 1)
+        err = exceptions.TaskCancelledError(f"Task: TaskID({body.get('task_id')}) ({name}) was cancelled.")
+        self.reply(header, {"errors": [True] * n, "app_error": True, "cancelled": True},
+                   [_ERR + cloudpickle.dumps(err)] * n)
+
     def reply(self, header, body, parts):
         try:
             self.w.conn.reply(header["id"], body, parts)
@@ -146,6 +186,9 @@ class Executor:
         kind, n = body["kind"], max(body.get("num_returns", 1), 1)
         token_job = state.current_job.set(body.get("job"))
         token_task = state.current_task.set(body.get("task_id"))
+        token_res = state.current_resources.set(body.get("resources") or self.actor_resources)
+        if kind == "task":
+            self.current = body.get("task_id")
         name = body.get("name") or body.get("method") or "task"
         token_name = state.current_name.set(type(self.actor).__name__ if kind == "actor_call" else name)
         try:
@@ -162,6 +205,7 @@ class Executor:
                 self.w.actor_id = body.get("actor_id")
                 self.w.job_id = body.get("job")
                 self.w.namespace = body.get("namespace")
+                self.actor_resources = body.get("resources") or {}
                 self.actor = cls(*args, **kwargs)
                 if body.get("is_async"):
                     self.start_loop()
@@ -170,15 +214,33 @@ class Executor:
                 out = [b""]
             else:
                 name = f"{type(self.actor).__name__}.{body['method']}"
+                prefix = body.get("task_id", "")[:-8]
+                if prefix in self.cancelled_calls:
+                    self.cancelled_calls.discard(prefix)
+                    self.cancelled_reply(header, name)
+                    return
                 method = getattr(self.actor, body["method"])
                 args, kwargs = self.resolve(*state.deserialize(parts[0]))
                 out = self.results(name, body.get("num_returns", 1), method(*args, **kwargs))
+            self.current = None
             self.reply(header, {"errors": [False] * len(out)}, out)
+        except KeyboardInterrupt:
+            if self.cancel_requested is None or self.cancel_requested != body.get("task_id"):
+                raise
+            self.current = None
+            err = exceptions.TaskCancelledError(f"Task: TaskID({body.get('task_id')}) ({name}) was cancelled.")
+            blob = _ERR + cloudpickle.dumps(err)
+            self.reply(header, {"errors": [True] * n, "app_error": True, "cancelled": True}, [blob] * n)
         except Exception as e:  # noqa: BLE001 - user code raised: the caller gets it
+            self.current = None
             blob = self.error_blob(name, e)
             msg = "".join(traceback.format_exception_only(type(e), e)).strip()
-            self.reply(header, {"errors": [True] * n, "app_error": True, "message": msg}, [blob] * n)
+            self.reply(header, {"errors": [True] * n, "app_error": True, "message": msg,
+                                "retryable": _retryable(body, e)}, [blob] * n)
         finally:
+            self.current = None
+            self.cancel_requested = None
+            state.current_resources.reset(token_res)
             sys.stdout.flush()
             sys.stderr.flush()
             state.current_job.reset(token_job)
@@ -202,7 +264,14 @@ class Executor:
         state.current_job.set(body.get("job"))
         state.current_task.set(body.get("task_id"))
         state.current_name.set(type(self.actor).__name__)
+        state.current_resources.set(self.actor_resources)
         name = f"{type(self.actor).__name__}.{body['method']}"
+        prefix = body.get("task_id", "")[:-8]
+        if prefix in self.cancelled_calls:
+            self.cancelled_calls.discard(prefix)
+            self.cancelled_reply(header, name)
+            return
+        self.async_tasks[prefix] = asyncio.current_task()
         try:
             method = getattr(self.actor, body["method"])
             args, kwargs = state.deserialize(parts[0])
@@ -212,8 +281,24 @@ class Executor:
                 result = await result
             out = self.results(name, body.get("num_returns", 1), result)
             self.reply(header, {"errors": [False] * len(out)}, out)
+        except asyncio.CancelledError:
+            self.cancelled_calls.discard(prefix)
+            self.cancelled_reply(header, name)
         except Exception as e:  # noqa: BLE001 - user code raised: the caller gets it
             self.reply(header, {"errors": [True] * n, "app_error": True}, [self.error_blob(name, e)] * n)
+        finally:
+            self.async_tasks.pop(prefix, None)
+
+
+def _retryable(body, e):
+    """Whether e is one of the task's retry_exceptions types (when it lists them)."""
+    raw = body.get("retry_exception_types")
+    if not raw:
+        return False
+    try:
+        return isinstance(e, cloudpickle.loads(base64.b64decode(raw)))
+    except Exception:  # noqa: BLE001 - types that cannot load retry nothing
+        return False
 
 
 def main():
@@ -224,6 +309,7 @@ def main():
     sys.stderr = DriverStream(sys.stderr, True)
     w = state.global_worker
     ex = Executor(w)
+    signal.signal(signal.SIGINT, ex.on_sigint)
     w.on_request = ex.on_request
     state._connect(w, os.environ["RAYK8S_CORE_SOCKET"], "worker", worker_id=os.environ["RAYK8S_CORE_WORKER_ID"])
     ex.ip = w.node_ip

@@ -2,8 +2,16 @@
 
 from ray.util import scheduling_strategies
 from ray.util.actor_pool import ActorPool
+from ray.util.placement_group import (
+    get_current_placement_group,
+    get_placement_group,
+    placement_group,
+    placement_group_table,
+    remove_placement_group,
+)
 
-__all__ = ["ActorPool", "scheduling_strategies"]
+__all__ = ["ActorPool", "get_current_placement_group", "get_placement_group", "placement_group",
+           "placement_group_table", "remove_placement_group", "scheduling_strategies"]
 
 
 def __getattr__(name):

@@ -112,7 +112,7 @@ func TestTasks(t *testing.T) {
 		"wait loop 3",
 		"wait timeout 0 1",
 		"direct call refused",
-		"not implemented: the remote function option 'placement_group' is not implemented by this Ray runtime",
+		"not implemented: the remote function option 'accelerator_type' is not implemented by this Ray runtime",
 	)
 	for _, re := range []string{`\(chatty pid=\d+\) hello from a task\n`, `\(Talker pid=\d+\) hello from an actor\n`} {
 		if !regexp.MustCompile(re).MatchString(out) {

@@ -38,20 +38,28 @@ type actorInfo struct {
 	MaxConcurrency int            `json:"max_concurrency"`
 	// MaxRestarts is -1 for unlimited restarts.
 	MaxRestarts int `json:"max_restarts"`
+	// MaxTaskRetries is how often a call that failed because the process
+	// died runs again on the restarted process (-1: unlimited).
+	MaxTaskRetries int `json:"max_task_retries"`
+	// EnvVars is the actor's runtime_env env_vars.
+	EnvVars map[string]string `json:"env_vars,omitempty"`
+	// Resources is what the actor holds while alive.
+	Resources map[string]float64 `json:"resources,omitempty"`
 }
 
 type actorBody struct {
 	actorInfo
-	Job         string             `json:"job"`
-	Deps        []objRef           `json:"deps"`
-	Resources   map[string]float64 `json:"resources"`
-	GetIfExists bool               `json:"get_if_exists"`
+	Job         string   `json:"job"`
+	Deps        []objRef `json:"deps"`
+	GetIfExists bool     `json:"get_if_exists"`
 	affinity
 }
 
 type actorCall struct {
 	body callBody
 	args []byte
+	// retries counts the runs lost to the process dying (max_task_retries).
+	retries int
 }
 
 // actor is this node's entry for one actor. The node that created it (the
@@ -68,11 +76,15 @@ type actor struct {
 	detached bool
 	owner    bool
 	target   string
+	// group is the placement group whose bundle the actor holds, if any.
+	group string
 
 	mu    sync.Mutex
 	queue []*actorCall
 	wake  chan struct{}
 	w     *worker
+	// live is w once its constructor finished: calls go only there.
+	live *worker
 	// What a restart needs, and how many happened.
 	j         *job
 	ctx       context.Context
@@ -132,6 +144,7 @@ func (a *Agent) createActor(m *corewire.Message) (*corewire.Message, error) {
 	}
 	b.actorInfo = info
 	ac := a.newActor(info, j.id, true, "")
+	ac.group = b.GroupID
 	a.mu.Lock()
 	a.actors[info.ActorID] = ac
 	a.mu.Unlock()
@@ -257,7 +270,7 @@ func (ac *actor) startProcess(ctx context.Context, j *job, node *leased, parts [
 // restart and death.
 func (ac *actor) spawn(ctx context.Context, j *job, parts [][]byte) (crashed bool, err error) {
 	a := ac.a
-	w, err := a.pool.start(ctx, j, "actor:"+ac.info.ActorID)
+	w, err := a.pool.start(ctx, j, "actor:"+ac.info.ActorID, ac.info.EnvVars)
 	if err != nil {
 		return false, fmt.Errorf("starting the actor's process failed: %w", err)
 	}
@@ -275,7 +288,7 @@ func (ac *actor) spawn(ctx context.Context, j *job, parts [][]byte) (crashed boo
 		Header: corewire.Header{Op: "execute", Body: corewire.JSON(map[string]any{
 			"kind": "actor_init", "task_id": ac.info.ActorID, "job": j.id, "name": ac.info.ClassName,
 			"num_returns": 1, "namespace": ac.info.Namespace, "actor_id": ac.info.ActorID,
-			"max_concurrency": ac.info.MaxConcurrency, "is_async": ac.info.IsAsync,
+			"max_concurrency": ac.info.MaxConcurrency, "is_async": ac.info.IsAsync, "resources": ac.info.Resources,
 		})},
 		Parts: parts,
 	})
@@ -292,6 +305,12 @@ func (ac *actor) spawn(ctx context.Context, j *job, parts [][]byte) (crashed boo
 	if len(rb.Errors) == 1 && rb.Errors[0] {
 		return false, actorDied("The actor died because of an error raised in its creation task, " + rb.Message)
 	}
+	ac.mu.Lock()
+	if ac.w == w {
+		ac.live = w
+		ac.changedLocked()
+	}
+	ac.mu.Unlock()
 	return false, nil
 }
 
@@ -312,7 +331,7 @@ func (ac *actor) watch(w *worker) {
 		return
 	}
 	ac.restarts++
-	ac.w = nil
+	ac.w, ac.live = nil, nil
 	ac.changedLocked()
 	ctx, j, parts, n := ac.ctx, ac.j, ac.initParts, ac.restarts
 	ac.mu.Unlock()
@@ -334,7 +353,7 @@ func (ac *actor) changedLocked() {
 func (ac *actor) process() (w *worker, dead bool, reason string) {
 	for {
 		ac.mu.Lock()
-		w, dead, reason, changed := ac.w, ac.dead, ac.reason, ac.changed
+		w, dead, reason, changed := ac.live, ac.dead, ac.reason, ac.changed
 		ac.mu.Unlock()
 		if dead {
 			return nil, true, reason
@@ -376,7 +395,9 @@ func (ac *actor) dispatch(ctx context.Context) {
 		go func() {
 			reply, err := wait()
 			if err != nil {
-				ac.failCall(call, "The actor died unexpectedly before finishing this task.")
+				if !ac.retry(call) {
+					ac.failCall(call, "The actor died unexpectedly before finishing this task.")
+				}
 				return
 			}
 			ac.storeReply(call, reply)
@@ -474,6 +495,32 @@ func (ac *actor) next() *actorCall {
 		ac.mu.Unlock()
 		<-ac.wake
 	}
+}
+
+// retry queues a call whose process died again, first in line, while
+// max_task_retries allows; the restarted process (if any) runs it.
+func (ac *actor) retry(c *actorCall) bool {
+	limit := ac.info.MaxTaskRetries
+	if limit == 0 || limit > 0 && c.retries >= limit {
+		return false
+	}
+	c.retries++
+	ac.mu.Lock()
+	dead, reason := ac.dead, ac.reason
+	if !dead {
+		ac.queue = append([]*actorCall{c}, ac.queue...)
+	}
+	ac.mu.Unlock()
+	if dead {
+		ac.failCall(c, reason)
+		return true
+	}
+	ac.a.opts.Logger.V(1).Info("Retrying an actor call after its process died", "actorID", ac.info.ActorID, "method", c.body.Method, "retry", c.retries)
+	select {
+	case ac.wake <- struct{}{}:
+	default:
+	}
+	return true
 }
 
 func (ac *actor) enqueue(c *actorCall) {

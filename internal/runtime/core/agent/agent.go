@@ -76,6 +76,9 @@ type Agent struct {
 	// tmu guards tasks: the state API's rows of tasks submitted here.
 	tmu   sync.Mutex
 	tasks map[string]*stateapi.Task
+	// ctls are the tasks submitted here that have not finished, by the
+	// prefix their ids share with their returns (ray.cancel).
+	ctls map[string]*taskCtl
 
 	// lmu guards shapes: tasks waiting for leases, by job and resource shape.
 	lmu    sync.Mutex
@@ -101,6 +104,8 @@ type job struct {
 	peers map[string]bool
 	// started is when the driver connected (zero for other nodes' jobs).
 	started time.Time
+	// groups are the job's non-detached placement groups, removed with it.
+	groups []string
 }
 
 // notify sends a message to the job's driver, when it is connected here.
@@ -129,6 +134,7 @@ func New(opts Options) *Agent {
 		actors: map[string]*actor{},
 		shapes: map[string]*shapeQueue{},
 		tasks:  map[string]*stateapi.Task{},
+		ctls:   map[string]*taskCtl{},
 	}
 	a.pool = newPool(a)
 	a.logs = make(chan logLines, 4096)
@@ -285,6 +291,7 @@ func (a *Agent) endJob(j *job) {
 	for _, ac := range owned {
 		ac.kill("The actor is dead because its owner (the job's driver) has died.")
 	}
+	a.removeJobGroups(j)
 	a.pool.dropIdle(j)
 	a.store.DropJob(j.id)
 	a.dropTasks(j.id)
@@ -331,6 +338,20 @@ func (a *Agent) dispatch(c *corewire.Conn, m *corewire.Message) (*corewire.Messa
 		return a.killActor(m)
 	case "demand":
 		return a.demand()
+	case "create_pg":
+		return a.createGroup(m)
+	case "pg_wait":
+		return a.waitGroup(c, m)
+	case "pg_ready":
+		return a.groupReady(m)
+	case "remove_pg":
+		return a.removeGroup(m)
+	case "list_pgs":
+		return a.listGroups()
+	case "cancel":
+		return a.cancel(c, m)
+	case "cancel_actor_call":
+		return a.cancelActorCall(m)
 	case "goodbye":
 		// ray.shutdown(): the job's actors and objects are gone when it returns.
 		if p, _ := c.Value.(*peer); p != nil && p.job != nil {

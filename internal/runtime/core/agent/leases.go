@@ -45,7 +45,7 @@ func shapeKey(jobID string, res map[string]float64, aff affinity) string {
 	}
 	sort.Strings(names)
 	var b strings.Builder
-	b.WriteString(jobID + "|" + aff.NodeID + "|" + strconv.FormatBool(aff.Soft))
+	b.WriteString(jobID + "|" + aff.NodeID + "|" + strconv.FormatBool(aff.Soft) + "|" + strconv.FormatBool(aff.Spread) + "|" + aff.GroupID + "|" + strconv.Itoa(int(aff.Bundle)))
 	for _, k := range names {
 		b.WriteString("|" + k + "=" + strconv.FormatFloat(res[k], 'g', -1, 64))
 	}
@@ -141,6 +141,15 @@ func (a *Agent) releaseTaskLease(j *job, res map[string]float64, aff affinity, l
 	a.lmu.Lock()
 	q, ok := a.shapes[shapeKey(j.id, res, aff)]
 	if !ok {
+		a.lmu.Unlock()
+		a.returnLease(l)
+		return
+	}
+	if aff.Spread {
+		// Reusing it would keep the next task on this node: the head picks
+		// the next node in turn for a new lease.
+		a.pumpLocked(q)
+		a.dropIdleLocked(q)
 		a.lmu.Unlock()
 		a.returnLease(l)
 		return

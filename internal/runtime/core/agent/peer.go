@@ -163,6 +163,14 @@ func (a *Agent) handlePeer(ctx context.Context, m *corewire.Message) (*corewire.
 		return a.killActor(m)
 	case "job_end":
 		return a.jobEnd(m)
+	case "cancel":
+		return a.cancel(nil, m)
+	case "interrupt_task":
+		return a.interruptForPeer(m)
+	case "cancel_actor_call":
+		return a.cancelActorCall(m)
+	case "group_removed":
+		return a.groupRemoved(m)
 	case "log":
 		a.forwardLog(m)
 		return nil, nil
@@ -184,6 +192,12 @@ func (a *Agent) ensure(ctx context.Context, jobID string, r objRef) error {
 		var re *corewire.RemoteError
 		if errors.As(err, &re) && re.Type != "" && re.Type != "ObjectLostError" {
 			a.store.Put(r.ID, jobID, agentError(re.Type, re.Message), true)
+			return nil
+		}
+		if a.nodeDead(ctx, r.Owner) {
+			// Ray's OwnerDiedError: the value lived with its owner, and the
+			// owner's node is gone.
+			a.store.Put(r.ID, jobID, agentError("OwnerDiedError", fmt.Sprintf("Failed to retrieve object %s. The object's owner has exited: node %s, which held it, is dead.", r.ID, r.Owner)), true)
 			return nil
 		}
 		a.store.Put(r.ID, jobID, agentError("ObjectLostError", fmt.Sprintf("Failed to retrieve object %s from node %s: %v", r.ID, r.Owner, err)), true)
@@ -320,4 +334,18 @@ func (a *Agent) runLogForwarder(ctx context.Context) {
 			cancel()
 		}
 	}
+}
+
+// nodeDead reports whether the head's node table has nodeID as dead.
+func (a *Agent) nodeDead(ctx context.Context, nodeID string) bool {
+	resp, err := a.nodes.ListNodes(ctx, &gcsv1.ListNodesRequest{})
+	if err != nil {
+		return false
+	}
+	for _, n := range resp.Nodes {
+		if n.NodeId == nodeID {
+			return n.State == gcsv1.NodeState_NODE_STATE_DEAD
+		}
+	}
+	return false
 }

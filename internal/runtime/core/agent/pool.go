@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +23,8 @@ const (
 	EnvWorkerID = "RAYK8S_CORE_WORKER_ID"
 	EnvSysPath  = "RAYK8S_CORE_SYS_PATH"
 	EnvNodeID   = "RAYK8S_CORE_NODE_ID"
+	// EnvTaskEnv is the runtime_env env_vars (JSON) a worker was started with.
+	EnvTaskEnv = "RAYK8S_CORE_RUNTIME_ENV_VARS"
 )
 
 // registerTimeout bounds how long a new worker may take to connect.
@@ -79,17 +82,36 @@ func newPool(a *Agent) *pool {
 	return &pool{a: a, idle: map[string][]*worker{}, pending: map[string]*worker{}, all: map[string]*worker{}}
 }
 
-// envKey identifies a job's workers. As in Ray, workers are never shared
-// between jobs: a worker keeps the modules and globals its tasks loaded.
-func envKey(j *job) string {
-	return j.id
+// envKey identifies the workers of a job and a task's runtime_env env_vars.
+// As in Ray, workers are never shared between jobs (a worker keeps the
+// modules and globals its tasks loaded) nor between runtime environments.
+func envKey(j *job, env map[string]string) string {
+	if len(env) == 0 {
+		return j.id
+	}
+	names := make([]string, 0, len(env))
+	for k := range env {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString(j.id)
+	for _, k := range names {
+		b.WriteString("\x00" + k + "=" + env[k])
+	}
+	return b.String()
 }
 
 // dropIdle stops the idle workers of a job that ended.
 func (p *pool) dropIdle(j *job) {
 	p.mu.Lock()
-	ws := p.idle[envKey(j)]
-	delete(p.idle, envKey(j))
+	var ws []*worker
+	for key, idle := range p.idle {
+		if key == j.id || strings.HasPrefix(key, j.id+"\x00") {
+			ws = append(ws, idle...)
+			delete(p.idle, key)
+		}
+	}
 	p.mu.Unlock()
 	for _, w := range ws {
 		w.kill()
@@ -97,8 +119,8 @@ func (p *pool) dropIdle(j *job) {
 }
 
 // acquire returns an idle worker for j's environment or starts one.
-func (p *pool) acquire(ctx context.Context, j *job) (*worker, error) {
-	key := envKey(j)
+func (p *pool) acquire(ctx context.Context, j *job, env map[string]string) (*worker, error) {
+	key := envKey(j, env)
 	p.mu.Lock()
 	for len(p.idle[key]) > 0 {
 		ws := p.idle[key]
@@ -113,7 +135,7 @@ func (p *pool) acquire(ctx context.Context, j *job) (*worker, error) {
 		return w, nil
 	}
 	p.mu.Unlock()
-	return p.start(ctx, j, key)
+	return p.start(ctx, j, key, env)
 }
 
 // release puts a task worker back into the idle list.
@@ -133,7 +155,7 @@ func (p *pool) release(w *worker) {
 }
 
 // start runs a new worker process for j and waits until it connected.
-func (p *pool) start(ctx context.Context, j *job, key string) (*worker, error) {
+func (p *pool) start(ctx context.Context, j *job, key string, taskEnv map[string]string) (*worker, error) {
 	a := p.a
 	w := &worker{id: newID(14), key: key, connected: make(chan struct{}), exited: make(chan struct{})}
 	cmd := exec.Command(a.opts.Python, "-u", "-m", "ray._private.workerproc")
@@ -153,6 +175,14 @@ func (p *pool) start(ctx context.Context, j *job, key string) (*worker, error) {
 	)
 	for k, v := range j.env {
 		env = append(env, k+"="+v)
+	}
+	for k, v := range taskEnv {
+		env = append(env, k+"="+v)
+	}
+	if len(taskEnv) > 0 {
+		// Tasks this worker submits inherit its runtime_env, as in Ray.
+		raw, _ := json.Marshal(taskEnv)
+		env = append(env, EnvTaskEnv+"="+string(raw))
 	}
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -230,4 +260,21 @@ func (p *pool) shutdown() {
 	for _, w := range all {
 		w.kill()
 	}
+}
+
+// running returns the workers running the task taskID.
+func (p *pool) running(taskID string) []*worker {
+	p.mu.Lock()
+	all := make([]*worker, 0, len(p.all))
+	for _, w := range p.all {
+		all = append(all, w)
+	}
+	p.mu.Unlock()
+	var out []*worker
+	for _, w := range all {
+		if b := w.current(); b != nil && b.TaskID == taskID {
+			out = append(out, w)
+		}
+	}
+	return out
 }

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/rayk8s/rayk8s/internal/runtime/core/corewire"
 	corev1 "github.com/rayk8s/rayk8s/proto/core/v1"
 )
@@ -32,6 +35,13 @@ type taskBody struct {
 	Resources       map[string]float64 `json:"resources"`
 	MaxRetries      int                `json:"max_retries"`
 	RetryExceptions bool               `json:"retry_exceptions"`
+	// RetryExceptionTypes (pickled) limits retry_exceptions to those types;
+	// the worker decides and flags its reply retryable.
+	RetryExceptionTypes string `json:"retry_exception_types,omitempty"`
+	// Parent is the task that submitted this one (ray.cancel's recursive).
+	Parent string `json:"parent_task_id,omitempty"`
+	// EnvVars is the task's runtime_env env_vars.
+	EnvVars map[string]string `json:"env_vars,omitempty"`
 	affinity
 	// LeaseID is the lease the task runs under, set by the submitting node.
 	LeaseID string `json:"lease_id,omitempty"`
@@ -60,18 +70,19 @@ func (a *Agent) submitTask(m *corewire.Message) (*corewire.Message, error) {
 	if len(m.Parts) != 2 {
 		return fail(fmt.Sprintf("task %s: expected the function and its arguments", b.Name))
 	}
-	go a.runTask(j, &b, m.Parts)
+	// Tracked before the next message of this caller is read, so that a
+	// ray.cancel right after the submission finds the task.
+	ctx, cancel := context.WithCancel(j.ctx)
+	ctl := a.trackTask(&b, cancel)
+	go a.runTask(ctx, ctl, j, &b, m.Parts)
 	return nil, nil
 }
 
 // runTask waits for the task's arguments, leases its resources, runs it
 // and stores its results, retrying a crashed worker up to max_retries.
-func (a *Agent) runTask(j *job, b *taskBody, parts [][]byte) {
-	ctx := j.ctx
-	a.recordTask(j, b, taskPendingArgs, "", 0, "")
-	if err := a.ensureAll(ctx, j.id, b.Deps); err != nil {
-		return
-	}
+func (a *Agent) runTask(ctx context.Context, ctl *taskCtl, j *job, b *taskBody, parts [][]byte) {
+	defer ctl.cancel()
+	defer a.untrackTask(ctl)
 	attempt := 0
 	fail := func(pyType, msg string) {
 		a.recordTask(j, b, taskFailed, "", attempt, pyType)
@@ -79,28 +90,57 @@ func (a *Agent) runTask(j *job, b *taskBody, parts [][]byte) {
 			a.store.Put(id, j.id, agentError(pyType, msg), true)
 		}
 	}
+	// stopped reports a task that must not go on: its job ended, or it was
+	// cancelled (its returns then say so).
+	stopped := func() bool {
+		if ctx.Err() == nil {
+			return false
+		}
+		if j.ctx.Err() == nil {
+			fail("TaskCancelledError", cancelledMessage(ctl))
+		}
+		return true
+	}
+	a.recordTask(j, b, taskPendingArgs, "", 0, "")
+	if err := a.ensureAll(ctx, j.id, b.Deps); err != nil {
+		stopped()
+		return
+	}
 	for ; ; attempt++ {
 		a.recordTask(j, b, taskPendingNode, "", attempt, "")
 		node, err := a.acquireTaskLease(ctx, j, b.Resources, b.affinity, b.TaskID)
 		if err != nil {
-			if ctx.Err() == nil {
+			if !stopped() && j.ctx.Err() == nil {
 				fail("RaySystemError", fmt.Sprintf("scheduling task %s failed: %v", b.Name, err))
 			}
+			return
+		}
+		if !a.startRunning(ctl, node.nodeID) {
+			a.releaseTaskLease(j, b.Resources, b.affinity, node)
+			fail("TaskCancelledError", cancelledMessage(ctl))
 			return
 		}
 		b.LeaseID = node.id
 		a.recordTask(j, b, taskRunning, node.nodeID, attempt, "")
 		var reply *corewire.Message
 		if node.nodeID == a.opts.NodeID {
-			reply, err = a.executeLocal(ctx, j, b, parts)
+			reply, err = a.executeLocal(j.ctx, j, b, parts)
 		} else {
-			reply, err = a.executeRemote(ctx, node.nodeID, j, b, parts)
+			reply, err = a.executeRemote(j.ctx, node.nodeID, j, b, parts)
 		}
+		cancelled := a.stopRunning(ctl)
 		a.releaseTaskLease(j, b.Resources, b.affinity, node)
-		if ctx.Err() != nil {
+		if j.ctx.Err() != nil {
 			return
 		}
 		retriesLeft := b.MaxRetries < 0 || attempt < b.MaxRetries
+		if cancelled && (err != nil || appError(reply)) {
+			fail("TaskCancelledError", cancelledMessage(ctl))
+			return
+		}
+		if cancelled {
+			retriesLeft = false
+		}
 		if err != nil {
 			if retriesLeft {
 				a.opts.Logger.Info("Retrying a task whose worker died", "task", b.Name, "attempt", attempt+1, "reason", err.Error())
@@ -110,14 +150,16 @@ func (a *Agent) runTask(j *job, b *taskBody, parts [][]byte) {
 			return
 		}
 		var rb struct {
-			Errors   []bool `json:"errors"`
-			AppError bool   `json:"app_error"`
+			Errors    []bool `json:"errors"`
+			AppError  bool   `json:"app_error"`
+			Retryable bool   `json:"retryable"`
 		}
 		if err := reply.Decode(&rb); err != nil || len(reply.Parts) != len(b.Returns) || len(rb.Errors) != len(b.Returns) {
 			fail("RaySystemError", fmt.Sprintf("task %s: the worker's reply does not match its %d return values", b.Name, len(b.Returns)))
 			return
 		}
-		if rb.AppError && b.RetryExceptions && retriesLeft {
+		if rb.AppError && b.RetryExceptions && retriesLeft && (b.RetryExceptionTypes == "" || rb.Retryable) {
+			a.opts.Logger.V(1).Info("Retrying a task that raised", "task", b.Name, "attempt", attempt+1)
 			continue
 		}
 		state, errType := taskFinished, ""
@@ -132,10 +174,21 @@ func (a *Agent) runTask(j *job, b *taskBody, parts [][]byte) {
 	}
 }
 
+// appError reports a worker reply that carries the task's exception.
+func appError(reply *corewire.Message) bool {
+	if reply == nil {
+		return false
+	}
+	var rb struct {
+		AppError bool `json:"app_error"`
+	}
+	return reply.Decode(&rb) == nil && rb.AppError
+}
+
 // executeLocal runs a task on a pooled worker of this node; an error means
 // the worker died or could not start.
 func (a *Agent) executeLocal(ctx context.Context, j *job, b *taskBody, parts [][]byte) (*corewire.Message, error) {
-	w, err := a.pool.acquire(ctx, j)
+	w, err := a.pool.acquire(ctx, j, b.EnvVars)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +197,8 @@ func (a *Agent) executeLocal(ctx context.Context, j *job, b *taskBody, parts [][
 	reply, err := w.conn.Call(&corewire.Message{
 		Header: corewire.Header{Op: "execute", Body: corewire.JSON(map[string]any{
 			"kind": "task", "task_id": b.TaskID, "job": j.id, "name": b.Name, "fn_id": b.FnID,
-			"num_returns": len(b.Returns), "namespace": j.namespace,
+			"num_returns": len(b.Returns), "namespace": j.namespace, "resources": b.Resources,
+			"retry_exception_types": b.RetryExceptionTypes,
 		})},
 		Parts: parts,
 	})
@@ -205,6 +259,24 @@ type leased struct {
 type affinity struct {
 	NodeID string `json:"affinity_node_id,omitempty"`
 	Soft   bool   `json:"affinity_soft,omitempty"`
+	// Spread is scheduling_strategy="SPREAD".
+	Spread bool `json:"spread,omitempty"`
+	// GroupID and Bundle are a PlacementGroupSchedulingStrategy (Bundle -1: any).
+	GroupID string `json:"pg_id,omitempty"`
+	Bundle  int32  `json:"pg_bundle_index,omitempty"`
+}
+
+// leaseRequest fills in where a lease may land.
+func (aff affinity) leaseRequest(req *corev1.LeaseRequest) {
+	switch {
+	case aff.NodeID != "" && aff.Soft:
+		req.PreferredNodeId = aff.NodeID
+	case aff.NodeID != "":
+		req.NodeId = aff.NodeID
+	}
+	req.Spread = aff.Spread
+	req.PlacementGroupId = aff.GroupID
+	req.BundleIndex = aff.Bundle
 }
 
 // lease asks the head for resources (on this node first unless aff says
@@ -212,12 +284,7 @@ type affinity struct {
 // (infeasible), with Ray's message naming id.
 func (a *Agent) lease(ctx context.Context, leaseID string, res map[string]float64, aff affinity, id string, warn func(string)) (*leased, error) {
 	req := &corev1.LeaseRequest{LeaseId: leaseID, Resources: res, PreferredNodeId: a.opts.NodeID, Description: id}
-	switch {
-	case aff.NodeID != "" && aff.Soft:
-		req.PreferredNodeId = aff.NodeID
-	case aff.NodeID != "":
-		req.NodeId = aff.NodeID
-	}
+	aff.leaseRequest(req)
 	stream, err := a.sched.Lease(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("asking the head for resources: %w", err)
@@ -225,6 +292,10 @@ func (a *Agent) lease(ctx context.Context, leaseID string, res map[string]float6
 	for {
 		ev, err := stream.Recv()
 		if err != nil {
+			if status.Code(err) == codes.InvalidArgument {
+				// The head refused the request itself: its words are the error.
+				return nil, errors.New(grpcMessage(err))
+			}
 			return nil, fmt.Errorf("waiting for resources: %w", err)
 		}
 		switch ev.State {
@@ -270,8 +341,17 @@ func (a *Agent) releaseWhileBlocked(c *corewire.Conn, ids []string) func() {
 	here := &leased{id: leaseID, nodeID: a.opts.NodeID}
 	a.returnLease(here)
 	return func() {
+		if p.worker.current() != b {
+			// The task ended meanwhile (cancelled): its lease went with it.
+			return
+		}
 		for {
-			stream, err := a.sched.Lease(context.Background(), &corev1.LeaseRequest{LeaseId: leaseID, Resources: b.Resources, NodeId: a.opts.NodeID, Description: b.TaskID})
+			req := &corev1.LeaseRequest{LeaseId: leaseID, Resources: b.Resources, NodeId: a.opts.NodeID, Description: b.TaskID}
+			if b.GroupID != "" {
+				// Back into the same group's bundles.
+				req.PlacementGroupId, req.BundleIndex = b.GroupID, b.Bundle
+			}
+			stream, err := a.sched.Lease(context.Background(), req)
 			if err == nil {
 				for {
 					ev, err := stream.Recv()

@@ -32,6 +32,8 @@ type Cluster interface {
 	Release(nodeID, holderID string)
 	Feasible(resources map[string]float64, nodeID string) bool
 	OnNodeEvent(fn gcs.NodeEventFunc)
+	Nodes() []*gcsv1.Node
+	Node(id string) (*gcsv1.Node, bool)
 }
 
 // DemandReporter is told what waits in the queue and what holds resources,
@@ -80,8 +82,10 @@ func DemandKind(leaseID string, infeasible bool) string {
 }
 
 type pending struct {
-	req     *corev1.LeaseRequest
+	req *corev1.LeaseRequest
+	// granted receives the node, or nil with err set when the request failed.
 	granted chan *gcsv1.Node
+	err     error
 	// done is set once granted or withdrawn, under the scheduler's lock.
 	done bool
 }
@@ -92,6 +96,13 @@ type Scheduler struct {
 	kick  chan struct{}
 	mu    sync.Mutex
 	queue []*pending
+
+	// gmu guards the placement groups (taken after mu, never before).
+	gmu         sync.Mutex
+	groups      map[string]*group
+	groupOrder  []string
+	groupLeases map[string]groupLease
+	spreadNext  int
 }
 
 // New returns a Scheduler that re-tries its queue whenever a node changes.
@@ -99,8 +110,13 @@ func New(opts Options) *Scheduler {
 	if opts.Demand == nil {
 		opts.Demand = noDemand{}
 	}
-	s := &Scheduler{opts: opts, kick: make(chan struct{}, 1)}
-	opts.Cluster.OnNodeEvent(func(*gcsv1.Node) { s.Kick() })
+	s := &Scheduler{opts: opts, kick: make(chan struct{}, 1), groups: map[string]*group{}, groupLeases: map[string]groupLease{}}
+	opts.Cluster.OnNodeEvent(func(n *gcsv1.Node) {
+		if n.State == gcsv1.NodeState_NODE_STATE_DEAD {
+			s.nodeGone(n.NodeId)
+		}
+		s.Kick()
+	})
 	return s
 }
 
@@ -131,6 +147,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 // drain grants every queued request that fits now, oldest first.
 func (s *Scheduler) drain() {
+	s.placePendingGroups()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	kept := s.queue[:0]
@@ -138,15 +155,21 @@ func (s *Scheduler) drain() {
 		if p.done {
 			continue
 		}
-		node, err := s.opts.Cluster.Hold(p.req.LeaseId, p.req.Resources, p.req.NodeId, p.req.PreferredNodeId)
-		if err != nil {
+		node, err := s.hold(p.req)
+		if errors.Is(err, gcs.ErrNoCapacity) {
 			kept = append(kept, p)
 			// A node joining or leaving can change whether it could ever fit.
 			s.reportPending(p.req)
 			continue
 		}
 		p.done = true
-		s.opts.Demand.Placed(node.NodeId, p.req.LeaseId)
+		if err != nil {
+			s.opts.Demand.Withdraw(p.req.LeaseId)
+			p.err = err
+			p.granted <- nil
+			continue
+		}
+		s.placed(node.NodeId, p.req)
 		p.granted <- node
 	}
 	clear(s.queue[len(kept):])
@@ -165,9 +188,14 @@ func (s *Scheduler) Lease(ctx context.Context, req *corev1.LeaseRequest, notify 
 			return nil, fmt.Errorf("resource %q: amount %v is negative", name, v)
 		}
 	}
-	node, err := s.opts.Cluster.Hold(req.LeaseId, req.Resources, req.NodeId, req.PreferredNodeId)
+	if req.PlacementGroupId != "" {
+		if err := s.checkGroupLease(req); err != nil {
+			return nil, err
+		}
+	}
+	node, err := s.hold(req)
 	if err == nil {
-		s.opts.Demand.Placed(node.NodeId, req.LeaseId)
+		s.placed(node.NodeId, req)
 		return node, nil
 	}
 	if !errors.Is(err, gcs.ErrNoCapacity) {
@@ -181,7 +209,7 @@ func (s *Scheduler) Lease(ctx context.Context, req *corev1.LeaseRequest, notify 
 	// Room may have appeared between the first try and queueing.
 	s.Kick()
 	ev := &corev1.LeaseEvent{State: corev1.LeaseState_LEASE_STATE_PENDING}
-	if !s.opts.Cluster.Feasible(req.Resources, req.NodeId) {
+	if req.PlacementGroupId == "" && !s.opts.Cluster.Feasible(req.Resources, req.NodeId) {
 		ev = &corev1.LeaseEvent{State: corev1.LeaseState_LEASE_STATE_INFEASIBLE, Message: InfeasibleMessage(req)}
 		s.opts.Logger.Info("Queued an infeasible request", "leaseID", req.LeaseId, "resources", req.Resources)
 	}
@@ -191,14 +219,18 @@ func (s *Scheduler) Lease(ctx context.Context, req *corev1.LeaseRequest, notify 
 	}
 	select {
 	case node := <-p.granted:
+		if node == nil {
+			return nil, p.err
+		}
 		return node, nil
 	case <-ctx.Done():
 		if s.withdraw(p) {
 			return nil, ctx.Err()
 		}
 		// Granted while withdrawing: give the resources back.
-		node := <-p.granted
-		s.Release(node.NodeId, req.LeaseId)
+		if node := <-p.granted; node != nil {
+			s.Release(node.NodeId, req.LeaseId)
+		}
 		return nil, ctx.Err()
 	}
 }
@@ -218,12 +250,19 @@ func (s *Scheduler) withdraw(p *pending) bool {
 // reportPending tells the demand reporter that req waits; called under s.mu
 // so a grant or withdrawal cannot be overtaken by a stale report.
 func (s *Scheduler) reportPending(req *corev1.LeaseRequest) {
+	if req.PlacementGroupId != "" {
+		// Its resources are reserved already: the group's bundles.
+		return
+	}
 	infeasible := !s.opts.Cluster.Feasible(req.Resources, req.NodeId)
 	s.opts.Demand.SetPending(req.LeaseId, DemandKind(req.LeaseId, infeasible), req.Resources, infeasible)
 }
 
 // Release returns a granted lease.
 func (s *Scheduler) Release(nodeID, leaseID string) {
+	if s.releaseGroupLease(leaseID) {
+		return
+	}
 	s.opts.Cluster.Release(nodeID, leaseID)
 	s.opts.Demand.Released(nodeID, leaseID)
 }
@@ -239,7 +278,22 @@ func (s *Scheduler) Demand() []*corev1.Demand {
 	}
 	s.mu.Unlock()
 	out := make([]*corev1.Demand, 0, len(reqs))
+	for _, pg := range s.Groups() {
+		if !waiting(pg) {
+			continue
+		}
+		for i, b := range pg.Bundles {
+			if b.NodeId != "" {
+				continue
+			}
+			out = append(out, &corev1.Demand{LeaseId: bundleHolder(pg.PlacementGroupId, i), Resources: b.Resources,
+				Infeasible: pg.Infeasible, Description: "placement group " + pg.PlacementGroupId})
+		}
+	}
 	for _, r := range reqs {
+		if r.PlacementGroupId != "" {
+			continue
+		}
 		out = append(out, &corev1.Demand{
 			LeaseId:     r.LeaseId,
 			Resources:   r.Resources,
@@ -248,6 +302,26 @@ func (s *Scheduler) Demand() []*corev1.Demand {
 		})
 	}
 	return out
+}
+
+// hold tries to grant req now: from its placement group's bundles, on the
+// next node in turn for SPREAD, else on a node with room.
+func (s *Scheduler) hold(req *corev1.LeaseRequest) (*gcsv1.Node, error) {
+	switch {
+	case req.PlacementGroupId != "":
+		return s.holdInGroup(req)
+	case req.Spread && req.NodeId == "":
+		return s.holdSpread(req)
+	}
+	return s.opts.Cluster.Hold(req.LeaseId, req.Resources, req.NodeId, req.PreferredNodeId)
+}
+
+// placed reports a granted lease; a group's leases use resources its
+// bundles already reported.
+func (s *Scheduler) placed(nodeID string, req *corev1.LeaseRequest) {
+	if req.PlacementGroupId == "" {
+		s.opts.Demand.Placed(nodeID, req.LeaseId)
+	}
 }
 
 // InfeasibleMessage words an infeasible request the way Ray's warning does.
@@ -311,4 +385,32 @@ func (v *service) ReturnLease(_ context.Context, req *corev1.ReturnLeaseRequest)
 
 func (v *service) Demand(context.Context, *corev1.DemandRequest) (*corev1.DemandResponse, error) {
 	return &corev1.DemandResponse{Demands: v.s.Demand()}, nil
+}
+
+func (v *service) CreatePlacementGroup(_ context.Context, req *corev1.CreatePlacementGroupRequest) (*corev1.CreatePlacementGroupResponse, error) {
+	if err := v.s.CreateGroup(req.GetPlacementGroup()); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return &corev1.CreatePlacementGroupResponse{}, nil
+}
+
+func (v *service) WaitPlacementGroup(req *corev1.WaitPlacementGroupRequest, stream grpc.ServerStreamingServer[corev1.PlacementGroup]) error {
+	if err := v.s.WaitGroup(stream.Context(), req.PlacementGroupId, stream.Send); err != nil {
+		if stream.Context().Err() != nil {
+			return status.Error(codes.Canceled, "wait withdrawn")
+		}
+		return status.Error(codes.NotFound, err.Error())
+	}
+	return nil
+}
+
+func (v *service) RemovePlacementGroup(_ context.Context, req *corev1.RemovePlacementGroupRequest) (*corev1.RemovePlacementGroupResponse, error) {
+	if err := v.s.RemoveGroup(req.PlacementGroupId); err != nil {
+		return nil, status.Error(codes.NotFound, err.Error())
+	}
+	return &corev1.RemovePlacementGroupResponse{}, nil
+}
+
+func (v *service) ListPlacementGroups(context.Context, *corev1.ListPlacementGroupsRequest) (*corev1.ListPlacementGroupsResponse, error) {
+	return &corev1.ListPlacementGroupsResponse{PlacementGroups: v.s.Groups()}, nil
 }

@@ -76,7 +76,7 @@ try:
 except TypeError as e:
     print("direct call refused")
 try:
-    square.options(placement_group="pg").remote(1)
+    square.options(accelerator_type="A100").remote(1)
 except NotImplementedError as e:
     print("not implemented:", e)
 
