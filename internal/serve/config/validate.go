@@ -440,6 +440,11 @@ func (v *validator) application(path string, m map[string]any) (name, prefix str
 	if b, ok := m["external_scaler_enabled"]; ok {
 		v.boolean(join(path, "external_scaler_enabled"), b)
 		external, _ = b.(bool)
+		if external {
+			// Ray's external scaling API (POST .../deployments/{name}/scale) is not served,
+			// so an application waiting for an external scaler would never scale.
+			v.fail(join(path, "external_scaler_enabled"), "external scaling is not supported; leave it false and set autoscaling_config on the deployments")
+		}
 	}
 	if ds, ok := m["deployments"]; ok && ds != nil {
 		list, ok := ds.([]any)

@@ -114,6 +114,7 @@ func TestParseInvalidNamesTheField(t *testing.T) {
 		{app(`, "args": 1`), "applications[0].args"},
 		{app(`, "autoscaling_policy": {"policy_function": "my.mod:policy"}`), "applications[0].autoscaling_policy"},
 		{app(`, "external_scaler_enabled": "yes"`), "applications[0].external_scaler_enabled"},
+		{app(`, "external_scaler_enabled": true`), "applications[0].external_scaler_enabled"},
 		{app(`, "deployments": {}`), "applications[0].deployments"},
 		{app(`, "deployments": [{}]`), "applications[0].deployments[0].name"},
 		{app(`, "deployments": [{"name": "D"}, {"name": "D"}]`), "applications[0].deployments[1].name"},
