@@ -55,7 +55,7 @@ helm-lint: tools ## Lint the Helm chart.
 	$(BIN)/helm lint --strict charts/rayk8s-operator
 
 .PHONY: proto
-proto: deps tools ## Generate Go code from proto/.
+proto: deps tools ## Generate Go code from proto/ (and ray.serve.generated's Python modules).
 	@bash hack/gen-proto.sh
 
 .PHONY: verify

@@ -37,3 +37,8 @@ protoc \
   "${protos[@]}"
 
 echo "gen-proto: generated Go for ${#protos[@]} file(s)"
+
+# Ray's generated Python modules for RayServeAPIService (ray.serve.generated), from the same proto,
+# so `make verify` also catches them stale.
+bash python/ray/serve/generated/regenerate.sh
+echo "gen-proto: generated python/ray/serve/generated/serve_pb2*.py"

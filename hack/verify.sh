@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-paths=(api config/crd config/rbac proto charts/rayk8s-operator/crds charts/rayk8s-operator/files go.mod go.sum hack/tools)
+paths=(api config/crd config/rbac proto python/ray/serve/generated charts/rayk8s-operator/crds charts/rayk8s-operator/files go.mod go.sum hack/tools)
 snapshot() { find "${paths[@]}" -type f 2>/dev/null | LC_ALL=C sort | xargs sha256sum; }
 
 before="$(snapshot)"
