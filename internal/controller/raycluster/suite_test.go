@@ -52,7 +52,7 @@ var (
 	observed *reconcileObserver
 	// reconciler is the controller under test.
 	reconciler *Reconciler
-	kubelet  *fakeKubelet
+	kubelet    *fakeKubelet
 	// gates are the controller's feature gates.
 	gates featuregate.MutableFeatureGate
 	// tokenSource makes generated auth tokens predictable.
