@@ -100,11 +100,10 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		Owns(&batchv1.Job{}).
 		Owns(&networkingv1.Ingress{}).
 		// Secrets and claims are watched by metadata only (the operator never caches Secret
-		// data) and mapped by name to the clusters that use them: this covers the objects the
-		// operator creates (and recreates when deleted) as well as the ones users bring.
+		// data) and mapped by name to the clusters that use them, so a deleted one the operator
+		// created is created again. The operator's cache holds only its own Secrets: a user's
+		// Secret a cluster waits for is watched on its own, by name, while the cluster waits.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(clustersReferencing(r.client, AuthSecretIndex)), builder.OnlyMetadata).
-		// The cache holds only the operator's Secrets: a user's Secret a cluster waits for is
-		// watched on its own, by name, while the cluster waits.
 		WatchesRawSource(r.secretWaits.Source())
 	if r.cfg.Enabled(features.RayClusterNetworkPolicy) {
 		b = b.Owns(&networkingv1.NetworkPolicy{})
