@@ -105,7 +105,9 @@ func addRayService(mgr ctrl.Manager, o Options) error {
 	if err != nil {
 		return err
 	}
-	r, err := rayservice.New(mgr.GetClient(), cfg, deps(mgr, rayservice.ControllerName, o, resolver))
+	// Services without the operator's label are outside the cache (cacheOptions).
+	r, err := rayservice.New(mgr.GetClient(), cfg, deps(mgr, rayservice.ControllerName, o, resolver),
+		rayservice.WithAPIReader(mgr.GetAPIReader()))
 	if err != nil {
 		return err
 	}

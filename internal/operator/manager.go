@@ -6,6 +6,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -17,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
@@ -41,6 +43,9 @@ func NewManager(cfg *rest.Config, scheme *runtime.Scheme, o Options, setups ...S
 	// a slow event sink never holds up a reconcile either.
 	cfg.QPS, cfg.Burst = float32(o.QPS), o.Burst
 	cfg.UserAgent = "rayk8s-operator"
+	// rest_client_rate_limiter_duration_seconds shows whether those budgets ever hold a request
+	// back (make bench-operator reports its sum; docs/operator-performance.md has the figures).
+	crmetrics.RegisterRESTClientMetrics(crmetrics.MetricRateLimiterLatency)
 
 	cacheOpts, err := cacheOptions()
 	if err != nil {
@@ -97,8 +102,7 @@ func NewManager(cfg *rest.Config, scheme *runtime.Scheme, o Options, setups ...S
 // kinds the operator creates and that clusters hold many of are cached only when they carry the
 // operator's labels, and no cached object keeps its managed fields (often half an object's size).
 // Objects users bring and name in a spec (an auth Secret, a claim, a service account) are read
-// uncached by the controllers. Services (and the EndpointSlices that mirror their labels) are
-// cached whole: the operator's Services share no label today.
+// uncached by the controllers, and a missing one is watched for by name while a cluster waits.
 func cacheOptions() (cache.Options, error) {
 	// Every pod of a RayCluster carries ray.io/cluster, whatever its template says.
 	rayPods, err := labels.NewRequirement(rayv1.RayClusterLabelKey, selection.Exists, nil)
@@ -106,7 +110,8 @@ func cacheOptions() (cache.Options, error) {
 		return cache.Options{}, fmt.Errorf("building the pod cache selector: %w", err)
 	}
 	// The other kinds the operator creates carry app.kubernetes.io/created-by=kuberay-operator
-	// (KubeRay selects its Jobs the same way).
+	// (KubeRay selects its Jobs the same way). KubeRay sets it on head Services only; rayk8s sets
+	// it on every Service it creates, and EndpointSlices copy their Service's labels.
 	ours, err := labels.NewRequirement(rayv1.KubernetesCreatedByLabelKey, selection.Equals, []string{rayv1.ComponentName})
 	if err != nil {
 		return cache.Options{}, fmt.Errorf("building the cache selector: %w", err)
@@ -119,8 +124,11 @@ func cacheOptions() (cache.Options, error) {
 		DefaultTransform: strip,
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Pod{}:                   byLabel(*rayPods),
+			&corev1.Service{}:               byLabel(*ours),
+			&discoveryv1.EndpointSlice{}:    byLabel(*ours),
 			&batchv1.Job{}:                  byLabel(*ours),
 			&networkingv1.Ingress{}:         byLabel(*ours),
+			&networkingv1.NetworkPolicy{}:   byLabel(*ours),
 			&corev1.Secret{}:                byLabel(*ours),
 			&corev1.PersistentVolumeClaim{}: byLabel(*ours),
 			&corev1.ServiceAccount{}:        byLabel(*ours),

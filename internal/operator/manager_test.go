@@ -103,7 +103,8 @@ var _ = Describe("The manager", Ordered, func() {
 			}).WithTimeout(30*time.Second).WithPolling(100*time.Millisecond).Should(Succeed(), "healthz and readyz to answer 200")
 			Expect(get("http://"+opts.MetricsAddr+"/metrics")).To(And(
 				HaveField("Code", http.StatusOK),
-				HaveField("Body", ContainSubstring("rest_client_requests_total"))), "metrics lack client-go metrics")
+				HaveField("Body", ContainSubstring("rest_client_requests_total")),
+				HaveField("Body", ContainSubstring("rest_client_rate_limiter_duration_seconds"))), "metrics lack client-go metrics")
 			Eventually(func() error {
 				var lease coordinationv1.Lease
 				return env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: LeaderElectionID}, &lease)
@@ -126,10 +127,10 @@ var _ = Describe("The manager", Ordered, func() {
 	)
 })
 
-// The cache holds only the operator's objects: a pod without ray.io/cluster and a Secret without
-// the created-by label stay out of it, and what it holds has no managed fields.
+// The cache holds only the operator's objects: a pod without ray.io/cluster, and a Secret or a
+// Service without the created-by label, stay out of it, and what it holds has no managed fields.
 var _ = Describe("The manager's cache", func() {
-	It("holds only the operator's pods and Secrets, without managed fields", func(ctx context.Context) {
+	It("holds only the operator's pods, Secrets and Services, without managed fields", func(ctx context.Context) {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "cache-"}}
 		Expect(env.Client.Create(ctx, ns)).To(Succeed())
 		pod := func(name string, labels map[string]string) *corev1.Pod {
@@ -139,11 +140,18 @@ var _ = Describe("The manager's cache", func() {
 		secret := func(name string, labels map[string]string) *corev1.Secret {
 			return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: name, Labels: labels}}
 		}
+		service := func(name string, labels map[string]string) *corev1.Service {
+			return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: name, Labels: labels},
+				Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}
+		}
+		ours := map[string]string{rayv1.KubernetesCreatedByLabelKey: rayv1.ComponentName}
 		for _, o := range []client.Object{
 			pod("ray", map[string]string{rayv1.RayClusterLabelKey: "c"}),
 			pod("other", map[string]string{"app": "web"}),
-			secret("ours", map[string]string{rayv1.KubernetesCreatedByLabelKey: rayv1.ComponentName}),
+			secret("ours", ours),
 			secret("users", nil),
+			service("ours", ours),
+			service("users", map[string]string{"app": "web"}),
 		} {
 			Expect(env.Client.Create(ctx, o)).To(Succeed(), "creating %s", o.GetName())
 		}
@@ -168,6 +176,9 @@ var _ = Describe("The manager's cache", func() {
 		Expect(mgr.GetCache().List(ctx, &secrets, client.InNamespace(ns.Name))).To(Succeed())
 		Expect(secrets.Items).To(HaveLen(1), "cached Secrets")
 		Expect(secrets.Items[0].Name).To(Equal("ours"))
+		var services corev1.ServiceList
+		Expect(mgr.GetCache().List(ctx, &services, client.InNamespace(ns.Name))).To(Succeed())
+		Expect(services.Items).To(ConsistOf(HaveField("Name", "ours")), "cached Services")
 		// What the cache leaves out is still readable directly.
 		var users corev1.Secret
 		Expect(mgr.GetAPIReader().Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: "users"}, &users)).To(Succeed())

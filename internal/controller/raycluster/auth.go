@@ -29,11 +29,14 @@ const (
 // reconcileAuthSecret makes sure the Secret the pods read RAY_AUTH_TOKEN from exists. Without
 // authOptions.secretName the operator creates "<cluster>" once, with a random token, owned by
 // the cluster, and never rotates it (running pods read it at start). A Secret the user names is
-// only checked: while it is missing no pod is created (it could not start) and ReplicaFailure
-// says which Secret is missing. Secrets are read by metadata only: the operator never caches
-// their data.
+// only checked: while it is missing no pod is created (it could not start), ReplicaFailure and a
+// Warning event say which Secret is missing, and a watch on that one name wakes the cluster when
+// the Secret is created. Secrets are read by metadata only: the operator never caches their data.
 func (r *Reconciler) reconcileAuthSecret(ctx context.Context, s *scope) error {
 	c := s.cluster
+	if !resources.UsesAuthTokenSecret(c) || !userAuthSecret(c) {
+		r.stopAwaitingSecret(s)
+	}
 	if !resources.UsesAuthTokenSecret(c) {
 		return nil
 	}
@@ -51,21 +54,31 @@ func (r *Reconciler) reconcileAuthSecret(ctx context.Context, s *scope) error {
 	// hold it: read it directly.
 	err := r.reader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, observed)
 	if err == nil {
+		r.stopAwaitingSecret(s)
 		return nil
 	}
 	if !apierrors.IsNotFound(err) {
 		return fmt.Errorf("getting auth secret %s: %w", name, err)
 	}
-	// Not an error: retrying at once cannot help. No watch event announces the Secret (it is
-	// outside the cache), so look again after a while.
+	// Not an error: retrying at once cannot help. The Secret is outside the cache, so a narrow
+	// watch on its name brings the cluster back when it is created.
 	msg := fmt.Sprintf(authSecretNotFoundTemplate, name)
 	s.blockPods(msg)
-	s.wakeAt(s.now.Add(r.cfg.UserObjectRecheck))
+	if r.secretWaits != nil {
+		r.secretWaits.Await(s.key, client.ObjectKey{Namespace: c.Namespace, Name: name})
+	}
 	if !alreadyReported(c, rayv1.AuthSecretNotFound, msg) {
 		s.events.Add(corev1.EventTypeWarning, EventAuthSecretNotFound, "Reconcile", "%s", msg)
 	}
 	s.fail(rayv1.AuthSecretNotFound, errors.New(msg))
 	return nil
+}
+
+// stopAwaitingSecret ends the watch for a user's Secret the cluster waited for, if any.
+func (r *Reconciler) stopAwaitingSecret(s *scope) {
+	if r.secretWaits != nil {
+		r.secretWaits.Forget(s.key)
+	}
 }
 
 // alreadyReported reports whether the status read at the start of the reconcile already carries

@@ -168,6 +168,11 @@ var _ = Describe("RayCluster auth token and GCS storage", func() {
 		_, err := getSecret(types.NamespacedName{Namespace: ns, Name: "byo"})
 		Expect(err).To(Satisfy(isNotFound), "the operator generated a Secret although the user names one")
 
+		// The suite's cache, like the operator's, leaves users' Secrets out: what brings the
+		// cluster back is a watch on that one name, kept only while the cluster waits.
+		secretKey := types.NamespacedName{Namespace: ns, Name: "my-token"}
+		Expect(reconciler.secretWaits.Watching()).To(ContainElement(secretKey), "no watch for the missing Secret")
+
 		// The user's Secret appears: the watch brings the cluster back, which then starts.
 		create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "my-token"},
 			Data: map[string][]byte{"auth_token": []byte("users-own-token")}})
@@ -175,7 +180,8 @@ var _ = Describe("RayCluster auth token and GCS storage", func() {
 		Eventually(clusterOf(key)).ShouldNot(HaveField("Status.Conditions",
 			ContainElement(HaveField("Type", string(rayv1.RayClusterReplicaFailure)))), "ReplicaFailure removed")
 		checkAuthTokenEnv(listPods(ns, "", ""), "my-token")
-		s, err := getSecret(types.NamespacedName{Namespace: ns, Name: "my-token"})
+		Expect(reconciler.secretWaits.Watching()).NotTo(ContainElement(secretKey), "the watch outlived the wait")
+		s, err := getSecret(secretKey)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(string(s.Data["auth_token"])).To(Equal("users-own-token"), "the user's Secret was modified")
 		Expect(s.OwnerReferences).To(BeEmpty(), "the user's Secret was modified")

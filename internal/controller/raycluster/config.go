@@ -35,10 +35,6 @@ const (
 	// starting cluster's progress (pods pending, counts) out of its status, so that pods which
 	// come up at once cost one status write instead of one per step.
 	DefaultStatusSettleTime = 5 * time.Second
-	// DefaultUserObjectRecheck is how often a cluster waiting for a Secret the user names looks
-	// for it again: such Secrets are outside the operator's cache, so no watch event announces
-	// them.
-	DefaultUserObjectRecheck = 10 * time.Second
 )
 
 // Config is everything the controller needs from the operator process. It is built by the
@@ -57,8 +53,6 @@ type Config struct {
 	// StatusSettleTime bounds how long a starting cluster's status may lag behind its pods (see
 	// DefaultStatusSettleTime). Failures, readiness and suspension are written at once.
 	StatusSettleTime time.Duration
-	// UserObjectRecheck is how often a missing Secret the user names is looked for again.
-	UserObjectRecheck time.Duration
 }
 
 // DefaultConfig returns the configuration of an operator started without any environment.
@@ -68,7 +62,6 @@ func DefaultConfig() Config {
 		EnableGCSFTRedisCleanup: true,
 		ExpectationTimeout:      DefaultExpectationTimeout,
 		StatusSettleTime:        DefaultStatusSettleTime,
-		UserObjectRecheck:       DefaultUserObjectRecheck,
 	}
 }
 

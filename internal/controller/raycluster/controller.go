@@ -14,6 +14,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/metadata"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/namedwatch"
 	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 	"github.com/rayk8s/rayk8s/internal/operator/features"
 )
@@ -36,6 +38,9 @@ type Reconciler struct {
 	cfg     Config
 	metrics *clusterMetrics
 	exp     *expectations
+	// secretWaits watches, by name, the users' Secrets that clusters wait for (nil until
+	// SetupWithManager).
+	secretWaits *namedwatch.Watcher
 	// random is where generated auth tokens come from.
 	random io.Reader
 	// replacedHeads remembers, per cluster, the head pod deleted for replacement until its
@@ -75,6 +80,14 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	if err := SetupIndexes(ctx, mgr); err != nil {
 		return err
 	}
+	mc, err := metadata.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return fmt.Errorf("building the metadata client of the Secret watches: %w", err)
+	}
+	r.secretWaits = namedwatch.New(mc, corev1.SchemeGroupVersion.WithResource("secrets"), mgr.GetLogger().WithName("awaited-secrets"))
+	if err := mgr.Add(r.secretWaits); err != nil {
+		return fmt.Errorf("adding the Secret watches: %w", err)
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("raycluster").
 		// Status-only updates (including our own status writes) do not trigger a reconcile; our
@@ -87,9 +100,11 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		Owns(&batchv1.Job{}).
 		Owns(&networkingv1.Ingress{}).
 		// Secrets and claims are watched by metadata only (the operator never caches Secret
-		// data) and mapped by name to the clusters that use them: this covers the objects the
-		// operator creates (and recreates when deleted) as well as the ones users bring.
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(clustersReferencing(r.client, AuthSecretIndex)), builder.OnlyMetadata)
+		// data) and mapped by name to the clusters that use them, so a deleted one the operator
+		// created is created again. The operator's cache holds only its own Secrets: a user's
+		// Secret a cluster waits for is watched on its own, by name, while the cluster waits.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(clustersReferencing(r.client, AuthSecretIndex)), builder.OnlyMetadata).
+		WatchesRawSource(r.secretWaits.Source())
 	if r.cfg.Enabled(features.RayClusterNetworkPolicy) {
 		b = b.Owns(&networkingv1.NetworkPolicy{})
 	}
@@ -109,6 +124,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.client.Get(ctx, req.NamespacedName, cluster); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.exp.forget(req.NamespacedName)
+			if r.secretWaits != nil {
+				r.secretWaits.Forget(req.NamespacedName)
+			}
 			r.replacedHeads.Delete(req.NamespacedName)
 			r.settling.Delete(req.NamespacedName)
 			return ctrl.Result{}, nil

@@ -6,6 +6,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
@@ -63,14 +66,40 @@ func (r *Reconciler) createService(ctx context.Context, s *scope, kind string, s
 	}
 	err := r.client.Create(ctx, svc)
 	if apierrors.IsAlreadyExists(err) {
-		// Not in our index: either the cache lags, or someone else owns an object of that name.
-		return fmt.Errorf("service %s already exists and is not controlled by this RayCluster (or the cache has not seen it yet)", svc.Name)
+		return r.adoptService(ctx, s, svc)
 	}
 	if err != nil {
 		s.events.Add(corev1.EventTypeWarning, EventFailedToCreateService, "Create", "Failed to create %s service %s: %v", kind, svc.Name, err)
 		return fmt.Errorf("creating %s service %s: %w", kind, svc.Name, err)
 	}
 	s.events.Add(corev1.EventTypeNormal, EventCreatedService, "Create", "Created %s service %s", kind, svc.Name)
+	return nil
+}
+
+// adoptService handles a Service that exists but is not among the cluster's cached children. The
+// cache holds only Services labelled app.kubernetes.io/created-by=kuberay-operator, and builds
+// before that label was on every Service created headless worker and serve Services without it:
+// such a Service, controlled by this cluster, gets the label (one patch, once) so that the cache
+// sees it from then on. A Service of that name controlled by anything else is an error.
+func (r *Reconciler) adoptService(ctx context.Context, s *scope, want *corev1.Service) error {
+	have := &metav1.PartialObjectMetadata{}
+	have.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Service"))
+	if err := r.reader.Get(ctx, client.ObjectKeyFromObject(want), have); err != nil {
+		return fmt.Errorf("service %s already exists, and reading it failed: %w", want.Name, err)
+	}
+	if !metav1.IsControlledBy(have, s.cluster) {
+		return fmt.Errorf("service %s already exists and is not controlled by this RayCluster", want.Name)
+	}
+	if have.Labels[rayv1.KubernetesCreatedByLabelKey] == rayv1.ComponentName {
+		// Ours and labelled: the cache has not caught up with it yet.
+		return nil
+	}
+	before := have.DeepCopy()
+	have.Labels = resources.CreatedByOperator(have.Labels)
+	if err := r.client.Patch(ctx, have, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("labelling Service %s created by an earlier operator version: %w", want.Name, err)
+	}
+	ctrl.LoggerFrom(ctx).Info("Labelled a Service created by an earlier operator version", "Service", want.Name, "label", rayv1.KubernetesCreatedByLabelKey)
 	return nil
 }
 

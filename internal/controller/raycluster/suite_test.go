@@ -24,11 +24,13 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/component-base/featuregate"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -48,7 +50,9 @@ var (
 	k8s      client.Client // uncached admin client
 	writes   *writeCounter // wraps the controller's client
 	observed *reconcileObserver
-	kubelet  *fakeKubelet
+	// reconciler is the controller under test.
+	reconciler *Reconciler
+	kubelet    *fakeKubelet
 	// gates are the controller's feature gates.
 	gates featuregate.MutableFeatureGate
 	// tokenSource makes generated auth tokens predictable.
@@ -69,11 +73,19 @@ var _ = BeforeSuite(func() {
 	k8s = env.Client
 	ctx, cancel := context.WithCancel(context.Background())
 	log.SetLogger(logrDiscard())
+	// As in the operator, Secrets and Services are cached only when they carry the created-by
+	// label, and objects users name are read uncached: a Service the controller creates without
+	// the label, or a user's Secret it waits for, would otherwise go unseen.
+	ours := labels.SelectorFromSet(labels.Set{rayv1.KubernetesCreatedByLabelKey: rayv1.ComponentName})
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}:  {Label: ours},
+			&corev1.Service{}: {Label: ours},
+		}},
 	})
 	Expect(err).NotTo(HaveOccurred())
 	writes = &writeCounter{Client: mgr.GetClient()}
@@ -90,9 +102,11 @@ var _ = BeforeSuite(func() {
 	r, err := New(writes, cfg,
 		reconcilekit.Deps{Recorder: mgr.GetEventRecorder(ControllerName), Registerer: prometheus.NewRegistry()},
 		WithTokenSource(tokenSource),
+		WithAPIReader(mgr.GetAPIReader()),
 		withReconcileObserver(observed.record))
 	Expect(err).NotTo(HaveOccurred())
 	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())
+	reconciler = r
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
 	kubelet = &fakeKubelet{c: k8s, held: map[string]bool{}}

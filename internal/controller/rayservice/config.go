@@ -3,6 +3,8 @@ package rayservice
 import (
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 )
 
@@ -69,3 +71,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 
 // Option customises a Reconciler.
 type Option func(*Reconciler)
+
+// WithAPIReader sets the uncached reader of the Services the manager's cache leaves out (those
+// without app.kubernetes.io/created-by=kuberay-operator). Without one they are read through the
+// controller's client.
+func WithAPIReader(rd client.Reader) Option { return func(r *Reconciler) { r.reader = rd } }

@@ -32,7 +32,9 @@ import (
 // Reconciler reconciles RayServices.
 type Reconciler struct {
 	reconcilekit.Deps
-	client  client.Client
+	client client.Client
+	// reader reads uncached what the cache leaves out (Services without the operator's label).
+	reader  client.Reader
 	cfg     Config
 	prober  Prober
 	metrics *serviceMetrics
@@ -48,6 +50,9 @@ func New(c client.Client, cfg Config, deps reconcilekit.Deps, opts ...Option) (*
 	r.Deps = deps.WithDefaults(cfg.Settings)
 	for _, o := range opts {
 		o(r)
+	}
+	if r.reader == nil {
+		r.reader = c
 	}
 	var err error
 	if r.metrics, err = newServiceMetrics(r.Registerer, c); err != nil {

@@ -3,6 +3,7 @@ package rayservice
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
@@ -31,6 +32,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -129,11 +131,17 @@ type operator struct {
 }
 
 func startOperator() (*operator, error) {
+	// As in the operator, Services and EndpointSlices are cached only with the created-by label.
+	ours := labels.SelectorFromSet(labels.Set{rayv1.KubernetesCreatedByLabelKey: rayv1.ComponentName})
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Service{}:            {Label: ours},
+			&discoveryv1.EndpointSlice{}: {Label: ours},
+		}},
 	})
 	if err != nil {
 		return nil, err
@@ -145,7 +153,7 @@ func startOperator() (*operator, error) {
 		Recorder:   mgr.GetEventRecorder(ControllerName),
 		Registerer: prometheus.NewRegistry(),
 		Resolver:   dashboardresolver.Func(heads.client),
-	})
+	}, WithAPIReader(mgr.GetAPIReader()))
 	if err != nil {
 		return nil, err
 	}
@@ -438,11 +446,16 @@ func syncEndpointSlice(ctx context.Context, svc *corev1.Service) error {
 	want := &discoveryv1.EndpointSlice{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: svc.Name + "-test", Namespace: svc.Namespace,
-			Labels: map[string]string{discoveryv1.LabelServiceName: svc.Name},
+			// As Kubernetes' EndpointSlice controller does, the slice copies its Service's labels.
+			Labels: maps.Clone(svc.Labels),
 		},
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Endpoints:   eps,
 	}
+	if want.Labels == nil {
+		want.Labels = map[string]string{}
+	}
+	want.Labels[discoveryv1.LabelServiceName] = svc.Name
 	have := &discoveryv1.EndpointSlice{}
 	err := k8s.Get(ctx, client.ObjectKeyFromObject(want), have)
 	if apierrors.IsNotFound(err) {
@@ -451,10 +464,10 @@ func syncEndpointSlice(ctx context.Context, svc *corev1.Service) error {
 	if err != nil {
 		return err
 	}
-	if apiequality.Semantic.DeepEqual(have.Endpoints, want.Endpoints) {
+	if apiequality.Semantic.DeepEqual(have.Endpoints, want.Endpoints) && apiequality.Semantic.DeepEqual(have.Labels, want.Labels) {
 		return nil
 	}
-	have.Endpoints = want.Endpoints
+	have.Endpoints, have.Labels = want.Endpoints, want.Labels
 	return k8s.Update(ctx, have)
 }
 

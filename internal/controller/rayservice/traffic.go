@@ -190,10 +190,17 @@ func (r *Reconciler) reconcileTraffic(ctx context.Context, s *scope) (bool, erro
 	return false, nil
 }
 
-// ensureService applies a Service when it is missing or its selector, ports or type differ.
+// ensureService applies a Service when it is missing, unlabelled, or its selector, ports or type
+// differ.
 func (r *Reconciler) ensureService(ctx context.Context, s *scope, want *corev1.Service) error {
 	have := &corev1.Service{}
 	err := r.client.Get(ctx, client.ObjectKeyFromObject(want), have)
+	if apierrors.IsNotFound(err) {
+		// The cache holds only Services labelled created-by=kuberay-operator: one an earlier
+		// version created without that label, or a user's Service of that name, is seen only
+		// uncached. Ours is then applied, which labels it.
+		err = r.reader.Get(ctx, client.ObjectKeyFromObject(want), have)
+	}
 	switch {
 	case apierrors.IsNotFound(err):
 		have = nil
@@ -201,7 +208,8 @@ func (r *Reconciler) ensureService(ctx context.Context, s *scope, want *corev1.S
 		return fmt.Errorf("getting Service %s: %w", want.Name, err)
 	case !metav1.IsControlledBy(have, s.rs):
 		return fmt.Errorf("service %s exists and is not controlled by this RayService", want.Name)
-	case apiequality.Semantic.DeepEqual(have.Spec.Selector, want.Spec.Selector) && samePorts(have.Spec.Ports, want.Spec.Ports) &&
+	case have.Labels[rayv1.KubernetesCreatedByLabelKey] == rayv1.ComponentName &&
+		apiequality.Semantic.DeepEqual(have.Spec.Selector, want.Spec.Selector) && samePorts(have.Spec.Ports, want.Spec.Ports) &&
 		(want.Spec.Type == "" || have.Spec.Type == want.Spec.Type):
 		return nil
 	}
@@ -252,9 +260,7 @@ func buildServeService(rs *rayv1.RayService, rc *rayv1.RayCluster) (*corev1.Serv
 	svc.Name = serveServiceName(rs)
 	svc.Namespace = rs.Namespace
 	svc.OwnerReferences = []metav1.OwnerReference{ownerReference(rs)}
-	if svc.Labels == nil {
-		svc.Labels = map[string]string{}
-	}
+	svc.Labels = resources.CreatedByOperator(svc.Labels)
 	svc.Labels[rayv1.RayOriginatedFromCRNameLabelKey] = rs.Name
 	svc.Labels[rayv1.RayOriginatedFromCRDLabelKey] = string(rayv1.RayServiceCRD)
 	svc.Labels[rayv1.RayClusterServingServiceLabelKey] = rs.Name + "-serve"

@@ -2,7 +2,8 @@
 // when one is at hand: it creates N RayClusters (1 head + 2 workers each) against a local control
 // plane, plays kubelet, and prints one row per operator with the seconds until every pod exists,
 // the seconds until every cluster is ready, the API writes per cluster with and without events,
-// the operator's peak RSS and the CPU seconds it used. It is a benchmark, not a test: it reports
+// the operator's peak RSS, the CPU seconds it used and the seconds its requests waited on its
+// client-side rate limiters. It is a benchmark, not a test: it reports
 // numbers and never fails on them.
 //
 //	go run ./test/bench/operator -n 100
@@ -11,9 +12,15 @@
 // It starts envtest (bin/kube-apiserver, bin/etcd) unless $KUBECONFIG is set, builds
 // ./cmd/manager and runs it as a subprocess, so the numbers include the real binary's start-up,
 // informers and client rate limits. With $KUBERAY_BIN, that binary (KubeRay's flags are ours)
-// runs next, on the same control plane, with its own namespace of N clusters. Each operator
-// watches its own namespace and a shared one holding the -unrelated pods and Secrets, which no
-// operator owns: they show what each operator's cache costs in a busy cluster.
+// runs next, on the same control plane, with its own namespace of N clusters, after KubeRay's
+// CRDs from $KUBERAY_CRDS (a directory of CRD YAML files, by default ../shared/kuberay/crds when
+// present) replaced ours; ours are put back afterwards. docs/operator-performance.md says how to
+// build KubeRay for this. Each operator watches its own namespace and a shared one holding the
+// -unrelated pods and Secrets, which no operator owns: they show what each operator's cache costs
+// in a busy cluster.
+//
+// An operator's run gives up after -timeout, which by default grows with -n (5 minutes plus one
+// second per cluster: the cluster creates and pod writes of one run grow linearly with it).
 //
 // Counting writes: kube-apiserver's apiserver_request_total has no user-agent label, so the bench
 // scrapes it before and after each operator's run (the runs do not overlap) and sums
@@ -30,6 +37,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +47,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -47,6 +57,8 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
 	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
@@ -61,14 +73,19 @@ func main() {
 
 func run() error {
 	n := flag.Int("n", 100, "number of RayClusters per operator")
-	timeout := flag.Duration("timeout", 10*time.Minute, "give up on an operator's run after this long")
+	timeout := flag.Duration("timeout", 0, "give up on an operator's run after this long (default 5m plus 1s per cluster)")
 	namespace := flag.String("namespace", "rayk8s-bench", "prefix of the namespaces the bench creates")
 	unrelated := flag.Int("unrelated", 0, "pods and Secrets (each) that no operator owns, created before the runs")
 	flag.Parse()
-	if *n <= 0 || *unrelated < 0 {
-		return fmt.Errorf("-n must be positive and -unrelated not negative, got %d and %d", *n, *unrelated)
+	if *n <= 0 || *unrelated < 0 || *timeout < 0 {
+		return fmt.Errorf("-n must be positive, -unrelated and -timeout not negative, got %d, %d and %v", *n, *unrelated, *timeout)
+	}
+	if *timeout == 0 {
+		*timeout = runTimeout(*n)
 	}
 	ctx := context.Background()
+	// envtest's CRD installer logs through controller-runtime; the bench prints only its rows.
+	crlog.SetLogger(logr.Discard())
 
 	root, err := testenv.RepoRoot()
 	if err != nil {
@@ -102,7 +119,11 @@ func run() error {
 		if _, err := os.Stat(kb); err != nil {
 			return fmt.Errorf("KUBERAY_BIN: %w", err)
 		}
-		operators = append(operators, operator{name: "kuberay", bin: kb})
+		crds, err := kubeRayCRDs(os.Getenv("KUBERAY_CRDS"), testenv.SharedDir())
+		if err != nil {
+			return err
+		}
+		operators = append(operators, operator{name: "kuberay", bin: kb, crds: crds, restoreCRDs: filepath.Join(root, "config", "crd", "bases")})
 	} else {
 		fmt.Fprintln(os.Stderr, "bench-operator: KUBERAY_BIN is not set: measuring rayk8s alone")
 	}
@@ -123,6 +144,11 @@ func run() error {
 	fmt.Printf("%-8s %8s %9s %12s %15s %20s %14s %8s\n", "operator", "clusters", "unrelated", "all_pods_s", "all_ready_s",
 		"writes_per_cluster", "w/o_events", "peak_rss_mib")
 	for _, op := range operators {
+		if op.crds != "" {
+			if err := installCRDs(cfg, op.crds); err != nil {
+				return err
+			}
+		}
 		res, err := benchOperator(ctx, c, cfg, op, benchRun{
 			n: *n, namespace: *namespace + "-" + op.name, shared: shared, kubeconfig: kubeconfig, logDir: tmp, timeout: *timeout,
 		})
@@ -131,12 +157,50 @@ func run() error {
 		}
 		res.unrelated = *unrelated
 		fmt.Println(res.row())
+		if op.restoreCRDs != "" {
+			if err := installCRDs(cfg, op.restoreCRDs); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
 // operator is a binary that takes KubeRay's operator flags.
-type operator struct{ name, bin string }
+type operator struct {
+	name, bin string
+	// crds, when set, is a directory of CRDs installed before the run (replacing those of the
+	// same name), and restoreCRDs the directory installed again after it.
+	crds, restoreCRDs string
+}
+
+// runTimeout is the default -timeout for n clusters.
+func runTimeout(n int) time.Duration { return 5*time.Minute + time.Duration(n)*time.Second }
+
+// kubeRayCRDs is the directory of KubeRay's CRDs: $KUBERAY_CRDS, else shared/kuberay/crds of the
+// development workspace.
+func kubeRayCRDs(env, shared string) (string, error) {
+	dir := env
+	if dir == "" && shared != "" {
+		dir = filepath.Join(shared, "kuberay", "crds")
+		fmt.Fprintf(os.Stderr, "bench-operator: KUBERAY_CRDS is not set: installing KubeRay's CRDs from %s\n", dir)
+	}
+	if dir == "" {
+		return "", errors.New("KUBERAY_CRDS: set it to the directory of the CRDs of the KubeRay version KUBERAY_BIN was built from (its ray-operator/config/crd/bases)")
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("KUBERAY_CRDS: %s is not a directory of CRD files", dir)
+	}
+	return dir, nil
+}
+
+// installCRDs creates or updates the CRDs in dir and waits until they are served.
+func installCRDs(cfg *rest.Config, dir string) error {
+	if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{dir}, ErrorIfPathMissing: true, MaxTime: 2 * time.Minute}); err != nil {
+		return fmt.Errorf("installing the CRDs of %s: %w", dir, err)
+	}
+	return nil
+}
 
 // benchRun is one operator's run.
 type benchRun struct {
@@ -154,18 +218,66 @@ type result struct {
 	writes, eventWrites float64 // per cluster
 	peakRSSKiB          int
 	cpu                 time.Duration
+	// throttled is the seconds requests waited on client-side rate limiters, when known.
+	throttled      float64
+	throttledKnown bool
 }
 
 func (r result) row() string {
-	return fmt.Sprintf("%-8s %8d %9d %12.2f %15.2f %20.2f %14.2f %12.1f cpu_s=%.1f", r.operator, r.clusters, r.unrelated,
-		r.podsAt.Seconds(), r.readyAt.Seconds(), r.writes, r.writes-r.eventWrites, float64(r.peakRSSKiB)/1024, r.cpu.Seconds())
+	throttled := "throttled_s=n/a"
+	if r.throttledKnown {
+		throttled = fmt.Sprintf("throttled_s=%.2f", r.throttled)
+	}
+	return fmt.Sprintf("%-8s %8d %9d %12.2f %15.2f %20.2f %14.2f %12.1f cpu_s=%.1f %s", r.operator, r.clusters, r.unrelated,
+		r.podsAt.Seconds(), r.readyAt.Seconds(), r.writes, r.writes-r.eventWrites, float64(r.peakRSSKiB)/1024, r.cpu.Seconds(), throttled)
 }
 
-// operatorArgs are the flags both operators understand: no metrics or probe listeners, no leader
-// election, and only the run's namespace and the shared one watched.
-func operatorArgs(run benchRun) []string {
-	return []string{"--metrics-addr=0", "--health-probe-bind-address=0", "--enable-leader-election=false",
+// operatorArgs are the flags both operators understand: metrics on a loopback port, no probe
+// listener, no leader election, and only the run's namespace and the shared one watched.
+func operatorArgs(run benchRun, metricsAddr string) []string {
+	return []string{"--metrics-addr=" + metricsAddr, "--health-probe-bind-address=0", "--enable-leader-election=false",
 		"--watch-namespace=" + run.namespace + "," + run.shared}
+}
+
+// freeLoopbackAddr returns a loopback address with a port free at the time of the call.
+func freeLoopbackAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("finding a free port: %w", err)
+	}
+	addr := l.Addr().String()
+	return addr, l.Close()
+}
+
+// rateLimiterWait scrapes the operator's metrics for the seconds its requests spent waiting on
+// client-side rate limiters (rest_client_rate_limiter_duration_seconds_sum over every verb and
+// host). ok is false when the operator does not export that histogram.
+func rateLimiterWait(ctx context.Context, addr string) (wait float64, ok bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return 0, false, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, false, fmt.Errorf("scraping the operator's metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	const name = "rest_client_rate_limiter_duration_seconds_sum"
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			continue
+		}
+		wait, ok = wait+v, true
+	}
+	return wait, ok, sc.Err()
 }
 
 // benchOperator starts op, creates the run's clusters, waits until every pod exists and every
@@ -185,7 +297,11 @@ func benchOperator(ctx context.Context, c client.Client, cfg *rest.Config, op op
 		return result{}, err
 	}
 	defer logf.Close()
-	mgr := exec.Command(op.bin, operatorArgs(run)...)
+	metricsAddr, err := freeLoopbackAddr()
+	if err != nil {
+		return result{}, err
+	}
+	mgr := exec.Command(op.bin, operatorArgs(run, metricsAddr)...)
 	mgr.Env = append(os.Environ(), "KUBECONFIG="+run.kubeconfig)
 	mgr.Stdout, mgr.Stderr = logf, logf
 	if err := mgr.Start(); err != nil {
@@ -237,11 +353,15 @@ func benchOperator(ctx context.Context, c client.Client, cfg *rest.Config, op op
 	if err != nil {
 		return result{}, err
 	}
+	wait, waitKnown, err := rateLimiterWait(ctx, metricsAddr)
+	if err != nil {
+		return result{}, err
+	}
 	n := float64(run.n)
 	return result{operator: op.name, clusters: run.n, podsAt: podsAt, readyAt: readyAt,
 		writes:      (after.operator - before.operator - n) / n, // minus the bench's own creates
 		eventWrites: (after.events - before.events) / n,
-		peakRSSKiB:  usage.peakRSSKiB, cpu: usage.cpu}, nil
+		peakRSSKiB:  usage.peakRSSKiB, cpu: usage.cpu, throttled: wait, throttledKnown: waitKnown}, nil
 }
 
 func createNamespace(ctx context.Context, c client.Client, name string) error {

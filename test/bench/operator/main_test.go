@@ -52,8 +52,8 @@ func TestReadUsageOfAStandInOperator(t *testing.T) {
 }
 
 func TestOperatorArgsWatchTheRunAndTheSharedNamespace(t *testing.T) {
-	args := operatorArgs(benchRun{namespace: "bench-kuberay", shared: "bench-unrelated"})
-	for _, want := range []string{"--watch-namespace=bench-kuberay,bench-unrelated", "--enable-leader-election=false", "--metrics-addr=0"} {
+	args := operatorArgs(benchRun{namespace: "bench-kuberay", shared: "bench-unrelated"}, "127.0.0.1:4242")
+	for _, want := range []string{"--watch-namespace=bench-kuberay,bench-unrelated", "--enable-leader-election=false", "--metrics-addr=127.0.0.1:4242"} {
 		if !slices.Contains(args, want) {
 			t.Errorf("operatorArgs = %v, missing %s", args, want)
 		}
@@ -64,8 +64,34 @@ func TestRowPrintsWritesWithAndWithoutEvents(t *testing.T) {
 	r := result{operator: "kuberay", clusters: 500, unrelated: 10000, podsAt: 40 * time.Second, readyAt: 64100 * time.Millisecond,
 		writes: 10, eventWrites: 4, peakRSSKiB: 130 * 1024, cpu: 28800 * time.Millisecond}
 	f := strings.Fields(r.row())
-	want := []string{"kuberay", "500", "10000", "40.00", "64.10", "10.00", "6.00", "130.0", "cpu_s=28.8"}
+	want := []string{"kuberay", "500", "10000", "40.00", "64.10", "10.00", "6.00", "130.0", "cpu_s=28.8", "throttled_s=n/a"}
 	if !slices.Equal(f, want) {
 		t.Fatalf("row = %q, want fields %v", r.row(), want)
+	}
+	r.throttled, r.throttledKnown = 0.25, true
+	if f := strings.Fields(r.row()); f[len(f)-1] != "throttled_s=0.25" {
+		t.Fatalf("row = %q, want it to end with throttled_s=0.25", r.row())
+	}
+}
+
+func TestRunTimeoutGrowsWithClusters(t *testing.T) {
+	if got := runTimeout(100); got != 5*time.Minute+100*time.Second {
+		t.Errorf("runTimeout(100) = %v", got)
+	}
+	if got := runTimeout(500); got != 5*time.Minute+500*time.Second {
+		t.Errorf("runTimeout(500) = %v", got)
+	}
+}
+
+func TestKubeRayCRDs(t *testing.T) {
+	dir := t.TempDir()
+	if got, err := kubeRayCRDs(dir, "/nowhere"); err != nil || got != dir {
+		t.Errorf("kubeRayCRDs(%q) = %q, %v; want the directory itself", dir, got, err)
+	}
+	if _, err := kubeRayCRDs("", ""); err == nil || !strings.Contains(err.Error(), "KUBERAY_CRDS") {
+		t.Errorf("without KUBERAY_CRDS or shared/: err = %v, want one naming KUBERAY_CRDS", err)
+	}
+	if _, err := kubeRayCRDs(dir+"/missing", ""); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("a missing directory: err = %v", err)
 	}
 }

@@ -28,6 +28,19 @@ func headServiceLabels(cluster string) map[string]string {
 	}
 }
 
+// CreatedByOperator adds app.kubernetes.io/created-by=kuberay-operator to labels and returns them.
+// KubeRay puts that label on its head Services but not on its headless worker and serve Services;
+// rayk8s puts it on every Service it creates, so that the operator's cache can hold only its own
+// Services (and their EndpointSlices, which copy the Service's labels). KubeRay's own labels are
+// all kept, so selectors written for KubeRay's Services still match.
+func CreatedByOperator(labels map[string]string) map[string]string {
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[rayv1.KubernetesCreatedByLabelKey] = rayv1.ComponentName
+	return labels
+}
+
 // HeadServiceSelector is the selector of the head Service; the reconciler can use it to list the
 // head Service too.
 func HeadServiceSelector(cluster string) map[string]string { return headServiceLabels(cluster) }
@@ -158,7 +171,7 @@ func BuildHeadlessWorkerService(c *rayv1.RayCluster) *corev1.Service {
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            HeadlessWorkerServiceName(c),
 			Namespace:       c.Namespace,
-			Labels:          map[string]string{rayv1.RayClusterHeadlessServiceLabelKey: c.Name},
+			Labels:          CreatedByOperator(map[string]string{rayv1.RayClusterHeadlessServiceLabelKey: c.Name}),
 			OwnerReferences: ownerRefs(c),
 		},
 		Spec: corev1.ServiceSpec{
@@ -192,11 +205,11 @@ func BuildServeService(c *rayv1.RayCluster) (*corev1.Service, error) {
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      ServeServiceName(c),
 			Namespace: c.Namespace,
-			Labels: map[string]string{
+			Labels: CreatedByOperator(map[string]string{
 				rayv1.RayOriginatedFromCRNameLabelKey:  c.Name,
 				rayv1.RayOriginatedFromCRDLabelKey:     string(rayv1.RayClusterCRD),
 				rayv1.RayClusterServingServiceLabelKey: c.Name + serveServiceLabelSuffix,
-			},
+			}),
 			OwnerReferences: ownerRefs(c),
 		},
 		Spec: corev1.ServiceSpec{

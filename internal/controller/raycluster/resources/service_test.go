@@ -170,7 +170,8 @@ func TestBuildHeadlessWorkerService(t *testing.T) {
 	if svc == nil {
 		t.Fatal("no headless service for a multi-host group")
 	}
-	if svc.Name != "rc-headless" || svc.Namespace != "ns" || svc.Labels[rayv1.RayClusterHeadlessServiceLabelKey] != "rc" {
+	if svc.Name != "rc-headless" || svc.Namespace != "ns" || svc.Labels[rayv1.RayClusterHeadlessServiceLabelKey] != "rc" ||
+		svc.Labels[rayv1.KubernetesCreatedByLabelKey] != rayv1.ComponentName {
 		t.Errorf("metadata = %+v", svc.ObjectMeta)
 	}
 	if svc.Spec.ClusterIP != corev1.ClusterIPNone || !svc.Spec.PublishNotReadyAddresses {
@@ -190,6 +191,8 @@ func TestBuildServeService(t *testing.T) {
 	}
 	wantLabels := map[string]string{
 		rayv1.RayOriginatedFromCRNameLabelKey: "rc", rayv1.RayOriginatedFromCRDLabelKey: "RayCluster", rayv1.RayClusterServingServiceLabelKey: "rc-serve",
+		// KubeRay's serve Service lacks it; the operator's cache selects on it.
+		rayv1.KubernetesCreatedByLabelKey: rayv1.ComponentName,
 	}
 	if diff := cmp.Diff(wantLabels, svc.Labels); diff != "" {
 		t.Errorf("labels (-want +got):\n%s", diff)
