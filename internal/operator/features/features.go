@@ -38,7 +38,8 @@ const (
 	// GCSFaultToleranceEmbeddedStorage allows the rocksdb GCS fault-tolerance backend. Alpha, off by default.
 	GCSFaultToleranceEmbeddedStorage featuregate.Feature = "GCSFaultToleranceEmbeddedStorage"
 
-	// RayClusterMTLS enables mutual TLS between Ray nodes. Alpha, off by default.
+	// RayClusterMTLS enables spec.tlsOptions: mutual TLS between Ray nodes with certificates from
+	// cert-manager. Alpha, off by default.
 	RayClusterMTLS featuregate.Feature = "RayClusterMTLS"
 
 	// RayClusterHistoryServer allows spec.historyServerOptions. Alpha, off by default. The gate is
@@ -103,7 +104,7 @@ func Parse(spec string) (featuregate.MutableFeatureGate, error) {
 // names and defaults so that existing values files parse, but enabling one is refused at startup
 // rather than accepted and ignored. A gate leaves this list when its feature lands.
 func NotImplemented() []featuregate.Feature {
-	return []featuregate.Feature{RayClusterMTLS, KubernetesWAS}
+	return []featuregate.Feature{KubernetesWAS}
 }
 
 // CheckImplemented reports every enabled gate of g whose feature this build does not have.

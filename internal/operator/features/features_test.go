@@ -74,7 +74,7 @@ func TestCheckImplemented(t *testing.T) {
 			t.Errorf("%s=false refused: %v", f, err)
 		}
 	}
-	for _, f := range []featuregate.Feature{RayClusterNetworkPolicy, RayClusterHistoryServer} {
+	for _, f := range []featuregate.Feature{RayClusterNetworkPolicy, RayClusterHistoryServer, RayClusterMTLS} {
 		if slices.Contains(NotImplemented(), f) {
 			t.Errorf("%s is listed as not implemented", f)
 		}
@@ -85,8 +85,8 @@ func TestCheckImplemented(t *testing.T) {
 	}
 	g, _ := Parse("RayClusterMTLS=true,KubernetesWAS=true,RayJobDeletionPolicy=false")
 	err := CheckImplemented(g)
-	if err == nil || !strings.Contains(err.Error(), "RayClusterMTLS") || !strings.Contains(err.Error(), "KubernetesWAS") {
-		t.Errorf("error %v does not name both gates", err)
+	if err == nil || strings.Contains(err.Error(), "RayClusterMTLS") || !strings.Contains(err.Error(), "KubernetesWAS") {
+		t.Errorf("error %v must name KubernetesWAS and only it", err)
 	}
 }
 
