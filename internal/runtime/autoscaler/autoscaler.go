@@ -7,6 +7,7 @@ package autoscaler
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -73,6 +74,9 @@ type Options struct {
 	// HeadAddress is the head's GCS host:port; empty means 127.0.0.1 and the head's
 	// rayStartParams port (default 6379), as the sidecar shares the head pod's network.
 	HeadAddress string
+	// HeadTLS dials the head with mutual TLS (RAY_USE_TLS in the sidecar's environment); nil
+	// dials in plain text.
+	HeadTLS *tls.Config
 	// Interval between rounds; zero means DefaultInterval.
 	Interval time.Duration
 	// MaxWorkers caps the cluster's worker pods; zero means the groups' maxReplicas only.
@@ -301,7 +305,7 @@ func (a *Autoscaler) head(c *rayv1.RayCluster) (HeadState, error) {
 		}
 		addr = net.JoinHostPort("127.0.0.1", port)
 	}
-	conn, err := gcs.Dial(addr)
+	conn, err := gcs.Dial(addr, gcs.WithTLS(a.opts.HeadTLS))
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
+	"github.com/rayk8s/rayk8s/internal/runtime/raytls"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 
@@ -42,7 +43,12 @@ func (c *cli) status(p *parsedFlags) int {
 		fmt.Fprintf(c.stderr, "ray status: %v\n", err)
 		return 1
 	}
-	conn, err := gcs.Dial(addr, gcs.WithAuthToken(c.getenv("RAY_AUTH_TOKEN")))
+	tlsCfg, err := raytls.ClientFromEnv(c.getenv)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "ray status: %v\n", err)
+		return 1
+	}
+	conn, err := gcs.Dial(addr, gcs.WithAuthToken(c.getenv("RAY_AUTH_TOKEN")), gcs.WithTLS(tlsCfg))
 	if err != nil {
 		fmt.Fprintf(c.stderr, "ray status: %v\n", err)
 		return 1
