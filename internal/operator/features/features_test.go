@@ -88,6 +88,9 @@ func TestCheckImplemented(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "RayClusterMTLS") || !strings.Contains(err.Error(), "KubernetesWAS") {
 		t.Errorf("error %v must name KubernetesWAS and only it", err)
 	}
+	if err == nil || !strings.Contains(err.Error(), "scheduling.k8s.io/v1alpha3") {
+		t.Errorf("error %v does not say what KubernetesWAS would need", err)
+	}
 }
 
 // TestRayCronJobImplemented: the RayCronJob gate turns its controller on, so enabling it is accepted.
