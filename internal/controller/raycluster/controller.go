@@ -100,6 +100,10 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		b = r.watchCertificates(mgr, b)
 	}
 	b = r.watchBatchSchedulingGroups(b)
+	b, err := r.setupWorkloadScheduling(mgr, b)
+	if err != nil {
+		return err
+	}
 	return b.WithOptions(r.cfg.ControllerOptions()).Complete(r)
 }
 
@@ -219,6 +223,8 @@ func (r *Reconciler) phases() []reconcilekit.Phase[*scope] {
 		reconcilekit.Step("network policies", r.reconcileNetworkPolicies),
 		// Before the pods, which mount the certificates' Secrets.
 		reconcilekit.Step("mtls certificates", r.reconcileMTLS),
+		// Before the pods, which name the PodGroup.
+		reconcilekit.Step("workload scheduling", r.reconcileWorkloadScheduling),
 		reconcilekit.Step("pods", r.reconcilePods),
 	}
 }

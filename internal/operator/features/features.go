@@ -47,7 +47,9 @@ const (
 	// (the rayk8s runtime produces nothing the collector could read).
 	RayClusterHistoryServer featuregate.Feature = "RayClusterHistoryServer"
 
-	// KubernetesWAS integrates with Kubernetes workload-aware scheduling. Alpha, off by default.
+	// KubernetesWAS gang-schedules RayClusters labelled ray.io/gang-scheduling-enabled=true with
+	// Kubernetes workload-aware scheduling (scheduling.k8s.io/v1alpha3 Workload and PodGroup).
+	// Alpha, off by default.
 	KubernetesWAS featuregate.Feature = "KubernetesWAS"
 )
 
@@ -102,19 +104,10 @@ func Parse(spec string) (featuregate.MutableFeatureGate, error) {
 
 // NotImplemented lists the gates whose feature this build does not have yet. They keep KubeRay's
 // names and defaults so that existing values files parse, but enabling one is refused at startup
-// rather than accepted and ignored. A gate leaves this list when its feature lands.
+// rather than accepted and ignored. A gate leaves this list when its feature lands; every gate
+// of KubeRay's is implemented now.
 func NotImplemented() []featuregate.Feature {
-	return []featuregate.Feature{KubernetesWAS}
-}
-
-// notImplementedReason says what is missing for a gate of NotImplemented.
-func notImplementedReason(f featuregate.Feature) string {
-	switch f {
-	case KubernetesWAS:
-		return "KubeRay's integration writes scheduling.k8s.io/v1alpha3 Workload and PodGroup objects and sets pods' spec.schedulingGroup; " +
-			"rayk8s does not build them yet (that alpha API is served only by API servers started with the GenericWorkload feature gate and --runtime-config=scheduling.k8s.io/v1alpha3=true)"
-	}
-	return "its feature is missing"
+	return nil
 }
 
 // CheckImplemented reports every enabled gate of g whose feature this build does not have.
@@ -122,7 +115,7 @@ func CheckImplemented(g featuregate.FeatureGate) error {
 	var errs []error
 	for _, f := range NotImplemented() {
 		if Enabled(g, f) {
-			errs = append(errs, fmt.Errorf("feature gate %s is not implemented yet in rayk8s: %s; remove %s=true", f, notImplementedReason(f), f))
+			errs = append(errs, fmt.Errorf("feature gate %s is not implemented yet in rayk8s; remove %s=true", f, f))
 		}
 	}
 	return errors.Join(errs...)
