@@ -2,7 +2,7 @@
 // head, headless-worker and serve Services, the dashboard Ingress, the autoscaler RBAC objects,
 // the auth-token Secret, the rocksdb GCS storage claim and the NetworkPolicies (all built by the
 // pure functions of the resources sub-package), the cert-manager chain of mTLS (built by the mtls
-// package), scales worker groups, replaces failed pods,
+// package) and the Workload and PodGroup of Kubernetes workload-aware scheduling (kuberneteswas), scales worker groups, replaces failed pods,
 // suspends and resumes, rolls out template changes when asked to, cleans up Redis for GCS fault
 // tolerance on deletion, and reports an honest status.
 //
