@@ -21,9 +21,11 @@ FROM debian:bookworm-slim
 # One interpreter: Debian's python3 sees Debian's python3-sklearn; Ray core (python/ray) pickles with
 # python3-cloudpickle; KubeRay's RayJob sample imports requests and runs `python`, and the operator's Redis
 # clean-up Job runs `python -c "from ray._private.gcs_utils import …"`. KubeRay runs Ray containers as
-# `/bin/bash -c -- "ulimit -n …; ray start …"`, and bash is in the base image. Serve apps may wrap a FastAPI app with `@serve.ingress`.
+# `/bin/bash -c -- "ulimit -n …; ray start …"`, and bash is in the base image. openssl runs the
+# wait-for-tls-ip-san init container of mTLS clusters; Serve apps may wrap a FastAPI app with
+# `@serve.ingress`.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-sklearn python3-cloudpickle python3-numpy python3-requests python-is-python3 \
+ && apt-get install -y --no-install-recommends python3 python3-sklearn python3-cloudpickle python3-numpy python3-requests python-is-python3 openssl \
     python3-starlette python3-fastapi python3-yaml python3-grpcio python3-protobuf \
  && rm -rf /var/lib/apt/lists/*
 RUN useradd --uid 1000 --create-home --shell /bin/bash ray

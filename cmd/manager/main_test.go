@@ -40,8 +40,6 @@ func TestStartupRefusals(t *testing.T) {
 	}{
 		{[]string{"--batch-scheduler=slurm"}, `--batch-scheduler: unknown batch scheduler "slurm"`},
 		{[]string{"--batch-scheduler=volcano", "--enable-batch-scheduler"}, "batch-scheduler"},
-		{[]string{"--feature-gates=RayClusterMTLS=true"}, "feature gate RayClusterMTLS is not implemented yet"},
-		{[]string{"--feature-gates=KubernetesWAS=true"}, "feature gate KubernetesWAS is not implemented yet"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},
 	}
 	for _, tt := range tests {

@@ -92,7 +92,7 @@ func BindFlags(fs *flag.FlagSet) func() (Options, error) {
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election Lease (default: the pod's namespace).")
 	fs.IntVar(&o.ReconcileConcurrency, "reconcile-concurrency", config.DefaultReconcileConcurrency, "Maximum concurrent reconciles per controller.")
 	fs.StringVar(&raw.watchNamespace, "watch-namespace", "", "Comma-separated namespaces to watch (default: all namespaces).")
-	fs.StringVar(&raw.featureGates, "feature-gates", "", "Comma-separated Name=true|false pairs with KubeRay's gate names, e.g. RayJobDeletionPolicy=false. Not implemented yet, so refused when enabled: "+notImplementedGates()+".")
+	fs.StringVar(&raw.featureGates, "feature-gates", "", "Comma-separated Name=true|false pairs with KubeRay's gate names, e.g. RayJobDeletionPolicy=false."+notImplementedGates())
 	fs.BoolVar(&o.EnableMetrics, "enable-metrics", false, "Register the kuberay_* metrics for Ray resources.")
 	fs.Float64Var(&o.QPS, "qps", config.DefaultQPS, "Client-side queries per second to the Kubernetes API.")
 	fs.IntVar(&o.Burst, "burst", config.DefaultBurst, "Client-side burst of queries to the Kubernetes API.")
@@ -130,12 +130,16 @@ func BindFlags(fs *flag.FlagSet) func() (Options, error) {
 	}
 }
 
+// notImplementedGates is the help text's note on the gates this build refuses ("" when none).
 func notImplementedGates() string {
 	var names []string
 	for _, f := range features.NotImplemented() {
 		names = append(names, string(f))
 	}
-	return strings.Join(names, ", ")
+	if len(names) == 0 {
+		return ""
+	}
+	return " Not implemented yet, so refused when enabled: " + strings.Join(names, ", ") + "."
 }
 
 // fromConfig replaces every KubeRay setting of o with the file's; rayk8s-only settings stay.

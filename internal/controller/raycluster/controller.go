@@ -111,7 +111,14 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	if r.cfg.Enabled(features.GCSFaultToleranceEmbeddedStorage) {
 		b = b.Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(clustersReferencing(r.client, GCSStorageClaimIndex)), builder.OnlyMetadata)
 	}
+	if r.cfg.Enabled(features.RayClusterMTLS) {
+		b = r.watchCertificates(mgr, b)
+	}
 	b = r.watchBatchSchedulingGroups(b)
+	b, err = r.setupWorkloadScheduling(mgr, b)
+	if err != nil {
+		return err
+	}
 	return b.WithOptions(r.cfg.ControllerOptions()).Complete(r)
 }
 
@@ -232,6 +239,10 @@ func (r *Reconciler) phases() []reconcilekit.Phase[*scope] {
 		reconcilekit.Step("gcs storage", r.reconcileGCSStorage),
 		// Before the pods, so that they start isolated.
 		reconcilekit.Step("network policies", r.reconcileNetworkPolicies),
+		// Before the pods, which mount the certificates' Secrets.
+		reconcilekit.Step("mtls certificates", r.reconcileMTLS),
+		// Before the pods, which name the PodGroup.
+		reconcilekit.Step("workload scheduling", r.reconcileWorkloadScheduling),
 		reconcilekit.Step("pods", r.reconcilePods),
 	}
 }

@@ -1,7 +1,8 @@
 // Package raycluster reconciles ray.io/v1 RayClusters: it creates the head and worker pods, the
 // head, headless-worker and serve Services, the dashboard Ingress, the autoscaler RBAC objects,
 // the auth-token Secret, the rocksdb GCS storage claim and the NetworkPolicies (all built by the
-// pure functions of the resources sub-package), scales worker groups, replaces failed pods,
+// pure functions of the resources sub-package), the cert-manager chain of mTLS (built by the mtls
+// package) and the Workload and PodGroup of Kubernetes workload-aware scheduling (kuberneteswas), scales worker groups, replaces failed pods,
 // suspends and resumes, rolls out template changes when asked to, cleans up Redis for GCS fault
 // tolerance on deletion, and reports an honest status.
 //
@@ -18,13 +19,15 @@
 // +kubebuilder:rbac:groups="",resources=pods/resize,verbs=patch
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=cert-manager.io,resources=issuers;certificates,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=scheduling.volcano.sh;scheduling.x-k8s.io,resources=podgroups,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=scheduling.k8s.io,resources=workloads;podgroups,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 package raycluster

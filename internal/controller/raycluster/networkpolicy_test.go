@@ -20,7 +20,8 @@ import (
 )
 
 // Integration tests of spec.networkPolicy (RayClusterNetworkPolicy gate) and of the alpha fields
-// this build refuses (spec.tlsOptions, spec.historyServerOptions). envtest has no network-policy
+// refused without their gate (spec.tlsOptions, spec.historyServerOptions) or in this build (the
+// history collector). envtest has no network-policy
 // agent: these specs prove the objects, not their enforcement.
 
 // networkPolicyNames returns a function listing the names of the NetworkPolicies in ns, for
@@ -178,8 +179,9 @@ var _ = Describe("RayCluster NetworkPolicies", func() {
 	})
 })
 
-var _ = Describe("RayCluster alpha fields this build refuses", func() {
-	It("tlsOptions is reported, not silently ignored", func() {
+var _ = Describe("RayCluster alpha fields refused", func() {
+	It("tlsOptions requires the feature gate", func() {
+		setGate(features.RayClusterMTLS, false)
 		ns := newNamespace()
 		c := builders.RayCluster(ns, "tls").WorkerGroup("small", 1, 0, 10).Obj()
 		c.Spec.TLSOptions = &rayv1.TLSOptions{}

@@ -202,6 +202,7 @@ func (r *Reconciler) createPod(ctx context.Context, s *scope, group string, pod 
 	if err := r.addBatchSchedulingMetadata(s, group, pod); err != nil {
 		return err
 	}
+	r.addWorkloadSchedulingMetadata(s, pod)
 	if err := r.client.Create(ctx, pod); err != nil {
 		return err
 	}

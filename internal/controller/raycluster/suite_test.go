@@ -7,6 +7,7 @@ import (
 
 	"context"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -67,7 +68,8 @@ func TestRayClusterController(t *testing.T) {
 var _ = BeforeSuite(func() {
 	SetDefaultEventuallyTimeout(waitTimeout)
 	SetDefaultEventuallyPollingInterval(50 * time.Millisecond)
-	env, err := testenv.Start()
+	// cert-manager's CRDs (not cert-manager itself: the specs issue the certificates).
+	env, err := testenv.Start(filepath.Join("..", "mtls", "testdata", "crds"))
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(env.Stop)
 	k8s = env.Client
@@ -97,6 +99,7 @@ var _ = BeforeSuite(func() {
 	Expect(gates.SetFromMap(map[string]bool{
 		string(features.GCSFaultToleranceEmbeddedStorage): true,
 		string(features.RayClusterNetworkPolicy):          true,
+		string(features.RayClusterMTLS):                   true,
 	})).To(Succeed())
 	cfg.FeatureGates = gates
 	r, err := New(writes, cfg,

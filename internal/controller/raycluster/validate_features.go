@@ -1,11 +1,15 @@
 package raycluster
 
 import (
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/controller/raycluster/resources"
 	"github.com/rayk8s/rayk8s/internal/operator/features"
 )
 
@@ -42,10 +46,13 @@ func validateAlphaFields(c *rayv1.RayCluster, cfg Config) field.ErrorList {
 	}
 
 	if c.Spec.TLSOptions != nil {
-		// The RayClusterMTLS gate cannot be enabled in this build (the manager refuses it at
-		// startup), so this is KubeRay's gate-off refusal.
-		errs = append(errs, field.Forbidden(spec.Child("tlsOptions"),
-			"requires the RayClusterMTLS feature gate, which this build of rayk8s does not implement yet"))
+		p := spec.Child("tlsOptions")
+		switch {
+		case !cfg.Enabled(features.RayClusterMTLS):
+			errs = append(errs, field.Forbidden(p, "requires the RayClusterMTLS feature gate"))
+		case resources.TLSEnabled(c):
+			errs = append(errs, validateTLSConflicts(c)...)
+		}
 	}
 
 	if h := c.Spec.HistoryServerOptions; h != nil {
@@ -63,6 +70,46 @@ func validateAlphaFields(c *rayv1.RayCluster, cfg Config) field.ErrorList {
 			errs = append(errs, field.Forbidden(p.Child("collectorOptions"),
 				"the history collector sidecar is not supported by rayk8s: its Ray runtime does not produce the Ray events and session logs the collector reads; remove historyServerOptions"))
 		}
+	}
+	return errs
+}
+
+// validateTLSConflicts refuses what would override the TLS settings the operator manages: the
+// TLS variables on a Ray container or in autoscalerOptions.env, and a mount named ray-tls or at
+// /etc/ray/tls (KubeRay refuses the same).
+func validateTLSConflicts(c *rayv1.RayCluster) field.ErrorList {
+	var errs field.ErrorList
+	spec := field.NewPath("spec")
+	const why = "is managed by the operator when spec.tlsOptions.enabled is true"
+	checkEnv := func(p *field.Path, env []corev1.EnvVar) {
+		for i, e := range env {
+			if slices.Contains(resources.TLSEnvNames(), e.Name) {
+				errs = append(errs, field.Forbidden(p.Index(i).Child("name"), e.Name+" "+why))
+			}
+		}
+	}
+	checkMounts := func(p *field.Path, mounts []corev1.VolumeMount) {
+		for i, m := range mounts {
+			if m.Name == resources.TLSVolumeName || m.MountPath == resources.TLSMountPath {
+				errs = append(errs, field.Forbidden(p.Index(i), "a volume mount named "+resources.TLSVolumeName+" or at "+resources.TLSMountPath+" "+why))
+			}
+		}
+	}
+	checkRay := func(p *field.Path, t *corev1.PodTemplateSpec) {
+		if len(t.Spec.Containers) == 0 {
+			return
+		}
+		ctr := p.Child("template", "spec", "containers").Index(0)
+		checkEnv(ctr.Child("env"), t.Spec.Containers[0].Env)
+		checkMounts(ctr.Child("volumeMounts"), t.Spec.Containers[0].VolumeMounts)
+	}
+	checkRay(spec.Child("headGroupSpec"), &c.Spec.HeadGroupSpec.Template)
+	for i := range c.Spec.WorkerGroupSpecs {
+		checkRay(spec.Child("workerGroupSpecs").Index(i), &c.Spec.WorkerGroupSpecs[i].Template)
+	}
+	if o := c.Spec.AutoscalerOptions; o != nil {
+		checkEnv(spec.Child("autoscalerOptions", "env"), o.Env)
+		checkMounts(spec.Child("autoscalerOptions", "volumeMounts"), o.VolumeMounts)
 	}
 	return errs
 }

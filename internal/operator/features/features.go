@@ -38,7 +38,8 @@ const (
 	// GCSFaultToleranceEmbeddedStorage allows the rocksdb GCS fault-tolerance backend. Alpha, off by default.
 	GCSFaultToleranceEmbeddedStorage featuregate.Feature = "GCSFaultToleranceEmbeddedStorage"
 
-	// RayClusterMTLS enables mutual TLS between Ray nodes. Alpha, off by default.
+	// RayClusterMTLS enables spec.tlsOptions: mutual TLS between Ray nodes with certificates from
+	// cert-manager. Alpha, off by default.
 	RayClusterMTLS featuregate.Feature = "RayClusterMTLS"
 
 	// RayClusterHistoryServer allows spec.historyServerOptions. Alpha, off by default. The gate is
@@ -46,7 +47,9 @@ const (
 	// (the rayk8s runtime produces nothing the collector could read).
 	RayClusterHistoryServer featuregate.Feature = "RayClusterHistoryServer"
 
-	// KubernetesWAS integrates with Kubernetes workload-aware scheduling. Alpha, off by default.
+	// KubernetesWAS gang-schedules RayClusters labelled ray.io/gang-scheduling-enabled=true with
+	// Kubernetes workload-aware scheduling (scheduling.k8s.io/v1alpha3 Workload and PodGroup).
+	// Alpha, off by default.
 	KubernetesWAS featuregate.Feature = "KubernetesWAS"
 )
 
@@ -101,9 +104,10 @@ func Parse(spec string) (featuregate.MutableFeatureGate, error) {
 
 // NotImplemented lists the gates whose feature this build does not have yet. They keep KubeRay's
 // names and defaults so that existing values files parse, but enabling one is refused at startup
-// rather than accepted and ignored. A gate leaves this list when its feature lands.
+// rather than accepted and ignored. A gate leaves this list when its feature lands; every gate
+// of KubeRay's is implemented now.
 func NotImplemented() []featuregate.Feature {
-	return []featuregate.Feature{RayClusterMTLS, KubernetesWAS}
+	return nil
 }
 
 // CheckImplemented reports every enabled gate of g whose feature this build does not have.

@@ -7,6 +7,7 @@ package autoscaler
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -77,6 +78,9 @@ type Options struct {
 	// AuthToken is the cluster's token (RAY_AUTH_TOKEN) when token authentication is on; the
 	// head's GCS port refuses calls without it.
 	AuthToken string
+	// HeadTLS dials the head with mutual TLS (RAY_USE_TLS in the sidecar's environment); nil
+	// dials in plain text.
+	HeadTLS *tls.Config
 	// Interval between rounds; zero means DefaultInterval.
 	Interval time.Duration
 	// MaxWorkers caps the cluster's worker pods; zero means the groups' maxReplicas only.
@@ -309,7 +313,7 @@ func (a *Autoscaler) head(c *rayv1.RayCluster) (HeadState, error) {
 		}
 		addr = net.JoinHostPort("127.0.0.1", port)
 	}
-	conn, err := gcs.Dial(addr, gcs.WithAuthToken(a.opts.AuthToken))
+	conn, err := gcs.Dial(addr, gcs.WithAuthToken(a.opts.AuthToken), gcs.WithTLS(a.opts.HeadTLS))
 	if err != nil {
 		return nil, err
 	}

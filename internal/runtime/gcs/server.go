@@ -6,6 +6,7 @@ package gcs
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -56,7 +57,10 @@ type Options struct {
 	StorageConfig StorageConfig
 	// AuthToken, when set, must come with every RPC except the CheckAlive
 	// health check (Ray's token authentication, RAY_AUTH_MODE=token).
-	AuthToken   string
+	AuthToken string
+	// TLS, when set, serves mutual TLS only (raytls.Files.Server): plain-text peers and
+	// peers without a certificate of the cluster's CA are refused.
+	TLS         *tls.Config
 	ClusterID   string
 	SessionName string
 }

@@ -6,6 +6,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -22,6 +23,7 @@ import (
 	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
 	"github.com/rayk8s/rayk8s/internal/runtime/jobs"
 	"github.com/rayk8s/rayk8s/internal/runtime/raylet"
+	"github.com/rayk8s/rayk8s/internal/runtime/raytls"
 	serveagent "github.com/rayk8s/rayk8s/internal/serve/agent"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
@@ -87,6 +89,11 @@ type Config struct {
 	// AuthToken turns on token authentication: the head requires it on the
 	// dashboard and the GCS port, every node sends it to the head.
 	AuthToken string
+	// TLS turns on mutual TLS (RAY_USE_TLS): the GCS port, every connection to the head and the
+	// node-to-node traffic of Serve replicas and Ray core use the node's certificate and accept
+	// only peers with a certificate of the same CA. Health endpoints on the agent port stay
+	// plain HTTP for the kubelet's probes.
+	TLS *raytls.Files
 
 	Logger logr.Logger
 }
@@ -215,6 +222,14 @@ func serveHTTP(l net.Listener, h http.Handler, protocols *http.Protocols) func(c
 			return nil
 		}
 	}
+}
+
+// serveHTTPS serves h with mutual TLS on l (connections Split classified as TLS) until ctx ends.
+func serveHTTPS(l net.Listener, h http.Handler, cfg *tls.Config) func(ctx context.Context) error {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetHTTP2(true)
+	return serveHTTP(tls.NewListener(l, cfg), h, &p)
 }
 
 // h2cProtocols is HTTP/2 without TLS (h2c) next to HTTP/1.

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	"github.com/rayk8s/rayk8s/internal/runtime/jobs"
 	"github.com/rayk8s/rayk8s/internal/runtime/raylet"
 	"github.com/rayk8s/rayk8s/internal/runtime/raymetrics"
+	"github.com/rayk8s/rayk8s/internal/runtime/raytls"
 	serveagent "github.com/rayk8s/rayk8s/internal/serve/agent"
 	servecontroller "github.com/rayk8s/rayk8s/internal/serve/controller"
 	servemetrics "github.com/rayk8s/rayk8s/internal/serve/metrics"
@@ -65,6 +67,8 @@ type starter struct {
 	serveController *servecontroller.Controller
 	jobManager      *jobs.Manager
 	metricsOpts     raymetrics.Options
+	// tlsServer and tlsClient are the node's mutual-TLS configurations (nil without TLS).
+	tlsServer, tlsClient *tls.Config
 }
 
 // newStarter fills in the node's defaults and creates its session directory.
@@ -100,6 +104,9 @@ func (s *starter) start(ctx context.Context) (*Node, error) {
 }
 
 func (s *starter) build(ctx context.Context) error {
+	if err := s.loadTLS(); err != nil {
+		return err
+	}
 	if s.cfg.Head {
 		if err := s.addControlService(ctx); err != nil {
 			return err
@@ -174,6 +181,7 @@ func (s *starter) addControlService(ctx context.Context) error {
 		Logger:           s.log.WithName("gcs"),
 		StorageConfig:    s.cfg.GCSStorage,
 		AuthToken:        s.cfg.AuthToken,
+		TLS:              s.tlsServer,
 		ClusterID:        raylet.NewNodeID()[:32],
 		SessionName:      s.n.sessionName,
 	})
@@ -196,7 +204,7 @@ func (s *starter) addControlService(ctx context.Context) error {
 // dialControlService opens the node's one connection to the head's control
 // service, shared by every component.
 func (s *starter) dialControlService() error {
-	conn, err := gcs.Dial(s.n.gcsAddr, gcs.WithAuthToken(s.cfg.AuthToken))
+	conn, err := gcs.Dial(s.n.gcsAddr, gcs.WithAuthToken(s.cfg.AuthToken), gcs.WithTLS(s.tlsClient))
 	if err != nil {
 		return err
 	}
@@ -303,6 +311,7 @@ func (s *starter) addServeAgent() {
 		Conn:            s.conn,
 		DefaultHTTPHost: s.cfg.ServeHTTPHost,
 		DrainPeriod:     s.cfg.ServeDrainPeriod,
+		HTTPClient:      s.peerClient(),
 		Metrics:         s.serveMetrics,
 		Logger:          s.log.WithName("serve"),
 	})
@@ -314,14 +323,22 @@ func (s *starter) addServeAgent() {
 	// Ray core: the node's task and actor workers, reached by drivers over a Unix socket and by
 	// other nodes' agents on the agent port.
 	coreAgent := coreagent.New(coreagent.Options{NodeID: s.cfg.NodeID, NodeIP: s.cfg.NodeIP, IsHead: s.cfg.Head, GCSAddress: s.n.gcsAddr,
-		SocketDir: s.n.socketDir, TempDir: s.cfg.TempDir, LogsDir: s.logsDir, Python: s.cfg.ServePython, Conn: s.conn, Logger: s.log.WithName("core")})
+		SocketDir: s.n.socketDir, TempDir: s.cfg.TempDir, LogsDir: s.logsDir, Python: s.cfg.ServePython, Conn: s.conn, HTTPClient: s.tlsPeerClient(), Logger: s.log.WithName("core")})
 	s.add("core_worker_service", coreAgent.Run)
 	agentMux := http.NewServeMux()
 	agentMux.Handle(serveagent.ReplicaCallPath, serveAgent.Handler())
 	agentMux.Handle(coreagent.HTTPPath, coreAgent.Handler())
 	agentMux.Handle("/", raylet.Handler(s.logsDir, agentGCSCheck))
 	// Other nodes reach this node's replicas over HTTP/2 on this port.
-	s.add("dashboard_agent", serveHTTP(s.agentListener, agentMux, h2cProtocols()))
+	if s.tlsServer == nil {
+		s.add("dashboard_agent", serveHTTP(s.agentListener, agentMux, h2cProtocols()))
+	} else {
+		// Peers come with TLS; the kubelet's probes and log readers in plain text, which
+		// must not reach replicas or objects.
+		tlsConns, plainConns := raytls.Split(s.agentListener)
+		s.add("dashboard_agent", serveHTTPS(tlsConns, agentMux, s.tlsServer))
+		s.add("dashboard_agent_plain", serveHTTP(plainConns, raytls.PlainGuard(agentMux, serveagent.ReplicaCallPath, coreagent.HTTPPath), nil))
+	}
 	s.add("serve_agent", serveAgent.Run)
 
 }
@@ -350,7 +367,7 @@ func (s *starter) addServeController() {
 		Cluster:    s.autoscaling.Cluster(),
 		Demand:     s.autoscaling,
 		Store:      s.gcsServer.Storage(),
-		Replicas:   &servecontroller.TunnelClient{HTTP: wire.NewH2CClient()},
+		Replicas:   &servecontroller.TunnelClient{HTTP: s.peerClient()},
 		Python:     s.cfg.ServePython,
 		GCSAddress: s.n.gcsAddr,
 		Logger:     s.log.WithName("serve_controller"),
@@ -410,4 +427,34 @@ func (s *starter) run(ctx context.Context) *Node {
 	s.log.Info("Started Ray node", "nodeID", s.cfg.NodeID, "head", s.cfg.Head, "gcsAddress", n.gcsAddr,
 		"dashboard", n.dashAddr, "agentPort", n.agentPort, "metricsPort", n.metricsPort, "session", s.sessionDir)
 	return n
+}
+
+// loadTLS reads the node's certificates when TLS is on.
+func (s *starter) loadTLS() error {
+	if s.cfg.TLS == nil {
+		return nil
+	}
+	var err error
+	if s.tlsServer, err = s.cfg.TLS.Server(); err != nil {
+		return err
+	}
+	s.tlsClient, err = s.cfg.TLS.Client()
+	return err
+}
+
+// tlsPeerClient is the core agent's client to other agents with TLS on; nil keeps its own.
+func (s *starter) tlsPeerClient() *http.Client {
+	if s.tlsClient == nil {
+		return nil
+	}
+	return raytls.HTTPClient(s.tlsClient)
+}
+
+// peerClient is the HTTP client of node-to-node calls (Serve replicas, Ray core): HTTP/2 in
+// plain text, or over mutual TLS.
+func (s *starter) peerClient() *http.Client {
+	if s.tlsClient != nil {
+		return raytls.HTTPClient(s.tlsClient)
+	}
+	return wire.NewH2CClient()
 }

@@ -2,6 +2,7 @@ package raycli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
 	"github.com/rayk8s/rayk8s/internal/runtime/node"
+	"github.com/rayk8s/rayk8s/internal/runtime/raytls"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 
@@ -79,11 +81,15 @@ func resolveDashboardURL(ctx context.Context, flagAddr string, getenv env) (stri
 	if strings.Contains(addr, "://") {
 		return "", fmt.Errorf("unsupported address %q", addr)
 	}
-	return dashboardFromGCS(ctx, addr, getenv("RAY_AUTH_TOKEN"))
+	tlsCfg, err := raytls.ClientFromEnv(getenv)
+	if err != nil {
+		return "", err
+	}
+	return dashboardFromGCS(ctx, addr, getenv("RAY_AUTH_TOKEN"), tlsCfg)
 }
 
-func dashboardFromGCS(ctx context.Context, gcsAddr, token string) (string, error) {
-	conn, err := gcs.Dial(gcsAddr, gcs.WithAuthToken(token))
+func dashboardFromGCS(ctx context.Context, gcsAddr, token string, tlsCfg *tls.Config) (string, error) {
+	conn, err := gcs.Dial(gcsAddr, gcs.WithAuthToken(token), gcs.WithTLS(tlsCfg))
 	if err != nil {
 		return "", err
 	}

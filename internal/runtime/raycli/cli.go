@@ -18,6 +18,7 @@ import (
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
 	"github.com/rayk8s/rayk8s/internal/runtime/autoscaler"
+	"github.com/rayk8s/rayk8s/internal/runtime/raytls"
 )
 
 type cli struct {
@@ -160,11 +161,17 @@ func (c *cli) autoscalerCommand() *cobra.Command {
 				fmt.Fprintln(c.stderr, "ray kuberay-autoscaler: --cluster-name and --cluster-namespace are required (KubeRay's head pod passes both)")
 				return exitCode(2)
 			}
+			headTLS, err := raytls.ClientFromEnv(c.getenv)
+			if err != nil {
+				fmt.Fprintf(c.stderr, "ray kuberay-autoscaler: %v\n", err)
+				return exitCode(2)
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			err := autoscaler.Run(ctx, autoscaler.Options{
+			err = autoscaler.Run(ctx, autoscaler.Options{
 				ClusterName: name,
 				Namespace:   namespace,
+				HeadTLS:     headTLS,
 				MetricsAddr: autoscaler.DefaultMetricsAddr,
 				AuthToken:   c.getenv("RAY_AUTH_TOKEN"),
 				Logger:      newLogger(c.stderr).WithName("autoscaler"),

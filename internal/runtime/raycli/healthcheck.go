@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
+	"github.com/rayk8s/rayk8s/internal/runtime/raytls"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 
@@ -40,7 +41,12 @@ func (c *cli) healthCheck(p *parsedFlags) int {
 		fmt.Fprintf(c.stderr, "ray health-check: %v\n", err)
 		return 1
 	}
-	conn, err := gcs.Dial(addr)
+	tlsCfg, err := raytls.ClientFromEnv(c.getenv)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "ray health-check: %v\n", err)
+		return 1
+	}
+	conn, err := gcs.Dial(addr, gcs.WithTLS(tlsCfg))
 	if err != nil {
 		fmt.Fprintf(c.stderr, "ray health-check: %v\n", err)
 		return 1

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rayk8s/rayk8s/internal/runtime/core/stateapi"
+	"github.com/rayk8s/rayk8s/internal/runtime/raytls"
 )
 
 var listFlags = append([]flagSpec{
@@ -109,7 +110,11 @@ func (c *cli) stateAPIBase(ctx context.Context, flagAddr string) (string, error)
 		if err != nil {
 			return "", err
 		}
-		return dashboardFromGCS(ctx, gcsAddr, c.getenv("RAY_AUTH_TOKEN"))
+		tlsCfg, err := raytls.ClientFromEnv(c.getenv)
+		if err != nil {
+			return "", err
+		}
+		return dashboardFromGCS(ctx, gcsAddr, c.getenv("RAY_AUTH_TOKEN"), tlsCfg)
 	}
 	return resolveDashboardURL(ctx, flagAddr, c.getenv)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/rayk8s/rayk8s/internal/dashboard"
 	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
 	"github.com/rayk8s/rayk8s/internal/runtime/node"
+	"github.com/rayk8s/rayk8s/internal/runtime/raytls"
 )
 
 // daemonChildEnv marks the background child `ray start` (without --block)
@@ -193,6 +194,9 @@ func parseStart(p *parsedFlags, getenv env) (*startOptions, error) {
 		}
 	}
 	if cfg.AuthToken, err = dashboard.AuthTokenFromEnv(getenv, os.ReadFile); err != nil {
+		return nil, err
+	}
+	if cfg.TLS, err = raytls.FromEnv(getenv); err != nil {
 		return nil, err
 	}
 	return &startOptions{node: cfg, block: p.bool("block")}, nil

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rayk8s/rayk8s/internal/runtime/autoscaler/report"
 	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
+	"github.com/rayk8s/rayk8s/internal/runtime/raytls"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 
@@ -46,7 +47,12 @@ func (c *cli) status(p *parsedFlags) int {
 		fmt.Fprintf(c.stderr, "ray status: %v\n", err)
 		return 1
 	}
-	conn, err := gcs.Dial(addr, gcs.WithAuthToken(c.getenv("RAY_AUTH_TOKEN")))
+	tlsCfg, err := raytls.ClientFromEnv(c.getenv)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "ray status: %v\n", err)
+		return 1
+	}
+	conn, err := gcs.Dial(addr, gcs.WithAuthToken(c.getenv("RAY_AUTH_TOKEN")), gcs.WithTLS(tlsCfg))
 	if err != nil {
 		fmt.Fprintf(c.stderr, "ray status: %v\n", err)
 		return 1

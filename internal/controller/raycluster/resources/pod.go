@@ -181,6 +181,7 @@ func buildHeadPod(c *rayv1.RayCluster, o Options) *corev1.Pod {
 		ctr = rayContainer(&pod.Spec) // the append may have moved the slice
 		addRayLogs(&pod.Spec, ctr, &pod.Spec.Containers[len(pod.Spec.Containers)-1])
 	}
+	configureTLS(c, rayv1.HeadNode, &pod.Spec)
 	ctr = applyPodDefaults(pod, o.PodDefaults, o.PodDefaults.HeadSidecarContainers)
 
 	setRayContainerCommand(ctr, rayStart, overwriteCommand(pod), o)
@@ -246,6 +247,7 @@ func buildWorkerPod(c *rayv1.RayCluster, group *rayv1.WorkerGroupSpec, p WorkerP
 		pod.Spec.InitContainers = append(pod.Spec.InitContainers, waitGCSReadyContainer(ctr, gcsAddress, o))
 		ctr = rayContainer(&pod.Spec)
 	}
+	configureTLS(c, rayv1.WorkerNode, &pod.Spec)
 	addSharedMemoryUnlessPlasma(&pod.Spec, ctr, params)
 	ctr = applyPodDefaults(pod, o.PodDefaults, o.PodDefaults.WorkerSidecarContainers)
 
