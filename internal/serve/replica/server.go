@@ -68,7 +68,7 @@ func (w *ResponseStream) WriteHead(status int, headers [][2]string) error {
 		status = http.StatusOK
 	}
 	w.headSent = true
-	return w.st.Send(wire.Out{Type: wire.TypeHead, Payload: wire.JSON(wire.Head{Status: status, Headers: headers})})
+	return w.st.Send(wire.Out{Type: wire.TypeHead, Payload: wire.EncodeHead(wire.Head{Status: status, Headers: headers})})
 }
 
 // Write sends one chunk (split into frames of at most wire.ChunkSize),
@@ -226,11 +226,11 @@ func (s *Server) serveStream(ctx context.Context, st *wire.ConnStream) {
 	}
 	ok, n := s.admit()
 	if !ok {
-		_ = st.Send(wire.Out{Type: wire.TypeAccept, Payload: wire.JSON(wire.Accept{Accepted: false, Ongoing: n})})
+		_ = st.Send(wire.Out{Type: wire.TypeAccept, Payload: wire.EncodeAccept(wire.Accept{Accepted: false, Ongoing: n})})
 		return
 	}
 	defer s.release()
-	if err := st.Send(wire.Out{Type: wire.TypeAccept, Payload: wire.JSON(wire.Accept{Accepted: true, Ongoing: n})}); err != nil {
+	if err := st.Send(wire.Out{Type: wire.TypeAccept, Payload: wire.EncodeAccept(wire.Accept{Accepted: true, Ongoing: n})}); err != nil {
 		return
 	}
 	callCtx, cancel := context.WithCancel(ctx)
@@ -298,7 +298,7 @@ func responseFrames(resp *Response) []wire.Out {
 	if status == 0 {
 		status = http.StatusOK
 	}
-	out := []wire.Out{{Type: wire.TypeHead, Payload: wire.JSON(wire.Head{Status: status, Headers: resp.Headers})}}
+	out := []wire.Out{{Type: wire.TypeHead, Payload: wire.EncodeHead(wire.Head{Status: status, Headers: resp.Headers})}}
 	for b := resp.Body; len(b) > 0; {
 		n := min(len(b), wire.ChunkSize)
 		out = append(out, wire.Out{Type: wire.TypeData, Payload: b[:n]})
@@ -327,7 +327,7 @@ func readBody(ctx context.Context, st wire.Stream) ([]byte, error) {
 }
 
 func (s *Server) control(ctx context.Context, st wire.Stream, meta wire.Meta) {
-	_ = st.Send(wire.Out{Type: wire.TypeAccept, Payload: wire.JSON(wire.Accept{Accepted: true, Ongoing: s.Ongoing()})})
+	_ = st.Send(wire.Out{Type: wire.TypeAccept, Payload: wire.EncodeAccept(wire.Accept{Accepted: true, Ongoing: s.Ongoing()})})
 	body, err := readBody(ctx, st)
 	if err != nil {
 		return

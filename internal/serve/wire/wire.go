@@ -32,6 +32,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // Frame types.
@@ -271,6 +272,13 @@ type Stream interface {
 	Close()
 }
 
+// MetaOpener is implemented by streams that record what the OPEN frame
+// they carry says (the agent's metering): a caller holding the Meta tells
+// them, which spares them decoding the frame again.
+type MetaOpener interface {
+	OpenMeta(kind, routePrefix string)
+}
+
 // Out is a frame to send on a stream.
 type Out struct {
 	Type    byte
@@ -287,7 +295,8 @@ type Conn struct {
 
 	wmu sync.Mutex
 	w   *bufio.Writer
-	buf []byte
+	// waiting counts writers blocked on wmu (see write).
+	waiting atomic.Int32
 
 	mu      sync.Mutex
 	streams map[uint32]*ConnStream
@@ -385,21 +394,35 @@ func (c *Conn) fail(err error) {
 }
 
 func (c *Conn) write(id uint32, frames []Out) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	b := c.buf[:0]
 	for _, f := range frames {
 		if len(f.Payload) > MaxPayload {
 			return fmt.Errorf("frame of %d bytes exceeds the %d byte limit", len(f.Payload), MaxPayload)
 		}
-		b = AppendFrame(b, id, f.Type, f.Payload)
 	}
-	if cap(b) <= 1<<20 {
-		c.buf = b
+	c.waiting.Add(1)
+	c.wmu.Lock()
+	c.waiting.Add(-1)
+	defer c.wmu.Unlock()
+	var h [HeaderSize]byte
+	for _, f := range frames {
+		binary.BigEndian.PutUint32(h[:4], uint32(len(f.Payload)))
+		binary.BigEndian.PutUint32(h[4:8], id)
+		h[8] = f.Type
+		if _, err := c.w.Write(h[:]); err != nil {
+			c.fail(err)
+			return err
+		}
+		if _, err := c.w.Write(f.Payload); err != nil {
+			c.fail(err)
+			return err
+		}
 	}
-	if _, err := c.w.Write(b); err != nil {
-		c.fail(err)
-		return err
+	// Flush when idle: a writer that another one waits behind leaves its
+	// frames in the buffer for the last of them to flush, so concurrent
+	// calls share one syscall (and one wake-up of the peer) under load,
+	// while a lone writer still sends at once.
+	if c.waiting.Load() > 0 {
+		return nil
 	}
 	if err := c.w.Flush(); err != nil {
 		c.fail(err)
