@@ -34,10 +34,10 @@ type meteredStream struct {
 	metaKnown bool
 	kind      string
 	counted   bool // an http or handle call
-	route    string
-	accepted bool
-	start    time.Time
-	done     bool
+	route     string
+	accepted  bool
+	start     time.Time
+	done      bool
 }
 
 // OpenMeta implements wire.MetaOpener: a local caller says what its OPEN

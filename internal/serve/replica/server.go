@@ -230,7 +230,11 @@ func (s *Server) serveStream(ctx context.Context, st *wire.ConnStream) {
 		return
 	}
 	defer s.release()
-	if err := st.Send(wire.Out{Type: wire.TypeAccept, Payload: wire.EncodeAccept(wire.Accept{Accepted: true, Ongoing: n})}); err != nil {
+	// The ACCEPT waits in the connection's buffer: a quick answer takes it
+	// along in the same write. A caller streaming its body waits for it,
+	// so it goes at once when the body is not all here; a slow handler's
+	// goes after acceptFlushDelay.
+	if err := st.SendLater(wire.Out{Type: wire.TypeAccept, Payload: wire.EncodeAccept(wire.Accept{Accepted: true, Ongoing: n})}); err != nil {
 		return
 	}
 	callCtx, cancel := context.WithCancel(ctx)
@@ -239,6 +243,8 @@ func (s *Server) serveStream(ctx context.Context, st *wire.ConnStream) {
 	if err != nil {
 		return
 	}
+	flushAccept := time.AfterFunc(acceptFlushDelay, func() { _ = st.Flush() })
+	defer flushAccept.Stop()
 	window := wire.NewWindow(meta.Window)
 	// A CANCEL after the body cancels the handler; CREDIT frames open the
 	// window of a streamed answer.
@@ -307,13 +313,25 @@ func responseFrames(resp *Response) []wire.Out {
 	return append(out, wire.Out{Type: wire.TypeEnd})
 }
 
-// readBody collects DATA frames until END.
-func readBody(ctx context.Context, st wire.Stream) ([]byte, error) {
+// acceptFlushDelay bounds how long an ACCEPT waits for the answer to
+// share its write.
+const acceptFlushDelay = 200 * time.Microsecond
+
+// readBody collects DATA frames until END. Before waiting for frames it
+// flushes what the stream left buffered (the ACCEPT the caller may be
+// waiting for to send the rest).
+func readBody(ctx context.Context, st *wire.ConnStream) ([]byte, error) {
 	var body []byte
 	for {
-		f, err := st.Recv(ctx)
-		if err != nil {
-			return nil, err
+		f, ok := st.TryRecv()
+		if !ok {
+			if err := st.Flush(); err != nil {
+				return nil, err
+			}
+			var err error
+			if f, err = st.Recv(ctx); err != nil {
+				return nil, err
+			}
 		}
 		switch f.Type {
 		case wire.TypeData:
@@ -326,7 +344,7 @@ func readBody(ctx context.Context, st wire.Stream) ([]byte, error) {
 	}
 }
 
-func (s *Server) control(ctx context.Context, st wire.Stream, meta wire.Meta) {
+func (s *Server) control(ctx context.Context, st *wire.ConnStream, meta wire.Meta) {
 	_ = st.Send(wire.Out{Type: wire.TypeAccept, Payload: wire.EncodeAccept(wire.Accept{Accepted: true, Ongoing: s.Ongoing()})})
 	body, err := readBody(ctx, st)
 	if err != nil {

@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -297,6 +298,12 @@ type Conn struct {
 	w   *bufio.Writer
 	// waiting counts writers blocked on wmu (see write).
 	waiting atomic.Int32
+	// flushing is set while the flusher goroutine owes a flush; kick
+	// wakes it.
+	flushing bool
+	kick     chan struct{}
+	// open counts the streams in the streams map (calls in progress).
+	open atomic.Int32
 
 	mu      sync.Mutex
 	streams map[uint32]*ConnStream
@@ -315,7 +322,9 @@ func NewConn(c net.Conn, dialer bool, onOpen func(*ConnStream)) *Conn {
 	} else {
 		cn.nextID = 2
 	}
+	cn.kick = make(chan struct{}, 1)
 	go cn.readLoop()
+	go cn.flushLoop()
 	return cn
 }
 
@@ -345,6 +354,7 @@ func (c *Conn) Open() (*ConnStream, error) {
 	s := newConnStream(c, c.nextID)
 	c.nextID += 2
 	c.streams[s.id] = s
+	c.open.Store(int32(len(c.streams)))
 	return s, nil
 }
 
@@ -364,6 +374,7 @@ func (c *Conn) readLoop() {
 		if !ok && f.Type == TypeOpen && c.onOpen != nil && f.Stream%2 != c.nextID%2 {
 			s = newConnStream(c, f.Stream)
 			c.streams[f.Stream] = s
+			c.open.Store(int32(len(c.streams)))
 			c.mu.Unlock()
 			s.push(f)
 			c.onOpen(s)
@@ -385,6 +396,7 @@ func (c *Conn) fail(err error) {
 	c.err = err
 	streams := c.streams
 	c.streams = map[uint32]*ConnStream{}
+	c.open.Store(0)
 	c.mu.Unlock()
 	_ = c.c.Close()
 	for _, s := range streams {
@@ -393,7 +405,43 @@ func (c *Conn) fail(err error) {
 	close(c.done)
 }
 
-func (c *Conn) write(id uint32, frames []Out) error {
+// flushLoop flushes for writers that found other calls in progress: it
+// yields first, so the frames of every goroutine ready to run join the
+// same write.
+func (c *Conn) flushLoop() {
+	for {
+		select {
+		case <-c.kick:
+		case <-c.done:
+			return
+		}
+		runtime.Gosched()
+		c.wmu.Lock()
+		c.flushing = false
+		if c.w.Buffered() > 0 {
+			if err := c.w.Flush(); err != nil {
+				c.fail(err)
+			}
+		}
+		c.wmu.Unlock()
+	}
+}
+
+// Flush sends what SendLater left buffered.
+func (c *Conn) Flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.w.Buffered() == 0 {
+		return nil
+	}
+	if err := c.w.Flush(); err != nil {
+		c.fail(err)
+		return err
+	}
+	return nil
+}
+
+func (c *Conn) write(id uint32, frames []Out, flush bool) error {
 	for _, f := range frames {
 		if len(f.Payload) > MaxPayload {
 			return fmt.Errorf("frame of %d bytes exceeds the %d byte limit", len(f.Payload), MaxPayload)
@@ -421,7 +469,18 @@ func (c *Conn) write(id uint32, frames []Out) error {
 	// frames in the buffer for the last of them to flush, so concurrent
 	// calls share one syscall (and one wake-up of the peer) under load,
 	// while a lone writer still sends at once.
-	if c.waiting.Load() > 0 {
+	if !flush || c.waiting.Load() > 0 || c.flushing {
+		return nil
+	}
+	if c.open.Load() > 1 {
+		// Other calls are in progress, and their frames are about to
+		// follow: the flusher sends them all in one write once the
+		// goroutines ready to run have run.
+		c.flushing = true
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
 		return nil
 	}
 	if err := c.w.Flush(); err != nil {
@@ -450,13 +509,28 @@ func (s *ConnStream) Send(frames ...Out) error {
 	if err := s.failed(); err != nil {
 		return err
 	}
-	return s.conn.write(s.id, frames)
+	return s.conn.write(s.id, frames, true)
 }
+
+// SendLater buffers frames without flushing them: the next Send on the
+// connection, or Flush, sends them along. A replica sends its ACCEPT this
+// way so that a quick answer's ACCEPT, HEAD and END share one write (and
+// wake the caller once).
+func (s *ConnStream) SendLater(frames ...Out) error {
+	if err := s.failed(); err != nil {
+		return err
+	}
+	return s.conn.write(s.id, frames, false)
+}
+
+// Flush sends what SendLater left buffered on the stream's connection.
+func (s *ConnStream) Flush() error { return s.conn.Flush() }
 
 // Close implements Stream.
 func (s *ConnStream) Close() {
 	s.conn.mu.Lock()
 	delete(s.conn.streams, s.id)
+	s.conn.open.Store(int32(len(s.conn.streams)))
 	s.conn.mu.Unlock()
 	s.fail(ErrClosed)
 }
@@ -523,6 +597,19 @@ func (q *frameQueue) Recv(ctx context.Context) (Frame, error) {
 			return Frame{}, ctx.Err()
 		}
 	}
+}
+
+// TryRecv returns the next received frame if one is waiting.
+func (q *frameQueue) TryRecv() (Frame, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.queue) == 0 {
+		return Frame{}, false
+	}
+	f := q.queue[0]
+	q.queue[0] = Frame{}
+	q.queue = q.queue[1:]
+	return f, true
 }
 
 // Buffered reports whether received frames are waiting to be read.

@@ -42,6 +42,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"time"
@@ -60,6 +61,7 @@ type options struct {
 	conns       []int
 	load        string
 	python      bool
+	extras      bool
 	profileDir  string
 	profileFor  time.Duration
 	profilePath string
@@ -77,6 +79,7 @@ func main() {
 	flag.StringVar(&conns, "conns", "16,64", "comma-separated connection counts")
 	flag.StringVar(&o.load, "load", "auto", "load generator: wrk, go, or auto (wrk when installed)")
 	flag.BoolVar(&o.python, "python", true, "also measure a Python replica (needs python3)")
+	flag.BoolVar(&o.extras, "extras", true, "after the HTTP table, also measure the replicas alone, gRPC, streaming and batching")
 	flag.StringVar(&o.profileDir, "profile", "", "instead of the benchmark, write CPU and allocation profiles of this process (proxy and agent) under load to this directory")
 	flag.DurationVar(&o.profileFor, "profile-duration", 10*time.Second, "how long -profile loads the proxy")
 	flag.StringVar(&o.profilePath, "profile-path", "/noop", "route -profile loads: /noop (Go replica) or /py (Python replica)")
@@ -273,6 +276,9 @@ func run(o options) error {
 		}
 	}
 
+	if !o.extras {
+		return nil
+	}
 	// The wire protocol alone: what the replicas cost without proxy and
 	// router, with the Go client (it speaks the frames).
 	fmt.Println()
@@ -365,8 +371,22 @@ func profile(o options, ld loader, url string) error {
 	if err := pprof.StartCPUProfile(cpu); err != nil {
 		return err
 	}
+	tf, err := os.Create(filepath.Join(o.profileDir, "trace.out"))
+	if err != nil {
+		return err
+	}
+	defer tf.Close()
+	// The execution trace covers the first two seconds: enough to see
+	// where requests wait (go tool trace -pprof=sched).
+	if err := trace.Start(tf); err != nil {
+		return err
+	}
+	stopTrace := time.AfterFunc(min(2*time.Second, o.profileFor), trace.Stop)
 	s, err := ld.run(url, conns, o.profileFor)
 	pprof.StopCPUProfile()
+	if stopTrace.Stop() {
+		trace.Stop()
+	}
 	if err != nil {
 		return err
 	}
@@ -374,7 +394,7 @@ func profile(o options, ld loader, url string) error {
 		return err
 	}
 	fmt.Printf("profiled %s at %d connections for %s with %s: %.0f QPS, p50 %s\n", url, conns, o.profileFor, ld.name(), s.qps, fmtDur(s.p50))
-	fmt.Printf("wrote %s/cpu.pprof, allocs.pprof and allocs-base.pprof (allocations before the load, for -diff_base)\n", o.profileDir)
+	fmt.Printf("wrote %s/cpu.pprof, allocs.pprof, allocs-base.pprof (allocations before the load, for -diff_base) and trace.out (the first 2s)\n", o.profileDir)
 	return nil
 }
 
