@@ -72,6 +72,7 @@ class Replica:
         self.model_caches = []
         self.async_fns = {}
         self.starlette_fns = {}
+        self.heads = {}
 
     # ---- connections from the node agent ----
 
@@ -288,9 +289,30 @@ class Replica:
                 await self.stream_http(stream, result, window, state)
                 return
             status, headers, data = _http.to_http(result)
-            head = {"status": status, "headers": [[k, v] for k, v in headers]}
+            head = self.http_head(status, headers)
+            state["head_sent"] = True
+            if not data:
+                stream.send((_wire.HEAD, head), self.end_frame())
+            elif len(data) <= _wire.CHUNK_SIZE:
+                stream.send((_wire.HEAD, head), (_wire.DATA, data), self.end_frame())
+            else:
+                stream.send((_wire.HEAD, head), *[(_wire.DATA, c) for c in _wire.chunks(data)], self.end_frame())
+            return
         state["head_sent"] = True
         stream.send((_wire.HEAD, _wire.dumps(head)), *[(_wire.DATA, c) for c in _wire.chunks(data)], self.end_frame())
+
+    def http_head(self, status, headers):
+        """The HEAD payload of an HTTP answer. Most answers are a 200 with
+        one content type, whose encodings are kept."""
+        if status != 200 or len(headers) != 1:
+            return _wire.dumps({"status": status, "headers": [[k, v] for k, v in headers]})
+        key = tuple(headers[0])
+        out = self.heads.get(key)
+        if out is None:
+            out = _wire.dumps({"status": 200, "headers": [list(key)]})
+            if len(self.heads) < 64:
+                self.heads[key] = out
+        return out
 
     async def invoke_grpc(self, stream, meta, body, window, state):
         """A call from the gRPC proxy: the method named like the RPC gets

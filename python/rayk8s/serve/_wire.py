@@ -52,8 +52,13 @@ def encode(stream_id, ftype, payload=b""):
     return HEADER.pack(len(payload), stream_id, ftype) + payload
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def dumps(obj):
-    return json.dumps(obj, separators=(",", ":")).encode()
+    # One encoder for every frame: json.dumps with separators builds a new
+    # one per call.
+    return _ENCODER.encode(obj).encode()
 
 
 def chunks(data):
