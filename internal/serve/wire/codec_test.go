@@ -156,9 +156,9 @@ func BenchmarkConnCall(b *testing.B) {
 			_ = s.Send(Out{Type: TypeHead, Payload: EncodeHead(Head{Status: 200})}, Out{Type: TypeEnd})
 		}()
 	})
-	defer replica.Close()
+	defer func() { _ = replica.Close() }()
 	agent := NewConn(a, true, nil)
-	defer agent.Close()
+	defer func() { _ = agent.Close() }()
 	meta := Meta{Kind: KindHTTP, Method: "GET", Path: "/"}
 	b.ReportAllocs()
 	for b.Loop() {
