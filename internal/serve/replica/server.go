@@ -246,20 +246,15 @@ func (s *Server) serveStream(ctx context.Context, st *wire.ConnStream) {
 	flushAccept := time.AfterFunc(acceptFlushDelay, func() { _ = st.Flush() })
 	defer flushAccept.Stop()
 	window := wire.NewWindow(meta.Window)
-	// A CANCEL after the body cancels the handler; CREDIT frames open the
-	// window of a streamed answer.
-	go func() {
-		for {
-			f, err := st.Recv(callCtx)
-			if err != nil || f.Type == wire.TypeCancel {
-				cancel()
-				return
-			}
-			if f.Type == wire.TypeCredit {
-				window.Give(wire.DecodeCredit(f.Payload))
-			}
+	// A CANCEL after the body (or the connection ending) cancels the
+	// handler; CREDIT frames open the window of a streamed answer.
+	st.OnControl(func(f *wire.Frame) {
+		if f == nil || f.Type == wire.TypeCancel {
+			cancel()
+			return
 		}
-	}()
+		window.Give(wire.DecodeCredit(f.Payload))
+	})
 	if sd, ok := s.dep.(Streamer); ok {
 		s.stream(callCtx, st, sd, &Request{Meta: meta, Body: body}, window)
 		return

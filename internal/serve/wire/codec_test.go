@@ -171,3 +171,37 @@ func BenchmarkConnCall(b *testing.B) {
 		}
 	}
 }
+
+// OnControl takes the CANCEL and CREDIT frames already received and those
+// that follow, leaves other frames to Recv, and reports the stream's end
+// once.
+func TestOnControlTakesControlFrames(t *testing.T) {
+	q := newFrameQueue()
+	q.push(Frame{Type: TypeCredit, Payload: Credit(5)})
+	q.push(Frame{Type: TypeData, Payload: []byte("x")})
+	var got []byte
+	ends := 0
+	q.OnControl(func(f *Frame) {
+		if f == nil {
+			ends++
+			return
+		}
+		got = append(got, f.Type)
+	})
+	q.push(Frame{Type: TypeCancel})
+	q.push(Frame{Type: TypeEnd})
+	q.fail(ErrClosed)
+	q.fail(ErrClosed)
+	if !bytes.Equal(got, []byte{TypeCredit, TypeCancel}) || ends != 1 {
+		t.Fatalf("control frames %v, ends %d; want [CREDIT CANCEL] and 1", got, ends)
+	}
+	for _, want := range []byte{TypeData, TypeEnd} {
+		f, err := q.Recv(t.Context())
+		if err != nil || f.Type != want {
+			t.Fatalf("Recv = %v, %v; want type %d", f.Type, err, want)
+		}
+	}
+	if _, err := q.Recv(t.Context()); err == nil {
+		t.Fatal("Recv after the frames succeeded, want the failure")
+	}
+}

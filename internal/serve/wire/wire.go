@@ -542,15 +542,52 @@ type frameQueue struct {
 	queue  []Frame
 	err    error
 	signal chan struct{}
+	// onControl, when set, takes CANCEL and CREDIT frames (see OnControl).
+	onControl func(*Frame)
 }
 
 func newFrameQueue() frameQueue { return frameQueue{signal: make(chan struct{}, 1)} }
 
 func (q *frameQueue) push(f Frame) {
 	q.mu.Lock()
+	if fn := q.onControl; fn != nil && (f.Type == TypeCancel || f.Type == TypeCredit) {
+		q.mu.Unlock()
+		fn(&f)
+		return
+	}
 	q.queue = append(q.queue, f)
 	q.mu.Unlock()
 	q.wake()
+}
+
+// OnControl hands the stream's CANCEL and CREDIT frames to fn as they
+// arrive — those already received first — instead of to Recv, and calls
+// fn(nil) once when the stream fails or closes. A replica serving a call
+// learns of cancellation and credit this way without a goroutine per call
+// waiting in Recv. fn runs on the connection's read loop: it must not
+// block.
+func (q *frameQueue) OnControl(fn func(*Frame)) {
+	q.mu.Lock()
+	var control []Frame
+	rest := q.queue[:0]
+	for _, f := range q.queue {
+		if f.Type == TypeCancel || f.Type == TypeCredit {
+			control = append(control, f)
+		} else {
+			rest = append(rest, f)
+		}
+	}
+	clear(q.queue[len(rest):])
+	q.queue = rest
+	q.onControl = fn
+	failed := q.err != nil
+	q.mu.Unlock()
+	for i := range control {
+		fn(&control[i])
+	}
+	if failed {
+		fn(nil)
+	}
 }
 
 func (q *frameQueue) wake() {
@@ -562,11 +599,16 @@ func (q *frameQueue) wake() {
 
 func (q *frameQueue) fail(err error) {
 	q.mu.Lock()
-	if q.err == nil {
+	first := q.err == nil
+	if first {
 		q.err = err
 	}
+	fn := q.onControl
 	q.mu.Unlock()
 	q.wake()
+	if first && fn != nil {
+		fn(nil)
+	}
 }
 
 func (q *frameQueue) failed() error {
