@@ -145,8 +145,15 @@ undeploy: tools ## Remove what deploy installed.
 ##@ Benchmarks (report numbers; never pass/fail)
 
 .PHONY: bench-serve
-bench-serve: build ## Serve: no-op QPS and p50/p99 through the HTTP and gRPC proxies vs direct; streaming tokens/s and first chunk; batching gain 8 vs 1.
-	go run ./test/bench/serve -duration 5s -concurrency 16
+bench-serve: ## Serve side by side: Go server direct, nginx → Go, proxy → Go and Python replicas (wrk, 16 and 64 conns, 3 rounds interleaved, ratios to nginx); gRPC, streaming, batching.
+	go run ./test/bench/serve -duration 3s -rounds 3 -conns 16,64
+
+PROFILE_DIR ?= $(ROOT)/.cache/profile-serve
+.PHONY: profile-serve
+profile-serve: ## pprof CPU and allocation profiles (and a 2 s execution trace) of the Serve proxy and agent under 64-connection no-op load, into PROFILE_DIR.
+	go run ./test/bench/serve -profile $(PROFILE_DIR) -profile-duration 10s -conns 64 -python=false
+	go tool pprof -top -nodecount=25 $(PROFILE_DIR)/cpu.pprof
+	go tool pprof -top -nodecount=25 -sample_index=alloc_space -diff_base $(PROFILE_DIR)/allocs-base.pprof $(PROFILE_DIR)/allocs.pprof
 
 .PHONY: bench-core
 bench-core: build ## Ray core microbenchmark (tasks, actor calls, put/get, two nodes) with Ray's published figures beside ours.

@@ -508,7 +508,7 @@ func (a *Agent) serveReplicaCall(s *wire.ConnStream) {
 		return
 	}
 	defer resp.Close()
-	if s.Send(wire.Out{Type: wire.TypeHead, Payload: wire.JSON(resp.Head)}) != nil {
+	if s.Send(wire.Out{Type: wire.TypeHead, Payload: wire.EncodeHead(resp.Head)}) != nil {
 		return
 	}
 	for {

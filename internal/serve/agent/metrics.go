@@ -29,29 +29,48 @@ type meteredStream struct {
 	m                        *metrics.Metrics
 	app, deployment, replica string
 
-	mu       sync.Mutex
-	counted  bool // an http or handle call
-	route    string
-	accepted bool
-	start    time.Time
-	done     bool
+	mu sync.Mutex
+	// metaKnown: OpenMeta gave the OPEN frame's kind and route.
+	metaKnown bool
+	kind      string
+	counted   bool // an http or handle call
+	route     string
+	accepted  bool
+	start     time.Time
+	done      bool
+}
+
+// OpenMeta implements wire.MetaOpener: a local caller says what its OPEN
+// frame holds.
+func (s *meteredStream) OpenMeta(kind, routePrefix string) {
+	s.mu.Lock()
+	s.metaKnown, s.kind, s.route = true, kind, routePrefix
+	s.mu.Unlock()
 }
 
 func (s *meteredStream) Send(frames ...wire.Out) error {
 	for _, f := range frames {
-		if f.Type == wire.TypeOpen {
+		if f.Type != wire.TypeOpen {
+			continue
+		}
+		s.mu.Lock()
+		kind, route := s.kind, s.route
+		if !s.metaKnown {
+			// A tunnelled call: only the frame says.
 			var meta struct {
 				Kind        string `json:"kind"`
 				RoutePrefix string `json:"route_prefix"`
 			}
-			if json.Unmarshal(f.Payload, &meta) == nil && (meta.Kind == wire.KindHTTP || meta.Kind == wire.KindHandle) {
-				// Processing starts as the replica gets the call (its ACCEPT
-				// reaches us after the handler may have run).
-				s.mu.Lock()
-				s.counted, s.route, s.start = true, meta.RoutePrefix, s.m.Now()
-				s.mu.Unlock()
+			if json.Unmarshal(f.Payload, &meta) == nil {
+				kind, route = meta.Kind, meta.RoutePrefix
 			}
 		}
+		if kind == wire.KindHTTP || kind == wire.KindHandle {
+			// Processing starts as the replica gets the call (its ACCEPT
+			// reaches us after the handler may have run).
+			s.counted, s.route, s.start = true, route, s.m.Now()
+		}
+		s.mu.Unlock()
 	}
 	return s.Stream.Send(frames...)
 }

@@ -278,6 +278,9 @@ func (h *Handles) Invoke(ctx context.Context, c Call) (*Response, error) {
 			lease.Failed()
 			continue
 		}
+		if mo, ok := st.(wire.MetaOpener); ok {
+			mo.OpenMeta(c.Meta.Kind, c.Meta.RoutePrefix)
+		}
 		if err := st.Send(frames...); err != nil {
 			st.Close()
 			lease.Failed()
@@ -381,9 +384,11 @@ func (r *Response) awaitHead(ctx context.Context) error {
 	}
 	switch f.Type {
 	case wire.TypeHead:
-		if err := json.Unmarshal(f.Payload, &r.Head); err != nil {
+		h, err := wire.DecodeHead(f.Payload)
+		if err != nil {
 			return r.fail(ctx, fmt.Errorf("malformed HEAD: %w", err))
 		}
+		r.Head = h
 		return nil
 	case wire.TypeError:
 		r.finish()

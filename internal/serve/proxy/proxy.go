@@ -8,6 +8,7 @@ package proxy
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -233,7 +234,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, st *State, route
 	}
 	headers := make([][2]string, 0, len(r.Header)+1)
 	for k, vs := range r.Header {
-		lk := strings.ToLower(k)
+		lk := lowerHeader(k)
 		for _, v := range vs {
 			headers = append(headers, [2]string{lk, v})
 		}
@@ -353,13 +354,43 @@ func readSmallBody(r *http.Request) ([]byte, io.Reader, error) {
 	return buf, r.Body, nil
 }
 
+// newRequestID returns a random (version 4) UUID, as Ray's request IDs are.
 func newRequestID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
 }
+
+// lowerHeader is k in lower case; the headers most requests carry come
+// from a table instead of a new string each.
+func lowerHeader(k string) string {
+	if l, ok := commonHeaders[k]; ok {
+		return l
+	}
+	return strings.ToLower(k)
+}
+
+var commonHeaders = func() map[string]string {
+	m := map[string]string{}
+	for _, h := range []string{"Accept", "Accept-Encoding", "Accept-Language", "Authorization", "Cache-Control", "Connection",
+		"Content-Length", "Content-Type", "Cookie", "Origin", "Referer", "User-Agent", "X-Forwarded-For", "X-Forwarded-Proto",
+		"X-Real-Ip", "X-Request-Id", "Traceparent", "Serve_multiplexed_model_id"} {
+		m[h] = strings.ToLower(h)
+	}
+	return m
+}()
 
 // Server runs a Proxy on a listener with Ray's keep-alive and drains on
 // shutdown: health turns 503 first so load balancers stop sending.

@@ -68,7 +68,7 @@ func (w *ResponseStream) WriteHead(status int, headers [][2]string) error {
 		status = http.StatusOK
 	}
 	w.headSent = true
-	return w.st.Send(wire.Out{Type: wire.TypeHead, Payload: wire.JSON(wire.Head{Status: status, Headers: headers})})
+	return w.st.Send(wire.Out{Type: wire.TypeHead, Payload: wire.EncodeHead(wire.Head{Status: status, Headers: headers})})
 }
 
 // Write sends one chunk (split into frames of at most wire.ChunkSize),
@@ -226,11 +226,15 @@ func (s *Server) serveStream(ctx context.Context, st *wire.ConnStream) {
 	}
 	ok, n := s.admit()
 	if !ok {
-		_ = st.Send(wire.Out{Type: wire.TypeAccept, Payload: wire.JSON(wire.Accept{Accepted: false, Ongoing: n})})
+		_ = st.Send(wire.Out{Type: wire.TypeAccept, Payload: wire.EncodeAccept(wire.Accept{Accepted: false, Ongoing: n})})
 		return
 	}
 	defer s.release()
-	if err := st.Send(wire.Out{Type: wire.TypeAccept, Payload: wire.JSON(wire.Accept{Accepted: true, Ongoing: n})}); err != nil {
+	// The ACCEPT waits in the connection's buffer: a quick answer takes it
+	// along in the same write. A caller streaming its body waits for it,
+	// so it goes at once when the body is not all here; a slow handler's
+	// goes after acceptFlushDelay.
+	if err := st.SendLater(wire.Out{Type: wire.TypeAccept, Payload: wire.EncodeAccept(wire.Accept{Accepted: true, Ongoing: n})}); err != nil {
 		return
 	}
 	callCtx, cancel := context.WithCancel(ctx)
@@ -239,21 +243,18 @@ func (s *Server) serveStream(ctx context.Context, st *wire.ConnStream) {
 	if err != nil {
 		return
 	}
+	flushAccept := time.AfterFunc(acceptFlushDelay, func() { _ = st.Flush() })
+	defer flushAccept.Stop()
 	window := wire.NewWindow(meta.Window)
-	// A CANCEL after the body cancels the handler; CREDIT frames open the
-	// window of a streamed answer.
-	go func() {
-		for {
-			f, err := st.Recv(callCtx)
-			if err != nil || f.Type == wire.TypeCancel {
-				cancel()
-				return
-			}
-			if f.Type == wire.TypeCredit {
-				window.Give(wire.DecodeCredit(f.Payload))
-			}
+	// A CANCEL after the body (or the connection ending) cancels the
+	// handler; CREDIT frames open the window of a streamed answer.
+	st.OnControl(func(f *wire.Frame) {
+		if f == nil || f.Type == wire.TypeCancel {
+			cancel()
+			return
 		}
-	}()
+		window.Give(wire.DecodeCredit(f.Payload))
+	})
 	if sd, ok := s.dep.(Streamer); ok {
 		s.stream(callCtx, st, sd, &Request{Meta: meta, Body: body}, window)
 		return
@@ -298,7 +299,7 @@ func responseFrames(resp *Response) []wire.Out {
 	if status == 0 {
 		status = http.StatusOK
 	}
-	out := []wire.Out{{Type: wire.TypeHead, Payload: wire.JSON(wire.Head{Status: status, Headers: resp.Headers})}}
+	out := []wire.Out{{Type: wire.TypeHead, Payload: wire.EncodeHead(wire.Head{Status: status, Headers: resp.Headers})}}
 	for b := resp.Body; len(b) > 0; {
 		n := min(len(b), wire.ChunkSize)
 		out = append(out, wire.Out{Type: wire.TypeData, Payload: b[:n]})
@@ -307,13 +308,25 @@ func responseFrames(resp *Response) []wire.Out {
 	return append(out, wire.Out{Type: wire.TypeEnd})
 }
 
-// readBody collects DATA frames until END.
-func readBody(ctx context.Context, st wire.Stream) ([]byte, error) {
+// acceptFlushDelay bounds how long an ACCEPT waits for the answer to
+// share its write.
+const acceptFlushDelay = 200 * time.Microsecond
+
+// readBody collects DATA frames until END. Before waiting for frames it
+// flushes what the stream left buffered (the ACCEPT the caller may be
+// waiting for to send the rest).
+func readBody(ctx context.Context, st *wire.ConnStream) ([]byte, error) {
 	var body []byte
 	for {
-		f, err := st.Recv(ctx)
-		if err != nil {
-			return nil, err
+		f, ok := st.TryRecv()
+		if !ok {
+			if err := st.Flush(); err != nil {
+				return nil, err
+			}
+			var err error
+			if f, err = st.Recv(ctx); err != nil {
+				return nil, err
+			}
 		}
 		switch f.Type {
 		case wire.TypeData:
@@ -326,8 +339,8 @@ func readBody(ctx context.Context, st wire.Stream) ([]byte, error) {
 	}
 }
 
-func (s *Server) control(ctx context.Context, st wire.Stream, meta wire.Meta) {
-	_ = st.Send(wire.Out{Type: wire.TypeAccept, Payload: wire.JSON(wire.Accept{Accepted: true, Ongoing: s.Ongoing()})})
+func (s *Server) control(ctx context.Context, st *wire.ConnStream, meta wire.Meta) {
+	_ = st.Send(wire.Out{Type: wire.TypeAccept, Payload: wire.EncodeAccept(wire.Accept{Accepted: true, Ongoing: s.Ongoing()})})
 	body, err := readBody(ctx, st)
 	if err != nil {
 		return

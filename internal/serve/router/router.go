@@ -135,6 +135,9 @@ type Router struct {
 	timer       clock.Timer
 	timerAt     time.Time
 	unavailable string
+	// room and local are pickLocked's scratch space, reused under mu so
+	// routing a call allocates nothing.
+	room, local []*replicaState
 }
 
 // New returns a Router with no replicas: calls wait for Update.
@@ -262,16 +265,16 @@ func (r *Router) AssignCall(ctx context.Context, c Call) (*Lease, error) {
 		r.mu.Unlock()
 		return nil, &UnavailableError{Message: msg}
 	}
-	w := &waiter{ch: make(chan *Lease, 1), modelID: c.ModelID}
+	probe := waiter{modelID: c.ModelID}
 	if c.ModelID != "" {
 		since := c.Since
 		if since.IsZero() {
 			since = r.opts.Clock.Now()
 		}
-		w.fallbackAt = since.Add(time.Duration(float64(r.opts.MultiplexTimeout) * (1 + r.opts.Float64())))
+		probe.fallbackAt = since.Add(time.Duration(float64(r.opts.MultiplexTimeout) * (1 + r.opts.Float64())))
 	}
 	if r.queue.Len() == 0 {
-		if rs := r.pickLocked(w); rs != nil {
+		if rs := r.pickLocked(&probe); rs != nil {
 			rs.inflight++
 			r.mu.Unlock()
 			return &Lease{r: r, rs: rs, Replica: rs.Replica}, nil
@@ -282,6 +285,7 @@ func (r *Router) AssignCall(ctx context.Context, c Call) (*Lease, error) {
 		r.mu.Unlock()
 		return nil, err
 	}
+	w := &waiter{ch: make(chan *Lease, 1), modelID: probe.modelID, fallbackAt: probe.fallbackAt}
 	var e *list.Element
 	if c.Retry {
 		e = r.queue.PushFront(w)
@@ -345,13 +349,14 @@ func (r *Router) unavailableErr() error {
 // call's fallback time.
 func (r *Router) pickLocked(w *waiter) *replicaState {
 	now := r.opts.Clock.Now()
-	var room []*replicaState
+	room := r.room[:0]
 	for _, rs := range r.replicas {
 		if rs.inflight >= r.cfg.MaxOngoingRequests || now.Before(rs.blockedUntil) || now.Before(rs.deadUntil) {
 			continue
 		}
 		room = append(room, rs)
 	}
+	r.room = room
 	cands := room
 	if w != nil && w.modelID != "" {
 		cands = r.modelCandidatesLocked(w, room, now)
@@ -391,7 +396,7 @@ func (r *Router) modelCandidatesLocked(w *waiter, room []*replicaState, now time
 }
 
 func (r *Router) twoChoicesLocked(cands []*replicaState, now time.Time) *replicaState {
-	var local []*replicaState
+	local := r.local[:0]
 	if r.opts.LocalNodeID != "" {
 		for _, rs := range cands {
 			if rs.NodeID == r.opts.LocalNodeID {
@@ -399,6 +404,7 @@ func (r *Router) twoChoicesLocked(cands []*replicaState, now time.Time) *replica
 			}
 		}
 	}
+	r.local = local
 	if len(local) > 0 {
 		cands = local
 	}

@@ -48,9 +48,11 @@ func Call(ctx context.Context, s Stream, meta Meta, body []byte) (*Result, error
 				return nil, &ErrRejected{Ongoing: res.Accept.Ongoing}
 			}
 		case TypeHead:
-			if err := json.Unmarshal(f.Payload, &res.Head); err != nil {
+			h, err := DecodeHead(f.Payload)
+			if err != nil {
 				return nil, fmt.Errorf("malformed HEAD: %w", err)
 			}
+			res.Head = h
 		case TypeData:
 			res.Body = append(res.Body, f.Payload...)
 		case TypeEnd:

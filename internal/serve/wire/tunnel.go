@@ -3,7 +3,6 @@ package wire
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -159,11 +158,4 @@ func Terminal(f Frame) bool {
 		return !DecodeAccept(f.Payload).Accepted
 	}
 	return false
-}
-
-// DecodeAccept decodes an ACCEPT payload (a malformed one rejects).
-func DecodeAccept(p []byte) Accept {
-	var a Accept
-	_ = json.Unmarshal(p, &a)
-	return a
 }

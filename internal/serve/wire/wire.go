@@ -31,7 +31,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // Frame types.
@@ -271,6 +273,13 @@ type Stream interface {
 	Close()
 }
 
+// MetaOpener is implemented by streams that record what the OPEN frame
+// they carry says (the agent's metering): a caller holding the Meta tells
+// them, which spares them decoding the frame again.
+type MetaOpener interface {
+	OpenMeta(kind, routePrefix string)
+}
+
 // Out is a frame to send on a stream.
 type Out struct {
 	Type    byte
@@ -287,7 +296,14 @@ type Conn struct {
 
 	wmu sync.Mutex
 	w   *bufio.Writer
-	buf []byte
+	// waiting counts writers blocked on wmu (see write).
+	waiting atomic.Int32
+	// flushing is set while the flusher goroutine owes a flush; kick
+	// wakes it.
+	flushing bool
+	kick     chan struct{}
+	// open counts the streams in the streams map (calls in progress).
+	open atomic.Int32
 
 	mu      sync.Mutex
 	streams map[uint32]*ConnStream
@@ -306,7 +322,9 @@ func NewConn(c net.Conn, dialer bool, onOpen func(*ConnStream)) *Conn {
 	} else {
 		cn.nextID = 2
 	}
+	cn.kick = make(chan struct{}, 1)
 	go cn.readLoop()
+	go cn.flushLoop()
 	return cn
 }
 
@@ -336,6 +354,7 @@ func (c *Conn) Open() (*ConnStream, error) {
 	s := newConnStream(c, c.nextID)
 	c.nextID += 2
 	c.streams[s.id] = s
+	c.open.Store(int32(len(c.streams)))
 	return s, nil
 }
 
@@ -355,6 +374,7 @@ func (c *Conn) readLoop() {
 		if !ok && f.Type == TypeOpen && c.onOpen != nil && f.Stream%2 != c.nextID%2 {
 			s = newConnStream(c, f.Stream)
 			c.streams[f.Stream] = s
+			c.open.Store(int32(len(c.streams)))
 			c.mu.Unlock()
 			s.push(f)
 			c.onOpen(s)
@@ -376,6 +396,7 @@ func (c *Conn) fail(err error) {
 	c.err = err
 	streams := c.streams
 	c.streams = map[uint32]*ConnStream{}
+	c.open.Store(0)
 	c.mu.Unlock()
 	_ = c.c.Close()
 	for _, s := range streams {
@@ -384,22 +405,83 @@ func (c *Conn) fail(err error) {
 	close(c.done)
 }
 
-func (c *Conn) write(id uint32, frames []Out) error {
+// flushLoop flushes for writers that found other calls in progress: it
+// yields first, so the frames of every goroutine ready to run join the
+// same write.
+func (c *Conn) flushLoop() {
+	for {
+		select {
+		case <-c.kick:
+		case <-c.done:
+			return
+		}
+		runtime.Gosched()
+		c.wmu.Lock()
+		c.flushing = false
+		if c.w.Buffered() > 0 {
+			if err := c.w.Flush(); err != nil {
+				c.fail(err)
+			}
+		}
+		c.wmu.Unlock()
+	}
+}
+
+// Flush sends what SendLater left buffered.
+func (c *Conn) Flush() error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	b := c.buf[:0]
+	if c.w.Buffered() == 0 {
+		return nil
+	}
+	if err := c.w.Flush(); err != nil {
+		c.fail(err)
+		return err
+	}
+	return nil
+}
+
+func (c *Conn) write(id uint32, frames []Out, flush bool) error {
 	for _, f := range frames {
 		if len(f.Payload) > MaxPayload {
 			return fmt.Errorf("frame of %d bytes exceeds the %d byte limit", len(f.Payload), MaxPayload)
 		}
-		b = AppendFrame(b, id, f.Type, f.Payload)
 	}
-	if cap(b) <= 1<<20 {
-		c.buf = b
+	c.waiting.Add(1)
+	c.wmu.Lock()
+	c.waiting.Add(-1)
+	defer c.wmu.Unlock()
+	var h [HeaderSize]byte
+	for _, f := range frames {
+		binary.BigEndian.PutUint32(h[:4], uint32(len(f.Payload)))
+		binary.BigEndian.PutUint32(h[4:8], id)
+		h[8] = f.Type
+		if _, err := c.w.Write(h[:]); err != nil {
+			c.fail(err)
+			return err
+		}
+		if _, err := c.w.Write(f.Payload); err != nil {
+			c.fail(err)
+			return err
+		}
 	}
-	if _, err := c.w.Write(b); err != nil {
-		c.fail(err)
-		return err
+	// Flush when idle: a writer that another one waits behind leaves its
+	// frames in the buffer for the last of them to flush, so concurrent
+	// calls share one syscall (and one wake-up of the peer) under load,
+	// while a lone writer still sends at once.
+	if !flush || c.waiting.Load() > 0 || c.flushing {
+		return nil
+	}
+	if c.open.Load() > 1 {
+		// Other calls are in progress, and their frames are about to
+		// follow: the flusher sends them all in one write once the
+		// goroutines ready to run have run.
+		c.flushing = true
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+		return nil
 	}
 	if err := c.w.Flush(); err != nil {
 		c.fail(err)
@@ -427,13 +509,28 @@ func (s *ConnStream) Send(frames ...Out) error {
 	if err := s.failed(); err != nil {
 		return err
 	}
-	return s.conn.write(s.id, frames)
+	return s.conn.write(s.id, frames, true)
 }
+
+// SendLater buffers frames without flushing them: the next Send on the
+// connection, or Flush, sends them along. A replica sends its ACCEPT this
+// way so that a quick answer's ACCEPT, HEAD and END share one write (and
+// wake the caller once).
+func (s *ConnStream) SendLater(frames ...Out) error {
+	if err := s.failed(); err != nil {
+		return err
+	}
+	return s.conn.write(s.id, frames, false)
+}
+
+// Flush sends what SendLater left buffered on the stream's connection.
+func (s *ConnStream) Flush() error { return s.conn.Flush() }
 
 // Close implements Stream.
 func (s *ConnStream) Close() {
 	s.conn.mu.Lock()
 	delete(s.conn.streams, s.id)
+	s.conn.open.Store(int32(len(s.conn.streams)))
 	s.conn.mu.Unlock()
 	s.fail(ErrClosed)
 }
@@ -445,15 +542,52 @@ type frameQueue struct {
 	queue  []Frame
 	err    error
 	signal chan struct{}
+	// onControl, when set, takes CANCEL and CREDIT frames (see OnControl).
+	onControl func(*Frame)
 }
 
 func newFrameQueue() frameQueue { return frameQueue{signal: make(chan struct{}, 1)} }
 
 func (q *frameQueue) push(f Frame) {
 	q.mu.Lock()
+	if fn := q.onControl; fn != nil && (f.Type == TypeCancel || f.Type == TypeCredit) {
+		q.mu.Unlock()
+		fn(&f)
+		return
+	}
 	q.queue = append(q.queue, f)
 	q.mu.Unlock()
 	q.wake()
+}
+
+// OnControl hands the stream's CANCEL and CREDIT frames to fn as they
+// arrive — those already received first — instead of to Recv, and calls
+// fn(nil) once when the stream fails or closes. A replica serving a call
+// learns of cancellation and credit this way without a goroutine per call
+// waiting in Recv. fn runs on the connection's read loop: it must not
+// block.
+func (q *frameQueue) OnControl(fn func(*Frame)) {
+	q.mu.Lock()
+	var control []Frame
+	rest := q.queue[:0]
+	for _, f := range q.queue {
+		if f.Type == TypeCancel || f.Type == TypeCredit {
+			control = append(control, f)
+		} else {
+			rest = append(rest, f)
+		}
+	}
+	clear(q.queue[len(rest):])
+	q.queue = rest
+	q.onControl = fn
+	failed := q.err != nil
+	q.mu.Unlock()
+	for i := range control {
+		fn(&control[i])
+	}
+	if failed {
+		fn(nil)
+	}
 }
 
 func (q *frameQueue) wake() {
@@ -465,11 +599,16 @@ func (q *frameQueue) wake() {
 
 func (q *frameQueue) fail(err error) {
 	q.mu.Lock()
-	if q.err == nil {
+	first := q.err == nil
+	if first {
 		q.err = err
 	}
+	fn := q.onControl
 	q.mu.Unlock()
 	q.wake()
+	if first && fn != nil {
+		fn(nil)
+	}
 }
 
 func (q *frameQueue) failed() error {
@@ -500,6 +639,19 @@ func (q *frameQueue) Recv(ctx context.Context) (Frame, error) {
 			return Frame{}, ctx.Err()
 		}
 	}
+}
+
+// TryRecv returns the next received frame if one is waiting.
+func (q *frameQueue) TryRecv() (Frame, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.queue) == 0 {
+		return Frame{}, false
+	}
+	f := q.queue[0]
+	q.queue[0] = Frame{}
+	q.queue = q.queue[1:]
+	return f, true
 }
 
 // Buffered reports whether received frames are waiting to be read.

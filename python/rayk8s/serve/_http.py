@@ -110,9 +110,31 @@ class Request:
         self.request_id = meta.get("request_id", "")
         self.client = meta.get("client", "")
         self._body = body
-        self.query_params = dict(parse_qsl(self.query_string, keep_blank_values=True))
-        host = self.headers.get("host", "localhost")
-        self.url = f"http://{host}{quote(self.path)}" + (f"?{self.query_string}" if self.query_string else "")
+        self._query_params = None
+        self._url = None
+
+    # query_params and url are built on first use: most handlers read
+    # neither, and every call builds a Request.
+    @property
+    def query_params(self):
+        if self._query_params is None:
+            self._query_params = dict(parse_qsl(self.query_string, keep_blank_values=True))
+        return self._query_params
+
+    @query_params.setter
+    def query_params(self, value):
+        self._query_params = value
+
+    @property
+    def url(self):
+        if self._url is None:
+            host = self.headers.get("host", "localhost")
+            self._url = f"http://{host}{quote(self.path)}" + (f"?{self.query_string}" if self.query_string else "")
+        return self._url
+
+    @url.setter
+    def url(self, value):
+        self._url = value
 
     def body(self):
         return _Awaitable(self._body)

@@ -72,6 +72,9 @@ class Replica:
         self.model_caches = []
         # The @serve.ingress app's lifespan, when there is one.
         self.lifespan = None
+        self.async_fns = {}
+        self.starlette_fns = {}
+        self.heads = {}
 
     # ---- connections from the node agent ----
 
@@ -147,25 +150,27 @@ class Replica:
         body = await self.read_body(stream)
         window = _wire.Window(meta.get("window") or 0)
         state = {"head_sent": False}
-        task = asyncio.ensure_future(self.invoke(stream, meta, body, window, state))
+        # The call runs on this task; CANCEL (or the connection failing)
+        # cancels it and CREDIT opens the window, straight from the
+        # connection's read loop (Stream.on_control).
+        task = asyncio.current_task()
+        cancelled = False
 
-        async def watch_cancel():
-            try:
-                while True:
-                    ftype, payload = await stream.recv()
-                    if ftype == _wire.CANCEL:
-                        task.cancel()
-                        return
-                    if ftype == _wire.CREDIT:
-                        window.give(_wire.decode_credit(payload))
-            except (_wire.ConnectionClosed, asyncio.CancelledError):
+        def on_control(ftype, payload):
+            nonlocal cancelled
+            if ftype == _wire.CREDIT:
+                window.give(_wire.decode_credit(payload))
+            elif not cancelled:
+                cancelled = True
                 task.cancel()
 
-        watcher = asyncio.ensure_future(watch_cancel())
+        stream.on_control = on_control
         frames = []
         try:
-            await task
+            await self.invoke(stream, meta, body, window, state)
         except asyncio.CancelledError:
+            if not cancelled:
+                raise
             return
         except Exception:  # noqa: BLE001 - user code may raise anything
             exc, tb = sys.exc_info()[1], traceback.format_exc()
@@ -176,7 +181,11 @@ class Replica:
             else:
                 frames = self.error_frames(meta, exc, tb)
         finally:
-            watcher.cancel()
+            stream.on_control = None
+            if cancelled and hasattr(task, "uncancel"):
+                # The cancellation is handled here; later awaits of this
+                # task must not see it again.
+                task.uncancel()
         try:
             if frames:
                 stream.send(*frames)
@@ -186,6 +195,8 @@ class Replica:
     def end_frame(self, grpc_status=None):
         """END, carrying the multiplexed models this replica holds so the
         caller's router learns them, and a gRPC call's status."""
+        if grpc_status is None and not self.model_caches:
+            return (_wire.END, b"")
         out = {}
         models = _multiplex.loaded_model_ids(self.model_caches)
         if models is not None:
@@ -195,6 +206,9 @@ class Replica:
         return (_wire.END, _wire.dumps(out) if out else b"")
 
     def accept_payload(self, accepted):
+        if not self.model_caches:
+            # The common answer, without the JSON encoder (same bytes).
+            return b'{"accepted":%s,"ongoing":%d}' % (b"true" if accepted else b"false", self.ongoing)
         out = {"accepted": accepted, "ongoing": self.ongoing}
         models = _multiplex.loaded_model_ids(self.model_caches)
         if models is not None:
@@ -223,8 +237,30 @@ class Replica:
             raise AttributeError(f"Function deployment '{self.deployment_name}' has no method '{name}'")
         return self.instance
 
+    def is_async(self, fn):
+        """Whether calling fn returns a coroutine. Every call asks, so the
+        answer is kept per function (the deployment's methods: a bounded
+        set); other callables are inspected each time."""
+        key = getattr(fn, "__func__", fn)
+        out = self.async_fns.get(key) if inspect.isfunction(key) else None
+        if out is None:
+            out = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+            if inspect.isfunction(key):
+                self.async_fns[key] = out
+        return out
+
+    def wants_starlette(self, fn):
+        """_starlette.wants_starlette_request, kept per function like is_async."""
+        key = getattr(fn, "__func__", fn)
+        if not inspect.isfunction(key):
+            return None
+        out = self.starlette_fns.get(key)
+        if out is None:
+            out = self.starlette_fns[key] = _starlette.wants_starlette_request(fn)
+        return out
+
     async def call_user(self, fn, *args, **kwargs):
-        if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None)):
+        if self.is_async(fn):
             return await fn(*args, **kwargs)
         ctx = contextvars.copy_context()
         result = await self.loop.run_in_executor(self.pool, functools.partial(ctx.run, fn, *args, **kwargs))
@@ -254,14 +290,35 @@ class Replica:
                 result = await _asgi.call(asgi, meta, body)
             else:
                 handler = self.target("__call__")
-                result = await self.call_user(handler, _starlette.request_for(handler, meta, body))
+                result = await self.call_user(handler, _starlette.request_for(handler, meta, body, self.wants_starlette(handler)))
             if _http.is_streaming(result):
                 await self.stream_http(stream, result, window, state)
                 return
             status, headers, data = _http.to_http(result)
-            head = {"status": status, "headers": [[k, v] for k, v in headers]}
+            head = self.http_head(status, headers)
+            state["head_sent"] = True
+            if not data:
+                stream.send((_wire.HEAD, head), self.end_frame())
+            elif len(data) <= _wire.CHUNK_SIZE:
+                stream.send((_wire.HEAD, head), (_wire.DATA, data), self.end_frame())
+            else:
+                stream.send((_wire.HEAD, head), *[(_wire.DATA, c) for c in _wire.chunks(data)], self.end_frame())
+            return
         state["head_sent"] = True
         stream.send((_wire.HEAD, _wire.dumps(head)), *[(_wire.DATA, c) for c in _wire.chunks(data)], self.end_frame())
+
+    def http_head(self, status, headers):
+        """The HEAD payload of an HTTP answer. Most answers are a 200 with
+        one content type, whose encodings are kept."""
+        if status != 200 or len(headers) != 1:
+            return _wire.dumps({"status": status, "headers": [[k, v] for k, v in headers]})
+        key = tuple(headers[0])
+        out = self.heads.get(key)
+        if out is None:
+            out = _wire.dumps({"status": 200, "headers": [list(key)]})
+            if len(self.heads) < 64:
+                self.heads[key] = out
+        return out
 
     async def invoke_grpc(self, stream, meta, body, window, state):
         """A call from the gRPC proxy: the method named like the RPC gets

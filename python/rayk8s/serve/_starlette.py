@@ -43,11 +43,22 @@ def _client(meta):
     return (host, int(port)) if host and port.isdigit() else None
 
 
-def request_for(fn, meta, body):
-    """The request object fn receives for this HTTP call."""
+def wants_starlette_request(fn):
+    """Whether fn asks for a starlette Request (and starlette is installed)."""
     cls = _starlette_request_class()
-    if cls is None or not wants_starlette(fn, cls):
+    return cls is not None and wants_starlette(fn, cls)
+
+
+def request_for(fn, meta, body, wants=None):
+    """The request object fn receives for this HTTP call. wants, when not
+    None, is wants_starlette_request(fn) computed before (the replica keeps
+    it per handler: inspecting a signature costs more than the rest of a
+    call)."""
+    if wants is None:
+        wants = wants_starlette_request(fn)
+    if not wants:
         return _http.Request(meta, body)
+    cls = _starlette_request_class()
     path = meta.get("path", "/")
     scope = {
         "type": "http",

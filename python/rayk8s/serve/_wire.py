@@ -7,6 +7,7 @@ the accepting side (the replica) even ones.
 """
 
 import asyncio
+import collections
 import hashlib
 import json
 import os
@@ -51,8 +52,13 @@ def encode(stream_id, ftype, payload=b""):
     return HEADER.pack(len(payload), stream_id, ftype) + payload
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def dumps(obj):
-    return json.dumps(obj, separators=(",", ":")).encode()
+    # One encoder for every frame: json.dumps with separators builds a new
+    # one per call.
+    return _ENCODER.encode(obj).encode()
 
 
 def chunks(data):
@@ -94,37 +100,67 @@ class Window:
 
 
 class Stream:
-    """One call's frames in both directions."""
+    """One call's frames in both directions.
+
+    Received frames wait in a deque for recv(). A call being served can set
+    on_control(ftype, payload): CANCEL and CREDIT frames then go straight to
+    it from the connection's read loop, and a failing stream calls it with
+    (None, None), so no task per call has to wait for them."""
+
+    __slots__ = ("conn", "id", "frames", "waiter", "failed", "closed", "on_control")
 
     def __init__(self, conn, stream_id):
         self.conn = conn
         self.id = stream_id
-        self.queue = asyncio.Queue()
+        self.frames = collections.deque()
+        self.waiter = None
+        self.failed = False
         self.closed = False
+        self.on_control = None
 
     def push(self, ftype, payload):
-        self.queue.put_nowait((ftype, payload))
+        if self.on_control is not None and (ftype == CANCEL or ftype == CREDIT):
+            self.on_control(ftype, payload)
+            return
+        self.frames.append((ftype, payload))
+        self._wake()
 
     def fail(self):
-        self.queue.put_nowait((None, None))
+        self.failed = True
+        if self.on_control is not None:
+            self.on_control(None, None)
+        self._wake()
+
+    def _wake(self):
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
 
     async def recv(self):
-        ftype, payload = await self.queue.get()
-        if ftype is None:
-            self.queue.put_nowait((None, None))
-            raise ConnectionClosed("stream closed")
-        return ftype, payload
+        """The next frame: queued frames first, then ConnectionClosed once
+        the stream failed."""
+        while True:
+            if self.frames:
+                return self.frames.popleft()
+            if self.failed:
+                raise ConnectionClosed("stream closed")
+            self.waiter = self.conn.loop.create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
 
     def send(self, *frames):
         """Queue frames (type, payload) on the connection, in order."""
         if self.closed or self.conn.closed:
             raise ConnectionClosed("stream closed")
-        self.conn.write(b"".join(encode(self.id, t, p) for t, p in frames))
+        self.conn.write(self.id, frames)
 
     async def drain(self):
         """Wait while the connection's write buffer is full."""
         if self.closed or self.conn.closed:
             raise ConnectionClosed("stream closed")
+        self.conn.flush()
         try:
             await self.conn.writer.drain()
         except (ConnectionError, OSError) as e:
@@ -133,12 +169,19 @@ class Stream:
     def close(self):
         if not self.closed:
             self.closed = True
+            self.on_control = None
             self.conn.streams.pop(self.id, None)
             self.fail()
 
 
 class Conn:
-    """Streams multiplexed over one asyncio connection."""
+    """Streams multiplexed over one asyncio connection.
+
+    Writes are coalesced: frames queue in a buffer that is flushed once the
+    event loop has run what is ready, so the answers of all the calls served
+    in one loop iteration (and a call's ACCEPT with the HEAD that follows it
+    at once) share one syscall. Reads take whatever the socket has and split
+    it into frames, one await per read rather than two per frame."""
 
     def __init__(self, reader, writer, dialer, on_open=None):
         self.reader = reader
@@ -147,7 +190,10 @@ class Conn:
         self.streams = {}
         self.next_id = 1 if dialer else 2
         self.closed = False
-        self.done = asyncio.get_running_loop().create_future()
+        self.loop = asyncio.get_running_loop()
+        self.wbuf = []
+        self.flush_scheduled = False
+        self.done = self.loop.create_future()
         self.task = asyncio.ensure_future(self._read_loop())
 
     def open(self):
@@ -158,27 +204,58 @@ class Conn:
         self.streams[s.id] = s
         return s
 
-    def write(self, data):
-        self.writer.write(data)
+    def write(self, stream_id, frames):
+        pack = HEADER.pack
+        wbuf = self.wbuf
+        for ftype, payload in frames:
+            wbuf.append(pack(len(payload), stream_id, ftype))
+            if payload:
+                wbuf.append(payload)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def flush(self):
+        self.flush_scheduled = False
+        if not self.wbuf:
+            return
+        data = b"".join(self.wbuf)
+        self.wbuf.clear()
+        if not self.closed:
+            self.writer.write(data)
 
     async def _read_loop(self):
+        buf = b""
+        read = self.reader.read
+        unpack = HEADER.unpack_from
+        size = HEADER.size
         try:
             while True:
-                header = await self.reader.readexactly(HEADER.size)
-                length, stream_id, ftype = HEADER.unpack(header)
-                if length > MAX_PAYLOAD:
-                    raise ConnectionClosed("frame too large")
-                payload = await self.reader.readexactly(length) if length else b""
-                s = self.streams.get(stream_id)
-                if s is None:
-                    if ftype == OPEN and self.on_open is not None and stream_id % 2 != self.next_id % 2:
-                        s = Stream(self, stream_id)
-                        self.streams[stream_id] = s
-                        s.push(ftype, payload)
-                        self.on_open(s)
-                    continue
-                s.push(ftype, payload)
-        except (asyncio.IncompleteReadError, ConnectionError, ConnectionClosed, OSError):
+                data = await read(1 << 16)
+                if not data:
+                    break
+                buf = buf + data if buf else data
+                pos, n = 0, len(buf)
+                while n - pos >= size:
+                    length, stream_id, ftype = unpack(buf, pos)
+                    if length > MAX_PAYLOAD:
+                        raise ConnectionClosed("frame too large")
+                    end = pos + size + length
+                    if end > n:
+                        break
+                    payload = buf[pos + size : end] if length else b""
+                    pos = end
+                    s = self.streams.get(stream_id)
+                    if s is None:
+                        if ftype == OPEN and self.on_open is not None and stream_id % 2 != self.next_id % 2:
+                            s = Stream(self, stream_id)
+                            self.streams[stream_id] = s
+                            s.push(ftype, payload)
+                            self.on_open(s)
+                        continue
+                    s.push(ftype, payload)
+                buf = buf[pos:]
+        except (ConnectionError, ConnectionClosed, OSError):
             pass
         except asyncio.CancelledError:
             pass
@@ -188,6 +265,7 @@ class Conn:
     def close(self):
         if self.closed:
             return
+        self.flush()
         self.closed = True
         for s in list(self.streams.values()):
             s.fail()

@@ -1,22 +1,33 @@
-// Command serve benchmarks the Serve data plane: no-op requests through a
-// node's HTTP proxy (proxy → router → replica over its Unix socket) against
-// a direct call to the same replica (the wire protocol straight to its
-// socket, no proxy, no router), for the built-in noop replica and a Python
-// one, plus a bare Go HTTP no-op server as the floor of what HTTP costs on
-// the machine. It prints QPS and p50/p99 latency per path. It is a
-// benchmark, not a test: it reports numbers and never fails on them.
+// Command serve benchmarks the Serve data plane side by side with what it
+// competes with, in one run on one machine (docs/performance.md):
 //
-// The same run measures gRPC: unary no-op QPS through the node's gRPC proxy
-// against a bare Go gRPC server (the floor), streaming through both proxies
-// (builtin:stream: tokens per second and time to first chunk), and the
-// throughput gain of @serve.batch at batch size 8 over 1 on a Python replica
-// whose model call costs a fixed 5 ms per batch (pyapps/batchbench.py).
+//   - a bare Go net/http no-op server, called directly (the floor of what
+//     HTTP costs here);
+//   - nginx with one worker as a keep-alive reverse proxy in front of that
+//     same Go server (skipped, saying how to get nginx, when it is absent);
+//   - the node's HTTP proxy → a `builtin:noop` Go replica process;
+//   - the node's HTTP proxy → a Python no-op replica (pyapps is not needed:
+//     python/examples/noop.py).
 //
-//	go run ./test/bench/serve -duration 5s -concurrency 16
+// Each path is loaded closed-loop (every connection sends its next request
+// when the last answer arrived) at each -conns count, by wrk with one
+// thread when it is installed, else by a Go client in this process; rounds
+// are interleaved (every path once per round) so a noisy neighbour hurts
+// all paths alike, and min and median over the rounds are printed, with the
+// ratios the performance goals are stated in. The same run measures gRPC
+// unary calls through the gRPC proxy against a bare Go gRPC server,
+// streaming through both proxies (builtin:stream: tokens per second and
+// time to first chunk), the wire protocol alone (straight to a replica's
+// socket, no proxy), and the throughput gain of @serve.batch at batch size
+// 8 over 1 (pyapps/batchbench.py). It is a benchmark, not a test: it
+// reports numbers and never fails on them.
+//
+//	go run ./test/bench/serve -duration 3s -rounds 3 -conns 16,64
+//	go run ./test/bench/serve -profile .cache/profile-serve   # pprof of the proxy and agent under load
 //
 // It builds ./cmd/ray (built-in replicas run as `ray serve-replica`) and
-// runs a head node in-process, so the load generator shares the machine's
-// cores with the proxy and the replicas, as a co-located client would.
+// runs a head node in this process, so the proxy and agent profiled are
+// this process; the Go backend runs as a child process, as replicas do.
 package main
 
 import (
@@ -25,16 +36,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
+	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -45,18 +55,76 @@ import (
 	"github.com/rayk8s/rayk8s/internal/serve/wire"
 )
 
+type options struct {
+	duration    time.Duration
+	rounds      int
+	conns       []int
+	load        string
+	python      bool
+	extras      bool
+	profileDir  string
+	profileFor  time.Duration
+	profilePath string
+}
+
 func main() {
-	duration := flag.Duration("duration", 5*time.Second, "how long each path is loaded")
-	concurrency := flag.Int("concurrency", 16, "concurrent closed-loop clients")
-	python := flag.Bool("python", true, "also measure a Python replica (needs python3)")
+	if len(os.Args) == 2 && os.Args[1] == backendFlag {
+		serveBackend()
+		return
+	}
+	var o options
+	var conns string
+	flag.DurationVar(&o.duration, "duration", 3*time.Second, "how long each path is loaded per round")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each loads every path once, in turn")
+	flag.StringVar(&conns, "conns", "16,64", "comma-separated connection counts")
+	flag.StringVar(&o.load, "load", "auto", "load generator: wrk, go, or auto (wrk when installed)")
+	flag.BoolVar(&o.python, "python", true, "also measure a Python replica (needs python3)")
+	flag.BoolVar(&o.extras, "extras", true, "after the HTTP table, also measure the replicas alone, gRPC, streaming and batching")
+	flag.StringVar(&o.profileDir, "profile", "", "instead of the benchmark, write CPU and allocation profiles of this process (proxy and agent) under load to this directory")
+	flag.DurationVar(&o.profileFor, "profile-duration", 10*time.Second, "how long -profile loads the proxy")
+	flag.StringVar(&o.profilePath, "profile-path", "/noop", "route -profile loads: /noop (Go replica) or /py (Python replica)")
 	flag.Parse()
-	if err := run(*duration, *concurrency, *python); err != nil {
+	for _, c := range strings.Split(conns, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "bench-serve: -conns: %q is not a positive number\n", c)
+			os.Exit(2)
+		}
+		o.conns = append(o.conns, n)
+	}
+	if o.rounds <= 0 {
+		fmt.Fprintln(os.Stderr, "bench-serve: -rounds must be at least 1")
+		os.Exit(2)
+	}
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-serve:", err)
 		os.Exit(1)
 	}
 }
 
-func run(duration time.Duration, concurrency int, withPython bool) error {
+func pickLoader(choice string) (loader, error) {
+	switch choice {
+	case "go":
+		return goLoader{}, nil
+	case "wrk", "auto":
+		p, err := exec.LookPath("wrk")
+		if err == nil {
+			return wrkLoader{path: p}, nil
+		}
+		if choice == "wrk" {
+			return nil, errors.New("-load wrk: wrk is not installed (Debian: apt-get install wrk)")
+		}
+		fmt.Println("wrk not found (Debian: apt-get install wrk); using the Go client, which shares this process's cores with the proxy")
+		return goLoader{}, nil
+	}
+	return nil, fmt.Errorf("-load: %q is not one of wrk, go, auto", choice)
+}
+
+func run(o options) error {
+	ld, err := pickLoader(o.load)
+	if err != nil {
+		return err
+	}
 	tmp, err := os.MkdirTemp("", "bench-serve-")
 	if err != nil {
 		return err
@@ -70,6 +138,7 @@ func run(duration time.Duration, concurrency int, withPython bool) error {
 	}
 	_, thisFile, _, _ := runtime.Caller(0)
 	pythonDir := filepath.Join(filepath.Dir(thisFile), "..", "..", "..", "python")
+	withPython := o.python
 	if withPython {
 		if _, err := exec.LookPath("python3"); err != nil {
 			withPython = false
@@ -123,24 +192,131 @@ func run(duration time.Duration, concurrency int, withPython bool) error {
 		return err
 	}
 	proxy := fmt.Sprintf("http://127.0.0.1:%d", port)
-	fmt.Printf("Serve no-op benchmark: %d closed-loop clients, %s per path, GOMAXPROCS=%d, %d CPUs\n", concurrency, duration, runtime.GOMAXPROCS(0), runtime.NumCPU())
-	fmt.Printf("%-34s %10s %10s %10s\n", "path", "QPS", "p50", "p99")
-
-	report("go net/http no-op server (floor)", measure(duration, concurrency, httpCaller(startFloorServer())))
-	report("proxy → builtin:noop replica", measure(duration, concurrency, httpCaller(proxy+"/noop")))
-	report("direct → builtin:noop replica", measure(duration, concurrency, socketCaller(ctx, n.ReplicaSocketDir(), replicas["noop"])))
-	if withPython {
-		report("proxy → Python no-op replica", measure(duration, concurrency, httpCaller(proxy+"/py")))
-		report("direct → Python no-op replica", measure(duration, concurrency, socketCaller(ctx, n.ReplicaSocketDir(), replicas["pynoop"])))
+	if o.profileDir != "" {
+		return profile(o, ld, proxy+o.profilePath)
 	}
 
-	grpcProxy := fmt.Sprintf("127.0.0.1:%d", grpcPort)
+	backend, backendCmd, err := startBackend()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = backendCmd.Process.Kill(); _ = backendCmd.Wait() }()
+	type path struct {
+		name, url string
+		rows      []*series
+	}
+	paths := []*path{{name: "Go net/http no-op, direct", url: "http://" + backend + "/"}}
+	direct := paths[0]
+	var viaNginx *path
+	if bin, err := findNginx(); err != nil {
+		fmt.Println("nginx not found: its row is skipped (Debian: apt-get install nginx-light); the bench installs nothing itself")
+	} else {
+		url, stop, err := startNginx(bin, tmp, backend)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		viaNginx = &path{name: "nginx (1 worker) → Go server", url: url}
+		paths = append(paths, viaNginx)
+	}
+	viaGo := &path{name: "proxy → builtin:noop replica", url: proxy + "/noop"}
+	paths = append(paths, viaGo)
+	var viaPy *path
+	if withPython {
+		viaPy = &path{name: "proxy → Python no-op replica", url: proxy + "/py"}
+		paths = append(paths, viaPy)
+	}
+
+	fmt.Printf("Serve HTTP no-op benchmark: %s; %d rounds × %s per path and connection count, interleaved; GOMAXPROCS=%d, %d CPUs\n",
+		ld.name(), o.rounds, o.duration, runtime.GOMAXPROCS(0), runtime.NumCPU())
+	for _, p := range paths {
+		// Warm connections, caches and the Python replica's code paths.
+		if _, err := ld.run(p.url, o.conns[0], time.Second); err != nil {
+			return err
+		}
+		for _, c := range o.conns {
+			p.rows = append(p.rows, &series{name: p.name, conns: c})
+		}
+	}
+	for r := range o.rounds {
+		for ci, c := range o.conns {
+			for _, p := range paths {
+				s, err := ld.run(p.url, c, o.duration)
+				if err != nil {
+					return err
+				}
+				p.rows[ci].samples = append(p.rows[ci].samples, s)
+			}
+		}
+		fmt.Fprintf(os.Stderr, "round %d of %d done\n", r+1, o.rounds)
+	}
+	var rows []*series
+	for ci := range o.conns {
+		for _, p := range paths {
+			rows = append(rows, p.rows[ci])
+		}
+	}
+	fmt.Print(table(rows))
 	fmt.Println()
-	floorG := measure(duration, concurrency, grpcCaller(startGRPCFloor(), "", "/bench.Noop/Call"))
-	report("go gRPC no-op server (direct)", floorG)
-	viaG := measure(duration, concurrency, grpcCaller(grpcProxy, "noop", "/bench.Noop/Call"))
-	report("gRPC proxy → builtin:noop", viaG)
-	fmt.Printf("gRPC unary QPS through the proxy / direct: %.2f\n", qps(viaG)/qps(floorG))
+	for ci, c := range o.conns {
+		fmt.Printf("ratios at %d connections (medians over the rounds):\n", c)
+		d := direct.rows[ci]
+		if viaNginx != nil {
+			ng, pg := viaNginx.rows[ci], viaGo.rows[ci]
+			fmt.Printf("  QPS proxy → Go replica / nginx → Go server:   %.2f  (goal ≥ 1.00)\n", pg.medQPS()/ng.medQPS())
+			fmt.Printf("  p50 added over direct: proxy %s, nginx %s  (goal: proxy ≤ nginx)\n", fmtDur(pg.medP50()-d.medP50()), fmtDur(ng.medP50()-d.medP50()))
+			if viaPy != nil {
+				fmt.Printf("  QPS proxy → Python replica / nginx → Go server: %.2f\n", viaPy.rows[ci].medQPS()/ng.medQPS())
+			}
+		} else {
+			fmt.Printf("  p50 added over direct: proxy %s\n", fmtDur(viaGo.rows[ci].medP50()-d.medP50()))
+		}
+		if viaPy != nil {
+			fmt.Printf("  QPS Python replica / Go replica, through the proxy: %.2f  (goal ≥ 0.80)\n", viaPy.rows[ci].medQPS()/viaGo.rows[ci].medQPS())
+		}
+	}
+
+	if !o.extras {
+		return nil
+	}
+	// The wire protocol alone: what the replicas cost without proxy and
+	// router, with the Go client (it speaks the frames).
+	fmt.Println()
+	var wireRows []*series
+	for _, c := range o.conns {
+		s := &series{name: "wire → builtin:noop replica", conns: c}
+		s.samples = append(s.samples, measure(o.duration, c, socketCaller(ctx, n.ReplicaSocketDir(), replicas["noop"])).sample())
+		wireRows = append(wireRows, s)
+		if withPython {
+			s := &series{name: "wire → Python no-op replica", conns: c}
+			s.samples = append(s.samples, measure(o.duration, c, socketCaller(ctx, n.ReplicaSocketDir(), replicas["pynoop"])).sample())
+			wireRows = append(wireRows, s)
+		}
+	}
+	fmt.Println("the replicas alone (Go client on one multiplexed socket connection, no proxy, no router; one round):")
+	fmt.Print(table(wireRows))
+
+	grpcProxy := fmt.Sprintf("127.0.0.1:%d", grpcPort)
+	grpcFloor := startGRPCFloor()
+	fmt.Println()
+	fmt.Println("gRPC unary no-op (Go client, one HTTP/2 connection, concurrent calls):")
+	var grpcRows []*series
+	floorG, viaG := map[int]*series{}, map[int]*series{}
+	for _, c := range o.conns {
+		floorG[c] = &series{name: "Go gRPC no-op server, direct", conns: c}
+		viaG[c] = &series{name: "gRPC proxy → builtin:noop", conns: c}
+		grpcRows = append(grpcRows, floorG[c], viaG[c])
+	}
+	for range o.rounds {
+		for _, c := range o.conns {
+			floorG[c].samples = append(floorG[c].samples, measure(o.duration, c, grpcCaller(grpcFloor, "", "/bench.Noop/Call")).sample())
+			viaG[c].samples = append(viaG[c].samples, measure(o.duration, c, grpcCaller(grpcProxy, "noop", "/bench.Noop/Call")).sample())
+		}
+	}
+	fmt.Print(table(grpcRows))
+	for _, c := range o.conns {
+		fmt.Printf("gRPC unary QPS through the proxy / direct at %d: %.2f\n", c, viaG[c].medQPS()/floorG[c].medQPS())
+	}
 
 	fmt.Println()
 	fmt.Printf("%-34s %12s %14s %12s\n", "streaming (builtin:stream)", "tokens/s", "first chunk", "chunks")
@@ -152,16 +328,83 @@ func run(duration time.Duration, concurrency int, withPython bool) error {
 
 	if withPython {
 		fmt.Println()
-		b1 := measure(duration, 64, httpCaller(proxy+"/batch1"))
+		b1 := measure(o.duration, 64, httpCaller(proxy+"/batch1")).sample()
 		report("Python @serve.batch size 1", b1)
-		b8 := measure(duration, 64, httpCaller(proxy+"/batch8"))
+		b8 := measure(o.duration, 64, httpCaller(proxy+"/batch8")).sample()
 		report("Python @serve.batch size 8", b8)
-		fmt.Printf("batching throughput gain, size 8 / size 1 (64 clients, 5 ms per model call): %.2fx\n", qps(b8)/qps(b1))
+		fmt.Printf("batching throughput gain, size 8 / size 1 (64 clients, 5 ms per model call): %.2fx\n", b8.qps/b1.qps)
 	}
 	return nil
 }
 
-func qps(r result) float64 { return float64(r.n) / r.elapsed.Seconds() }
+// profile loads url at the largest connection count while this process —
+// the head node with its proxy and agent — records a CPU profile, and
+// writes the allocations made during the load.
+func profile(o options, ld loader, url string) error {
+	if _, ok := ld.(goLoader); ok {
+		fmt.Println("note: the Go client runs in this process, so its own work is in the profiles too; install wrk to keep them to the proxy and agent")
+	}
+	if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+		return err
+	}
+	conns := o.conns[len(o.conns)-1]
+	if _, err := ld.run(url, conns, time.Second); err != nil {
+		return err
+	}
+	write := func(name, profile string) error {
+		f, err := os.Create(filepath.Join(o.profileDir, name))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		runtime.GC()
+		return pprof.Lookup(profile).WriteTo(f, 0)
+	}
+	if err := write("allocs-base.pprof", "allocs"); err != nil {
+		return err
+	}
+	cpu, err := os.Create(filepath.Join(o.profileDir, "cpu.pprof"))
+	if err != nil {
+		return err
+	}
+	defer cpu.Close()
+	if err := pprof.StartCPUProfile(cpu); err != nil {
+		return err
+	}
+	tf, err := os.Create(filepath.Join(o.profileDir, "trace.out"))
+	if err != nil {
+		return err
+	}
+	defer tf.Close()
+	// The execution trace covers the first two seconds: enough to see
+	// where requests wait (go tool trace -pprof=sched).
+	if err := trace.Start(tf); err != nil {
+		return err
+	}
+	stopTrace := time.AfterFunc(min(2*time.Second, o.profileFor), trace.Stop)
+	s, err := ld.run(url, conns, o.profileFor)
+	pprof.StopCPUProfile()
+	if stopTrace.Stop() {
+		trace.Stop()
+	}
+	if err != nil {
+		return err
+	}
+	if err := write("allocs.pprof", "allocs"); err != nil {
+		return err
+	}
+	fmt.Printf("profiled %s at %d connections for %s with %s: %.0f QPS, p50 %s\n", url, conns, o.profileFor, ld.name(), s.qps, fmtDur(s.p50))
+	fmt.Printf("wrote %s/cpu.pprof, allocs.pprof, allocs-base.pprof (allocations before the load, for -diff_base) and trace.out (the first 2s)\n", o.profileDir)
+	return nil
+}
+
+func report(name string, s sample) {
+	line := fmt.Sprintf("%-34s %10.0f %10s %10s", name, s.qps, fmtDur(s.p50), fmtDur(s.p99))
+	if s.errors > 0 {
+		line += fmt.Sprintf("  (%d errors)", s.errors)
+	}
+	fmt.Println(line)
+}
 
 func freePort() int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -198,38 +441,6 @@ func waitRunning(ctx context.Context, dash *dashboard.Client, names []string) (m
 	return nil, errors.New("applications did not become RUNNING within 60s")
 }
 
-func startFloorServer() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	go func() {
-		_ = http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
-	}()
-	return "http://" + l.Addr().String() + "/"
-}
-
-type caller func() error
-
-func httpCaller(url string) func() caller {
-	tr := &http.Transport{MaxIdleConnsPerHost: 1024}
-	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	return func() caller {
-		return func() error {
-			resp, err := client.Get(url)
-			if err != nil {
-				return err
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("HTTP %d", resp.StatusCode)
-			}
-			return nil
-		}
-	}
-}
-
 // socketCaller calls the replica the way a node agent does, over one
 // multiplexed connection to its socket.
 func socketCaller(ctx context.Context, dir, replicaID string) func() caller {
@@ -248,63 +459,4 @@ func socketCaller(ctx context.Context, dir, replicaID string) func() caller {
 			return err
 		}
 	}
-}
-
-type result struct {
-	n         int
-	errors    int
-	elapsed   time.Duration
-	latencies []time.Duration
-}
-
-func measure(d time.Duration, concurrency int, newCaller func() caller) result {
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var all []time.Duration
-	errs := 0
-	start := time.Now()
-	stop := start.Add(d)
-	for range concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			call := newCaller()
-			var lat []time.Duration
-			e := 0
-			for time.Now().Before(stop) {
-				t0 := time.Now()
-				if err := call(); err != nil {
-					e++
-					continue
-				}
-				lat = append(lat, time.Since(t0))
-			}
-			mu.Lock()
-			all = append(all, lat...)
-			errs += e
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	return result{n: len(all), errors: errs, elapsed: time.Since(start), latencies: all}
-}
-
-func report(name string, r result) {
-	slices.Sort(r.latencies)
-	pct := func(p float64) string {
-		if len(r.latencies) == 0 {
-			return "-"
-		}
-		return fmtDur(r.latencies[min(len(r.latencies)-1, int(float64(len(r.latencies))*p))])
-	}
-	qps := float64(r.n) / r.elapsed.Seconds()
-	line := fmt.Sprintf("%-34s %10s %10s %10s", name, strconv.FormatFloat(qps, 'f', 0, 64), pct(0.50), pct(0.99))
-	if r.errors > 0 {
-		line += fmt.Sprintf("  (%d errors)", r.errors)
-	}
-	fmt.Println(line)
-}
-
-func fmtDur(d time.Duration) string {
-	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64) + "ms"
 }

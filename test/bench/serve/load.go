@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// sample is one load run of one path.
+type sample struct {
+	qps      float64
+	p50, p99 time.Duration
+	errors   int
+}
+
+// loader runs closed-loop HTTP load against a URL: conns connections, each
+// sending its next request as soon as the last answer arrived.
+type loader interface {
+	name() string
+	run(url string, conns int, d time.Duration) (sample, error)
+}
+
+// wrkLoader drives wrk with one thread, as the issue's figures were taken:
+// a C client leaves the most of the machine's two cores to the servers.
+type wrkLoader struct{ path string }
+
+func (w wrkLoader) name() string { return "wrk (" + w.path + ", 1 thread)" }
+
+var (
+	wrkRPS    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkPct    = regexp.MustCompile(`(?m)^\s+(50|99)(?:\.000)?%\s+([0-9.]+)(us|ms|s)\s*$`)
+	wrkNon2xx = regexp.MustCompile(`Non-2xx or 3xx responses:\s+(\d+)`)
+	wrkSocket = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+)
+
+func (w wrkLoader) run(url string, conns int, d time.Duration) (sample, error) {
+	cmd := exec.Command(w.path, "-t1", "-c"+strconv.Itoa(conns), "-d"+strconv.Itoa(max(1, int(d.Seconds())))+"s", "--latency", url)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return sample{}, fmt.Errorf("wrk %s: %w: %s", url, err, out)
+	}
+	return parseWrk(string(out))
+}
+
+func parseWrk(out string) (sample, error) {
+	var s sample
+	m := wrkRPS.FindStringSubmatch(out)
+	if m == nil {
+		return s, fmt.Errorf("no Requests/sec in wrk's output: %s", out)
+	}
+	s.qps, _ = strconv.ParseFloat(m[1], 64)
+	for _, pm := range wrkPct.FindAllStringSubmatch(out, -1) {
+		v, _ := strconv.ParseFloat(pm[2], 64)
+		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[pm[3]]
+		dur := time.Duration(v * float64(unit))
+		if pm[1] == "50" {
+			s.p50 = dur
+		} else {
+			s.p99 = dur
+		}
+	}
+	if m := wrkNon2xx.FindStringSubmatch(out); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		s.errors += n
+	}
+	if m := wrkSocket.FindStringSubmatch(out); m != nil {
+		for _, v := range m[1:] {
+			n, _ := strconv.Atoi(v)
+			s.errors += n
+		}
+	}
+	return s, nil
+}
+
+// goLoader is the same closed loop in Go, for machines without wrk: it
+// shares the bench process (and so its cores) with the proxy.
+type goLoader struct{}
+
+func (goLoader) name() string { return "Go closed-loop client (in the bench process)" }
+
+func (goLoader) run(url string, conns int, d time.Duration) (sample, error) {
+	r := measure(d, conns, httpCaller(url))
+	return r.sample(), nil
+}
+
+func (r result) sample() sample {
+	slices.Sort(r.latencies)
+	pct := func(p float64) time.Duration {
+		if len(r.latencies) == 0 {
+			return 0
+		}
+		return r.latencies[min(len(r.latencies)-1, int(float64(len(r.latencies))*p))]
+	}
+	return sample{qps: float64(r.n) / r.elapsed.Seconds(), p50: pct(0.5), p99: pct(0.99), errors: r.errors}
+}
+
+type caller func() error
+
+func httpCaller(url string) func() caller {
+	tr := &http.Transport{MaxIdleConnsPerHost: 1024}
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	return func() caller {
+		return func() error {
+			resp, err := client.Get(url)
+			if err != nil {
+				return err
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("HTTP %d", resp.StatusCode)
+			}
+			return nil
+		}
+	}
+}
+
+type result struct {
+	n         int
+	errors    int
+	elapsed   time.Duration
+	latencies []time.Duration
+}
+
+func measure(d time.Duration, concurrency int, newCaller func() caller) result {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var all []time.Duration
+	errs := 0
+	start := time.Now()
+	stop := start.Add(d)
+	for range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			call := newCaller()
+			var lat []time.Duration
+			e := 0
+			for time.Now().Before(stop) {
+				t0 := time.Now()
+				if err := call(); err != nil {
+					e++
+					continue
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			errs += e
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return result{n: len(all), errors: errs, elapsed: time.Since(start), latencies: all}
+}
+
+// series is the samples of one path at one connection count, across rounds.
+type series struct {
+	name    string
+	conns   int
+	samples []sample
+}
+
+func (s *series) minMed() (qMin, qMed float64, p50Min, p50Med, p99Med time.Duration, errs int) {
+	if len(s.samples) == 0 {
+		return
+	}
+	q := make([]float64, 0, len(s.samples))
+	p := make([]time.Duration, 0, len(s.samples))
+	p9 := make([]time.Duration, 0, len(s.samples))
+	for _, x := range s.samples {
+		q = append(q, x.qps)
+		p = append(p, x.p50)
+		p9 = append(p9, x.p99)
+		errs += x.errors
+	}
+	slices.Sort(q)
+	slices.Sort(p)
+	slices.Sort(p9)
+	return q[0], median(q), p[0], median(p), median(p9), errs
+}
+
+func median[T int64 | float64 | time.Duration](v []T) T {
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
+}
+
+func (s *series) medQPS() float64 {
+	_, m, _, _, _, _ := s.minMed()
+	return m
+}
+
+func (s *series) medP50() time.Duration {
+	_, _, _, m, _, _ := s.minMed()
+	return m
+}
+
+func fmtDur(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64) + "ms"
+}
+
+// table prints min and median QPS and p50 over the rounds, and the p99
+// median.
+func table(rows []*series) string {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%-36s %5s %9s %9s %9s %9s %9s\n", "path", "conns", "QPS min", "QPS med", "p50 min", "p50 med", "p99 med")
+	for _, s := range rows {
+		qMin, qMed, pMin, pMed, p99, errs := s.minMed()
+		line := fmt.Sprintf("%-36s %5d %9.0f %9.0f %9s %9s %9s", s.name, s.conns, qMin, qMed, fmtDur(pMin), fmtDur(pMed), fmtDur(p99))
+		if errs > 0 {
+			line += fmt.Sprintf("  (%d errors)", errs)
+		}
+		fmt.Fprintln(&b, line)
+	}
+	return b.String()
+}
+
+var errNoNginx = errors.New("nginx not found")
