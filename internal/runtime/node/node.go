@@ -85,7 +85,8 @@ type Config struct {
 	// tolerance); the zero value keeps them in memory.
 	GCSStorage gcs.StorageConfig
 	// AuthToken turns on token authentication: the head requires it on the
-	// dashboard and the GCS port, every node sends it to the head.
+	// dashboard and the GCS port, every node on its agent port (health checks
+	// aside), and every node sends it to the head and to other nodes' agents.
 	AuthToken string
 
 	Logger logr.Logger

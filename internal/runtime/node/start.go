@@ -229,6 +229,21 @@ func (s *starter) listenAgentAndMetrics() error {
 	return nil
 }
 
+// requireToken guards the agent port like the dashboard when token authentication is on:
+// anyone who reaches it could otherwise run code (Ray core tasks), read objects and logs.
+// The health checks stay open for Kubernetes probes.
+func (s *starter) requireToken(h http.Handler) http.Handler {
+	if s.cfg.AuthToken == "" {
+		return h
+	}
+	return dashboard.RequireToken(s.cfg.AuthToken, dashboard.HealthPaths, h)
+}
+
+// agentClient makes c send the cluster's token, for calls to other nodes' agent ports.
+func (s *starter) agentClient(c *http.Client) *http.Client {
+	return dashboard.ClientWithToken(c, s.cfg.AuthToken)
+}
+
 // makeSocketDir gives replica sockets a short path of their own: a Unix
 // socket path may not exceed 108 bytes, and session directories can be long.
 func (s *starter) makeSocketDir() error {
@@ -304,6 +319,7 @@ func (s *starter) addServeAgent() {
 		DefaultHTTPHost: s.cfg.ServeHTTPHost,
 		DrainPeriod:     s.cfg.ServeDrainPeriod,
 		Metrics:         s.serveMetrics,
+		HTTPClient:      s.agentClient(wire.NewH2CClient()),
 		Logger:          s.log.WithName("serve"),
 	})
 	s.n.serve = serveAgent
@@ -314,14 +330,15 @@ func (s *starter) addServeAgent() {
 	// Ray core: the node's task and actor workers, reached by drivers over a Unix socket and by
 	// other nodes' agents on the agent port.
 	coreAgent := coreagent.New(coreagent.Options{NodeID: s.cfg.NodeID, NodeIP: s.cfg.NodeIP, IsHead: s.cfg.Head, GCSAddress: s.n.gcsAddr,
-		SocketDir: s.n.socketDir, TempDir: s.cfg.TempDir, LogsDir: s.logsDir, Python: s.cfg.ServePython, Conn: s.conn, Logger: s.log.WithName("core")})
+		SocketDir: s.n.socketDir, TempDir: s.cfg.TempDir, LogsDir: s.logsDir, Python: s.cfg.ServePython, Conn: s.conn,
+		HTTPClient: s.agentClient(&http.Client{}), Logger: s.log.WithName("core")})
 	s.add("core_worker_service", coreAgent.Run)
 	agentMux := http.NewServeMux()
 	agentMux.Handle(serveagent.ReplicaCallPath, serveAgent.Handler())
 	agentMux.Handle(coreagent.HTTPPath, coreAgent.Handler())
 	agentMux.Handle("/", raylet.Handler(s.logsDir, agentGCSCheck))
 	// Other nodes reach this node's replicas over HTTP/2 on this port.
-	s.add("dashboard_agent", serveHTTP(s.agentListener, agentMux, h2cProtocols()))
+	s.add("dashboard_agent", serveHTTP(s.agentListener, s.requireToken(agentMux), h2cProtocols()))
 	s.add("serve_agent", serveAgent.Run)
 
 }
@@ -336,6 +353,7 @@ func (s *starter) addJobManager() {
 		AllowDriverOnWorkers: s.cfg.AllowDriverOnWorkers,
 		StopGracePeriod:      s.cfg.JobStopGracePeriod,
 		StartTimeout:         s.cfg.JobStartTimeout,
+		Logs:                 &jobs.HTTPLogReader{Client: s.agentClient(&http.Client{Timeout: 10 * time.Second})},
 		Logger:               s.log.WithName("jobs"),
 	})
 	s.add("job_manager", s.jobManager.Run)
@@ -350,7 +368,7 @@ func (s *starter) addServeController() {
 		Cluster:    s.autoscaling.Cluster(),
 		Demand:     s.autoscaling,
 		Store:      s.gcsServer.Storage(),
-		Replicas:   &servecontroller.TunnelClient{HTTP: wire.NewH2CClient()},
+		Replicas:   &servecontroller.TunnelClient{HTTP: s.agentClient(wire.NewH2CClient())},
 		Python:     s.cfg.ServePython,
 		GCSAddress: s.n.gcsAddr,
 		Logger:     s.log.WithName("serve_controller"),
@@ -375,7 +393,8 @@ func (s *starter) addDashboard(ctx context.Context) error {
 	dash.Handle("/api/packages/", jobs.NewPackagesHandler(s.gcsServer.Storage()))
 	dash.Handle("/api/serve/", servecontroller.NewHandler(s.serveController, s.log.WithName("serve_api")))
 	dash.Handle(requestapi.Path, requestapi.NewHandler(s.autoscaling, s.log.WithName("request_resources")))
-	dash.Handle("/api/v0/", corestate.NewHandler(corestate.Options{Nodes: s.gcsServer.Nodes, SubmittedJobs: s.jobManager.List, Logger: s.log.WithName("state_api")}))
+	dash.Handle("/api/v0/", corestate.NewHandler(corestate.Options{Nodes: s.gcsServer.Nodes, SubmittedJobs: s.jobManager.List,
+		Client: s.agentClient(&http.Client{}), Logger: s.log.WithName("state_api")}))
 	s.add("dashboard", serveHTTP(dl, dash, nil))
 	if _, err := s.gcsServer.Storage().Put(ctx, DashboardKVNamespace, DashboardKVKey, []byte(s.n.dashAddr), true); err != nil {
 		return fmt.Errorf("publishing the dashboard address: %w", err)

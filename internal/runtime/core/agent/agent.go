@@ -53,8 +53,11 @@ type Options struct {
 	// Python runs the workers; empty means /usr/bin/python3 when present.
 	Python string
 	// Conn reaches the head's control service.
-	Conn   grpc.ClientConnInterface
-	Logger logr.Logger
+	Conn grpc.ClientConnInterface
+	// HTTPClient reaches other nodes' agents (it carries the cluster's token when
+	// token authentication is on); nil means a plain client.
+	HTTPClient *http.Client
+	Logger     logr.Logger
 }
 
 // Agent is a node's Ray core service.
@@ -138,7 +141,11 @@ func New(opts Options) *Agent {
 	}
 	a.pool = newPool(a)
 	a.logs = make(chan logLines, 4096)
-	a.peers = &peers{a: a, client: &http.Client{}, addrs: map[string]string{}}
+	client := opts.HTTPClient
+	if client == nil {
+		client = &http.Client{}
+	}
+	a.peers = &peers{a: a, client: client, addrs: map[string]string{}}
 	return a
 }
 
