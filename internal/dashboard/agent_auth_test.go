@@ -15,6 +15,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/onsi/gomega"
 
+	"github.com/rayk8s/rayk8s/internal/dashboard"
 	coreagent "github.com/rayk8s/rayk8s/internal/runtime/core/agent"
 	"github.com/rayk8s/rayk8s/internal/runtime/core/corewire"
 	"github.com/rayk8s/rayk8s/internal/runtime/node"
@@ -150,4 +151,44 @@ func TestNodesSendTheTokenToAgentPorts(t *testing.T) {
 			t.Errorf("GET /api/v0/%s = %d %s, want every node's agent to answer the head", kind, code, body)
 		}
 	}
+}
+
+// TestClientWithToken: the client nodes use for each other's agent ports adds the token to
+// requests without credentials of their own, leaves the caller's request untouched and never
+// overrides an Authorization the caller set.
+func TestClientWithToken(t *testing.T) {
+	n := startAuthNode(t, t.TempDir(), "")
+	url := "http://127.0.0.1:" + strconv.Itoa(n.AgentPort()) + coreagent.HTTPPath + "state"
+	do := func(c *http.Client, authorization string) (int, *http.Request) {
+		t.Helper()
+		req, err := http.NewRequest("GET", url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if authorization != "" {
+			req.Header.Set("Authorization", authorization)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, req
+	}
+	plain := &http.Client{Timeout: 10 * time.Second}
+	if got := dashboard.ClientWithToken(plain, ""); got != plain {
+		t.Error("ClientWithToken without a token changed the client")
+	}
+	authed := dashboard.ClientWithToken(plain, rightToken)
+	code, req := do(authed, "")
+	if code != http.StatusOK || req.Header.Get("Authorization") != "" {
+		t.Errorf("GET with the token client = %d, request header %q; want 200 and the caller's request unchanged", code, req.Header.Get("Authorization"))
+	}
+	if code, _ := do(authed, "Bearer wrong"); code != http.StatusForbidden {
+		t.Errorf("GET with the caller's wrong Authorization through the token client = %d, want 403", code)
+	}
+	if code, _ := do(plain, ""); code != http.StatusUnauthorized {
+		t.Errorf("GET with the original client = %d, want 401: ClientWithToken must not change it", code)
+	}
+	authed.CloseIdleConnections()
 }

@@ -134,16 +134,27 @@ type TokenTransport struct {
 
 // RoundTrip implements http.RoundTripper on a copy of req, which a RoundTripper may not change.
 func (t *TokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	base := t.Base
-	if base == nil {
-		base = http.DefaultTransport
-	}
+	base := t.base()
 	if req.Header.Get(AuthorizationHeader) != "" {
 		return base.RoundTrip(req)
 	}
 	r := req.Clone(req.Context())
 	r.Header.Set(AuthorizationHeader, BearerPrefix+t.Token)
 	return base.RoundTrip(r)
+}
+
+// CloseIdleConnections passes http.Client.CloseIdleConnections on to the base transport.
+func (t *TokenTransport) CloseIdleConnections() {
+	if c, ok := t.base().(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+func (t *TokenTransport) base() http.RoundTripper {
+	if t.Base == nil {
+		return http.DefaultTransport
+	}
+	return t.Base
 }
 
 // ClientWithToken returns a copy of c that sends token on every request, or c itself when token is
