@@ -22,16 +22,20 @@ import (
 )
 
 // startAuthNode starts a node with the test token in tmp: the head when gcsAddress is empty,
-// else a worker joining it.
+// else a worker, with the custom resource "worker", joining it.
 func startAuthNode(t *testing.T, tmp, gcsAddress string) *node.Node {
 	t.Helper()
+	resources := map[string]float64{"CPU": 1}
+	if gcsAddress != "" {
+		resources["worker"] = 1
+	}
 	n, err := node.Start(context.Background(), node.Config{
 		Head:             gcsAddress == "",
 		GCSAddress:       gcsAddress,
 		NodeIP:           "127.0.0.1",
 		IncludeDashboard: gcsAddress == "",
 		DashboardHost:    "127.0.0.1",
-		Resources:        map[string]float64{"CPU": 1},
+		Resources:        resources,
 		TempDir:          tmp,
 		HeartbeatPeriod:  100 * time.Millisecond,
 		FailureThreshold: 100,
@@ -134,8 +138,8 @@ func TestTokenAuthOnTheAgentPort(t *testing.T) {
 }
 
 // TestNodesSendTheTokenToAgentPorts: with token authentication on every agent port, the head's
-// state API still reads each node's agent, so its calls carry the token; a node that did not
-// send it would show as a partial failure naming the 401.
+// state API still reads each node's agent and the Jobs API a worker's job log, so their calls
+// carry the token; a call that did not would show as a partial failure or a failed log read.
 func TestNodesSendTheTokenToAgentPorts(t *testing.T) {
 	head := startAuthNode(t, t.TempDir(), "")
 	worker := startAuthNode(t, t.TempDir(), head.GCSAddress())
@@ -150,6 +154,30 @@ func TestNodesSendTheTokenToAgentPorts(t *testing.T) {
 		if code != http.StatusOK || strings.Contains(body, "incomplete result") || !strings.Contains(body, `"result":true`) {
 			t.Errorf("GET /api/v0/%s = %d %s, want every node's agent to answer the head", kind, code, body)
 		}
+	}
+
+	ctx := context.Background()
+	jobs, err := dashboard.NewClient(head.DashboardURL(), dashboard.WithAuthToken(rightToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jobs.SubmitJob(ctx, &dashboard.JobSubmitRequest{Entrypoint: "echo hello from the worker", SubmissionID: "on-worker",
+		EntrypointResources: map[string]float64{"worker": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	g.Eventually(func() dashboard.JobStatus {
+		j, err := jobs.GetJob(ctx, "on-worker")
+		if err != nil {
+			return ""
+		}
+		return j.Status
+	}).WithTimeout(30*time.Second).WithPolling(50*time.Millisecond).Should(gomega.Equal(dashboard.JobStatusSucceeded))
+	j, err := jobs.GetJob(ctx, "on-worker")
+	if err != nil || j.DriverNodeID == nil || *j.DriverNodeID != worker.NodeID() {
+		t.Fatalf("job = %+v, %v; want its driver on the worker %s", j, err, worker.NodeID())
+	}
+	if logs, err := jobs.GetJobLogs(ctx, "on-worker"); err != nil || logs != "hello from the worker\n" {
+		t.Errorf("the worker's job log through the head = %q, %v; want the driver's output", logs, err)
 	}
 }
 
