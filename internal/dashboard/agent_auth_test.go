@@ -171,7 +171,7 @@ func TestNodesSendTheTokenToAgentPorts(t *testing.T) {
 			return ""
 		}
 		return j.Status
-	}).WithTimeout(30*time.Second).WithPolling(50*time.Millisecond).Should(gomega.Equal(dashboard.JobStatusSucceeded))
+	}).WithTimeout(30 * time.Second).WithPolling(50 * time.Millisecond).Should(gomega.Equal(dashboard.JobStatusSucceeded))
 	j, err := jobs.GetJob(ctx, "on-worker")
 	if err != nil || j.DriverNodeID == nil || *j.DriverNodeID != worker.NodeID() {
 		t.Fatalf("job = %+v, %v; want its driver on the worker %s", j, err, worker.NodeID())
