@@ -122,3 +122,48 @@ func RequireToken(token string, open []string, h http.Handler) http.Handler {
 		}
 	})
 }
+
+// TokenTransport sends Token as "Authorization: Bearer <token>" on every request that carries
+// no Authorization of its own, for calls between a cluster's nodes (the agent port), which
+// require the token as the dashboard does.
+type TokenTransport struct {
+	Token string
+	// Base makes the requests; nil means http.DefaultTransport.
+	Base http.RoundTripper
+}
+
+// RoundTrip implements http.RoundTripper on a copy of req, which a RoundTripper may not change.
+func (t *TokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.base()
+	if req.Header.Get(AuthorizationHeader) != "" {
+		return base.RoundTrip(req)
+	}
+	r := req.Clone(req.Context())
+	r.Header.Set(AuthorizationHeader, BearerPrefix+t.Token)
+	return base.RoundTrip(r)
+}
+
+// CloseIdleConnections passes http.Client.CloseIdleConnections on to the base transport.
+func (t *TokenTransport) CloseIdleConnections() {
+	if c, ok := t.base().(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+func (t *TokenTransport) base() http.RoundTripper {
+	if t.Base == nil {
+		return http.DefaultTransport
+	}
+	return t.Base
+}
+
+// ClientWithToken returns a copy of c that sends token on every request, or c itself when token is
+// empty (a cluster without token authentication).
+func ClientWithToken(c *http.Client, token string) *http.Client {
+	if token == "" {
+		return c
+	}
+	authed := *c
+	authed.Transport = &TokenTransport{Token: token, Base: c.Transport}
+	return &authed
+}

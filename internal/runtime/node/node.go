@@ -87,7 +87,8 @@ type Config struct {
 	// tolerance); the zero value keeps them in memory.
 	GCSStorage gcs.StorageConfig
 	// AuthToken turns on token authentication: the head requires it on the
-	// dashboard and the GCS port, every node sends it to the head.
+	// dashboard and the GCS port, every node on its agent port (health checks
+	// aside), and every node sends it to the head and to other nodes' agents.
 	AuthToken string
 	// TLS turns on mutual TLS (RAY_USE_TLS): the GCS port, every connection to the head and the
 	// node-to-node traffic of Serve replicas and Ray core use the node's certificate and accept

@@ -237,6 +237,21 @@ func (s *starter) listenAgentAndMetrics() error {
 	return nil
 }
 
+// requireToken guards the agent port like the dashboard when token authentication is on:
+// anyone who reaches it could otherwise run code (Ray core tasks), read objects and logs.
+// The health checks stay open for Kubernetes probes.
+func (s *starter) requireToken(h http.Handler) http.Handler {
+	if s.cfg.AuthToken == "" {
+		return h
+	}
+	return dashboard.RequireToken(s.cfg.AuthToken, dashboard.HealthPaths, h)
+}
+
+// agentClient makes c send the cluster's token, for calls to other nodes' agent ports.
+func (s *starter) agentClient(c *http.Client) *http.Client {
+	return dashboard.ClientWithToken(c, s.cfg.AuthToken)
+}
+
 // makeSocketDir gives replica sockets a short path of their own: a Unix
 // socket path may not exceed 108 bytes, and session directories can be long.
 func (s *starter) makeSocketDir() error {
@@ -311,7 +326,7 @@ func (s *starter) addServeAgent() {
 		Conn:            s.conn,
 		DefaultHTTPHost: s.cfg.ServeHTTPHost,
 		DrainPeriod:     s.cfg.ServeDrainPeriod,
-		HTTPClient:      s.peerClient(),
+		HTTPClient:      s.agentClient(s.peerClient()),
 		Metrics:         s.serveMetrics,
 		Logger:          s.log.WithName("serve"),
 	})
@@ -323,21 +338,24 @@ func (s *starter) addServeAgent() {
 	// Ray core: the node's task and actor workers, reached by drivers over a Unix socket and by
 	// other nodes' agents on the agent port.
 	coreAgent := coreagent.New(coreagent.Options{NodeID: s.cfg.NodeID, NodeIP: s.cfg.NodeIP, IsHead: s.cfg.Head, GCSAddress: s.n.gcsAddr,
-		SocketDir: s.n.socketDir, TempDir: s.cfg.TempDir, LogsDir: s.logsDir, Python: s.cfg.ServePython, Conn: s.conn, HTTPClient: s.tlsPeerClient(), Logger: s.log.WithName("core")})
+		SocketDir: s.n.socketDir, TempDir: s.cfg.TempDir, LogsDir: s.logsDir, Python: s.cfg.ServePython, Conn: s.conn,
+		HTTPClient: s.agentClient(s.corePeerClient()), Logger: s.log.WithName("core")})
 	s.add("core_worker_service", coreAgent.Run)
 	agentMux := http.NewServeMux()
 	agentMux.Handle(serveagent.ReplicaCallPath, serveAgent.Handler())
 	agentMux.Handle(coreagent.HTTPPath, coreAgent.Handler())
 	agentMux.Handle("/", raylet.Handler(s.logsDir, agentGCSCheck))
 	// Other nodes reach this node's replicas over HTTP/2 on this port.
+	// With token authentication every path but the health checks needs the cluster's token.
+	guarded := s.requireToken(agentMux)
 	if s.tlsServer == nil {
-		s.add("dashboard_agent", serveHTTP(s.agentListener, agentMux, h2cProtocols()))
+		s.add("dashboard_agent", serveHTTP(s.agentListener, guarded, h2cProtocols()))
 	} else {
 		// Peers come with TLS; the kubelet's probes and log readers in plain text, which
 		// must not reach replicas or objects.
 		tlsConns, plainConns := raytls.Split(s.agentListener)
-		s.add("dashboard_agent", serveHTTPS(tlsConns, agentMux, s.tlsServer))
-		s.add("dashboard_agent_plain", serveHTTP(plainConns, raytls.PlainGuard(agentMux, serveagent.ReplicaCallPath, coreagent.HTTPPath), nil))
+		s.add("dashboard_agent", serveHTTPS(tlsConns, guarded, s.tlsServer))
+		s.add("dashboard_agent_plain", serveHTTP(plainConns, raytls.PlainGuard(guarded, serveagent.ReplicaCallPath, coreagent.HTTPPath), nil))
 	}
 	s.add("serve_agent", serveAgent.Run)
 
@@ -353,6 +371,7 @@ func (s *starter) addJobManager() {
 		AllowDriverOnWorkers: s.cfg.AllowDriverOnWorkers,
 		StopGracePeriod:      s.cfg.JobStopGracePeriod,
 		StartTimeout:         s.cfg.JobStartTimeout,
+		Logs:                 &jobs.HTTPLogReader{Client: s.agentClient(&http.Client{Timeout: 10 * time.Second})},
 		Logger:               s.log.WithName("jobs"),
 	})
 	s.add("job_manager", s.jobManager.Run)
@@ -367,7 +386,7 @@ func (s *starter) addServeController() {
 		Cluster:    s.autoscaling.Cluster(),
 		Demand:     s.autoscaling,
 		Store:      s.gcsServer.Storage(),
-		Replicas:   &servecontroller.TunnelClient{HTTP: s.peerClient()},
+		Replicas:   &servecontroller.TunnelClient{HTTP: s.agentClient(s.peerClient())},
 		Python:     s.cfg.ServePython,
 		GCSAddress: s.n.gcsAddr,
 		Logger:     s.log.WithName("serve_controller"),
@@ -392,7 +411,8 @@ func (s *starter) addDashboard(ctx context.Context) error {
 	dash.Handle("/api/packages/", jobs.NewPackagesHandler(s.gcsServer.Storage()))
 	dash.Handle("/api/serve/", servecontroller.NewHandler(s.serveController, s.log.WithName("serve_api")))
 	dash.Handle(requestapi.Path, requestapi.NewHandler(s.autoscaling, s.log.WithName("request_resources")))
-	dash.Handle("/api/v0/", corestate.NewHandler(corestate.Options{Nodes: s.gcsServer.Nodes, SubmittedJobs: s.jobManager.List, Logger: s.log.WithName("state_api")}))
+	dash.Handle("/api/v0/", corestate.NewHandler(corestate.Options{Nodes: s.gcsServer.Nodes, SubmittedJobs: s.jobManager.List,
+		Client: s.agentClient(&http.Client{}), Logger: s.log.WithName("state_api")}))
 	s.add("dashboard", serveHTTP(dl, dash, nil))
 	if _, err := s.gcsServer.Storage().Put(ctx, DashboardKVNamespace, DashboardKVKey, []byte(s.n.dashAddr), true); err != nil {
 		return fmt.Errorf("publishing the dashboard address: %w", err)
@@ -448,6 +468,15 @@ func (s *starter) tlsPeerClient() *http.Client {
 		return nil
 	}
 	return raytls.HTTPClient(s.tlsClient)
+}
+
+// corePeerClient is Ray core's client of other nodes' agents: HTTP/1.1 in plain text, or
+// HTTP/2 over mutual TLS.
+func (s *starter) corePeerClient() *http.Client {
+	if c := s.tlsPeerClient(); c != nil {
+		return c
+	}
+	return &http.Client{}
 }
 
 // peerClient is the HTTP client of node-to-node calls (Serve replicas, Ray core): HTTP/2 in

@@ -76,11 +76,17 @@ func startHead(t *testing.T, cpus int) *head {
 // startHeadAt is startHead with the head's node IP set to ip.
 func startHeadAt(t *testing.T, cpus int, ip string) *head {
 	t.Helper()
+	return startHeadWithEnv(t, cpus, ip)
+}
+
+// startHeadWithEnv is startHeadAt with extraEnv added to the head's (and its drivers') environment.
+func startHeadWithEnv(t *testing.T, cpus int, ip string, extraEnv ...string) *head {
+	t.Helper()
 	if _, err := os.Stat(python); err != nil {
 		t.Fatalf("%s is required: %v", python, err)
 	}
 	tmp := t.TempDir()
-	h := &head{env: baseEnv(t, tmp), tmp: tmp}
+	h := &head{env: append(baseEnv(t, tmp), extraEnv...), tmp: tmp}
 	gcsPort, dashPort := rayproc.FreePort(t), rayproc.FreePort(t)
 	h.gcsAddr = ip + ":" + strconv.Itoa(gcsPort)
 	h.dashURL = "http://127.0.0.1:" + strconv.Itoa(dashPort)

@@ -54,8 +54,8 @@ type Options struct {
 	Python string
 	// Conn reaches the head's control service.
 	Conn grpc.ClientConnInterface
-	// HTTPClient reaches other nodes' agents; nil means a plain HTTP client (with mutual TLS the
-	// node passes one that presents its certificate).
+	// HTTPClient reaches other nodes' agents (with mutual TLS it presents the node's certificate;
+	// with token authentication it carries the cluster's token); nil means a plain client.
 	HTTPClient *http.Client
 	Logger     logr.Logger
 }
