@@ -18,6 +18,8 @@ import os
 import urllib.error
 import urllib.request
 
+from ray._private import auth
+
 __all__ = ["request_resources"]
 
 _PATH = "/api/autoscaler/request_resources"
@@ -60,9 +62,7 @@ def request_resources(num_cpus=None, bundles=None):
 def _post(base, body):
     data = json.dumps(body).encode()
     req = urllib.request.Request(base + _PATH, data=data, method="POST", headers={"Content-Type": "application/json"})
-    token = os.environ.get("RAY_AUTH_TOKEN")
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
+    auth.add_header(req)
     try:
         with urllib.request.urlopen(req, timeout=_TIMEOUT_S) as resp:
             resp.read()

@@ -6,6 +6,8 @@ import time
 import urllib.error
 import urllib.request
 
+from ray._private import auth
+
 APPLICATIONS = "/api/serve/applications/"
 
 
@@ -24,6 +26,7 @@ class ServeClient:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"} if data else {})
+        auth.add_header(req)
         try:
             with urllib.request.urlopen(req, timeout=timeout_s or self.timeout_s) as resp:
                 return resp.read()

@@ -48,12 +48,13 @@ func TestTwoNodesWithTokenAuthentication(t *testing.T) {
 		t.Errorf("the worker's raylet health check without the token = %d %q, want 200 for probes", code, body)
 	}
 
-	wantLines(t, runPython(t, h.env, false, "tokenauth.py"),
+	wantLines(t, runPython(t, append(h.env, "RAY_DASHBOARD_ADDRESS="+h.dashURL), false, "tokenauth.py"),
 		"task on the other node True 2",
 		"object argument across nodes 499500",
 		"fetched from the worker made on the worker",
 		"actor on the other node True",
 		"remote actor calls [1, 2, 3, 4, 5]",
+		"serve status reachable with the token True",
 	)
 
 	httpPort := rayproc.FreePort(t)

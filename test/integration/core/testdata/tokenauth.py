@@ -51,3 +51,8 @@ c = Counter.remote()
 print("actor on the other node", ray.get(c.node.remote()) != here)
 print("remote actor calls", ray.get([c.inc.remote() for _ in range(5)]))
 ray.kill(c)
+
+# The Serve SDK deploys and reads through the dashboard, which refuses calls without the token.
+from ray import serve  # noqa: E402
+
+print("serve status reachable with the token", isinstance(serve.status().applications, dict))
