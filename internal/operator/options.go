@@ -226,6 +226,11 @@ func (o Options) validateBatchScheduler() error {
 	if _, err := o.Scheduler(); err != nil {
 		return fmt.Errorf("%s: %w", sched, err)
 	}
+	// Both would set the pods' scheduler and group them: one of them would be silently overruled.
+	if o.BatchSchedulerName() != "" && features.Enabled(o.FeatureGates, features.KubernetesWAS) {
+		return fmt.Errorf("%s=%s and --feature-gates=KubernetesWAS=true must not be used together: both choose the pods' scheduler and gang",
+			sched, o.BatchSchedulerName())
+	}
 	return nil
 }
 

@@ -93,6 +93,7 @@ func TestFlagsInvalid(t *testing.T) {
 		{[]string{"--feature-gates=Bogus=true"}, []string{"--feature-gates", "Bogus"}},
 		{[]string{"--batch-scheduler=slurm"}, []string{"--batch-scheduler", `unknown batch scheduler "slurm"`}},
 		{[]string{"--enable-batch-scheduler", "--batch-scheduler=yunikorn"}, []string{"must not be used together"}},
+		{[]string{"--batch-scheduler=volcano", "--feature-gates=KubernetesWAS=true"}, []string{"--batch-scheduler=volcano and --feature-gates=KubernetesWAS=true must not be used together"}},
 		{[]string{"--config=/nonexistent/config.yaml"}, []string{"--config", "/nonexistent/config.yaml"}},
 	}
 	for _, f := range features.NotImplemented() {
