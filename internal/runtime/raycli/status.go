@@ -332,6 +332,8 @@ func pendingWhat(kind string) string {
 		return "pending jobs"
 	case "serve_replica":
 		return "pending Serve replicas"
+	case "ray_placement_group":
+		return "pending placement group bundles"
 	}
 	return "pending " + kind
 }

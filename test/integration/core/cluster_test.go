@@ -107,7 +107,7 @@ func TestPlacementGroups(t *testing.T) {
 		t.Errorf("pending demand = %v, want the group's 4 bundles as ray_placement_group_infeasible", st.Pending)
 	}
 	out, _ := rayproc.Run(t, rayBin, c.env, "status", "--address="+c.gcsAddr)
-	wantLines(t, out, " {'CPU': 1.0}: 4+ pending tasks/actors")
+	wantLines(t, out, " {'CPU': 1.0}: 4+ pending placement group bundles")
 	runPython(t, c.env, false, "-c", "import ray; ray.init(namespace='pgtest'); "+
 		"from ray.util import get_placement_group, remove_placement_group; remove_placement_group(get_placement_group('wide'))")
 	if st := clusterState(t, c.gcsAddr); len(st.Pending) != 0 {

@@ -29,7 +29,7 @@ func TestPythonSDKAgainstHead(t *testing.T) {
 		t.Fatalf("%s: %v (the Python SDK's tests need the system python3)", python, err)
 	}
 	n, err := node.Start(t.Context(), node.Config{Head: true, IncludeDashboard: true, TempDir: t.TempDir(),
-		Resources: map[string]float64{"CPU": 1}, HeartbeatPeriod: 100 * time.Millisecond, FailureThreshold: 5})
+		Resources: map[string]float64{"CPU": 1}, HeartbeatPeriod: 100 * time.Millisecond, FailureThreshold: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
