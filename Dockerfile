@@ -23,10 +23,11 @@ FROM debian:bookworm-slim
 # clean-up Job runs `python -c "from ray._private.gcs_utils import …"`. KubeRay runs Ray containers as
 # `/bin/bash -c -- "ulimit -n …; ray start …"`, and bash is in the base image. openssl runs the
 # wait-for-tls-ip-san init container of mTLS clusters; Serve apps may wrap a FastAPI app with
-# `@serve.ingress`.
+# `@serve.ingress`. runtime_env pip builds venvs with `python3 -m venv` (python3-venv brings ensurepip
+# and pip's wheel).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-sklearn python3-cloudpickle python3-numpy python3-requests python-is-python3 openssl \
-    python3-starlette python3-fastapi python3-yaml python3-grpcio python3-protobuf \
+    python3-starlette python3-fastapi python3-yaml python3-grpcio python3-protobuf python3-venv \
  && rm -rf /var/lib/apt/lists/*
 RUN useradd --uid 1000 --create-home --shell /bin/bash ray
 COPY --from=build /out/manager /manager

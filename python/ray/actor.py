@@ -3,7 +3,7 @@
 import inspect
 
 from ray._private.object_ref import new_id
-from ray._private.runtime_env import env_vars_of
+from ray._private.runtime_env import env_vars_of, pip_of
 from ray._private.worker import global_worker, serialize
 from ray.remote_function import affinity_of, check_options, make_refs, resources_of, serialize_args, split_args
 
@@ -88,6 +88,7 @@ class ActorClass:
             "namespace": opts.get("namespace") or "", "detached": lifetime == "detached",
             "max_concurrency": max_concurrency, "max_restarts": max_restarts, "max_task_retries": max_task_retries,
             "env_vars": env_vars_of(opts.get("runtime_env"), f"actor {self.__name__}"),
+            "pip": pip_of(opts.get("runtime_env"), f"actor {self.__name__}"),
             "job": w.job(), "deps": split_args(args, kwargs),
             "resources": resources_of(opts, None), "get_if_exists": bool(opts.get("get_if_exists")),
             **affinity_of(opts),

@@ -6,7 +6,7 @@ import cloudpickle
 
 from ray._private.object_ref import ObjectRef, new_id
 from ray._private import wire
-from ray._private.runtime_env import env_vars_of
+from ray._private.runtime_env import env_vars_of, pip_of
 from ray._private.worker import current_task, dumps, global_worker, serialize
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy
 
@@ -170,6 +170,7 @@ class RemoteFunction:
         retry_exceptions, retry_types = retry_exceptions_of(opts)
         name = opts.get("name") or self.__name__
         env_vars = env_vars_of(opts.get("runtime_env"), f"task {name}")
+        pip = pip_of(opts.get("runtime_env"), f"task {name}")
         fn = self._blob()
         task_id = new_id()
         refs = make_refs(task_id, max(num_returns, 1))
@@ -178,7 +179,7 @@ class RemoteFunction:
             "returns": [r.hex() for r in refs], "deps": split_args(args, kwargs),
             "resources": resources_of(opts, 1), "max_retries": max_retries,
             "retry_exceptions": retry_exceptions, "retry_exception_types": retry_types,
-            "parent_task_id": current_task.get() or "", "env_vars": env_vars, **affinity_of(opts),
+            "parent_task_id": current_task.get() or "", "env_vars": env_vars, "pip": pip, **affinity_of(opts),
         }, [fn, serialize_args(args, kwargs, name)])
         if num_returns == 0:
             return None

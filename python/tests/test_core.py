@@ -9,6 +9,7 @@ import sys
 import tempfile
 import threading
 import unittest
+from unittest import mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -61,13 +62,34 @@ class OptionsTest(unittest.TestCase):
     def test_runtime_env_fields(self):
         from ray._private.runtime_env import env_vars_of
         self.assertEqual(env_vars_of({"env_vars": {"A": "1"}}, "task f"), {"A": "1"})
-        for key in ("pip", "conda", "container", "working_dir"):
+        for key in ("conda", "container", "working_dir"):
             with self.assertRaisesRegex(NotImplementedError, f"runtime_env field '{key}' of task f is not supported"):
                 env_vars_of({key: ["x"]}, "task f")
+        self.assertEqual(env_vars_of({"pip": ["x"]}, "task f"), {})
         with self.assertRaisesRegex(ValueError, "unknown field 'bogus'"):
             env_vars_of({"bogus": 1}, "task f")
         with self.assertRaisesRegex(TypeError, "dict of strings; 'A': 1 is not"):
             env_vars_of({"env_vars": {"A": 1}}, "task f")
+
+    def test_runtime_env_pip(self):
+        from ray._private.runtime_env import pip_of, pip_spec
+        self.assertEqual(pip_of({"pip": ["a", "b==1"]}, "task f"), {"packages": ["a", "b==1"]})
+        self.assertEqual(pip_of({"pip": {"packages": ["a"], "pip_check": True}}, "task f"),
+                         {"packages": ["a"], "pip_check": True})
+        self.assertIsNone(pip_of({"pip": []}, "task f"))
+        with mock.patch.dict(os.environ, {"RAYK8S_CORE_RUNTIME_ENV_PIP": '{"packages": ["p"]}'}):
+            self.assertEqual(pip_of(None, "task f"), {"packages": ["p"]})
+            self.assertEqual(pip_of({"pip": ["q"]}, "task f"), {"packages": ["q"]})
+        with self.assertRaisesRegex(NotImplementedError, r"runtime_env\['pip'\]\['pip_version'\] of task f"):
+            pip_spec({"packages": ["a"], "pip_version": "==23.0"}, "task f")
+        with self.assertRaisesRegex(NotImplementedError, "requirements file"):
+            pip_spec("requirements.txt", "task f")
+        with self.assertRaisesRegex(TypeError, "list of package names"):
+            pip_spec(["a", 1], "task f")
+        with self.assertRaisesRegex(ValueError, "unknown field 'index'"):
+            pip_spec({"packages": ["a"], "index": "x"}, "task f")
+        with self.assertRaisesRegex(ValueError, "must name its packages"):
+            pip_spec({"pip_check": True}, "task f")
 
     def test_retry_exceptions_option(self):
         from ray.remote_function import retry_exceptions_of

@@ -27,6 +27,7 @@ import (
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
 	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
+	"github.com/rayk8s/rayk8s/internal/runtime/pipenv"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 
@@ -461,6 +462,15 @@ func (m *Manager) processSpec(r *record) (*gcsv1.ProcessSpec, error) {
 		}
 		if wd, ok := r.RuntimeEnv["working_dir"].(string); ok {
 			workingDir = wd
+		}
+		// The node builds the venv and runs the entrypoint with it first on
+		// PATH, so `python script.py` is the venv's interpreter.
+		pip, err := pipenv.Parse(r.RuntimeEnv["pip"])
+		if err != nil {
+			return nil, err
+		}
+		if !pip.Empty() {
+			env[pipenv.SpecEnv] = pip.JSON()
 		}
 	}
 	res := map[string]float64{}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
+	"github.com/rayk8s/rayk8s/internal/runtime/pipenv"
 )
 
 // BadRequestError is a submit body Ray would reject with 400; the message
@@ -161,7 +162,11 @@ func parseRuntimeEnv(v any) (map[string]any, error) {
 			}
 		}
 	}
-	return normalizeNumbers(env).(map[string]any), nil
+	env = normalizeNumbers(env).(map[string]any)
+	if _, err := pipenv.Parse(env["pip"]); err != nil {
+		return nil, badRequest("%v", err)
+	}
+	return env, nil
 }
 
 // normalizeNumbers turns json.Number back into float64/int64 so the value

@@ -21,6 +21,7 @@ import (
 	corestate "github.com/rayk8s/rayk8s/internal/runtime/core/stateapi"
 	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
 	"github.com/rayk8s/rayk8s/internal/runtime/jobs"
+	"github.com/rayk8s/rayk8s/internal/runtime/pipenv"
 	"github.com/rayk8s/rayk8s/internal/runtime/raylet"
 	"github.com/rayk8s/rayk8s/internal/runtime/raymetrics"
 	"github.com/rayk8s/rayk8s/internal/runtime/raytls"
@@ -63,6 +64,7 @@ type starter struct {
 	agentListener   net.Listener
 	metricsListener net.Listener
 	procs           *raylet.ProcessManager
+	pipEnvs         *pipenv.Manager
 	serveMetrics    *servemetrics.Metrics
 	serveController *servecontroller.Controller
 	jobManager      *jobs.Manager
@@ -267,6 +269,9 @@ func (s *starter) makeSocketDir() error {
 // registers the node and reports its processes, and the node's metrics.
 func (s *starter) addNodeAgent() {
 	var agent *raylet.Agent
+	// runtime_env pip venvs outlive a session, as they are keyed by their
+	// package list alone: the node's next session reuses them.
+	s.pipEnvs = &pipenv.Manager{CacheDir: filepath.Join(filepath.Dir(s.sessionDir), "runtime_resources", "pip"), Python: s.cfg.ServePython}
 	s.procs = raylet.NewProcessManager(raylet.ProcessManagerOptions{
 		LogsDir:        s.logsDir,
 		Env:            map[string]string{replica.SocketDirEnv: s.n.socketDir},
@@ -275,6 +280,7 @@ func (s *starter) addNodeAgent() {
 			CacheDir:     filepath.Join(s.sessionDir, "runtime_resources"),
 			FetchPackage: packageFetcher(s.conn),
 		},
+		PipEnvs: s.pipEnvs,
 		OnEvent: func(st *gcsv1.ProcessStatus) { agent.ReportProcessEvent(st) },
 		Logger:  s.log.WithName("processes"),
 	})
@@ -339,7 +345,7 @@ func (s *starter) addServeAgent() {
 	// other nodes' agents on the agent port.
 	coreAgent := coreagent.New(coreagent.Options{NodeID: s.cfg.NodeID, NodeIP: s.cfg.NodeIP, IsHead: s.cfg.Head, GCSAddress: s.n.gcsAddr,
 		SocketDir: s.n.socketDir, TempDir: s.cfg.TempDir, LogsDir: s.logsDir, Python: s.cfg.ServePython, Conn: s.conn,
-		HTTPClient: s.agentClient(s.corePeerClient()), Logger: s.log.WithName("core")})
+		PipEnvs: s.pipEnvs, HTTPClient: s.agentClient(s.corePeerClient()), Logger: s.log.WithName("core")})
 	s.add("core_worker_service", coreAgent.Run)
 	agentMux := http.NewServeMux()
 	agentMux.Handle(serveagent.ReplicaCallPath, serveAgent.Handler())

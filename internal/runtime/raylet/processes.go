@@ -2,6 +2,7 @@ package raylet
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"k8s.io/utils/clock"
 
+	"github.com/rayk8s/rayk8s/internal/runtime/pipenv"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 
@@ -38,6 +40,9 @@ type ProcessManagerOptions struct {
 	LogsDir string
 	// WorkingDirs resolves runtime_env working_dir values.
 	WorkingDirs *WorkingDirResolver
+	// PipEnvs builds the venv of a spec whose env carries pipenv.SpecEnv;
+	// nil fails such a process.
+	PipEnvs *pipenv.Manager
 	// OnEvent receives every state change. It must not block for long.
 	OnEvent func(*gcsv1.ProcessStatus)
 	// Env is added to every process's environment (spec env wins).
@@ -155,6 +160,14 @@ func (m *ProcessManager) run(ctx context.Context, p *process) {
 		}
 	}
 	cmd.Env = mergeEnv(os.Environ(), env)
+	if raw := env[pipenv.SpecEnv]; raw != "" {
+		venv, err := m.pipEnv(ctx, raw, logFile)
+		if err != nil {
+			m.finish(p, gcsv1.ProcessState_PROCESS_STATE_FAILED_TO_START, 0, fmt.Sprintf("Runtime env setup failed: %v", err))
+			return
+		}
+		cmd.Env = pipenv.Activate(cmd.Env, venv)
+	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// A session of its own makes the process a group leader, so stop can
 	// signal everything it spawned.
@@ -193,6 +206,19 @@ func (m *ProcessManager) run(ctx context.Context, p *process) {
 	}
 	log.Info("Process exited", "exitCode", code)
 	m.finish(p, gcsv1.ProcessState_PROCESS_STATE_EXITED, code, "")
+}
+
+// pipEnv builds (or finds cached) the venv of a runtime_env pip spec,
+// with pip's output in the process's log.
+func (m *ProcessManager) pipEnv(ctx context.Context, raw string, log io.Writer) (string, error) {
+	var spec pipenv.Spec
+	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
+		return "", fmt.Errorf("decoding %s: %w", pipenv.SpecEnv, err)
+	}
+	if m.opts.PipEnvs == nil {
+		return "", errors.New("runtime_env pip: this node has no pip env cache configured")
+	}
+	return m.opts.PipEnvs.Ensure(ctx, spec, log)
 }
 
 // exitCode follows Python's Popen.returncode: -N for death by signal N.

@@ -21,6 +21,7 @@ import cloudpickle
 from ray import exceptions
 from ray._private import wire
 from ray._private.object_ref import ObjectRef, new_id
+from ray._private.runtime_env import pip_spec
 
 # The job a task runs for; nested submissions inherit it.
 current_job = contextvars.ContextVar("ray_current_job", default=None)
@@ -246,10 +247,15 @@ def init(address=None, *, namespace=None, runtime_env=None, ignore_reinit_error=
                 raise NotImplementedError(f"ray.init({k}=...) is not implemented by this Ray runtime")
             raise TypeError(f"ray.init() got an unexpected keyword argument '{k}'")
         w.log_to_driver = bool(log_to_driver)
-        env_vars = dict((_job_runtime_env().get("env_vars") or {}))
+        job_env = _job_runtime_env()
+        env_vars = dict((job_env.get("env_vars") or {}))
+        pip = pip_spec(job_env.get("pip"), "the job")
         for key, value in (runtime_env or {}).items():
+            if key == "pip":
+                pip = pip_spec(value, "ray.init")
+                continue
             if key != "env_vars":
-                raise NotImplementedError(f"ray.init(runtime_env={{'{key}': ...}}) is not implemented by this Ray runtime; only env_vars is")
+                raise NotImplementedError(f"ray.init(runtime_env={{'{key}': ...}}) is not implemented by this Ray runtime; only env_vars and pip are")
             if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
                 raise TypeError("runtime_env['env_vars'] must be a dict of strings")
             env_vars.update(value)
@@ -273,7 +279,7 @@ def init(address=None, *, namespace=None, runtime_env=None, ignore_reinit_error=
                                       "start one with `ray start --address=...` or check the address")
             w.local_head = _LocalHead(num_cpus)
             sock, gcs = w.local_head.socket, w.local_head.gcs_address
-        _connect(w, sock, "driver", namespace=namespace, env_vars=env_vars)
+        _connect(w, sock, "driver", namespace=namespace, env_vars=env_vars, pip=pip)
         atexit.register(shutdown)
         if w.local_head is not None:
             _wait_registered(w, w.local_head)
@@ -294,7 +300,7 @@ def _wait_registered(w, head):
         time.sleep(0.05)
 
 
-def _connect(w, sock, role, namespace=None, env_vars=None, worker_id=None):
+def _connect(w, sock, role, namespace=None, env_vars=None, worker_id=None, pip=None):
     try:
         w.conn = wire.Connection(sock, _dispatch)
     except OSError as e:
@@ -307,7 +313,7 @@ def _connect(w, sock, role, namespace=None, env_vars=None, worker_id=None):
     sys_path.append(os.getcwd())
     pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     body = {"role": role, "namespace": namespace or "", "env_vars": env_vars or {},
-            "sys_path": sys_path, "py_path": os.path.dirname(pkg_root), "worker_id": worker_id or ""}
+            "sys_path": sys_path, "py_path": os.path.dirname(pkg_root), "worker_id": worker_id or "", "pip": pip}
     w.mode = role
     reply, _ = w.call("hello", body)
     w.node_id, w.node_ip, w.gcs_address = reply["node_id"], reply["node_ip_address"], reply["gcs_address"]

@@ -123,9 +123,9 @@ func TestRuntimeEnvPerTaskAndActor(t *testing.T) {
 		"options env_vars hi",
 		"child inherits parent",
 		"actor env_vars actor",
-		"pip refused: NotImplementedError: runtime_env field 'pip' of task plain is not supported by this Ray runtime for tasks and actors; only 'env_vars' is",
-		"conda refused: NotImplementedError: runtime_env field 'conda' of task plain is not supported by this Ray runtime for tasks and actors; only 'env_vars' is",
-		"container refused: NotImplementedError: runtime_env field 'container' of actor Env is not supported by this Ray runtime for tasks and actors; only 'env_vars' is",
+		"pip refused: NotImplementedError: runtime_env['pip']['pip_version'] of task plain ('==23.0') is not supported by this Ray runtime: venvs use the pip the system ships",
+		"conda refused: NotImplementedError: runtime_env field 'conda' of task plain is not supported by this Ray runtime for tasks and actors; only 'env_vars' and 'pip' are",
+		"container refused: NotImplementedError: runtime_env field 'container' of actor Env is not supported by this Ray runtime for tasks and actors; only 'env_vars' and 'pip' are",
 		"unknown field refused: ValueError: runtime_env of task plain has the unknown field 'pipp'",
 	)
 }

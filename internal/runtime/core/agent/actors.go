@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rayk8s/rayk8s/internal/runtime/core/corewire"
+	"github.com/rayk8s/rayk8s/internal/runtime/pipenv"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 
@@ -43,6 +44,8 @@ type actorInfo struct {
 	MaxTaskRetries int `json:"max_task_retries"`
 	// EnvVars is the actor's runtime_env env_vars.
 	EnvVars map[string]string `json:"env_vars,omitempty"`
+	// Pip is the actor's runtime_env pip (nil: the job's).
+	Pip *pipenv.Spec `json:"pip,omitempty"`
 	// Resources is what the actor holds while alive.
 	Resources map[string]float64 `json:"resources,omitempty"`
 }
@@ -270,7 +273,7 @@ func (ac *actor) startProcess(ctx context.Context, j *job, node *leased, parts [
 // restart and death.
 func (ac *actor) spawn(ctx context.Context, j *job, parts [][]byte) (crashed bool, err error) {
 	a := ac.a
-	w, err := a.pool.start(ctx, j, "actor:"+ac.info.ActorID, ac.info.EnvVars)
+	w, err := a.pool.start(ctx, j, "actor:"+ac.info.ActorID, ac.info.EnvVars, j.pipOf(ac.info.Pip))
 	if err != nil {
 		return false, fmt.Errorf("starting the actor's process failed: %w", err)
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/rayk8s/rayk8s/internal/runtime/core/corewire"
 	"github.com/rayk8s/rayk8s/internal/runtime/core/stateapi"
+	"github.com/rayk8s/rayk8s/internal/runtime/pipenv"
 	corev1 "github.com/rayk8s/rayk8s/proto/core/v1"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
@@ -52,6 +53,8 @@ type Options struct {
 	LogsDir string
 	// Python runs the workers; empty means /usr/bin/python3 when present.
 	Python string
+	// PipEnvs builds the venvs of runtime_env pip; nil refuses pip.
+	PipEnvs *pipenv.Manager
 	// Conn reaches the head's control service.
 	Conn grpc.ClientConnInterface
 	// HTTPClient reaches other nodes' agents (with mutual TLS it presents the node's certificate;
@@ -90,9 +93,11 @@ type Agent struct {
 
 // job is what the agent knows of a driver connected to it.
 type job struct {
-	id         string
-	namespace  string
-	env        map[string]string
+	id        string
+	namespace string
+	env       map[string]string
+	// pip is the job's runtime_env pip, the default of its tasks and actors.
+	pip        *pipenv.Spec
 	sysPath    []string
 	pyPath     string
 	driverNode string
@@ -379,6 +384,7 @@ type helloBody struct {
 	EnvVars   map[string]string `json:"env_vars"`
 	SysPath   []string          `json:"sys_path"`
 	PyPath    string            `json:"py_path"`
+	Pip       *pipenv.Spec      `json:"pip"`
 }
 
 func (a *Agent) hello(c *corewire.Conn, m *corewire.Message) (*corewire.Message, error) {
@@ -395,7 +401,7 @@ func (a *Agent) hello(c *corewire.Conn, m *corewire.Message) (*corewire.Message,
 			ns = newID(16)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		j := &job{id: id, namespace: ns, env: b.EnvVars, sysPath: b.SysPath, pyPath: b.PyPath, conn: c, driverNode: a.opts.NodeID, ctx: ctx, cancel: cancel, peers: map[string]bool{}, started: time.Now()}
+		j := &job{id: id, namespace: ns, env: b.EnvVars, pip: b.Pip, sysPath: b.SysPath, pyPath: b.PyPath, conn: c, driverNode: a.opts.NodeID, ctx: ctx, cancel: cancel, peers: map[string]bool{}, started: time.Now()}
 		a.mu.Lock()
 		a.jobs[id] = j
 		a.mu.Unlock()

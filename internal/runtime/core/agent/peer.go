@@ -15,6 +15,7 @@ import (
 
 	"github.com/rayk8s/rayk8s/internal/runtime/core/corewire"
 	"github.com/rayk8s/rayk8s/internal/runtime/core/stateapi"
+	"github.com/rayk8s/rayk8s/internal/runtime/pipenv"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
 
@@ -37,12 +38,13 @@ type jobInfo struct {
 	Env       map[string]string `json:"env"`
 	SysPath   []string          `json:"sys_path"`
 	PyPath    string            `json:"py_path"`
+	Pip       *pipenv.Spec      `json:"pip,omitempty"`
 	// DriverNode is the node whose agent the driver is connected to.
 	DriverNode string `json:"driver_node"`
 }
 
 func (j *job) info() jobInfo {
-	return jobInfo{ID: j.id, Namespace: j.namespace, Env: j.env, SysPath: j.sysPath, PyPath: j.pyPath, DriverNode: j.driverNode}
+	return jobInfo{ID: j.id, Namespace: j.namespace, Env: j.env, SysPath: j.sysPath, PyPath: j.pyPath, Pip: j.pip, DriverNode: j.driverNode}
 }
 
 // peers resolves node ids to their agents' addresses.
@@ -256,7 +258,7 @@ func (a *Agent) ensureJob(info jobInfo) *job {
 		return j
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	j := &job{id: info.ID, namespace: info.Namespace, env: info.Env, sysPath: info.SysPath, pyPath: info.PyPath, driverNode: info.DriverNode, ctx: ctx, cancel: cancel, peers: map[string]bool{}}
+	j := &job{id: info.ID, namespace: info.Namespace, env: info.Env, pip: info.Pip, sysPath: info.SysPath, pyPath: info.PyPath, driverNode: info.DriverNode, ctx: ctx, cancel: cancel, peers: map[string]bool{}}
 	a.jobs[info.ID] = j
 	return j
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rayk8s/rayk8s/internal/runtime/core/corewire"
+	"github.com/rayk8s/rayk8s/internal/runtime/pipenv"
 )
 
 // Environment of worker processes.
@@ -25,7 +27,30 @@ const (
 	EnvNodeID   = "RAYK8S_CORE_NODE_ID"
 	// EnvTaskEnv is the runtime_env env_vars (JSON) a worker was started with.
 	EnvTaskEnv = "RAYK8S_CORE_RUNTIME_ENV_VARS"
+	// EnvPip is the runtime_env pip spec (JSON) a worker's venv was built
+	// from; the tasks it submits inherit it.
+	EnvPip = "RAYK8S_CORE_RUNTIME_ENV_PIP"
 )
+
+// envSetupErrorType is the Python exception of a runtime env that could
+// not be built; the task fails with it rather than retrying.
+const envSetupErrorType = "RuntimeEnvSetupError"
+
+func isEnvSetupError(err error) bool {
+	var re *corewire.RemoteError
+	return errors.As(err, &re) && re.Type == envSetupErrorType
+}
+
+// pipOf is the pip spec work of j runs in: its own, else the job's.
+func (j *job) pipOf(own *pipenv.Spec) *pipenv.Spec {
+	if own != nil && !own.Empty() {
+		return own
+	}
+	if j.pip != nil && !j.pip.Empty() {
+		return j.pip
+	}
+	return nil
+}
 
 // registerTimeout bounds how long a new worker may take to connect.
 const registerTimeout = 60 * time.Second
@@ -85,8 +110,8 @@ func newPool(a *Agent) *pool {
 // envKey identifies the workers of a job and a task's runtime_env env_vars.
 // As in Ray, workers are never shared between jobs (a worker keeps the
 // modules and globals its tasks loaded) nor between runtime environments.
-func envKey(j *job, env map[string]string) string {
-	if len(env) == 0 {
+func envKey(j *job, env map[string]string, pip *pipenv.Spec) string {
+	if len(env) == 0 && pip == nil {
 		return j.id
 	}
 	names := make([]string, 0, len(env))
@@ -96,6 +121,9 @@ func envKey(j *job, env map[string]string) string {
 	sort.Strings(names)
 	var b strings.Builder
 	b.WriteString(j.id)
+	if pip != nil {
+		b.WriteString("\x00pip=" + pip.Hash())
+	}
 	for _, k := range names {
 		b.WriteString("\x00" + k + "=" + env[k])
 	}
@@ -119,8 +147,9 @@ func (p *pool) dropIdle(j *job) {
 }
 
 // acquire returns an idle worker for j's environment or starts one.
-func (p *pool) acquire(ctx context.Context, j *job, env map[string]string) (*worker, error) {
-	key := envKey(j, env)
+func (p *pool) acquire(ctx context.Context, j *job, env map[string]string, pip *pipenv.Spec) (*worker, error) {
+	pip = j.pipOf(pip)
+	key := envKey(j, env, pip)
 	p.mu.Lock()
 	for len(p.idle[key]) > 0 {
 		ws := p.idle[key]
@@ -135,7 +164,7 @@ func (p *pool) acquire(ctx context.Context, j *job, env map[string]string) (*wor
 		return w, nil
 	}
 	p.mu.Unlock()
-	return p.start(ctx, j, key, env)
+	return p.start(ctx, j, key, env, pip)
 }
 
 // release puts a task worker back into the idle list.
@@ -155,11 +184,20 @@ func (p *pool) release(w *worker) {
 }
 
 // start runs a new worker process for j and waits until it connected.
-func (p *pool) start(ctx context.Context, j *job, key string, taskEnv map[string]string) (*worker, error) {
+func (p *pool) start(ctx context.Context, j *job, key string, taskEnv map[string]string, pip *pipenv.Spec) (*worker, error) {
 	a := p.a
 	w := &worker{id: newID(14), key: key, connected: make(chan struct{}), exited: make(chan struct{})}
-	cmd := exec.Command(a.opts.Python, "-u", "-m", "ray._private.workerproc")
+	python := a.opts.Python
 	env := os.Environ()
+	if pip != nil {
+		venv, err := p.pipEnv(ctx, pip)
+		if err != nil {
+			return nil, err
+		}
+		python = pipenv.Python(venv)
+		env = append(pipenv.Activate(env, venv), EnvPip+"="+pip.JSON())
+	}
+	cmd := exec.Command(python, "-u", "-m", "ray._private.workerproc")
 	pyPath := j.pyPath
 	if cur := os.Getenv("PYTHONPATH"); cur != "" {
 		pyPath = strings.Trim(pyPath+":"+cur, ":")
@@ -203,7 +241,7 @@ func (p *pool) start(ctx context.Context, j *job, key string, taskEnv map[string
 	p.mu.Unlock()
 	if err := cmd.Start(); err != nil {
 		p.forget(w)
-		return nil, fmt.Errorf("starting a Python worker with %s: %w", a.opts.Python, err)
+		return nil, fmt.Errorf("starting a Python worker with %s: %w", python, err)
 	}
 	go func() {
 		_ = cmd.Wait()
@@ -224,6 +262,28 @@ func (p *pool) start(ctx context.Context, j *job, key string, taskEnv map[string
 		w.kill()
 		return nil, ctx.Err()
 	}
+}
+
+// pipEnv builds (or finds cached) the venv of a runtime_env pip spec;
+// pip's output goes to a log file and, on failure, into the error.
+func (p *pool) pipEnv(ctx context.Context, spec *pipenv.Spec) (string, error) {
+	a := p.a
+	if a.opts.PipEnvs == nil {
+		return "", errorf(envSetupErrorType, "runtime_env pip: this node has no pip env cache configured")
+	}
+	var out io.Writer
+	if a.opts.LogsDir != "" {
+		f, err := os.OpenFile(filepath.Join(a.opts.LogsDir, "runtime_env_setup-pip-"+spec.Hash()+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err == nil {
+			defer f.Close()
+			out = f
+		}
+	}
+	venv, err := a.opts.PipEnvs.Ensure(ctx, *spec, out)
+	if err != nil {
+		return "", errorf(envSetupErrorType, "Failed to set up the runtime_env pip %v: %v", spec.Packages, err)
+	}
+	return venv, nil
 }
 
 func (p *pool) forget(w *worker) {

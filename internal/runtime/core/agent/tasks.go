@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/rayk8s/rayk8s/internal/runtime/core/corewire"
+	"github.com/rayk8s/rayk8s/internal/runtime/pipenv"
 	corev1 "github.com/rayk8s/rayk8s/proto/core/v1"
 )
 
@@ -42,6 +43,8 @@ type taskBody struct {
 	Parent string `json:"parent_task_id,omitempty"`
 	// EnvVars is the task's runtime_env env_vars.
 	EnvVars map[string]string `json:"env_vars,omitempty"`
+	// Pip is the task's runtime_env pip (nil: the job's).
+	Pip *pipenv.Spec `json:"pip,omitempty"`
 	affinity
 	// LeaseID is the lease the task runs under, set by the submitting node.
 	LeaseID string `json:"lease_id,omitempty"`
@@ -141,6 +144,11 @@ func (a *Agent) runTask(ctx context.Context, ctl *taskCtl, j *job, b *taskBody, 
 		if cancelled {
 			retriesLeft = false
 		}
+		if isEnvSetupError(err) {
+			// Building the env again would fail the same way.
+			fail(envSetupErrorType, err.Error())
+			return
+		}
 		if err != nil {
 			if retriesLeft {
 				a.opts.Logger.Info("Retrying a task whose worker died", "task", b.Name, "attempt", attempt+1, "reason", err.Error())
@@ -188,7 +196,7 @@ func appError(reply *corewire.Message) bool {
 // executeLocal runs a task on a pooled worker of this node; an error means
 // the worker died or could not start.
 func (a *Agent) executeLocal(ctx context.Context, j *job, b *taskBody, parts [][]byte) (*corewire.Message, error) {
-	w, err := a.pool.acquire(ctx, j, b.EnvVars)
+	w, err := a.pool.acquire(ctx, j, b.EnvVars, b.Pip)
 	if err != nil {
 		return nil, err
 	}

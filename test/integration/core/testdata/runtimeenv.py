@@ -38,7 +38,7 @@ class Env:
 
 print("actor env_vars", ray.get(Env.remote().role.remote()))
 
-for key, value in (("pip", ["requests"]), ("conda", {"dependencies": ["numpy"]})):
+for key, value in (("pip", {"packages": ["requests"], "pip_version": "==23.0"}), ("conda", {"dependencies": ["numpy"]})):
     try:
         plain.options(runtime_env={key: value}).remote()
     except NotImplementedError as e:
