@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -141,10 +142,29 @@ func validateSubmissionID(id string) error {
 	return nil
 }
 
+// checkRuntimeEnvField refuses a runtime_env field a job's processes would not get: Ray's other
+// fields by name, anything else as unknown. excludes only shapes the working_dir upload, which
+// the client does.
+func checkRuntimeEnvField(k string) error {
+	switch k {
+	case "working_dir", "env_vars", "pip", "excludes":
+		return nil
+	case "py_modules", "py_executable", "uv", "conda", "container", "image_uri", "nsight", "config",
+		"java_jars", "worker_process_setup_hook", "mpi", "rocprof_sys":
+		return badRequest("runtime_env.%s is not supported by this Ray runtime; a job's runtime_env may set working_dir, env_vars and pip", k)
+	}
+	return badRequest("runtime_env has the unknown field '%s'", k)
+}
+
 func parseRuntimeEnv(v any) (map[string]any, error) {
 	env, ok := v.(map[string]any)
 	if !ok {
 		return nil, badRequest("runtime_env must be a dict, got %s", pyType(v))
+	}
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		if err := checkRuntimeEnvField(k); err != nil {
+			return nil, err
+		}
 	}
 	if wd, ok := env["working_dir"]; ok && wd != nil {
 		if _, isStr := wd.(string); !isStr {

@@ -27,6 +27,9 @@ func TestParseSubmitRequestRejectsBadBodies(t *testing.T) {
 		{"env_vars value", `{"entrypoint":"x","runtime_env":{"env_vars":{"A":1}}}`, "runtime_env.env_vars"},
 		{"pip type", `{"entrypoint":"x","runtime_env":{"pip":3}}`, "runtime_env.pip must be a list of packages or a dict"},
 		{"pip entry", `{"entrypoint":"x","runtime_env":{"pip":["a",1]}}`, "runtime_env.pip must be a list of strings"},
+		{"conda", `{"entrypoint":"x","runtime_env":{"conda":"env"}}`, "runtime_env.conda is not supported"},
+		{"config", `{"entrypoint":"x","runtime_env":{"config":{"setup_timeout_seconds":60}}}`, "runtime_env.config is not supported"},
+		{"unknown field", `{"entrypoint":"x","runtime_env":{"x":2}}`, "unknown field 'x'"},
 		{"pip_version", `{"entrypoint":"x","runtime_env":{"pip":{"packages":["a"],"pip_version":"==22.0"}}}`, "runtime_env.pip.pip_version (==22.0) is not supported"},
 		{"metadata type", `{"entrypoint":"x","metadata":[]}`, "metadata must be a dict"},
 		{"metadata value", `{"entrypoint":"x","metadata":{"a":1}}`, "metadata values must be strings"},
@@ -56,7 +59,7 @@ func TestParseSubmitRequestRejectsBadBodies(t *testing.T) {
 
 func TestParseSubmitRequestAccepts(t *testing.T) {
 	req, err := ParseSubmitRequest([]byte(`{
-		"entrypoint": "echo hi", "job_id": "legacy", "runtime_env": {"env_vars": {"A": "b"}, "pip": null, "x": 2},
+		"entrypoint": "echo hi", "job_id": "legacy", "runtime_env": {"env_vars": {"A": "b"}, "pip": null, "excludes": ["*.log"]},
 		"metadata": {"k": "v"}, "entrypoint_num_cpus": 1, "entrypoint_num_gpus": 0.5, "entrypoint_memory": 1024,
 		"entrypoint_resources": {"TPU": 4}, "entrypoint_label_selector": {"zone": "a"}, "retry_policy": null}`))
 	if err != nil {
@@ -68,7 +71,7 @@ func TestParseSubmitRequestAccepts(t *testing.T) {
 	if req.EntrypointNumCPUs != 1 || req.EntrypointNumGPUs != 0.5 || req.EntrypointMemory != 1024 || req.EntrypointResources["TPU"] != 4 {
 		t.Errorf("resources not parsed: %+v", req)
 	}
-	if req.RuntimeEnv["x"] != int64(2) || req.Metadata["k"] != "v" || req.EntrypointLabelSelector["zone"] != "a" {
+	if ex, _ := req.RuntimeEnv["excludes"].([]any); len(ex) != 1 || req.Metadata["k"] != "v" || req.EntrypointLabelSelector["zone"] != "a" {
 		t.Errorf("maps not parsed: %+v", req)
 	}
 }
