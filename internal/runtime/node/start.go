@@ -337,9 +337,15 @@ func (s *starter) addServeAgent() {
 	}
 	// Ray core: the node's task and actor workers, reached by drivers over a Unix socket and by
 	// other nodes' agents on the agent port.
+	spillRoot := s.cfg.ObjectSpillingDir
+	if spillRoot == "" {
+		spillRoot = s.sessionDir
+	}
 	coreAgent := coreagent.New(coreagent.Options{NodeID: s.cfg.NodeID, NodeIP: s.cfg.NodeIP, IsHead: s.cfg.Head, GCSAddress: s.n.gcsAddr,
 		SocketDir: s.n.socketDir, TempDir: s.cfg.TempDir, LogsDir: s.logsDir, Python: s.cfg.ServePython, Conn: s.conn,
-		HTTPClient: s.agentClient(s.corePeerClient()), Logger: s.log.WithName("core")})
+		HTTPClient: s.agentClient(s.corePeerClient()), Logger: s.log.WithName("core"),
+		// One directory per node, so that nodes sharing a spill directory delete only their own files.
+		ObjectStoreMemory: s.cfg.ObjectStoreMemory, SpillDir: filepath.Join(spillRoot, "ray_spilled_objects_"+s.cfg.NodeID)})
 	s.add("core_worker_service", coreAgent.Run)
 	agentMux := http.NewServeMux()
 	agentMux.Handle(serveagent.ReplicaCallPath, serveAgent.Handler())
