@@ -340,7 +340,7 @@ func (s *Store) Value(id string) (data []byte, isErr, ok bool) {
 	if err != nil {
 		return nil, false, false
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }()
 	if r.mem != nil {
 		return r.mem, r.IsErr, true
 	}

@@ -57,7 +57,7 @@ func (a *Agent) serveObjectData(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The value stays pinned in memory, or its file open, until written out.
-	defer obj.Close()
+	defer func() { _ = obj.Close() }()
 	w.Header().Set(hdrObjectIsError, strconv.FormatBool(obj.IsErr))
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.FormatInt(obj.Size, 10))
