@@ -62,6 +62,12 @@ type Config struct {
 	Labels           map[string]string
 	TempDir          string
 	NodeID           string
+	// ObjectStoreMemory is how many bytes of objects the node keeps in memory
+	// before spilling the least recently used to disk; zero means no limit.
+	ObjectStoreMemory int64
+	// ObjectSpillingDir is where spilled objects go, in a subdirectory per
+	// node; empty means the session directory.
+	ObjectSpillingDir string
 
 	HeartbeatPeriod      time.Duration
 	FailureThreshold     int

@@ -19,6 +19,7 @@ import (
 	coreagent "github.com/rayk8s/rayk8s/internal/runtime/core/agent"
 	coresched "github.com/rayk8s/rayk8s/internal/runtime/core/sched"
 	corestate "github.com/rayk8s/rayk8s/internal/runtime/core/stateapi"
+	"github.com/rayk8s/rayk8s/internal/runtime/core/storemetrics"
 	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
 	"github.com/rayk8s/rayk8s/internal/runtime/jobs"
 	"github.com/rayk8s/rayk8s/internal/runtime/pipenv"
@@ -66,6 +67,7 @@ type starter struct {
 	procs           *raylet.ProcessManager
 	pipEnvs         *pipenv.Manager
 	serveMetrics    *servemetrics.Metrics
+	storeMetrics    *storemetrics.Collector
 	serveController *servecontroller.Controller
 	jobManager      *jobs.Manager
 	metricsOpts     raymetrics.Options
@@ -343,9 +345,16 @@ func (s *starter) addServeAgent() {
 	}
 	// Ray core: the node's task and actor workers, reached by drivers over a Unix socket and by
 	// other nodes' agents on the agent port.
+	spillRoot := s.cfg.ObjectSpillingDir
+	if spillRoot == "" {
+		spillRoot = s.sessionDir
+	}
 	coreAgent := coreagent.New(coreagent.Options{NodeID: s.cfg.NodeID, NodeIP: s.cfg.NodeIP, IsHead: s.cfg.Head, GCSAddress: s.n.gcsAddr,
 		SocketDir: s.n.socketDir, TempDir: s.cfg.TempDir, LogsDir: s.logsDir, Python: s.cfg.ServePython, Conn: s.conn,
-		PipEnvs: s.pipEnvs, HTTPClient: s.agentClient(s.corePeerClient()), Logger: s.log.WithName("core")})
+		PipEnvs: s.pipEnvs, HTTPClient: s.agentClient(s.corePeerClient()), Logger: s.log.WithName("core"),
+		// One directory per node, so that nodes sharing a spill directory delete only their own files.
+		ObjectStoreMemory: s.cfg.ObjectStoreMemory, SpillDir: filepath.Join(spillRoot, "ray_spilled_objects_"+s.cfg.NodeID)})
+	s.storeMetrics = storemetrics.New(coreAgent.Store().Stats)
 	s.add("core_worker_service", coreAgent.Run)
 	agentMux := http.NewServeMux()
 	agentMux.Handle(serveagent.ReplicaCallPath, serveAgent.Handler())
@@ -438,7 +447,7 @@ func (s *starter) writeCurrentClusterFile() {
 // port.
 func (s *starter) addMetricsExporter() {
 	reg := raymetrics.NewRegistry(s.metricsOpts)
-	reg.MustRegister(s.serveMetrics)
+	reg.MustRegister(s.serveMetrics, s.storeMetrics)
 	s.add("metrics_exporter", serveHTTP(s.metricsListener, raymetrics.Handler(reg), nil))
 }
 

@@ -44,7 +44,9 @@ var startFlags = []flagSpec{
 	{name: "num-cpus", kind: valueFlag, usage: "Logical CPUs this node offers (a `number`; default: the machine's CPUs)"},
 	{name: "num-gpus", kind: valueFlag, usage: "Logical GPUs this node offers (a `number`; default 0)"},
 	{name: "memory", kind: valueFlag, usage: "Memory in `bytes` this node offers to tasks and actors (default: 70% of the machine's)"},
-	{name: "object-store-memory", kind: valueFlag, usage: "Object store size in `bytes`, offered as the object_store_memory resource"},
+	{name: "object-store-memory", kind: valueFlag, usage: "Object store size in `bytes`: objects past it spill to disk; offered as the object_store_memory " +
+		"resource (default: 30% of the machine's memory, at most 200 GB; at least 75 MiB)"},
+	{name: "object-spilling-directory", kind: valueFlag, usage: "`directory` spilled objects are written under (default: the session directory)", complete: completeDirs},
 	{name: "resources", kind: valueFlag, usage: "Custom resources as a `JSON` object of numbers, e.g. '{\"TPU\": 4}'"},
 	{name: "labels", kind: valueFlag, usage: "Node labels as `key=value,...` (or a JSON object)"},
 	{name: "temp-dir", kind: valueFlag, usage: "Root `directory` of the node's files (default $RAY_TMPDIR/ray, else /tmp/ray)", complete: completeDirs},
@@ -188,6 +190,9 @@ func parseStart(p *parsedFlags, getenv env) (*startOptions, error) {
 	if err := applyTuning(&cfg, unquote(p.str("system-config")), getenv); err != nil {
 		return nil, err
 	}
+	if err := parseObjectStore(&cfg, p, unquote(p.str("system-config")), getenv); err != nil {
+		return nil, err
+	}
 	if cfg.Head {
 		if cfg.GCSStorage, err = gcs.StorageConfigFromEnv(getenv, unquote(p.str("redis-password")), unquote(p.str("redis-username"))); err != nil {
 			return nil, err
@@ -255,7 +260,10 @@ func parseResources(p *parsedFlags, nodeIP string, head bool) (map[string]float6
 
 // defaultMemory is 70% of the machine's memory, roughly what Ray offers
 // when --memory is not given.
-func defaultMemory() float64 {
+func defaultMemory() float64 { return math.Floor(machineMemory() * 0.7) }
+
+// machineMemory is the machine's memory in bytes (0 when unknown).
+func machineMemory() float64 {
 	raw, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
 		return 0
@@ -264,7 +272,7 @@ func defaultMemory() float64 {
 		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
 			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
 			if err == nil {
-				return math.Floor(kb * 1024 * 0.7)
+				return kb * 1024
 			}
 		}
 	}

@@ -60,7 +60,12 @@ type Options struct {
 	// HTTPClient reaches other nodes' agents (with mutual TLS it presents the node's certificate;
 	// with token authentication it carries the cluster's token); nil means a plain client.
 	HTTPClient *http.Client
-	Logger     logr.Logger
+	// ObjectStoreMemory is how many bytes of objects the node keeps in
+	// memory before spilling to SpillDir; zero means no limit.
+	ObjectStoreMemory int64
+	// SpillDir receives spilled objects; the agent deletes it when it stops.
+	SpillDir string
+	Logger   logr.Logger
 }
 
 // Agent is a node's Ray core service.
@@ -133,7 +138,7 @@ func New(opts Options) *Agent {
 	}
 	a := &Agent{
 		opts:   opts,
-		store:  NewStore(),
+		store:  NewStore(StoreOptions{Limit: opts.ObjectStoreMemory, SpillDir: opts.SpillDir, Logger: opts.Logger.WithName("object-store")}),
 		sched:  corev1.NewSchedulerClient(opts.Conn),
 		nodes:  gcsv1.NewNodeServiceClient(opts.Conn),
 		kv:     gcsv1.NewKVServiceClient(opts.Conn),
@@ -171,6 +176,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer func() {
 		if nodesFile != "" {
 			_ = os.Remove(nodesFile)
+		}
+		if err := a.store.Close(); err != nil {
+			a.opts.Logger.Error(err, "Deleting spilled objects failed", "dir", a.opts.SpillDir)
 		}
 	}()
 	go func() {

@@ -7,7 +7,7 @@ import (
 )
 
 func TestStoreWaitsForValuesAndKeepsTheFirst(t *testing.T) {
-	s := NewStore()
+	s := NewStore(StoreOptions{})
 	done := make(chan error, 1)
 	go func() { done <- s.WaitAll(context.Background(), []string{"a", "b"}) }()
 	s.Put("a", "job1", []byte("1"), false)
@@ -27,7 +27,7 @@ func TestStoreWaitsForValuesAndKeepsTheFirst(t *testing.T) {
 }
 
 func TestStoreWaitSome(t *testing.T) {
-	s := NewStore()
+	s := NewStore(StoreOptions{})
 	s.Put("x", "", []byte("1"), false)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()

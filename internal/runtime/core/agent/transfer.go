@@ -51,22 +51,27 @@ func (a *Agent) serveObjectData(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
-	data, isErr, ok := a.store.Value(id)
-	if !ok {
+	obj, err := a.store.Open(id)
+	if err != nil {
 		fail(errorf("ObjectLostError", "Object %s is lost: its job has exited", id))
 		return
 	}
-	w.Header().Set(hdrObjectIsError, strconv.FormatBool(isErr))
+	// The value stays pinned in memory, or its file open, until written out.
+	defer func() { _ = obj.Close() }()
+	w.Header().Set(hdrObjectIsError, strconv.FormatBool(obj.IsErr))
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.Header().Set("Content-Length", strconv.FormatInt(obj.Size, 10))
 	w.WriteHeader(http.StatusOK)
-	for off := 0; off < len(data); off += transferChunk {
-		end := min(off+transferChunk, len(data))
-		if _, err := w.Write(data[off:end]); err != nil {
-			return
-		}
-	}
+	buf := make([]byte, transferChunk)
+	_, _ = io.CopyBuffer(onlyWriter{w}, onlyReader{obj}, buf)
 }
+
+// onlyWriter and onlyReader hide ReadFrom and WriteTo, so that
+// io.CopyBuffer moves the value in transferChunk pieces.
+type (
+	onlyWriter struct{ io.Writer }
+	onlyReader struct{ io.Reader }
+)
 
 // fetchObject streams object id from nodeID's agent; isErr reports whether
 // the value is an error object.
