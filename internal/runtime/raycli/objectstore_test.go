@@ -1,6 +1,7 @@
 package raycli
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -55,6 +56,33 @@ func TestParseStartObjectStore(t *testing.T) {
 		_, _, err := parseStartArgs(t, c.args, mapEnv(c.env))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("parseStart(%v, %v) = %v; want an error containing %q", c.args, c.env, err, c.want)
+		}
+	}
+}
+
+func TestMemoryOfTakesTheCgroupLimit(t *testing.T) {
+	files := func(m map[string]string) func(string) ([]byte, error) {
+		return func(p string) ([]byte, error) {
+			if v, ok := m[p]; ok {
+				return []byte(v), nil
+			}
+			return nil, os.ErrNotExist
+		}
+	}
+	meminfo := "MemTotal:       16384000 kB\nMemFree: 1 kB\n"
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		want  float64
+	}{
+		{"no cgroup", map[string]string{"/proc/meminfo": meminfo}, 16384000 * 1024},
+		{"cgroup v2 limit", map[string]string{"/proc/meminfo": meminfo, "/sys/fs/cgroup/memory.max": "2147483648\n"}, 2147483648},
+		{"cgroup v2 without a limit", map[string]string{"/proc/meminfo": meminfo, "/sys/fs/cgroup/memory.max": "max\n"}, 16384000 * 1024},
+		{"cgroup v1 limit", map[string]string{"/proc/meminfo": meminfo, "/sys/fs/cgroup/memory/memory.limit_in_bytes": "1073741824\n"}, 1073741824},
+		{"cgroup v1 unlimited", map[string]string{"/proc/meminfo": meminfo, "/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n"}, 16384000 * 1024},
+	} {
+		if got := memoryOf(files(tc.files)); got != tc.want {
+			t.Errorf("%s: memoryOf = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

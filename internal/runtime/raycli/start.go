@@ -262,21 +262,35 @@ func parseResources(p *parsedFlags, nodeIP string, head bool) (map[string]float6
 // when --memory is not given.
 func defaultMemory() float64 { return math.Floor(machineMemory() * 0.7) }
 
-// machineMemory is the machine's memory in bytes (0 when unknown).
-func machineMemory() float64 {
-	raw, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
-			if err == nil {
-				return kb * 1024
+// machineMemory is the memory this node may use in bytes (0 when unknown): the machine's, or its
+// container's cgroup limit when that is lower, as Ray does in a pod.
+func machineMemory() float64 { return memoryOf(os.ReadFile) }
+
+// memoryOf reads /proc/meminfo and the cgroup (v2, else v1) memory limit through read.
+func memoryOf(read func(string) ([]byte, error)) float64 {
+	total := 0.0
+	if raw, err := read("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(raw), "\n") {
+			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				if kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64); err == nil {
+					total = kb * 1024
+				}
 			}
 		}
 	}
-	return 0
+	for _, path := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
+		raw, err := read(path)
+		if err != nil {
+			continue
+		}
+		// "max" (v2) and v1's page-rounded "unlimited" do not parse below the machine's total.
+		limit, err := strconv.ParseFloat(strings.TrimSpace(string(raw)), 64)
+		if err == nil && limit > 0 && (total == 0 || limit < total) {
+			return limit
+		}
+		break
+	}
+	return total
 }
 
 // parseLabels accepts Ray's "k=v,k2=v2" form and the older JSON object form.
