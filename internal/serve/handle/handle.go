@@ -250,7 +250,7 @@ func (h *Handles) Invoke(ctx context.Context, c Call) (*Response, error) {
 	}
 	eager := c.BodyStream == nil && len(c.Body) <= InlineBodyLimit
 	// The opening frames are the same for every attempt.
-	frames := []wire.Out{{Type: wire.TypeOpen, Payload: wire.JSON(c.Meta)}}
+	frames := []wire.Out{{Type: wire.TypeOpen, Payload: wire.EncodeMeta(&c.Meta)}}
 	if eager {
 		frames = append(frames, dataFrames(c.Body)...)
 		frames = append(frames, wire.Out{Type: wire.TypeEnd})

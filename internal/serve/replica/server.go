@@ -214,8 +214,8 @@ func (s *Server) serveStream(ctx context.Context, st *wire.ConnStream) {
 	if err != nil || f.Type != wire.TypeOpen {
 		return
 	}
-	var meta wire.Meta
-	if err := json.Unmarshal(f.Payload, &meta); err != nil {
+	meta, err := wire.DecodeMeta(f.Payload)
+	if err != nil {
 		_ = st.Send(wire.Out{Type: wire.TypeError, Payload: wire.JSON(wire.Error{Kind: wire.ErrInternal, Message: "malformed OPEN: " + err.Error()})})
 		return
 	}
