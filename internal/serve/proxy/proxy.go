@@ -225,7 +225,10 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, st *State, route
 	if reqID == "" {
 		reqID = newRequestID()
 	}
-	w.Header().Set(RequestIDHeader, reqID)
+	// RequestIDHeader is in canonical form: set without Header.Set's
+	// canonicalization, one slice for both writes.
+	reqIDs := []string{reqID}
+	w.Header()[RequestIDHeader] = reqIDs
 	ctx := r.Context()
 	if st.RequestTimeout > 0 {
 		var cancel context.CancelFunc
@@ -277,7 +280,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, st *State, route
 	for _, kv := range resp.Head.Headers {
 		h.Add(kv[0], kv[1])
 	}
-	h.Set(RequestIDHeader, reqID)
+	h[RequestIDHeader] = reqIDs[:1:1]
 	w.WriteHeader(resp.Head.Status)
 	flusher, _ := w.(http.Flusher)
 	for {

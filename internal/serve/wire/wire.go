@@ -235,15 +235,30 @@ func AppendFrame(b []byte, stream uint32, typ byte, payload []byte) []byte {
 
 // ReadFrame reads one frame.
 func ReadFrame(r io.Reader) (Frame, error) {
-	var h [HeaderSize]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		return Frame{}, err
+	var n uint32
+	var f Frame
+	if br, ok := r.(*bufio.Reader); ok {
+		// The header is decoded in place: an array handed to
+		// io.ReadFull would escape, one allocation per frame.
+		h, err := br.Peek(HeaderSize)
+		if err != nil {
+			if len(h) > 0 && errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return Frame{}, err
+		}
+		n, f = decodeHeader(h)
+		_, _ = br.Discard(HeaderSize)
+	} else {
+		h := make([]byte, HeaderSize)
+		if _, err := io.ReadFull(r, h); err != nil {
+			return Frame{}, err
+		}
+		n, f = decodeHeader(h)
 	}
-	n := binary.BigEndian.Uint32(h[:4])
 	if n > MaxPayload {
 		return Frame{}, fmt.Errorf("frame of %d bytes exceeds the %d byte limit", n, MaxPayload)
 	}
-	f := Frame{Stream: binary.BigEndian.Uint32(h[4:8]), Type: h[8]}
 	if n > 0 {
 		f.Payload = make([]byte, n)
 		if _, err := io.ReadFull(r, f.Payload); err != nil {
@@ -251,6 +266,10 @@ func ReadFrame(r io.Reader) (Frame, error) {
 		}
 	}
 	return f, nil
+}
+
+func decodeHeader(h []byte) (uint32, Frame) {
+	return binary.BigEndian.Uint32(h[:4]), Frame{Stream: binary.BigEndian.Uint32(h[4:8]), Type: h[8]}
 }
 
 // JSON encodes v for a frame payload; the types above always encode.
@@ -296,6 +315,8 @@ type Conn struct {
 
 	wmu sync.Mutex
 	w   *bufio.Writer
+	// hdr is the frame header being written (under wmu).
+	hdr [HeaderSize]byte
 	// waiting counts writers blocked on wmu (see write).
 	waiting atomic.Int32
 	// flushing is set while the flusher goroutine owes a flush; kick
@@ -451,7 +472,7 @@ func (c *Conn) write(id uint32, frames []Out, flush bool) error {
 	c.wmu.Lock()
 	c.waiting.Add(-1)
 	defer c.wmu.Unlock()
-	var h [HeaderSize]byte
+	h := c.hdr[:]
 	for _, f := range frames {
 		binary.BigEndian.PutUint32(h[:4], uint32(len(f.Payload)))
 		binary.BigEndian.PutUint32(h[4:8], id)
@@ -538,8 +559,11 @@ func (s *ConnStream) Close() {
 // frameQueue holds a stream's received frames. It is unbounded so that one
 // slow reader never stalls the other streams of a connection.
 type frameQueue struct {
-	mu     sync.Mutex
-	queue  []Frame
+	mu    sync.Mutex
+	queue []Frame
+	// inline holds the first frames: a call's answer (ACCEPT, HEAD, END)
+	// fits without growing the queue.
+	inline [4]Frame
 	err    error
 	signal chan struct{}
 	// onControl, when set, takes CANCEL and CREDIT frames (see OnControl).
@@ -552,8 +576,14 @@ func (q *frameQueue) push(f Frame) {
 	q.mu.Lock()
 	if fn := q.onControl; fn != nil && (f.Type == TypeCancel || f.Type == TypeCredit) {
 		q.mu.Unlock()
-		fn(&f)
+		// A copy, so only control frames (whose address fn gets) are
+		// moved to the heap.
+		c := f
+		fn(&c)
 		return
+	}
+	if len(q.queue) == 0 {
+		q.queue = q.inline[:0]
 	}
 	q.queue = append(q.queue, f)
 	q.mu.Unlock()
