@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -16,19 +17,23 @@ import (
 // encoding/json, which then decides.
 
 // EncodeMeta encodes an OPEN payload.
-func EncodeMeta(m *Meta) []byte {
+func EncodeMeta(m *Meta) []byte { return AppendMeta(nil, m) }
+
+// AppendMeta appends the encoding of an OPEN payload to b.
+func AppendMeta(b []byte, m *Meta) []byte {
 	n := 64 + len(m.Kind) + len(m.RequestID) + len(m.App) + len(m.Deployment) + len(m.Method) + len(m.Path) +
 		len(m.Query) + len(m.RoutePrefix) + len(m.Client) + len(m.Encoding) + len(m.MultiplexedModelID)
 	for _, kv := range m.Headers {
 		n += len(kv[0]) + len(kv[1]) + 8
 	}
-	b := make([]byte, 0, n+160)
+	b = slices.Grow(b, n+160)
+	open := len(b)
 	ok := true
 	field := func(name, v string, always bool) {
 		if v == "" && !always {
 			return
 		}
-		if len(b) > 1 {
+		if len(b) > open+1 {
 			b = append(b, ',')
 		}
 		b = append(b, name...)
@@ -88,7 +93,10 @@ func EncodeMeta(m *Meta) []byte {
 		b = append(b, ']')
 	}
 	if !ok {
-		return JSON(m)
+		// A copy: handing m itself to an interface would move every
+		// caller's Meta to the heap.
+		cp := *m
+		return append(b[:open], JSON(cp)...)
 	}
 	return append(b, '}')
 }

@@ -31,6 +31,9 @@ func TestMetaCodecMatchesJSON(t *testing.T) {
 			t.Fatal(err)
 		}
 		enc := EncodeMeta(&m)
+		if app := AppendMeta([]byte("prefix"), &m); string(app) != "prefix"+string(enc) {
+			t.Errorf("AppendMeta after a prefix = %s, want prefix%s", app, enc)
+		}
 		var viaJSON Meta
 		if err := json.Unmarshal(enc, &viaJSON); err != nil || !reflect.DeepEqual(viaJSON, want) {
 			t.Errorf("EncodeMeta(%+v) = %s, which encoding/json reads as %+v (%v), want %+v", m, enc, viaJSON, err, want)

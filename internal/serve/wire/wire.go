@@ -283,7 +283,8 @@ func JSON(v any) []byte {
 
 // Stream is one call's frames in both directions.
 type Stream interface {
-	// Send writes frames of this stream, in order, at once.
+	// Send writes frames of this stream, in order, at once. It does not
+	// keep the payloads: callers may reuse them when it returns.
 	Send(frames ...Out) error
 	// Recv returns the next frame, or an error when the stream or its
 	// connection ends, or ctx is done.
