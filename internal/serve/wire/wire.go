@@ -34,6 +34,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Frame types.
@@ -324,6 +325,11 @@ type Conn struct {
 	// wakes it.
 	flushing bool
 	kick     chan struct{}
+	// later flushes what SendWithin buffered when nothing else has by
+	// then; laterArmed says it is pending (both under wmu). One timer per
+	// connection, not one per call.
+	later      *time.Timer
+	laterArmed bool
 	// open counts the streams in the streams map (calls in progress).
 	open atomic.Int32
 
@@ -543,6 +549,42 @@ func (s *ConnStream) SendLater(frames ...Out) error {
 		return err
 	}
 	return s.conn.write(s.id, frames, false)
+}
+
+// SendWithin buffers frames like SendLater and makes sure they leave
+// within d: a replica's ACCEPT waits for the answer to share its write, but
+// a slow handler's caller still learns of it soon.
+func (s *ConnStream) SendWithin(d time.Duration, frames ...Out) error {
+	if err := s.failed(); err != nil {
+		return err
+	}
+	c := s.conn
+	if err := c.write(s.id, frames, false); err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.laterArmed || c.w.Buffered() == 0 {
+		return nil
+	}
+	c.laterArmed = true
+	if c.later == nil {
+		c.later = time.AfterFunc(d, c.flushLater)
+	} else {
+		c.later.Reset(d)
+	}
+	return nil
+}
+
+func (c *Conn) flushLater() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.laterArmed = false
+	if c.w.Buffered() > 0 {
+		if err := c.w.Flush(); err != nil {
+			c.fail(err)
+		}
+	}
 }
 
 // Flush sends what SendLater left buffered on the stream's connection.
