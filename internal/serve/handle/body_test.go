@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"sync"
 	"testing"
@@ -54,7 +55,7 @@ func TestRequestBodiesArriveWholeUnderConcurrency(t *testing.T) {
 				var got []byte
 				for {
 					chunk, err := resp.Next(context.Background())
-					if err == io.EOF {
+					if errors.Is(err, io.EOF) {
 						break
 					}
 					if err != nil {
