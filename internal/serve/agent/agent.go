@@ -7,7 +7,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -461,8 +460,8 @@ func (a *Agent) serveReplicaCall(s *wire.ConnStream) {
 	if err != nil || f.Type != wire.TypeOpen {
 		return
 	}
-	var meta wire.Meta
-	if err := json.Unmarshal(f.Payload, &meta); err != nil {
+	meta, err := wire.DecodeMeta(f.Payload)
+	if err != nil {
 		sendError(s, wire.ErrInternal, "malformed OPEN: "+err.Error())
 		return
 	}

@@ -79,6 +79,13 @@ type Handles struct {
 	routers map[depKey]*router.Router
 	ingress map[string]string
 	targets map[string]Target
+
+	// openBufs holds OPEN payload buffers (*[]byte): Stream.Send is done
+	// with a payload when it returns, so a call's buffer is reused once
+	// Invoke no longer sends it. bodyBufs holds ChunkSize read buffers
+	// for streamed request bodies.
+	openBufs sync.Pool
+	bodyBufs sync.Pool
 }
 
 // New returns Handles with an empty table.
@@ -250,7 +257,19 @@ func (h *Handles) Invoke(ctx context.Context, c Call) (*Response, error) {
 	}
 	eager := c.BodyStream == nil && len(c.Body) <= InlineBodyLimit
 	// The opening frames are the same for every attempt.
-	frames := []wire.Out{{Type: wire.TypeOpen, Payload: wire.JSON(c.Meta)}}
+	open, _ := h.openBufs.Get().(*[]byte)
+	if open == nil {
+		open = new([]byte)
+	}
+	*open = wire.AppendMeta((*open)[:0], &c.Meta)
+	defer func() {
+		// A rare huge OPEN (large headers) is not kept around.
+		if cap(*open) <= 16<<10 {
+			h.openBufs.Put(open)
+		}
+	}()
+	frames := make([]wire.Out, 1, 2+len(c.Body)/wire.ChunkSize+1)
+	frames[0] = wire.Out{Type: wire.TypeOpen, Payload: *open}
 	if eager {
 		frames = append(frames, dataFrames(c.Body)...)
 		frames = append(frames, wire.Out{Type: wire.TypeEnd})
@@ -314,7 +333,7 @@ func (h *Handles) Invoke(ctx context.Context, c Call) (*Response, error) {
 		}
 		resp := &Response{st: st, lease: lease, replicaID: t.ReplicaID, credits: c.Meta.Window > 0}
 		if !eager {
-			go streamBody(st, c.Body, c.BodyStream)
+			go h.streamBody(st, c.Body, c.BodyStream)
 		}
 		if err := resp.awaitHead(ctx); err != nil {
 			return nil, err
@@ -334,18 +353,25 @@ func dataFrames(b []byte) []wire.Out {
 }
 
 // streamBody sends a large request body; a read error cancels the call.
-func streamBody(st wire.Stream, head []byte, rest io.Reader) {
+func (h *Handles) streamBody(st wire.Stream, head []byte, rest io.Reader) {
 	if len(head) > 0 {
 		if st.Send(dataFrames(head)...) != nil {
 			return
 		}
 	}
 	if rest != nil {
-		buf := make([]byte, wire.ChunkSize)
+		bp, _ := h.bodyBufs.Get().(*[]byte)
+		if bp == nil {
+			b := make([]byte, wire.ChunkSize)
+			bp = &b
+		}
+		defer h.bodyBufs.Put(bp)
+		buf := *bp
 		for {
 			n, err := rest.Read(buf)
 			if n > 0 {
-				if st.Send(wire.Out{Type: wire.TypeData, Payload: append([]byte(nil), buf[:n]...)}) != nil {
+				// Send is done with the payload when it returns.
+				if st.Send(wire.Out{Type: wire.TypeData, Payload: buf[:n]}) != nil {
 					return
 				}
 			}

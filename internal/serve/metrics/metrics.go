@@ -85,6 +85,8 @@ type Metrics struct {
 	mu        sync.Mutex
 	inflight  map[string]int
 	forgotten map[string]bool
+
+	children children
 }
 
 var (
@@ -126,6 +128,7 @@ func New(clk clock.PassiveClock, src Sources) *Metrics {
 		src:       src,
 		inflight:  map[string]int{},
 		forgotten: map[string]bool{},
+		children:  newChildren(),
 		grpc:      newGRPCVecs(),
 		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ray_serve_num_http_requests_total",
@@ -258,10 +261,11 @@ func (m *Metrics) HTTPDone(app, route, deployment, method string, status int, st
 	}
 	m.httpOngoing.Dec()
 	method = Method(method)
-	code := statusCode(status)
-	m.httpRequests.WithLabelValues(app, route, method, code).Inc()
-	m.httpLatency.WithLabelValues(app, route, method, code).Observe(m.sinceMS(start))
+	c := m.httpChildren(httpKey{app: app, route: route, method: method, status: status})
+	c.requests.Inc()
+	c.latency.Observe(m.sinceMS(start))
 	if status >= 400 {
+		code := statusCode(status)
 		m.httpErrors.WithLabelValues(app, route, method, code).Inc()
 		if deployment != "" {
 			m.httpDeployErrors.WithLabelValues(app, deployment, route, method, code).Inc()
@@ -272,7 +276,7 @@ func (m *Metrics) HTTPDone(app, route, deployment, method string, status int, st
 // RouterRequest counts a call this node's router received.
 func (m *Metrics) RouterRequest(app, deployment, route string) {
 	if m != nil {
-		m.routerRequests.WithLabelValues(app, deployment, route).Inc()
+		m.routerChild(routerKey{app, deployment, route}).Inc()
 	}
 }
 
@@ -286,7 +290,7 @@ func (m *Metrics) ReplicaStarted(app, deployment, replica string) {
 	defer m.mu.Unlock()
 	m.inflight[replica]++
 	delete(m.forgotten, replica)
-	m.replicaProcessing.WithLabelValues(app, deployment, replica).Inc()
+	m.processingLocked(replicaKey{app, deployment, replica}).Inc()
 }
 
 // ReplicasProcessing returns the calls each local replica is processing
@@ -322,9 +326,11 @@ func (m *Metrics) ReplicaDone(app, deployment, replica, route string, start time
 			return
 		}
 	}
-	m.replicaProcessing.WithLabelValues(app, deployment, replica).Dec()
-	m.replicaRequests.WithLabelValues(app, deployment, replica, route).Inc()
-	m.replicaLatency.WithLabelValues(app, deployment, replica, route).Observe(m.sinceMS(start))
+	rk := replicaKey{app, deployment, replica}
+	m.processingLocked(rk).Dec()
+	c := m.replicaLocked(replicaRouteKey{rk, route})
+	c.requests.Inc()
+	c.latency.Observe(m.sinceMS(start))
 	if failed {
 		m.replicaErrors.WithLabelValues(app, deployment, replica, route).Inc()
 	}
@@ -346,6 +352,7 @@ func (m *Metrics) Forget(replica string) {
 }
 
 func (m *Metrics) deleteLocked(replica string) {
+	m.forgetLocked(replica)
 	l := prometheus.Labels{"replica": replica}
 	m.replicaRequests.DeletePartialMatch(l)
 	m.replicaErrors.DeletePartialMatch(l)

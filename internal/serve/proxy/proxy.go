@@ -13,11 +13,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -72,12 +74,20 @@ type Proxy struct {
 	log     logr.Logger
 	metrics *metrics.Metrics
 	state   atomic.Pointer[State]
+	// idSources are ChaCha8 generators seeded from crypto/rand, for
+	// request IDs: as unpredictable, without a getrandom call per request.
+	idSources sync.Pool
 }
 
 // New returns a Proxy with no routes (unhealthy until SetState). m records
 // the request metrics (nil: none).
 func New(invoker Invoker, log logr.Logger, m *metrics.Metrics) *Proxy {
 	p := &Proxy{invoker: invoker, log: log, metrics: m}
+	p.idSources.New = func() any {
+		var seed [32]byte
+		_, _ = rand.Read(seed[:])
+		return mrand.NewChaCha8(seed)
+	}
 	p.SetState(State{Unhealthy: MsgNoRoutes})
 	return p
 }
@@ -223,9 +233,12 @@ func (p *Proxy) notFound(w http.ResponseWriter, path string) {
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, st *State, route Route, path string) {
 	reqID := r.Header.Get(RequestIDHeader)
 	if reqID == "" {
-		reqID = newRequestID()
+		reqID = p.newRequestID()
 	}
-	w.Header().Set(RequestIDHeader, reqID)
+	// RequestIDHeader is in canonical form: set without Header.Set's
+	// canonicalization, one slice for both writes.
+	reqIDs := []string{reqID}
+	w.Header()[RequestIDHeader] = reqIDs
 	ctx := r.Context()
 	if st.RequestTimeout > 0 {
 		var cancel context.CancelFunc
@@ -277,7 +290,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, st *State, route
 	for _, kv := range resp.Head.Headers {
 		h.Add(kv[0], kv[1])
 	}
-	h.Set(RequestIDHeader, reqID)
+	h[RequestIDHeader] = reqIDs[:1:1]
 	w.WriteHeader(resp.Head.Status)
 	flusher, _ := w.(http.Flusher)
 	for {
@@ -355,9 +368,11 @@ func readSmallBody(r *http.Request) ([]byte, io.Reader, error) {
 }
 
 // newRequestID returns a random (version 4) UUID, as Ray's request IDs are.
-func newRequestID() string {
+func (p *Proxy) newRequestID() string {
 	var b [16]byte
-	_, _ = rand.Read(b[:])
+	src := p.idSources.Get().(*mrand.ChaCha8)
+	_, _ = src.Read(b[:])
+	p.idSources.Put(src)
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	var s [36]byte

@@ -214,8 +214,8 @@ func (s *Server) serveStream(ctx context.Context, st *wire.ConnStream) {
 	if err != nil || f.Type != wire.TypeOpen {
 		return
 	}
-	var meta wire.Meta
-	if err := json.Unmarshal(f.Payload, &meta); err != nil {
+	meta, err := wire.DecodeMeta(f.Payload)
+	if err != nil {
 		_ = st.Send(wire.Out{Type: wire.TypeError, Payload: wire.JSON(wire.Error{Kind: wire.ErrInternal, Message: "malformed OPEN: " + err.Error()})})
 		return
 	}
@@ -234,7 +234,7 @@ func (s *Server) serveStream(ctx context.Context, st *wire.ConnStream) {
 	// along in the same write. A caller streaming its body waits for it,
 	// so it goes at once when the body is not all here; a slow handler's
 	// goes after acceptFlushDelay.
-	if err := st.SendLater(wire.Out{Type: wire.TypeAccept, Payload: wire.EncodeAccept(wire.Accept{Accepted: true, Ongoing: n})}); err != nil {
+	if err := st.SendWithin(acceptFlushDelay, wire.Out{Type: wire.TypeAccept, Payload: wire.EncodeAccept(wire.Accept{Accepted: true, Ongoing: n})}); err != nil {
 		return
 	}
 	callCtx, cancel := context.WithCancel(ctx)
@@ -243,8 +243,6 @@ func (s *Server) serveStream(ctx context.Context, st *wire.ConnStream) {
 	if err != nil {
 		return
 	}
-	flushAccept := time.AfterFunc(acceptFlushDelay, func() { _ = st.Flush() })
-	defer flushAccept.Stop()
 	window := wire.NewWindow(meta.Window)
 	// A CANCEL after the body (or the connection ending) cancels the
 	// handler; CREDIT frames open the window of a streamed answer.

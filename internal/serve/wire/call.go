@@ -24,7 +24,7 @@ func (e *ErrRejected) Error() string {
 // comes back as *Error. It closes s.
 func Call(ctx context.Context, s Stream, meta Meta, body []byte) (*Result, error) {
 	defer s.Close()
-	frames := []Out{{Type: TypeOpen, Payload: JSON(meta)}}
+	frames := []Out{{Type: TypeOpen, Payload: EncodeMeta(&meta)}}
 	if len(body) > 0 {
 		frames = append(frames, Out{Type: TypeData, Payload: body})
 	}

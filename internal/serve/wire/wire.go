@@ -34,6 +34,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Frame types.
@@ -235,15 +236,30 @@ func AppendFrame(b []byte, stream uint32, typ byte, payload []byte) []byte {
 
 // ReadFrame reads one frame.
 func ReadFrame(r io.Reader) (Frame, error) {
-	var h [HeaderSize]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		return Frame{}, err
+	var n uint32
+	var f Frame
+	if br, ok := r.(*bufio.Reader); ok {
+		// The header is decoded in place: an array handed to
+		// io.ReadFull would escape, one allocation per frame.
+		h, err := br.Peek(HeaderSize)
+		if err != nil {
+			if len(h) > 0 && errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return Frame{}, err
+		}
+		n, f = decodeHeader(h)
+		_, _ = br.Discard(HeaderSize)
+	} else {
+		h := make([]byte, HeaderSize)
+		if _, err := io.ReadFull(r, h); err != nil {
+			return Frame{}, err
+		}
+		n, f = decodeHeader(h)
 	}
-	n := binary.BigEndian.Uint32(h[:4])
 	if n > MaxPayload {
 		return Frame{}, fmt.Errorf("frame of %d bytes exceeds the %d byte limit", n, MaxPayload)
 	}
-	f := Frame{Stream: binary.BigEndian.Uint32(h[4:8]), Type: h[8]}
 	if n > 0 {
 		f.Payload = make([]byte, n)
 		if _, err := io.ReadFull(r, f.Payload); err != nil {
@@ -251,6 +267,10 @@ func ReadFrame(r io.Reader) (Frame, error) {
 		}
 	}
 	return f, nil
+}
+
+func decodeHeader(h []byte) (uint32, Frame) {
+	return binary.BigEndian.Uint32(h[:4]), Frame{Stream: binary.BigEndian.Uint32(h[4:8]), Type: h[8]}
 }
 
 // JSON encodes v for a frame payload; the types above always encode.
@@ -264,7 +284,8 @@ func JSON(v any) []byte {
 
 // Stream is one call's frames in both directions.
 type Stream interface {
-	// Send writes frames of this stream, in order, at once.
+	// Send writes frames of this stream, in order, at once. It does not
+	// keep the payloads: callers may reuse them when it returns.
 	Send(frames ...Out) error
 	// Recv returns the next frame, or an error when the stream or its
 	// connection ends, or ctx is done.
@@ -296,12 +317,19 @@ type Conn struct {
 
 	wmu sync.Mutex
 	w   *bufio.Writer
+	// hdr is the frame header being written (under wmu).
+	hdr [HeaderSize]byte
 	// waiting counts writers blocked on wmu (see write).
 	waiting atomic.Int32
 	// flushing is set while the flusher goroutine owes a flush; kick
 	// wakes it.
 	flushing bool
 	kick     chan struct{}
+	// later flushes what SendWithin buffered when nothing else has by
+	// then; laterArmed says it is pending (both under wmu). One timer per
+	// connection, not one per call.
+	later      *time.Timer
+	laterArmed bool
 	// open counts the streams in the streams map (calls in progress).
 	open atomic.Int32
 
@@ -451,7 +479,7 @@ func (c *Conn) write(id uint32, frames []Out, flush bool) error {
 	c.wmu.Lock()
 	c.waiting.Add(-1)
 	defer c.wmu.Unlock()
-	var h [HeaderSize]byte
+	h := c.hdr[:]
 	for _, f := range frames {
 		binary.BigEndian.PutUint32(h[:4], uint32(len(f.Payload)))
 		binary.BigEndian.PutUint32(h[4:8], id)
@@ -523,6 +551,42 @@ func (s *ConnStream) SendLater(frames ...Out) error {
 	return s.conn.write(s.id, frames, false)
 }
 
+// SendWithin buffers frames like SendLater and makes sure they leave
+// within d: a replica's ACCEPT waits for the answer to share its write, but
+// a slow handler's caller still learns of it soon.
+func (s *ConnStream) SendWithin(d time.Duration, frames ...Out) error {
+	if err := s.failed(); err != nil {
+		return err
+	}
+	c := s.conn
+	if err := c.write(s.id, frames, false); err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.laterArmed || c.w.Buffered() == 0 {
+		return nil
+	}
+	c.laterArmed = true
+	if c.later == nil {
+		c.later = time.AfterFunc(d, c.flushLater)
+	} else {
+		c.later.Reset(d)
+	}
+	return nil
+}
+
+func (c *Conn) flushLater() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.laterArmed = false
+	if c.w.Buffered() > 0 {
+		if err := c.w.Flush(); err != nil {
+			c.fail(err)
+		}
+	}
+}
+
 // Flush sends what SendLater left buffered on the stream's connection.
 func (s *ConnStream) Flush() error { return s.conn.Flush() }
 
@@ -538,8 +602,11 @@ func (s *ConnStream) Close() {
 // frameQueue holds a stream's received frames. It is unbounded so that one
 // slow reader never stalls the other streams of a connection.
 type frameQueue struct {
-	mu     sync.Mutex
-	queue  []Frame
+	mu    sync.Mutex
+	queue []Frame
+	// inline holds the first frames: a call's answer (ACCEPT, HEAD, END)
+	// fits without growing the queue.
+	inline [4]Frame
 	err    error
 	signal chan struct{}
 	// onControl, when set, takes CANCEL and CREDIT frames (see OnControl).
@@ -552,8 +619,14 @@ func (q *frameQueue) push(f Frame) {
 	q.mu.Lock()
 	if fn := q.onControl; fn != nil && (f.Type == TypeCancel || f.Type == TypeCredit) {
 		q.mu.Unlock()
-		fn(&f)
+		// A copy, so only control frames (whose address fn gets) are
+		// moved to the heap.
+		c := f
+		fn(&c)
 		return
+	}
+	if len(q.queue) == 0 {
+		q.queue = q.inline[:0]
 	}
 	q.queue = append(q.queue, f)
 	q.mu.Unlock()
