@@ -105,6 +105,8 @@ def split_args(args, kwargs):
 
 
 def serialize_args(args, kwargs, what):
+    if not args and not kwargs:
+        return _NO_ARGS
     try:
         return dumps((args, kwargs))
     except Exception:  # noqa: BLE001 - find the argument to name in the error
@@ -116,6 +118,11 @@ def serialize_args(args, kwargs, what):
             raise TypeError(f"Could not serialize the argument {a!r} for a task or actor {what}: "
                             f"{type(e).__name__}: {e}") from None
     return serialize((args, kwargs), f"arguments for {what}")
+
+
+# The pickle of a call without arguments, the commonest case (bytes, so
+# sharing it is safe).
+_NO_ARGS = dumps(((), {}))
 
 
 def _plain(blob):

@@ -21,6 +21,8 @@ from ray._private import worker as state
 from ray._private.object_ref import ObjectRef
 
 _ERR = b"P"
+# The pickle of None, which most actor methods return.
+_NONE = cloudpickle.dumps(None, protocol=5)
 
 
 class DriverStream:
@@ -77,7 +79,9 @@ class Executor:
     def __init__(self, w):
         self.w = w
         self.functions = {}
-        self.queue = queue.Queue()
+        # SimpleQueue: the reader thread hands each call over with no
+        # Condition round trip.
+        self.queue = queue.SimpleQueue()
         self.actor = None
         self.loop = None
         self.threads = None
@@ -161,7 +165,7 @@ class Executor:
             values = list(result)
             if len(values) != n:
                 raise ValueError(f"Task {name} returned {len(values)} objects, but num_returns={n}.")
-        return [state.serialize(v, f"return value of {name}:") for v in values]
+        return [_NONE if v is None else state.serialize(v, f"return value of {name}:") for v in values]
 
     def cancel_async(self, prefix):
         task = self.async_tasks.get(prefix)
