@@ -391,41 +391,40 @@ func (ac *actor) dispatch(ctx context.Context) {
 			ac.forward(ctx, target, call)
 			continue
 		}
-		wait := ac.send(call)
-		if wait == nil {
-			continue
-		}
-		go func() {
-			reply, err := wait()
-			if err != nil {
-				if !ac.retry(call) {
-					ac.failCall(call, "The actor died unexpectedly before finishing this task.")
-				}
-				return
-			}
-			ac.storeReply(call, reply)
-		}()
+		ac.send(call)
 	}
 }
 
-// send hands a call to the actor's process, waiting out restarts; nil
-// means the actor is dead and the call failed.
-func (ac *actor) send(call *actorCall) func() (*corewire.Message, error) {
+// send hands a call to the actor's process, waiting out restarts, and
+// stores its results when the reply comes; when the actor is dead the call
+// fails.
+func (ac *actor) send(call *actorCall) {
+	// The reply is stored on the connection's reading goroutine: no
+	// goroutine per call waits for it.
+	done := func(reply *corewire.Message, err error) {
+		if err != nil {
+			if !ac.retry(call) {
+				ac.failCall(call, "The actor died unexpectedly before finishing this task.")
+			}
+			return
+		}
+		ac.storeReply(call, reply)
+	}
 	for {
 		w, dead, reason := ac.process()
 		if dead {
 			ac.failCall(call, reason)
-			return nil
+			return
 		}
-		wait, err := w.conn.Start(&corewire.Message{
+		err := w.conn.StartFunc(&corewire.Message{
 			Header: corewire.Header{Op: "execute", Body: corewire.JSON(map[string]any{
 				"kind": "actor_call", "task_id": call.body.TaskID, "job": call.body.Job, "method": call.body.Method,
 				"num_returns": len(call.body.Returns), "namespace": ac.info.Namespace,
 			})},
 			Parts: [][]byte{call.args},
-		})
+		}, done)
 		if err == nil {
-			return wait
+			return
 		}
 		// Not sent: the process is gone. Calls it already had fail; this
 		// one goes to the next process, if there is one.

@@ -138,7 +138,7 @@ type Conn struct {
 
 	mu      sync.Mutex
 	nextID  uint64
-	calls   map[uint64]chan *Message
+	calls   map[uint64]pending
 	closed  bool
 	closeCh chan struct{}
 
@@ -146,6 +146,13 @@ type Conn struct {
 	Value any
 
 	inline map[string]bool
+}
+
+// pending is a request waiting for its reply: a channel for Start, a
+// callback for StartFunc.
+type pending struct {
+	ch chan *Message
+	fn func(*Message, error)
 }
 
 // Inline makes notifications of these ops run on the reading goroutine, one
@@ -163,7 +170,7 @@ func (c *Conn) Inline(ops ...string) {
 
 // NewConn wraps nc; call Serve to start reading.
 func NewConn(nc net.Conn, handler Handler) *Conn {
-	return &Conn{nc: nc, handler: handler, w: bufio.NewWriterSize(nc, 64<<10), calls: map[uint64]chan *Message{}, closeCh: make(chan struct{})}
+	return &Conn{nc: nc, handler: handler, w: bufio.NewWriterSize(nc, 64<<10), calls: map[uint64]pending{}, closeCh: make(chan struct{})}
 }
 
 // Done is closed when the connection ended.
@@ -184,11 +191,15 @@ func (c *Conn) Serve() error {
 		}
 		if m.Reply {
 			c.mu.Lock()
-			ch := c.calls[m.ID]
+			p, ok := c.calls[m.ID]
 			delete(c.calls, m.ID)
 			c.mu.Unlock()
-			if ch != nil {
-				ch <- m
+			switch {
+			case !ok:
+			case p.fn != nil:
+				p.fn(m, replyError(m))
+			default:
+				p.ch <- m
 			}
 			continue
 		}
@@ -258,8 +269,18 @@ func (c *Conn) Close() {
 	}
 	c.closed = true
 	close(c.closeCh)
+	var fns []func(*Message, error)
+	for id, p := range c.calls {
+		if p.fn != nil {
+			fns = append(fns, p.fn)
+			delete(c.calls, id)
+		}
+	}
 	c.mu.Unlock()
 	_ = c.nc.Close()
+	for _, fn := range fns {
+		go fn(nil, ErrClosed)
+	}
 }
 
 // JSON marshals v for a message body; values here always marshal.
@@ -283,7 +304,7 @@ func (c *Conn) Start(req *Message) (func() (*Message, error), error) {
 	}
 	c.nextID++
 	req.ID, req.Reply = c.nextID, false
-	c.calls[req.ID] = ch
+	c.calls[req.ID] = pending{ch: ch}
 	c.mu.Unlock()
 	if err := c.Send(req); err != nil {
 		c.Close()
@@ -292,12 +313,48 @@ func (c *Conn) Start(req *Message) (func() (*Message, error), error) {
 	return func() (*Message, error) {
 		select {
 		case m := <-ch:
-			if m.Error != "" {
-				return m, &RemoteError{Type: m.ErrorType, Message: m.Error}
-			}
-			return m, nil
+			return m, replyError(m)
 		case <-c.closeCh:
 			return nil, ErrClosed
 		}
 	}, nil
+}
+
+// StartFunc sends a request and calls done with its reply, or with
+// ErrClosed when the connection ends first. done runs on the reading
+// goroutine (so it must be quick) and saves the hand-over to a waiting
+// goroutine that Start costs; an error return means the request was not
+// sent and done will not run.
+func (c *Conn) StartFunc(req *Message, done func(*Message, error)) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.nextID++
+	req.ID, req.Reply = c.nextID, false
+	id := req.ID
+	c.calls[id] = pending{fn: done}
+	c.mu.Unlock()
+	if err := c.Send(req); err != nil {
+		c.mu.Lock()
+		_, mine := c.calls[id]
+		delete(c.calls, id)
+		c.mu.Unlock()
+		c.Close()
+		if !mine {
+			// Close got there first and owns done now.
+			return nil
+		}
+		return fmt.Errorf("sending %s: %w", req.Op, err)
+	}
+	return nil
+}
+
+// replyError is a reply's error as a *RemoteError, or nil.
+func replyError(m *Message) error {
+	if m.Error != "" {
+		return &RemoteError{Type: m.ErrorType, Message: m.Error}
+	}
+	return nil
 }

@@ -119,3 +119,56 @@ func TestInlineNotificationsKeepOrderBeforeLaterRequests(t *testing.T) {
 		t.Fatalf("seen = %v, want 1..5 in order", got)
 	}
 }
+
+type startFuncResult struct {
+	reply *Message
+	err   error
+}
+
+func TestStartFuncDeliversRepliesErrorsAndTheEnd(t *testing.T) {
+	a, b := net.Pipe()
+	hold := make(chan struct{})
+	server := NewConn(a, func(_ *Conn, m *Message) (*Message, error) {
+		switch m.Op {
+		case "echo":
+			return &Message{Parts: m.Parts}, nil
+		case "hold":
+			<-hold
+			return nil, nil
+		}
+		return nil, &RemoteError{Type: "ValueError", Message: "unknown op " + m.Op}
+	})
+	client := NewConn(b, func(*Conn, *Message) (*Message, error) { return nil, nil })
+	go func() { _ = server.Serve() }()
+	go func() { _ = client.Serve() }()
+	defer close(hold)
+
+	start := func(op string) chan startFuncResult {
+		out := make(chan startFuncResult, 1)
+		err := client.StartFunc(&Message{Header: Header{Op: op}, Parts: [][]byte{[]byte(op)}}, func(m *Message, err error) {
+			out <- startFuncResult{m, err}
+		})
+		if err != nil {
+			t.Fatalf("StartFunc(%s) = %v", op, err)
+		}
+		return out
+	}
+	if r := <-start("echo"); r.err != nil || string(r.reply.Parts[0]) != "echo" {
+		t.Fatalf("echo = %v, %v", r.reply, r.err)
+	}
+	var re *RemoteError
+	if r := <-start("nope"); !errors.As(r.err, &re) || re.Type != "ValueError" {
+		t.Fatalf("error reply = %v", r.err)
+	}
+	held := start("hold")
+	client.Close()
+	if r := <-held; !errors.Is(r.err, ErrClosed) {
+		t.Fatalf("a call pending when the connection ended = %v, %v", r.reply, r.err)
+	}
+	err := client.StartFunc(&Message{Header: Header{Op: "echo"}}, func(*Message, error) {
+		t.Error("done ran for a call that was never sent")
+	})
+	if !errors.Is(err, ErrClosed) {
+		t.Fatalf("StartFunc on a closed connection = %v", err)
+	}
+}
