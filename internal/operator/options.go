@@ -92,7 +92,7 @@ func BindFlags(fs *flag.FlagSet) func() (Options, error) {
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election Lease (default: the pod's namespace).")
 	fs.IntVar(&o.ReconcileConcurrency, "reconcile-concurrency", config.DefaultReconcileConcurrency, "Maximum concurrent reconciles per controller.")
 	fs.StringVar(&raw.watchNamespace, "watch-namespace", "", "Comma-separated namespaces to watch (default: all namespaces).")
-	fs.StringVar(&raw.featureGates, "feature-gates", "", "Comma-separated Name=true|false pairs with KubeRay's gate names, e.g. RayJobDeletionPolicy=false."+notImplementedGates())
+	fs.StringVar(&raw.featureGates, "feature-gates", "", "Comma-separated Name=true|false pairs with KubeRay's gate names, e.g. RayJobDeletionPolicy=false.")
 	fs.BoolVar(&o.EnableMetrics, "enable-metrics", false, "Register the kuberay_* metrics for Ray resources.")
 	fs.Float64Var(&o.QPS, "qps", config.DefaultQPS, "Client-side queries per second to the Kubernetes API.")
 	fs.IntVar(&o.Burst, "burst", config.DefaultBurst, "Client-side burst of queries to the Kubernetes API.")
@@ -128,18 +128,6 @@ func BindFlags(fs *flag.FlagSet) func() (Options, error) {
 		o.OperatorVersion = Version()
 		return o, o.Validate()
 	}
-}
-
-// notImplementedGates is the help text's note on the gates this build refuses ("" when none).
-func notImplementedGates() string {
-	var names []string
-	for _, f := range features.NotImplemented() {
-		names = append(names, string(f))
-	}
-	if len(names) == 0 {
-		return ""
-	}
-	return " Not implemented yet, so refused when enabled: " + strings.Join(names, ", ") + "."
 }
 
 // fromConfig replaces every KubeRay setting of o with the file's; rayk8s-only settings stay.
@@ -208,9 +196,6 @@ func (o Options) Validate() error {
 		errs = append(errs, fmt.Errorf("--graceful-shutdown-timeout must not be negative, got %s", o.GracefulShutdownTimeout))
 	}
 	errs = append(errs, o.validateBatchScheduler())
-	if err := features.CheckImplemented(o.FeatureGates); err != nil {
-		errs = append(errs, fmt.Errorf("--feature-gates: %w", err))
-	}
 	errs = append(errs, o.validatePodDefaults())
 	return errors.Join(errs...)
 }

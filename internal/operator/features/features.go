@@ -3,7 +3,6 @@
 package features
 
 import (
-	"errors"
 	"fmt"
 
 	"k8s.io/component-base/featuregate"
@@ -100,25 +99,6 @@ func Parse(spec string) (featuregate.MutableFeatureGate, error) {
 		return nil, fmt.Errorf("--feature-gates: %w", err)
 	}
 	return g, nil
-}
-
-// NotImplemented lists the gates whose feature this build does not have yet. They keep KubeRay's
-// names and defaults so that existing values files parse, but enabling one is refused at startup
-// rather than accepted and ignored. A gate leaves this list when its feature lands; every gate
-// of KubeRay's is implemented now.
-func NotImplemented() []featuregate.Feature {
-	return nil
-}
-
-// CheckImplemented reports every enabled gate of g whose feature this build does not have.
-func CheckImplemented(g featuregate.FeatureGate) error {
-	var errs []error
-	for _, f := range NotImplemented() {
-		if Enabled(g, f) {
-			errs = append(errs, fmt.Errorf("feature gate %s is not implemented yet in rayk8s; remove %s=true", f, f))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // Enabled reports whether f is on in g, or f's default when g is nil (a component built without a

@@ -1,11 +1,9 @@
 package features
 
 import (
-	"slices"
 	"strings"
 	"testing"
 
-	"k8s.io/component-base/featuregate"
 )
 
 func TestParse(t *testing.T) {
@@ -53,55 +51,11 @@ func TestGatesAreIndependent(t *testing.T) {
 	}
 }
 
-func TestCheckImplemented(t *testing.T) {
-	if err := CheckImplemented(New()); err != nil {
-		t.Fatalf("defaults refused: %v", err)
-	}
-	for _, f := range NotImplemented() {
-		if defaults()[f].Default {
-			t.Errorf("%s defaults on although it is not implemented", f)
-		}
-		g, err := Parse(string(f) + "=true")
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = CheckImplemented(g)
-		if err == nil || !strings.Contains(err.Error(), string(f)) || !strings.Contains(err.Error(), "not implemented") {
-			t.Errorf("enabling %s: error = %v, want one naming the gate as not implemented", f, err)
-		}
-		g, _ = Parse(string(f) + "=false")
-		if err := CheckImplemented(g); err != nil {
-			t.Errorf("%s=false refused: %v", f, err)
-		}
-	}
-	for _, f := range []featuregate.Feature{RayClusterNetworkPolicy, RayClusterHistoryServer, RayClusterMTLS, KubernetesWAS} {
-		if slices.Contains(NotImplemented(), f) {
-			t.Errorf("%s is listed as not implemented", f)
-		}
-		g, _ := Parse(string(f) + "=true")
-		if err := CheckImplemented(g); err != nil {
-			t.Errorf("%s=true refused: %v", f, err)
-		}
-	}
-	g, _ := Parse("RayClusterMTLS=true,KubernetesWAS=true,RayClusterHistoryServer=true,RayJobDeletionPolicy=false")
-	if err := CheckImplemented(g); err != nil {
-		t.Errorf("every KubeRay gate is implemented, got %v", err)
-	}
-}
-
 // TestRayCronJobImplemented: the RayCronJob gate turns its controller on, so enabling it is accepted.
 func TestRayCronJobImplemented(t *testing.T) {
-	for _, f := range NotImplemented() {
-		if f == RayCronJob {
-			t.Fatal("RayCronJob is listed as not implemented")
-		}
-	}
 	g, err := Parse("RayCronJob=true")
 	if err != nil {
 		t.Fatal(err)
-	}
-	if err := CheckImplemented(g); err != nil {
-		t.Fatalf("RayCronJob=true refused: %v", err)
 	}
 	if !Enabled(g, RayCronJob) || Enabled(New(), RayCronJob) {
 		t.Error("RayCronJob must be on when set and off by default")
