@@ -382,7 +382,8 @@ func (a *Agent) dispatch(c *corewire.Conn, m *corewire.Message) (*corewire.Messa
 		a.forwardLog(m)
 		return nil, nil
 	}
-	return nil, errorf("NotImplementedError", "the node agent does not implement %q", m.Op)
+	// Only a driver or worker from another version of the ray package sends an op this agent lacks.
+	return nil, errorf("RaySystemError", "the node agent does not know the request %q: the ray package and the node's ray binary are of different versions", m.Op)
 }
 
 type helloBody struct {

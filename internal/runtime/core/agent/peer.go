@@ -177,7 +177,8 @@ func (a *Agent) handlePeer(ctx context.Context, m *corewire.Message) (*corewire.
 		a.forwardLog(m)
 		return nil, nil
 	}
-	return nil, errorf("NotImplementedError", "the node agent does not implement the peer call %q", m.Op)
+	// Only a node running another version of the ray binary sends a peer call this agent lacks.
+	return nil, errorf("RaySystemError", "the node agent does not know the peer call %q: the cluster's nodes run different versions of ray", m.Op)
 }
 
 // ensure makes r's value available in the local store, fetching it from
