@@ -3,7 +3,6 @@ package features
 import (
 	"strings"
 	"testing"
-
 )
 
 func TestParse(t *testing.T) {
