@@ -121,8 +121,8 @@ func TestTokenAuthOnTheAgentPort(t *testing.T) {
 		// Through to the core handler: its reply is a message, here naming the unknown op.
 		code, body := call(t, "POST", base+coreagent.HTTPPath+"no_such_op", coreMessage(t, "no_such_op"), c)
 		m, err := corewire.Read(bufio.NewReader(strings.NewReader(body)))
-		if code != http.StatusOK || err != nil || m.ErrorType != "NotImplementedError" {
-			t.Errorf("POST no_such_op with %s = %d %q (%v), want the agent's NotImplementedError reply", c.name, code, body, err)
+		if code != http.StatusOK || err != nil || m.ErrorType != "RaySystemError" || !strings.Contains(m.Error, "no_such_op") {
+			t.Errorf("POST no_such_op with %s = %d %q (%v), want the agent's RaySystemError reply naming the op", c.name, code, body, err)
 		}
 		// Through to the Serve agent, which has no such replica.
 		if code, body := call(t, "POST", base+"/api/serve/replicas/app%23dep%23r1/call", "", c); code != http.StatusServiceUnavailable {
