@@ -6,21 +6,17 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/go-logr/logr"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
+	corev1 "github.com/rayk8s/rayk8s/proto/core/v1"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
 )
-
-// Kinds are the resources the API lists, in `ray list`'s words.
-var Kinds = []string{"actors", "tasks", "nodes", "jobs", "objects"}
 
 // DefaultLimit is how many rows a list returns without ?limit, as Ray's.
 const DefaultLimit = 100
@@ -31,6 +27,9 @@ type Options struct {
 	Nodes func() []*gcsv1.Node
 	// SubmittedJobs lists the jobs submitted through the job API; nil means none.
 	SubmittedJobs func(ctx context.Context) ([]dashboard.JobDetails, error)
+	// PlacementGroups lists the scheduler's placement groups; nil answers
+	// /api/v0/placement_groups as not available on this head.
+	PlacementGroups func() []*corev1.PlacementGroup
 	// Client reaches the node agents.
 	Client *http.Client
 	Logger logr.Logger
@@ -47,62 +46,92 @@ func NewHandler(opts Options) *Handler {
 	return &Handler{opts: opts}
 }
 
-// allowedParams are the query parameters `ray list` sends that change
-// nothing here: every row carries every field (detail) and drivers are
-// never listed as tasks (exclude_driver).
-var allowedParams = map[string]bool{"limit": true, "timeout": true, "detail": true, "exclude_driver": true}
-
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	kind := strings.TrimPrefix(r.URL.Path, "/api/v0/")
 	if r.Method != http.MethodGet {
 		writeReply(w, http.StatusMethodNotAllowed, fail("the state API answers GET only"))
 		return
 	}
-	if !slices.Contains(Kinds, kind) {
+	if why, ok := unlisted[kind]; ok {
+		writeReply(w, http.StatusNotImplemented, fail(fmt.Sprintf("listing %s is not supported: %s", kind, why)))
+		return
+	}
+	sch, ok := schemas[kind]
+	if !ok {
 		writeReply(w, http.StatusNotFound, fail(fmt.Sprintf("unknown state resource %q; one of %s", kind, strings.Join(Kinds, ", "))))
 		return
 	}
-	q := r.URL.Query()
-	for k := range q {
-		if !allowedParams[k] {
-			writeReply(w, http.StatusBadRequest, fail(fmt.Sprintf("query parameter %q is not supported by this state API (filters are not implemented)", k)))
-			return
-		}
+	if kind == "placement_groups" && h.opts.PlacementGroups == nil {
+		writeReply(w, http.StatusNotImplemented, fail("listing placement_groups is not supported: this head does not report them"))
+		return
 	}
-	limit := DefaultLimit
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			writeReply(w, http.StatusBadRequest, fail(fmt.Sprintf("limit: %q is not a positive integer", v)))
-			return
-		}
-		limit = n
+	opts, err := ParseListOptions(r.URL.Query())
+	if err != nil {
+		writeReply(w, http.StatusBadRequest, fail(err.Error()))
+		return
 	}
-	timeout := 30 * time.Second
-	if v := q.Get("timeout"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			writeReply(w, http.StatusBadRequest, fail(fmt.Sprintf("timeout: %q is not a positive number of seconds", v)))
-			return
-		}
-		timeout = time.Duration(n) * time.Second
+	filters, err := compile(kind, sch, opts.Filters)
+	if err != nil {
+		writeReply(w, http.StatusBadRequest, fail(err.Error()))
+		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	ctx, cancel := context.WithTimeout(r.Context(), opts.Timeout)
 	defer cancel()
 	rows, warning, err := h.rows(ctx, kind)
 	if err != nil {
 		writeReply(w, http.StatusInternalServerError, fail(err.Error()))
 		return
 	}
-	res := &ListResult{Total: len(rows), NumFiltered: len(rows), PartialFailure: warning}
-	if len(rows) > limit {
-		rows = rows[:limit]
+	maps, err := asMaps(rows)
+	if err != nil {
+		writeReply(w, http.StatusInternalServerError, fail(err.Error()))
+		return
 	}
-	res.NumAfterTruncation = len(rows)
-	res.Result = rows
+	res := selectRows(sch, maps, filters, opts)
+	res.PartialFailure = warning
 	reply := Reply{Result: true}
 	reply.Data.Result = res
 	writeReply(w, http.StatusOK, reply)
+}
+
+// selectRows keeps the rows that pass filters, sorted by the resource's
+// ID, cut to the limit, with the columns opts ask for. Nothing is
+// truncated at the sources: every node agent answers with all it holds, so
+// num_after_truncation is the total.
+func selectRows(sch schema, rows []map[string]any, filters []matcher, opts ListOptions) *ListResult {
+	res := &ListResult{Total: len(rows), NumAfterTruncation: len(rows)}
+	kept := make([]map[string]any, 0, len(rows))
+	for _, m := range rows {
+		if matches(m, filters) {
+			kept = append(kept, m)
+		}
+	}
+	if sch.sorted {
+		sort.SliceStable(kept, func(i, j int) bool { return fmt.Sprint(kept[i][sch.id]) < fmt.Sprint(kept[j][sch.id]) })
+	}
+	res.NumFiltered = len(kept)
+	if len(kept) > opts.Limit {
+		kept = kept[:opts.Limit]
+	}
+	res.Result = make([]any, 0, len(kept))
+	for _, m := range kept {
+		res.Result = append(res.Result, sch.project(m, opts.Detail))
+	}
+	return res
+}
+
+// asMaps turns rows into their JSON objects, which filters and columns
+// are about.
+func asMaps(rows []any) ([]map[string]any, error) {
+	raw, err := json.Marshal(rows)
+	if err != nil {
+		return nil, fmt.Errorf("encoding rows: %w", err)
+	}
+	var out []map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("decoding rows: %w", err)
+	}
+	return out, nil
 }
 
 func (h *Handler) rows(ctx context.Context, kind string) ([]any, string, error) {
@@ -117,6 +146,14 @@ func (h *Handler) rows(ctx context.Context, kind string) ([]any, string, error) 
 			}
 			out = append(out, Node{NodeID: n.NodeId, NodeIP: n.NodeIpAddress, IsHeadNode: n.IsHead, State: state,
 				NodeName: n.NodeIpAddress, ResourcesTotal: n.ResourcesTotal, Labels: map[string]string{}})
+		}
+		return out, "", nil
+	}
+	if kind == "placement_groups" {
+		groups := h.opts.PlacementGroups()
+		out := make([]any, 0, len(groups))
+		for _, pg := range groups {
+			out = append(out, placementGroupRow(pg))
 		}
 		return out, "", nil
 	}
@@ -217,4 +254,19 @@ func writeReply(w http.ResponseWriter, code int, r Reply) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(r)
+}
+
+// placementGroupRow is pg in Ray's PlacementGroupState shape.
+func placementGroupRow(pg *corev1.PlacementGroup) PlacementGroup {
+	state := strings.TrimPrefix(pg.State.String(), "PLACEMENT_GROUP_STATE_")
+	row := PlacementGroup{PlacementGroupID: pg.PlacementGroupId, Name: pg.Name, CreatorJobID: pg.JobId,
+		State: state, IsDetached: pg.Detached, Bundles: make([]Bundle, 0, len(pg.Bundles))}
+	for i, b := range pg.Bundles {
+		bundle := Bundle{BundleID: i, UnitResources: b.Resources}
+		if b.NodeId != "" {
+			bundle.NodeID = &b.NodeId
+		}
+		row.Bundles = append(row.Bundles, bundle)
+	}
+	return row
 }

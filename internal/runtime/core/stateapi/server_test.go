@@ -50,7 +50,9 @@ func TestListNodesTruncatesAndCounts(t *testing.T) {
 	}
 	h := NewHandler(Options{Nodes: func() []*gcsv1.Node { return nodes }, Logger: logr.Discard()})
 	code, r, res := get(t, h, "/api/v0/nodes?limit=2")
-	if code != http.StatusOK || !r.Result || res.Total != 3 || res.NumAfterTruncation != 2 || len(res.Result) != 2 {
+	// num_after_truncation counts what the sources returned (all of it);
+	// only the result is cut to the limit, as Ray's.
+	if code != http.StatusOK || !r.Result || res.Total != 3 || res.NumAfterTruncation != 3 || res.NumFiltered != 3 || len(res.Result) != 2 {
 		t.Fatalf("nodes?limit=2: HTTP %d %+v %+v", code, r, res)
 	}
 	first := res.Result[0].(map[string]any)
@@ -73,7 +75,11 @@ func TestBadRequestsNameTheirReason(t *testing.T) {
 		{"/api/v0/widgets", http.StatusNotFound, `unknown state resource "widgets"`},
 		{"/api/v0/tasks?limit=-1", http.StatusBadRequest, `limit: "-1"`},
 		{"/api/v0/tasks?timeout=soon", http.StatusBadRequest, `timeout: "soon"`},
-		{"/api/v0/actors?filter_keys=state", http.StatusBadRequest, `query parameter "filter_keys"`},
+		{"/api/v0/tasks?limit=10001", http.StatusBadRequest, `limit: 10001 exceeds`},
+		{"/api/v0/tasks?detail=maybe", http.StatusBadRequest, `detail: "maybe" is not a boolean`},
+		{"/api/v0/tasks?sort=name", http.StatusBadRequest, `query parameter "sort" is not supported`},
+		{"/api/v0/workers", http.StatusNotImplemented, `listing workers is not supported`},
+		{"/api/v0/placement_groups", http.StatusNotImplemented, `this head does not report them`},
 	} {
 		code, r, _ := get(t, h, c.url)
 		if code != c.code || r.Result || !strings.Contains(r.Msg, c.want) {

@@ -1,7 +1,8 @@
 // Package stateapi is the dashboard's state API for Ray core (GET
-// /api/v0/actors|tasks|nodes|jobs|objects, which `ray list` reads): the
-// head asks every alive node agent for what it holds and answers in Ray's
-// JSON shapes (https://docs.ray.io/en/latest/ray-observability/reference/api.html).
+// /api/v0/actors|tasks|nodes|jobs|objects|placement_groups, which `ray list`
+// and ray.util.state read): the head asks every alive node agent for what it
+// holds and answers in Ray's JSON shapes, with Ray's filters, limit and
+// detail (https://docs.ray.io/en/latest/ray-observability/reference/api.html).
 package stateapi
 
 import "github.com/rayk8s/rayk8s/internal/dashboard"
@@ -60,6 +61,24 @@ type Node struct {
 	NodeName       string             `json:"node_name"`
 	ResourcesTotal map[string]float64 `json:"resources_total"`
 	Labels         map[string]string  `json:"labels"`
+}
+
+// PlacementGroup is one row of /api/v0/placement_groups (Ray's
+// PlacementGroupState).
+type PlacementGroup struct {
+	PlacementGroupID string   `json:"placement_group_id"`
+	Name             string   `json:"name"`
+	CreatorJobID     string   `json:"creator_job_id"`
+	State            string   `json:"state"`
+	Bundles          []Bundle `json:"bundles"`
+	IsDetached       bool     `json:"is_detached"`
+}
+
+// Bundle is one bundle of a placement group row.
+type Bundle struct {
+	BundleID      int                `json:"bundle_id"`
+	NodeID        *string            `json:"node_id"`
+	UnitResources map[string]float64 `json:"unit_resources"`
 }
 
 // NodeState is what one node agent reports: the actors it owns, the
