@@ -59,6 +59,8 @@ type starter struct {
 	comps     []component
 
 	gcsServer *gcs.Server
+	// coreScheduler places tasks, actors and placement groups (head only).
+	coreScheduler *coresched.Scheduler
 	// autoscaling keeps each node's idleness and the pending demand the
 	// cluster autoscaler reads; placements go through it.
 	autoscaling     *gcs.AutoscalingState
@@ -199,6 +201,7 @@ func (s *starter) addControlService(ctx context.Context) error {
 	gcsServer.RegisterService(s.autoscaling.Register)
 	coreScheduler := coresched.New(coresched.Options{Cluster: gcsServer, Demand: s.autoscaling, Logger: s.log.WithName("core_scheduler")})
 	gcsServer.RegisterService(coreScheduler.Register)
+	s.coreScheduler = coreScheduler
 	s.add("core_scheduler", coreScheduler.Run)
 	s.add("gcs_server", func(ctx context.Context) error { return gcsServer.Serve(ctx, gl) })
 	s.add("gcs_health_checker", gcsServer.Run)
@@ -427,7 +430,7 @@ func (s *starter) addDashboard(ctx context.Context) error {
 	dash.Handle("/api/serve/", servecontroller.NewHandler(s.serveController, s.log.WithName("serve_api")))
 	dash.Handle(requestapi.Path, requestapi.NewHandler(s.autoscaling, s.log.WithName("request_resources")))
 	dash.Handle("/api/v0/", corestate.NewHandler(corestate.Options{Nodes: s.gcsServer.Nodes, SubmittedJobs: s.jobManager.List,
-		Client: s.agentClient(&http.Client{}), Logger: s.log.WithName("state_api")}))
+		PlacementGroups: s.coreScheduler.Groups, Client: s.agentClient(&http.Client{}), Logger: s.log.WithName("state_api")}))
 	s.add("dashboard", serveHTTP(dl, dash, nil))
 	if _, err := s.gcsServer.Storage().Put(ctx, DashboardKVNamespace, DashboardKVKey, []byte(s.n.dashAddr), true); err != nil {
 		return fmt.Errorf("publishing the dashboard address: %w", err)
