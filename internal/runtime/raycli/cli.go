@@ -112,6 +112,8 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.stopCommand(),
 		c.statusCommand(),
 		c.listCommand(),
+		c.getCommand(),
+		c.summaryCommand(),
 		c.healthCheckCommand(),
 		c.jobCommand(),
 		c.autoscalerCommand(),

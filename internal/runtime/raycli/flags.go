@@ -14,6 +14,8 @@ type flagKind int
 const (
 	boolFlag flagKind = iota
 	valueFlag
+	// multiFlag is a value flag that may be repeated (--filter a --filter b).
+	multiFlag
 )
 
 // completion is what the shell offers for a flag's value.
@@ -77,6 +79,9 @@ func addFlags(cmd *cobra.Command, specs []flagSpec) {
 			// Registration fails only for an undeclared or twice-registered
 			// flag, which the tests building every command would catch.
 			_ = cmd.RegisterFlagCompletionFunc(s.name, complete)
+		case multiFlag:
+			fs.StringArrayP(s.name, s.short, nil, s.usage)
+			_ = cmd.RegisterFlagCompletionFunc(s.name, cobra.NoFileCompletions)
 		}
 	}
 }
@@ -113,6 +118,15 @@ func (p *parsedFlags) str(name string) string {
 		return f.Value.String()
 	}
 	return ""
+}
+
+// strs is every value given to a multiFlag, in order.
+func (p *parsedFlags) strs(name string) []string {
+	v, err := p.fs.GetStringArray(name)
+	if err != nil {
+		return nil
+	}
+	return v
 }
 
 // has reports whether the flag was given, even with an empty value.
