@@ -32,8 +32,11 @@ type ListOptions struct {
 }
 
 // queryParams are the parameters a list query may carry. exclude_driver
-// changes nothing here: drivers are never listed as tasks.
-var queryParams = []string{"limit", "timeout", "detail", "exclude_driver", "filter_keys", "filter_predicates", "filter_values"}
+// changes nothing here: drivers are never listed as tasks. Ray's Python
+// client also sends server_timeout_multiplier, which it has already
+// applied to timeout; Ray's server reads nothing from it either.
+var queryParams = []string{"limit", "timeout", "detail", "exclude_driver", "server_timeout_multiplier",
+	"filter_keys", "filter_predicates", "filter_values"}
 
 // ParseListOptions reads a list query's parameters; the filter parameters
 // repeat, the i-th key, predicate and value forming the i-th filter.
@@ -60,6 +63,11 @@ func ParseListOptions(q url.Values) (ListOptions, error) {
 			return opts, fmt.Errorf("timeout: %q is not a positive number of seconds", v)
 		}
 		opts.Timeout = time.Duration(n) * time.Second
+	}
+	if v, ok := q["server_timeout_multiplier"]; ok {
+		if f, err := strconv.ParseFloat(v[0], 64); err != nil || f <= 0 || f > 1 {
+			return opts, fmt.Errorf("server_timeout_multiplier: %q is not a number in (0, 1]", v[0])
+		}
 	}
 	for _, name := range []string{"detail", "exclude_driver"} {
 		if v, ok := q[name]; ok {

@@ -171,6 +171,16 @@ func TestFiltersOnHeadResources(t *testing.T) {
 	}
 }
 
+// Ray's Python client sends every field of its ListApiOptions, booleans
+// as Python spells them.
+func TestRayClientQueryIsAccepted(t *testing.T) {
+	q := "limit=100&timeout=24&detail=False&exclude_driver=True&server_timeout_multiplier=0.8&" + filterQuery("state", "=", "ALIVE")
+	res, refused := list(t, "actors", cluster()["actors"], q)
+	if refused != "" || res.NumFiltered != 2 {
+		t.Errorf("Ray's client query: refused %q, %+v; want the two alive actors", refused, res)
+	}
+}
+
 func TestLimitCutsTheFilteredRows(t *testing.T) {
 	res, refused := list(t, "actors", cluster()["actors"], filterQuery("state", "=", "ALIVE")+"&limit=1")
 	if refused != "" {

@@ -78,6 +78,7 @@ func TestBadRequestsNameTheirReason(t *testing.T) {
 		{"/api/v0/tasks?limit=10001", http.StatusBadRequest, `limit: 10001 exceeds`},
 		{"/api/v0/tasks?detail=maybe", http.StatusBadRequest, `detail: "maybe" is not a boolean`},
 		{"/api/v0/tasks?sort=name", http.StatusBadRequest, `query parameter "sort" is not supported`},
+		{"/api/v0/tasks?server_timeout_multiplier=x", http.StatusBadRequest, `server_timeout_multiplier: "x"`},
 		{"/api/v0/workers", http.StatusNotImplemented, `listing workers is not supported`},
 		{"/api/v0/placement_groups", http.StatusNotImplemented, `this head does not report them`},
 	} {
