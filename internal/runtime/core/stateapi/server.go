@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,6 +51,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	kind := strings.TrimPrefix(r.URL.Path, "/api/v0/")
 	if r.Method != http.MethodGet {
 		writeReply(w, http.StatusMethodNotAllowed, fail("the state API answers GET only"))
+		return
+	}
+	if k, ok := strings.CutSuffix(kind, "/summarize"); ok && slices.Contains(Kinds, k) {
+		writeReply(w, http.StatusNotImplemented, fail(fmt.Sprintf("summarizing %s is not supported by this head; `ray summary %s` of this runtime's CLI summarizes the list", k, k)))
+		return
+	}
+	if kind == "logs" || strings.HasPrefix(kind, "logs/") {
+		writeReply(w, http.StatusNotImplemented, fail("the log API is not supported: this runtime does not serve node logs through the dashboard"))
 		return
 	}
 	if why, ok := unlisted[kind]; ok {
