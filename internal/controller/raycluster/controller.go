@@ -156,7 +156,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 	var reconcileErr error
 	if s.validationErr = validateCluster(cluster, r.cfg); s.validationErr == nil {
-		reconcileErr = reconcilekit.RunPhases(ctx, s, r.phases(), nil)
+		reconcileErr = reconcilekit.RunPhases(ctx, s, r.phases(), r.finalPhases())
 	}
 
 	before := cluster.DeepCopy()
@@ -245,6 +245,15 @@ func (r *Reconciler) phases() []reconcilekit.Phase[*scope] {
 		reconcilekit.Step("workload scheduling", r.reconcileWorkloadScheduling),
 		reconcilekit.Step("pods", r.reconcilePods),
 	}
+}
+
+// finalPhases run after the phases whatever happened to them. The Services and pods the phases
+// planned are created there, together: their creates do not depend on one another, so one
+// reconcile costs one API round trip of latency instead of one per object. A phase that failed
+// after others planned creates does not cancel them (the objects were wanted before the failure,
+// as when they were created one by one).
+func (r *Reconciler) finalPhases() []reconcilekit.Phase[*scope] {
+	return []reconcilekit.Phase[*scope]{reconcilekit.Step("create children", r.issueCreates)}
 }
 
 func (r *Reconciler) newScope(ctx context.Context, cluster *rayv1.RayCluster) (*scope, error) {

@@ -47,6 +47,10 @@ type scope struct {
 	// without a watch event (0 = never).
 	requeueAt time.Time
 
+	// creates are the creates the phases planned; the reconcile issues them together once the
+	// phases ran (issueCreates).
+	creates createPlan
+
 	// events are emitted after the status write.
 	events reconcilekit.Events
 }
