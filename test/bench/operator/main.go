@@ -7,7 +7,13 @@
 // numbers and never fails on them.
 //
 //	go run ./test/bench/operator -n 100
-//	KUBERAY_BIN=/path/to/kuberay-operator go run ./test/bench/operator -n 500 -unrelated 10000
+//	KUBERAY_BIN=/path/to/kuberay-operator go run ./test/bench/operator -n 500 -unrelated 10000 -runs 3
+//
+// -runs K runs K rounds in one invocation, each running every operator once (in the given order
+// in odd rounds, reversed in even ones), prints every run's row with run=i/K appended, then the
+// min and median per operator and the ratio of the median all-ready times. Each run has its own
+// namespace and fake kubelet, and its clusters, pods and Services are deleted once it is
+// measured, so a run does not pay for the objects of the runs before it.
 //
 // It starts envtest (bin/kube-apiserver, bin/etcd) unless $KUBECONFIG is set, builds
 // ./cmd/manager and runs it as a subprocess, so the numbers include the real binary's start-up,
@@ -42,6 +48,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,9 +83,13 @@ func run() error {
 	timeout := flag.Duration("timeout", 0, "give up on an operator's run after this long (default 5m plus 1s per cluster)")
 	namespace := flag.String("namespace", "rayk8s-bench", "prefix of the namespaces the bench creates")
 	unrelated := flag.Int("unrelated", 0, "pods and Secrets (each) that no operator owns, created before the runs")
+	runs := flag.Int("runs", 1, "rounds to run; each round runs every operator once, and more than one prints min and median per operator")
 	flag.Parse()
 	if *n <= 0 || *unrelated < 0 || *timeout < 0 {
 		return fmt.Errorf("-n must be positive, -unrelated and -timeout not negative, got %d, %d and %v", *n, *unrelated, *timeout)
+	}
+	if *runs <= 0 {
+		return fmt.Errorf("-runs must be positive, got %d", *runs)
 	}
 	if *timeout == 0 {
 		*timeout = runTimeout(*n)
@@ -135,35 +146,137 @@ func run() error {
 	if err := createUnrelated(ctx, c, shared, *unrelated); err != nil {
 		return err
 	}
-	kctx, kstop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); playKubelet(kctx, c) }()
-	defer func() { kstop(); wg.Wait() }()
-
 	fmt.Printf("%-8s %8s %9s %12s %15s %20s %14s %8s\n", "operator", "clusters", "unrelated", "all_pods_s", "all_ready_s",
 		"writes_per_cluster", "w/o_events", "peak_rss_mib")
-	for _, op := range operators {
-		if op.crds != "" {
-			if err := installCRDs(cfg, op.crds); err != nil {
-				return err
+	var results []result
+	for round := 1; round <= *runs; round++ {
+		for _, op := range roundOrder(operators, round) {
+			ns := *namespace + "-" + op.name
+			if *runs > 1 {
+				ns += "-" + strconv.Itoa(round)
 			}
-		}
-		res, err := benchOperator(ctx, c, cfg, op, benchRun{
-			n: *n, namespace: *namespace + "-" + op.name, shared: shared, kubeconfig: kubeconfig, logDir: tmp, timeout: *timeout,
-		})
-		if err != nil {
-			return fmt.Errorf("%s: %w", op.name, err)
-		}
-		res.unrelated = *unrelated
-		fmt.Println(res.row())
-		if op.restoreCRDs != "" {
-			if err := installCRDs(cfg, op.restoreCRDs); err != nil {
-				return err
+			res, err := runOperator(ctx, c, cfg, op, benchRun{
+				n: *n, namespace: ns, shared: shared, kubeconfig: kubeconfig, logDir: tmp, timeout: *timeout,
+			})
+			if err != nil {
+				return fmt.Errorf("%s (run %d of %d): %w", op.name, round, *runs, err)
 			}
+			res.unrelated = *unrelated
+			row := res.row()
+			if *runs > 1 {
+				row += fmt.Sprintf(" run=%d/%d", round, *runs)
+			}
+			fmt.Println(row)
+			results = append(results, res)
+		}
+	}
+	if *runs > 1 {
+		fmt.Print(summarize(results, operatorNames(operators)))
+	}
+	return nil
+}
+
+// runOperator installs op's CRDs, benchmarks it, puts our CRDs back and deletes the run's
+// clusters and their children, so that the next run starts on a control plane that holds only
+// the unrelated objects besides its own.
+func runOperator(ctx context.Context, c client.Client, cfg *rest.Config, op operator, run benchRun) (result, error) {
+	if op.crds != "" {
+		if err := installCRDs(cfg, op.crds); err != nil {
+			return result{}, err
+		}
+	}
+	res, err := benchOperator(ctx, c, cfg, op, run)
+	if err != nil {
+		return result{}, err
+	}
+	if op.restoreCRDs != "" {
+		if err := installCRDs(cfg, op.restoreCRDs); err != nil {
+			return result{}, err
+		}
+	}
+	return res, cleanUp(ctx, c, run.namespace)
+}
+
+// roundOrder is the order in which the operators run in a round: as given in odd rounds,
+// reversed in even ones, so that over several rounds neither operator always runs on the control
+// plane the other one just loaded.
+func roundOrder(ops []operator, round int) []operator {
+	out := slices.Clone(ops)
+	if round%2 == 0 {
+		slices.Reverse(out)
+	}
+	return out
+}
+
+func operatorNames(ops []operator) []string {
+	names := make([]string, len(ops))
+	for i, op := range ops {
+		names[i] = op.name
+	}
+	return names
+}
+
+// cleanUp deletes the RayClusters, pods and Services of a finished run. The control plane runs no
+// garbage collector (envtest), so the children are deleted by label, not through their owners.
+func cleanUp(ctx context.Context, c client.Client, ns string) error {
+	for _, obj := range []client.Object{&rayv1.RayCluster{}, &corev1.Pod{}, &corev1.Service{}} {
+		var opts []client.DeleteAllOfOption
+		opts = append(opts, client.InNamespace(ns))
+		if _, ok := obj.(*rayv1.RayCluster); !ok {
+			opts = append(opts, client.HasLabels{rayv1.RayClusterLabelKey})
+		}
+		if err := c.DeleteAllOf(ctx, obj, opts...); err != nil {
+			return fmt.Errorf("deleting the %T objects of namespace %s: %w", obj, ns, err)
 		}
 	}
 	return nil
+}
+
+// summarize prints, per operator in the order of names, the min and median of the times to all
+// pods and to all ready and the medians of the other columns over its runs, and, when both
+// rayk8s and kuberay ran, how many times faster rayk8s's median all-ready time is.
+func summarize(results []result, names []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-8s %5s %11s %14s %12s %15s %20s %14s %12s\n", "summary", "runs", "min_pods_s", "median_pods_s",
+		"min_ready_s", "median_ready_s", "median_writes", "median_rss_mib", "median_cpu_s")
+	medianReady := map[string]float64{}
+	for _, name := range names {
+		var pods, ready, writes, rss, cpu []float64
+		for _, r := range results {
+			if r.operator != name {
+				continue
+			}
+			pods = append(pods, r.podsAt.Seconds())
+			ready = append(ready, r.readyAt.Seconds())
+			writes = append(writes, r.writes)
+			rss = append(rss, float64(r.peakRSSKiB)/1024)
+			cpu = append(cpu, r.cpu.Seconds())
+		}
+		if len(ready) == 0 {
+			continue
+		}
+		medianReady[name] = median(ready)
+		fmt.Fprintf(&b, "%-8s %5d %11.2f %14.2f %12.2f %15.2f %20.2f %14.1f %12.1f\n", name, len(ready), slices.Min(pods), median(pods),
+			slices.Min(ready), median(ready), median(writes), median(rss), median(cpu))
+	}
+	ours, okOurs := medianReady["rayk8s"]
+	theirs, okTheirs := medianReady["kuberay"]
+	if okOurs && okTheirs && ours > 0 {
+		fmt.Fprintf(&b, "median all_ready_s kuberay/rayk8s: %.2fx\n", theirs/ours)
+	}
+	return b.String()
+}
+
+// median is the middle value of xs (the mean of the two middle ones for an even count); xs is
+// not changed.
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	m := len(s) / 2
+	if len(s)%2 == 1 {
+		return s[m]
+	}
+	return (s[m-1] + s[m]) / 2
 }
 
 // operator is a binary that takes KubeRay's operator flags.
@@ -308,6 +421,10 @@ func benchOperator(ctx context.Context, c client.Client, cfg *rest.Config, op op
 		return result{}, fmt.Errorf("starting %s: %w", op.bin, err)
 	}
 	defer func() { _ = mgr.Process.Kill(); _, _ = mgr.Process.Wait() }()
+	kctx, kstop := context.WithCancel(ctx)
+	kubeletDone := make(chan struct{})
+	go func() { defer close(kubeletDone); playKubelet(kctx, c, run.namespace) }()
+	defer func() { kstop(); <-kubeletDone }()
 
 	start := time.Now()
 	for i := range run.n {
@@ -444,14 +561,14 @@ func benchCluster(ns, name string) *rayv1.RayCluster {
 	return c
 }
 
-// playKubelet marks every Pending Ray pod (any namespace) Running and Ready with an IP; the
-// unrelated pods stay Pending.
-func playKubelet(ctx context.Context, c client.Client) {
+// playKubelet marks every Pending Ray pod of the run's namespace Running and Ready with an IP;
+// the unrelated pods stay Pending.
+func playKubelet(ctx context.Context, c client.Client, ns string) {
 	ip := 0
 	done := map[string]bool{}
 	for ctx.Err() == nil {
 		var pods corev1.PodList
-		if err := c.List(ctx, &pods, client.HasLabels{rayv1.RayClusterLabelKey}); err == nil {
+		if err := c.List(ctx, &pods, client.InNamespace(ns), client.HasLabels{rayv1.RayClusterLabelKey}); err == nil {
 			for i := range pods.Items {
 				p := &pods.Items[i]
 				if done[string(p.UID)] || p.DeletionTimestamp != nil || (p.Status.Phase != "" && p.Status.Phase != corev1.PodPending) {
