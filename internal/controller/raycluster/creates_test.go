@@ -147,6 +147,14 @@ func TestCreatesOfOneReconcileAreIssuedTogether(t *testing.T) {
 		t.Errorf("warning events %+v, want one %s with the cause", warning, EventFailedToCreateWorkerPod)
 	}
 
+	// The head Service is expected until the cache shows it.
+	if ok, _ := r.serviceExp.createsSatisfied(key, servicesGroup, nil, testNow); ok {
+		t.Error("the head service is not expected after its create: a reconcile before its watch event would create it again")
+	}
+	if ok, _ := r.serviceExp.createsSatisfied(key, servicesGroup, []string{"c-head-svc"}, testNow); !ok {
+		t.Error("the head service is still expected once the cache shows it")
+	}
+
 	// 2. The cache shows nothing yet: the created pods are expected, so no group creates again.
 	gate.mu.Lock()
 	gate.want = 0

@@ -20,6 +20,9 @@ const (
 	EventFailedToCreateService = "FailedToCreateService"
 )
 
+// servicesGroup is the one expectation group of a cluster's Services (Reconciler.serviceExp).
+const servicesGroup = "services"
+
 // Services are created once and never updated, as in KubeRay: a head Service's type and cluster
 // IP cannot change in place, and users may edit annotations (e.g. for load balancers) that an
 // update would fight with.
@@ -64,6 +67,9 @@ func (r *Reconciler) createService(s *scope, kind string, svc *corev1.Service) e
 	if svc == nil {
 		return fmt.Errorf("the %s service builder returned nothing", kind)
 	}
+	if s.servicesPending {
+		return nil
+	}
 	if err := ensureControllerRef(s.cluster, svc, r.client); err != nil {
 		return err
 	}
@@ -75,6 +81,7 @@ func (r *Reconciler) createService(s *scope, kind string, svc *corev1.Service) e
 			s.events.Add(corev1.EventTypeWarning, EventFailedToCreateService, "Create", "Failed to create %s service %s: %v", kind, svc.Name, err)
 			return fmt.Errorf("creating %s service %s: %w", kind, svc.Name, err)
 		}
+		r.serviceExp.expectCreate(s.key, servicesGroup, svc.Name, s.now)
 		s.events.Add(corev1.EventTypeNormal, EventCreatedService, "Create", "Created %s service %s", kind, svc.Name)
 		return nil
 	})

@@ -43,6 +43,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -58,6 +59,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -84,12 +86,14 @@ func run() error {
 	namespace := flag.String("namespace", "rayk8s-bench", "prefix of the namespaces the bench creates")
 	unrelated := flag.Int("unrelated", 0, "pods and Secrets (each) that no operator owns, created before the runs")
 	runs := flag.Int("runs", 1, "rounds to run; each round runs every operator once, and more than one prints min and median per operator")
+	logs := flag.String("logs", "", "directory to keep the operators' logs in (default: a temporary one, removed at the end)")
+	parallel := flag.Int("parallel", 16, "RayCluster creates and pod status writes the bench keeps in flight (1: one after another)")
 	flag.Parse()
 	if *n <= 0 || *unrelated < 0 || *timeout < 0 {
 		return fmt.Errorf("-n must be positive, -unrelated and -timeout not negative, got %d, %d and %v", *n, *unrelated, *timeout)
 	}
-	if *runs <= 0 {
-		return fmt.Errorf("-runs must be positive, got %d", *runs)
+	if *runs <= 0 || *parallel <= 0 {
+		return fmt.Errorf("-runs and -parallel must be positive, got %d and %d", *runs, *parallel)
 	}
 	if *timeout == 0 {
 		*timeout = runTimeout(*n)
@@ -139,6 +143,13 @@ func run() error {
 		fmt.Fprintln(os.Stderr, "bench-operator: KUBERAY_BIN is not set: measuring rayk8s alone")
 	}
 
+	logDir := tmp
+	if *logs != "" {
+		if err := os.MkdirAll(*logs, 0o755); err != nil {
+			return fmt.Errorf("-logs: %w", err)
+		}
+		logDir = *logs
+	}
 	shared := *namespace + "-unrelated"
 	if err := createNamespace(ctx, c, shared); err != nil {
 		return err
@@ -156,7 +167,7 @@ func run() error {
 				ns += "-" + strconv.Itoa(round)
 			}
 			res, err := runOperator(ctx, c, cfg, op, benchRun{
-				n: *n, namespace: ns, shared: shared, kubeconfig: kubeconfig, logDir: tmp, timeout: *timeout,
+				n: *n, namespace: ns, shared: shared, kubeconfig: kubeconfig, logDir: logDir, timeout: *timeout, parallel: *parallel,
 			})
 			if err != nil {
 				return fmt.Errorf("%s (run %d of %d): %w", op.name, round, *runs, err)
@@ -321,6 +332,8 @@ type benchRun struct {
 	namespace, shared  string
 	kubeconfig, logDir string
 	timeout            time.Duration
+	// parallel is how many cluster creates and pod status writes the bench has in flight.
+	parallel int
 }
 
 // result is one operator's row.
@@ -362,24 +375,30 @@ func freeLoopbackAddr() (string, error) {
 	return addr, l.Close()
 }
 
-// rateLimiterWait scrapes the operator's metrics for the seconds its requests spent waiting on
-// client-side rate limiters (rest_client_rate_limiter_duration_seconds_sum over every verb and
-// host). ok is false when the operator does not export that histogram.
-func rateLimiterWait(ctx context.Context, addr string) (wait float64, ok bool, err error) {
+// operatorMetrics returns the operator's Prometheus metrics, as text.
+func operatorMetrics(ctx context.Context, addr string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
 	if err != nil {
-		return 0, false, err
+		return "", err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, false, fmt.Errorf("scraping the operator's metrics: %w", err)
+		return "", fmt.Errorf("scraping the operator's metrics: %w", err)
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", fmt.Errorf("reading the operator's metrics: %w", err)
+	}
+	return string(body), nil
+}
+
+// rateLimiterWait sums, from an operator's metrics, the seconds its requests spent waiting on
+// client-side rate limiters (rest_client_rate_limiter_duration_seconds_sum over every verb and
+// host). ok is false when the operator does not export that histogram.
+func rateLimiterWait(metrics string) (wait float64, ok bool) {
 	const name = "rest_client_rate_limiter_duration_seconds_sum"
-	for sc.Scan() {
-		line := sc.Text()
+	for _, line := range strings.Split(metrics, "\n") {
 		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
 			continue
 		}
@@ -390,7 +409,7 @@ func rateLimiterWait(ctx context.Context, addr string) (wait float64, ok bool, e
 		}
 		wait, ok = wait+v, true
 	}
-	return wait, ok, sc.Err()
+	return wait, ok
 }
 
 // benchOperator starts op, creates the run's clusters, waits until every pod exists and every
@@ -405,7 +424,7 @@ func benchOperator(ctx context.Context, c client.Client, cfg *rest.Config, op op
 	if err != nil {
 		return result{}, err
 	}
-	logf, err := os.Create(filepath.Join(run.logDir, op.name+".log"))
+	logf, err := os.Create(filepath.Join(run.logDir, run.namespace+".log"))
 	if err != nil {
 		return result{}, err
 	}
@@ -423,15 +442,20 @@ func benchOperator(ctx context.Context, c client.Client, cfg *rest.Config, op op
 	defer func() { _ = mgr.Process.Kill(); _, _ = mgr.Process.Wait() }()
 	kctx, kstop := context.WithCancel(ctx)
 	kubeletDone := make(chan struct{})
-	go func() { defer close(kubeletDone); playKubelet(kctx, c, run.namespace) }()
+	go func() { defer close(kubeletDone); playKubelet(kctx, c, run.namespace, run.parallel) }()
 	defer func() { kstop(); <-kubeletDone }()
 
 	start := time.Now()
-	for i := range run.n {
+	err = forEach(run.n, run.parallel, func(i int) error {
 		if err := c.Create(ctx, benchCluster(run.namespace, fmt.Sprintf("bench-%03d", i))); err != nil {
-			return result{}, fmt.Errorf("creating RayCluster %d: %w", i, err)
+			return fmt.Errorf("creating RayCluster %d: %w", i, err)
 		}
+		return nil
+	})
+	if err != nil {
+		return result{}, err
 	}
+	fmt.Fprintf(os.Stderr, "bench-operator: %s: created %d RayClusters in %.2fs\n", op.name, run.n, time.Since(start).Seconds())
 	wantPods := run.n * 3
 	var podsAt, readyAt time.Duration
 	for podsAt == 0 || readyAt == 0 {
@@ -470,10 +494,15 @@ func benchOperator(ctx context.Context, c client.Client, cfg *rest.Config, op op
 	if err != nil {
 		return result{}, err
 	}
-	wait, waitKnown, err := rateLimiterWait(ctx, metricsAddr)
+	metrics, err := operatorMetrics(ctx, metricsAddr)
 	if err != nil {
 		return result{}, err
 	}
+	// Kept next to the log: the reconcile and request latency histograms say where the time went.
+	if err := os.WriteFile(filepath.Join(run.logDir, run.namespace+".metrics"), []byte(metrics), 0o644); err != nil {
+		return result{}, err
+	}
+	wait, waitKnown := rateLimiterWait(metrics)
 	n := float64(run.n)
 	return result{operator: op.name, clusters: run.n, podsAt: podsAt, readyAt: readyAt,
 		writes:      (after.operator - before.operator - n) / n, // minus the bench's own creates
@@ -493,35 +522,54 @@ func createUnrelated(ctx context.Context, c client.Client, ns string, n int) err
 		return nil
 	}
 	start := time.Now()
-	sem := make(chan struct{}, 16)
+	err := forEach(n, 16, func(i int) error {
+		name := fmt.Sprintf("unrelated-%05d", i)
+		labels := map[string]string{"app": "unrelated"}
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example/app:1"}}}}
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
+			Data: map[string][]byte{"token": []byte(strings.Repeat("x", 256))}}
+		for _, o := range []client.Object{pod, secret} {
+			if err := c.Create(ctx, o); client.IgnoreAlreadyExists(err) != nil {
+				return fmt.Errorf("creating unrelated %T %s: %w", o, name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "bench-operator: created %d unrelated pods and Secrets in %v\n", n, time.Since(start).Round(time.Second))
+	return nil
+}
+
+// forEach calls f(0) ... f(n-1) with at most parallel calls running at once, and returns how
+// many failed and the first error, if any.
+func forEach(n, parallel int, f func(i int) error) error {
+	sem := make(chan struct{}, parallel)
 	var mu sync.Mutex
-	var errs []error
+	var first error
+	failed := 0
 	var wg sync.WaitGroup
 	for i := range n {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			name := fmt.Sprintf("unrelated-%05d", i)
-			labels := map[string]string{"app": "unrelated"}
-			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example/app:1"}}}}
-			secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
-				Data: map[string][]byte{"token": []byte(strings.Repeat("x", 256))}}
-			for _, o := range []client.Object{pod, secret} {
-				if err := c.Create(ctx, o); client.IgnoreAlreadyExists(err) != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
+			if err := f(i); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
 				}
+				failed++
+				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
-	if len(errs) > 0 {
-		return fmt.Errorf("creating %d unrelated objects failed, first: %w", len(errs), errs[0])
+	if first != nil {
+		return fmt.Errorf("%d of %d failed, first: %w", failed, n, first)
 	}
-	fmt.Fprintf(os.Stderr, "bench-operator: created %d unrelated pods and Secrets in %v\n", n, time.Since(start).Round(time.Second))
 	return nil
 }
 
@@ -561,31 +609,35 @@ func benchCluster(ns, name string) *rayv1.RayCluster {
 	return c
 }
 
-// playKubelet marks every Pending Ray pod of the run's namespace Running and Ready with an IP;
-// the unrelated pods stay Pending.
-func playKubelet(ctx context.Context, c client.Client, ns string) {
+// playKubelet marks every Pending Ray pod of the run's namespace Running and Ready with an IP,
+// parallel pods at a time (a cluster's kubelets work side by side); the unrelated pods stay
+// Pending.
+func playKubelet(ctx context.Context, c client.Client, ns string, parallel int) {
 	ip := 0
-	done := map[string]bool{}
+	done := map[types.UID]bool{}
 	for ctx.Err() == nil {
 		var pods corev1.PodList
 		if err := c.List(ctx, &pods, client.InNamespace(ns), client.HasLabels{rayv1.RayClusterLabelKey}); err == nil {
+			var todo []*corev1.Pod
+			var ips []string
 			for i := range pods.Items {
 				p := &pods.Items[i]
-				if done[string(p.UID)] || p.DeletionTimestamp != nil || (p.Status.Phase != "" && p.Status.Phase != corev1.PodPending) {
+				if done[p.UID] || p.DeletionTimestamp != nil || (p.Status.Phase != "" && p.Status.Phase != corev1.PodPending) {
 					continue
 				}
 				ip++
-				orig := p.DeepCopy()
-				now := metav1.Now()
-				p.Status.Phase = corev1.PodRunning
-				p.Status.PodIP = fmt.Sprintf("10.%d.%d.%d", ip/62500, ip/250%250, ip%250+1)
-				p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}}
-				for _, ctr := range p.Spec.Containers {
-					p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: ctr.Name, Ready: true,
-						State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}})
-				}
-				if err := c.Status().Patch(ctx, p, client.MergeFrom(orig)); err == nil {
-					done[string(p.UID)] = true
+				todo = append(todo, p)
+				ips = append(ips, fmt.Sprintf("10.%d.%d.%d", ip/62500, ip/250%250, ip%250+1))
+			}
+			marked := make([]bool, len(todo))
+			_ = forEach(len(todo), parallel, func(i int) error {
+				err := markRunning(ctx, c, todo[i], ips[i])
+				marked[i] = err == nil
+				return err // retried on the next poll
+			})
+			for i, ok := range marked {
+				if ok {
+					done[todo[i].UID] = true
 				}
 			}
 		}
@@ -594,6 +646,20 @@ func playKubelet(ctx context.Context, c client.Client, ns string) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// markRunning patches p's status to Running and Ready with the given IP.
+func markRunning(ctx context.Context, c client.Client, p *corev1.Pod, ip string) error {
+	orig := p.DeepCopy()
+	now := metav1.Now()
+	p.Status.Phase = corev1.PodRunning
+	p.Status.PodIP = ip
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}}
+	for _, ctr := range p.Spec.Containers {
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: ctr.Name, Ready: true,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}})
+	}
+	return c.Status().Patch(ctx, p, client.MergeFrom(orig))
 }
 
 type writeCounts struct{ operator, events float64 }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -147,5 +150,31 @@ func TestSummarizeReportsMinMedianAndTheRatio(t *testing.T) {
 	// Without KubeRay there is no ratio.
 	if s := summarize(results[:1], []string{"rayk8s"}); strings.Contains(s, "kuberay/rayk8s") {
 		t.Errorf("a ratio without a KubeRay run:\n%s", s)
+	}
+}
+
+func TestForEachBoundsConcurrencyAndReportsFailures(t *testing.T) {
+	var mu sync.Mutex
+	inFlight, most, calls := 0, 0, 0
+	err := forEach(40, 3, func(i int) error {
+		mu.Lock()
+		inFlight++
+		calls++
+		most = max(most, inFlight)
+		mu.Unlock()
+		defer func() { mu.Lock(); inFlight--; mu.Unlock() }()
+		if i%10 == 0 {
+			return fmt.Errorf("item %d", i)
+		}
+		return nil
+	})
+	if calls != 40 || most > 3 {
+		t.Errorf("forEach made %d calls with up to %d at once, want 40 with at most 3", calls, most)
+	}
+	if err == nil || !strings.HasPrefix(err.Error(), "4 of 40 failed, first: item ") {
+		t.Errorf("err = %v, want one counting the 4 failures", err)
+	}
+	if err := forEach(0, 3, func(int) error { return errors.New("called") }); err != nil {
+		t.Errorf("forEach of nothing: %v", err)
 	}
 }
