@@ -38,6 +38,9 @@ type Reconciler struct {
 	cfg     Config
 	metrics *clusterMetrics
 	exp     *expectations
+	// serviceExp remembers the Services created and not yet in the cache (one group per
+	// cluster), so that a reconcile running before their watch events does not create them again.
+	serviceExp *expectations
 	// secretWaits watches, by name, the users' Secrets that clusters wait for (nil until
 	// SetupWithManager).
 	secretWaits *namedwatch.Watcher
@@ -60,7 +63,8 @@ var _ reconcile.Reconciler = (*Reconciler)(nil)
 // production).
 func New(c client.Client, cfg Config, deps reconcilekit.Deps, opts ...Option) (*Reconciler, error) {
 	cfg = cfg.withDefaults()
-	r := &Reconciler{client: c, cfg: cfg, random: rand.Reader, exp: newExpectations(cfg.ExpectationTimeout)}
+	r := &Reconciler{client: c, cfg: cfg, random: rand.Reader, exp: newExpectations(cfg.ExpectationTimeout),
+		serviceExp: newExpectations(cfg.ExpectationTimeout)}
 	r.Deps = deps.WithDefaults(cfg.Settings)
 	for _, o := range opts {
 		o(r)
@@ -131,6 +135,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.client.Get(ctx, req.NamespacedName, cluster); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.exp.forget(req.NamespacedName)
+			r.serviceExp.forget(req.NamespacedName)
 			if r.secretWaits != nil {
 				r.secretWaits.Forget(req.NamespacedName)
 			}
@@ -156,7 +161,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 	var reconcileErr error
 	if s.validationErr = validateCluster(cluster, r.cfg); s.validationErr == nil {
-		reconcileErr = reconcilekit.RunPhases(ctx, s, r.phases(), nil)
+		reconcileErr = reconcilekit.RunPhases(ctx, s, r.phases(), r.finalPhases())
 	}
 
 	before := cluster.DeepCopy()
@@ -247,6 +252,15 @@ func (r *Reconciler) phases() []reconcilekit.Phase[*scope] {
 	}
 }
 
+// finalPhases run after the phases whatever happened to them. The Services and pods the phases
+// planned are created there, together: their creates do not depend on one another, so one
+// reconcile costs one API round trip of latency instead of one per object. A phase that failed
+// after others planned creates does not cancel them (the objects were wanted before the failure,
+// as when they were created one by one).
+func (r *Reconciler) finalPhases() []reconcilekit.Phase[*scope] {
+	return []reconcilekit.Phase[*scope]{reconcilekit.Step("create children", r.issueCreates)}
+}
+
 func (r *Reconciler) newScope(ctx context.Context, cluster *rayv1.RayCluster) (*scope, error) {
 	s := &scope{cluster: cluster, key: client.ObjectKeyFromObject(cluster), now: r.Clock.Now(),
 		conditions: r.cfg.Enabled(features.RayClusterStatusConditions)}
@@ -265,6 +279,14 @@ func (r *Reconciler) newScope(ctx context.Context, cluster *rayv1.RayCluster) (*
 		return nil, fmt.Errorf("listing services: %w", err)
 	}
 	s.services = svcs.Items
+	names := make([]string, len(svcs.Items))
+	for i := range svcs.Items {
+		names[i] = svcs.Items[i].Name
+	}
+	if ok, wake := r.serviceExp.createsSatisfied(s.key, servicesGroup, names, s.now); !ok {
+		s.servicesPending = true
+		s.wakeAt(wake)
+	}
 	var jobs batchv1.JobList
 	if err := listChildren(ctx, r.client, cluster, &jobs); err != nil {
 		return nil, fmt.Errorf("listing jobs: %w", err)

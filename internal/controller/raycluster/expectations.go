@@ -69,13 +69,6 @@ func (e *expectations) expectDelete(cluster types.NamespacedName, group string, 
 // none is left. When some are left, wakeAt is the earliest time a create expectation expires
 // (zero when only deletes are outstanding: their completion always produces a watch event).
 func (e *expectations) satisfied(cluster types.NamespacedName, group string, cached []corev1.Pod, now time.Time) (ok bool, wakeAt time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	groups := e.byGroup[cluster]
-	g := groups[group]
-	if g == nil {
-		return true, time.Time{}
-	}
 	names := make(map[string]bool, len(cached))
 	live := make(map[types.UID]bool, len(cached))
 	for i := range cached {
@@ -83,6 +76,30 @@ func (e *expectations) satisfied(cluster types.NamespacedName, group string, cac
 		if cached[i].DeletionTimestamp == nil {
 			live[cached[i].UID] = true
 		}
+	}
+	return e.observed(cluster, group, names, live, now)
+}
+
+// createsSatisfied is satisfied for objects that are only ever created (Services): the group's
+// create expectations are dropped when names (the cached objects of the group) holds them or
+// they expired.
+func (e *expectations) createsSatisfied(cluster types.NamespacedName, group string, names []string, now time.Time) (ok bool, wakeAt time.Time) {
+	cached := make(map[string]bool, len(names))
+	for _, n := range names {
+		cached[n] = true
+	}
+	return e.observed(cluster, group, cached, nil, now)
+}
+
+// observed drops the expectations of group that the cache fulfils: creates whose name is in names
+// (or expired), deletes whose UID is not in live.
+func (e *expectations) observed(cluster types.NamespacedName, group string, names map[string]bool, live map[types.UID]bool, now time.Time) (ok bool, wakeAt time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	groups := e.byGroup[cluster]
+	g := groups[group]
+	if g == nil {
+		return true, time.Time{}
 	}
 	for name, at := range g.creates {
 		expiry := at.Add(e.timeout)

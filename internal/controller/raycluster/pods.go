@@ -67,7 +67,7 @@ func (r *Reconciler) reconcilePods(ctx context.Context, s *scope) error {
 	return errors.Join(errs...)
 }
 
-// reconcileHead creates the head pod when missing and replaces it when it cannot come back by
+// reconcileHead plans the create of the head pod when it is missing and replaces it when it cannot come back by
 // itself (resources.ShouldDeletePod).
 func (r *Reconciler) reconcileHead(ctx context.Context, s *scope) error {
 	c := s.cluster
@@ -82,12 +82,21 @@ func (r *Reconciler) reconcileHead(ctx context.Context, s *scope) error {
 			return nil
 		}
 		pod := resources.BuildHeadPod(c, r.cfg.Resources)
-		if err := r.createPod(ctx, s, rayv1.HeadGroupName, pod); err != nil {
+		failed := func(err error) error {
 			s.fail(rayv1.FailedCreateHeadPod, err)
 			s.events.Add(corev1.EventTypeWarning, EventFailedToCreateHeadPod, "Create", "Failed to create head pod: %v", err)
-			return fmt.Errorf("creating head pod: %w", err)
+			return fmt.Errorf("creating head pod %s: %w", podName(pod), err)
 		}
-		s.events.Add(corev1.EventTypeNormal, EventCreatedHeadPod, "Create", "Created head pod %s", pod.Name)
+		err := r.planPodCreate(s, rayv1.HeadGroupName, pod, func(err error) error {
+			if err != nil {
+				return failed(err)
+			}
+			s.events.Add(corev1.EventTypeNormal, EventCreatedHeadPod, "Create", "Created head pod %s", pod.Name)
+			return nil
+		})
+		if err != nil {
+			return failed(err)
+		}
 		return nil
 	case 1:
 		head := &heads[0]
@@ -192,7 +201,11 @@ func (r *Reconciler) deleteAllPods(ctx context.Context, s *scope, why string) er
 	return nil
 }
 
-func (r *Reconciler) createPod(ctx context.Context, s *scope, group string, pod *corev1.Pod) error {
+// planPodCreate completes pod (controller reference, scheduler metadata) and plans its create;
+// issueCreates sends it with the reconcile's other creates. Once the create succeeded, the pod is
+// expected in group (so no later reconcile creates it again before the cache shows it); done is
+// then told how the create went.
+func (r *Reconciler) planPodCreate(s *scope, group string, pod *corev1.Pod, done func(err error) error) error {
 	if pod == nil {
 		return errors.New("the pod builder returned nothing")
 	}
@@ -203,12 +216,26 @@ func (r *Reconciler) createPod(ctx context.Context, s *scope, group string, pod 
 		return err
 	}
 	r.addWorkloadSchedulingMetadata(s, pod)
-	if err := r.client.Create(ctx, pod); err != nil {
-		return err
-	}
-	r.exp.expectCreate(s.key, group, pod.Name, s.now)
-	s.podsChanged = true
+	s.creates.plan(pod, func(_ context.Context, err error) error {
+		if err == nil {
+			r.exp.expectCreate(s.key, group, pod.Name, s.now)
+			s.podsChanged = true
+		}
+		return done(err)
+	})
 	return nil
+}
+
+// podName names a pod in messages: its name, or before the API server gave it one, its
+// generateName followed by "*".
+func podName(p *corev1.Pod) string {
+	if p == nil {
+		return "(none)"
+	}
+	if p.Name != "" {
+		return p.Name
+	}
+	return p.GenerateName + "*"
 }
 
 func (r *Reconciler) deletePod(ctx context.Context, s *scope, group string, pod *corev1.Pod) error {

@@ -38,6 +38,9 @@ type scope struct {
 	// podsBlocked says why no pod may be created (a Secret the pods need is missing); empty
 	// when pods may be created.
 	podsBlocked string
+	// servicesPending is true while a Service this controller created has not reached the cache:
+	// the service phases create nothing then (its watch event brings the cluster back).
+	servicesPending bool
 	// createsPending is true when a pod create issued by an earlier reconcile has not reached
 	// the cache yet: the pod exists but deleting "every cached pod" misses it, so a suspension
 	// is not complete.
@@ -46,6 +49,10 @@ type scope struct {
 	// requeueAt is the earliest computed time at which the cluster must be looked at again even
 	// without a watch event (0 = never).
 	requeueAt time.Time
+
+	// creates are the creates the phases planned; the reconcile issues them together once the
+	// phases ran (issueCreates).
+	creates createPlan
 
 	// events are emitted after the status write.
 	events reconcilekit.Events

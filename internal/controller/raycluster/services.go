@@ -20,30 +20,34 @@ const (
 	EventFailedToCreateService = "FailedToCreateService"
 )
 
+// servicesGroup is the one expectation group of a cluster's Services (Reconciler.serviceExp).
+const servicesGroup = "services"
+
 // Services are created once and never updated, as in KubeRay: a head Service's type and cluster
 // IP cannot change in place, and users may edit annotations (e.g. for load balancers) that an
 // update would fight with.
 
-// reconcileHeadService creates the head Service unless the cluster already controls one.
-func (r *Reconciler) reconcileHeadService(ctx context.Context, s *scope) error {
+// reconcileHeadService plans the create of the head Service unless the cluster already controls
+// one.
+func (r *Reconciler) reconcileHeadService(_ context.Context, s *scope) error {
 	if headService(s.services) != nil {
 		return nil
 	}
-	return r.createService(ctx, s, "head", resources.BuildHeadService(s.cluster, r.cfg.Resources))
+	return r.createService(s, "head", resources.BuildHeadService(s.cluster, r.cfg.Resources))
 }
 
-// reconcileHeadlessWorkerService creates "<cluster>-headless" when a group needs it.
-func (r *Reconciler) reconcileHeadlessWorkerService(ctx context.Context, s *scope) error {
+// reconcileHeadlessWorkerService plans the create of "<cluster>-headless" when a group needs it.
+func (r *Reconciler) reconcileHeadlessWorkerService(_ context.Context, s *scope) error {
 	svc := resources.BuildHeadlessWorkerService(s.cluster)
 	if svc == nil || serviceNamed(s.services, svc.Name) != nil {
 		return nil
 	}
-	return r.createService(ctx, s, "headless worker", svc)
+	return r.createService(s, "headless worker", svc)
 }
 
-// reconcileServeService creates "<cluster>-serve-svc" for a standalone cluster annotated with
+// reconcileServeService plans the create of "<cluster>-serve-svc" for a standalone cluster annotated with
 // ray.io/enable-serve-service=true.
-func (r *Reconciler) reconcileServeService(ctx context.Context, s *scope) error {
+func (r *Reconciler) reconcileServeService(_ context.Context, s *scope) error {
 	if s.cluster.Annotations[rayv1.EnableServeServiceAnnotationKey] != "true" {
 		return nil
 	}
@@ -54,25 +58,33 @@ func (r *Reconciler) reconcileServeService(ctx context.Context, s *scope) error 
 	if svc == nil || serviceNamed(s.services, svc.Name) != nil {
 		return nil
 	}
-	return r.createService(ctx, s, "serve", svc)
+	return r.createService(s, "serve", svc)
 }
 
-func (r *Reconciler) createService(ctx context.Context, s *scope, kind string, svc *corev1.Service) error {
+// createService plans the create of svc (issueCreates sends it with the reconcile's other
+// creates). A Service of that name that already exists is adopted when the cluster controls it.
+func (r *Reconciler) createService(s *scope, kind string, svc *corev1.Service) error {
 	if svc == nil {
 		return fmt.Errorf("the %s service builder returned nothing", kind)
+	}
+	if s.servicesPending {
+		return nil
 	}
 	if err := ensureControllerRef(s.cluster, svc, r.client); err != nil {
 		return err
 	}
-	err := r.client.Create(ctx, svc)
-	if apierrors.IsAlreadyExists(err) {
-		return r.adoptService(ctx, s, svc)
-	}
-	if err != nil {
-		s.events.Add(corev1.EventTypeWarning, EventFailedToCreateService, "Create", "Failed to create %s service %s: %v", kind, svc.Name, err)
-		return fmt.Errorf("creating %s service %s: %w", kind, svc.Name, err)
-	}
-	s.events.Add(corev1.EventTypeNormal, EventCreatedService, "Create", "Created %s service %s", kind, svc.Name)
+	s.creates.plan(svc, func(ctx context.Context, err error) error {
+		if apierrors.IsAlreadyExists(err) {
+			return r.adoptService(ctx, s, svc)
+		}
+		if err != nil {
+			s.events.Add(corev1.EventTypeWarning, EventFailedToCreateService, "Create", "Failed to create %s service %s: %v", kind, svc.Name, err)
+			return fmt.Errorf("creating %s service %s: %w", kind, svc.Name, err)
+		}
+		r.serviceExp.expectCreate(s.key, servicesGroup, svc.Name, s.now)
+		s.events.Add(corev1.EventTypeNormal, EventCreatedService, "Create", "Created %s service %s", kind, svc.Name)
+		return nil
+	})
 	return nil
 }
 

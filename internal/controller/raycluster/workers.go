@@ -152,7 +152,7 @@ func (r *Reconciler) reconcileWorkerGroup(ctx context.Context, s *scope, g *rayv
 
 	switch diff := want - len(units); {
 	case diff > 0:
-		return r.createUnits(ctx, s, g, units, diff)
+		return r.createUnits(s, g, units, diff)
 	case diff < 0:
 		if anyOutdated && diff == -1 {
 			break // the surge replica of a rolling update
@@ -187,7 +187,7 @@ func (r *Reconciler) rollingUpdateStep(ctx context.Context, s *scope, g *rayv1.W
 		s.events.Add(corev1.EventTypeNormal, "RollingUpdate", "Update", "Replacing %s of group %s: its pod template changed", units[0].name, g.GroupName)
 		return r.deleteUnits(ctx, s, g, units[:1], ev)
 	}
-	return r.createUnits(ctx, s, g, units, 1)
+	return r.createUnits(s, g, units, 1)
 }
 
 // rankForDeletion orders units so that the best ones to delete come first: outdated, then not
@@ -238,8 +238,9 @@ func (r *Reconciler) deleteUnits(ctx context.Context, s *scope, g *rayv1.WorkerG
 	return nil
 }
 
-// createUnits creates n units with the lowest free replica indexes.
-func (r *Reconciler) createUnits(ctx context.Context, s *scope, g *rayv1.WorkerGroupSpec, existing []unit, n int) error {
+// createUnits plans the creates of n units with the lowest free replica indexes; once they were
+// issued, one event names every pod created and one error every pod that was not.
+func (r *Reconciler) createUnits(s *scope, g *rayv1.WorkerGroupSpec, existing []unit, n int) error {
 	nh := hosts(g)
 	indexing := r.cfg.Enabled(features.RayMultiHostIndexing)
 	used := map[int32]bool{}
@@ -267,20 +268,29 @@ func (r *Reconciler) createUnits(ctx context.Context, s *scope, g *rayv1.WorkerG
 		for h := range nh {
 			params.HostIndex = h
 			pod := resources.BuildWorkerPod(s.cluster, g, params, r.cfg.Resources)
-			if err := r.createPod(ctx, s, g.GroupName, pod); err != nil {
-				errs = append(errs, err)
-				continue
+			err := r.planPodCreate(s, g.GroupName, pod, func(err error) error {
+				if err != nil {
+					errs = append(errs, fmt.Errorf("worker pod %s: %w", podName(pod), err))
+					return nil // reported for the group below
+				}
+				created = append(created, pod.Name)
+				return nil
+			})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("worker pod %s: %w", podName(pod), err))
 			}
-			created = append(created, pod.Name)
 		}
 	}
-	if len(created) > 0 {
-		s.events.Add(corev1.EventTypeNormal, EventCreatedWorkerPod, "Create", "Created worker pods %s in group %s", strings.Join(created, ", "), g.GroupName)
-	}
-	if err := errors.Join(errs...); err != nil {
-		s.fail(rayv1.FailedCreateWorkerPod, err)
-		s.events.Add(corev1.EventTypeWarning, EventFailedToCreateWorkerPod, "Create", "Failed to create worker pods in group %s: %v", g.GroupName, err)
-		return fmt.Errorf("creating worker pods: %w", err)
-	}
+	s.creates.afterAll(func() error {
+		if len(created) > 0 {
+			s.events.Add(corev1.EventTypeNormal, EventCreatedWorkerPod, "Create", "Created worker pods %s in group %s", strings.Join(created, ", "), g.GroupName)
+		}
+		if err := errors.Join(errs...); err != nil {
+			s.fail(rayv1.FailedCreateWorkerPod, err)
+			s.events.Add(corev1.EventTypeWarning, EventFailedToCreateWorkerPod, "Create", "Failed to create worker pods in group %s: %v", g.GroupName, err)
+			return fmt.Errorf("worker group %s: creating worker pods: %w", g.GroupName, err)
+		}
+		return nil
+	})
 	return nil
 }

@@ -7,7 +7,13 @@
 // numbers and never fails on them.
 //
 //	go run ./test/bench/operator -n 100
-//	KUBERAY_BIN=/path/to/kuberay-operator go run ./test/bench/operator -n 500 -unrelated 10000
+//	KUBERAY_BIN=/path/to/kuberay-operator go run ./test/bench/operator -n 500 -unrelated 10000 -runs 3
+//
+// -runs K runs K rounds in one invocation, each running every operator once (in the given order
+// in odd rounds, reversed in even ones), prints every run's row with run=i/K appended, then the
+// min and median per operator and the ratio of the median all-ready times. Each run has its own
+// namespace and fake kubelet, and its clusters, pods and Services are deleted once it is
+// measured, so a run does not pay for the objects of the runs before it.
 //
 // It starts envtest (bin/kube-apiserver, bin/etcd) unless $KUBECONFIG is set, builds
 // ./cmd/manager and runs it as a subprocess, so the numbers include the real binary's start-up,
@@ -37,11 +43,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,6 +59,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -76,9 +85,15 @@ func run() error {
 	timeout := flag.Duration("timeout", 0, "give up on an operator's run after this long (default 5m plus 1s per cluster)")
 	namespace := flag.String("namespace", "rayk8s-bench", "prefix of the namespaces the bench creates")
 	unrelated := flag.Int("unrelated", 0, "pods and Secrets (each) that no operator owns, created before the runs")
+	runs := flag.Int("runs", 1, "rounds to run; each round runs every operator once, and more than one prints min and median per operator")
+	logs := flag.String("logs", "", "directory to keep the operators' logs in (default: a temporary one, removed at the end)")
+	parallel := flag.Int("parallel", 16, "RayCluster creates and pod status writes the bench keeps in flight (1: one after another)")
 	flag.Parse()
 	if *n <= 0 || *unrelated < 0 || *timeout < 0 {
 		return fmt.Errorf("-n must be positive, -unrelated and -timeout not negative, got %d, %d and %v", *n, *unrelated, *timeout)
+	}
+	if *runs <= 0 || *parallel <= 0 {
+		return fmt.Errorf("-runs and -parallel must be positive, got %d and %d", *runs, *parallel)
 	}
 	if *timeout == 0 {
 		*timeout = runTimeout(*n)
@@ -128,6 +143,13 @@ func run() error {
 		fmt.Fprintln(os.Stderr, "bench-operator: KUBERAY_BIN is not set: measuring rayk8s alone")
 	}
 
+	logDir := tmp
+	if *logs != "" {
+		if err := os.MkdirAll(*logs, 0o755); err != nil {
+			return fmt.Errorf("-logs: %w", err)
+		}
+		logDir = *logs
+	}
 	shared := *namespace + "-unrelated"
 	if err := createNamespace(ctx, c, shared); err != nil {
 		return err
@@ -135,35 +157,137 @@ func run() error {
 	if err := createUnrelated(ctx, c, shared, *unrelated); err != nil {
 		return err
 	}
-	kctx, kstop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); playKubelet(kctx, c) }()
-	defer func() { kstop(); wg.Wait() }()
-
 	fmt.Printf("%-8s %8s %9s %12s %15s %20s %14s %8s\n", "operator", "clusters", "unrelated", "all_pods_s", "all_ready_s",
 		"writes_per_cluster", "w/o_events", "peak_rss_mib")
-	for _, op := range operators {
-		if op.crds != "" {
-			if err := installCRDs(cfg, op.crds); err != nil {
-				return err
+	var results []result
+	for round := 1; round <= *runs; round++ {
+		for _, op := range roundOrder(operators, round) {
+			ns := *namespace + "-" + op.name
+			if *runs > 1 {
+				ns += "-" + strconv.Itoa(round)
 			}
-		}
-		res, err := benchOperator(ctx, c, cfg, op, benchRun{
-			n: *n, namespace: *namespace + "-" + op.name, shared: shared, kubeconfig: kubeconfig, logDir: tmp, timeout: *timeout,
-		})
-		if err != nil {
-			return fmt.Errorf("%s: %w", op.name, err)
-		}
-		res.unrelated = *unrelated
-		fmt.Println(res.row())
-		if op.restoreCRDs != "" {
-			if err := installCRDs(cfg, op.restoreCRDs); err != nil {
-				return err
+			res, err := runOperator(ctx, c, cfg, op, benchRun{
+				n: *n, namespace: ns, shared: shared, kubeconfig: kubeconfig, logDir: logDir, timeout: *timeout, parallel: *parallel,
+			})
+			if err != nil {
+				return fmt.Errorf("%s (run %d of %d): %w", op.name, round, *runs, err)
 			}
+			res.unrelated = *unrelated
+			row := res.row()
+			if *runs > 1 {
+				row += fmt.Sprintf(" run=%d/%d", round, *runs)
+			}
+			fmt.Println(row)
+			results = append(results, res)
+		}
+	}
+	if *runs > 1 {
+		fmt.Print(summarize(results, operatorNames(operators)))
+	}
+	return nil
+}
+
+// runOperator installs op's CRDs, benchmarks it, puts our CRDs back and deletes the run's
+// clusters and their children, so that the next run starts on a control plane that holds only
+// the unrelated objects besides its own.
+func runOperator(ctx context.Context, c client.Client, cfg *rest.Config, op operator, run benchRun) (result, error) {
+	if op.crds != "" {
+		if err := installCRDs(cfg, op.crds); err != nil {
+			return result{}, err
+		}
+	}
+	res, err := benchOperator(ctx, c, cfg, op, run)
+	if err != nil {
+		return result{}, err
+	}
+	if op.restoreCRDs != "" {
+		if err := installCRDs(cfg, op.restoreCRDs); err != nil {
+			return result{}, err
+		}
+	}
+	return res, cleanUp(ctx, c, run.namespace)
+}
+
+// roundOrder is the order in which the operators run in a round: as given in odd rounds,
+// reversed in even ones, so that over several rounds neither operator always runs on the control
+// plane the other one just loaded.
+func roundOrder(ops []operator, round int) []operator {
+	out := slices.Clone(ops)
+	if round%2 == 0 {
+		slices.Reverse(out)
+	}
+	return out
+}
+
+func operatorNames(ops []operator) []string {
+	names := make([]string, len(ops))
+	for i, op := range ops {
+		names[i] = op.name
+	}
+	return names
+}
+
+// cleanUp deletes the RayClusters, pods and Services of a finished run. The control plane runs no
+// garbage collector (envtest), so the children are deleted by label, not through their owners.
+func cleanUp(ctx context.Context, c client.Client, ns string) error {
+	for _, obj := range []client.Object{&rayv1.RayCluster{}, &corev1.Pod{}, &corev1.Service{}} {
+		var opts []client.DeleteAllOfOption
+		opts = append(opts, client.InNamespace(ns))
+		if _, ok := obj.(*rayv1.RayCluster); !ok {
+			opts = append(opts, client.HasLabels{rayv1.RayClusterLabelKey})
+		}
+		if err := c.DeleteAllOf(ctx, obj, opts...); err != nil {
+			return fmt.Errorf("deleting the %T objects of namespace %s: %w", obj, ns, err)
 		}
 	}
 	return nil
+}
+
+// summarize prints, per operator in the order of names, the min and median of the times to all
+// pods and to all ready and the medians of the other columns over its runs, and, when both
+// rayk8s and kuberay ran, how many times faster rayk8s's median all-ready time is.
+func summarize(results []result, names []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-8s %5s %11s %14s %12s %15s %20s %14s %12s\n", "summary", "runs", "min_pods_s", "median_pods_s",
+		"min_ready_s", "median_ready_s", "median_writes", "median_rss_mib", "median_cpu_s")
+	medianReady := map[string]float64{}
+	for _, name := range names {
+		var pods, ready, writes, rss, cpu []float64
+		for _, r := range results {
+			if r.operator != name {
+				continue
+			}
+			pods = append(pods, r.podsAt.Seconds())
+			ready = append(ready, r.readyAt.Seconds())
+			writes = append(writes, r.writes)
+			rss = append(rss, float64(r.peakRSSKiB)/1024)
+			cpu = append(cpu, r.cpu.Seconds())
+		}
+		if len(ready) == 0 {
+			continue
+		}
+		medianReady[name] = median(ready)
+		fmt.Fprintf(&b, "%-8s %5d %11.2f %14.2f %12.2f %15.2f %20.2f %14.1f %12.1f\n", name, len(ready), slices.Min(pods), median(pods),
+			slices.Min(ready), median(ready), median(writes), median(rss), median(cpu))
+	}
+	ours, okOurs := medianReady["rayk8s"]
+	theirs, okTheirs := medianReady["kuberay"]
+	if okOurs && okTheirs && ours > 0 {
+		fmt.Fprintf(&b, "median all_ready_s kuberay/rayk8s: %.2fx\n", theirs/ours)
+	}
+	return b.String()
+}
+
+// median is the middle value of xs (the mean of the two middle ones for an even count); xs is
+// not changed.
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	m := len(s) / 2
+	if len(s)%2 == 1 {
+		return s[m]
+	}
+	return (s[m-1] + s[m]) / 2
 }
 
 // operator is a binary that takes KubeRay's operator flags.
@@ -208,6 +332,8 @@ type benchRun struct {
 	namespace, shared  string
 	kubeconfig, logDir string
 	timeout            time.Duration
+	// parallel is how many cluster creates and pod status writes the bench has in flight.
+	parallel int
 }
 
 // result is one operator's row.
@@ -249,24 +375,30 @@ func freeLoopbackAddr() (string, error) {
 	return addr, l.Close()
 }
 
-// rateLimiterWait scrapes the operator's metrics for the seconds its requests spent waiting on
-// client-side rate limiters (rest_client_rate_limiter_duration_seconds_sum over every verb and
-// host). ok is false when the operator does not export that histogram.
-func rateLimiterWait(ctx context.Context, addr string) (wait float64, ok bool, err error) {
+// operatorMetrics returns the operator's Prometheus metrics, as text.
+func operatorMetrics(ctx context.Context, addr string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
 	if err != nil {
-		return 0, false, err
+		return "", err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, false, fmt.Errorf("scraping the operator's metrics: %w", err)
+		return "", fmt.Errorf("scraping the operator's metrics: %w", err)
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", fmt.Errorf("reading the operator's metrics: %w", err)
+	}
+	return string(body), nil
+}
+
+// rateLimiterWait sums, from an operator's metrics, the seconds its requests spent waiting on
+// client-side rate limiters (rest_client_rate_limiter_duration_seconds_sum over every verb and
+// host). ok is false when the operator does not export that histogram.
+func rateLimiterWait(metrics string) (wait float64, ok bool) {
 	const name = "rest_client_rate_limiter_duration_seconds_sum"
-	for sc.Scan() {
-		line := sc.Text()
+	for _, line := range strings.Split(metrics, "\n") {
 		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
 			continue
 		}
@@ -277,7 +409,7 @@ func rateLimiterWait(ctx context.Context, addr string) (wait float64, ok bool, e
 		}
 		wait, ok = wait+v, true
 	}
-	return wait, ok, sc.Err()
+	return wait, ok
 }
 
 // benchOperator starts op, creates the run's clusters, waits until every pod exists and every
@@ -292,7 +424,7 @@ func benchOperator(ctx context.Context, c client.Client, cfg *rest.Config, op op
 	if err != nil {
 		return result{}, err
 	}
-	logf, err := os.Create(filepath.Join(run.logDir, op.name+".log"))
+	logf, err := os.Create(filepath.Join(run.logDir, run.namespace+".log"))
 	if err != nil {
 		return result{}, err
 	}
@@ -308,13 +440,22 @@ func benchOperator(ctx context.Context, c client.Client, cfg *rest.Config, op op
 		return result{}, fmt.Errorf("starting %s: %w", op.bin, err)
 	}
 	defer func() { _ = mgr.Process.Kill(); _, _ = mgr.Process.Wait() }()
+	kctx, kstop := context.WithCancel(ctx)
+	kubeletDone := make(chan struct{})
+	go func() { defer close(kubeletDone); playKubelet(kctx, c, run.namespace, run.parallel) }()
+	defer func() { kstop(); <-kubeletDone }()
 
 	start := time.Now()
-	for i := range run.n {
+	err = forEach(run.n, run.parallel, func(i int) error {
 		if err := c.Create(ctx, benchCluster(run.namespace, fmt.Sprintf("bench-%03d", i))); err != nil {
-			return result{}, fmt.Errorf("creating RayCluster %d: %w", i, err)
+			return fmt.Errorf("creating RayCluster %d: %w", i, err)
 		}
+		return nil
+	})
+	if err != nil {
+		return result{}, err
 	}
+	fmt.Fprintf(os.Stderr, "bench-operator: %s: created %d RayClusters in %.2fs\n", op.name, run.n, time.Since(start).Seconds())
 	wantPods := run.n * 3
 	var podsAt, readyAt time.Duration
 	for podsAt == 0 || readyAt == 0 {
@@ -353,10 +494,15 @@ func benchOperator(ctx context.Context, c client.Client, cfg *rest.Config, op op
 	if err != nil {
 		return result{}, err
 	}
-	wait, waitKnown, err := rateLimiterWait(ctx, metricsAddr)
+	metrics, err := operatorMetrics(ctx, metricsAddr)
 	if err != nil {
 		return result{}, err
 	}
+	// Kept next to the log: the reconcile and request latency histograms say where the time went.
+	if err := os.WriteFile(filepath.Join(run.logDir, run.namespace+".metrics"), []byte(metrics), 0o644); err != nil {
+		return result{}, err
+	}
+	wait, waitKnown := rateLimiterWait(metrics)
 	n := float64(run.n)
 	return result{operator: op.name, clusters: run.n, podsAt: podsAt, readyAt: readyAt,
 		writes:      (after.operator - before.operator - n) / n, // minus the bench's own creates
@@ -376,35 +522,54 @@ func createUnrelated(ctx context.Context, c client.Client, ns string, n int) err
 		return nil
 	}
 	start := time.Now()
-	sem := make(chan struct{}, 16)
+	err := forEach(n, 16, func(i int) error {
+		name := fmt.Sprintf("unrelated-%05d", i)
+		labels := map[string]string{"app": "unrelated"}
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example/app:1"}}}}
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
+			Data: map[string][]byte{"token": []byte(strings.Repeat("x", 256))}}
+		for _, o := range []client.Object{pod, secret} {
+			if err := c.Create(ctx, o); client.IgnoreAlreadyExists(err) != nil {
+				return fmt.Errorf("creating unrelated %T %s: %w", o, name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "bench-operator: created %d unrelated pods and Secrets in %v\n", n, time.Since(start).Round(time.Second))
+	return nil
+}
+
+// forEach calls f(0) ... f(n-1) with at most parallel calls running at once, and returns how
+// many failed and the first error, if any.
+func forEach(n, parallel int, f func(i int) error) error {
+	sem := make(chan struct{}, parallel)
 	var mu sync.Mutex
-	var errs []error
+	var first error
+	failed := 0
 	var wg sync.WaitGroup
 	for i := range n {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			name := fmt.Sprintf("unrelated-%05d", i)
-			labels := map[string]string{"app": "unrelated"}
-			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example/app:1"}}}}
-			secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
-				Data: map[string][]byte{"token": []byte(strings.Repeat("x", 256))}}
-			for _, o := range []client.Object{pod, secret} {
-				if err := c.Create(ctx, o); client.IgnoreAlreadyExists(err) != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
+			if err := f(i); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
 				}
+				failed++
+				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
-	if len(errs) > 0 {
-		return fmt.Errorf("creating %d unrelated objects failed, first: %w", len(errs), errs[0])
+	if first != nil {
+		return fmt.Errorf("%d of %d failed, first: %w", failed, n, first)
 	}
-	fmt.Fprintf(os.Stderr, "bench-operator: created %d unrelated pods and Secrets in %v\n", n, time.Since(start).Round(time.Second))
 	return nil
 }
 
@@ -444,31 +609,35 @@ func benchCluster(ns, name string) *rayv1.RayCluster {
 	return c
 }
 
-// playKubelet marks every Pending Ray pod (any namespace) Running and Ready with an IP; the
-// unrelated pods stay Pending.
-func playKubelet(ctx context.Context, c client.Client) {
+// playKubelet marks every Pending Ray pod of the run's namespace Running and Ready with an IP,
+// parallel pods at a time (a cluster's kubelets work side by side); the unrelated pods stay
+// Pending.
+func playKubelet(ctx context.Context, c client.Client, ns string, parallel int) {
 	ip := 0
-	done := map[string]bool{}
+	done := map[types.UID]bool{}
 	for ctx.Err() == nil {
 		var pods corev1.PodList
-		if err := c.List(ctx, &pods, client.HasLabels{rayv1.RayClusterLabelKey}); err == nil {
+		if err := c.List(ctx, &pods, client.InNamespace(ns), client.HasLabels{rayv1.RayClusterLabelKey}); err == nil {
+			var todo []*corev1.Pod
+			var ips []string
 			for i := range pods.Items {
 				p := &pods.Items[i]
-				if done[string(p.UID)] || p.DeletionTimestamp != nil || (p.Status.Phase != "" && p.Status.Phase != corev1.PodPending) {
+				if done[p.UID] || p.DeletionTimestamp != nil || (p.Status.Phase != "" && p.Status.Phase != corev1.PodPending) {
 					continue
 				}
 				ip++
-				orig := p.DeepCopy()
-				now := metav1.Now()
-				p.Status.Phase = corev1.PodRunning
-				p.Status.PodIP = fmt.Sprintf("10.%d.%d.%d", ip/62500, ip/250%250, ip%250+1)
-				p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}}
-				for _, ctr := range p.Spec.Containers {
-					p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: ctr.Name, Ready: true,
-						State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}})
-				}
-				if err := c.Status().Patch(ctx, p, client.MergeFrom(orig)); err == nil {
-					done[string(p.UID)] = true
+				todo = append(todo, p)
+				ips = append(ips, fmt.Sprintf("10.%d.%d.%d", ip/62500, ip/250%250, ip%250+1))
+			}
+			marked := make([]bool, len(todo))
+			_ = forEach(len(todo), parallel, func(i int) error {
+				err := markRunning(ctx, c, todo[i], ips[i])
+				marked[i] = err == nil
+				return err // retried on the next poll
+			})
+			for i, ok := range marked {
+				if ok {
+					done[todo[i].UID] = true
 				}
 			}
 		}
@@ -477,6 +646,20 @@ func playKubelet(ctx context.Context, c client.Client) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// markRunning patches p's status to Running and Ready with the given IP.
+func markRunning(ctx context.Context, c client.Client, p *corev1.Pod, ip string) error {
+	orig := p.DeepCopy()
+	now := metav1.Now()
+	p.Status.Phase = corev1.PodRunning
+	p.Status.PodIP = ip
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}}
+	for _, ctr := range p.Spec.Containers {
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: ctr.Name, Ready: true,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}})
+	}
+	return c.Status().Patch(ctx, p, client.MergeFrom(orig))
 }
 
 type writeCounts struct{ operator, events float64 }

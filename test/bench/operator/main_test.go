@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -93,5 +96,85 @@ func TestKubeRayCRDs(t *testing.T) {
 	}
 	if _, err := kubeRayCRDs(dir+"/missing", ""); err == nil || !strings.Contains(err.Error(), "not a directory") {
 		t.Errorf("a missing directory: err = %v", err)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	xs := []float64{31.6, 108.7, 62.2}
+	if got := median(xs); got != 62.2 {
+		t.Errorf("median(%v) = %v, want 62.2", xs, got)
+	}
+	if xs[0] != 31.6 || xs[1] != 108.7 {
+		t.Errorf("median reordered its argument: %v", xs)
+	}
+	if got := median([]float64{4, 1, 3, 2}); got != 2.5 {
+		t.Errorf("median of an even count = %v, want the mean of the middle two (2.5)", got)
+	}
+}
+
+func TestRoundOrderAlternates(t *testing.T) {
+	ops := []operator{{name: "rayk8s"}, {name: "kuberay"}}
+	if got := operatorNames(roundOrder(ops, 1)); !slices.Equal(got, []string{"rayk8s", "kuberay"}) {
+		t.Errorf("round 1 order = %v", got)
+	}
+	if got := operatorNames(roundOrder(ops, 2)); !slices.Equal(got, []string{"kuberay", "rayk8s"}) {
+		t.Errorf("round 2 order = %v", got)
+	}
+	if ops[0].name != "rayk8s" {
+		t.Errorf("roundOrder reordered its argument: %v", operatorNames(ops))
+	}
+}
+
+func TestSummarizeReportsMinMedianAndTheRatio(t *testing.T) {
+	run := func(op string, ready float64) result {
+		return result{operator: op, clusters: 500, podsAt: time.Duration(ready/2*1000) * time.Millisecond,
+			readyAt: time.Duration(ready*1000) * time.Millisecond, writes: 6, peakRSSKiB: 64 * 1024, cpu: 10 * time.Second}
+	}
+	results := []result{run("rayk8s", 62.2), run("kuberay", 111.7), run("kuberay", 77.4), run("rayk8s", 108.7), run("rayk8s", 31.6), run("kuberay", 67.8)}
+	lines := strings.Split(strings.TrimSpace(summarize(results, []string{"rayk8s", "kuberay"})), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("summary has %d lines, want a header, two operators and the ratio:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+	want := map[int][]string{
+		1: {"rayk8s", "3", "15.80", "31.10", "31.60", "62.20", "6.00", "64.0", "10.0"},
+		2: {"kuberay", "3", "33.90", "38.70", "67.80", "77.40", "6.00", "64.0", "10.0"},
+	}
+	for i, w := range want {
+		if f := strings.Fields(lines[i]); !slices.Equal(f, w) {
+			t.Errorf("summary line %d = %q, want fields %v", i, lines[i], w)
+		}
+	}
+	if lines[3] != "median all_ready_s kuberay/rayk8s: 1.24x" {
+		t.Errorf("ratio line = %q, want 77.4/62.2 = 1.24x", lines[3])
+	}
+	// Without KubeRay there is no ratio.
+	if s := summarize(results[:1], []string{"rayk8s"}); strings.Contains(s, "kuberay/rayk8s") {
+		t.Errorf("a ratio without a KubeRay run:\n%s", s)
+	}
+}
+
+func TestForEachBoundsConcurrencyAndReportsFailures(t *testing.T) {
+	var mu sync.Mutex
+	inFlight, most, calls := 0, 0, 0
+	err := forEach(40, 3, func(i int) error {
+		mu.Lock()
+		inFlight++
+		calls++
+		most = max(most, inFlight)
+		mu.Unlock()
+		defer func() { mu.Lock(); inFlight--; mu.Unlock() }()
+		if i%10 == 0 {
+			return fmt.Errorf("item %d", i)
+		}
+		return nil
+	})
+	if calls != 40 || most > 3 {
+		t.Errorf("forEach made %d calls with up to %d at once, want 40 with at most 3", calls, most)
+	}
+	if err == nil || !strings.HasPrefix(err.Error(), "4 of 40 failed, first: item ") {
+		t.Errorf("err = %v, want one counting the 4 failures", err)
+	}
+	if err := forEach(0, 3, func(int) error { return errors.New("called") }); err != nil {
+		t.Errorf("forEach of nothing: %v", err)
 	}
 }
