@@ -110,6 +110,10 @@ class Executor:
                 self.cancelled_calls.add(prefix)
                 if self.loop is not None:
                     self.loop.call_soon_threadsafe(self.cancel_async, prefix)
+                # The agent waits for this: once ray.cancel returns, the call
+                # can no longer start.
+                if header.get("id"):
+                    conn.reply(header["id"])
                 return
             if task_id and task_id == self.current:
                 self.cancel_requested = task_id

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -203,7 +204,12 @@ func (a *Agent) cancelActorCall(m *corewire.Message) (*corewire.Message, error) 
 		_, err := a.callPeer(ctx, target, &corewire.Message{Header: corewire.Header{Op: "cancel_actor_call", Body: corewire.JSON(b)}})
 		return nil, err
 	case live != nil:
-		_ = live.conn.Notify("cancel", map[string]string{"task_prefix": b.TaskID})
+		// A request, not a notification: the process has recorded the
+		// cancel before ray.cancel returns, so a call it already holds can
+		// no longer start even if its reader is slow to run.
+		if _, err := live.conn.Call(&corewire.Message{Header: corewire.Header{Op: "cancel", Body: corewire.JSON(map[string]string{"task_prefix": b.TaskID})}}); err != nil && !errors.Is(err, corewire.ErrClosed) {
+			return nil, fmt.Errorf("cancelling actor call %s: %w", b.TaskID, err)
+		}
 	}
 	return nil, nil
 }
