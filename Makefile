@@ -162,6 +162,7 @@ bench-core: build ## Ray core microbenchmark (tasks, actor calls, put/get, two n
 N ?= 100
 UNRELATED ?= 0
 RUNS ?= 1
+CONCURRENCY ?= 0
 .PHONY: bench-operator
-bench-operator: tools ## N RayClusters on a local control plane (and KubeRay's on the same one if KUBERAY_BIN is set; UNRELATED=10000 adds unowned pods and Secrets; RUNS=3 runs 3 interleaved rounds and prints min/median); time to pods/ready, writes per cluster, peak RSS, CPU.
-	go run ./test/bench/operator -n $(N) -unrelated $(UNRELATED) -runs $(RUNS)
+bench-operator: tools ## N RayClusters on a local control plane (and KubeRay's on the same one if KUBERAY_BIN is set; UNRELATED=10000 adds unowned pods and Secrets; RUNS=3 runs 3 interleaved rounds and prints min/median; CONCURRENCY=4 gives every operator that --reconcile-concurrency); time to pods/ready, writes per cluster, peak RSS, CPU.
+	go run ./test/bench/operator -n $(N) -unrelated $(UNRELATED) -runs $(RUNS) -concurrency $(CONCURRENCY)

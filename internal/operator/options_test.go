@@ -37,7 +37,7 @@ func TestFlagsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.MetricsAddr != ":8080" || o.ProbeAddr != ":8082" || !o.EnableLeaderElection || o.ReconcileConcurrency != 1 ||
+	if o.MetricsAddr != ":8080" || o.ProbeAddr != ":8082" || !o.EnableLeaderElection || o.ReconcileConcurrency != 4 ||
 		o.QPS != 100 || o.Burst != 200 || o.LogEncoder != "json" || o.LogFileEncoder != "json" || o.LogFilePath != "" ||
 		o.BatchScheduler != "" || o.EnableBatchScheduler || o.ForcedClusterUpgrade || o.UseKubernetesProxy || o.EnableMetrics {
 		t.Errorf("defaults differ from KubeRay's: %+v", o)
@@ -199,12 +199,12 @@ defaultPodLabels: {c: d}
 		t.Errorf("ConfigFile = %q", o.ConfigFile)
 	}
 
-	// A minimal file gets KubeRay's defaults, not the flags'.
+	// A minimal file gets the config's defaults (KubeRay's, but 4 concurrent reconciles), not the flags'.
 	o, err = parse("--config="+writeConfig(t, ""), "--reconcile-concurrency=9")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.ReconcileConcurrency != 1 || o.MetricsAddr != ":8080" || !o.EnableLeaderElection || o.QPS != 100 || o.Burst != 200 {
+	if o.ReconcileConcurrency != 4 || o.MetricsAddr != ":8080" || !o.EnableLeaderElection || o.QPS != 100 || o.Burst != 200 {
 		t.Errorf("defaults of an empty config not applied: %+v", o)
 	}
 }

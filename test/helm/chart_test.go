@@ -138,7 +138,7 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("command = %v, want [/manager]", cmd)
 	}
 	want := []string{"--metrics-addr=:8080", "--health-probe-bind-address=:8082", "--enable-leader-election=true",
-		"--reconcile-concurrency=1", "--enable-metrics=true", "--qps=100", "--burst=200",
+		"--reconcile-concurrency=4", "--enable-metrics=true", "--qps=100", "--burst=200",
 		"--log-stdout-encoder=json", "--log-level=info", "--graceful-shutdown-timeout=30s"}
 	if got := args(t, objs); !slices.Equal(got, want) {
 		t.Errorf("args =\n%v\nwant\n%v", got, want)

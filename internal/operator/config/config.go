@@ -24,7 +24,7 @@ const (
 	DefaultMetricsAddr          = ":8080"
 	DefaultProbeAddr            = ":8082"
 	DefaultEnableLeaderElection = true
-	DefaultReconcileConcurrency = 1
+	DefaultReconcileConcurrency = 4
 	DefaultQPS                  = float64(100)
 	DefaultBurst                = 200
 	DefaultLogEncoder           = "json"
@@ -44,7 +44,7 @@ type Configuration struct {
 	EnableLeaderElection *bool `json:"enableLeaderElection,omitempty"`
 	// LeaderElectionNamespace holds the Lease (default: the pod's namespace).
 	LeaderElectionNamespace string `json:"leaderElectionNamespace,omitempty"`
-	// ReconcileConcurrency bounds concurrent reconciles per controller (0 means the default, 1).
+	// ReconcileConcurrency bounds concurrent reconciles per controller (0 means the default, 4).
 	ReconcileConcurrency int `json:"reconcileConcurrency,omitempty"`
 	// WatchNamespace is a comma-separated list of namespaces; empty watches all.
 	WatchNamespace string `json:"watchNamespace,omitempty"`

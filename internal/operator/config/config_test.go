@@ -58,9 +58,9 @@ func TestDecodeDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.MetricsAddr != ":8080" || c.ProbeAddr != ":8082" || !*c.EnableLeaderElection || c.ReconcileConcurrency != 1 ||
+	if c.MetricsAddr != ":8080" || c.ProbeAddr != ":8082" || !*c.EnableLeaderElection || c.ReconcileConcurrency != 4 ||
 		*c.QPS != 100 || *c.Burst != 200 || c.LogFileEncoder != "json" || c.LogStdoutEncoder != "json" {
-		t.Errorf("KubeRay's defaults not applied: %+v", c)
+		t.Errorf("defaults not applied (KubeRay's, except reconcileConcurrency 4): %+v", c)
 	}
 }
 

@@ -88,9 +88,13 @@ func run() error {
 	runs := flag.Int("runs", 1, "rounds to run; each round runs every operator once, and more than one prints min and median per operator")
 	logs := flag.String("logs", "", "directory to keep the operators' logs in (default: a temporary one, removed at the end)")
 	parallel := flag.Int("parallel", 16, "RayCluster creates and pod status writes the bench keeps in flight (1: one after another)")
+	concurrency := flag.Int("concurrency", 0, "--reconcile-concurrency given to every operator (0: each keeps its own default, KubeRay's 1 and rayk8s' 4)")
 	flag.Parse()
 	if *n <= 0 || *unrelated < 0 || *timeout < 0 {
 		return fmt.Errorf("-n must be positive, -unrelated and -timeout not negative, got %d, %d and %v", *n, *unrelated, *timeout)
+	}
+	if *concurrency < 0 {
+		return fmt.Errorf("-concurrency must not be negative, got %d", *concurrency)
 	}
 	if *runs <= 0 || *parallel <= 0 {
 		return fmt.Errorf("-runs and -parallel must be positive, got %d and %d", *runs, *parallel)
@@ -129,7 +133,12 @@ func run() error {
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("building the manager: %w", err)
 	}
-	operators := []operator{{name: "rayk8s", bin: bin}}
+	var extra []string
+	if *concurrency > 0 {
+		extra = []string{fmt.Sprintf("--reconcile-concurrency=%d", *concurrency)}
+		fmt.Fprintf(os.Stderr, "bench-operator: every operator runs with %s\n", extra[0])
+	}
+	operators := []operator{{name: "rayk8s", bin: bin, args: extra}}
 	if kb := os.Getenv("KUBERAY_BIN"); kb != "" {
 		if _, err := os.Stat(kb); err != nil {
 			return fmt.Errorf("KUBERAY_BIN: %w", err)
@@ -138,7 +147,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		operators = append(operators, operator{name: "kuberay", bin: kb, crds: crds, restoreCRDs: filepath.Join(root, "config", "crd", "bases")})
+		operators = append(operators, operator{name: "kuberay", bin: kb, args: extra, crds: crds, restoreCRDs: filepath.Join(root, "config", "crd", "bases")})
 	} else {
 		fmt.Fprintln(os.Stderr, "bench-operator: KUBERAY_BIN is not set: measuring rayk8s alone")
 	}
@@ -293,6 +302,8 @@ func median(xs []float64) float64 {
 // operator is a binary that takes KubeRay's operator flags.
 type operator struct {
 	name, bin string
+	// args are added to the flags every operator gets (operatorArgs).
+	args []string
 	// crds, when set, is a directory of CRDs installed before the run (replacing those of the
 	// same name), and restoreCRDs the directory installed again after it.
 	crds, restoreCRDs string
@@ -433,7 +444,7 @@ func benchOperator(ctx context.Context, c client.Client, cfg *rest.Config, op op
 	if err != nil {
 		return result{}, err
 	}
-	mgr := exec.Command(op.bin, operatorArgs(run, metricsAddr)...)
+	mgr := exec.Command(op.bin, append(operatorArgs(run, metricsAddr), op.args...)...)
 	mgr.Env = append(os.Environ(), "KUBECONFIG="+run.kubeconfig)
 	mgr.Stdout, mgr.Stderr = logf, logf
 	if err := mgr.Start(); err != nil {
