@@ -96,7 +96,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 			w.held = append(w.held, p...)
 			return len(p), nil
 		}
-		w.sendHeader()
+		w.sendHeader(p)
 	}
 	return w.writeBody(p)
 }
@@ -107,7 +107,7 @@ func (w *responseWriter) Flush() {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.headerSent {
-		w.sendHeader()
+		w.sendHeader(nil)
 	}
 	_ = w.c.bw.Flush()
 }
@@ -120,7 +120,7 @@ func (w *responseWriter) finish() {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.headerSent {
-		w.sendHeader()
+		w.sendHeader(nil)
 	}
 	if w.chunking {
 		_, _ = w.c.bw.WriteString("0\r\n\r\n")
@@ -151,8 +151,9 @@ func (w *responseWriter) writeBody(p []byte) (int, error) {
 }
 
 // sendHeader writes the status line and header, deciding the framing as
-// net/http does, then the held start of the body.
-func (w *responseWriter) sendHeader() {
+// net/http does, then the held start of the body. next is what the
+// handler is writing now, sniffed for a Content-Type when nothing is held.
+func (w *responseWriter) sendHeader(next []byte) {
 	w.headerSent = true
 	h := w.header
 	held := w.held
@@ -187,8 +188,12 @@ func (w *responseWriter) sendHeader() {
 	var ctype string
 	if bodyOK {
 		_, haveType := h["Content-Type"]
-		if h.Get("Content-Encoding") == "" && !haveType && !hasTE && len(held) > 0 {
-			ctype = http.DetectContentType(held)
+		sniff := held
+		if len(sniff) == 0 {
+			sniff = next
+		}
+		if h.Get("Content-Encoding") == "" && !haveType && !hasTE && len(sniff) > 0 {
+			ctype = http.DetectContentType(sniff)
 		}
 	} else {
 		for _, k := range suppressedHeaders(w.status) {
