@@ -118,10 +118,10 @@ func (c *conn) serve() {
 // readRequest waits for the next request and parses it. It returns
 // errHandedOver for one the loop does not handle (net/http will), any
 // other error when the connection is done.
-func (c *conn) readRequest(first bool) (*parsedRequest, int, error) {
+func (c *conn) readRequest(first bool) (parsedRequest, int, error) {
 	if len(c.rbuf) == c.rpos {
 		if err := c.bw.Flush(); err != nil {
-			return nil, 0, err
+			return parsedRequest{}, 0, err
 		}
 		c.rbuf, c.rpos = c.rbuf[:0], 0
 		// Waiting for a request: idle (Drain closes it) and, between
@@ -133,22 +133,22 @@ func (c *conn) readRequest(first bool) (*parsedRequest, int, error) {
 			deadline = time.Now().Add(c.srv.keepAlive)
 		}
 		if err := c.nc.SetReadDeadline(deadline); err != nil {
-			return nil, 0, err
+			return parsedRequest{}, 0, err
 		}
 		if !first {
 			if !c.state.CompareAndSwap(stateActive, stateIdle) {
-				return nil, 0, net.ErrClosed
+				return parsedRequest{}, 0, net.ErrClosed
 			}
 			if c.srv.draining.Load() {
-				return nil, 0, net.ErrClosed
+				return parsedRequest{}, 0, net.ErrClosed
 			}
 		}
 		if err := c.fill(); err != nil {
-			return nil, 0, err
+			return parsedRequest{}, 0, err
 		}
 	}
 	if !c.state.CompareAndSwap(stateIdle, stateActive) && !c.state.CompareAndSwap(stateNew, stateActive) && c.state.Load() != stateActive {
-		return nil, 0, net.ErrClosed
+		return parsedRequest{}, 0, net.ErrClosed
 	}
 	deadlineSet := false
 	for {
@@ -157,29 +157,29 @@ func (c *conn) readRequest(first bool) (*parsedRequest, int, error) {
 			return req, n, nil
 		}
 		if !errors.Is(err, errIncomplete) {
-			return nil, 0, errHandedOver
+			return parsedRequest{}, 0, errHandedOver
 		}
 		if c.rpos > 0 {
 			c.rbuf = c.rbuf[:copy(c.rbuf, c.rbuf[c.rpos:])]
 			c.rpos = 0
 		}
 		if len(c.rbuf) == cap(c.rbuf) {
-			return nil, 0, errHandedOver
+			return parsedRequest{}, 0, errHandedOver
 		}
 		if c.bw.Buffered() > 0 {
 			// Answers to pipelined requests leave before waiting.
 			if err := c.bw.Flush(); err != nil {
-				return nil, 0, err
+				return parsedRequest{}, 0, err
 			}
 		}
 		if !deadlineSet {
 			deadlineSet = true
 			if err := c.nc.SetReadDeadline(time.Now().Add(headerTimeout)); err != nil {
-				return nil, 0, err
+				return parsedRequest{}, 0, err
 			}
 		}
 		if err := c.fill(); err != nil {
-			return nil, 0, err
+			return parsedRequest{}, 0, err
 		}
 	}
 }
@@ -212,19 +212,20 @@ func (c *conn) handOver() bool {
 
 // serveRequest answers one parsed request of n bytes; it reports whether
 // the connection goes on.
-func (c *conn) serveRequest(pr *parsedRequest, n int) (keep bool) {
+func (c *conn) serveRequest(pr parsedRequest, n int) (keep bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancelReq = cancel
-	r := &http.Request{
+	// Built on the stack: WithContext makes the one copy the handler gets.
+	base := http.Request{
 		Method: pr.method, URL: pr.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: c.header, Host: pr.host, RequestURI: pr.target, RemoteAddr: c.remote,
 		ContentLength: int64(len(pr.body)), Body: http.NoBody,
 	}
 	if len(pr.body) > 0 {
 		c.body = bodyReader{b: pr.body}
-		r.Body = &c.body
+		base.Body = &c.body
 	}
-	r = r.WithContext(ctx)
+	r := base.WithContext(ctx)
 	c.w.reset(r)
 	c.startWatch(n)
 	defer func() {
@@ -362,7 +363,7 @@ var (
 // everything outside the plain keep-alive shape, valid or not, so that
 // net/http's answer (400, 431, 100-continue, chunked bodies, …) stays
 // what it was.
-func parseRequest(b []byte, h http.Header) (pr *parsedRequest, n int, err error) {
+func parseRequest(b []byte, h http.Header) (pr parsedRequest, n int, err error) {
 	end := bytes.Index(b, crlfcrlf)
 	scan := b
 	if end >= 0 {
@@ -370,22 +371,21 @@ func parseRequest(b []byte, h http.Header) (pr *parsedRequest, n int, err error)
 	}
 	for i, c := range scan {
 		if c == '\n' && (i == 0 || scan[i-1] != '\r') {
-			return nil, 0, errUnhandled // bare LF line endings
+			return parsedRequest{}, 0, errUnhandled // bare LF line endings
 		}
 	}
 	if end < 0 {
-		return nil, 0, errIncomplete
+		return parsedRequest{}, 0, errIncomplete
 	}
 	head := b[:end+2]
 	line := bytes.IndexByte(head, '\n')
 	if line < 1 || head[line-1] != '\r' {
-		return nil, 0, errUnhandled
+		return parsedRequest{}, 0, errUnhandled
 	}
 	method, target, ok := parseRequestLine(head[:line-1])
 	if !ok {
-		return nil, 0, errUnhandled
+		return parsedRequest{}, 0, errUnhandled
 	}
-	pr = &parsedRequest{}
 	// One string for every header value, values are substrings of it; one
 	// slice backs every key's values.
 	fields := string(head[line+1:])
@@ -397,7 +397,7 @@ func parseRequest(b []byte, h http.Header) (pr *parsedRequest, n int, err error)
 	for len(fields) > 0 {
 		eol := indexCRLF(fields)
 		if eol < 0 {
-			return nil, 0, errUnhandled
+			return parsedRequest{}, 0, errUnhandled
 		}
 		f := fields[:eol]
 		fields = fields[eol+2:]
@@ -408,16 +408,16 @@ func parseRequest(b []byte, h http.Header) (pr *parsedRequest, n int, err error)
 				break
 			}
 			if !isTokenChar(f[i]) {
-				return nil, 0, errUnhandled
+				return parsedRequest{}, 0, errUnhandled
 			}
 		}
 		if colon < 1 {
-			return nil, 0, errUnhandled
+			return parsedRequest{}, 0, errUnhandled
 		}
 		v := trimOWS(f[colon+1:])
 		for i := 0; i < len(v); i++ {
 			if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
-				return nil, 0, errUnhandled
+				return parsedRequest{}, 0, errUnhandled
 			}
 		}
 		k := canonicalKey(f[:colon])
@@ -428,20 +428,20 @@ func parseRequest(b []byte, h http.Header) (pr *parsedRequest, n int, err error)
 			continue
 		case "Content-Length":
 			if haveCL {
-				return nil, 0, errUnhandled
+				return parsedRequest{}, 0, errUnhandled
 			}
 			haveCL = true
 			cl, ok := parseContentLength(v)
 			if !ok {
-				return nil, 0, errUnhandled
+				return parsedRequest{}, 0, errUnhandled
 			}
 			contentLength = cl
 		case "Connection":
 			if !asciiEqualFold(v, "keep-alive") {
-				return nil, 0, errUnhandled
+				return parsedRequest{}, 0, errUnhandled
 			}
 		case "Transfer-Encoding", "Expect", "Upgrade", "Pragma", "Trailer", "Te":
-			return nil, 0, errUnhandled
+			return parsedRequest{}, 0, errUnhandled
 		}
 		if prev, ok := h[k]; ok {
 			h[k] = append(prev, v)
@@ -451,20 +451,20 @@ func parseRequest(b []byte, h http.Header) (pr *parsedRequest, n int, err error)
 		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	if hosts != 1 || !validHost(host) {
-		return nil, 0, errUnhandled
+		return parsedRequest{}, 0, errUnhandled
 	}
 	total := end + 4 + contentLength
 	if total > readBufSize {
-		return nil, 0, errUnhandled
+		return parsedRequest{}, 0, errUnhandled
 	}
 	if len(b) < total {
 		// Nothing must stay in h for the next try.
 		clear(h)
-		return nil, 0, errIncomplete
+		return parsedRequest{}, 0, errIncomplete
 	}
 	u, err := url.ParseRequestURI(target)
 	if err != nil {
-		return nil, 0, errUnhandled
+		return parsedRequest{}, 0, errUnhandled
 	}
 	pr.method, pr.target, pr.host, pr.url = method, target, host, u
 	if contentLength > 0 {
