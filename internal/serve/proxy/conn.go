@@ -234,7 +234,7 @@ func (c *conn) serveRequest(pr parsedRequest, n int) (keep bool) {
 		clear(c.header)
 		c.body = bodyReader{}
 		if p := recover(); p != nil {
-			if p != http.ErrAbortHandler {
+			if err, ok := p.(error); !ok || !errors.Is(err, http.ErrAbortHandler) {
 				c.srv.log.Error(fmt.Errorf("%v", p), "Panic serving a request", "remote", c.remote, "path", pr.target)
 			}
 			c.stopWatch()
@@ -576,8 +576,10 @@ func validHost(h string) bool {
 		return false
 	}
 	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_') {
+		switch c := h[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '.', c == '-', c == ':', c == '[', c == ']', c == '_':
+		default:
 			return false
 		}
 	}
