@@ -419,3 +419,36 @@ func BenchmarkLoopCall(b *testing.B) {
 		}
 	}
 }
+
+// request_timeout_s holds on the loop, and a request in flight when
+// Shutdown starts is answered, not cut, before Shutdown returns.
+func TestLoopTimesOutAndShutdownFinishesRequestsInFlight(t *testing.T) {
+	dep := &echo{started: make(chan string, 1), cancelled: make(chan string, 1)}
+	srv, addr := startLoop(t, dep)
+	srv.proxy.SetState(State{Routes: []Route{{Prefix: "/", App: "app"}}, RequestTimeout: 200 * time.Millisecond})
+	c := dialRaw(t, addr)
+	c.send("GET /block HTTP/1.1\r\nHost: h\r\nX-Request-Id: slow\r\n\r\n")
+	select {
+	case <-dep.started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the call did not reach the replica")
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}()
+	r, body := c.answer("GET")
+	if r.StatusCode != http.StatusRequestTimeout || body != "Request slow timed out after 0.2s." {
+		t.Errorf("answer: %d %q", r.StatusCode, body)
+	}
+	if id := <-dep.cancelled; id != "slow" {
+		t.Errorf("cancelled %q", id)
+	}
+	<-done
+	if _, err := net.Dial("tcp", addr); err == nil {
+		t.Error("the proxy still accepts connections after Shutdown")
+	}
+}
