@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
-	"net"
 	"net/http"
 	"sort"
 	"strconv"
@@ -406,36 +405,3 @@ var commonHeaders = func() map[string]string {
 	}
 	return m
 }()
-
-// Server runs a Proxy on a listener with Ray's keep-alive and drains on
-// shutdown: health turns 503 first so load balancers stop sending.
-type Server struct {
-	proxy *Proxy
-	srv   *http.Server
-}
-
-// NewServer returns a Server for p.
-func NewServer(p *Proxy, keepAlive time.Duration) *Server {
-	return &Server{proxy: p, srv: &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: keepAlive}}
-}
-
-// Serve serves on l until Shutdown.
-func (s *Server) Serve(l net.Listener) error {
-	if err := s.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serving HTTP proxy on %s: %w", l.Addr(), err)
-	}
-	return nil
-}
-
-// Drain closes idle connections and answers every further request with
-// "Connection: close", while still accepting new connections: clients that
-// hold a kept-alive connection to this node reconnect through their load
-// balancer, which no longer sends them here.
-func (s *Server) Drain() { s.srv.SetKeepAlivesEnabled(false) }
-
-// Shutdown stops accepting and waits for requests in flight, or ctx.
-func (s *Server) Shutdown(ctx context.Context) {
-	if err := s.srv.Shutdown(ctx); err != nil {
-		_ = s.srv.Close()
-	}
-}
