@@ -51,6 +51,10 @@ class Frames:
         self.nbytes = sum(len(p) for p in pieces)
 
 
+def _never():
+    return False
+
+
 def _flatten(parts):
     for p in parts:
         if isinstance(p, Frames):
@@ -83,6 +87,9 @@ class Connection:
         self._cond = threading.Condition(threading.Lock())
         self._pending = {}
         self._reading = False
+        # _idle_reading: the reading thread is the idle one, which reads
+        # only what is there and soon lets go.
+        self._idle_reading = False
         self._closed = False
         self._on_request = on_request
         self._on_close = on_close
@@ -174,6 +181,19 @@ class Connection:
                 self._reading = True
             self._lead(done, block=True)
 
+    def poll(self):
+        """Handles what has arrived, without waiting for more: a worker
+        calls it before each call it runs, so that a cancel the agent sent
+        before that call's turn came is seen first."""
+        with self._cond:
+            while self._reading and self._idle_reading:
+                self._cond.wait()
+            if self._reading or self._closed:
+                # Another thread reads as messages arrive.
+                return
+            self._reading = True
+        self._lead(_never, block=False)
+
     def _lead(self, done, block):
         """Reads and handles messages, holding the reading role, until
         done() holds (or, unless block, no more input is there)."""
@@ -184,7 +204,7 @@ class Connection:
             self._set_closed()
         finally:
             with self._cond:
-                self._reading = False
+                self._reading = self._idle_reading = False
                 self._cond.notify_all()
 
     def _deliver(self, header, parts):
@@ -210,15 +230,14 @@ class Connection:
             return True  # the read that follows reports it
 
     def _idle_loop(self):
-        never = lambda: False  # noqa: E731 - reads only what is there
         # A separate Event: waking this thread on every reply would cost the
         # hand-off the reading role saves.
         while not self._ended.wait(_IDLE_POLL):
             with self._cond:
                 if self._reading or self._closed:
                     continue
-                self._reading = True
-            self._lead(never, block=False)
+                self._reading = self._idle_reading = True
+            self._lead(_never, block=False)
 
     def _fill(self, n):
         """Makes n bytes available from _rstart in the buffer."""

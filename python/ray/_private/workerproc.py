@@ -138,6 +138,8 @@ class Executor:
                 if not pending:
                     # The agent closed the connection: the process ends with it.
                     os._exit(0)
+            # A cancel that arrived behind this call is already there to see.
+            conn.poll()
             header, parts = pending.popleft()
             self.execute(header, parts)
 
