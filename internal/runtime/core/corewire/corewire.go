@@ -219,7 +219,7 @@ var ErrLater = errors.New("corewire: the request is answered later")
 
 func (c *Conn) answer(req *Message) {
 	resp, err := c.handler(c, req)
-	if err == ErrLater { //nolint:errorlint // a sentinel, never wrapped
+	if errors.Is(err, ErrLater) {
 		return
 	}
 	c.Answer(req, resp, err)
