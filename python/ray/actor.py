@@ -152,10 +152,12 @@ class ActorMethod:
             raise NotImplementedError(f"num_returns={num_returns!r} is not implemented by this Ray runtime; use a non-negative int")
         task_id = new_id()
         refs = make_refs(task_id, max(num_returns, 1), actor_call=self._handle._ray_actor_id)
-        w.notify("actor_call", {
-            "actor_id": self._handle._ray_actor_id, "task_id": task_id, "method": self._name,
-            "returns": [r.hex() for r in refs], "deps": split_args(args, kwargs), "job": w.job(),
-        }, [serialize_args(args, kwargs, self._name)])
+        body = {"actor_id": self._handle._ray_actor_id, "task_id": task_id, "method": self._name,
+                "returns": [r.hex() for r in refs], "job": w.job()}
+        deps = split_args(args, kwargs)
+        if deps:
+            body["deps"] = deps
+        w.notify("actor_call", body, [serialize_args(args, kwargs, self._name)])
         if num_returns == 0:
             return None
         return refs[0] if num_returns == 1 else refs

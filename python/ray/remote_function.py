@@ -181,13 +181,20 @@ class RemoteFunction:
         fn = self._blob()
         task_id = new_id()
         refs = make_refs(task_id, max(num_returns, 1))
-        w.notify("submit_task", {
+        body = {
             "task_id": task_id, "job": w.job(), "name": name, "fn_id": self._fn_id,
-            "returns": [r.hex() for r in refs], "deps": split_args(args, kwargs),
-            "resources": resources_of(opts, 1), "max_retries": max_retries,
-            "retry_exceptions": retry_exceptions, "retry_exception_types": retry_types,
-            "parent_task_id": current_task.get() or "", "env_vars": env_vars, "pip": pip, **affinity_of(opts),
-        }, [fn, serialize_args(args, kwargs, name)])
+            "returns": [r.hex() for r in refs], "resources": resources_of(opts, 1), "max_retries": max_retries,
+            **affinity_of(opts),
+        }
+        # Fields at their defaults stay out: less JSON on both ends.
+        deps = split_args(args, kwargs)
+        parent = current_task.get()
+        for key, value in (("deps", deps), ("retry_exceptions", retry_exceptions),
+                           ("retry_exception_types", retry_types), ("parent_task_id", parent),
+                           ("env_vars", env_vars), ("pip", pip)):
+            if value:
+                body[key] = value
+        w.notify("submit_task", body, [fn, serialize_args(args, kwargs, name)])
         if num_returns == 0:
             return None
         return refs[0] if num_returns == 1 else refs

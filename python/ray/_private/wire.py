@@ -7,8 +7,10 @@ each with a message of the same id and "reply": true; id 0 is a notification.
 internal/runtime/core/corewire is the Go side; keep the two in step.
 """
 
+import collections
 import itertools
 import json
+import select
 import socket
 import struct
 import threading
@@ -17,6 +19,12 @@ _PREFIX = struct.Struct(">II")
 # One compact encoder for every header: json.dumps builds a new one per
 # call when given separators.
 _HEADER_ENCODER = json.JSONEncoder(separators=(",", ":"))
+# Bodies up to this size are read through the connection's buffer; larger
+# ones straight into their own memory.
+_SMALL_BODY = 1 << 16
+# How often the connection's own thread looks for messages that arrived
+# while no caller was reading (worker output, cancels).
+_IDLE_POLL = 0.02
 
 
 class RemoteError(Exception):
@@ -43,6 +51,10 @@ class Frames:
         self.nbytes = sum(len(p) for p in pieces)
 
 
+def _never():
+    return False
+
+
 def _flatten(parts):
     for p in parts:
         if isinstance(p, Frames):
@@ -54,22 +66,42 @@ def _flatten(parts):
 class Connection:
     """One socket connection that both sends and serves requests.
 
-    on_request(conn, header, parts) runs on the reader thread; it must not
-    block, and answers with conn.reply when the request has an id.
+    There is no thread that always reads: a thread waiting for something
+    from the agent (a reply, the next request) reads the socket itself while
+    no other thread does, and hands what is not its own to the others. That
+    saves a thread hand-off per reply. While nobody waits, the connection's
+    own thread picks up what arrived every few milliseconds.
+
+    on_request(conn, header, parts) runs on whichever thread reads; it must
+    not block, and answers with conn.reply when the request has an id.
+    on_close() runs once when the connection ends.
     """
 
-    def __init__(self, path, on_request):
+    def __init__(self, path, on_request, on_close=None):
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.connect(path)
-        self._file = self._sock.makefile("rb", buffering=1 << 16)
         self._wlock = threading.Lock()
         self._ids = itertools.count(1)
+        # _cond guards _pending, _reading (a thread holds the reading role)
+        # and _closed; threads waiting for their turn wait on it.
+        self._cond = threading.Condition(threading.Lock())
         self._pending = {}
-        self._plock = threading.Lock()
+        self._reading = False
+        # _idle_reading: the reading thread is the idle one, which reads
+        # only what is there and soon lets go.
+        self._idle_reading = False
         self._closed = False
         self._on_request = on_request
-        self._reader = threading.Thread(target=self._read_loop, name="ray-core-reader", daemon=True)
+        self._on_close = on_close
+        self._rbuf = bytearray(_SMALL_BODY * 2)
+        self._rstart = 0
+        self._rend = 0
+        self._broken = False
+        self._ended = threading.Event()
+        self._reader = threading.Thread(target=self._idle_loop, name="ray-core-reader", daemon=True)
         self._reader.start()
+
+    # --- sending ---------------------------------------------------------
 
     def _send(self, header, parts=()):
         sizes = [p.nbytes if isinstance(p, Frames) else len(p) for p in parts]
@@ -97,21 +129,22 @@ class Connection:
     def call(self, op, body=None, parts=()):
         """Sends a request and waits for its reply: (body, parts)."""
         ident = next(self._ids)
-        # A bare lock, held until the reader releases it with the reply: a
-        # cheaper wake-up than an Event on every call.
-        done = threading.Lock()
-        done.acquire()
-        slot = [done, None]
-        with self._plock:
+        slot = [None]
+        with self._cond:
             if self._closed:
                 raise ConnectionClosed("the connection to the node agent is closed")
             self._pending[ident] = slot
         header = {"id": ident, "op": op}
         if body is not None:
             header["body"] = body
-        self._send(header, parts)
-        done.acquire()
-        msg = slot[1]
+        try:
+            self._send(header, parts)
+            self.pump(lambda: slot[0] is not None)
+        finally:
+            if slot[0] is None:
+                with self._cond:
+                    self._pending.pop(ident, None)
+        msg = slot[0]
         if msg is None:
             raise ConnectionClosed("the node agent closed the connection")
         header, parts = msg
@@ -132,48 +165,160 @@ class Connection:
             parts = ()
         self._send(header, parts)
 
-    def _read_exact(self, n):
-        buf = self._file.read(n)
-        if buf is None or len(buf) < n:
-            raise ConnectionClosed("short read")
-        return buf
+    # --- receiving -------------------------------------------------------
 
-    def _read_loop(self):
+    def pump(self, done):
+        """Returns once done() holds (checked whenever a message was
+        handled) or the connection ended, reading the socket meanwhile
+        whenever no other thread does."""
+        cond = self._cond
+        while True:
+            with cond:
+                while not done() and self._reading and not self._closed:
+                    cond.wait()
+                if done() or self._closed:
+                    return
+                self._reading = True
+            self._lead(done, block=True)
+
+    def poll(self):
+        """Handles what has arrived, without waiting for more: a worker
+        calls it before each call it runs, so that a cancel the agent sent
+        before that call's turn came is seen first."""
+        with self._cond:
+            while self._reading and self._idle_reading:
+                self._cond.wait()
+            if self._reading or self._closed:
+                # Another thread reads as messages arrive.
+                return
+            self._reading = True
+        self._lead(_never, block=False)
+
+    def _lead(self, done, block):
+        """Reads and handles messages, holding the reading role, until
+        done() holds (or, unless block, no more input is there)."""
         try:
-            while True:
-                hl, bl = _PREFIX.unpack(self._read_exact(8))
-                header = json.loads(self._read_exact(hl))
-                body = memoryview(self._read_exact(bl)) if bl else memoryview(b"")
-                parts, off = [], 0
-                for n in header.get("b", ()):
-                    parts.append(body[off:off + n])
-                    off += n
-                if header.get("reply"):
-                    with self._plock:
-                        slot = self._pending.pop(header.get("id"), None)
-                    if slot is not None:
-                        slot[1] = (header, parts)
-                        slot[0].release()
-                else:
-                    self._on_request(self, header, parts)
+            while not done() and (block or self._has_input()):
+                self._deliver(*self._read_message())
         except (ConnectionClosed, OSError, ValueError):
-            pass
+            self._set_closed()
         finally:
-            self._close_pending()
+            with self._cond:
+                self._reading = self._idle_reading = False
+                self._cond.notify_all()
 
-    def _close_pending(self):
-        with self._plock:
+    def _deliver(self, header, parts):
+        if header.get("reply"):
+            with self._cond:
+                slot = self._pending.pop(header.get("id"), None)
+                if slot is not None:
+                    slot[0] = (header, parts)
+                    self._cond.notify_all()
+            return
+        self._on_request(self, header, parts)
+        with self._cond:
+            # A request may be what another thread waits for (a worker's
+            # next task).
+            self._cond.notify_all()
+
+    def _has_input(self):
+        if self._rend > self._rstart:
+            return True
+        try:
+            return bool(select.select([self._sock], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True  # the read that follows reports it
+
+    def _idle_loop(self):
+        # A separate Event: waking this thread on every reply would cost the
+        # hand-off the reading role saves.
+        while not self._ended.wait(_IDLE_POLL):
+            with self._cond:
+                if self._reading or self._closed:
+                    continue
+                self._reading = self._idle_reading = True
+            self._lead(_never, block=False)
+
+    def _fill(self, n):
+        """Makes n bytes available from _rstart in the buffer."""
+        if self._rend - self._rstart >= n:
+            return
+        buf = self._rbuf
+        if self._rstart + n > len(buf):
+            have = self._rend - self._rstart
+            if n > len(buf):
+                grown = bytearray(max(n, 2 * len(buf)))
+                grown[:have] = buf[self._rstart:self._rend]
+                self._rbuf = buf = grown
+            else:
+                buf[:have] = buf[self._rstart:self._rend]
+            self._rstart, self._rend = 0, have
+        view = memoryview(buf)
+        while self._rend - self._rstart < n:
+            got = self._sock.recv_into(view[self._rend:])
+            if not got:
+                raise ConnectionClosed("short read")
+            self._rend += got
+
+    def _read_message(self):
+        if self._broken:
+            # An exception (KeyboardInterrupt) cut a large body short.
+            raise ConnectionClosed("a read from the node agent was interrupted mid-message")
+        self._fill(8)
+        hl, bl = _PREFIX.unpack_from(self._rbuf, self._rstart)
+        if bl <= _SMALL_BODY:
+            self._fill(8 + hl + bl)
+            start = self._rstart + 8
+            header = json.loads(self._rbuf[start:start + hl])
+            body = memoryview(bytes(self._rbuf[start + hl:start + hl + bl]))
+            self._rstart = start + hl + bl
+        else:
+            self._fill(8 + hl)
+            start = self._rstart + 8
+            header = json.loads(self._rbuf[start:start + hl])
+            start += hl
+            big = bytearray(bl)
+            have = min(self._rend - start, bl)
+            big[:have] = self._rbuf[start:start + have]
+            view = memoryview(big)
+            if have == bl:
+                self._rstart = start + bl
+            else:
+                # The rest straight from the socket; the buffer is empty then.
+                self._rstart = self._rend = 0
+                self._broken = True  # until the body is complete
+                while have < bl:
+                    got = self._sock.recv_into(view[have:])
+                    if not got:
+                        raise ConnectionClosed("short read")
+                    have += got
+                self._broken = False
+            body = view.toreadonly()
+        if self._rstart == self._rend:
+            self._rstart = self._rend = 0
+        parts, off = [], 0
+        for n in header.get("b", ()):
+            parts.append(body[off:off + n])
+            off += n
+        return header, parts
+
+    def _set_closed(self):
+        with self._cond:
+            if self._closed:
+                return
             self._closed = True
-            pending, self._pending = self._pending, {}
-        for slot in pending.values():
-            slot[0].release()
+            self._pending = {}
+            self._cond.notify_all()
+        self._ended.set()
+        if self._on_close is not None:
+            self._on_close()
 
     @property
     def closed(self):
         return self._closed
 
     def close(self):
-        self._close_pending()
+        self._set_closed()
         try:
             self._sock.shutdown(socket.SHUT_RDWR)
         except OSError:

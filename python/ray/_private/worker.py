@@ -300,9 +300,9 @@ def _wait_registered(w, head):
         time.sleep(0.05)
 
 
-def _connect(w, sock, role, namespace=None, env_vars=None, worker_id=None, pip=None):
+def _connect(w, sock, role, namespace=None, env_vars=None, worker_id=None, pip=None, on_close=None):
     try:
-        w.conn = wire.Connection(sock, _dispatch)
+        w.conn = wire.Connection(sock, _dispatch, on_close)
     except OSError as e:
         raise ConnectionError(f"connecting to the Ray node agent at {sock}: {e}") from None
     sys_path = []

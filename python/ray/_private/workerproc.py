@@ -3,10 +3,10 @@
 
 import asyncio
 import base64
+import collections
 import concurrent.futures
 import json
 import os
-import queue
 import signal
 import socket
 import sys
@@ -79,9 +79,10 @@ class Executor:
     def __init__(self, w):
         self.w = w
         self.functions = {}
-        # SimpleQueue: the reader thread hands each call over with no
-        # Condition round trip.
-        self.queue = queue.SimpleQueue()
+        # Calls for the main thread, in order: whichever thread reads the
+        # connection appends them (usually the main thread itself, waiting
+        # in serve).
+        self.queue = collections.deque()
         self.actor = None
         self.loop = None
         self.threads = None
@@ -101,7 +102,7 @@ class Executor:
         if self.cancel_requested is not None and self.cancel_requested == self.current:
             raise KeyboardInterrupt
 
-    # Runs on the connection's reader thread: never blocks.
+    # Runs on the thread reading the connection: never blocks.
     def on_request(self, conn, header, parts):
         if header.get("op") == "cancel":
             task_id = (header.get("body") or {}).get("task_id")
@@ -130,13 +131,20 @@ class Executor:
         if body.get("kind") == "actor_call" and self.threads is not None:
             self.threads.submit(self.execute, header, parts)
             return
-        self.queue.put((header, parts))
+        self.queue.append((header, parts))
 
     def serve(self):
+        conn = self.w.conn
+        pending = self.queue
         while True:
-            header, parts = self.queue.get()
-            if header is None:
-                return
+            if not pending:
+                conn.pump(lambda: bool(pending))
+                if not pending:
+                    # The agent closed the connection: the process ends with it.
+                    os._exit(0)
+            # A cancel that arrived behind this call is already there to see.
+            conn.poll()
+            header, parts = pending.popleft()
             self.execute(header, parts)
 
     def resolve(self, args, kwargs):
@@ -319,10 +327,10 @@ def main():
     ex = Executor(w)
     signal.signal(signal.SIGINT, ex.on_sigint)
     w.on_request = ex.on_request
-    state._connect(w, os.environ["RAYK8S_CORE_SOCKET"], "worker", worker_id=os.environ["RAYK8S_CORE_WORKER_ID"])
-    ex.ip = w.node_ip
     # The agent closing the connection ends the process.
-    threading.Thread(target=lambda: (w.conn._reader.join(), os._exit(0)), daemon=True).start()
+    state._connect(w, os.environ["RAYK8S_CORE_SOCKET"], "worker", worker_id=os.environ["RAYK8S_CORE_WORKER_ID"],
+                   on_close=lambda: os._exit(0))
+    ex.ip = w.node_ip
     ex.serve()
 
 

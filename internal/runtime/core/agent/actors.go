@@ -84,8 +84,11 @@ type actor struct {
 
 	mu    sync.Mutex
 	queue []*actorCall
-	wake  chan struct{}
-	w     *worker
+	// sending is set while a call has left the queue but is not yet sent,
+	// so that no later call overtakes it.
+	sending bool
+	wake    chan struct{}
+	w       *worker
 	// live is w once its constructor finished: calls go only there.
 	live *worker
 	// What a restart needs, and how many happened.
@@ -382,6 +385,7 @@ func (ac *actor) dispatch(ctx context.Context) {
 			return
 		}
 		if err := a.ensureAll(ctx, call.body.Job, call.body.Deps); err != nil {
+			ac.doneSending()
 			return
 		}
 		ac.mu.Lock()
@@ -389,19 +393,100 @@ func (ac *actor) dispatch(ctx context.Context) {
 		ac.mu.Unlock()
 		if target != "" {
 			ac.forward(ctx, target, call)
-			continue
+		} else {
+			ac.send(call)
 		}
-		ac.send(call)
+		ac.doneSending()
 	}
+}
+
+func (ac *actor) doneSending() {
+	ac.mu.Lock()
+	ac.sending = false
+	ac.mu.Unlock()
+}
+
+// submit queues a call, or sends it to the actor's process at once, on the
+// caller's goroutine (a connection's reader), when nothing is ahead of it
+// and sending cannot block: no call queued or being sent, a live process
+// here, arguments already in the store. That saves waking the dispatcher
+// per call.
+func (ac *actor) submit(c *actorCall) {
+	if !ac.a.depsReady(c.body.Deps) {
+		ac.enqueue(c)
+		return
+	}
+	ac.mu.Lock()
+	w := ac.live
+	if ac.dead || ac.target != "" || len(ac.queue) > 0 || ac.sending || w == nil {
+		ac.mu.Unlock()
+		ac.enqueue(c)
+		return
+	}
+	select {
+	case <-w.exited:
+		ac.mu.Unlock()
+		ac.enqueue(c)
+		return
+	default:
+	}
+	ac.sending = true
+	ac.mu.Unlock()
+	err := w.conn.StartFunc(ac.executeMessage(c), ac.onReply(c))
+	ac.mu.Lock()
+	ac.sending = false
+	if err != nil && !ac.dead {
+		// Not sent: the process is gone; the dispatcher waits out a restart.
+		ac.queue = append([]*actorCall{c}, ac.queue...)
+	}
+	dead, reason, wake := ac.dead, ac.reason, len(ac.queue) > 0
+	ac.mu.Unlock()
+	if err != nil && dead {
+		ac.failCall(c, reason)
+	}
+	if wake {
+		select {
+		case ac.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// depsReady reports whether every object of refs is in this node's store.
+func (a *Agent) depsReady(refs []objRef) bool {
+	for _, r := range refs {
+		if !a.store.Ready(r.ID) {
+			return false
+		}
+	}
+	return true
 }
 
 // send hands a call to the actor's process, waiting out restarts, and
 // stores its results when the reply comes; when the actor is dead the call
 // fails.
 func (ac *actor) send(call *actorCall) {
-	// The reply is stored on the connection's reading goroutine: no
-	// goroutine per call waits for it.
-	done := func(reply *corewire.Message, err error) {
+	done := ac.onReply(call)
+	for {
+		w, dead, reason := ac.process()
+		if dead {
+			ac.failCall(call, reason)
+			return
+		}
+		err := w.conn.StartFunc(ac.executeMessage(call), done)
+		if err == nil {
+			return
+		}
+		// Not sent: the process is gone. Calls it already had fail; this
+		// one goes to the next process, if there is one.
+		<-w.exited
+	}
+}
+
+// onReply stores the results of call when the process answers: on the
+// connection's reading goroutine, so no goroutine per call waits for it.
+func (ac *actor) onReply(call *actorCall) func(*corewire.Message, error) {
+	return func(reply *corewire.Message, err error) {
 		if err != nil {
 			if !ac.retry(call) {
 				ac.failCall(call, "The actor died unexpectedly before finishing this task.")
@@ -410,25 +495,30 @@ func (ac *actor) send(call *actorCall) {
 		}
 		ac.storeReply(call, reply)
 	}
-	for {
-		w, dead, reason := ac.process()
-		if dead {
-			ac.failCall(call, reason)
-			return
-		}
-		err := w.conn.StartFunc(&corewire.Message{
-			Header: corewire.Header{Op: "execute", Body: corewire.JSON(map[string]any{
-				"kind": "actor_call", "task_id": call.body.TaskID, "job": call.body.Job, "method": call.body.Method,
-				"num_returns": len(call.body.Returns), "namespace": ac.info.Namespace,
-			})},
-			Parts: [][]byte{call.args},
-		}, done)
-		if err == nil {
-			return
-		}
-		// Not sent: the process is gone. Calls it already had fail; this
-		// one goes to the next process, if there is one.
-		<-w.exited
+}
+
+// executeBody is the body of an execute request to a worker process.
+type executeBody struct {
+	Kind       string `json:"kind"`
+	TaskID     string `json:"task_id"`
+	Job        string `json:"job"`
+	Method     string `json:"method,omitempty"`
+	NumReturns int    `json:"num_returns"`
+	Namespace  string `json:"namespace"`
+	// Tasks only.
+	Name                string             `json:"name,omitempty"`
+	FnID                string             `json:"fn_id,omitempty"`
+	Resources           map[string]float64 `json:"resources,omitempty"`
+	RetryExceptionTypes string             `json:"retry_exception_types,omitempty"`
+}
+
+func (ac *actor) executeMessage(call *actorCall) *corewire.Message {
+	return &corewire.Message{
+		Header: corewire.Header{Op: "execute", Body: corewire.JSON(&executeBody{
+			Kind: "actor_call", TaskID: call.body.TaskID, Job: call.body.Job, Method: call.body.Method,
+			NumReturns: len(call.body.Returns), Namespace: ac.info.Namespace,
+		})},
+		Parts: [][]byte{call.args},
 	}
 }
 
@@ -484,13 +574,14 @@ func (ac *actor) deathReason() string {
 func (ac *actor) next() *actorCall {
 	for {
 		ac.mu.Lock()
-		if len(ac.queue) > 0 {
+		if len(ac.queue) > 0 && !ac.sending {
 			c := ac.queue[0]
 			ac.queue = ac.queue[1:]
+			ac.sending = true
 			ac.mu.Unlock()
 			return c
 		}
-		if ac.dead {
+		if ac.dead && len(ac.queue) == 0 {
 			ac.mu.Unlock()
 			return nil
 		}
@@ -627,7 +718,7 @@ func (a *Agent) actorCall(m *corewire.Message) (*corewire.Message, error) {
 	ac, ok := a.actors[b.ActorID]
 	a.mu.Unlock()
 	if ok {
-		ac.enqueue(c)
+		ac.submit(c)
 		return nil, nil
 	}
 	dead := func() (*corewire.Message, error) {

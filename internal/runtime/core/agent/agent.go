@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -198,8 +199,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		c := corewire.NewConn(nc, a.handle)
 		// Submissions arrive as notifications, so a driver needs no round
 		// trip per task or actor call; handled in order, they are queued
-		// before any later request of the same caller is read.
-		c.Inline("submit_task", "actor_call")
+		// before any later request of the same caller is read. A get is
+		// answered by whoever stores its last object, with no goroutine
+		// of its own unless it must fetch or give back a lease.
+		c.Inline("submit_task", "actor_call", "get")
 		go func() {
 			_ = c.Serve()
 			a.disconnected(c)
@@ -511,6 +514,11 @@ type getBody struct {
 	TimeoutMs int64 `json:"timeout_ms"`
 }
 
+// get answers ray.get. Its handler runs on the connection's reading
+// goroutine: when the objects are (or will be) in this node's store and
+// waiting costs the caller nothing else, the answer is sent by whoever
+// stores the last of them, with no goroutine waiting per get; other gets
+// wait in a goroutine of their own.
 func (a *Agent) get(c *corewire.Conn, m *corewire.Message) (*corewire.Message, error) {
 	var b getBody
 	if err := m.Decode(&b); err != nil {
@@ -521,6 +529,75 @@ func (a *Agent) get(c *corewire.Conn, m *corewire.Message) (*corewire.Message, e
 			return nil, err
 		}
 	}
+	if a.getWaitsInStore(c, &b) {
+		a.getWhenReady(c, m, &b)
+		return nil, corewire.ErrLater
+	}
+	go func() {
+		resp, err := a.getBlocking(c, &b)
+		c.Answer(m, resp, err)
+	}()
+	return nil, corewire.ErrLater
+}
+
+// getWaitsInStore reports whether a get needs nothing but values this
+// node's store holds or will hold: none to fetch from another node, and no
+// lease to give back while the calling task is blocked.
+func (a *Agent) getWaitsInStore(c *corewire.Conn, b *getBody) bool {
+	allReady := true
+	for i, id := range b.ObjectIDs {
+		if a.store.Ready(id) {
+			continue
+		}
+		allReady = false
+		if o := ownerAt(b.Owners, i); o != "" && o != a.opts.NodeID {
+			return false
+		}
+	}
+	if allReady {
+		return true
+	}
+	p, _ := c.Value.(*peer)
+	if p == nil || p.worker == nil {
+		return true
+	}
+	cur := p.worker.current()
+	return cur == nil || cur.Resources["CPU"] <= 0
+}
+
+// getWhenReady answers m once the store holds every object of b, or with
+// GetTimeoutError when b's timeout passes first.
+func (a *Agent) getWhenReady(c *corewire.Conn, m *corewire.Message, b *getBody) {
+	var timer atomic.Pointer[time.Timer]
+	cancel := a.store.OnReady(b.ObjectIDs, func() {
+		if t := timer.Load(); t != nil {
+			t.Stop()
+		}
+		for _, id := range b.ObjectIDs {
+			if !a.store.InMemory(id) {
+				// Read back from disk off the goroutine that stored the value.
+				go func() {
+					resp, err := a.getReply(b.ObjectIDs)
+					c.Answer(m, resp, err)
+				}()
+				return
+			}
+		}
+		resp, err := a.getReply(b.ObjectIDs)
+		c.Answer(m, resp, err)
+	})
+	if b.TimeoutMs >= 0 {
+		timer.Store(time.AfterFunc(msDuration(b.TimeoutMs), func() {
+			if cancel() {
+				c.Answer(m, nil, errorf("GetTimeoutError", "Get timed out: some object(s) not ready."))
+			}
+		}))
+	}
+}
+
+// getBlocking is a get that fetches objects from other nodes or gives the
+// calling task's lease back while it waits.
+func (a *Agent) getBlocking(c *corewire.Conn, b *getBody) (*corewire.Message, error) {
 	ctx, cancel := timeoutCtx(c, b.TimeoutMs)
 	defer cancel()
 	reacquire := a.releaseWhileBlocked(c, b.ObjectIDs)
@@ -532,9 +609,19 @@ func (a *Agent) get(c *corewire.Conn, m *corewire.Message) (*corewire.Message, e
 		}
 		return nil, errorf("RuntimeError", "get abandoned: the caller disconnected")
 	}
-	out := &corewire.Message{}
-	errs := make([]bool, len(b.ObjectIDs))
-	for i, id := range b.ObjectIDs {
+	return a.getReply(b.ObjectIDs)
+}
+
+// getReplyBody is the body of get's answer; the values are its parts.
+type getReplyBody struct {
+	Errors []bool `json:"errors"`
+}
+
+// getReply is get's answer once every object of ids is ready here.
+func (a *Agent) getReply(ids []string) (*corewire.Message, error) {
+	out := &corewire.Message{Parts: make([][]byte, 0, len(ids))}
+	errs := make([]bool, len(ids))
+	for i, id := range ids {
 		data, isErr, ok := a.store.Value(id)
 		if !ok {
 			// Dropped between waiting and reading: its job ended.
@@ -543,7 +630,7 @@ func (a *Agent) get(c *corewire.Conn, m *corewire.Message) (*corewire.Message, e
 		errs[i] = isErr
 		out.Parts = append(out.Parts, data)
 	}
-	out.Body = corewire.JSON(map[string]any{"errors": errs})
+	out.Body = corewire.JSON(getReplyBody{Errors: errs})
 	return out, nil
 }
 

@@ -99,6 +99,27 @@ func (a *Agent) acquireTaskLease(ctx context.Context, j *job, res map[string]flo
 	}
 }
 
+// tryTaskLease returns an idle lease of the shape on this node, or nil:
+// it never waits.
+func (a *Agent) tryTaskLease(j *job, res map[string]float64, aff affinity) *leased {
+	if aff.Spread {
+		return nil
+	}
+	a.lmu.Lock()
+	defer a.lmu.Unlock()
+	q, ok := a.shapes[shapeKey(j.id, res, aff)]
+	if !ok {
+		return nil
+	}
+	for i := len(q.idle) - 1; i >= 0; i-- {
+		if l := q.idle[i]; l.nodeID == a.opts.NodeID {
+			q.idle = append(q.idle[:i], q.idle[i+1:]...)
+			return l
+		}
+	}
+	return nil
+}
+
 // pumpLocked starts head requests while waiters outnumber them.
 func (a *Agent) pumpLocked(q *shapeQueue) {
 	for q.inflight < len(q.waiters) && q.inflight < maxLeaseRequests {

@@ -148,9 +148,18 @@ func (p *pool) dropIdle(j *job) {
 
 // acquire returns an idle worker for j's environment or starts one.
 func (p *pool) acquire(ctx context.Context, j *job, env map[string]string, pip *pipenv.Spec) (*worker, error) {
+	if w := p.tryAcquire(j, env, pip); w != nil {
+		return w, nil
+	}
 	pip = j.pipOf(pip)
-	key := envKey(j, env, pip)
+	return p.start(ctx, j, envKey(j, env, pip), env, pip)
+}
+
+// tryAcquire returns an idle worker for j's environment, or nil.
+func (p *pool) tryAcquire(j *job, env map[string]string, pip *pipenv.Spec) *worker {
+	key := envKey(j, env, j.pipOf(pip))
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	for len(p.idle[key]) > 0 {
 		ws := p.idle[key]
 		w := ws[len(ws)-1]
@@ -160,11 +169,9 @@ func (p *pool) acquire(ctx context.Context, j *job, env map[string]string, pip *
 			continue
 		default:
 		}
-		p.mu.Unlock()
-		return w, nil
+		return w
 	}
-	p.mu.Unlock()
-	return p.start(ctx, j, key, env, pip)
+	return nil
 }
 
 // release puts a task worker back into the idle list.

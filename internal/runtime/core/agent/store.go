@@ -61,6 +61,16 @@ type object struct {
 	// dropped is set when the object is freed, so that a spill in flight
 	// deletes the file it wrote.
 	dropped bool
+	// waiters are OnReady registrations waiting for this value.
+	waiters []*readyWaiter
+}
+
+// readyWaiter is one OnReady registration: fn runs when missing reaches
+// zero, unless it was cancelled first.
+type readyWaiter struct {
+	missing int
+	fired   bool
+	fn      func()
 }
 
 // StoreStats are the store's gauges and counters, for metrics and logs.
@@ -133,8 +143,79 @@ func (s *Store) Put(id, job string, data []byte, isErr bool) {
 	s.stats.MemoryBytes += size
 	s.stats.MemoryObjects++
 	close(o.ready)
+	due := readyLocked(o)
 	s.mu.Unlock()
+	for _, fn := range due {
+		fn()
+	}
 	s.spillOverLimit()
+}
+
+// readyLocked counts o's value in for its waiters and returns the
+// callbacks that are due; the caller holds mu and runs them after
+// releasing it.
+func readyLocked(o *object) []func() {
+	var due []func()
+	for _, w := range o.waiters {
+		w.missing--
+		if w.missing == 0 && !w.fired {
+			w.fired = true
+			due = append(due, w.fn)
+		}
+	}
+	o.waiters = nil
+	return due
+}
+
+// OnReady calls fn once every id has a value: at once, on this goroutine,
+// when they all have one, else on the goroutine of the Put that completes
+// them, so fn must be quick. cancel stops a call that has not happened and
+// reports whether it stopped it. A value dropped before it was stored (its
+// job ended) never completes the registration, as a waiting get never ends.
+func (s *Store) OnReady(ids []string, fn func()) (cancel func() bool) {
+	w := &readyWaiter{fn: fn}
+	s.mu.Lock()
+	for _, id := range ids {
+		o := s.entry(id)
+		select {
+		case <-o.ready:
+		default:
+			w.missing++
+			o.waiters = append(o.waiters, w)
+		}
+	}
+	now := w.missing == 0
+	w.fired = now
+	s.mu.Unlock()
+	if now {
+		fn()
+	}
+	return func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if w.fired {
+			return false
+		}
+		w.fired = true
+		return true
+	}
+}
+
+// InMemory reports whether id's value is ready and held in memory (reading
+// it needs no disk).
+func (s *Store) InMemory(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.objs[id]
+	if !ok || o.where == onDisk {
+		return false
+	}
+	select {
+	case <-o.ready:
+		return true
+	default:
+		return false
+	}
 }
 
 // putOnDisk stores a value too large for memory; if the write fails it is
@@ -161,6 +242,15 @@ func (s *Store) putOnDisk(o *object, data []byte) {
 		s.forget(o)
 	}
 	close(o.ready)
+	due := readyLocked(o)
+	if len(due) > 0 {
+		// mu is held until return: the callbacks run after it.
+		go func() {
+			for _, fn := range due {
+				fn()
+			}
+		}()
+	}
 }
 
 // spillOverLimit writes the least recently used values that no reader
@@ -270,6 +360,7 @@ func (s *Store) writeFile(id string, data []byte) (string, error) {
 // deleted it from objs. A value being written out is removed by the writer.
 func (s *Store) forget(o *object) {
 	o.dropped = true
+	o.waiters = nil
 	switch o.where {
 	case inMemory:
 		select {

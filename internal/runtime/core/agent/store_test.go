@@ -41,3 +41,54 @@ func TestStoreWaitSome(t *testing.T) {
 		t.Fatalf("ready = %v, want [1]", ready)
 	}
 }
+
+func TestStoreOnReadyRunsOnceEveryValueIsThere(t *testing.T) {
+	s := NewStore(StoreOptions{})
+	s.Put("a", "job1", []byte("1"), false)
+	fired := 0
+	s.OnReady([]string{"a"}, func() { fired++ })
+	if fired != 1 {
+		t.Fatalf("a registration for ready values ran %d times at once, want 1", fired)
+	}
+	s.OnReady([]string{"a", "b", "c"}, func() { fired++ })
+	s.Put("b", "job1", []byte("2"), false)
+	if fired != 1 {
+		t.Fatal("ran before every value was there")
+	}
+	s.Put("c", "job1", []byte("3"), true)
+	s.Put("c", "job1", []byte("again"), false)
+	if fired != 2 {
+		t.Fatalf("fired = %d after the last value, want 2", fired)
+	}
+}
+
+func TestStoreOnReadyCancelAndDrop(t *testing.T) {
+	s := NewStore(StoreOptions{})
+	s.Expect("x", "job1")
+	ran := false
+	cancel := s.OnReady([]string{"x"}, func() { ran = true })
+	if !cancel() {
+		t.Fatal("cancel of a pending registration reported that it had run")
+	}
+	if cancel() {
+		t.Fatal("a second cancel reported stopping it again")
+	}
+	s.Put("x", "job1", []byte("1"), false)
+	if ran {
+		t.Fatal("a cancelled registration ran")
+	}
+	s.Expect("y", "job1")
+	cancel = s.OnReady([]string{"y"}, func() { ran = true })
+	s.DropJob("job1")
+	s.Put("y", "job2", []byte("1"), false)
+	if ran {
+		t.Fatal("a registration for a value dropped with its job ran for a later value of the same id")
+	}
+	if !cancel() {
+		t.Fatal("the dropped registration could not be cancelled")
+	}
+	cancel = s.OnReady([]string{"y"}, func() { ran = true })
+	if !ran || cancel() {
+		t.Fatalf("registration for the new value: ran = %v, cancel after running must report false", ran)
+	}
+}

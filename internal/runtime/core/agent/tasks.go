@@ -76,110 +76,206 @@ func (a *Agent) submitTask(m *corewire.Message) (*corewire.Message, error) {
 	// Tracked before the next message of this caller is read, so that a
 	// ray.cancel right after the submission finds the task.
 	ctx, cancel := context.WithCancel(j.ctx)
-	ctl := a.trackTask(&b, cancel)
-	go a.runTask(ctx, ctl, j, &b, m.Parts)
+	r := &taskRun{a: a, ctx: ctx, ctl: a.trackTask(&b, cancel), j: j, b: &b, parts: m.Parts}
+	a.recordTask(j, &b, taskPendingArgs, "", 0, "")
+	if !r.startNow() {
+		go r.run()
+	}
 	return nil, nil
 }
 
-// runTask waits for the task's arguments, leases its resources, runs it
-// and stores its results, retrying a crashed worker up to max_retries.
-func (a *Agent) runTask(ctx context.Context, ctl *taskCtl, j *job, b *taskBody, parts [][]byte) {
-	defer ctl.cancel()
-	defer a.untrackTask(ctl)
-	attempt := 0
-	fail := func(pyType, msg string) {
-		a.recordTask(j, b, taskFailed, "", attempt, pyType)
-		for _, id := range b.Returns {
-			a.store.Put(id, j.id, agentError(pyType, msg), true)
-		}
-	}
-	// stopped reports a task that must not go on: its job ended, or it was
-	// cancelled (its returns then say so).
-	stopped := func() bool {
-		if ctx.Err() == nil {
-			return false
-		}
-		if j.ctx.Err() == nil {
-			fail("TaskCancelledError", cancelledMessage(ctl))
-		}
-		return true
-	}
-	a.recordTask(j, b, taskPendingArgs, "", 0, "")
-	if err := a.ensureAll(ctx, j.id, b.Deps); err != nil {
-		stopped()
+// taskRun is a submitted task on the node that owns it, from its
+// submission to its results.
+type taskRun struct {
+	a     *Agent
+	ctx   context.Context
+	ctl   *taskCtl
+	j     *job
+	b     *taskBody
+	parts [][]byte
+	// attempt counts the runs lost to crashed workers or retried errors.
+	attempt int
+}
+
+// run waits for the task's arguments, then runs attempts until one is
+// final.
+func (r *taskRun) run() {
+	if err := r.a.ensureAll(r.ctx, r.j.id, r.b.Deps); err != nil {
+		r.stopped()
+		r.finish()
 		return
 	}
-	for ; ; attempt++ {
-		a.recordTask(j, b, taskPendingNode, "", attempt, "")
-		node, err := a.acquireTaskLease(ctx, j, b.Resources, b.affinity, b.TaskID)
+	r.attempts()
+}
+
+// attempts leases the task's resources, runs it and stores its results,
+// retrying a crashed worker up to max_retries.
+func (r *taskRun) attempts() {
+	defer r.finish()
+	a, j, b := r.a, r.j, r.b
+	for ; ; r.attempt++ {
+		a.recordTask(j, b, taskPendingNode, "", r.attempt, "")
+		node, err := a.acquireTaskLease(r.ctx, j, b.Resources, b.affinity, b.TaskID)
 		if err != nil {
-			if !stopped() && j.ctx.Err() == nil {
-				fail("RaySystemError", fmt.Sprintf("scheduling task %s failed: %v", b.Name, err))
+			if !r.stopped() && j.ctx.Err() == nil {
+				r.fail("RaySystemError", fmt.Sprintf("scheduling task %s failed: %v", b.Name, err))
 			}
 			return
 		}
-		if !a.startRunning(ctl, node.nodeID) {
-			a.releaseTaskLease(j, b.Resources, b.affinity, node)
-			fail("TaskCancelledError", cancelledMessage(ctl))
+		if !r.begin(node) {
 			return
 		}
-		b.LeaseID = node.id
-		a.recordTask(j, b, taskRunning, node.nodeID, attempt, "")
 		var reply *corewire.Message
 		if node.nodeID == a.opts.NodeID {
-			reply, err = a.executeLocal(j.ctx, j, b, parts)
+			reply, err = a.executeLocal(j.ctx, j, b, r.parts)
 		} else {
-			reply, err = a.executeRemote(j.ctx, node.nodeID, j, b, parts)
+			reply, err = a.executeRemote(j.ctx, node.nodeID, j, b, r.parts)
 		}
-		cancelled := a.stopRunning(ctl)
-		a.releaseTaskLease(j, b.Resources, b.affinity, node)
-		if j.ctx.Err() != nil {
+		if !r.end(node, reply, err) {
 			return
 		}
-		retriesLeft := b.MaxRetries < 0 || attempt < b.MaxRetries
-		if cancelled && (err != nil || appError(reply)) {
-			fail("TaskCancelledError", cancelledMessage(ctl))
-			return
-		}
-		if cancelled {
-			retriesLeft = false
-		}
-		if isEnvSetupError(err) {
-			// Building the env again would fail the same way.
-			fail(envSetupErrorType, err.Error())
-			return
-		}
-		if err != nil {
-			if retriesLeft {
-				a.opts.Logger.Info("Retrying a task whose worker died", "task", b.Name, "attempt", attempt+1, "reason", err.Error())
-				continue
-			}
-			fail("WorkerCrashedError", fmt.Sprintf("The worker died unexpectedly while executing task %s: %v", b.Name, err))
-			return
-		}
-		var rb struct {
-			Errors    []bool `json:"errors"`
-			AppError  bool   `json:"app_error"`
-			Retryable bool   `json:"retryable"`
-		}
-		if err := reply.Decode(&rb); err != nil || len(reply.Parts) != len(b.Returns) || len(rb.Errors) != len(b.Returns) {
-			fail("RaySystemError", fmt.Sprintf("task %s: the worker's reply does not match its %d return values", b.Name, len(b.Returns)))
-			return
-		}
-		if rb.AppError && b.RetryExceptions && retriesLeft && (b.RetryExceptionTypes == "" || rb.Retryable) {
-			a.opts.Logger.V(1).Info("Retrying a task that raised", "task", b.Name, "attempt", attempt+1)
-			continue
-		}
-		state, errType := taskFinished, ""
-		if rb.AppError {
-			state, errType = taskFailed, "TASK_EXECUTION_EXCEPTION"
-		}
-		a.recordTask(j, b, state, "", attempt, errType)
-		for i, id := range b.Returns {
-			a.store.Put(id, j.id, reply.Parts[i], rb.Errors[i])
-		}
-		return
 	}
+}
+
+// startNow runs the task's first attempt without a goroutine, on the
+// submitter's connection reader, when nothing has to wait: its arguments
+// are in the store, a lease of its shape on this node is idle and so is a
+// worker of its environment. The worker's reply then completes the task
+// on that worker connection's reader. false means nothing was started.
+func (r *taskRun) startNow() bool {
+	a, j, b := r.a, r.j, r.b
+	if !a.depsReady(b.Deps) {
+		return false
+	}
+	node := a.tryTaskLease(j, b.Resources, b.affinity)
+	if node == nil {
+		return false
+	}
+	w := a.pool.tryAcquire(j, b.EnvVars, b.Pip)
+	if w == nil {
+		a.releaseTaskLease(j, b.Resources, b.affinity, node)
+		return false
+	}
+	a.recordTask(j, b, taskPendingNode, "", 0, "")
+	if !r.begin(node) {
+		a.pool.release(w)
+		r.finish()
+		return true
+	}
+	w.setRunning(b)
+	done := func(reply *corewire.Message, err error) {
+		w.setRunning(nil)
+		var re *corewire.RemoteError
+		if err != nil && !errors.As(err, &re) {
+			w.kill()
+		} else {
+			a.pool.release(w)
+		}
+		if r.end(node, reply, err) {
+			r.attempt++
+			go r.attempts()
+			return
+		}
+		r.finish()
+	}
+	if err := w.conn.StartFunc(taskExecuteMessage(j, b, r.parts), done); err != nil {
+		done(nil, err)
+	}
+	return true
+}
+
+// finish forgets the task once it is final.
+func (r *taskRun) finish() {
+	r.ctl.cancel()
+	r.a.untrackTask(r.ctl)
+}
+
+// fail stores an error as each of the task's results.
+func (r *taskRun) fail(pyType, msg string) {
+	r.a.recordTask(r.j, r.b, taskFailed, "", r.attempt, pyType)
+	for _, id := range r.b.Returns {
+		r.a.store.Put(id, r.j.id, agentError(pyType, msg), true)
+	}
+}
+
+// stopped reports a task that must not go on: its job ended, or it was
+// cancelled (its returns then say so).
+func (r *taskRun) stopped() bool {
+	if r.ctx.Err() == nil {
+		return false
+	}
+	if r.j.ctx.Err() == nil {
+		r.fail("TaskCancelledError", cancelledMessage(r.ctl))
+	}
+	return true
+}
+
+// begin starts an attempt on the leased node; false when the task was
+// cancelled meanwhile (its results then say so).
+func (r *taskRun) begin(node *leased) bool {
+	a, j, b := r.a, r.j, r.b
+	if !a.startRunning(r.ctl, node.nodeID) {
+		a.releaseTaskLease(j, b.Resources, b.affinity, node)
+		r.fail("TaskCancelledError", cancelledMessage(r.ctl))
+		return false
+	}
+	b.LeaseID = node.id
+	a.recordTask(j, b, taskRunning, node.nodeID, r.attempt, "")
+	return true
+}
+
+// end takes an attempt's outcome: it gives the lease back and stores the
+// results, or reports that another attempt follows.
+func (r *taskRun) end(node *leased, reply *corewire.Message, err error) (again bool) {
+	a, j, b, ctl := r.a, r.j, r.b, r.ctl
+	cancelled := a.stopRunning(ctl)
+	a.releaseTaskLease(j, b.Resources, b.affinity, node)
+	if j.ctx.Err() != nil {
+		return false
+	}
+	retriesLeft := b.MaxRetries < 0 || r.attempt < b.MaxRetries
+	if cancelled && (err != nil || appError(reply)) {
+		r.fail("TaskCancelledError", cancelledMessage(ctl))
+		return false
+	}
+	if cancelled {
+		retriesLeft = false
+	}
+	if isEnvSetupError(err) {
+		// Building the env again would fail the same way.
+		r.fail(envSetupErrorType, err.Error())
+		return false
+	}
+	if err != nil {
+		if retriesLeft {
+			a.opts.Logger.Info("Retrying a task whose worker died", "task", b.Name, "attempt", r.attempt+1, "reason", err.Error())
+			return true
+		}
+		r.fail("WorkerCrashedError", fmt.Sprintf("The worker died unexpectedly while executing task %s: %v", b.Name, err))
+		return false
+	}
+	var rb struct {
+		Errors    []bool `json:"errors"`
+		AppError  bool   `json:"app_error"`
+		Retryable bool   `json:"retryable"`
+	}
+	if err := reply.Decode(&rb); err != nil || len(reply.Parts) != len(b.Returns) || len(rb.Errors) != len(b.Returns) {
+		r.fail("RaySystemError", fmt.Sprintf("task %s: the worker's reply does not match its %d return values", b.Name, len(b.Returns)))
+		return false
+	}
+	if rb.AppError && b.RetryExceptions && retriesLeft && (b.RetryExceptionTypes == "" || rb.Retryable) {
+		a.opts.Logger.V(1).Info("Retrying a task that raised", "task", b.Name, "attempt", r.attempt+1)
+		return true
+	}
+	state, errType := taskFinished, ""
+	if rb.AppError {
+		state, errType = taskFailed, "TASK_EXECUTION_EXCEPTION"
+	}
+	a.recordTask(j, b, state, "", r.attempt, errType)
+	for i, id := range b.Returns {
+		a.store.Put(id, j.id, reply.Parts[i], rb.Errors[i])
+	}
+	return false
 }
 
 // appError reports a worker reply that carries the task's exception.
@@ -201,15 +297,10 @@ func (a *Agent) executeLocal(ctx context.Context, j *job, b *taskBody, parts [][
 		return nil, err
 	}
 	w.setRunning(b)
-	defer w.setRunning(nil)
-	reply, err := w.conn.Call(&corewire.Message{
-		Header: corewire.Header{Op: "execute", Body: corewire.JSON(map[string]any{
-			"kind": "task", "task_id": b.TaskID, "job": j.id, "name": b.Name, "fn_id": b.FnID,
-			"num_returns": len(b.Returns), "namespace": j.namespace, "resources": b.Resources,
-			"retry_exception_types": b.RetryExceptionTypes,
-		})},
-		Parts: parts,
-	})
+	reply, err := w.conn.Call(taskExecuteMessage(j, b, parts))
+	// Not running before the worker goes back to the pool, where the next
+	// task marks it as its own.
+	w.setRunning(nil)
 	if err != nil {
 		var re *corewire.RemoteError
 		if errors.As(err, &re) {
@@ -221,6 +312,18 @@ func (a *Agent) executeLocal(ctx context.Context, j *job, b *taskBody, parts [][
 	}
 	a.pool.release(w)
 	return reply, nil
+}
+
+// taskExecuteMessage asks a worker to run task b of j.
+func taskExecuteMessage(j *job, b *taskBody, parts [][]byte) *corewire.Message {
+	return &corewire.Message{
+		Header: corewire.Header{Op: "execute", Body: corewire.JSON(&executeBody{
+			Kind: "task", TaskID: b.TaskID, Job: j.id, Name: b.Name, FnID: b.FnID,
+			NumReturns: len(b.Returns), Namespace: j.namespace, Resources: b.Resources,
+			RetryExceptionTypes: b.RetryExceptionTypes,
+		})},
+		Parts: parts,
+	}
 }
 
 // executeRemote runs a task on the node its lease landed on, sending the

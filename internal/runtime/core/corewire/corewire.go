@@ -155,10 +155,12 @@ type pending struct {
 	fn func(*Message, error)
 }
 
-// Inline makes notifications of these ops run on the reading goroutine, one
+// Inline makes messages of these ops run on the reading goroutine, one
 // after the other: they keep the order the peer sent them in, and a later
-// request on the connection sees their effect. Their handlers must be
-// quick. Call it before Serve.
+// request on the connection sees their effect, with no goroutine started
+// per message. Their handlers must be quick and never block: a request
+// whose answer must wait is answered later, from elsewhere, by returning
+// ErrLater and calling Answer. Call it before Serve.
 func (c *Conn) Inline(ops ...string) {
 	if c.inline == nil {
 		c.inline = map[string]bool{}
@@ -203,7 +205,7 @@ func (c *Conn) Serve() error {
 			}
 			continue
 		}
-		if m.ID == 0 && c.inline[m.Op] {
+		if c.inline[m.Op] {
 			c.answer(m)
 			continue
 		}
@@ -211,10 +213,23 @@ func (c *Conn) Serve() error {
 	}
 }
 
+// ErrLater is what a handler returns for a request it answers later with
+// Answer.
+var ErrLater = errors.New("corewire: the request is answered later")
+
 func (c *Conn) answer(req *Message) {
 	resp, err := c.handler(c, req)
+	if errors.Is(err, ErrLater) {
+		return
+	}
+	c.Answer(req, resp, err)
+}
+
+// Answer sends the reply to req: resp (may be nil), or err as an error
+// reply, where a *RemoteError keeps its type. It does nothing for a
+// notification, which nobody waits for.
+func (c *Conn) Answer(req *Message, resp *Message, err error) {
 	if req.ID == 0 {
-		// A notification: nobody waits for an answer.
 		return
 	}
 	if resp == nil {

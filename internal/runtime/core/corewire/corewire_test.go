@@ -172,3 +172,69 @@ func TestStartFuncDeliversRepliesErrorsAndTheEnd(t *testing.T) {
 		t.Fatalf("StartFunc on a closed connection = %v", err)
 	}
 }
+
+func TestInlineRequestsAnsweredLaterKeepTheirIDs(t *testing.T) {
+	a, b := net.Pipe()
+	waiting := make(chan *Message, 2)
+	server := NewConn(a, func(c *Conn, m *Message) (*Message, error) {
+		switch m.Op {
+		case "later":
+			waiting <- m
+			return nil, ErrLater
+		case "now":
+			return &Message{Parts: [][]byte{[]byte("now")}}, nil
+		}
+		return nil, &RemoteError{Type: "ValueError", Message: "unknown op " + m.Op}
+	})
+	server.Inline("later", "now")
+	client := NewConn(b, func(*Conn, *Message) (*Message, error) { return nil, nil })
+	go func() { _ = server.Serve() }()
+	go func() { _ = client.Serve() }()
+	defer client.Close()
+
+	first, err := client.Start(&Message{Header: Header{Op: "later"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := client.Start(&Message{Header: Header{Op: "later"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The handler ran on the reading goroutine and returned: an inline
+	// request after them is answered while they wait.
+	if r, err := client.Call(&Message{Header: Header{Op: "now"}}); err != nil || string(r.Parts[0]) != "now" {
+		t.Fatalf("now = %v, %v", r, err)
+	}
+	m1, m2 := <-waiting, <-waiting
+	// Answered in the other order, each reply finds its own caller.
+	server.Answer(m2, nil, &RemoteError{Type: "GetTimeoutError", Message: "late"})
+	server.Answer(m1, &Message{Parts: [][]byte{[]byte("one")}}, nil)
+	if r, err := first(); err != nil || string(r.Parts[0]) != "one" {
+		t.Fatalf("first = %v, %v", r, err)
+	}
+	var re *RemoteError
+	if _, err := second(); !errors.As(err, &re) || re.Type != "GetTimeoutError" {
+		t.Fatalf("second = %v, want a GetTimeoutError reply", err)
+	}
+}
+
+// BenchmarkMessageWriteRead is one request through the codec both ways, as
+// every core call makes it.
+func BenchmarkMessageWriteRead(b *testing.B) {
+	body := JSON(map[string]any{"kind": "actor_call", "task_id": "0123456789abcdef0123456789abcdef0123456789abcdef01234567", "job": "01020304", "method": "noop", "num_returns": 1, "namespace": "ns"})
+	args := bytes.Repeat([]byte{1}, 40)
+	var buf bytes.Buffer
+	r := bufio.NewReader(&buf)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		buf.Reset()
+		r.Reset(&buf)
+		m := &Message{Header: Header{ID: uint64(i + 1), Op: "execute", Body: body}, Parts: [][]byte{args}}
+		if err := Write(&buf, m); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Read(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
