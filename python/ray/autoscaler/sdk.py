@@ -14,16 +14,15 @@ default, on that host or on 127.0.0.1.
 
 import json
 import numbers
-import os
 import urllib.error
 import urllib.request
 
 from ray._private import auth
+from ray._private.dashboard_address import dashboard_url
 
 __all__ = ["request_resources"]
 
 _PATH = "/api/autoscaler/request_resources"
-_DEFAULT_DASHBOARD_PORT = 8265
 _TIMEOUT_S = 30
 
 
@@ -76,31 +75,4 @@ def _post(base, body):
 
 
 def _dashboard_url():
-    explicit = os.environ.get("RAY_API_SERVER_ADDRESS", "").strip()
-    if explicit:
-        return explicit.rstrip("/")
-    address = os.environ.get("RAY_ADDRESS", "").strip()
-    if address.startswith(("http://", "https://")):
-        return address.rstrip("/")
-    if not address or address == "auto":
-        address = _connected_gcs_address() or ""
-    if address.startswith("ray://"):
-        address = address[len("ray://"):]
-    host = address.rsplit(":", 1)[0] if address else "127.0.0.1"
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if ":" in host:
-        host = "[%s]" % host
-    return "http://%s:%d" % (host or "127.0.0.1", _DEFAULT_DASHBOARD_PORT)
-
-
-def _connected_gcs_address():
-    """The GCS address ``ray.init`` connected this process to, if it did."""
-    try:
-        from ray._private import worker
-    except ImportError:
-        return None
-    w = getattr(worker, "global_worker", None)
-    if w is None or not w.connected:
-        return None
-    return w.gcs_address
+    return dashboard_url(None)

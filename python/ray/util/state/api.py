@@ -9,13 +9,13 @@ that host or on 127.0.0.1. A dashboard on another port needs its ``http://`` add
 
 import json
 import numbers
-import os
 import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
 
 from ray._private import auth
+from ray._private.dashboard_address import dashboard_url
 from ray.util.state.common import (
     DEFAULT_LIMIT,
     DEFAULT_RPC_TIMEOUT,
@@ -29,7 +29,6 @@ from ray.util.state.common import (
 )
 from ray.util.state.exception import RayStateApiException, ServerUnavailable
 
-_DEFAULT_DASHBOARD_PORT = 8265
 _PREDICATES = ("=", "!=")
 # The server gets less time than the client waits, so that a partial answer
 # (some node agents too slow) arrives before the client gives up, as Ray does.
@@ -55,37 +54,7 @@ _ID_COLUMNS = {
 }
 
 
-def _dashboard_url(address):
-    if address is None:
-        address = os.environ.get("RAY_API_SERVER_ADDRESS", "").strip() or None
-    if address is None:
-        address = os.environ.get("RAY_ADDRESS", "").strip() or None
-    if not isinstance(address, (str, type(None))):
-        raise TypeError("address should be a str, not %s" % type(address).__name__)
-    if address and address.startswith(("http://", "https://")):
-        return address.rstrip("/")
-    if not address or address == "auto":
-        address = _connected_gcs_address() or ""
-    if address.startswith("ray://"):
-        address = address[len("ray://"):]
-    host = address.rsplit(":", 1)[0] if address else "127.0.0.1"
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if ":" in host:
-        host = "[%s]" % host
-    return "http://%s:%d" % (host or "127.0.0.1", _DEFAULT_DASHBOARD_PORT)
-
-
-def _connected_gcs_address():
-    """The GCS address ``ray.init`` connected this process to, if it did."""
-    try:
-        from ray._private import worker
-    except ImportError:
-        return None
-    w = getattr(worker, "global_worker", None)
-    if w is None or not w.connected:
-        return None
-    return w.gcs_address
+_dashboard_url = dashboard_url
 
 
 def _check_int(name, value):
