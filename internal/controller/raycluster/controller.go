@@ -41,6 +41,8 @@ type Reconciler struct {
 	// serviceExp remembers the Services created and not yet in the cache (one group per
 	// cluster), so that a reconcile running before their watch events does not create them again.
 	serviceExp *expectations
+	// statusWrites keeps reconciles off a cached RayCluster older than the last status write.
+	statusWrites *statusWrites
 	// secretWaits watches, by name, the users' Secrets that clusters wait for (nil until
 	// SetupWithManager).
 	secretWaits *namedwatch.Watcher
@@ -64,7 +66,7 @@ var _ reconcile.Reconciler = (*Reconciler)(nil)
 func New(c client.Client, cfg Config, deps reconcilekit.Deps, opts ...Option) (*Reconciler, error) {
 	cfg = cfg.withDefaults()
 	r := &Reconciler{client: c, cfg: cfg, random: rand.Reader, exp: newExpectations(cfg.ExpectationTimeout),
-		serviceExp: newExpectations(cfg.ExpectationTimeout)}
+		serviceExp: newExpectations(cfg.ExpectationTimeout), statusWrites: newStatusWrites(cfg.ExpectationTimeout)}
 	r.Deps = deps.WithDefaults(cfg.Settings)
 	for _, o := range opts {
 		o(r)
@@ -136,6 +138,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if apierrors.IsNotFound(err) {
 			r.exp.forget(req.NamespacedName)
 			r.serviceExp.forget(req.NamespacedName)
+			r.statusWrites.forget(req.NamespacedName)
 			if r.secretWaits != nil {
 				r.secretWaits.Forget(req.NamespacedName)
 			}
@@ -147,6 +150,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	if managedByExternalController(cluster) {
 		return ctrl.Result{}, nil
+	}
+	if r.statusWrites.stale(req.NamespacedName, cluster.ResourceVersion, r.Clock.Now()) {
+		// The cache has not caught up with our last status write (whose watch event the
+		// predicates drop): one read instead of a status patch doomed to a 409 and a retry.
+		if err := r.reader.Get(ctx, req.NamespacedName, cluster); err != nil {
+			if apierrors.IsNotFound(err) {
+				// Deleted since: the cache's delete event reconciles it.
+				return ctrl.Result{}, nil
+			}
+			return ctrl.Result{}, fmt.Errorf("reading RayCluster past the cache after a status write: %w", err)
+		}
 	}
 	s, err := r.newScope(ctx, cluster)
 	if err != nil {
@@ -185,6 +199,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			if err := r.client.Status().Patch(ctx, cluster, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 				return ctrl.Result{}, errors.Join(reconcileErr, fmt.Errorf("patching RayCluster status: %w", err))
 			}
+			r.statusWrites.wrote(s.key, before.ResourceVersion, s.now)
 		}
 	}
 	// One event for everything this reconcile created at start-up (KubeRay writes one per
