@@ -207,7 +207,18 @@ func (a *Agent) cancelActorCall(m *corewire.Message) (*corewire.Message, error) 
 		// A request, not a notification: the process has recorded the
 		// cancel before ray.cancel returns, so a call it already holds can
 		// no longer start even if its reader is slow to run.
-		if _, err := live.conn.Call(&corewire.Message{Header: corewire.Header{Op: "cancel", Body: corewire.JSON(map[string]string{"task_prefix": b.TaskID})}}); err != nil && !errors.Is(err, corewire.ErrClosed) {
+		// Bounded: a process stuck holding Python's GIL never answers.
+		acked := make(chan error, 1)
+		req := &corewire.Message{Header: corewire.Header{Op: "cancel", Body: corewire.JSON(map[string]string{"task_prefix": b.TaskID})}}
+		err := live.conn.StartFunc(req, func(_ *corewire.Message, err error) { acked <- err })
+		if err == nil {
+			select {
+			case err = <-acked:
+			case <-time.After(10 * time.Second):
+				return nil, fmt.Errorf("cancelling actor call %s: the actor's process did not take the cancel within 10s (is it blocked in native code holding the GIL?); the call may still run", b.TaskID)
+			}
+		}
+		if err != nil && !errors.Is(err, corewire.ErrClosed) {
 			return nil, fmt.Errorf("cancelling actor call %s: %w", b.TaskID, err)
 		}
 	}
