@@ -57,3 +57,27 @@ class ObjectRef:
                 fut.set_exception(e)
         threading.Thread(target=run, daemon=True).start()
         return fut
+
+
+class DirectRef(ObjectRef):
+    """The return of a direct actor call: its value comes back into this
+    process (ray._private.direct) and stays here until the ref escapes.
+    Pickling it (an argument, a value nested in another, ray.put) first
+    makes the value available in the node agent's store under the same id;
+    the other side gets a plain ObjectRef."""
+
+    __slots__ = ("_calls",)
+
+    def __init__(self, object_id, owner, actor_call, calls):
+        super().__init__(object_id, owner, actor_call)
+        self._calls = calls
+
+    def __reduce__(self):
+        self._calls.promote(self._id)
+        return (ObjectRef, (self._id, self._owner))
+
+    def __del__(self):
+        try:
+            self._calls.release(self._id)
+        except Exception:  # noqa: BLE001 - at interpreter exit the module may be gone
+            pass

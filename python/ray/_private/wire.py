@@ -14,6 +14,7 @@ import select
 import socket
 import struct
 import threading
+import time
 
 _PREFIX = struct.Struct(">II")
 # One compact encoder for every header: json.dumps builds a new one per
@@ -77,9 +78,20 @@ class Connection:
     on_close() runs once when the connection ends.
     """
 
-    def __init__(self, path, on_request, on_close=None):
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.connect(path)
+    def __init__(self, path, on_request, on_close=None, sock=None, on_idle=None):
+        # sock: a connected socket to use instead of connecting to path
+        # (an actor process serving a caller directly).
+        if sock is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(path)
+            except OSError:
+                sock.close()
+                raise
+        self._sock = sock
+        # on_idle runs on the connection's own thread every few
+        # milliseconds: work that must not cost a wake-up of its own.
+        self._on_idle = on_idle
         self._wlock = threading.Lock()
         self._ids = itertools.count(1)
         # _cond guards _pending, _reading (a thread holds the reading role)
@@ -152,6 +164,22 @@ class Connection:
             raise RemoteError(header.get("error_type", ""), header["error"])
         return header.get("body"), parts
 
+    def start(self, op, body, parts, on_reply):
+        """Sends a request without waiting: on_reply(header, parts) runs
+        on whichever thread reads its reply, or on_reply(None, ()) once
+        the connection ends first. It must be quick and not block."""
+        ident = next(self._ids)
+        with self._cond:
+            if self._closed:
+                raise ConnectionClosed("the connection is closed")
+            self._pending[ident] = on_reply
+        try:
+            self._send({"id": ident, "op": op, "body": body}, parts)
+        except ConnectionClosed:
+            with self._cond:
+                self._pending.pop(ident, None)
+            raise
+
     def notify(self, op, body, parts=()):
         """Sends a request that gets no reply."""
         self._send({"op": op, "body": body}, parts)
@@ -180,6 +208,40 @@ class Connection:
                     return
                 self._reading = True
             self._lead(done, block=True)
+
+    def pump_until(self, done, deadline):
+        """pump, giving up at deadline (time.monotonic()); returns done()."""
+        cond = self._cond
+        while True:
+            with cond:
+                while not done() and self._reading and not self._closed:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    cond.wait(remaining)
+                if done() or self._closed:
+                    return done()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._reading = True
+            try:
+                ready = self._rend > self._rstart or select.select([self._sock], [], [], remaining)[0]
+            except (OSError, ValueError):
+                ready = True  # the read that follows reports it
+            if ready:
+                self._lead(done, block=False)
+            else:
+                with cond:
+                    self._reading = False
+                    cond.notify_all()
+
+    def fileno(self):
+        return self._sock.fileno()
+
+    def buffered(self):
+        """Whether read input waits in the buffer (select does not see it)."""
+        return self._rend > self._rstart
 
     def poll(self):
         """Handles what has arrived, without waiting for more: a worker
@@ -211,8 +273,13 @@ class Connection:
         if header.get("reply"):
             with self._cond:
                 slot = self._pending.pop(header.get("id"), None)
-                if slot is not None:
+                if slot is not None and not callable(slot):
                     slot[0] = (header, parts)
+                    self._cond.notify_all()
+                    return
+            if slot is not None:
+                slot(header, parts)
+                with self._cond:
                     self._cond.notify_all()
             return
         self._on_request(self, header, parts)
@@ -233,6 +300,11 @@ class Connection:
         # A separate Event: waking this thread on every reply would cost the
         # hand-off the reading role saves.
         while not self._ended.wait(_IDLE_POLL):
+            if self._on_idle is not None:
+                try:
+                    self._on_idle()
+                except Exception:  # noqa: BLE001 - the hook's failure must not end the reader
+                    pass
             with self._cond:
                 if self._reading or self._closed:
                     continue
@@ -307,9 +379,15 @@ class Connection:
             if self._closed:
                 return
             self._closed = True
-            self._pending = {}
+            pending, self._pending = self._pending, {}
             self._cond.notify_all()
         self._ended.set()
+        for slot in pending.values():
+            if callable(slot):
+                try:
+                    slot(None, ())
+                except Exception:  # noqa: BLE001 - every waiter must hear of the end
+                    pass
         if self._on_close is not None:
             self._on_close()
 
@@ -324,3 +402,22 @@ class Connection:
         except OSError:
             pass
         self._sock.close()
+
+
+def wait_readable(conns, timeout):
+    """Handles what arrives on any of conns, waiting up to timeout seconds
+    for something to: a caller waiting on several actors' direct
+    connections at once."""
+    live = [c for c in conns if not c.closed]
+    if not live:
+        return
+    for c in live:
+        if c.buffered():
+            c.poll()
+            return
+    try:
+        ready = select.select(live, [], [], max(timeout, 0))[0]
+    except (OSError, ValueError):
+        ready = live
+    for c in ready:
+        c.poll()

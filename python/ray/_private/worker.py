@@ -20,6 +20,7 @@ import cloudpickle
 
 from ray import exceptions
 from ray._private import wire
+from ray._private.direct import DirectCalls
 from ray._private.object_ref import ObjectRef, new_id
 from ray._private.runtime_env import pip_spec
 
@@ -52,6 +53,8 @@ class Worker:
         self.log_to_driver = True
         self.lock = threading.RLock()
         self.on_request = None
+        # Direct actor calls of this process and their values.
+        self.direct = DirectCalls(self)
 
     @property
     def connected(self):
@@ -366,6 +369,10 @@ def shutdown(_exiting_interpreter=False):
                     pass
             w.conn.close()
             w.conn = None
+        for r in list(w.direct.routes.values()):
+            if r.conn is not None:
+                r.conn.close()
+        w.direct = DirectCalls(w)
         if w.local_head is not None:
             w.local_head.stop()
             w.local_head = None
@@ -502,6 +509,8 @@ def get(object_refs, *, timeout=None):
             raise TypeError(f"Attempting to call `get` on the value {r!r}, which is not an ray.ObjectRef.")
     if not refs:
         return []
+    if w.direct.active():
+        return _get_mixed(w, refs, single, timeout)
     body, parts = w.call("get", {"object_ids": [r.hex() for r in refs], "owners": [r._owner for r in refs],
                                  "job": w.job(), "timeout_ms": _timeout_ms(timeout)})
     values = []
@@ -510,6 +519,74 @@ def get(object_refs, *, timeout=None):
             raise decode_error(data)
         values.append(deserialize(data))
     return values[0] if single else values
+
+
+def _deadline(timeout):
+    if timeout is None:
+        return None
+    _timeout_ms(timeout)  # validates it
+    return time.monotonic() + timeout
+
+
+def _remaining_ms(deadline):
+    if deadline is None:
+        return -1
+    return max(0, int((deadline - time.monotonic()) * 1000))
+
+
+def _get_mixed(w, refs, single, timeout):
+    """get over refs some of which are direct calls' returns: those are
+    read from this process, the rest from the agent."""
+    dc = w.direct
+    deadline = _deadline(timeout)
+    mine = [r._id for r in refs if dc.is_direct(r._id)]
+    if not dc.wait_all(mine, deadline):
+        raise exceptions.GetTimeoutError("Get timed out: some object(s) not ready.")
+    results = {}
+    for i in mine:
+        v = dc.value(i)
+        if v is not None:
+            results[i] = (v[0], v[1])
+    rest = [r for r in refs if r._id not in results]
+    if rest:
+        body, parts = w.call("get", {"object_ids": [r.hex() for r in rest], "owners": [r._owner for r in rest],
+                                     "job": w.job(), "timeout_ms": _remaining_ms(deadline)})
+        for r, data, is_err in zip(rest, parts, body["errors"]):
+            results[r._id] = (data, is_err)
+    values = []
+    for r in refs:
+        data, is_err = results[r._id]
+        if is_err:
+            raise decode_error(data)
+        values.append(deserialize(data))
+    return values[0] if single else values
+
+
+def _wait_mixed(w, object_refs, num_returns, timeout):
+    """wait over refs some of which are direct calls' returns: those are
+    watched on their connections, the agent asked about the rest."""
+    dc = w.direct
+    deadline = _deadline(timeout)
+    agent_idx = [i for i, r in enumerate(object_refs) if not dc.is_direct(r._id)]
+    while True:
+        ready = {i for i, r in enumerate(object_refs) if dc.value(r._id) is not None}
+        conns = dc.pending_conns([r._id for r in object_refs])
+        need = num_returns - len(ready)
+        if agent_idx and need > 0:
+            ms = 0 if conns else _remaining_ms(deadline)
+            body, _ = w.call("wait", {"object_ids": [object_refs[i].hex() for i in agent_idx],
+                                      "owners": [object_refs[i]._owner for i in agent_idx], "job": w.job(),
+                                      "num_returns": min(need, len(agent_idx)), "timeout_ms": ms})
+            ready.update(agent_idx[j] for j in body["ready"] or ())
+        left = None if deadline is None else deadline - time.monotonic()
+        if len(ready) >= num_returns or not conns or (left is not None and left <= 0):
+            break
+        # With objects of the agent's to watch too, it is asked again soon.
+        slice_ = 0.01 if agent_idx else 0.05
+        wire.wait_readable(conns, slice_ if left is None else min(left, slice_))
+    ready_idx = set(sorted(ready)[:num_returns])
+    return ([r for i, r in enumerate(object_refs) if i in ready_idx],
+            [r for i, r in enumerate(object_refs) if i not in ready_idx])
 
 
 def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
@@ -528,6 +605,8 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
         raise ValueError("num_returns cannot be greater than the number of objects provided to ray.wait.")
     if not object_refs:
         return [], []
+    if w.direct.active():
+        return _wait_mixed(w, object_refs, num_returns, timeout)
     body, _ = w.call("wait", {"object_ids": [r.hex() for r in object_refs], "owners": [r._owner for r in object_refs],
                               "job": w.job(), "num_returns": num_returns,
                               "timeout_ms": _timeout_ms(timeout)})
@@ -551,6 +630,8 @@ def cancel(object_ref, *, force=False, recursive=True):
     if object_ref._actor_call:
         if force:
             raise ValueError("force=True is not supported for actor tasks.")
+        if w.direct.cancel(object_ref._id):
+            return
         # A queued call is dropped, a running async one cancelled; a running
         # sync one finishes (Ray does not interrupt those either).
         w.call("cancel_actor_call", {"actor_id": object_ref._actor_call, "task_id": object_ref.hex()[:-8]})

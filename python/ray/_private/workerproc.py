@@ -7,6 +7,7 @@ import collections
 import concurrent.futures
 import json
 import os
+import select
 import signal
 import socket
 import sys
@@ -17,6 +18,7 @@ import cloudpickle
 
 import ray
 from ray import exceptions
+from ray._private import wire
 from ray._private import worker as state
 from ray._private.object_ref import ObjectRef
 
@@ -96,6 +98,19 @@ class Executor:
         # async ones by prefix.
         self.cancelled_calls = set()
         self.async_tasks = {}
+        # An actor's own socket, where callers on this node send calls
+        # directly (ray._private.direct), and their connections.
+        self.listener = None
+        self.direct_conns = set()
+        # Finished direct calls not yet reported to the agent (state API);
+        # the agent connection's own thread sends them in batches.
+        self.done_calls = collections.deque()
+        self.main_ident = threading.get_ident()
+        # Wakes the main thread waiting in select when another thread
+        # queued a call for it.
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
 
     def on_sigint(self, signum, frame):
         # Only a cancel of the task running now interrupts it.
@@ -126,26 +141,113 @@ class Executor:
             return
         body = header.get("body") or {}
         if body.get("kind") == "actor_call" and self.loop is not None:
-            asyncio.run_coroutine_threadsafe(self.run_async(header, parts), self.loop)
+            asyncio.run_coroutine_threadsafe(self.run_async(header, parts, conn), self.loop)
             return
         if body.get("kind") == "actor_call" and self.threads is not None:
-            self.threads.submit(self.execute, header, parts)
+            self.threads.submit(self.execute, header, parts, conn)
             return
-        self.queue.append((header, parts))
+        self.queue.append((header, parts, conn))
+        if self.listener is not None and threading.get_ident() != self.main_ident:
+            try:
+                os.write(self.wake_w, b"x")
+            except OSError:
+                pass  # full: the main thread is being woken anyway
 
     def serve(self):
         conn = self.w.conn
         pending = self.queue
         while True:
             if not pending:
-                conn.pump(lambda: bool(pending))
-                if not pending:
+                if self.listener is None:
+                    conn.pump(lambda: bool(pending))
+                else:
+                    self.wait_input()
+                if not pending and conn.closed:
                     # The agent closed the connection: the process ends with it.
                     os._exit(0)
+                if not pending:
+                    continue
             # A cancel that arrived behind this call is already there to see.
             conn.poll()
-            header, parts = pending.popleft()
-            self.execute(header, parts)
+            for dc in list(self.direct_conns):
+                dc.poll()
+            header, parts, from_conn = pending.popleft()
+            self.execute(header, parts, from_conn)
+
+    def listen(self):
+        """Serves callers on this node directly on a socket beside the
+        agent's; returns its path, or "" when there is none."""
+        path = os.path.join(os.path.dirname(os.environ.get("RAYK8S_CORE_SOCKET", "")), f"actor-{os.getpid()}.sock")
+        if len(path.encode()) > 100:
+            return ""  # past the length a Unix socket path may have
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        lst = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            lst.bind(path)
+            os.chmod(path, 0o600)
+            lst.listen(64)
+        except OSError:
+            lst.close()
+            return ""
+        lst.setblocking(False)
+        self.listener = lst
+        self.w.conn._on_idle = self.report_done
+        return path
+
+    def wait_input(self):
+        """The main thread's wait for calls: on the agent's connection,
+        the direct ones, new callers and the wake pipe at once."""
+        conns = [self.w.conn, *self.direct_conns]
+        for c in conns:
+            if c.buffered():
+                c.poll()
+                return
+        try:
+            ready = select.select([*conns, self.listener, self.wake_r], [], [])[0]
+        except (OSError, ValueError):
+            ready = conns
+        for x in ready:
+            if x is self.listener:
+                self.accept()
+            elif x is self.wake_r:
+                try:
+                    while os.read(self.wake_r, 4096):
+                        pass
+                except OSError:
+                    pass
+            else:
+                x.poll()
+
+    def accept(self):
+        try:
+            sock, _ = self.listener.accept()
+        except OSError:
+            return
+        sock.setblocking(True)
+        holder = []
+
+        def gone():
+            if holder:
+                self.direct_conns.discard(holder[0])
+        c = wire.Connection(None, self.on_request, on_close=gone, sock=sock)
+        holder.append(c)
+        self.direct_conns.add(c)
+
+    def record_direct(self, conn, body, name, error_type):
+        if conn is self.w.conn:
+            return
+        self.done_calls.append({"task_id": body.get("task_id"), "name": name, "job": body.get("job"),
+                                **({"error_type": error_type} if error_type else {})})
+
+    def report_done(self):
+        calls = []
+        while self.done_calls:
+            calls.append(self.done_calls.popleft())
+        if calls:
+            self.w.conn.notify("direct_done", {"calls": calls})
 
     def resolve(self, args, kwargs):
         refs = [a for a in args if isinstance(a, ObjectRef)] + [v for v in kwargs.values() if isinstance(v, ObjectRef)]
@@ -184,20 +286,27 @@ class Executor:
         if task is not None:
             task.cancel()
 
-    def cancelled_reply(self, header, name):
+    def cancelled_reply(self, header, name, conn):
         body = header["body"]
         n = max(body.get("num_returns", 1), 1)
         err = exceptions.TaskCancelledError(f"Task: TaskID({body.get('task_id')}) ({name}) was cancelled.")
         self.reply(header, {"errors": [True] * n, "app_error": True, "cancelled": True},
-                   [_ERR + cloudpickle.dumps(err)] * n)
+                   [_ERR + cloudpickle.dumps(err)] * n, conn)
+        self.record_direct(conn, body, name, "TASK_CANCELLED")
 
-    def reply(self, header, body, parts):
+    def reply(self, header, body, parts, conn=None):
+        if conn is None or conn is self.w.conn:
+            try:
+                self.w.conn.reply(header["id"], body, parts)
+            except Exception:  # noqa: BLE001 - the agent is gone; the process ends with it
+                os._exit(1)
+            return
         try:
-            self.w.conn.reply(header["id"], body, parts)
-        except Exception:  # noqa: BLE001 - the agent is gone; the process ends with it
-            os._exit(1)
+            conn.reply(header["id"], body, parts)
+        except Exception:  # noqa: BLE001 - a direct caller that left gets no answer
+            pass
 
-    def execute(self, header, parts):
+    def execute(self, header, parts, conn=None):
         body = header["body"]
         kind, n = body["kind"], max(body.get("num_returns", 1), 1)
         token_job = state.current_job.set(body.get("job"))
@@ -228,31 +337,39 @@ class Executor:
                 elif body.get("max_concurrency", 1) > 1:
                     self.threads = concurrent.futures.ThreadPoolExecutor(body["max_concurrency"])
                 out = [b""]
+                direct = self.listen()
+                self.current = None
+                self.reply(header, {"errors": [False], "direct_socket": direct}, out)
+                return
             else:
                 name = f"{type(self.actor).__name__}.{body['method']}"
                 prefix = body.get("task_id", "")[:-8]
                 if prefix in self.cancelled_calls:
                     self.cancelled_calls.discard(prefix)
-                    self.cancelled_reply(header, name)
+                    self.cancelled_reply(header, name, conn)
                     return
                 method = getattr(self.actor, body["method"])
                 args, kwargs = self.resolve(*state.deserialize(parts[0]))
                 out = self.results(name, body.get("num_returns", 1), method(*args, **kwargs))
             self.current = None
-            self.reply(header, {"errors": [False] * len(out)}, out)
+            self.reply(header, {"errors": [False] * len(out)}, out, conn)
+            if kind == "actor_call":
+                self.record_direct(conn, body, name, None)
         except KeyboardInterrupt:
             if self.cancel_requested is None or self.cancel_requested != body.get("task_id"):
                 raise
             self.current = None
             err = exceptions.TaskCancelledError(f"Task: TaskID({body.get('task_id')}) ({name}) was cancelled.")
             blob = _ERR + cloudpickle.dumps(err)
-            self.reply(header, {"errors": [True] * n, "app_error": True, "cancelled": True}, [blob] * n)
+            self.reply(header, {"errors": [True] * n, "app_error": True, "cancelled": True}, [blob] * n, conn)
         except Exception as e:  # noqa: BLE001 - user code raised: the caller gets it
             self.current = None
             blob = self.error_blob(name, e)
             msg = "".join(traceback.format_exception_only(type(e), e)).strip()
             self.reply(header, {"errors": [True] * n, "app_error": True, "message": msg,
-                                "retryable": _retryable(body, e)}, [blob] * n)
+                                "retryable": _retryable(body, e)}, [blob] * n, conn)
+            if kind == "actor_call":
+                self.record_direct(conn, body, name, "TASK_EXECUTION_EXCEPTION")
         finally:
             self.current = None
             self.cancel_requested = None
@@ -274,7 +391,7 @@ class Executor:
         threading.Thread(target=run, name="ray-actor-loop", daemon=True).start()
         ready.wait()
 
-    async def run_async(self, header, parts):
+    async def run_async(self, header, parts, conn=None):
         body = header["body"]
         n = max(body.get("num_returns", 1), 1)
         state.current_job.set(body.get("job"))
@@ -285,7 +402,7 @@ class Executor:
         prefix = body.get("task_id", "")[:-8]
         if prefix in self.cancelled_calls:
             self.cancelled_calls.discard(prefix)
-            self.cancelled_reply(header, name)
+            self.cancelled_reply(header, name, conn)
             return
         self.async_tasks[prefix] = asyncio.current_task()
         try:
@@ -296,12 +413,14 @@ class Executor:
             if asyncio.iscoroutine(result):
                 result = await result
             out = self.results(name, body.get("num_returns", 1), result)
-            self.reply(header, {"errors": [False] * len(out)}, out)
+            self.reply(header, {"errors": [False] * len(out)}, out, conn)
+            self.record_direct(conn, body, name, None)
         except asyncio.CancelledError:
             self.cancelled_calls.discard(prefix)
-            self.cancelled_reply(header, name)
+            self.cancelled_reply(header, name, conn)
         except Exception as e:  # noqa: BLE001 - user code raised: the caller gets it
-            self.reply(header, {"errors": [True] * n, "app_error": True}, [self.error_blob(name, e)] * n)
+            self.reply(header, {"errors": [True] * n, "app_error": True}, [self.error_blob(name, e)] * n, conn)
+            self.record_direct(conn, body, name, "TASK_EXECUTION_EXCEPTION")
         finally:
             self.async_tasks.pop(prefix, None)
 

@@ -103,6 +103,13 @@ type actor struct {
 	reason  string
 	// ready is closed once the actor is alive or dead.
 	ready chan struct{}
+	// direct is the Unix socket the live process serves callers on
+	// directly (empty: none); inflight counts calls this agent sent to the
+	// process that have not been answered. A caller switches to the direct
+	// socket only while nothing of the agent's is queued or in flight, so
+	// its calls keep their order.
+	direct   string
+	inflight int
 }
 
 func (a *Agent) newActor(info actorInfo, jobID string, owner bool, target string) *actor {
@@ -302,8 +309,9 @@ func (ac *actor) spawn(ctx context.Context, j *job, parts [][]byte) (crashed boo
 		return true, actorDied("The actor died unexpectedly before its constructor finished.")
 	}
 	var rb struct {
-		Errors  []bool `json:"errors"`
-		Message string `json:"message"`
+		Errors       []bool `json:"errors"`
+		Message      string `json:"message"`
+		DirectSocket string `json:"direct_socket"`
 	}
 	if err := reply.Decode(&rb); err != nil {
 		return false, err
@@ -314,6 +322,7 @@ func (ac *actor) spawn(ctx context.Context, j *job, parts [][]byte) (crashed boo
 	ac.mu.Lock()
 	if ac.w == w {
 		ac.live = w
+		ac.direct = rb.DirectSocket
 		ac.changedLocked()
 	}
 	ac.mu.Unlock()
@@ -327,6 +336,10 @@ func (ac *actor) watch(w *worker) {
 	<-w.exited
 	w.kill()
 	ac.mu.Lock()
+	if ac.w == w && ac.direct != "" {
+		ac.a.removeDirectSocket(ac.direct)
+		ac.direct = ""
+	}
 	if ac.dead || ac.w != w {
 		ac.mu.Unlock()
 		return
@@ -337,7 +350,7 @@ func (ac *actor) watch(w *worker) {
 		return
 	}
 	ac.restarts++
-	ac.w, ac.live = nil, nil
+	ac.w, ac.live, ac.direct = nil, nil, ""
 	ac.changedLocked()
 	ctx, j, parts, n := ac.ctx, ac.j, ac.initParts, ac.restarts
 	ac.mu.Unlock()
@@ -431,10 +444,14 @@ func (ac *actor) submit(c *actorCall) {
 	default:
 	}
 	ac.sending = true
+	ac.inflight++
 	ac.mu.Unlock()
 	err := w.conn.StartFunc(ac.executeMessage(c), ac.onReply(c))
 	ac.mu.Lock()
 	ac.sending = false
+	if err != nil {
+		ac.inflight--
+	}
 	if err != nil && !ac.dead {
 		// Not sent: the process is gone; the dispatcher waits out a restart.
 		ac.queue = append([]*actorCall{c}, ac.queue...)
@@ -473,10 +490,16 @@ func (ac *actor) send(call *actorCall) {
 			ac.failCall(call, reason)
 			return
 		}
+		ac.mu.Lock()
+		ac.inflight++
+		ac.mu.Unlock()
 		err := w.conn.StartFunc(ac.executeMessage(call), done)
 		if err == nil {
 			return
 		}
+		ac.mu.Lock()
+		ac.inflight--
+		ac.mu.Unlock()
 		// Not sent: the process is gone. Calls it already had fail; this
 		// one goes to the next process, if there is one.
 		<-w.exited
@@ -487,6 +510,9 @@ func (ac *actor) send(call *actorCall) {
 // connection's reading goroutine, so no goroutine per call waits for it.
 func (ac *actor) onReply(call *actorCall) func(*corewire.Message, error) {
 	return func(reply *corewire.Message, err error) {
+		ac.mu.Lock()
+		ac.inflight--
+		ac.mu.Unlock()
 		if err != nil {
 			if !ac.retry(call) {
 				ac.failCall(call, "The actor died unexpectedly before finishing this task.")

@@ -202,7 +202,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		// before any later request of the same caller is read. A get is
 		// answered by whoever stores its last object, with no goroutine
 		// of its own unless it must fetch or give back a lease.
-		c.Inline("submit_task", "actor_call", "get")
+		c.Inline("submit_task", "actor_call", "get", "actor_direct")
 		go func() {
 			_ = c.Serve()
 			a.disconnected(c)
@@ -357,6 +357,12 @@ func (a *Agent) dispatch(c *corewire.Conn, m *corewire.Message) (*corewire.Messa
 		return a.actorCall(m)
 	case "get_actor":
 		return a.getActor(m)
+	case "actor_direct":
+		return a.actorDirect(m)
+	case "expect":
+		return a.expect(m)
+	case "direct_done":
+		return a.directDone(m)
 	case "kill_actor":
 		return a.killActor(m)
 	case "demand":
@@ -492,6 +498,9 @@ func (a *Agent) demand() (*corewire.Message, error) {
 type putBody struct {
 	ObjectID string `json:"object_id"`
 	Job      string `json:"job"`
+	// IsErr marks an error value: a direct call's result made available
+	// here when it leaves its caller.
+	IsErr bool `json:"is_err,omitempty"`
 }
 
 func (a *Agent) put(m *corewire.Message) (*corewire.Message, error) {
@@ -502,7 +511,7 @@ func (a *Agent) put(m *corewire.Message) (*corewire.Message, error) {
 	if b.ObjectID == "" || len(m.Parts) != 1 {
 		return nil, errorf("ValueError", "put: object_id and exactly one value are required")
 	}
-	a.store.Put(b.ObjectID, b.Job, m.Parts[0], false)
+	a.store.Put(b.ObjectID, b.Job, m.Parts[0], b.IsErr)
 	return nil, nil
 }
 

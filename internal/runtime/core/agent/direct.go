@@ -1,0 +1,129 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/rayk8s/rayk8s/internal/runtime/core/corewire"
+	"github.com/rayk8s/rayk8s/internal/runtime/core/stateapi"
+)
+
+// Direct actor calls: a caller on the actor's node may send its calls
+// straight to the actor's process over the socket the process serves,
+// and get the results back inline, as Ray's core workers call actors
+// without the raylet: two process hops per call instead of four. The
+// agent is asked only whether and where (actor_direct), learns of results
+// that leave the caller (expect, then put), and hears of finished direct
+// calls in batches (direct_done) for the state API. See docs/ray-core.md.
+
+// directRoute is actor_direct's answer: Socket when the caller may switch
+// to the direct path now; Final when it never may (the actor is elsewhere,
+// dead, or restartable, whose calls the agent must retry), so the caller
+// stops asking.
+type directRoute struct {
+	Socket string `json:"socket,omitempty"`
+	Final  bool   `json:"final,omitempty"`
+}
+
+// actorDirect answers whether a caller may call the actor directly. It
+// runs inline on the caller's connection, after every call that caller
+// sent before it: with no call of the agent's queued, being sent or
+// running, none of the caller's earlier calls can be overtaken.
+func (a *Agent) actorDirect(m *corewire.Message) (*corewire.Message, error) {
+	var b struct {
+		ActorID string `json:"actor_id"`
+	}
+	if err := m.Decode(&b); err != nil {
+		return nil, err
+	}
+	route := directRoute{Final: true}
+	a.mu.Lock()
+	ac, ok := a.actors[b.ActorID]
+	a.mu.Unlock()
+	if ok {
+		route = ac.directRoute()
+	}
+	return &corewire.Message{Header: corewire.Header{Body: corewire.JSON(route)}}, nil
+}
+
+func (ac *actor) directRoute() directRoute {
+	ac.mu.Lock()
+	defer ac.mu.Unlock()
+	switch {
+	case ac.dead, ac.target != "", ac.info.MaxRestarts != 0, ac.info.MaxTaskRetries != 0:
+		return directRoute{Final: true}
+	case ac.live == nil:
+		// Not constructed yet (or restarting): ask again later.
+		return directRoute{}
+	case ac.direct == "":
+		// The process serves no socket of its own.
+		return directRoute{Final: true}
+	case len(ac.queue) > 0 || ac.sending || ac.inflight > 0:
+		return directRoute{}
+	}
+	select {
+	case <-ac.live.exited:
+		return directRoute{}
+	default:
+	}
+	return directRoute{Socket: ac.direct}
+}
+
+// expect records that objects a caller holds (the returns of its direct
+// calls still running) will be put here, so that other processes' gets of
+// them wait rather than fail as unknown.
+func (a *Agent) expect(m *corewire.Message) (*corewire.Message, error) {
+	var b struct {
+		ObjectIDs []string `json:"object_ids"`
+		Job       string   `json:"job"`
+	}
+	if err := m.Decode(&b); err != nil {
+		return nil, err
+	}
+	for _, id := range b.ObjectIDs {
+		a.store.Expect(id, b.Job)
+	}
+	return nil, nil
+}
+
+// directCall is one finished direct call as the actor's process reports it.
+type directCall struct {
+	TaskID string `json:"task_id"`
+	Name   string `json:"name"`
+	Job    string `json:"job"`
+	// ErrorType is Ray's error type of a failed call ("": finished).
+	ErrorType string `json:"error_type,omitempty"`
+}
+
+// directDone records finished direct calls for the state API, reported by
+// the actor's process in batches off the calls' path.
+func (a *Agent) directDone(m *corewire.Message) (*corewire.Message, error) {
+	var b struct {
+		Calls []directCall `json:"calls"`
+	}
+	if err := m.Decode(&b); err != nil {
+		return nil, err
+	}
+	a.tmu.Lock()
+	defer a.tmu.Unlock()
+	for _, c := range b.Calls {
+		t := &stateapi.Task{TaskID: c.TaskID, Name: c.Name, JobID: c.Job, Type: "ACTOR_TASK", FuncOrClassName: c.Name,
+			Language: "PYTHON", RequiredResources: map[string]float64{}, NodeID: a.opts.NodeID, State: taskFinished}
+		if c.ErrorType != "" {
+			errType := c.ErrorType
+			t.State, t.ErrorType = taskFailed, &errType
+		}
+		a.tasks[c.TaskID] = t
+	}
+	return nil, nil
+}
+
+// removeDirectSocket deletes the socket file of an actor's process that
+// exited; only inside the agent's socket directory, where processes create
+// them.
+func (a *Agent) removeDirectSocket(path string) {
+	if filepath.Dir(path) != filepath.Clean(a.opts.SocketDir) {
+		return
+	}
+	_ = os.Remove(path)
+}
