@@ -157,6 +157,58 @@ class WireTest(unittest.TestCase):
             conn.call("put")
         srv.close()
 
+    def test_start_answers_on_the_reader_and_ends_with_the_connection(self):
+        # Two connected Connections, one answering "echo" requests: the
+        # shape of a caller and an actor process on a direct socket.
+        a, b = socket.socketpair()
+        idle = wire.IdleReader()
+
+        def serve(conn, header, parts):
+            if header.get("op") == "echo":
+                conn.reply(header["id"], {"n": header["body"]["n"]}, [bytes(parts[0])])
+        server = wire.Connection(None, serve, sock=b, idle_reader=idle)
+        closed = threading.Event()
+        client = wire.Connection(None, lambda c, h, p: None, on_close=closed.set, sock=a, idle_reader=idle)
+        got = {}
+        client.start("echo", {"n": 1}, [b"one"], lambda h, p: got.setdefault(1, (h["body"], bytes(p[0]))))
+        client.start("echo", {"n": 2}, [b"two"], lambda h, p: got.setdefault(2, (h["body"], bytes(p[0]))))
+        client.pump(lambda: len(got) == 2)
+        self.assertEqual(got, {1: ({"n": 1}, b"one"), 2: ({"n": 2}, b"two")})
+        # pump_until gives up at its deadline when no answer comes.
+        import time
+        self.assertFalse(client.pump_until(lambda: False, time.monotonic() + 0.05))
+        # A request in flight when the connection ends hears of it.
+        ended = threading.Event()
+        server_gone = []
+        server._on_request = lambda c, h, p: server_gone.append(h)
+        client.start("echo", {"n": 3}, [b"three"], lambda h, p: ended.set() if h is None else None)
+        # The server, which never answers, goes away.
+        server.close()
+        self.assertTrue(ended.wait(5))
+        self.assertTrue(closed.wait(5))
+        with self.assertRaises(wire.ConnectionClosed):
+            client.start("echo", {"n": 4}, [b"four"], lambda h, p: None)
+
+    def test_readable_takes_descriptors_past_1024(self):
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard != resource.RLIM_INFINITY and hard < 1100:
+            self.skipTest("the file descriptor limit is below 1100")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1100), hard))
+        try:
+            r, w = os.pipe()
+            high = os.dup2(r, 1050)
+            try:
+                self.assertEqual(wire.readable([high], 0), [])
+                os.write(w, b"x")
+                self.assertEqual(wire.readable([high], 1), [high])
+            finally:
+                os.close(high)
+                os.close(r)
+                os.close(w)
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
 
 if __name__ == "__main__":
     unittest.main()

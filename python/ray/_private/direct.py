@@ -57,6 +57,9 @@ class DirectCalls:
         self.promised = {}
         # ids whose value the agent's store has.
         self.shared = set()
+        # Reads replies nobody waits for (those of escaped refs must reach
+        # the agent) and notices closed connections.
+        self.idle = wire.IdleReader()
 
     def active(self):
         return bool(self.values or self.pending)
@@ -86,7 +89,7 @@ class DirectCalls:
                 r.next_check = now + _RECHECK
                 return None
             try:
-                r.conn = wire.Connection(path, _refuse, on_close=lambda: self._closed(r))
+                r.conn = wire.Connection(path, _refuse, on_close=lambda: self._closed(r), idle_reader=self.idle)
             except OSError:
                 r.final = True
                 return None
@@ -187,8 +190,16 @@ class DirectCalls:
             if held is not None:
                 by_conn.setdefault(held[0], []).append(i)
         for conn, mine in by_conn.items():
-            def done(mine=mine):
-                return not any(i in pending for i in mine)
+            # Replies mostly come in call order: a cursor over mine keeps
+            # the check linear in the number of refs, not quadratic.
+            cursor = [0]
+
+            def done(mine=mine, cursor=cursor):
+                k = cursor[0]
+                while k < len(mine) and mine[k] not in pending:
+                    k += 1
+                cursor[0] = k
+                return k == len(mine)
             if deadline is None:
                 conn.pump(done)
             elif not conn.pump_until(done, deadline):

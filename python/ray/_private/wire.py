@@ -78,7 +78,7 @@ class Connection:
     on_close() runs once when the connection ends.
     """
 
-    def __init__(self, path, on_request, on_close=None, sock=None, on_idle=None):
+    def __init__(self, path, on_request, on_close=None, sock=None, on_idle=None, idle_reader=None):
         # sock: a connected socket to use instead of connecting to path
         # (an actor process serving a caller directly).
         if sock is None:
@@ -110,8 +110,13 @@ class Connection:
         self._rend = 0
         self._broken = False
         self._ended = threading.Event()
-        self._reader = threading.Thread(target=self._idle_loop, name="ray-core-reader", daemon=True)
-        self._reader.start()
+        if idle_reader is not None:
+            # One thread watches many connections (an actor's callers, a
+            # caller's actors) instead of a thread each.
+            idle_reader.add(self)
+        else:
+            self._reader = threading.Thread(target=self._idle_loop, name="ray-core-reader", daemon=True)
+            self._reader.start()
 
     # --- sending ---------------------------------------------------------
 
@@ -226,7 +231,7 @@ class Connection:
                     return False
                 self._reading = True
             try:
-                ready = self._rend > self._rstart or select.select([self._sock], [], [], remaining)[0]
+                ready = self._rend > self._rstart or readable([self._sock], remaining)
             except (OSError, ValueError):
                 ready = True  # the read that follows reports it
             if ready:
@@ -292,7 +297,7 @@ class Connection:
         if self._rend > self._rstart:
             return True
         try:
-            return bool(select.select([self._sock], [], [], 0)[0])
+            return bool(readable([self._sock], 0))
         except (OSError, ValueError):
             return True  # the read that follows reports it
 
@@ -416,8 +421,55 @@ def wait_readable(conns, timeout):
             c.poll()
             return
     try:
-        ready = select.select(live, [], [], max(timeout, 0))[0]
+        ready = readable(live, timeout)
     except (OSError, ValueError):
         ready = live
     for c in ready:
         c.poll()
+
+
+def readable(objs, timeout):
+    """The objects of objs (sockets, connections, file descriptors) with
+    input, waiting up to timeout seconds (None: forever). poll(2), unlike
+    select(2), takes descriptors past 1024."""
+    p = select.poll()
+    by_fd = {}
+    for o in objs:
+        fd = o if isinstance(o, int) else o.fileno()
+        by_fd[fd] = o
+        p.register(fd, select.POLLIN)
+    ms = None if timeout is None else max(0, int(timeout * 1000))
+    return [by_fd[fd] for fd, _ in p.poll(ms)]
+
+
+class IdleReader:
+    """Reads, every few milliseconds, what arrived on connections nobody
+    is waiting on, with one thread for all of them."""
+
+    def __init__(self):
+        self._conns = set()
+        self._lock = threading.Lock()
+        self._thread = None
+
+    def add(self, conn):
+        with self._lock:
+            self._conns.add(conn)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="ray-core-idle-reader", daemon=True)
+                self._thread.start()
+
+    def _loop(self):
+        while True:
+            time.sleep(_IDLE_POLL)
+            with self._lock:
+                for c in [c for c in self._conns if c.closed]:
+                    self._conns.discard(c)
+                conns = list(self._conns)
+            if not conns:
+                continue
+            try:
+                ready = readable(conns, 0)
+            except (OSError, ValueError):
+                ready = conns
+            for c in ready:
+                c.poll()

@@ -7,7 +7,6 @@ import collections
 import concurrent.futures
 import json
 import os
-import select
 import signal
 import socket
 import sys
@@ -108,6 +107,7 @@ class Executor:
         self.main_ident = threading.get_ident()
         # Wakes the main thread waiting in select when another thread
         # queued a call for it.
+        self.idle = wire.IdleReader()
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -206,7 +206,7 @@ class Executor:
                 c.poll()
                 return
         try:
-            ready = select.select([*conns, self.listener, self.wake_r], [], [])[0]
+            ready = wire.readable([*conns, self.listener, self.wake_r], None)
         except (OSError, ValueError):
             ready = conns
         for x in ready:
@@ -232,7 +232,7 @@ class Executor:
         def gone():
             if holder:
                 self.direct_conns.discard(holder[0])
-        c = wire.Connection(None, self.on_request, on_close=gone, sock=sock)
+        c = wire.Connection(None, self.on_request, on_close=gone, sock=sock, idle_reader=self.idle)
         holder.append(c)
         self.direct_conns.add(c)
 

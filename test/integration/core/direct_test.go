@@ -16,6 +16,7 @@ func TestDirectActorCalls(t *testing.T) {
 		"ordered True",
 		"error type True",
 		"passed on (41, 41) 42",
+		"chained 5",
 		"wait mixed True",
 		"wait timeout True",
 		"cancelled True",

@@ -83,6 +83,8 @@ except KeyError as e:
 x = c.echo.remote(41)
 s = Sink.remote()
 print("passed on", ray.get(s.take.remote(x, [x])), ray.get(plus_one.remote(x)), flush=True)
+# A direct call's running result as an argument of the next direct call.
+print("chained", ray.get(c.echo.remote(c.echo.remote(5))), flush=True)
 y_path = os.path.join(os.environ.get("RAY_TMPDIR", "/tmp"), f"direct-unblock-{os.getpid()}")
 blocker = c.block.remote(y_path)
 later = c.echo.remote("later")
