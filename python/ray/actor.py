@@ -152,22 +152,25 @@ class ActorMethod:
             raise NotImplementedError(f"num_returns={num_returns!r} is not implemented by this Ray runtime; use a non-negative int")
         task_id = new_id()
         actor_id = self._handle._ray_actor_id
-        conn = w.direct.route(actor_id)
-        if conn is not None:
-            n = max(num_returns, 1)
-            body = {"kind": "actor_call", "task_id": task_id, "job": w.job(), "method": self._name, "num_returns": n}
-            ids = [task_id[:-8] + f"{i:08x}" for i in range(n)]
-            refs = w.direct.submit(conn, body, [serialize_args(args, kwargs, self._name)], ids, w.job(), actor_id)
-            if num_returns == 0:
-                return None
-            return refs[0] if num_returns == 1 else refs
-        refs = make_refs(task_id, max(num_returns, 1), actor_call=actor_id)
-        body = {"actor_id": self._handle._ray_actor_id, "task_id": task_id, "method": self._name,
-                "returns": [r.hex() for r in refs], "job": w.job()}
-        deps = split_args(args, kwargs)
-        if deps:
-            body["deps"] = deps
-        w.notify("actor_call", body, [serialize_args(args, kwargs, self._name)])
+        n = max(num_returns, 1)
+        blob = serialize_args(args, kwargs, self._name)
+        dc = w.direct
+        with dc.route_lock:
+            conn = dc.route(actor_id)
+            if conn is not None:
+                # Straight to the actor's process (ray._private.direct).
+                body = {"kind": "actor_call", "task_id": task_id, "job": w.job(), "method": self._name,
+                        "num_returns": n}
+                ids = [task_id[:-8] + f"{i:08x}" for i in range(n)]
+                refs = dc.submit(conn, body, [blob], ids, w.job(), actor_id)
+            else:
+                refs = make_refs(task_id, n, actor_call=actor_id)
+                body = {"actor_id": actor_id, "task_id": task_id, "method": self._name,
+                        "returns": [r.hex() for r in refs], "job": w.job()}
+                deps = split_args(args, kwargs)
+                if deps:
+                    body["deps"] = deps
+                w.notify("actor_call", body, [blob])
         if num_returns == 0:
             return None
         return refs[0] if num_returns == 1 else refs

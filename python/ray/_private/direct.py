@@ -45,10 +45,16 @@ class DirectCalls:
 
     def __init__(self, worker):
         self.w = worker
-        # Guards everything below; reentrant because a ref's __del__ may run
-        # (garbage collection) while this thread holds it.
-        self.lock = threading.RLock()
+        # route_lock is held from choosing a call's path to sending it, so
+        # that no call of another thread reaches the agent after the agent
+        # allowed the switch; it may be held across a round trip to the
+        # agent.
+        self.route_lock = threading.Lock()
         self.routes = {}
+        # Guards the values below, never across a wait; reentrant because a
+        # ref's __del__ may run (garbage collection) while this thread holds
+        # it.
+        self.lock = threading.RLock()
         # id -> (data, is_err, job) once the reply came.
         self.values = {}
         # id -> (conn, job) while the call runs.
@@ -67,33 +73,31 @@ class DirectCalls:
     # --- routing -----------------------------------------------------------
 
     def route(self, actor_id):
-        """The direct connection to call actor_id on, or None: through the agent."""
+        """The direct connection to call actor_id on, or None: through the
+        agent. The caller holds route_lock until it sent the call."""
         r = self.routes.get(actor_id)
-        if r is not None and r.conn is not None:
-            if not r.conn.closed:
-                return r.conn
-        with self.lock:
-            r = self.routes.get(actor_id)
-            if r is None:
-                self.routes[actor_id] = _Route()
-                return None
-            if r.final or r.conn is not None:
-                return None
-            now = time.monotonic()
-            if now < r.next_check:
-                return None
-            route, _ = self.w.call("actor_direct", {"actor_id": actor_id})
-            path = route.get("socket")
-            if not path:
-                r.final = bool(route.get("final"))
-                r.next_check = now + _RECHECK
-                return None
-            try:
-                r.conn = wire.Connection(path, _refuse, on_close=lambda: self._closed(r), idle_reader=self.idle)
-            except OSError:
-                r.final = True
-                return None
-            return r.conn
+        if r is None:
+            self.routes[actor_id] = _Route()
+            return None
+        if r.conn is not None:
+            return None if r.conn.closed else r.conn
+        if r.final:
+            return None
+        now = time.monotonic()
+        if now < r.next_check:
+            return None
+        route, _ = self.w.call("actor_direct", {"actor_id": actor_id})
+        path = route.get("socket")
+        if not path:
+            r.final = bool(route.get("final"))
+            r.next_check = now + _RECHECK
+            return None
+        try:
+            r.conn = wire.Connection(path, _refuse, on_close=lambda: self._closed(r), idle_reader=self.idle)
+        except OSError:
+            r.final = True
+            return None
+        return r.conn
 
     def _closed(self, r):
         # The actor's process ended: it cannot restart (or the agent would

@@ -23,6 +23,8 @@ func TestDirectActorCalls(t *testing.T) {
 		"unblocked unblocked later",
 		"get timeout True",
 		"then unblocked",
+		"freed True",
+		"from a task (True, True)",
 		"died mid-call RayActorError",
 		"after death RayActorError",
 		"state lists True",

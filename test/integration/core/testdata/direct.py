@@ -114,6 +114,27 @@ open(y_path, "w").close()
 print("then", ray.get(slow), flush=True)
 os.unlink(y_path)
 
+
+# A direct result lives in the caller until its last ref goes.
+big = c.echo.remote(b"x" * 100000)
+held = ray.get(big)
+big_id = big.hex()
+had = big_id in global_worker.direct.values
+del big
+print("freed", had and big_id not in global_worker.direct.values, flush=True)
+
+# A task on the actor's node is a caller like the driver.
+@ray.remote
+def from_task(h):
+    from ray._private.worker import global_worker as w
+
+    out = [ray.get(h.echo.remote(i)) for i in range(20)]
+    r = w.direct.routes.get(h._ray_actor_id)
+    return out == list(range(20)), r is not None and r.conn is not None and not r.conn.closed
+
+
+print("from a task", ray.get(from_task.remote(c)), flush=True)
+
 # The actor's process dies mid-call: RayActorError, and later calls too.
 pid = ray.get(c.pid.remote())
 mid = c.block.remote("/nonexistent-never")
