@@ -465,8 +465,10 @@ class IdleReader:
                 for c in [c for c in self._conns if c.closed]:
                     self._conns.discard(c)
                 conns = list(self._conns)
-            if not conns:
-                continue
+                if not conns:
+                    # Nothing left to watch: no wake-ups until add.
+                    self._thread = None
+                    return
             try:
                 ready = readable(conns, 0)
             except (OSError, ValueError):
