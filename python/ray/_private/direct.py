@@ -104,6 +104,8 @@ class DirectCalls:
         # not have given its socket), so later calls go to the agent, which
         # answers them with the actor's death.
         r.final = True
+        if r.conn is not None:
+            r.conn.close()  # its descriptor, not kept per dead actor
 
     # --- calls -------------------------------------------------------------
 

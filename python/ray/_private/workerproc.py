@@ -232,6 +232,7 @@ class Executor:
         def gone():
             if holder:
                 self.direct_conns.discard(holder[0])
+                holder[0].close()
         c = wire.Connection(None, self.on_request, on_close=gone, sock=sock, idle_reader=self.idle)
         holder.append(c)
         self.direct_conns.add(c)
