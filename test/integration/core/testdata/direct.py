@@ -115,6 +115,37 @@ print("then", ray.get(slow), flush=True)
 os.unlink(y_path)
 
 
+# Async and threaded actors answer direct calls from their loop and threads.
+@ray.remote
+class Napper:
+    async def nap(self, s):
+        import asyncio
+        await asyncio.sleep(s)
+        return s
+
+    async def ping(self):
+        return "pong"
+
+
+@ray.remote(max_concurrency=2)
+class Pair:
+    def twice(self, x):
+        return 2 * x
+
+
+napper, pair = Napper.remote(), Pair.remote()
+ray.get([napper.ping.remote(), pair.twice.remote(0)])
+ray.get([napper.ping.remote(), pair.twice.remote(0)])
+print("async and threaded direct", direct_route(napper), direct_route(pair), flush=True)
+print("threaded", ray.get([pair.twice.remote(i) for i in range(10)]) == [2 * i for i in range(10)], flush=True)
+long_nap = napper.nap.remote(120)
+print("async", ray.get(napper.nap.remote(0.01)), ray.get(napper.ping.remote()), flush=True)
+ray.cancel(long_nap)
+try:
+    ray.get(long_nap, timeout=30)
+except ray.exceptions.TaskCancelledError:
+    print("running async call cancelled", flush=True)
+
 # A direct result lives in the caller until its last ref goes.
 big = c.echo.remote(b"x" * 100000)
 held = ray.get(big)
