@@ -257,9 +257,27 @@ class Connection:
                 self._cond.wait()
             if self._reading or self._closed:
                 # Another thread reads as messages arrive.
-                return
+                return False
             self._reading = True
         self._lead(_never, block=False)
+        return True
+
+    def idle_poll(self):
+        """poll for a background reader: one that other readers wait for
+        rather than miss what it is reading."""
+        with self._cond:
+            if self._reading or self._closed:
+                return
+            self._reading = self._idle_reading = True
+        self._lead(_never, block=False)
+
+    def wait_reader(self, timeout):
+        """Waits up to timeout seconds while another thread holds the
+        reading role: a thread watching the socket with poll(2) would
+        otherwise spin while that one reads a large message."""
+        with self._cond:
+            if self._reading and not self._closed:
+                self._cond.wait(timeout)
 
     def _lead(self, done, block):
         """Reads and handles messages, holding the reading role, until
@@ -425,7 +443,8 @@ def wait_readable(conns, timeout):
     except (OSError, ValueError):
         ready = live
     for c in ready:
-        c.poll()
+        if not c.poll():
+            c.wait_reader(0.005)
 
 
 def readable(objs, timeout):
@@ -474,4 +493,4 @@ class IdleReader:
             except (OSError, ValueError):
                 ready = conns
             for c in ready:
-                c.poll()
+                c.idle_poll()

@@ -218,8 +218,8 @@ class Executor:
                         pass
                 except OSError:
                     pass
-            else:
-                x.poll()
+            elif not x.poll():
+                x.wait_reader(0.005)
 
     def accept(self):
         try:
