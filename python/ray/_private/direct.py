@@ -122,6 +122,10 @@ class DirectCalls:
             conn.start("execute", body, args, on_reply)
         except wire.ConnectionClosed:
             self._on_reply(ids, None, ())
+        if len(self.pending) & 63 == 0:
+            # A long burst of calls: take in the replies that came meanwhile,
+            # before they fill the socket and stall the actor's process.
+            conn.poll()
         return refs
 
     def _on_reply(self, ids, header, parts):
