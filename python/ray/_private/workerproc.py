@@ -240,7 +240,7 @@ class Executor:
     def record_direct(self, conn, body, name, error_type):
         if conn is self.w.conn:
             return
-        self.done_calls.append({"task_id": body.get("task_id"), "name": name, "job": body.get("job"),
+        self.done_calls.append({"task_id": body.get("task_id"), "actor_id": self.w.actor_id, "name": name, "job": body.get("job"),
                                 **({"error_type": error_type} if error_type else {})})
 
     def report_done(self):

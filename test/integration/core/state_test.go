@@ -102,6 +102,9 @@ func TestStateAPIAndRayList(t *testing.T) {
 	if task := byField(r.Data.Result.Result, "name", "square"); task == nil || task["state"] != "FINISHED" || task["type"] != "NORMAL_TASK" {
 		t.Errorf("tasks = %v, want square FINISHED", r.Data.Result.Result)
 	}
+	if call := byField(r.Data.Result.Result, "name", "Keeper.ping"); call == nil || call["state"] != "FINISHED" || call["type"] != "ACTOR_TASK" || call["actor_id"] == nil {
+		t.Errorf("tasks = %v, want the actor call Keeper.ping FINISHED as an ACTOR_TASK", r.Data.Result.Result)
+	}
 	_, r = getState(t, h.dashURL+"/api/v0/tasks?filter_keys=state&filter_predicates=!%3D&filter_values=FINISHED")
 	if len(r.Data.Result.Result) != 1 || r.Data.Result.Result[0]["name"] != "boom" || r.Data.Result.Result[0]["error_type"] != "TASK_EXECUTION_EXCEPTION" {
 		t.Errorf("tasks state!=FINISHED = %v, want only boom, failed", r.Data.Result.Result)
@@ -148,7 +151,7 @@ func TestStateAPIAndRayList(t *testing.T) {
 		t.Errorf("ray get placement-groups %s:\n%s", pgID, out)
 	}
 	out, _ = rayproc.Run(t, rayBin, h.env, "summary", "tasks")
-	wantLines(t, out, "total_tasks: 2")
+	wantLines(t, out, "total_tasks: 2", "total_actor_tasks: 2")
 	if !strings.Contains(out, "square") || !strings.Contains(out, "FINISHED: 1") || !strings.Contains(out, "FAILED: 1") {
 		t.Errorf("ray summary tasks:\n%s", out)
 	}

@@ -484,6 +484,7 @@ func (a *Agent) depsReady(refs []objRef) bool {
 // fails.
 func (ac *actor) send(call *actorCall) {
 	done := ac.onReply(call)
+	ac.a.recordActorCall(call.body.TaskID, ac.info.ActorID, ac.callName(call), call.body.Job, taskRunning, "")
 	for {
 		w, dead, reason := ac.process()
 		if dead {
@@ -570,22 +571,41 @@ func (ac *actor) forward(ctx context.Context, target string, call *actorCall) {
 func (ac *actor) storeReply(call *actorCall, reply *corewire.Message) {
 	returns, jobID := call.body.Returns, call.body.Job
 	var rb struct {
-		Errors []bool `json:"errors"`
+		Errors    []bool `json:"errors"`
+		Cancelled bool   `json:"cancelled"`
 	}
 	if err := reply.Decode(&rb); err != nil || len(reply.Parts) != len(returns) || len(rb.Errors) != len(returns) {
 		for _, id := range returns {
 			ac.a.store.Put(id, jobID, agentError("RaySystemError", "the actor's reply does not match the call's return values"), true)
 		}
+		ac.a.recordActorCall(call.body.TaskID, ac.info.ActorID, ac.callName(call), jobID, taskFailed, "WORKER_DIED")
 		return
 	}
+	state, errType := taskFinished, ""
 	for i, id := range returns {
 		ac.a.store.Put(id, jobID, reply.Parts[i], rb.Errors[i])
+		if rb.Errors[i] {
+			state, errType = taskFailed, "TASK_EXECUTION_EXCEPTION"
+		}
 	}
+	if rb.Cancelled {
+		errType = "TASK_CANCELLED"
+	}
+	ac.a.recordActorCall(call.body.TaskID, ac.info.ActorID, ac.callName(call), jobID, state, errType)
+}
+
+// callName is an actor call's name in the state API, as Ray gives it:
+// "Class.method".
+func (ac *actor) callName(call *actorCall) string {
+	return ac.info.ClassName + "." + call.body.Method
 }
 
 func (ac *actor) failCall(c *actorCall, reason string) {
 	for _, id := range c.body.Returns {
 		ac.a.store.Put(id, c.body.Job, agentError("RayActorError", reason), true)
+	}
+	if ac.target == "" {
+		ac.a.recordActorCall(c.body.TaskID, ac.info.ActorID, ac.callName(c), c.body.Job, taskFailed, "ACTOR_DIED")
 	}
 }
 

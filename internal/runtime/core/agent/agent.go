@@ -24,7 +24,6 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/rayk8s/rayk8s/internal/runtime/core/corewire"
-	"github.com/rayk8s/rayk8s/internal/runtime/core/stateapi"
 	"github.com/rayk8s/rayk8s/internal/runtime/pipenv"
 	corev1 "github.com/rayk8s/rayk8s/proto/core/v1"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
@@ -87,7 +86,7 @@ type Agent struct {
 
 	// tmu guards tasks: the state API's rows of tasks submitted here.
 	tmu   sync.Mutex
-	tasks map[string]*stateapi.Task
+	tasks *taskTable
 	// ctls are the tasks submitted here that have not finished, by the
 	// prefix their ids share with their returns (ray.cancel).
 	ctls map[string]*taskCtl
@@ -147,7 +146,7 @@ func New(opts Options) *Agent {
 		jobs:   map[string]*job{},
 		actors: map[string]*actor{},
 		shapes: map[string]*shapeQueue{},
-		tasks:  map[string]*stateapi.Task{},
+		tasks:  newTaskTable(maxTaskRows),
 		ctls:   map[string]*taskCtl{},
 	}
 	a.pool = newPool(a)

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 
 	"github.com/rayk8s/rayk8s/internal/runtime/core/corewire"
-	"github.com/rayk8s/rayk8s/internal/runtime/core/stateapi"
 )
 
 // Direct actor calls: a caller on the actor's node may send its calls
@@ -88,9 +87,10 @@ func (a *Agent) expect(m *corewire.Message) (*corewire.Message, error) {
 
 // directCall is one finished direct call as the actor's process reports it.
 type directCall struct {
-	TaskID string `json:"task_id"`
-	Name   string `json:"name"`
-	Job    string `json:"job"`
+	TaskID  string `json:"task_id"`
+	ActorID string `json:"actor_id"`
+	Name    string `json:"name"`
+	Job     string `json:"job"`
 	// ErrorType is Ray's error type of a failed call ("": finished).
 	ErrorType string `json:"error_type,omitempty"`
 }
@@ -104,16 +104,12 @@ func (a *Agent) directDone(m *corewire.Message) (*corewire.Message, error) {
 	if err := m.Decode(&b); err != nil {
 		return nil, err
 	}
-	a.tmu.Lock()
-	defer a.tmu.Unlock()
 	for _, c := range b.Calls {
-		t := &stateapi.Task{TaskID: c.TaskID, Name: c.Name, JobID: c.Job, Type: "ACTOR_TASK", FuncOrClassName: c.Name,
-			Language: "PYTHON", RequiredResources: map[string]float64{}, NodeID: a.opts.NodeID, State: taskFinished}
+		state := taskFinished
 		if c.ErrorType != "" {
-			errType := c.ErrorType
-			t.State, t.ErrorType = taskFailed, &errType
+			state = taskFailed
 		}
-		a.tasks[c.TaskID] = t
+		a.recordActorCall(c.TaskID, c.ActorID, c.Name, c.Job, state, c.ErrorType)
 	}
 	return nil, nil
 }

@@ -19,21 +19,96 @@ const (
 	taskFailed      = "FAILED"
 )
 
-// taskTable records the tasks this node's drivers submitted, for the state
-// API; a job's rows go with the job.
+// maxTaskRows bounds the state API's task rows per node, as Ray's GCS keeps
+// at most 100,000 task events by default: a long-lived driver making actor
+// calls must not grow the agent without bound. The oldest rows go first.
+const maxTaskRows = 100_000
+
+// taskTable holds the state API's rows of the tasks and actor calls this
+// node submitted or ran; a job's rows go with the job. Guarded by the
+// agent's tmu.
+type taskTable struct {
+	rows map[string]*stateapi.Task
+	// order is the rows' task IDs, oldest first; IDs of rows already
+	// dropped with their job are skipped when the oldest is evicted.
+	order []string
+	limit int
+}
+
+func newTaskTable(limit int) *taskTable {
+	return &taskTable{rows: map[string]*stateapi.Task{}, limit: limit}
+}
+
+// row returns the row of id, made by mk when there is none.
+func (tt *taskTable) row(id string, mk func() *stateapi.Task) *stateapi.Task {
+	if t, ok := tt.rows[id]; ok {
+		return t
+	}
+	for len(tt.rows) >= tt.limit && len(tt.order) > 0 {
+		delete(tt.rows, tt.order[0])
+		tt.order = tt.order[1:]
+	}
+	if len(tt.order) > 2*tt.limit {
+		tt.compact()
+	}
+	t := mk()
+	tt.rows[id] = t
+	tt.order = append(tt.order, id)
+	return t
+}
+
+// compact drops the IDs of rows already gone from order.
+func (tt *taskTable) compact() {
+	kept := make([]string, 0, len(tt.rows))
+	for _, id := range tt.order {
+		if _, ok := tt.rows[id]; ok {
+			kept = append(kept, id)
+		}
+	}
+	tt.order = kept
+}
+
+func (tt *taskTable) dropJob(jobID string) {
+	for id, t := range tt.rows {
+		if t.JobID == jobID {
+			delete(tt.rows, id)
+		}
+	}
+	tt.compact()
+}
+
 func (a *Agent) recordTask(j *job, b *taskBody, state, nodeID string, attempt int, errType string) {
 	a.tmu.Lock()
 	defer a.tmu.Unlock()
-	t, ok := a.tasks[b.TaskID]
-	if !ok {
-		t = &stateapi.Task{TaskID: b.TaskID, Name: b.Name, JobID: j.id, Type: "NORMAL_TASK", FuncOrClassName: b.Name,
+	t := a.tasks.row(b.TaskID, func() *stateapi.Task {
+		return &stateapi.Task{TaskID: b.TaskID, Name: b.Name, JobID: j.id, Type: "NORMAL_TASK", FuncOrClassName: b.Name,
 			Language: "PYTHON", RequiredResources: maps.Clone(b.Resources)}
-		a.tasks[b.TaskID] = t
-	}
+	})
 	t.State, t.AttemptNumber = state, attempt
 	if nodeID != "" {
 		t.NodeID = nodeID
 	}
+	if errType != "" {
+		t.ErrorType = &errType
+	} else {
+		t.ErrorType = nil
+	}
+}
+
+// recordActorCall records an actor call run by a process of this node,
+// whichever path it came by (the agent's or direct).
+func (a *Agent) recordActorCall(taskID, actorID, name, jobID, state, errType string) {
+	a.tmu.Lock()
+	defer a.tmu.Unlock()
+	t := a.tasks.row(taskID, func() *stateapi.Task {
+		var actor *string
+		if actorID != "" {
+			actor = &actorID
+		}
+		return &stateapi.Task{TaskID: taskID, ActorID: actor, Name: name, JobID: jobID, Type: "ACTOR_TASK", FuncOrClassName: name,
+			Language: "PYTHON", RequiredResources: map[string]float64{}, NodeID: a.opts.NodeID}
+	})
+	t.State = state
 	if errType != "" {
 		t.ErrorType = &errType
 	}
@@ -42,18 +117,14 @@ func (a *Agent) recordTask(j *job, b *taskBody, state, nodeID string, attempt in
 func (a *Agent) dropTasks(jobID string) {
 	a.tmu.Lock()
 	defer a.tmu.Unlock()
-	for id, t := range a.tasks {
-		if t.JobID == jobID {
-			delete(a.tasks, id)
-		}
-	}
+	a.tasks.dropJob(jobID)
 }
 
 // State is what this node reports to the head's state API.
 func (a *Agent) State() stateapi.NodeState {
 	st := stateapi.NodeState{Actors: []stateapi.Actor{}, Tasks: []stateapi.Task{}, Objects: []stateapi.Object{}, Drivers: []dashboard.JobDetails{}}
 	a.tmu.Lock()
-	for _, t := range a.tasks {
+	for _, t := range a.tasks.rows {
 		st.Tasks = append(st.Tasks, *t)
 	}
 	a.tmu.Unlock()

@@ -28,11 +28,13 @@ type Actor struct {
 
 // Task is one row of /api/v0/tasks (Ray's TaskState).
 type Task struct {
-	TaskID            string             `json:"task_id"`
-	AttemptNumber     int                `json:"attempt_number"`
-	Name              string             `json:"name"`
-	State             string             `json:"state"`
-	JobID             string             `json:"job_id"`
+	TaskID        string `json:"task_id"`
+	AttemptNumber int    `json:"attempt_number"`
+	Name          string `json:"name"`
+	State         string `json:"state"`
+	JobID         string `json:"job_id"`
+	// ActorID is set on actor calls (ACTOR_TASK rows), null on tasks.
+	ActorID           *string            `json:"actor_id"`
 	Type              string             `json:"type"`
 	FuncOrClassName   string             `json:"func_or_class_name"`
 	NodeID            string             `json:"node_id"`
