@@ -135,6 +135,17 @@ func TestActors(t *testing.T) {
 		"killed actor raises RayActorError",
 		"actor pool [2, 4, 6, 8]",
 	)
+	// The killed actor stays in the state API, DEAD with its cause, as in
+	// Ray; so do the driver's other actors, which died with their job.
+	_, r := getState(t, h.dashURL+"/api/v0/actors?filter_keys=name&filter_predicates=%3D&filter_values=global_counter&detail=true")
+	if len(r.Data.Result.Result) != 1 || r.Data.Result.Result[0]["state"] != "DEAD" || r.Data.Result.Result[0]["death_cause"] == nil {
+		t.Errorf("actors named global_counter = %+v, want one DEAD row with its death cause", r.Data.Result.Result)
+	}
+	// The agent sees the driver go a moment after its process exits.
+	eventually(t, "every actor of the exited driver listed DEAD", 10*time.Second, func() bool {
+		_, r = getState(t, h.dashURL+"/api/v0/actors?filter_keys=state&filter_predicates=!%3D&filter_values=DEAD")
+		return len(r.Data.Result.Result) == 0 && r.Data.Result.Total > 1
+	})
 }
 
 func TestSchedulingByResources(t *testing.T) {

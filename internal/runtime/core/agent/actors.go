@@ -715,6 +715,7 @@ func (ac *actor) die(reason string) {
 		}
 	}
 	if ac.owner {
+		a.recordDeadActor(ac.stateRow())
 		if ac.info.Name != "" {
 			_, _ = a.kv.Delete(ctx, &gcsv1.KVDeleteRequest{Namespace: namedActorsKV, Key: ac.info.Namespace + "/" + ac.info.Name})
 		}

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/rayk8s/rayk8s/internal/runtime/core/corewire"
+	"github.com/rayk8s/rayk8s/internal/runtime/core/stateapi"
 	"github.com/rayk8s/rayk8s/internal/runtime/pipenv"
 	corev1 "github.com/rayk8s/rayk8s/proto/core/v1"
 	gcsv1 "github.com/rayk8s/rayk8s/proto/gcs/v1"
@@ -87,6 +88,9 @@ type Agent struct {
 	// tmu guards tasks: the state API's rows of tasks submitted here.
 	tmu   sync.Mutex
 	tasks *taskTable
+	// deadActors are the rows of actors owned here that died, newest last,
+	// at most maxDeadActors: the state API lists them as DEAD, as Ray does.
+	deadActors []stateapi.Actor
 	// ctls are the tasks submitted here that have not finished, by the
 	// prefix their ids share with their returns (ray.cancel).
 	ctls map[string]*taskCtl

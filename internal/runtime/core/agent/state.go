@@ -114,6 +114,19 @@ func (a *Agent) recordActorCall(taskID, actorID, name, jobID, state, errType str
 	}
 }
 
+// maxDeadActors bounds the DEAD rows a node keeps (Ray's GCS keeps a
+// bounded cache of destroyed actors too); the oldest go first.
+const maxDeadActors = 10_000
+
+func (a *Agent) recordDeadActor(row stateapi.Actor) {
+	a.tmu.Lock()
+	defer a.tmu.Unlock()
+	if len(a.deadActors) >= maxDeadActors {
+		a.deadActors = append(a.deadActors[:0:0], a.deadActors[len(a.deadActors)-maxDeadActors+1:]...)
+	}
+	a.deadActors = append(a.deadActors, row)
+}
+
 func (a *Agent) dropTasks(jobID string) {
 	a.tmu.Lock()
 	defer a.tmu.Unlock()
@@ -127,6 +140,7 @@ func (a *Agent) State() stateapi.NodeState {
 	for _, t := range a.tasks.rows {
 		st.Tasks = append(st.Tasks, *t)
 	}
+	st.Actors = append(st.Actors, a.deadActors...)
 	a.tmu.Unlock()
 	sort.Slice(st.Tasks, func(i, j int) bool { return st.Tasks[i].TaskID < st.Tasks[j].TaskID })
 
