@@ -80,9 +80,9 @@ type Handles struct {
 	ingress map[string]string
 	targets map[string]Target
 
-	// openBufs holds OPEN payload buffers (*[]byte): Stream.Send is done
-	// with a payload when it returns, so a call's buffer is reused once
-	// Invoke no longer sends it. bodyBufs holds ChunkSize read buffers
+	// openBufs holds OPEN payload buffers and frame lists (*openBuf):
+	// Stream.Send is done with them when it returns, so a call's are
+	// reused once Invoke no longer sends them. bodyBufs holds ChunkSize read buffers
 	// for streamed request bodies.
 	openBufs sync.Pool
 	bodyBufs sync.Pool
@@ -257,23 +257,28 @@ func (h *Handles) Invoke(ctx context.Context, c Call) (*Response, error) {
 	}
 	eager := c.BodyStream == nil && len(c.Body) <= InlineBodyLimit
 	// The opening frames are the same for every attempt.
-	open, _ := h.openBufs.Get().(*[]byte)
-	if open == nil {
-		open = new([]byte)
+	ob, _ := h.openBufs.Get().(*openBuf)
+	if ob == nil {
+		ob = &openBuf{}
 	}
-	*open = wire.AppendMeta((*open)[:0], &c.Meta)
+	ob.meta = wire.AppendMeta(ob.meta[:0], &c.Meta)
 	defer func() {
+		clear(ob.frames) // they point at the caller's body
 		// A rare huge OPEN (large headers) is not kept around.
-		if cap(*open) <= 16<<10 {
-			h.openBufs.Put(open)
+		if cap(ob.meta) <= 16<<10 && cap(ob.frames) <= 8 {
+			h.openBufs.Put(ob)
 		}
 	}()
-	frames := make([]wire.Out, 1, 2+len(c.Body)/wire.ChunkSize+1)
-	frames[0] = wire.Out{Type: wire.TypeOpen, Payload: *open}
+	frames := append(ob.frames[:0], wire.Out{Type: wire.TypeOpen, Payload: ob.meta})
 	if eager {
-		frames = append(frames, dataFrames(c.Body)...)
+		for b := c.Body; len(b) > 0; {
+			n := min(len(b), wire.ChunkSize)
+			frames = append(frames, wire.Out{Type: wire.TypeData, Payload: b[:n]})
+			b = b[n:]
+		}
 		frames = append(frames, wire.Out{Type: wire.TypeEnd})
 	}
+	ob.frames = frames
 	retry := false
 	since := h.opts.Clock.Now()
 	for {
@@ -340,6 +345,12 @@ func (h *Handles) Invoke(ctx context.Context, c Call) (*Response, error) {
 		}
 		return resp, nil
 	}
+}
+
+// openBuf is a call's OPEN payload and frame list, pooled.
+type openBuf struct {
+	meta   []byte
+	frames []wire.Out
 }
 
 func dataFrames(b []byte) []wire.Out {
