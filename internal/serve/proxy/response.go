@@ -15,6 +15,8 @@ import (
 // flushed one is chunked unless the handler set a Content-Length; a Date
 // header, a sniffed Content-Type, Connection: close when draining, and
 // the status line and sorted, sanitised header fields are net/http's.
+// Header keys below are written in canonical form, so they are looked up
+// and deleted directly: Header.Get and Del would canonicalize each again.
 type responseWriter struct {
 	c      *conn
 	req    *http.Request
@@ -64,13 +66,13 @@ func (w *responseWriter) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	w.status = code
-	if cl := w.header.Get("Content-Length"); cl != "" {
+	if cl := headerValue(w.header, "Content-Length"); cl != "" {
 		v, err := strconv.ParseInt(cl, 10, 64)
 		if err == nil && v >= 0 {
 			w.contentLength = v
 		} else {
 			w.c.srv.log.V(1).Info("Invalid Content-Length in an answer", "value", cl)
-			w.header.Del("Content-Length")
+			delete(w.header, "Content-Length")
 		}
 	}
 }
@@ -173,7 +175,7 @@ func (w *responseWriter) sendHeader(next []byte) {
 	if _, ok := h["Trailer"]; ok {
 		trailers = true
 	}
-	te := h.Get("Transfer-Encoding")
+	te := headerValue(h, "Transfer-Encoding")
 	hasTE := te != ""
 
 	var clen []byte
@@ -182,7 +184,7 @@ func (w *responseWriter) sendHeader(next []byte) {
 		w.contentLength = int64(len(held))
 		clen = strconv.AppendInt(lenBuf[:0], int64(len(held)), 10)
 	}
-	if h.Get("Connection") == "close" || w.c.srv.draining.Load() {
+	if headerValue(h, "Connection") == "close" || w.c.srv.draining.Load() {
 		w.closeAfter = true
 	}
 	var ctype string
@@ -192,18 +194,18 @@ func (w *responseWriter) sendHeader(next []byte) {
 		if len(sniff) == 0 {
 			sniff = next
 		}
-		if h.Get("Content-Encoding") == "" && !haveType && !hasTE && len(sniff) > 0 {
+		if headerValue(h, "Content-Encoding") == "" && !haveType && !hasTE && len(sniff) > 0 {
 			ctype = http.DetectContentType(sniff)
 		}
 	} else {
 		for _, k := range suppressedHeaders(w.status) {
-			h.Del(k)
+			delete(h, k)
 		}
 	}
 	hasCL := w.contentLength != -1
 	if hasCL && hasTE && te != "identity" {
 		w.c.srv.log.V(1).Info("Answer with both Transfer-Encoding and Content-Length", "transferEncoding", te)
-		h.Del("Content-Length")
+		delete(h, "Content-Length")
 		clen = nil
 		w.contentLength = -1
 		hasCL = false
@@ -211,25 +213,25 @@ func (w *responseWriter) sendHeader(next []byte) {
 	var setTE bool
 	switch {
 	case !bodyOK:
-		h.Del("Transfer-Encoding")
+		delete(h, "Transfer-Encoding")
 	case hasCL:
-		h.Del("Transfer-Encoding")
+		delete(h, "Transfer-Encoding")
 	case hasTE && te == "identity":
 		w.closeAfter = true
-		h.Del("Transfer-Encoding")
+		delete(h, "Transfer-Encoding")
 	default:
 		w.chunking = true
 		setTE = true
 		if hasTE && te == "chunked" {
-			h.Del("Transfer-Encoding")
+			delete(h, "Transfer-Encoding")
 		}
 	}
 	if w.chunking {
-		h.Del("Content-Length")
+		delete(h, "Content-Length")
 	}
 	setConnClose := false
-	if w.closeAfter && (w.c.srv.draining.Load() || !hasToken(h.Get("Connection"), "close")) {
-		h.Del("Connection")
+	if w.closeAfter && (w.c.srv.draining.Load() || !hasToken(headerValue(h, "Connection"), "close")) {
+		delete(h, "Connection")
 		setConnClose = true
 	}
 
@@ -271,6 +273,10 @@ func has(h http.Header, k string) bool {
 
 func writeStatusLine(c *conn, code int) {
 	bw := c.bw
+	if code >= 200 && code < 200+len(statusLines2xx) && statusLines2xx[code-200] != "" {
+		_, _ = bw.WriteString(statusLines2xx[code-200])
+		return
+	}
 	if text := http.StatusText(code); text != "" {
 		_, _ = bw.WriteString("HTTP/1.1 ")
 		var b [3]byte
@@ -282,6 +288,16 @@ func writeStatusLine(c *conn, code int) {
 	}
 	_, _ = fmt.Fprintf(bw, "HTTP/1.1 %03d status code %d\r\n", code, code)
 }
+
+// statusLines2xx are the status lines of the 2xx answers, written whole.
+var statusLines2xx = func() (lines [7]string) {
+	for i := range lines {
+		if text := http.StatusText(200 + i); text != "" {
+			lines[i] = "HTTP/1.1 " + strconv.Itoa(200+i) + " " + text + "\r\n"
+		}
+	}
+	return lines
+}()
 
 func bodyAllowedForStatus(status int) bool {
 	switch {
