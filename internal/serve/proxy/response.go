@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"bufio"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 )
@@ -237,7 +239,7 @@ func (w *responseWriter) sendHeader(next []byte) {
 
 	bw := w.c.bw
 	writeStatusLine(w.c, w.status)
-	_ = h.WriteSubset(bw, exclude)
+	writeHeader(bw, h, exclude)
 	if clen != nil {
 		_, _ = bw.WriteString("Content-Length: ")
 		_, _ = bw.Write(clen)
@@ -264,6 +266,64 @@ func (w *responseWriter) sendHeader(next []byte) {
 		_, _ = w.writeBody(held)
 	}
 	w.held = held[:0]
+}
+
+// writeHeader writes h but for the keys in exclude as Header.WriteSubset
+// does (keys sorted, invalid names dropped, CR and LF in values turned
+// into spaces, values trimmed), without its sorter and replacer for the
+// few keys an answer has.
+func writeHeader(bw *bufio.Writer, h http.Header, exclude map[string]bool) {
+	var arr [16]string
+	keys := arr[:0]
+	for k := range h {
+		if exclude[k] {
+			continue
+		}
+		if len(keys) == len(arr) {
+			_ = h.WriteSubset(bw, exclude)
+			return
+		}
+		keys = append(keys, k)
+	}
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	for _, k := range keys {
+		if !validFieldName(k) {
+			continue
+		}
+		for _, v := range h[k] {
+			if strings.ContainsAny(v, "\r\n") {
+				b := []byte(v)
+				for i, c := range b {
+					if c == '\r' || c == '\n' {
+						b[i] = ' '
+					}
+				}
+				v = string(b)
+			}
+			_, _ = bw.WriteString(k)
+			_, _ = bw.WriteString(": ")
+			_, _ = bw.WriteString(textproto.TrimString(v))
+			_, _ = bw.Write(crlf)
+		}
+	}
+}
+
+// validFieldName is what net/http accepts as a header field name: a
+// non-empty token.
+func validFieldName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if !isTokenChar(k[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func has(h http.Header, k string) bool {
