@@ -637,6 +637,9 @@ type frameQueue struct {
 	inline [4]Frame
 	err    error
 	signal chan struct{}
+	// waiting is set while Recv waits for signal: a push signals only
+	// then, not for every frame (a stream has one reader at a time).
+	waiting bool
 	// onControl, when set, takes CANCEL and CREDIT frames (see OnControl).
 	onControl func(*Frame)
 }
@@ -657,8 +660,12 @@ func (q *frameQueue) push(f Frame) {
 		q.queue = q.inline[:0]
 	}
 	q.queue = append(q.queue, f)
+	waiting := q.waiting
+	q.waiting = false
 	q.mu.Unlock()
-	q.wake()
+	if waiting {
+		q.wake()
+	}
 }
 
 // OnControl hands the stream's CANCEL and CREDIT frames to fn as they
@@ -730,6 +737,7 @@ func (q *frameQueue) Recv(ctx context.Context) (Frame, error) {
 			return f, nil
 		}
 		err := q.err
+		q.waiting = err == nil
 		q.mu.Unlock()
 		if err != nil {
 			return Frame{}, err
@@ -737,6 +745,9 @@ func (q *frameQueue) Recv(ctx context.Context) (Frame, error) {
 		select {
 		case <-q.signal:
 		case <-ctx.Done():
+			q.mu.Lock()
+			q.waiting = false
+			q.mu.Unlock()
 			return Frame{}, ctx.Err()
 		}
 	}
