@@ -77,9 +77,9 @@ type Agent struct {
 	grpc    *grpcproxy.Proxy
 	client  servev1.ServeControllerServiceClient
 
-	mu        sync.Mutex
-	table     *servev1.RouteTable
-	conns     map[string]*wire.Conn
+	mu    sync.Mutex
+	table *servev1.RouteTable
+	conns map[string]*wire.Conn
 	// liveConns is a copy of conns for calls to read without mu (every
 	// call to a local replica looks its connection up); it is replaced,
 	// under mu, whenever conns changes.

@@ -45,12 +45,12 @@ type conn struct {
 	created time.Time
 	state   atomic.Int32
 
-	rbuf       []byte // rbuf[rpos:] is read and not yet consumed
-	rpos       int
-	bw         *bufio.Writer
-	werr       error
-	cancelReq  context.CancelFunc
-	header     http.Header
+	rbuf      []byte // rbuf[rpos:] is read and not yet consumed
+	rpos      int
+	bw        *bufio.Writer
+	werr      error
+	cancelReq context.CancelFunc
+	header    http.Header
 	// ctx and req are the connection's, reused by its requests while ctx
 	// is not cancelled: a request's context is cancelled only when its
 	// connection fails (the client went away, a write failed), which ends
@@ -233,13 +233,13 @@ func (c *conn) serveRequest(pr parsedRequest, n int) (keep bool) {
 		c.req = (&http.Request{}).WithContext(c.ctx)
 	}
 	// Every exported field is set, so nothing of the last request stays
-	// (the unexported ones are the context and ServeMux's path values,
-	// which the Proxy does not set).
+	// (but the deprecated Cancel, and the unexported context and
+	// ServeMux's path values, which the Proxy does not set).
 	r := c.req
 	r.Method, r.URL, r.Proto, r.ProtoMajor, r.ProtoMinor = pr.method, pr.url, "HTTP/1.1", 1, 1
 	r.Header, r.Body, r.GetBody, r.ContentLength, r.TransferEncoding, r.Close = c.header, http.NoBody, nil, int64(len(pr.body)), nil, false
 	r.Host, r.Form, r.PostForm, r.MultipartForm, r.Trailer = pr.host, nil, nil, nil, nil
-	r.RemoteAddr, r.RequestURI, r.TLS, r.Cancel, r.Response, r.Pattern = c.remote, pr.target, nil, nil, nil, ""
+	r.RemoteAddr, r.RequestURI, r.TLS, r.Response, r.Pattern = c.remote, pr.target, nil, nil, ""
 	if len(pr.body) > 0 {
 		c.body = bodyReader{b: pr.body}
 		r.Body = &c.body
