@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -76,9 +77,13 @@ type Agent struct {
 	grpc    *grpcproxy.Proxy
 	client  servev1.ServeControllerServiceClient
 
-	mu        sync.Mutex
-	table     *servev1.RouteTable
-	conns     map[string]*wire.Conn
+	mu    sync.Mutex
+	table *servev1.RouteTable
+	conns map[string]*wire.Conn
+	// liveConns is a copy of conns for calls to read without mu (every
+	// call to a local replica looks its connection up); it is replaced,
+	// under mu, whenever conns changes.
+	liveConns atomic.Pointer[map[string]*wire.Conn]
 	server    *proxy.Server
 	proxyAddr string
 	draining  bool
@@ -379,6 +384,7 @@ func (a *Agent) shutdown() {
 		_ = c.Close()
 		delete(a.conns, id)
 	}
+	a.publishConnsLocked()
 }
 
 // Open implements handle.Dialer: local replicas over their socket, others
@@ -400,6 +406,15 @@ func (a *Agent) Open(ctx context.Context, t handle.Target) (wire.Stream, error) 
 
 // localConn returns the connection to a local replica, dialing it once.
 func (a *Agent) localConn(ctx context.Context, id string) (*wire.Conn, error) {
+	if m := a.liveConns.Load(); m != nil {
+		if c, ok := (*m)[id]; ok {
+			select {
+			case <-c.Done():
+			default:
+				return c, nil
+			}
+		}
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if c, ok := a.conns[id]; ok {
@@ -416,11 +431,13 @@ func (a *Agent) localConn(ctx context.Context, id string) (*wire.Conn, error) {
 		return nil, fmt.Errorf("replica %s: %w", id, err)
 	}
 	a.conns[id] = c
+	a.publishConnsLocked()
 	go func() {
 		<-c.Done()
 		a.mu.Lock()
 		if a.conns[id] == c {
 			delete(a.conns, id)
+			a.publishConnsLocked()
 		}
 		a.mu.Unlock()
 		// The replica process is gone (or its connection is, and a new one
@@ -428,6 +445,15 @@ func (a *Agent) localConn(ctx context.Context, id string) (*wire.Conn, error) {
 		a.opts.Metrics.Forget(id)
 	}()
 	return c, nil
+}
+
+// publishConnsLocked makes the calls see conns as it is now.
+func (a *Agent) publishConnsLocked() {
+	m := make(map[string]*wire.Conn, len(a.conns))
+	for id, c := range a.conns {
+		m[id] = c
+	}
+	a.liveConns.Store(&m)
 }
 
 // Handler serves the agent-port endpoints: the tunnel other nodes (and the

@@ -13,6 +13,7 @@ import (
 	"io"
 	"iter"
 	"sync"
+	"sync/atomic"
 
 	"github.com/go-logr/logr"
 	"k8s.io/utils/clock"
@@ -75,14 +76,15 @@ type depKey struct{ app, name string }
 type Handles struct {
 	opts Options
 
-	mu      sync.RWMutex
-	routers map[depKey]*router.Router
-	ingress map[string]string
-	targets map[string]Target
+	// mu serializes Update; calls read the table without a lock (every
+	// call looks up its router and target, and a shared read lock's
+	// counter is a cache line both cores write).
+	mu  sync.Mutex
+	tab atomic.Pointer[table]
 
-	// openBufs holds OPEN payload buffers (*[]byte): Stream.Send is done
-	// with a payload when it returns, so a call's buffer is reused once
-	// Invoke no longer sends it. bodyBufs holds ChunkSize read buffers
+	// openBufs holds OPEN payload buffers and frame lists (*openBuf):
+	// Stream.Send is done with them when it returns, so a call's are
+	// reused once Invoke no longer sends them. bodyBufs holds ChunkSize read buffers
 	// for streamed request bodies.
 	openBufs sync.Pool
 	bodyBufs sync.Pool
@@ -93,7 +95,16 @@ func New(opts Options) *Handles {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
-	return &Handles{opts: opts, routers: map[depKey]*router.Router{}, ingress: map[string]string{}, targets: map[string]Target{}}
+	h := &Handles{opts: opts}
+	h.tab.Store(&table{routers: map[depKey]*router.Router{}, ingress: map[string]string{}, targets: map[string]Target{}})
+	return h
+}
+
+// table is what Update installs; it is never changed after.
+type table struct {
+	routers map[depKey]*router.Router
+	ingress map[string]string
+	targets map[string]Target
 }
 
 // Update applies a routing table. Routers of deployments that disappear
@@ -101,20 +112,21 @@ func New(opts Options) *Handles {
 func (h *Handles) Update(t *servev1.RouteTable) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	old := h.tab.Load()
+	next := &table{routers: make(map[depKey]*router.Router, len(old.routers)), ingress: map[string]string{}}
 	seen := map[depKey]bool{}
-	h.ingress = map[string]string{}
 	targets := map[string]Target{}
 	for _, d := range t.GetDeployments() {
 		k := depKey{d.App, d.Name}
 		seen[k] = true
 		if d.Ingress {
-			h.ingress[d.App] = d.Name
+			next.ingress[d.App] = d.Name
 		}
-		r, ok := h.routers[k]
+		r, ok := old.routers[k]
 		if !ok {
 			r = router.New(router.Options{LocalNodeID: h.opts.LocalNodeID, Clock: h.opts.Clock})
-			h.routers[k] = r
 		}
+		next.routers[k] = r
 		reps := make([]router.Replica, 0, len(d.Replicas))
 		for _, rp := range d.Replicas {
 			reps = append(reps, router.Replica{ID: rp.ReplicaId, NodeID: rp.NodeId, Models: rp.MultiplexedModelIds})
@@ -129,34 +141,30 @@ func (h *Handles) Update(t *servev1.RouteTable) {
 	}
 	// Targets of replicas that just left stay known so calls already routed
 	// to them still reach them while they drain.
-	for id, t := range h.targets {
+	for id, t := range old.targets {
 		if _, ok := targets[id]; !ok {
 			targets[id] = t
 		}
 	}
-	h.targets = targets
-	for k, r := range h.routers {
+	next.targets = targets
+	h.tab.Store(next)
+	for k, r := range old.routers {
 		if !seen[k] {
 			r.Update(router.Config{Unavailable: fmt.Sprintf("Deployment '%s' in application '%s' was deleted.", k.name, k.app)})
-			delete(h.routers, k)
 		}
 	}
 }
 
 // Ingress returns an application's ingress deployment.
 func (h *Handles) Ingress(app string) (string, bool) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	d, ok := h.ingress[app]
+	d, ok := h.tab.Load().ingress[app]
 	return d, ok
 }
 
 // HasReplicas reports whether any deployment has a replica, and whether one
 // is on this node.
 func (h *Handles) HasReplicas() (any, local bool) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	for _, t := range h.targets {
+	for _, t := range h.tab.Load().targets {
 		any = true
 		if t.NodeID == h.opts.LocalNodeID {
 			local = true
@@ -168,14 +176,13 @@ func (h *Handles) HasReplicas() (any, local bool) {
 // RouterStats returns the queue and in-flight calls of every deployment's
 // router, for the metrics.
 func (h *Handles) RouterStats() []metrics.RouterStat {
-	h.mu.RLock()
-	keys := make([]depKey, 0, len(h.routers))
-	routers := make([]*router.Router, 0, len(h.routers))
-	for k, r := range h.routers {
+	tab := h.tab.Load()
+	keys := make([]depKey, 0, len(tab.routers))
+	routers := make([]*router.Router, 0, len(tab.routers))
+	for k, r := range tab.routers {
 		keys = append(keys, k)
 		routers = append(routers, r)
 	}
-	h.mu.RUnlock()
 	out := make([]metrics.RouterStat, 0, len(keys))
 	for i, k := range keys {
 		s := routers[i].Stats()
@@ -192,9 +199,7 @@ func (h *Handles) RouterStats() []metrics.RouterStat {
 // its replicas, for the autoscaling reports; ok is false for a deployment
 // the table does not have.
 func (h *Handles) Load(app, deployment string) (queued, ongoing int, ok bool) {
-	h.mu.RLock()
-	r, ok := h.routers[depKey{app, deployment}]
-	h.mu.RUnlock()
+	r, ok := h.tab.Load().routers[depKey{app, deployment}]
 	if !ok {
 		return 0, 0, false
 	}
@@ -203,16 +208,15 @@ func (h *Handles) Load(app, deployment string) (queued, ongoing int, ok bool) {
 }
 
 func (h *Handles) lookup(app, deployment string) (*router.Router, string, error) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
+	tab := h.tab.Load()
 	if deployment == "" {
-		d, ok := h.ingress[app]
+		d, ok := tab.ingress[app]
 		if !ok {
 			return nil, "", fmt.Errorf("application '%s' not found: %w", app, ErrNotFound)
 		}
 		deployment = d
 	}
-	r, ok := h.routers[depKey{app, deployment}]
+	r, ok := tab.routers[depKey{app, deployment}]
 	if !ok {
 		return nil, "", fmt.Errorf("deployment '%s' of application '%s' not found: %w", deployment, app, ErrNotFound)
 	}
@@ -224,9 +228,7 @@ func (h *Handles) lookup(app, deployment string) (*router.Router, string, error)
 func (h *Handles) Target(id string) (Target, bool) { return h.target(id) }
 
 func (h *Handles) target(id string) (Target, bool) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	t, ok := h.targets[id]
+	t, ok := h.tab.Load().targets[id]
 	return t, ok
 }
 
@@ -257,23 +259,28 @@ func (h *Handles) Invoke(ctx context.Context, c Call) (*Response, error) {
 	}
 	eager := c.BodyStream == nil && len(c.Body) <= InlineBodyLimit
 	// The opening frames are the same for every attempt.
-	open, _ := h.openBufs.Get().(*[]byte)
-	if open == nil {
-		open = new([]byte)
+	ob, _ := h.openBufs.Get().(*openBuf)
+	if ob == nil {
+		ob = &openBuf{}
 	}
-	*open = wire.AppendMeta((*open)[:0], &c.Meta)
+	ob.meta = wire.AppendMeta(ob.meta[:0], &c.Meta)
 	defer func() {
+		clear(ob.frames) // they point at the caller's body
 		// A rare huge OPEN (large headers) is not kept around.
-		if cap(*open) <= 16<<10 {
-			h.openBufs.Put(open)
+		if cap(ob.meta) <= 16<<10 && cap(ob.frames) <= 8 {
+			h.openBufs.Put(ob)
 		}
 	}()
-	frames := make([]wire.Out, 1, 2+len(c.Body)/wire.ChunkSize+1)
-	frames[0] = wire.Out{Type: wire.TypeOpen, Payload: *open}
+	frames := append(ob.frames[:0], wire.Out{Type: wire.TypeOpen, Payload: ob.meta})
 	if eager {
-		frames = append(frames, dataFrames(c.Body)...)
+		for b := c.Body; len(b) > 0; {
+			n := min(len(b), wire.ChunkSize)
+			frames = append(frames, wire.Out{Type: wire.TypeData, Payload: b[:n]})
+			b = b[n:]
+		}
 		frames = append(frames, wire.Out{Type: wire.TypeEnd})
 	}
+	ob.frames = frames
 	retry := false
 	since := h.opts.Clock.Now()
 	for {
@@ -340,6 +347,12 @@ func (h *Handles) Invoke(ctx context.Context, c Call) (*Response, error) {
 		}
 		return resp, nil
 	}
+}
+
+// openBuf is a call's OPEN payload and frame list, pooled.
+type openBuf struct {
+	meta   []byte
+	frames []wire.Out
 }
 
 func dataFrames(b []byte) []wire.Out {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,12 +45,20 @@ type conn struct {
 	created time.Time
 	state   atomic.Int32
 
-	rbuf       []byte // rbuf[rpos:] is read and not yet consumed
-	rpos       int
-	bw         *bufio.Writer
-	werr       error
-	cancelReq  context.CancelFunc
-	header     http.Header
+	rbuf      []byte // rbuf[rpos:] is read and not yet consumed
+	rpos      int
+	bw        *bufio.Writer
+	werr      error
+	cancelReq context.CancelFunc
+	header    http.Header
+	// ctx and req are the connection's, reused by its requests while ctx
+	// is not cancelled: a request's context is cancelled only when its
+	// connection fails (the client went away, a write failed), which ends
+	// the connection too, so one context serves them all. The handler is
+	// the Proxy, which keeps neither past ServeHTTP.
+	ctx        context.Context
+	req        *http.Request
+	scratch    parseScratch
 	body       bodyReader
 	w          responseWriter
 	date       []byte
@@ -91,6 +100,9 @@ var errHandedOver = errors.New("connection handed to net/http")
 func (c *conn) serve() {
 	handedOver := false
 	defer func() {
+		if c.cancelReq != nil {
+			c.cancelReq()
+		}
 		c.srv.forget(c)
 		if !handedOver {
 			c.state.Store(stateClosed)
@@ -152,7 +164,7 @@ func (c *conn) readRequest(first bool) (parsedRequest, int, error) {
 	}
 	deadlineSet := false
 	for {
-		req, n, err := parseRequest(c.rbuf[c.rpos:], c.header)
+		req, n, err := parseRequestScratch(c.rbuf[c.rpos:], c.header, &c.scratch)
 		if err == nil {
 			return req, n, nil
 		}
@@ -213,24 +225,28 @@ func (c *conn) handOver() bool {
 // serveRequest answers one parsed request of n bytes; it reports whether
 // the connection goes on.
 func (c *conn) serveRequest(pr parsedRequest, n int) (keep bool) {
-	ctx, cancel := context.WithCancel(context.Background())
-	c.cancelReq = cancel
-	// Built on the stack: WithContext makes the one copy the handler gets.
-	base := http.Request{
-		Method: pr.method, URL: pr.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: c.header, Host: pr.host, RequestURI: pr.target, RemoteAddr: c.remote,
-		ContentLength: int64(len(pr.body)), Body: http.NoBody,
+	if c.ctx == nil || c.ctx.Err() != nil {
+		if c.cancelReq != nil {
+			c.cancelReq()
+		}
+		c.ctx, c.cancelReq = context.WithCancel(context.Background())
+		c.req = (&http.Request{}).WithContext(c.ctx)
 	}
+	// Every exported field is set, so nothing of the last request stays
+	// (but the deprecated Cancel, and the unexported context and
+	// ServeMux's path values, which the Proxy does not set).
+	r := c.req
+	r.Method, r.URL, r.Proto, r.ProtoMajor, r.ProtoMinor = pr.method, pr.url, "HTTP/1.1", 1, 1
+	r.Header, r.Body, r.GetBody, r.ContentLength, r.TransferEncoding, r.Close = c.header, http.NoBody, nil, int64(len(pr.body)), nil, false
+	r.Host, r.Form, r.PostForm, r.MultipartForm, r.Trailer = pr.host, nil, nil, nil, nil
+	r.RemoteAddr, r.RequestURI, r.TLS, r.Response, r.Pattern = c.remote, pr.target, nil, nil, ""
 	if len(pr.body) > 0 {
 		c.body = bodyReader{b: pr.body}
-		base.Body = &c.body
+		r.Body = &c.body
 	}
-	r := base.WithContext(ctx)
 	c.w.reset(r)
 	c.startWatch(n)
 	defer func() {
-		cancel()
-		c.cancelReq = nil
 		clear(c.header)
 		c.body = bodyReader{}
 		if p := recover(); p != nil {
@@ -364,6 +380,20 @@ var (
 // net/http's answer (400, 431, 100-continue, chunked bodies, …) stays
 // what it was.
 func parseRequest(b []byte, h http.Header) (pr parsedRequest, n int, err error) {
+	return parseRequestScratch(b, h, nil)
+}
+
+// parseScratch is what a connection's requests reuse: the URL and the
+// slice behind the header's values. Both are free again once the request
+// was answered (the header map is cleared then).
+type parseScratch struct {
+	url  url.URL
+	vals []string
+}
+
+// parseRequestScratch is parseRequest into sc's URL and values slice
+// (nil: fresh ones).
+func parseRequestScratch(b []byte, h http.Header, sc *parseScratch) (pr parsedRequest, n int, err error) {
 	end := bytes.Index(b, crlfcrlf)
 	scan := b
 	if end >= 0 {
@@ -389,7 +419,13 @@ func parseRequest(b []byte, h http.Header) (pr parsedRequest, n int, err error) 
 	// One string for every header value, values are substrings of it; one
 	// slice backs every key's values.
 	fields := string(head[line+1:])
-	vals := make([]string, 0, bytes.Count(head, crlf)-1)
+	var vals []string
+	if sc != nil {
+		vals = sc.vals[:0]
+		defer func() { sc.vals = vals }()
+	} else {
+		vals = make([]string, 0, bytes.Count(head, crlf)-1)
+	}
 	var host string
 	hosts := 0
 	contentLength := 0
@@ -447,6 +483,10 @@ func parseRequest(b []byte, h http.Header) (pr parsedRequest, n int, err error) 
 			h[k] = append(prev, v)
 			continue
 		}
+		if len(vals) == cap(vals) {
+			// A new array: the values already in h keep theirs.
+			vals = make([]string, 0, max(8, bytes.Count(head, crlf)-1))
+		}
 		vals = append(vals, v)
 		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
@@ -462,8 +502,10 @@ func parseRequest(b []byte, h http.Header) (pr parsedRequest, n int, err error) 
 		clear(h)
 		return parsedRequest{}, 0, errIncomplete
 	}
-	u, err := url.ParseRequestURI(target)
-	if err != nil {
+	var u *url.URL
+	if sc != nil && setPlainURL(&sc.url, target) {
+		u = &sc.url
+	} else if u, err = url.ParseRequestURI(target); err != nil {
 		return parsedRequest{}, 0, errUnhandled
 	}
 	pr.method, pr.target, pr.host, pr.url = method, target, host, u
@@ -471,6 +513,27 @@ func parseRequest(b []byte, h http.Header) (pr parsedRequest, n int, err error) 
 		pr.body = b[end+4 : total]
 	}
 	return pr, total, nil
+}
+
+// setPlainURL sets u to what url.ParseRequestURI makes of target when
+// its path holds only characters that need no escaping (no '%', so the
+// path is itself unescaped and RawPath stays empty), and reports whether
+// it did; any other target goes to url.ParseRequestURI.
+func setPlainURL(u *url.URL, target string) bool {
+	path, query, hasQuery := strings.Cut(target, "?")
+	for i := 0; i < len(path); i++ {
+		switch c := path[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-', c == '_', c == '.', c == '~', c == '/', c == '$', c == '&', c == '+', c == ',', c == ':', c == ';', c == '=', c == '@':
+		default:
+			return false
+		}
+	}
+	*u = url.URL{Path: path, RawQuery: query}
+	if hasQuery && query == "" {
+		u.ForceQuery = true
+	}
+	return true
 }
 
 var (

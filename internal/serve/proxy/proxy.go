@@ -125,8 +125,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	start := p.metrics.Now()
 	p.metrics.HTTPStarted()
-	sw := &statusWriter{ResponseWriter: w}
-	req := &request{}
+	// One allocation for both: they escape through the handler's interfaces.
+	both := &struct {
+		sw  statusWriter
+		req request
+	}{sw: statusWriter{ResponseWriter: w}}
+	sw, req := &both.sw, &both.req
 	// Deferred so a response cut short (http.ErrAbortHandler) counts too.
 	defer func() {
 		status := sw.status
@@ -269,7 +273,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, st *State, route
 			RoutePrefix:        st.RootPath + prefix,
 			Headers:            headers,
 			Client:             r.RemoteAddr,
-			MultiplexedModelID: r.Header.Get("serve_multiplexed_model_id"),
+			MultiplexedModelID: headerValue(r.Header, modelIDHeader),
 		},
 	}
 	body, rest, err := readSmallBody(r)
@@ -312,6 +316,18 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, st *State, route
 }
 
 var errTimeout = errors.New("request timed out")
+
+// modelIDHeader is serve_multiplexed_model_id in net/http's canonical
+// form, which Header.Get would compute (a new string) on every request.
+const modelIDHeader = "Serve_multiplexed_model_id"
+
+// headerValue is h.Get(k) for a key k already in canonical form.
+func headerValue(h http.Header, k string) string {
+	if v := h[k]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
 
 func (p *Proxy) writeError(w http.ResponseWriter, r *http.Request, st *State, reqID string, err error) {
 	var bp *router.BackPressureError

@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"bufio"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 )
@@ -15,6 +17,8 @@ import (
 // flushed one is chunked unless the handler set a Content-Length; a Date
 // header, a sniffed Content-Type, Connection: close when draining, and
 // the status line and sorted, sanitised header fields are net/http's.
+// Header keys below are written in canonical form, so they are looked up
+// and deleted directly: Header.Get and Del would canonicalize each again.
 type responseWriter struct {
 	c      *conn
 	req    *http.Request
@@ -64,13 +68,13 @@ func (w *responseWriter) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	w.status = code
-	if cl := w.header.Get("Content-Length"); cl != "" {
+	if cl := headerValue(w.header, "Content-Length"); cl != "" {
 		v, err := strconv.ParseInt(cl, 10, 64)
 		if err == nil && v >= 0 {
 			w.contentLength = v
 		} else {
 			w.c.srv.log.V(1).Info("Invalid Content-Length in an answer", "value", cl)
-			w.header.Del("Content-Length")
+			delete(w.header, "Content-Length")
 		}
 	}
 }
@@ -173,7 +177,7 @@ func (w *responseWriter) sendHeader(next []byte) {
 	if _, ok := h["Trailer"]; ok {
 		trailers = true
 	}
-	te := h.Get("Transfer-Encoding")
+	te := headerValue(h, "Transfer-Encoding")
 	hasTE := te != ""
 
 	var clen []byte
@@ -182,7 +186,7 @@ func (w *responseWriter) sendHeader(next []byte) {
 		w.contentLength = int64(len(held))
 		clen = strconv.AppendInt(lenBuf[:0], int64(len(held)), 10)
 	}
-	if h.Get("Connection") == "close" || w.c.srv.draining.Load() {
+	if headerValue(h, "Connection") == "close" || w.c.srv.draining.Load() {
 		w.closeAfter = true
 	}
 	var ctype string
@@ -192,18 +196,18 @@ func (w *responseWriter) sendHeader(next []byte) {
 		if len(sniff) == 0 {
 			sniff = next
 		}
-		if h.Get("Content-Encoding") == "" && !haveType && !hasTE && len(sniff) > 0 {
+		if headerValue(h, "Content-Encoding") == "" && !haveType && !hasTE && len(sniff) > 0 {
 			ctype = http.DetectContentType(sniff)
 		}
 	} else {
 		for _, k := range suppressedHeaders(w.status) {
-			h.Del(k)
+			delete(h, k)
 		}
 	}
 	hasCL := w.contentLength != -1
 	if hasCL && hasTE && te != "identity" {
 		w.c.srv.log.V(1).Info("Answer with both Transfer-Encoding and Content-Length", "transferEncoding", te)
-		h.Del("Content-Length")
+		delete(h, "Content-Length")
 		clen = nil
 		w.contentLength = -1
 		hasCL = false
@@ -211,31 +215,31 @@ func (w *responseWriter) sendHeader(next []byte) {
 	var setTE bool
 	switch {
 	case !bodyOK:
-		h.Del("Transfer-Encoding")
+		delete(h, "Transfer-Encoding")
 	case hasCL:
-		h.Del("Transfer-Encoding")
+		delete(h, "Transfer-Encoding")
 	case hasTE && te == "identity":
 		w.closeAfter = true
-		h.Del("Transfer-Encoding")
+		delete(h, "Transfer-Encoding")
 	default:
 		w.chunking = true
 		setTE = true
 		if hasTE && te == "chunked" {
-			h.Del("Transfer-Encoding")
+			delete(h, "Transfer-Encoding")
 		}
 	}
 	if w.chunking {
-		h.Del("Content-Length")
+		delete(h, "Content-Length")
 	}
 	setConnClose := false
-	if w.closeAfter && (w.c.srv.draining.Load() || !hasToken(h.Get("Connection"), "close")) {
-		h.Del("Connection")
+	if w.closeAfter && (w.c.srv.draining.Load() || !hasToken(headerValue(h, "Connection"), "close")) {
+		delete(h, "Connection")
 		setConnClose = true
 	}
 
 	bw := w.c.bw
 	writeStatusLine(w.c, w.status)
-	_ = h.WriteSubset(bw, exclude)
+	writeHeader(bw, h, exclude)
 	if clen != nil {
 		_, _ = bw.WriteString("Content-Length: ")
 		_, _ = bw.Write(clen)
@@ -264,6 +268,64 @@ func (w *responseWriter) sendHeader(next []byte) {
 	w.held = held[:0]
 }
 
+// writeHeader writes h but for the keys in exclude as Header.WriteSubset
+// does (keys sorted, invalid names dropped, CR and LF in values turned
+// into spaces, values trimmed), without its sorter and replacer for the
+// few keys an answer has.
+func writeHeader(bw *bufio.Writer, h http.Header, exclude map[string]bool) {
+	var arr [16]string
+	keys := arr[:0]
+	for k := range h {
+		if exclude[k] {
+			continue
+		}
+		if len(keys) == len(arr) {
+			_ = h.WriteSubset(bw, exclude)
+			return
+		}
+		keys = append(keys, k)
+	}
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	for _, k := range keys {
+		if !validFieldName(k) {
+			continue
+		}
+		for _, v := range h[k] {
+			if strings.ContainsAny(v, "\r\n") {
+				b := []byte(v)
+				for i, c := range b {
+					if c == '\r' || c == '\n' {
+						b[i] = ' '
+					}
+				}
+				v = string(b)
+			}
+			_, _ = bw.WriteString(k)
+			_, _ = bw.WriteString(": ")
+			_, _ = bw.WriteString(textproto.TrimString(v))
+			_, _ = bw.Write(crlf)
+		}
+	}
+}
+
+// validFieldName is what net/http accepts as a header field name: a
+// non-empty token.
+func validFieldName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if !isTokenChar(k[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 func has(h http.Header, k string) bool {
 	_, ok := h[k]
 	return ok
@@ -271,6 +333,10 @@ func has(h http.Header, k string) bool {
 
 func writeStatusLine(c *conn, code int) {
 	bw := c.bw
+	if code >= 200 && code < 200+len(statusLines2xx) && statusLines2xx[code-200] != "" {
+		_, _ = bw.WriteString(statusLines2xx[code-200])
+		return
+	}
 	if text := http.StatusText(code); text != "" {
 		_, _ = bw.WriteString("HTTP/1.1 ")
 		var b [3]byte
@@ -282,6 +348,16 @@ func writeStatusLine(c *conn, code int) {
 	}
 	_, _ = fmt.Fprintf(bw, "HTTP/1.1 %03d status code %d\r\n", code, code)
 }
+
+// statusLines2xx are the status lines of the 2xx answers, written whole.
+var statusLines2xx = func() (lines [7]string) {
+	for i := range lines {
+		if text := http.StatusText(200 + i); text != "" {
+			lines[i] = "HTTP/1.1 " + strconv.Itoa(200+i) + " " + text + "\r\n"
+		}
+	}
+	return lines
+}()
 
 func bodyAllowedForStatus(status int) bool {
 	switch {

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -116,6 +117,41 @@ type Server struct {
 	draining bool
 	idle     chan struct{}
 	conns    map[*wire.Conn]struct{}
+
+	// work hands a call to an idle worker; idleWorkers counts them.
+	work        chan *wire.ConnStream
+	idleWorkers atomic.Int32
+}
+
+// maxIdleWorkers bounds the goroutines kept waiting for calls.
+const maxIdleWorkers = 256
+
+// dispatch serves a call on an idle worker, or on a new one: a worker
+// that served a call before has its stack grown already, and no
+// goroutine is created and torn down per call.
+func (s *Server) dispatch(ctx context.Context, st *wire.ConnStream) {
+	select {
+	case s.work <- st:
+	default:
+		go s.worker(ctx, st)
+	}
+}
+
+func (s *Server) worker(ctx context.Context, st *wire.ConnStream) {
+	for {
+		s.serveStream(ctx, st)
+		if s.idleWorkers.Add(1) > maxIdleWorkers {
+			s.idleWorkers.Add(-1)
+			return
+		}
+		select {
+		case st = <-s.work:
+			s.idleWorkers.Add(-1)
+		case <-ctx.Done():
+			s.idleWorkers.Add(-1)
+			return
+		}
+	}
 }
 
 // NewServer returns a Server for dep.
@@ -123,7 +159,7 @@ func NewServer(dep Deployment, opts Options) *Server {
 	if opts.MaxOngoingRequests <= 0 {
 		opts.MaxOngoingRequests = 5
 	}
-	return &Server{dep: dep, opts: opts, maxOng: opts.MaxOngoingRequests, idle: make(chan struct{}, 1), conns: map[*wire.Conn]struct{}{}}
+	return &Server{dep: dep, opts: opts, maxOng: opts.MaxOngoingRequests, idle: make(chan struct{}, 1), conns: map[*wire.Conn]struct{}{}, work: make(chan *wire.ConnStream)}
 }
 
 // Ongoing is the number of calls admitted and not finished.
@@ -146,7 +182,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			return fmt.Errorf("accepting agent connections: %w", err)
 		}
 		conn := wire.NewConn(c, false, func(st *wire.ConnStream) {
-			go s.serveStream(ctx, st)
+			s.dispatch(ctx, st)
 		})
 		s.mu.Lock()
 		s.conns[conn] = struct{}{}

@@ -236,6 +236,33 @@ func AppendFrame(b []byte, stream uint32, typ byte, payload []byte) []byte {
 
 // ReadFrame reads one frame.
 func ReadFrame(r io.Reader) (Frame, error) {
+	return readFrame(r, nil)
+}
+
+// Small payloads are carved from slabs of slabSize bytes: a connection's
+// ACCEPT, HEAD and OPEN payloads cost one allocation per slab instead of
+// one each. A slab is never reused; it is freed once no payload cut from
+// it is referenced.
+const (
+	slabSize   = 8 << 10
+	slabMaxCut = 1 << 10
+)
+
+type slab struct{ free []byte }
+
+func (s *slab) take(n int) []byte {
+	if s == nil || n > slabMaxCut {
+		return make([]byte, n)
+	}
+	if len(s.free) < n {
+		s.free = make([]byte, slabSize)
+	}
+	p := s.free[:n:n]
+	s.free = s.free[n:]
+	return p
+}
+
+func readFrame(r io.Reader, sl *slab) (Frame, error) {
 	var n uint32
 	var f Frame
 	if br, ok := r.(*bufio.Reader); ok {
@@ -261,7 +288,7 @@ func ReadFrame(r io.Reader) (Frame, error) {
 		return Frame{}, fmt.Errorf("frame of %d bytes exceeds the %d byte limit", n, MaxPayload)
 	}
 	if n > 0 {
-		f.Payload = make([]byte, n)
+		f.Payload = sl.take(int(n))
 		if _, err := io.ReadFull(r, f.Payload); err != nil {
 			return Frame{}, fmt.Errorf("reading frame payload: %w", err)
 		}
@@ -388,8 +415,9 @@ func (c *Conn) Open() (*ConnStream, error) {
 
 func (c *Conn) readLoop() {
 	r := bufio.NewReaderSize(c.c, 64<<10)
+	var sl slab
 	for {
-		f, err := ReadFrame(r)
+		f, err := readFrame(r, &sl)
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 				err = ErrClosed
@@ -609,6 +637,9 @@ type frameQueue struct {
 	inline [4]Frame
 	err    error
 	signal chan struct{}
+	// waiting is set while Recv waits for signal: a push signals only
+	// then, not for every frame (a stream has one reader at a time).
+	waiting bool
 	// onControl, when set, takes CANCEL and CREDIT frames (see OnControl).
 	onControl func(*Frame)
 }
@@ -629,8 +660,12 @@ func (q *frameQueue) push(f Frame) {
 		q.queue = q.inline[:0]
 	}
 	q.queue = append(q.queue, f)
+	waiting := q.waiting
+	q.waiting = false
 	q.mu.Unlock()
-	q.wake()
+	if waiting {
+		q.wake()
+	}
 }
 
 // OnControl hands the stream's CANCEL and CREDIT frames to fn as they
@@ -702,6 +737,7 @@ func (q *frameQueue) Recv(ctx context.Context) (Frame, error) {
 			return f, nil
 		}
 		err := q.err
+		q.waiting = err == nil
 		q.mu.Unlock()
 		if err != nil {
 			return Frame{}, err
@@ -709,6 +745,9 @@ func (q *frameQueue) Recv(ctx context.Context) (Frame, error) {
 		select {
 		case <-q.signal:
 		case <-ctx.Done():
+			q.mu.Lock()
+			q.waiting = false
+			q.mu.Unlock()
 			return Frame{}, ctx.Err()
 		}
 	}

@@ -19,6 +19,9 @@ type sample struct {
 	qps      float64
 	p50, p99 time.Duration
 	errors   int
+	// cpu is the serving side's CPU time per request (0: not measured;
+	// see serverCPU).
+	cpu time.Duration
 }
 
 // loader runs closed-loop HTTP load against a URL: conns connections, each
@@ -206,6 +209,26 @@ func (s *series) medP50() time.Duration {
 	return m
 }
 
+// medCPU is the median CPU per request over the rounds (0: not measured).
+func (s *series) medCPU() time.Duration {
+	c := make([]time.Duration, 0, len(s.samples))
+	for _, x := range s.samples {
+		if x.cpu <= 0 {
+			return 0
+		}
+		c = append(c, x.cpu)
+	}
+	if len(c) == 0 {
+		return 0
+	}
+	slices.Sort(c)
+	return median(c)
+}
+
+func fmtMicros(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Nanoseconds())/1000, 'f', 1, 64) + "µs"
+}
+
 func fmtDur(d time.Duration) string {
 	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64) + "ms"
 }
@@ -214,10 +237,14 @@ func fmtDur(d time.Duration) string {
 // median.
 func table(rows []*series) string {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "%-36s %5s %9s %9s %9s %9s %9s\n", "path", "conns", "QPS min", "QPS med", "p50 min", "p50 med", "p99 med")
+	fmt.Fprintf(&b, "%-36s %5s %9s %9s %9s %9s %9s %9s\n", "path", "conns", "QPS min", "QPS med", "p50 min", "p50 med", "p99 med", "CPU/req")
 	for _, s := range rows {
 		qMin, qMed, pMin, pMed, p99, errs := s.minMed()
-		line := fmt.Sprintf("%-36s %5d %9.0f %9.0f %9s %9s %9s", s.name, s.conns, qMin, qMed, fmtDur(pMin), fmtDur(pMed), fmtDur(p99))
+		cpu := "-"
+		if c := s.medCPU(); c > 0 {
+			cpu = fmtMicros(c)
+		}
+		line := fmt.Sprintf("%-36s %5d %9.0f %9.0f %9s %9s %9s %9s", s.name, s.conns, qMin, qMed, fmtDur(pMin), fmtDur(pMed), fmtDur(p99), cpu)
 		if errs > 0 {
 			line += fmt.Sprintf("  (%d errors)", errs)
 		}

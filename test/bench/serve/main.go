@@ -227,6 +227,9 @@ func run(o options) error {
 		paths = append(paths, viaPy)
 	}
 
+	// The serving side's CPU per request is measured around wrk only: the
+	// Go client would count itself.
+	_, wrk := ld.(wrkLoader)
 	fmt.Printf("Serve HTTP no-op benchmark: %s; %d rounds × %s per path and connection count, interleaved; GOMAXPROCS=%d, %d CPUs\n",
 		ld.name(), o.rounds, o.duration, runtime.GOMAXPROCS(0), runtime.NumCPU())
 	for _, p := range paths {
@@ -241,9 +244,13 @@ func run(o options) error {
 	for r := range o.rounds {
 		for ci, c := range o.conns {
 			for _, p := range paths {
+				before, cpuOK := serverCPU()
 				s, err := ld.run(p.url, c, o.duration)
 				if err != nil {
 					return err
+				}
+				if after, ok := serverCPU(); ok && cpuOK && wrk && s.qps > 0 {
+					s.cpu = time.Duration(float64(after-before) / (s.qps * o.duration.Seconds()))
 				}
 				p.rows[ci].samples = append(p.rows[ci].samples, s)
 			}
@@ -265,6 +272,9 @@ func run(o options) error {
 			ng, pg := viaNginx.rows[ci], viaGo.rows[ci]
 			fmt.Printf("  QPS proxy → Go replica / nginx → Go server:   %.2f  (goal ≥ 1.00)\n", pg.medQPS()/ng.medQPS())
 			fmt.Printf("  p50 added over direct: proxy %s, nginx %s  (goal: proxy ≤ nginx)\n", fmtDur(pg.medP50()-d.medP50()), fmtDur(ng.medP50()-d.medP50()))
+			if pc, nc := pg.medCPU(), ng.medCPU(); pc > 0 && nc > 0 {
+				fmt.Printf("  serving CPU per request: proxy + Go replica %s, nginx + Go server %s  (ratio %.2f)\n", fmtMicros(pc), fmtMicros(nc), float64(pc)/float64(nc))
+			}
 			if viaPy != nil {
 				fmt.Printf("  QPS proxy → Python replica / nginx → Go server: %.2f\n", viaPy.rows[ci].medQPS()/ng.medQPS())
 			}
