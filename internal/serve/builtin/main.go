@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 	"strings"
 	"time"
 
@@ -60,14 +59,6 @@ func Run(ctx context.Context, getenv func(string) string, log logr.Logger) error
 	}
 	if err := dep.Reconfigure(cfg.UserConfig); err != nil {
 		return fmt.Errorf("the replica's reconfigure failed: %w", err)
-	}
-	if getenv("GOMAXPROCS") == "" {
-		// The built-ins do no CPU-heavy work, and a replica is one of
-		// many processes on its node. With one P, the goroutines a batch
-		// of calls starts run on the thread that read the batch instead
-		// of waking a second thread for each batch (docs/performance.md);
-		// GOMAXPROCS in the runtime_env's env_vars still decides.
-		runtime.GOMAXPROCS(1)
 	}
 	path := replica.SocketPath(dir, id)
 	_ = os.Remove(path)
