@@ -53,6 +53,23 @@ def encode(stream_id, ftype, payload=b""):
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
+_SCAN = json.JSONDecoder().scan_once
+
+
+def loads(payload):
+    """json.loads of a frame's payload. The compact UTF-8 JSON both
+    runtimes write goes straight to the C scanner (json.loads spends more
+    on detecting the encoding and checking for whitespace than on the
+    parse); anything else, including what is not JSON, gets json.loads
+    and its errors."""
+    try:
+        text = payload.decode()
+        obj, end = _SCAN(text, 0)
+        if end == len(text):
+            return obj
+    except (UnicodeDecodeError, StopIteration, ValueError):
+        pass
+    return json.loads(payload)
 
 
 def dumps(obj):
@@ -78,16 +95,21 @@ class Window:
     """The sender's side of a call's flow control (wire.Window in Go): take
     waits until the caller returned enough credit; size 0 never waits."""
 
+    __slots__ = ("size", "avail", "changed")
+
     def __init__(self, size):
         self.size = size
         self.avail = size
-        self.changed = asyncio.Event()
+        # Made when a sender first has to wait: most calls never do.
+        self.changed = None
 
     async def take(self, n):
         if self.size <= 0:
             return
         need = min(n, self.size)
         while self.avail < need:
+            if self.changed is None:
+                self.changed = asyncio.Event()
             self.changed.clear()
             await self.changed.wait()
         self.avail -= n
@@ -96,7 +118,8 @@ class Window:
         if self.size <= 0 or n <= 0:
             return
         self.avail = min(self.avail + n, self.size)
-        self.changed.set()
+        if self.changed is not None:
+            self.changed.set()
 
 
 class Stream:
