@@ -86,6 +86,9 @@ class ReplicaHarness:
 
 
 class ReplicaCallTest(unittest.TestCase):
+    def run_loop(self, coro):
+        return asyncio.run(coro)
+
     def test_http_answers(self):
         async def run():
             async with ReplicaHarness(Blocking()) as h:
@@ -103,7 +106,7 @@ class ReplicaCallTest(unittest.TestCase):
                 self.assertEqual(frames[2][1], b"raw")
                 self.assertEqual(await h.stats(), {"ongoing": 0, "max_observed": 1})
 
-        asyncio.run(run())
+        self.run_loop(run())
 
     def test_sync_handler_reads_headers(self):
         async def run():
@@ -112,7 +115,7 @@ class ReplicaCallTest(unittest.TestCase):
                 frames = await read_answer(s)
                 self.assertEqual(frames[2][1], b"sync ada")
 
-        asyncio.run(run())
+        self.run_loop(run())
 
     def test_admission_counts_calls_of_one_read(self):
         # Three calls in one write reach the replica in one read; with
@@ -131,7 +134,7 @@ class ReplicaCallTest(unittest.TestCase):
                 self.assertEqual(model.started, 2)
                 self.assertEqual(await h.stats(), {"ongoing": 0, "max_observed": 2})
 
-        asyncio.run(run())
+        self.run_loop(run())
 
     def test_cancel_before_the_call_starts(self):
         # A CANCEL behind the OPEN and END: the handler must not be left
@@ -146,7 +149,7 @@ class ReplicaCallTest(unittest.TestCase):
                 s = await h.call({"kind": "http", "path": "/x"})
                 self.assertEqual((await read_answer(s))[-1][0], _wire.END)
 
-        asyncio.run(run())
+        self.run_loop(run())
 
     def test_cancel_while_the_call_waits(self):
         async def run():
@@ -158,7 +161,7 @@ class ReplicaCallTest(unittest.TestCase):
                 self.assertEqual(await h.stats(), {"ongoing": 0, "max_observed": 1})
                 self.assertEqual(model.started, 1)
 
-        asyncio.run(run())
+        self.run_loop(run())
 
     def test_malformed_open_keeps_the_connection(self):
         async def run():
@@ -169,7 +172,7 @@ class ReplicaCallTest(unittest.TestCase):
                 self.assertEqual((await read_answer(s))[-1][0], _wire.END)
                 self.assertEqual(h.replica.ongoing, 0)
 
-        asyncio.run(run())
+        self.run_loop(run())
 
     def test_draining_rejects(self):
         async def run():
@@ -179,7 +182,53 @@ class ReplicaCallTest(unittest.TestCase):
                 frames = await read_answer(s)
                 self.assertEqual(json.loads(frames[0][1]), {"accepted": False, "ongoing": 0})
 
-        asyncio.run(run())
+        self.run_loop(run())
+
+
+try:
+    import uvloop
+except ImportError:
+    uvloop = None
+
+
+@unittest.skipIf(uvloop is None, f"uvloop is not importable by {sys.executable} (Debian: apt-get install python3-uvloop)")
+class UvloopCallTest(ReplicaCallTest):
+    """The same calls with the replica on uvloop, the loop main() picks
+    when uvloop is installed."""
+
+    def run_loop(self, coro):
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as r:
+            return r.run(self.on_uvloop(coro))
+
+    async def on_uvloop(self, coro):
+        self.assertIsInstance(asyncio.get_running_loop(), uvloop.Loop)
+        return await coro
+
+
+class LoopFactoryTest(unittest.TestCase):
+    def test_uvloop_when_installed(self):
+        factory = _replica.loop_factory()
+        loop = factory()
+        try:
+            if uvloop is None:
+                self.assertIs(type(loop), type(asyncio.new_event_loop()))
+            else:
+                self.assertIsInstance(loop, uvloop.Loop)
+        finally:
+            loop.close()
+
+    def test_asyncio_without_uvloop(self):
+        # A fake of the one fault not otherwise produced here: uvloop
+        # missing (None in sys.modules makes its import fail).
+        saved = sys.modules.get("uvloop", False)
+        sys.modules["uvloop"] = None
+        try:
+            self.assertIs(_replica.loop_factory(), asyncio.new_event_loop)
+        finally:
+            if saved is False:
+                del sys.modules["uvloop"]
+            else:
+                sys.modules["uvloop"] = saved
 
 
 class WireHelpersTest(unittest.TestCase):
