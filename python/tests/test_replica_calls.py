@@ -1,6 +1,10 @@
-"""The Python replica's call path on a real Unix socket: admission in the
-connection's read loop, calls cancelled before they start, malformed
-OPEN frames, and the frame helpers it relies on."""
+"""The Python replica's call path on a real Unix socket, served the way
+the replica process serves it (Replica.protocol, the Conn as the
+transport's protocol): admission as frames arrive, calls cancelled before
+they start, malformed OPEN frames, write flow control, and the frame
+helpers it relies on. The streaming, gRPC and protocol suites, written
+against asyncio.start_unix_server(replica.on_connect), run again here
+over Replica.protocol."""
 
 import asyncio
 import json
@@ -8,6 +12,7 @@ import os
 import sys
 import tempfile
 import unittest
+from unittest import mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -31,6 +36,27 @@ class Blocking:
         if request.path == "/bytes":
             return b"raw"
         return {"n": self.started}
+
+
+class Chunks:
+    """A streamed answer of N chunks of SIZE bytes."""
+
+    N, SIZE = 64, 64 << 10
+
+    async def __call__(self, request):
+        async def gen():
+            for _ in range(self.N):
+                yield b"x" * self.SIZE
+
+        return gen()
+
+
+async def eventually(cond, what):
+    for _ in range(1000):
+        if cond():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"not within 10 s: {what}")
 
 
 class SyncHandler:
@@ -62,7 +88,7 @@ class ReplicaHarness:
         _context._set_runtime(self.replica)
         self.dir = tempfile.TemporaryDirectory()
         path = os.path.join(self.dir.name, "r.sock")
-        self.server = await asyncio.start_unix_server(self.replica.on_connect, path=path)
+        self.server = await loop.create_unix_server(self.replica.protocol, path=path)
         reader, writer = await asyncio.open_unix_connection(path)
         self.conn = _wire.Conn(reader, writer, dialer=True)
         return self
@@ -174,6 +200,23 @@ class ReplicaCallTest(unittest.TestCase):
 
         self.run_loop(run())
 
+    def test_large_answer_waits_for_the_socket(self):
+        # A streamed answer far larger than the socket's buffers: the
+        # replica's sends wait in drain (pause_writing/resume_writing of
+        # the protocol) until the agent reads, and every byte arrives.
+        async def run():
+            async with ReplicaHarness(Chunks()) as h:
+                h.conn.transport.pause_reading()
+                s = await h.call({"kind": "http", "path": "/"})
+                await eventually(lambda: any(c.paused and c.drain_waiters for c in h.replica.conns), "the replica waits for its connection to take writes")
+                h.conn.transport.resume_reading()
+                frames = await read_answer(s)
+                body = b"".join(p for t, p in frames if t == _wire.DATA)
+                self.assertEqual(len(body), Chunks.N * Chunks.SIZE)
+                self.assertEqual(frames[-1][0], _wire.END)
+
+        self.run_loop(run())
+
     def test_draining_rejects(self):
         async def run():
             async with ReplicaHarness(Blocking()) as h:
@@ -229,6 +272,42 @@ class LoopFactoryTest(unittest.TestCase):
                 del sys.modules["uvloop"]
             else:
                 sys.modules["uvloop"] = saved
+
+
+def _serve_over_protocol(original):
+    def start(client_connected_cb, path=None, **kwargs):
+        replica = getattr(client_connected_cb, "__self__", None)
+        if not isinstance(replica, _replica.Replica):
+            return original(client_connected_cb, path=path, **kwargs)
+        return asyncio.get_running_loop().create_unix_server(replica.protocol, path=path, **kwargs)
+
+    return start
+
+
+class OverProtocol:
+    """Runs a TestCase's tests with asyncio.start_unix_server(replica.on_connect)
+    serving through Replica.protocol instead."""
+
+    def run(self, result=None):
+        with mock.patch("asyncio.start_unix_server", _serve_over_protocol(asyncio.start_unix_server)):
+            return super().run(result)
+
+
+import test_grpc  # noqa: E402
+import test_serve  # noqa: E402
+import test_streaming  # noqa: E402
+
+
+class StreamingOverProtocolTest(OverProtocol, test_streaming.StreamingReplicaTest):
+    pass
+
+
+class ReplicaProtocolOverProtocolTest(OverProtocol, test_serve.ReplicaTest):
+    pass
+
+
+class GRPCOverProtocolTest(OverProtocol, test_grpc.GRPCReplicaTest):
+    pass
 
 
 class WireHelpersTest(unittest.TestCase):

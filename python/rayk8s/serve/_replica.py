@@ -82,15 +82,29 @@ class Replica:
 
     # ---- connections from the node agent ----
 
+    def protocol(self):
+        """The protocol of a connection from the agent, for
+        loop.create_unix_server: frames are dispatched as the transport
+        reads them."""
+        return _wire.ConnProtocol(dialer=False, on_open=self.on_stream, on_made=self.add_conn, on_lost=self.remove_conn)
+
     async def on_connect(self, reader, writer):
+        """The same over asyncio streams (asyncio.start_unix_server)."""
         conn = _wire.Conn(reader, writer, dialer=False, on_open=self.on_stream)
-        self.conns.append(conn)
-        self.conn_ready.set()
+        self.add_conn(conn)
         try:
             await conn.done
         except asyncio.CancelledError:
             conn.close()
-        self.conns.remove(conn)
+        self.remove_conn(conn)
+
+    def add_conn(self, conn):
+        self.conns.append(conn)
+        self.conn_ready.set()
+
+    def remove_conn(self, conn):
+        if conn in self.conns:
+            self.conns.remove(conn)
         if not self.conns:
             self.conn_ready.clear()
 
@@ -641,7 +655,7 @@ async def amain(environ):
         os.unlink(path)
     except FileNotFoundError:
         pass
-    server = await asyncio.start_unix_server(replica.on_connect, path=path)
+    server = await loop.create_unix_server(replica.protocol, path=path)
     print(f"Replica {replica_id} is serving on {path}", flush=True)
 
     stop = asyncio.Event()
