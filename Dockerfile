@@ -24,10 +24,10 @@ FROM debian:bookworm-slim
 # `/bin/bash -c -- "ulimit -n …; ray start …"`, and bash is in the base image. openssl runs the
 # wait-for-tls-ip-san init container of mTLS clusters; Serve apps may wrap a FastAPI app with
 # `@serve.ingress`. runtime_env pip builds venvs with `python3 -m venv` (python3-venv brings ensurepip
-# and pip's wheel).
+# and pip's wheel). Serve replicas run on python3-uvloop's event loop.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-sklearn python3-cloudpickle python3-numpy python3-requests python-is-python3 openssl \
-    python3-starlette python3-fastapi python3-yaml python3-grpcio python3-protobuf python3-venv \
+    python3-starlette python3-fastapi python3-yaml python3-grpcio python3-protobuf python3-venv python3-uvloop \
  && rm -rf /var/lib/apt/lists/*
 RUN useradd --uid 1000 --create-home --shell /bin/bash ray
 COPY --from=build /out/manager /manager

@@ -39,6 +39,9 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 /usr/bin/python3 -c 'import yaml' >/dev/null 2>&1 || need+=(python3-yaml)
 # @serve.ingress serves FastAPI apps; the driver-script suite has one.
 /usr/bin/python3 -c 'import fastapi' >/dev/null 2>&1 || need+=(python3-fastapi)
+# Python Serve replicas run their event loop on uvloop when it is importable (asyncio's otherwise);
+# the replica tests run both loops.
+/usr/bin/python3 -c 'import uvloop' >/dev/null 2>&1 || need+=(python3-uvloop)
 # runtime_env pip: `python3 -m venv` builds a job's venv and ensurepip gives it pip; Debian ships both
 # in python3-venv (with pip's wheel), not in python3.
 /usr/bin/python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)

@@ -1,6 +1,7 @@
 """The Request a deployment receives over HTTP and the conversion of what
 it returns to an HTTP response."""
 
+import inspect
 import json
 from urllib.parse import parse_qsl, quote
 
@@ -106,15 +107,26 @@ class Request:
         self.path = meta.get("path", "/")
         self.query_string = meta.get("query", "")
         self.route_prefix = meta.get("route_prefix", "")
-        self.headers = _Headers(meta.get("headers") or [])
+        self._raw_headers = meta.get("headers")
+        self._headers = None
         self.request_id = meta.get("request_id", "")
         self.client = meta.get("client", "")
         self._body = body
         self._query_params = None
         self._url = None
 
-    # query_params and url are built on first use: most handlers read
-    # neither, and every call builds a Request.
+    # headers, query_params and url are built on first use: most handlers
+    # read none of them, and every call builds a Request.
+    @property
+    def headers(self):
+        if self._headers is None:
+            self._headers = _Headers(self._raw_headers or [])
+        return self._headers
+
+    @headers.setter
+    def headers(self, value):
+        self._headers = value
+
     @property
     def query_params(self):
         if self._query_params is None:
@@ -201,8 +213,6 @@ class StreamingResponse:
 def is_streaming(result):
     """Whether what a deployment returned is streamed: a generator, an
     async generator or a StreamingResponse (ours or Starlette's)."""
-    import inspect
-
     return inspect.isgenerator(result) or inspect.isasyncgen(result) or hasattr(result, "body_iterator")
 
 

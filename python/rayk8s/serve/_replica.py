@@ -30,6 +30,8 @@ ENV_APP_ARGS = "RAYK8S_SERVE_APP_ARGS"
 ENV_CONFIG = "RAYK8S_SERVE_REPLICA_CONFIG"
 ENV_PY_MODULES = "RAYK8S_SERVE_PY_MODULES"
 
+_CONTROL_KINDS = frozenset((_wire.KIND_HEALTH, _wire.KIND_RECONFIGURE, _wire.KIND_STATS))
+
 
 def setup_path(environ):
     """The working directory and py_modules come first on sys.path."""
@@ -75,18 +77,34 @@ class Replica:
         self.async_fns = {}
         self.starlette_fns = {}
         self.heads = {}
+        self.plan = None
+        self.bytes_head = _wire.dumps({"status": 200, "headers": [["content-type", "application/octet-stream"]]})
 
     # ---- connections from the node agent ----
 
+    def protocol(self):
+        """The protocol of a connection from the agent, for
+        loop.create_unix_server: frames are dispatched as the transport
+        reads them."""
+        return _wire.ConnProtocol(dialer=False, on_open=self.on_stream, on_made=self.add_conn, on_lost=self.remove_conn)
+
     async def on_connect(self, reader, writer):
+        """The same over asyncio streams (asyncio.start_unix_server)."""
         conn = _wire.Conn(reader, writer, dialer=False, on_open=self.on_stream)
-        self.conns.append(conn)
-        self.conn_ready.set()
+        self.add_conn(conn)
         try:
             await conn.done
         except asyncio.CancelledError:
             conn.close()
-        self.conns.remove(conn)
+        self.remove_conn(conn)
+
+    def add_conn(self, conn):
+        self.conns.append(conn)
+        self.conn_ready.set()
+
+    def remove_conn(self, conn):
+        if conn in self.conns:
+            self.conns.remove(conn)
         if not self.conns:
             self.conn_ready.clear()
 
@@ -103,39 +121,78 @@ class Replica:
         raise _context.DeploymentUnavailableError("This replica has no connection to its node agent.")
 
     def on_stream(self, stream):
-        task = asyncio.ensure_future(self.serve_stream(stream))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    # ---- calls ----
-
-    async def serve_stream(self, stream):
+        """A call opened by the agent, straight from the connection's read
+        loop with its OPEN frame queued. Admission happens here, before
+        the next frame is read: a rejected call costs no task, and an
+        accepted one counts against max_ongoing_requests at once."""
         try:
-            _, payload = await stream.recv()
-            meta = json.loads(payload)
+            _, payload = stream.frames.popleft()
+            meta = _wire.loads(payload)
             kind = meta.get("kind")
-            if kind in (_wire.KIND_HEALTH, _wire.KIND_RECONFIGURE, _wire.KIND_STATS):
-                await self.control(stream, kind)
+            if kind in _CONTROL_KINDS:
+                self.spawn(self.serve_control(stream, kind))
                 return
             if self.draining or self.ongoing >= self.max_ongoing:
                 stream.send((_wire.ACCEPT, self.accept_payload(False)))
+                stream.close()
                 return
             self.ongoing += 1
-            self.max_observed = max(self.max_observed, self.ongoing)
-            self.idle.clear()
+            if self.ongoing > self.max_observed:
+                self.max_observed = self.ongoing
+            if self.ongoing == 1:
+                self.idle.clear()
             try:
                 stream.send((_wire.ACCEPT, self.accept_payload(True)))
-                await self.run_call(stream, meta)
-            finally:
-                self.ongoing -= 1
-                if self.ongoing == 0:
-                    self.idle.set()
+            except _wire.ConnectionClosed:
+                self.release()
+                raise
+        except _wire.ConnectionClosed:
+            stream.close()
+            return
+        except Exception:  # noqa: BLE001 - a malformed OPEN must not end the connection
+            traceback.print_exc()
+            stream.close()
+            return
+        self.spawn(self.serve_call(stream, meta))
+
+    def spawn(self, coro):
+        # The set holds the task while it runs (the loop keeps only weak
+        # references); the task leaves it itself on its way out, which
+        # costs less than a done callback.
+        self.tasks.add(self.loop.create_task(coro))
+
+    # ---- calls ----
+
+    async def serve_control(self, stream, kind):
+        try:
+            await self.control(stream, kind)
         except (_wire.ConnectionClosed, asyncio.CancelledError):
             pass
         finally:
             stream.close()
+            self.tasks.discard(asyncio.current_task())
+
+    async def serve_call(self, stream, meta):
+        try:
+            await self.run_call(stream, meta)
+        except (_wire.ConnectionClosed, asyncio.CancelledError):
+            pass
+        finally:
+            self.release()
+            stream.close()
+            self.tasks.discard(asyncio.current_task())
+
+    def release(self):
+        self.ongoing -= 1
+        if self.ongoing == 0:
+            self.idle.set()
 
     async def read_body(self, stream):
+        frames = stream.frames
+        if len(frames) == 1 and frames[0][0] == _wire.END:
+            # The common bodiless call: its END came with the OPEN.
+            frames.popleft()
+            return b""
         parts = []
         while True:
             ftype, payload = await stream.recv()
@@ -165,6 +222,19 @@ class Replica:
                 task.cancel()
 
         stream.on_control = on_control
+        if stream.frames or stream.failed:
+            # CANCEL, CREDIT or the connection's end came before the call
+            # started; a cancelled call does not start.
+            while stream.frames:
+                ftype, payload = stream.frames.popleft()
+                if ftype == _wire.CREDIT:
+                    window.give(_wire.decode_credit(payload))
+                elif ftype == _wire.CANCEL:
+                    stream.on_control = None
+                    return
+            if stream.failed:
+                stream.on_control = None
+                return
         frames = []
         try:
             await self.invoke(stream, meta, body, window, state)
@@ -285,17 +355,24 @@ class Replica:
             head = {"status": 200, "headers": [["x-serve-encoding", "pickle"]]}
             data = pickle.dumps(result)
         else:
-            asgi = _asgi.app_of(self.instance)
+            asgi, handler, call_async, wants = self.http_plan()
             if asgi is not None:
                 result = await _asgi.call(asgi, meta, body)
             else:
-                handler = self.target("__call__")
-                result = await self.call_user(handler, _starlette.request_for(handler, meta, body, self.wants_starlette(handler)))
-            if _http.is_streaming(result):
+                request = _http.Request(meta, body) if wants is False else _starlette.request_for(handler, meta, body, wants)
+                if call_async:
+                    result = await handler(request)
+                else:
+                    result = await self.call_user(handler, request)
+            if type(result) is bytes:
+                # What a no-op returns: to_http's answer without asking.
+                head, data = self.bytes_head, result
+            elif _http.is_streaming(result):
                 await self.stream_http(stream, result, window, state)
                 return
-            status, headers, data = _http.to_http(result)
-            head = self.http_head(status, headers)
+            else:
+                status, headers, data = _http.to_http(result)
+                head = self.http_head(status, headers)
             state["head_sent"] = True
             if not data:
                 stream.send((_wire.HEAD, head), self.end_frame())
@@ -306,6 +383,22 @@ class Replica:
             return
         state["head_sent"] = True
         stream.send((_wire.HEAD, _wire.dumps(head)), *[(_wire.DATA, c) for c in _wire.chunks(data)], self.end_frame())
+
+    def http_plan(self):
+        """(asgi app, handler, whether the handler is a coroutine function,
+        whether it asks for a starlette Request) of HTTP calls, worked out
+        once per instance: every call used to look all four up."""
+        plan = self.plan
+        if plan is not None and plan[0] is self.instance:
+            return plan[1]
+        asgi = _asgi.app_of(self.instance)
+        if asgi is not None:
+            out = (asgi, None, False, False)
+        else:
+            handler = self.target("__call__")
+            out = (None, handler, self.is_async(handler), self.wants_starlette(handler))
+        self.plan = (self.instance, out)
+        return out
 
     def http_head(self, status, headers):
         """The HEAD payload of an HTTP answer. Most answers are a 200 with
@@ -562,7 +655,7 @@ async def amain(environ):
         os.unlink(path)
     except FileNotFoundError:
         pass
-    server = await asyncio.start_unix_server(replica.on_connect, path=path)
+    server = await loop.create_unix_server(replica.protocol, path=path)
     print(f"Replica {replica_id} is serving on {path}", flush=True)
 
     stop = asyncio.Event()
@@ -589,9 +682,21 @@ async def amain(environ):
         pass
 
 
+def loop_factory():
+    """uvloop's event loop when it is installed (Debian: python3-uvloop),
+    else asyncio's. The replica spends much of a call in the loop itself
+    (ready queue, handles, selector), which uvloop does in C."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop
+    return uvloop.new_event_loop
+
+
 def main():
     try:
-        asyncio.run(amain(dict(os.environ)))
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            runner.run(amain(dict(os.environ)))
     except Exception:  # noqa: BLE001 - report constructor failures in the log
         traceback.print_exc()
         sys.stderr.flush()

@@ -53,6 +53,23 @@ def encode(stream_id, ftype, payload=b""):
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
+_SCAN = json.JSONDecoder().scan_once
+
+
+def loads(payload):
+    """json.loads of a frame's payload. The compact UTF-8 JSON both
+    runtimes write goes straight to the C scanner (json.loads spends more
+    on detecting the encoding and checking for whitespace than on the
+    parse); anything else, including what is not JSON, gets json.loads
+    and its errors."""
+    try:
+        text = payload.decode()
+        obj, end = _SCAN(text, 0)
+        if end == len(text):
+            return obj
+    except (UnicodeDecodeError, StopIteration, ValueError):
+        pass
+    return json.loads(payload)
 
 
 def dumps(obj):
@@ -78,16 +95,21 @@ class Window:
     """The sender's side of a call's flow control (wire.Window in Go): take
     waits until the caller returned enough credit; size 0 never waits."""
 
+    __slots__ = ("size", "avail", "changed")
+
     def __init__(self, size):
         self.size = size
         self.avail = size
-        self.changed = asyncio.Event()
+        # Made when a sender first has to wait: most calls never do.
+        self.changed = None
 
     async def take(self, n):
         if self.size <= 0:
             return
         need = min(n, self.size)
         while self.avail < need:
+            if self.changed is None:
+                self.changed = asyncio.Event()
             self.changed.clear()
             await self.changed.wait()
         self.avail -= n
@@ -96,7 +118,8 @@ class Window:
         if self.size <= 0 or n <= 0:
             return
         self.avail = min(self.avail + n, self.size)
-        self.changed.set()
+        if self.changed is not None:
+            self.changed.set()
 
 
 class Stream:
@@ -160,9 +183,8 @@ class Stream:
         """Wait while the connection's write buffer is full."""
         if self.closed or self.conn.closed:
             raise ConnectionClosed("stream closed")
-        self.conn.flush()
         try:
-            await self.conn.writer.drain()
+            await self.conn.drain()
         except (ConnectionError, OSError) as e:
             raise ConnectionClosed(str(e)) from e
 
@@ -180,12 +202,19 @@ class Conn:
     Writes are coalesced: frames queue in a buffer that is flushed once the
     event loop has run what is ready, so the answers of all the calls served
     in one loop iteration (and a call's ACCEPT with the HEAD that follows it
-    at once) share one syscall. Reads take whatever the socket has and split
-    it into frames, one await per read rather than two per frame."""
+    at once) share one syscall. Frames that arrive together are dispatched
+    together, and the flush is queued behind the calls they started, so a
+    batch of quick calls is answered with one write.
 
-    def __init__(self, reader, writer, dialer, on_open=None):
+    Two ways to drive it: with a StreamReader/StreamWriter pair (a task
+    reads), or as the protocol of its transport (ConnProtocol: the
+    transport hands over what it read in the same loop iteration, without
+    the reader's future and the task's wake-up)."""
+
+    def __init__(self, reader, writer, dialer, on_open=None, transport=None):
         self.reader = reader
         self.writer = writer
+        self.transport = transport if transport is not None else writer.transport
         self.on_open = on_open
         self.streams = {}
         self.next_id = 1 if dialer else 2
@@ -193,8 +222,13 @@ class Conn:
         self.loop = asyncio.get_running_loop()
         self.wbuf = []
         self.flush_scheduled = False
+        self.dispatching = False
+        self.rbuf = b""
+        # Protocol mode's write flow control (a StreamWriter has its own).
+        self.paused = False
+        self.drain_waiters = []
         self.done = self.loop.create_future()
-        self.task = asyncio.ensure_future(self._read_loop())
+        self.task = asyncio.ensure_future(self._read_loop()) if reader is not None else None
 
     def open(self):
         if self.closed:
@@ -211,7 +245,7 @@ class Conn:
             wbuf.append(pack(len(payload), stream_id, ftype))
             if payload:
                 wbuf.append(payload)
-        if not self.flush_scheduled:
+        if not self.flush_scheduled and not self.dispatching:
             self.flush_scheduled = True
             self.loop.call_soon(self.flush)
 
@@ -222,39 +256,77 @@ class Conn:
         data = b"".join(self.wbuf)
         self.wbuf.clear()
         if not self.closed:
-            self.writer.write(data)
+            self.transport.write(data)
 
-    async def _read_loop(self):
-        buf = b""
-        read = self.reader.read
+    async def drain(self):
+        """Wait while the connection's write buffer is full."""
+        self.flush()
+        if self.writer is not None:
+            await self.writer.drain()
+            return
+        while self.paused and not self.closed:
+            w = self.loop.create_future()
+            self.drain_waiters.append(w)
+            await w
+        if self.closed:
+            raise ConnectionClosed("connection closed")
+
+    def pause_writing(self):
+        self.paused = True
+
+    def resume_writing(self):
+        self.paused = False
+        self._wake_drainers()
+
+    def _wake_drainers(self):
+        waiters, self.drain_waiters = self.drain_waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    def feed(self, data):
+        """Dispatch the frames data completes. Writes made meanwhile (a
+        call's ACCEPT) do not schedule a flush of their own: the one
+        flush is queued after the calls these frames started."""
+        buf = self.rbuf + data if self.rbuf else data
         unpack = HEADER.unpack_from
         size = HEADER.size
+        pos, n = 0, len(buf)
+        self.dispatching = True
+        try:
+            while n - pos >= size:
+                length, stream_id, ftype = unpack(buf, pos)
+                if length > MAX_PAYLOAD:
+                    raise ConnectionClosed("frame too large")
+                end = pos + size + length
+                if end > n:
+                    break
+                payload = buf[pos + size : end] if length else b""
+                pos = end
+                s = self.streams.get(stream_id)
+                if s is None:
+                    if ftype == OPEN and self.on_open is not None and stream_id % 2 != self.next_id % 2:
+                        s = Stream(self, stream_id)
+                        self.streams[stream_id] = s
+                        s.push(ftype, payload)
+                        self.on_open(s)
+                    continue
+                s.push(ftype, payload)
+        finally:
+            self.dispatching = False
+            if self.wbuf and not self.flush_scheduled:
+                self.flush_scheduled = True
+                self.loop.call_soon(self.flush)
+        self.rbuf = buf[pos:] if pos < n else b""
+
+    async def _read_loop(self):
+        read = self.reader.read
         try:
             while True:
                 data = await read(1 << 16)
                 if not data:
                     break
-                buf = buf + data if buf else data
-                pos, n = 0, len(buf)
-                while n - pos >= size:
-                    length, stream_id, ftype = unpack(buf, pos)
-                    if length > MAX_PAYLOAD:
-                        raise ConnectionClosed("frame too large")
-                    end = pos + size + length
-                    if end > n:
-                        break
-                    payload = buf[pos + size : end] if length else b""
-                    pos = end
-                    s = self.streams.get(stream_id)
-                    if s is None:
-                        if ftype == OPEN and self.on_open is not None and stream_id % 2 != self.next_id % 2:
-                            s = Stream(self, stream_id)
-                            self.streams[stream_id] = s
-                            s.push(ftype, payload)
-                            self.on_open(s)
-                        continue
-                    s.push(ftype, payload)
-                buf = buf[pos:]
+                self.feed(data)
         except (ConnectionError, ConnectionClosed, OSError):
             pass
         except asyncio.CancelledError:
@@ -270,9 +342,49 @@ class Conn:
         for s in list(self.streams.values()):
             s.fail()
         self.streams.clear()
+        self._wake_drainers()
         try:
-            self.writer.close()
+            self.transport.close()
         except Exception:  # noqa: BLE001 - closing a broken transport
             pass
         if not self.done.done():
             self.done.set_result(None)
+
+
+class ConnProtocol(asyncio.Protocol):
+    """A Conn as its transport's protocol (loop.create_unix_server's
+    factory makes one per connection); on_made and on_lost hear of the
+    Conn's start and end."""
+
+    def __init__(self, dialer, on_open=None, on_made=None, on_lost=None):
+        self.dialer = dialer
+        self.on_open = on_open
+        self.on_made = on_made
+        self.on_lost = on_lost
+        self.conn = None
+
+    def connection_made(self, transport):
+        self.conn = Conn(None, None, self.dialer, on_open=self.on_open, transport=transport)
+        if self.on_made is not None:
+            self.on_made(self.conn)
+
+    def data_received(self, data):
+        try:
+            self.conn.feed(data)
+        except ConnectionClosed:
+            self.conn.close()
+
+    def eof_received(self):
+        self.conn.close()
+        return False
+
+    def connection_lost(self, exc):
+        self.conn.close()
+        if self.on_lost is not None:
+            self.on_lost(self.conn)
+
+    def pause_writing(self):
+        self.conn.pause_writing()
+
+    def resume_writing(self):
+        self.conn.resume_writing()

@@ -61,6 +61,7 @@ type options struct {
 	conns       []int
 	load        string
 	python      bool
+	pythonBin   string
 	extras      bool
 	profileDir  string
 	profileFor  time.Duration
@@ -79,6 +80,7 @@ func main() {
 	flag.StringVar(&conns, "conns", "16,64", "comma-separated connection counts")
 	flag.StringVar(&o.load, "load", "auto", "load generator: wrk, go, or auto (wrk when installed)")
 	flag.BoolVar(&o.python, "python", true, "also measure a Python replica (needs python3)")
+	flag.StringVar(&o.pythonBin, "python-bin", defaultPython(), "the Python replicas' interpreter: Debian's, as the image ships, when there is one")
 	flag.BoolVar(&o.extras, "extras", true, "after the HTTP table, also measure the replicas alone, gRPC, streaming and batching")
 	flag.StringVar(&o.profileDir, "profile", "", "instead of the benchmark, write CPU and allocation profiles of this process (proxy and agent) under load to this directory")
 	flag.DurationVar(&o.profileFor, "profile-duration", 10*time.Second, "how long -profile loads the proxy")
@@ -139,8 +141,10 @@ func run(o options) error {
 	_, thisFile, _, _ := runtime.Caller(0)
 	pythonDir := filepath.Join(filepath.Dir(thisFile), "..", "..", "..", "python")
 	withPython := o.python
+	python := o.pythonBin
 	if withPython {
-		if _, err := exec.LookPath("python3"); err != nil {
+		if _, err := exec.LookPath(python); err != nil {
+			fmt.Fprintf(os.Stderr, "No Python replica row: %s is not found (-python-bin sets the interpreter)\n", python)
 			withPython = false
 		}
 	}
@@ -152,7 +156,7 @@ func run(o options) error {
 	n, err := node.Start(ctx, node.Config{
 		Head: true, NodeIP: "127.0.0.1", IncludeDashboard: true, DashboardHost: "127.0.0.1",
 		Resources: map[string]float64{"CPU": 4}, TempDir: tmp, ServeHTTPHost: "127.0.0.1",
-		RayExecutable: rayBin, Logger: logr.Discard(),
+		RayExecutable: rayBin, Logger: logr.Discard(), ServePython: python,
 	})
 	if err != nil {
 		return err
@@ -469,4 +473,14 @@ func socketCaller(ctx context.Context, dir, replicaID string) func() caller {
 			return err
 		}
 	}
+}
+
+// defaultPython is Debian's interpreter when there is one: the image's, which
+// sees Debian's packages (uvloop among them); another python3 may come first
+// on PATH.
+func defaultPython() string {
+	if _, err := os.Stat("/usr/bin/python3"); err == nil {
+		return "/usr/bin/python3"
+	}
+	return "python3"
 }
