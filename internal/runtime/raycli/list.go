@@ -23,7 +23,7 @@ import (
 
 // stateResources are the resources `ray list` names, in Ray's words (with
 // dashes); the state API has them with underscores. Those this runtime
-// does not list (workers, runtime-envs, cluster-events) are refused by the
+// does not list (runtime-envs, cluster-events) are refused by the
 // head itself, so that a Ray dashboard that has them still answers.
 var stateResources = []string{"actors", "jobs", "placement-groups", "nodes", "workers", "tasks", "objects", "runtime-envs", "cluster-events"}
 

@@ -114,7 +114,7 @@ func TestListRefusals(t *testing.T) {
 		{[]string{"list", "nodes", "--limit", "0"}, 1, []string{`--limit: "0" is not a positive integer`}},
 		{[]string{"list", "nodes", "--limit", "20000"}, 1, []string{"limit: 20000 exceeds"}},
 		{[]string{"list", "nodes", "--format", "csv"}, 1, []string{`--format: "csv" is not one of default, json, yaml, table`}},
-		{[]string{"list", "workers"}, 1, []string{"listing workers is not supported"}},
+		{[]string{"list", "runtime-envs"}, 1, []string{"listing runtime_envs is not supported"}},
 		{[]string{"list", "widgets"}, 2, []string{`invalid resource "widgets"`, "placement-groups"}},
 		{[]string{"list"}, 2, []string{"missing argument RESOURCE"}},
 		{[]string{"get", "actors"}, 2, []string{"missing argument ID", "ray list actors"}},

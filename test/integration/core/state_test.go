@@ -3,6 +3,7 @@ package core_test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
@@ -117,6 +118,13 @@ func TestStateAPIAndRayList(t *testing.T) {
 	if o := byField(r.Data.Result.Result, "object_id", objectID); o == nil || o["object_size"].(float64) <= 1000 {
 		t.Errorf("objects = %v, want %s of more than 1000 bytes", r.Data.Result.Result, objectID)
 	}
+	_, r = getState(t, h.dashURL+"/api/v0/actors?filter_keys=name&filter_predicates=%3D&filter_values=keeper")
+	keeperPID := r.Data.Result.Result[0]["pid"]
+	_, r = getState(t, h.dashURL+"/api/v0/workers?detail=true")
+	if w := byField(r.Data.Result.Result, "pid", keeperPID); w == nil || w["is_alive"] != true || w["worker_type"] != "WORKER" ||
+		w["node_id"] == "" || w["start_time_ms"].(float64) <= 0 {
+		t.Errorf("workers = %v, want the keeper actor's process (pid %v), alive, with its start time", r.Data.Result.Result, keeperPID)
+	}
 	_, r = getState(t, h.dashURL+"/api/v0/nodes")
 	if len(r.Data.Result.Result) != 1 || r.Data.Result.Result[0]["is_head_node"] != true || r.Data.Result.Result[0]["state"] != "ALIVE" {
 		t.Errorf("nodes = %v, want the alive head", r.Data.Result.Result)
@@ -145,6 +153,10 @@ func TestStateAPIAndRayList(t *testing.T) {
 	var failed []map[string]any
 	if err := json.Unmarshal([]byte(out), &failed); err != nil || len(failed) != 1 || failed[0]["state"] != "FAILED" || failed[0]["language"] != "PYTHON" {
 		t.Errorf("ray list tasks -f state!=finished -f name=boom --detail = %s (%v), want boom FAILED with its detail columns", out, err)
+	}
+	out, _ = rayproc.Run(t, rayBin, h.env, "list", "workers", "--address="+h.dashURL, "-f", "is_alive=true")
+	if !strings.Contains(out, "WORKER_TYPE") || !strings.Contains(out, fmt.Sprint(keeperPID)) {
+		t.Errorf("ray list workers -f is_alive=true:\n%s", out)
 	}
 	out, _ = rayproc.Run(t, rayBin, h.env, "get", "placement-groups", pgID)
 	if !strings.HasPrefix(out, "---\n") || !strings.Contains(out, "name: statepg") || !strings.Contains(out, "unit_resources:") {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rayk8s/rayk8s/internal/runtime/core/corewire"
+	"github.com/rayk8s/rayk8s/internal/runtime/core/stateapi"
 	"github.com/rayk8s/rayk8s/internal/runtime/pipenv"
 )
 
@@ -70,6 +71,10 @@ type worker struct {
 	conn      *corewire.Conn
 	// running is the leased task the worker runs now, if any.
 	running *taskBody
+	// pid and started are its process's, once it started (guarded by the
+	// pool's mu: the state API reads them while cmd.Start may be running).
+	pid     int
+	started time.Time
 }
 
 func (w *worker) setRunning(b *taskBody) {
@@ -250,6 +255,9 @@ func (p *pool) start(ctx context.Context, j *job, key string, taskEnv map[string
 		p.forget(w)
 		return nil, fmt.Errorf("starting a Python worker with %s: %w", python, err)
 	}
+	p.mu.Lock()
+	w.pid, w.started = cmd.Process.Pid, time.Now()
+	p.mu.Unlock()
 	go func() {
 		_ = cmd.Wait()
 		w.exitedConn()
@@ -291,6 +299,21 @@ func (p *pool) pipEnv(ctx context.Context, spec *pipenv.Spec) (string, error) {
 		return "", errorf(envSetupErrorType, "Failed to set up the runtime_env pip %v: %v", spec.Packages, err)
 	}
 	return venv, nil
+}
+
+// rows are the state API's rows of the pool's worker processes.
+func (p *pool) rows(nodeID, ip string) []stateapi.Worker {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]stateapi.Worker, 0, len(p.all))
+	for _, w := range p.all {
+		if w.pid == 0 {
+			continue
+		}
+		out = append(out, stateapi.Worker{WorkerID: w.id, IsAlive: true, WorkerType: "WORKER", NodeID: nodeID, IP: ip,
+			PID: w.pid, StartTimeMs: w.started.UnixMilli()})
+	}
+	return out
 }
 
 func (p *pool) forget(w *worker) {

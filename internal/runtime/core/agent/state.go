@@ -135,7 +135,9 @@ func (a *Agent) dropTasks(jobID string) {
 
 // State is what this node reports to the head's state API.
 func (a *Agent) State() stateapi.NodeState {
-	st := stateapi.NodeState{Actors: []stateapi.Actor{}, Tasks: []stateapi.Task{}, Objects: []stateapi.Object{}, Drivers: []dashboard.JobDetails{}}
+	st := stateapi.NodeState{Actors: []stateapi.Actor{}, Tasks: []stateapi.Task{}, Objects: []stateapi.Object{}, Drivers: []dashboard.JobDetails{},
+		Workers: a.pool.rows(a.opts.NodeID, a.opts.NodeIP)}
+	sort.Slice(st.Workers, func(i, j int) bool { return st.Workers[i].WorkerID < st.Workers[j].WorkerID })
 	a.tmu.Lock()
 	for _, t := range a.tasks.rows {
 		st.Tasks = append(st.Tasks, *t)

@@ -73,6 +73,11 @@ var schemas = map[string]schema{
 		base("reference_type", textCol), base("type", textCol), base("ip", textCol),
 		detailCol("job_id", textCol, false),
 	}, unreported: []string{"call_site", "pid"}},
+	"workers": {id: "worker_id", sorted: true, columns: []column{
+		base("worker_id", textCol), base("is_alive", boolCol), base("worker_type", textCol), base("exit_type", textCol),
+		base("node_id", textCol), base("ip", textCol), base("pid", intCol), base("exit_detail", textCol),
+		detailCol("start_time_ms", intCol, false),
+	}},
 	"placement_groups": {id: "placement_group_id", sorted: true, columns: []column{
 		base("placement_group_id", textCol), base("name", textCol), base("creator_job_id", textCol),
 		base("state", textCol), detailCol("bundles", otherCol, false), detailCol("is_detached", boolCol, true),
@@ -81,7 +86,6 @@ var schemas = map[string]schema{
 
 // unlisted are Ray's state resources this runtime does not list, with why.
 var unlisted = map[string]string{
-	"workers":        "this runtime does not report its worker processes to the state API",
 	"runtime_envs":   "this runtime does not report runtime environments to the state API",
 	"cluster_events": "this runtime does not record cluster events",
 }

@@ -195,6 +195,10 @@ func (h *Handler) rows(ctx context.Context, kind string) ([]any, string, error) 
 			for _, d := range st.Drivers {
 				out = append(out, d)
 			}
+		case "workers":
+			for _, w := range st.Workers {
+				out = append(out, w)
+			}
 		}
 	}
 	if out == nil {

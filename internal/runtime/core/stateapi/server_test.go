@@ -79,7 +79,7 @@ func TestBadRequestsNameTheirReason(t *testing.T) {
 		{"/api/v0/tasks?detail=maybe", http.StatusBadRequest, `detail: "maybe" is not a boolean`},
 		{"/api/v0/tasks?sort=name", http.StatusBadRequest, `query parameter "sort" is not supported`},
 		{"/api/v0/tasks?server_timeout_multiplier=x", http.StatusBadRequest, `server_timeout_multiplier: "x"`},
-		{"/api/v0/workers", http.StatusNotImplemented, `listing workers is not supported`},
+		{"/api/v0/runtime_envs", http.StatusNotImplemented, `listing runtime_envs is not supported`},
 		{"/api/v0/tasks/summarize", http.StatusNotImplemented, "summarizing tasks is not supported"},
 		{"/api/v0/logs/file", http.StatusNotImplemented, "the log API is not supported"},
 		{"/api/v0/placement_groups", http.StatusNotImplemented, `this head does not report them`},

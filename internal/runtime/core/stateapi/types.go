@@ -91,6 +91,23 @@ type NodeState struct {
 	Tasks   []Task                 `json:"tasks"`
 	Objects []Object               `json:"objects"`
 	Drivers []dashboard.JobDetails `json:"drivers"`
+	Workers []Worker               `json:"workers"`
+}
+
+// Worker is one row of /api/v0/workers (Ray's WorkerState): a Python
+// worker process of a node's pool (tasks and actors). A node lists the
+// processes it runs now; exited ones are not kept.
+type Worker struct {
+	WorkerID   string  `json:"worker_id"`
+	IsAlive    bool    `json:"is_alive"`
+	WorkerType string  `json:"worker_type"`
+	ExitType   *string `json:"exit_type"`
+	NodeID     string  `json:"node_id"`
+	IP         string  `json:"ip"`
+	PID        int     `json:"pid"`
+	ExitDetail *string `json:"exit_detail"`
+	// StartTimeMs is when the process was started (Unix ms).
+	StartTimeMs int64 `json:"start_time_ms"`
 }
 
 // ListResult is the "result" of a list reply.

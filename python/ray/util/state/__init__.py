@@ -5,9 +5,8 @@ Supported: ``list_actors``, ``list_tasks``, ``list_nodes``, ``list_jobs``, ``lis
 ``list_placement_groups``, ``list_workers`` with ``address``, ``filters`` (``(key, "=" or "!=",
 value)`` tuples, all of which must hold; text compares without regard to case), ``limit``,
 ``timeout``, ``detail`` and ``raise_on_missing_output``; ``get_actor``, ``get_task``,
-``get_node``, ``get_placement_group``, ``get_objects``, ``get_worker``. This runtime's head does
-not list workers, so ``list_workers``/``get_worker`` raise RayStateApiException saying so
-(a Ray dashboard answers them). Summaries and logs are not implemented.
+``get_node``, ``get_placement_group``, ``get_objects``, ``get_worker``. Workers are the nodes'
+running worker processes (exited ones are not kept). Summaries and logs are not implemented.
 """
 
 from ray.util.state.api import (

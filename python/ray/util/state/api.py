@@ -246,5 +246,5 @@ def get_objects(id, address=None, timeout=DEFAULT_RPC_TIMEOUT, _explain=False):
 
 
 def get_worker(id, address=None, timeout=DEFAULT_RPC_TIMEOUT, _explain=False):
-    """The worker with this ID; this runtime's head does not list workers (RayStateApiException)."""
+    """The worker process with this ID (None when no node runs it)."""
     return _one("workers", id, _get("workers", id, address, timeout, _explain))

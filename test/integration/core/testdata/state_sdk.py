@@ -18,6 +18,7 @@ from ray.util.state import (
     list_objects,
     list_placement_groups,
     list_tasks,
+    get_worker,
     list_workers,
 )
 
@@ -64,12 +65,17 @@ pg = get_placement_group(pg_id)
 check("get_placement_group with bundles", pg.bundles[0]["unit_resources"] == {"CPU": 1.0}, pg)
 
 check("objects", len(list_objects(filters=[("object_size", "!=", 0)])) >= 1, None)
+workers = list_workers(filters=[("is_alive", "=", "true")])
+actor_pids = {a.pid for a in list_actors(filters=[("state", "=", "ALIVE")])}
+check("the actors' processes among the workers", actor_pids and actor_pids <= {w.pid for w in workers}
+      and all(w.worker_type == "WORKER" for w in workers), (actor_pids, workers))
+one = get_worker(workers[0].worker_id)
+check("get_worker", one is not None and one.pid == workers[0].pid, one)
 check("jobs", any(j.type == "DRIVER" and j.status == "RUNNING" for j in list_jobs(filters=[("type", "=", "driver")])), None)
 
 for call, want in [
     (lambda: list_actors(filters=[("colour", "=", "red")]), 'filter column "colour"'),
     (lambda: list_tasks(filters=[("worker_id", "=", "w")]), "does not report"),
-    (lambda: list_workers(), "listing workers is not supported"),
 ]:
     try:
         call()
