@@ -56,16 +56,18 @@ import (
 )
 
 type options struct {
-	duration    time.Duration
-	rounds      int
-	conns       []int
-	load        string
-	python      bool
-	pythonBin   string
-	extras      bool
-	profileDir  string
-	profileFor  time.Duration
-	profilePath string
+	duration  time.Duration
+	rounds    int
+	conns     []int
+	load      string
+	python    bool
+	pythonBin string
+	// pythonBinSet: -python-bin was given, so a missing interpreter is an error.
+	pythonBinSet bool
+	extras       bool
+	profileDir   string
+	profileFor   time.Duration
+	profilePath  string
 }
 
 func main() {
@@ -86,6 +88,7 @@ func main() {
 	flag.DurationVar(&o.profileFor, "profile-duration", 10*time.Second, "how long -profile loads the proxy")
 	flag.StringVar(&o.profilePath, "profile-path", "/noop", "route -profile loads: /noop (Go replica) or /py (Python replica)")
 	flag.Parse()
+	flag.Visit(func(f *flag.Flag) { o.pythonBinSet = o.pythonBinSet || f.Name == "python-bin" })
 	for _, c := range strings.Split(conns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
 		if err != nil || n <= 0 {
@@ -144,6 +147,9 @@ func run(o options) error {
 	python := o.pythonBin
 	if withPython {
 		if _, err := exec.LookPath(python); err != nil {
+			if o.pythonBinSet {
+				return fmt.Errorf("-python-bin: %w", err)
+			}
 			fmt.Fprintf(os.Stderr, "No Python replica row: %s is not found (-python-bin sets the interpreter)\n", python)
 			withPython = false
 		}

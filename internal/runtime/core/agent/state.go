@@ -29,8 +29,7 @@ const maxTaskRows = 100_000
 // agent's tmu.
 type taskTable struct {
 	rows map[string]*stateapi.Task
-	// order is the rows' task IDs, oldest first; IDs of rows already
-	// dropped with their job are skipped when the oldest is evicted.
+	// order is the rows' task IDs, oldest first (dropJob keeps it in step).
 	order []string
 	limit int
 }
@@ -47,9 +46,6 @@ func (tt *taskTable) row(id string, mk func() *stateapi.Task) *stateapi.Task {
 	for len(tt.rows) >= tt.limit && len(tt.order) > 0 {
 		delete(tt.rows, tt.order[0])
 		tt.order = tt.order[1:]
-	}
-	if len(tt.order) > 2*tt.limit {
-		tt.compact()
 	}
 	t := mk()
 	tt.rows[id] = t
@@ -122,7 +118,9 @@ func (a *Agent) recordDeadActor(row stateapi.Actor) {
 	a.tmu.Lock()
 	defer a.tmu.Unlock()
 	if len(a.deadActors) >= maxDeadActors {
-		a.deadActors = append(a.deadActors[:0:0], a.deadActors[len(a.deadActors)-maxDeadActors+1:]...)
+		// Drop the oldest tenth at once, so a node where actors die all
+		// the time does not copy the whole list on every death.
+		a.deadActors = append(a.deadActors[:0:0], a.deadActors[len(a.deadActors)-maxDeadActors*9/10:]...)
 	}
 	a.deadActors = append(a.deadActors, row)
 }
