@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	gomegatypes "github.com/onsi/gomega/types"
 	"github.com/rayk8s/rayk8s/internal/controller/reconcilekit"
 	"github.com/rayk8s/rayk8s/internal/testsupport/builders"
+	"github.com/rayk8s/rayk8s/internal/testsupport/freeport"
 	. "github.com/rayk8s/rayk8s/internal/testsupport/matchers"
 
 	"github.com/go-logr/logr"
@@ -100,7 +100,7 @@ var _ = BeforeSuite(func() {
 	DeferCleanup(env.Stop)
 	k8s = env.Client
 	log.SetLogger(logr.Discard())
-	sharedServePort, err = freePort()
+	sharedServePort, err = freeport.Pick()
 	Expect(err).NotTo(HaveOccurred())
 	tmp, err := os.MkdirTemp("", "rayservice-heads-")
 	Expect(err).NotTo(HaveOccurred())
@@ -172,15 +172,6 @@ func (o *operator) stop() {
 	if err := <-o.done; err != nil {
 		fmt.Fprintln(os.Stderr, "manager:", err)
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", ":0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // head is the in-process Ray head of one RayCluster.

@@ -28,6 +28,7 @@ import (
 	"github.com/rayk8s/rayk8s/internal/devcluster/podinit"
 	"github.com/rayk8s/rayk8s/internal/devcluster/processnode"
 	"github.com/rayk8s/rayk8s/internal/devcluster/servicenet"
+	"github.com/rayk8s/rayk8s/internal/testsupport/freeport"
 )
 
 // roleEnv makes this test binary, run as a pod's container, a small TCP server or client.
@@ -102,16 +103,6 @@ func readGreeting(addr string) (string, error) {
 	return strings.TrimSpace(line), nil
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func testOptions(t *testing.T) Options {
 	_, file, _, _ := runtime.Caller(0)
 	repo := filepath.Join(filepath.Dir(file), "..", "..", "..")
@@ -120,9 +111,9 @@ func testOptions(t *testing.T) Options {
 	o.CRDDirs = nil
 	o.Bridge, o.Prefix = "rk8st0", "rk8st"
 	o.ClusterCIDR, o.ServiceCIDR = netip.MustParsePrefix("10.247.0.0/16"), netip.MustParsePrefix("10.248.0.0/16")
-	o.EtcdPort, o.EtcdPeerPort, o.APIServerPort = freePort(t), freePort(t), freePort(t)
-	o.ControllerManagerPort, o.SchedulerPort, o.KubeletPort = freePort(t), freePort(t), freePort(t)
-	o.ProxyHealthPort, o.ProxyMetricsPort, o.DNSHealthPort, o.DNSReadyPort = freePort(t), freePort(t), freePort(t), freePort(t)
+	o.EtcdPort, o.EtcdPeerPort, o.APIServerPort = freeport.For(t), freeport.For(t), freeport.For(t)
+	o.ControllerManagerPort, o.SchedulerPort, o.KubeletPort = freeport.For(t), freeport.For(t), freeport.For(t)
+	o.ProxyHealthPort, o.ProxyMetricsPort, o.DNSHealthPort, o.DNSReadyPort = freeport.For(t), freeport.For(t), freeport.For(t), freeport.For(t)
 	o.NodeName = "test-node"
 	o.Backoff = processnode.Backoff{Initial: 200 * time.Millisecond, Max: time.Second, Reset: time.Minute}
 	o.Log = zap.New(zap.WriteTo(os.Stderr))

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/rayk8s/rayk8s/internal/devcluster/podinit"
+	"github.com/rayk8s/rayk8s/internal/testsupport/freeport"
 )
 
 func TestImageName(t *testing.T) {
@@ -181,7 +182,7 @@ func TestRedisStandInRuns(t *testing.T) {
 	}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "redis", Namespace: "default", UID: "uid-redis"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{
 		Name: "redis", Image: "redis:7.4.0",
-		Command: []string{"/usr/local/bin/redis-server", "--port", strconv.Itoa(freePort(t)), "--bind", "127.0.0.1",
+		Command: []string{"/usr/local/bin/redis-server", "--port", strconv.Itoa(freeport.For(t)), "--bind", "127.0.0.1",
 			"--appendonly", "yes", "--save", "", "--protected-mode", "no"},
 	}}}}
 	r := newPodRunner(p, pod)
@@ -251,16 +252,6 @@ func spec(t *testing.T, cmd *exec.Cmd) podinit.Spec {
 		t.Fatal(err)
 	}
 	return s
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // syncBuffer collects a process's output while the test reads it.

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rayk8s/rayk8s/internal/testsupport/freeport"
 )
 
 // BinEnv names a `ray` binary already built from this checkout (`make unit` sets it to bin/ray),
@@ -45,27 +46,10 @@ func Build() (bin string, remove func(), err error) {
 	return bin, func() { _ = os.RemoveAll(dir) }, nil
 }
 
-// handedOut remembers every port FreePort returned in this test binary: the kernel may offer a
-// port again once its probe listener is closed, and two flags of one `ray start` given the same
-// port make the node fail to bind.
-var handedOut sync.Map
-
-// FreePort asks the kernel for a free TCP port on 127.0.0.1 that no earlier call returned.
+// FreePort returns a port for a `ray` process to listen on (see package freeport).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		_ = l.Close()
-		if _, dup := handedOut.LoadOrStore(port, true); !dup {
-			return port
-		}
-	}
-	t.Fatal("no free port the kernel offered was new in 100 tries")
-	return 0
+	return freeport.For(t)
 }
 
 // Env is this process's environment without the variables whose names start with one of drop

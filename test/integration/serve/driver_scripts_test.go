@@ -3,7 +3,6 @@ package serve_test
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rayk8s/rayk8s/internal/testsupport/freeport"
 )
 
 // driverPython is the interpreter of Ray-style driver scripts: it needs
@@ -26,16 +27,6 @@ func driverPython(t *testing.T) string {
 		t.Fatalf("%s cannot import cloudpickle, starlette and requests (run hack/install-deps.sh): %v\n%s", p, err, out)
 	}
 	return p
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // runDriver runs a script of python/examples/ray_serve unchanged, as a user
@@ -55,7 +46,7 @@ func runDriver(t *testing.T, script string, env ...string) []string {
 	cmd.Env = append(os.Environ(),
 		"RAYK8S_RAY_BIN="+rayBin,
 		"RAYK8S_SERVE_PYTHON="+python,
-		"RAYK8S_SERVE_HTTP_PORT="+strconv.Itoa(freePort(t)),
+		"RAYK8S_SERVE_HTTP_PORT="+strconv.Itoa(freeport.For(t)),
 		"RAYK8S_SERVE_NUM_CPUS=8",
 		"PYTHONPATH="+pythonDir,
 		"PYTHONUNBUFFERED=1",
@@ -157,7 +148,7 @@ func TestDriverScriptGRPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := freeport.For(t)
 	assertLines(t, runDriver(t, "grpc_app.py",
 		"PYTHONPATH="+pythonDir+string(os.PathListSeparator)+filepath.Join(pythonDir, "examples"),
 		"RAYK8S_SERVE_GRPC_PORT="+strconv.Itoa(port)), []string{
