@@ -2,12 +2,14 @@ package schedulers_test
 
 import (
 	"context"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -132,7 +134,10 @@ var _ = Describe("Volcano", func() {
 
 var _ = Describe("Volcano after a RayJob finishes", func() {
 	It("shrinks the RayJob's PodGroup to nothing once its cluster is deleted", func(ctx context.Context) {
-		ns := startControllers(volcano.Name)
+		// The RayJob controller's clock stands still until the PodGroup was seen whole: on a busy
+		// machine the wall clock could pass the deadline before the test first looks.
+		clk := clocktesting.NewFakeClock(time.Now())
+		ns := startControllersWithClock(volcano.Name, clk)
 		// The deadline fails the job while it waits for its cluster; the cluster is then deleted.
 		job := builders.RayJob(ns, "late").Workers(1).With(func(j *rayv1.RayJob) {
 			j.Spec.ActiveDeadlineSeconds = ptr.To[int32](1)
@@ -142,6 +147,7 @@ var _ = Describe("Volcano after a RayJob finishes", func() {
 		Eventually(func(g Gomega) {
 			g.Expect(nestedInt(podGroup(g, volcano.PodGroupGVK, ns, "ray-late-pg"), "spec", "minMember")).To(BeEquivalentTo(2))
 		}).Should(Succeed())
+		clk.Step(5 * time.Second)
 		Eventually(func(g Gomega) {
 			var cur rayv1.RayJob
 			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(job), &cur)).To(Succeed())

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -59,6 +60,13 @@ var _ = BeforeSuite(func() {
 // named batch scheduler on it until the spec ends. It returns the namespace.
 func startControllers(scheduler string) string {
 	GinkgoHelper()
+	return startControllersWithClock(scheduler, nil)
+}
+
+// startControllersWithClock is startControllers with the RayJob controller reading time from clk
+// (the wall clock when nil).
+func startControllersWithClock(scheduler string, clk clock.PassiveClock) string {
+	GinkgoHelper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ns, err := testenv.CreateNamespace(ctx, env.Client, scheduler+"-")
 	Expect(err).NotTo(HaveOccurred())
@@ -79,7 +87,7 @@ func startControllers(scheduler string) string {
 	Expect(rc.SetupWithManager(ctx, mgr)).To(Succeed())
 	rjCfg := rayjob.DefaultConfig()
 	rjCfg.BatchScheduler = bs
-	rj, err := rayjob.New(mgr.GetClient(), rjCfg, reconcilekit.Deps{Recorder: mgr.GetEventRecorder(rayjob.ControllerName)})
+	rj, err := rayjob.New(mgr.GetClient(), rjCfg, reconcilekit.Deps{Recorder: mgr.GetEventRecorder(rayjob.ControllerName), Clock: clk})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(rj.SetupWithManager(ctx, mgr)).To(Succeed())
 	done := make(chan error, 1)
