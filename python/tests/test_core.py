@@ -237,3 +237,101 @@ class OutOfBandSerializationTest(unittest.TestCase):
         blob = worker.dumps([1, "two", b"x" * 100])
         self.assertIsInstance(blob, bytes)
         self.assertEqual(worker.loads(blob), [1, "two", b"x" * 100])
+
+
+class FakeAgentWorker:
+    """A fake of the worker's connection to its node agent, for faults a
+    real agent does not produce on demand: it answers puts of values with
+    the error refuse_values gives (None: takes them), puts of error values
+    with refuse_errors, and records every call."""
+
+    def __init__(self, refuse_values=None, refuse_errors=None):
+        self.node_id = "node-1"
+        self.calls = []
+        self.refuse_values = refuse_values
+        self.refuse_errors = refuse_errors
+
+    def call(self, op, body=None, parts=()):
+        self.calls.append((op, body, [bytes(p) for p in parts]))
+        if op == "put":
+            refuse = self.refuse_errors if body.get("is_err") else self.refuse_values
+            if refuse is not None:
+                raise refuse
+        return {}, []
+
+    def puts(self):
+        return [(body, parts[0]) for op, body, parts in self.calls if op == "put"]
+
+
+class DirectPutFailureTest(unittest.TestCase):
+    """A direct call's result that leaves its caller but cannot be stored
+    in the agent's store: its getters get an ObjectLostError naming the
+    object and the reason, instead of the failure being dropped."""
+
+    OID = "ab" * 28
+
+    def lost_error(self, agent):
+        from ray._private.worker import decode_error
+
+        puts = agent.puts()
+        self.assertEqual(len(puts), 2, agent.calls)
+        body, data = puts[-1]
+        self.assertEqual((body["object_id"], body["job"], body["is_err"]), (self.OID, "job-1", True))
+        return decode_error(data)
+
+    def test_a_refused_value_becomes_an_object_lost_error_for_its_getters(self):
+        from ray._private.direct import DirectCalls
+
+        agent = FakeAgentWorker(refuse_values=exceptions.RaySystemError("the object store refused it"))
+        dc = DirectCalls(agent)
+        dc.values[self.OID] = (b"value", False, "job-1")
+        dc.promote(self.OID)  # the ref is pickled with its value here
+        err = self.lost_error(agent)
+        self.assertIsInstance(err, exceptions.ObjectLostError)
+        self.assertIn(self.OID, str(err))
+        self.assertIn("RaySystemError: the object store refused it", str(err))
+        # The caller still reads its own value.
+        self.assertEqual(dc.value(self.OID)[0], b"value")
+
+    def test_a_refused_late_value_fails_the_announced_object(self):
+        from ray._private.direct import DirectCalls
+
+        agent = FakeAgentWorker(refuse_values=exceptions.RaySystemError("the object store refused it"))
+        dc = DirectCalls(agent)
+        dc.pending[self.OID] = (None, "job-1")
+        dc.promote(self.OID)  # the ref leaves while its call runs
+        self.assertEqual(agent.calls[0][:2], ("expect", {"object_ids": [self.OID], "job": "job-1"}))
+        dc._on_reply([self.OID], {"body": {"errors": [False]}}, [b"value"])
+        err = self.lost_error(agent)
+        self.assertIsInstance(err, exceptions.ObjectLostError)
+        self.assertIn(self.OID, str(err))
+
+    def test_a_value_larger_than_a_message_is_not_sent(self):
+        from ray._private.direct import DirectCalls
+
+        agent = FakeAgentWorker()
+        dc = DirectCalls(agent, max_value=8)
+        dc.values[self.OID] = (b"123456789", False, "job-1")
+        dc.promote(self.OID)
+        puts = agent.puts()
+        self.assertEqual(len(puts), 1, "the oversized value itself was sent")
+        from ray._private.worker import decode_error
+        err = decode_error(puts[0][1])
+        self.assertIsInstance(err, exceptions.ObjectLostError)
+        self.assertIn("9 bytes, more than the 8 bytes", str(err))
+
+    def test_an_unreachable_agent_is_reported_on_stderr(self):
+        import io
+        from contextlib import redirect_stderr
+        from ray._private.direct import DirectCalls
+
+        gone = exceptions.RaySystemError("lost the connection to the Ray node agent")
+        agent = FakeAgentWorker(refuse_values=gone, refuse_errors=gone)
+        dc = DirectCalls(agent)
+        dc.values[self.OID] = (b"value", False, "job-1")
+        stderr = io.StringIO()
+        with redirect_stderr(stderr):
+            dc.promote(self.OID)
+        self.assertEqual(len(agent.puts()), 2)
+        self.assertIn(self.OID, stderr.getvalue())
+        self.assertIn("lost the connection to the Ray node agent", stderr.getvalue())

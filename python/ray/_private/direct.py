@@ -14,6 +14,7 @@ and put when it comes. See docs/ray-core.md.
 """
 
 import json
+import sys
 import threading
 import time
 
@@ -26,6 +27,14 @@ _RECHECK = 0.05
 # Ray's error for a call whose actor process died while it ran.
 _DIED = b"J" + json.dumps({"type": "RayActorError",
                            "message": "The actor died unexpectedly before finishing this task."}).encode()
+# The most bytes of values one message to the node agent carries
+# (corewire.MaxBody): a larger one would end the connection.
+_MAX_VALUE = 1 << 31
+
+
+def _size(data):
+    nbytes = getattr(data, "nbytes", None)
+    return len(data) if nbytes is None else nbytes
 
 
 class _Route:
@@ -43,8 +52,10 @@ class DirectCalls:
     """This process's direct connections to actors and the values of its
     direct calls (Ray's in-process memory store)."""
 
-    def __init__(self, worker):
+    def __init__(self, worker, max_value=_MAX_VALUE):
         self.w = worker
+        # The largest value one put to the agent carries.
+        self.max_value = max_value
         # route_lock is held from choosing a call's path to sending it, so
         # that no call of another thread reaches the agent after the agent
         # allowed the switch; it may be held across a round trip to the
@@ -149,10 +160,32 @@ class DirectCalls:
             self._put(i, job, data, is_err)
 
     def _put(self, object_id, job, data, is_err):
+        """Makes a value that left this process available in the agent's
+        store. When the store does not take it, the object gets an
+        ObjectLostError there instead, naming the object and the reason, so
+        that every getter raises it rather than waiting for a value that
+        never comes; nothing raises here, since the ref has already left.
+        When not even that reaches the agent (its connection is gone, and
+        with it the node's store), the reason goes to this process's
+        stderr."""
+        size = _size(data)
+        if size > self.max_value:
+            reason = (f"the value is {size} bytes, more than the {self.max_value} bytes "
+                      "one message to the node agent carries")
+        else:
+            try:
+                self.w.call("put", {"object_id": object_id, "job": job, "is_err": bool(is_err)}, [data])
+                return
+            except Exception as e:  # noqa: BLE001 - reported to the object's getters below
+                reason = f"{type(e).__name__}: {e}"
+        msg = (f"Failed to store object {object_id}, the result of a direct actor call, in the node's "
+               f"object store when its ObjectRef left the caller: {reason}")
+        lost = b"J" + json.dumps({"type": "ObjectLostError", "message": msg}).encode()
         try:
-            self.w.call("put", {"object_id": object_id, "job": job, "is_err": bool(is_err)}, [data])
-        except Exception:  # noqa: BLE001 - the agent is gone: nobody else can read it anyway
-            pass
+            self.w.call("put", {"object_id": object_id, "job": job, "is_err": True}, [lost])
+        except Exception as e:  # noqa: BLE001 - nobody but this process's log can hear of it now
+            print(f"{msg}; recording that failure for its getters failed too: {type(e).__name__}: {e}",
+                  file=sys.stderr, flush=True)
 
     # --- escaping and freeing -------------------------------------------
 

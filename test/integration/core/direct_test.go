@@ -35,3 +35,23 @@ func TestDirectActorCalls(t *testing.T) {
 		"state failed [('FAILED', 'TASK_EXECUTION_EXCEPTION')]",
 	)
 }
+
+// An actor passes on the ref of its running direct call, so the node's
+// store expects the result, and dies before the result arrives (killed by
+// a signal, then by ray.kill): the driver's get and a task's get raise
+// OwnerDiedError naming the object instead of waiting until the job ends,
+// and the target actor and the cluster go on working.
+func TestDirectCallOwnerDied(t *testing.T) {
+	h := startHead(t, 4)
+	out := runPython(t, h.env, false, "ownerdied.py")
+	var want []string
+	for _, how := range []string{"sigkill", "ray.kill"} {
+		want = append(want,
+			how+" direct and running True",
+			how+" driver OwnerDiedError True True True",
+			how+" task OwnerDiedError names it True",
+			how+" passed on before delivered",
+		)
+	}
+	wantLines(t, out, append(want, "target still answers 7", "tasks still run 2")...)
+}

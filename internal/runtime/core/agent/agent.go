@@ -267,6 +267,7 @@ func (a *Agent) disconnected(c *corewire.Conn) {
 	}
 	if p.worker != nil {
 		p.worker.exitedConn()
+		a.failOwed(p.worker)
 	}
 	if j := p.job; j != nil {
 		a.finishJob(j)
@@ -347,7 +348,7 @@ func (a *Agent) dispatch(c *corewire.Conn, m *corewire.Message) (*corewire.Messa
 	case "nodes":
 		return a.listNodes()
 	case "put":
-		return a.put(m)
+		return a.put(c, m)
 	case "get":
 		return a.get(c, m)
 	case "wait":
@@ -363,7 +364,7 @@ func (a *Agent) dispatch(c *corewire.Conn, m *corewire.Message) (*corewire.Messa
 	case "actor_direct":
 		return a.actorDirect(m)
 	case "expect":
-		return a.expect(m)
+		return a.expect(c, m)
 	case "direct_done":
 		return a.directDone(m)
 	case "kill_actor":
@@ -506,7 +507,7 @@ type putBody struct {
 	IsErr bool `json:"is_err,omitempty"`
 }
 
-func (a *Agent) put(m *corewire.Message) (*corewire.Message, error) {
+func (a *Agent) put(c *corewire.Conn, m *corewire.Message) (*corewire.Message, error) {
 	var b putBody
 	if err := m.Decode(&b); err != nil {
 		return nil, err
@@ -515,6 +516,9 @@ func (a *Agent) put(m *corewire.Message) (*corewire.Message, error) {
 		return nil, errorf("ValueError", "put: object_id and exactly one value are required")
 	}
 	a.store.Put(b.ObjectID, b.Job, m.Parts[0], b.IsErr)
+	if p, _ := c.Value.(*peer); p != nil && p.worker != nil {
+		p.worker.paid(b.ObjectID)
+	}
 	return nil, nil
 }
 

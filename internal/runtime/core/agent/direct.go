@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -70,8 +71,11 @@ func (ac *actor) directRoute() directRoute {
 
 // expect records that objects a caller holds (the returns of its direct
 // calls still running) will be put here, so that other processes' gets of
-// them wait rather than fail as unknown.
-func (a *Agent) expect(m *corewire.Message) (*corewire.Message, error) {
+// them wait rather than fail as unknown. The caller owns them until it puts
+// them: when a worker process (a task worker or an actor) announced them,
+// they fail with OwnerDiedError if it ends first, as Ray fails the objects
+// of an owner that died. A driver's go with its job when it leaves.
+func (a *Agent) expect(c *corewire.Conn, m *corewire.Message) (*corewire.Message, error) {
 	var b struct {
 		ObjectIDs []string `json:"object_ids"`
 		Job       string   `json:"job"`
@@ -82,7 +86,79 @@ func (a *Agent) expect(m *corewire.Message) (*corewire.Message, error) {
 	for _, id := range b.ObjectIDs {
 		a.store.Expect(id, b.Job)
 	}
+	if p, _ := c.Value.(*peer); p != nil && p.worker != nil && !p.worker.owe(b.ObjectIDs) {
+		// The process ended while this request was being handled.
+		a.failOwnerDied(p.worker, b.ObjectIDs)
+	}
 	return nil, nil
+}
+
+// owe records ids as announced by w and not yet put; false when w's
+// process has ended already (its objects failed without these).
+func (w *worker) owe(ids []string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.settled {
+		return false
+	}
+	if w.owed == nil {
+		w.owed = make(map[string]struct{}, len(ids))
+	}
+	for _, id := range ids {
+		w.owed[id] = struct{}{}
+	}
+	return true
+}
+
+// paid records that w put id.
+func (w *worker) paid(id string) {
+	w.mu.Lock()
+	delete(w.owed, id)
+	w.mu.Unlock()
+}
+
+// settle marks w's process ended and returns what it still owed, once.
+func (w *worker) settle() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.settled {
+		return nil
+	}
+	w.settled = true
+	ids := make([]string, 0, len(w.owed))
+	for id := range w.owed {
+		ids = append(ids, id)
+	}
+	w.owed = nil
+	return ids
+}
+
+// failOwed fails the objects w's process announced and never put; it runs
+// when the process exits or its connection ends, whichever comes first.
+// A put that races with it loses: the store keeps the first value, so
+// every getter sees the same one.
+func (a *Agent) failOwed(w *worker) {
+	if ids := w.settle(); len(ids) > 0 {
+		a.failOwnerDied(w, ids)
+	}
+}
+
+func (a *Agent) failOwnerDied(w *worker, ids []string) {
+	a.pool.mu.Lock()
+	pid := w.pid
+	a.pool.mu.Unlock()
+	failed := 0
+	for _, id := range ids {
+		msg := fmt.Sprintf("Failed to retrieve object %s. The object's owner has exited: the worker process "+
+			"(pid %d) whose direct actor call returns it died before the call's result reached the node's object store.", id, pid)
+		if a.store.FailPending(id, agentError("OwnerDiedError", msg)) {
+			failed++
+		}
+	}
+	if failed > 0 {
+		a.opts.Logger.Info("A worker process exited owing results of its direct actor calls; they fail with OwnerDiedError",
+			"workerID", w.id, "pid", pid, "objects", failed)
+	}
 }
 
 // directCall is one finished direct call as the actor's process reports it.

@@ -1,9 +1,13 @@
 package agent
 
 import (
+	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
 
@@ -90,5 +94,91 @@ func TestDirectDoneRecordsActorTasks(t *testing.T) {
 	a.dropTasks("j1")
 	if rows := a.State().Tasks; len(rows) != 0 {
 		t.Errorf("after the job ended: tasks = %+v, want none", rows)
+	}
+}
+
+// peerConn is a connection as the agent sees it once its process said
+// hello; the handlers under test never read or write it.
+func peerConn(p *peer) *corewire.Conn {
+	c := corewire.NewConn(nil, nil)
+	c.Value = p
+	return c
+}
+
+func expectMsg(job string, ids ...string) *corewire.Message {
+	return &corewire.Message{Header: corewire.Header{Op: "expect", Body: corewire.JSON(map[string]any{"object_ids": ids, "job": job})}}
+}
+
+func putMsg(id, job, value string) *corewire.Message {
+	return &corewire.Message{Header: corewire.Header{Op: "put", Body: corewire.JSON(putBody{ObjectID: id, Job: job})}, Parts: [][]byte{[]byte(value)}}
+}
+
+// agentErrorOf decodes an agent-made error value, failing t unless it is
+// one.
+func agentErrorOf(t *testing.T, a *Agent, id string) (typ, msg string) {
+	t.Helper()
+	data, isErr, ok := a.store.Value(id)
+	if !ok || !isErr || len(data) == 0 || data[0] != errJSON {
+		t.Fatalf("%s = %q (isErr %v, ok %v), want an error value of the agent's", id, data, isErr, ok)
+	}
+	var e struct{ Type, Message string }
+	if err := json.Unmarshal(data[1:], &e); err != nil {
+		t.Fatal(err)
+	}
+	return e.Type, e.Message
+}
+
+// The results a worker process announced (expect) and never put fail with
+// OwnerDiedError naming them when the process ends; what it put stays, and
+// what it announces after it ended fails at once.
+func TestExpectedObjectsFailWhenTheirWorkerEnds(t *testing.T) {
+	a := New(Options{NodeID: "n1", SocketDir: t.TempDir(), Logger: logr.Discard()})
+	w := &worker{id: "w1", exited: make(chan struct{}), pid: 4242}
+	c := peerConn(&peer{worker: w})
+	for _, m := range []*corewire.Message{expectMsg("j1", "owed1", "owed2", "paid"), putMsg("paid", "j1", "42")} {
+		handler := map[string]func(*corewire.Conn, *corewire.Message) (*corewire.Message, error){"expect": a.expect, "put": a.put}[m.Op]
+		if _, err := handler(c, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A driver's announcement is not the worker's to fail.
+	if _, err := a.expect(peerConn(&peer{job: &job{id: "j1"}}), expectMsg("j1", "drivers")); err != nil {
+		t.Fatal(err)
+	}
+	getting := make(chan error, 1)
+	// The bound only keeps a broken build from hanging the test.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	go func() { getting <- a.store.WaitAll(ctx, []string{"owed1", "owed2"}) }()
+
+	a.failOwed(w)
+	if err := <-getting; err != nil {
+		t.Fatalf("a get of the owed objects: %v", err)
+	}
+	for _, id := range []string{"owed1", "owed2"} {
+		typ, msg := agentErrorOf(t, a, id)
+		if typ != "OwnerDiedError" || !strings.Contains(msg, id) || !strings.Contains(msg, "owner has exited") || !strings.Contains(msg, "pid 4242") {
+			t.Errorf("%s failed as %s %q, want OwnerDiedError naming it, its dead owner and the owner's pid", id, typ, msg)
+		}
+	}
+	if data, isErr, _ := a.store.Value("paid"); isErr || string(data) != "42" {
+		t.Errorf("paid = %q, isErr %v; want the value the worker put", data, isErr)
+	}
+	if a.store.Ready("drivers") {
+		t.Error("a driver's announced object failed with a worker's death")
+	}
+	// Exit and connection end both settle the worker: the second does nothing.
+	a.failOwed(w)
+
+	if _, err := a.expect(c, expectMsg("j1", "late")); err != nil {
+		t.Fatal(err)
+	}
+	if typ, _ := agentErrorOf(t, a, "late"); typ != "OwnerDiedError" {
+		t.Errorf("announced after its owner ended: %s, want OwnerDiedError", typ)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.owed) != 0 {
+		t.Errorf("the ended worker still records %d owed objects", len(w.owed))
 	}
 }

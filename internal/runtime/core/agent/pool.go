@@ -75,6 +75,11 @@ type worker struct {
 	// pool's mu: the state API reads them while cmd.Start may be running).
 	pid     int
 	started time.Time
+	// owed (guarded by mu) are the objects the process announced (expect)
+	// and has not put yet: returns of its direct actor calls that left it
+	// while the calls ran. settled: the process ended and they failed.
+	owed    map[string]struct{}
+	settled bool
 }
 
 func (w *worker) setRunning(b *taskBody) {
@@ -262,6 +267,7 @@ func (p *pool) start(ctx context.Context, j *job, key string, taskEnv map[string
 		_ = cmd.Wait()
 		w.exitedConn()
 		p.forget(w)
+		a.failOwed(w)
 	}()
 	t := time.NewTimer(registerTimeout)
 	defer t.Stop()

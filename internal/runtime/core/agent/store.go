@@ -123,20 +123,43 @@ func (s *Store) entry(id string) *object {
 // spills values before it returns; a value larger than the whole limit goes
 // straight to disk, as Ray's fallback allocation accepts it.
 func (s *Store) Put(id, job string, data []byte, isErr bool) {
+	s.put(id, job, data, isErr, false)
+}
+
+// FailPending sets the error value data for id when id has an entry still
+// waiting for its value (expected, or waited for), under the entry's job,
+// and reports whether it did. An id without an entry (never expected, or
+// freed with its job) stays without one, and a value already there stays.
+func (s *Store) FailPending(id string, data []byte) bool {
+	return s.put(id, "", data, true, true)
+}
+
+// put is Put; onlyPending restricts it to entries that exist and wait.
+func (s *Store) put(id, job string, data []byte, isErr, onlyPending bool) bool {
 	size := int64(len(data))
 	s.mu.Lock()
-	o := s.entry(id)
+	o, found := s.objs[id]
+	if !found {
+		if onlyPending {
+			s.mu.Unlock()
+			return false
+		}
+		o = s.entry(id)
+	}
 	select {
 	case <-o.ready:
 		s.mu.Unlock()
-		return
+		return false
 	default:
 	}
-	o.isErr, o.job, o.size = isErr, job, size
+	o.isErr, o.size = isErr, size
+	if !onlyPending {
+		o.job = job
+	}
 	if s.opts.Limit > 0 && size > s.opts.Limit {
 		s.mu.Unlock()
 		s.putOnDisk(o, data)
-		return
+		return true
 	}
 	o.data, o.where = data, inMemory
 	o.lru = s.lru.PushFront(o)
@@ -149,6 +172,7 @@ func (s *Store) Put(id, job string, data []byte, isErr bool) {
 		fn()
 	}
 	s.spillOverLimit()
+	return true
 }
 
 // readyLocked counts o's value in for its waiters and returns the

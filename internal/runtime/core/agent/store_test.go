@@ -92,3 +92,45 @@ func TestStoreOnReadyCancelAndDrop(t *testing.T) {
 		t.Fatalf("registration for the new value: ran = %v, cancel after running must report false", ran)
 	}
 }
+
+// FailPending gives an error only to entries still waiting for a value:
+// a waiting get wakes with it, a value already there stays, and an id the
+// store never heard of (or freed with its job) is not brought back.
+func TestStoreFailPendingOnlyFailsWaitingEntries(t *testing.T) {
+	s := NewStore(StoreOptions{})
+	s.Expect("waiting", "job1")
+	s.Put("there", "job1", []byte("value"), false)
+	s.Expect("freed", "job2")
+	s.DropJob("job2")
+	done := make(chan error, 1)
+	// The bound only keeps a broken build from hanging the test.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	go func() { done <- s.WaitAll(ctx, []string{"waiting"}) }()
+
+	if !s.FailPending("waiting", []byte("owner died")) {
+		t.Error("FailPending(waiting) = false, want true")
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the get waiting for the failed object: %v", err)
+	}
+	if data, isErr, ok := s.Value("waiting"); !ok || !isErr || string(data) != "owner died" {
+		t.Errorf("waiting = %q, isErr %v, ok %v; want the error value", data, isErr, ok)
+	}
+	if s.FailPending("there", []byte("owner died")) {
+		t.Error("FailPending(there) = true, want false: it has a value")
+	}
+	if data, isErr, _ := s.Value("there"); isErr || string(data) != "value" {
+		t.Errorf("there = %q, isErr %v; want its value kept", data, isErr)
+	}
+	for _, id := range []string{"freed", "unknown"} {
+		if s.FailPending(id, []byte("owner died")) || s.Known(id) {
+			t.Errorf("FailPending(%s) made an entry for an object the store does not expect", id)
+		}
+	}
+	// The failed entry keeps its job: it goes when the job ends.
+	s.DropJob("job1")
+	if s.Known("waiting") {
+		t.Error("the failed object outlived its job")
+	}
+}
