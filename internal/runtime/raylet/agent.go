@@ -108,8 +108,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	go a.deliverEvents(ctx)
 	lastContact := a.opts.Clock.Now()
 	backoff := 100 * time.Millisecond
+	// A restarted head gives the nodes it restores one heartbeat timeout to
+	// register again, so retries never wait longer than the heartbeat
+	// period the head last gave: with a short period (tests, fast failure
+	// detection) a 2 s wait would outlast the timeout.
+	maxBackoff := 2 * time.Second
 	for {
-		contacted, err := a.session(ctx)
+		contacted, period, err := a.session(ctx)
 		a.registered.Store(false)
 		if ctx.Err() != nil {
 			a.unregister()
@@ -120,7 +125,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		if contacted {
 			lastContact = a.opts.Clock.Now()
-			backoff = 100 * time.Millisecond
+			maxBackoff = min(2*time.Second, period)
+			backoff = min(100*time.Millisecond, maxBackoff)
 		}
 		if a.opts.Clock.Since(lastContact) > a.opts.ReconnectTimeout {
 			return fmt.Errorf("control service unreachable for more than %s: %w", a.opts.ReconnectTimeout, err)
@@ -132,21 +138,22 @@ func (a *Agent) Run(ctx context.Context) error {
 			return nil
 		case <-a.opts.Clock.After(backoff):
 		}
-		backoff = min(backoff*2, 2*time.Second)
+		backoff = min(backoff*2, maxBackoff)
 	}
 }
 
 // session registers once and then heartbeats and follows assignments until
-// something fails. contacted reports whether registration succeeded.
-func (a *Agent) session(ctx context.Context) (contacted bool, err error) {
+// something fails. contacted reports whether registration succeeded, and
+// period the heartbeat period the head asked for then.
+func (a *Agent) session(ctx context.Context) (contacted bool, period time.Duration, err error) {
 	regCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	resp, err := a.nodes.RegisterNode(regCtx, &gcsv1.RegisterNodeRequest{Node: a.opts.Node, Processes: a.opts.Processes.Running()})
 	cancel()
 	if err != nil {
 		if status.Code(err) == codes.FailedPrecondition {
-			return false, fmt.Errorf("registering: %w", ErrNodeDead)
+			return false, 0, fmt.Errorf("registering: %w", ErrNodeDead)
 		}
-		return false, fmt.Errorf("registering: %w", err)
+		return false, 0, fmt.Errorf("registering: %w", err)
 	}
 	a.registered.Store(true)
 	a.opts.Logger.Info("Registered with the control service", "nodeID", a.opts.Node.NodeId, "clusterID", resp.ClusterId)
@@ -157,7 +164,7 @@ func (a *Agent) session(ctx context.Context) (contacted bool, err error) {
 		stop(a.followAssignments(sctx))
 	}()
 
-	period := time.Duration(resp.HeartbeatPeriodMs) * time.Millisecond
+	period = time.Duration(resp.HeartbeatPeriodMs) * time.Millisecond
 	if period <= 0 {
 		period = time.Second
 	}
@@ -167,9 +174,9 @@ func (a *Agent) session(ctx context.Context) (contacted bool, err error) {
 		select {
 		case <-sctx.Done():
 			if cause := context.Cause(sctx); cause != nil && !errors.Is(cause, context.Canceled) {
-				return true, cause
+				return true, period, cause
 			}
-			return true, sctx.Err()
+			return true, period, sctx.Err()
 		case <-t.C():
 		}
 		hctx, cancel := context.WithTimeout(sctx, period)
@@ -178,9 +185,9 @@ func (a *Agent) session(ctx context.Context) (contacted bool, err error) {
 		switch status.Code(err) {
 		case codes.OK:
 		case codes.FailedPrecondition:
-			return true, fmt.Errorf("heartbeat: %w", ErrNodeDead)
+			return true, period, fmt.Errorf("heartbeat: %w", ErrNodeDead)
 		default:
-			return true, fmt.Errorf("heartbeat: %w", err)
+			return true, period, fmt.Errorf("heartbeat: %w", err)
 		}
 	}
 }

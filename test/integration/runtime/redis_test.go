@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -135,8 +136,10 @@ func TestJobOnAWorkerSurvivesAHeadRestart(t *testing.T) {
 	<-c.head.Done()
 	c.head = startRay(t, c.env, headArgs(c)...)
 	eventually(t, "the restarted head to be healthy", 20*time.Second, func() bool { return gcsHealthy(t, c) })
+	// The restored node table says ALIVE before the worker is back: wait for its registration.
+	reregistered := regexp.MustCompile(`msg="Registered node" .* ip=127\.0\.0\.2 `)
 	eventually(t, "the worker to re-register with the restarted head", 20*time.Second, func() bool {
-		return c.nodeStates(t)["127.0.0.2"] == "ALIVE"
+		return reregistered.MatchString(c.head.Out.String()) && c.nodeStates(t)["127.0.0.2"] == "ALIVE"
 	})
 	if j := getJob(t, c, "long"); j.Status != "RUNNING" {
 		t.Fatalf("job after the head restart = %+v, want still RUNNING", j)
