@@ -160,7 +160,7 @@ class Replica:
         the next frame is read: a rejected call costs no task, and an
         accepted one counts against max_ongoing_requests at once."""
         try:
-            meta = _wire.loads(stream.frames.popleft()[1])
+            meta = _wire.open_meta(stream.frames.popleft()[1])
             kind = meta.get("kind")
             if kind in _CONTROL_KINDS:
                 self.spawn(self.serve_control(stream, kind))
