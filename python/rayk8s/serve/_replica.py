@@ -53,15 +53,18 @@ async def maybe_await(value):
 
 
 class _Call:
-    """An admitted call: its stream and OPEN, the task serving it, and
-    what its CANCEL and CREDIT frames change (on_control, which the
+    """An admitted call: its stream, its OPEN's metadata with the kind and
+    multiplexed model ID read at admission, the task serving it, and what
+    its CANCEL and CREDIT frames change (on_control, which the
     connection's read loop calls)."""
 
-    __slots__ = ("stream", "meta", "task", "cancelled", "head_sent", "_window")
+    __slots__ = ("stream", "meta", "kind", "model_id", "task", "cancelled", "head_sent", "_window")
 
-    def __init__(self, stream, meta):
+    def __init__(self, stream, meta, kind, model_id):
         self.stream = stream
         self.meta = meta
+        self.kind = kind
+        self.model_id = model_id
         self.task = None
         self.cancelled = False
         self.head_sent = False
@@ -160,8 +163,12 @@ class Replica:
         the next frame is read: a rejected call costs no task, and an
         accepted one counts against max_ongoing_requests at once."""
         try:
-            meta = _wire.open_meta(stream.frames.popleft()[1])
-            kind = meta.get("kind")
+            payload = stream.frames.popleft()[1]
+            if _wire.lazy_http_open(payload):
+                meta, kind, model_id = _wire.LazyMeta(payload), _wire.KIND_HTTP, None
+            else:
+                meta = _wire.loads(payload)
+                kind, model_id = meta.get("kind"), meta.get("multiplexed_model_id")
             if kind in _CONTROL_KINDS:
                 self.spawn(self.serve_control(stream, kind))
                 return
@@ -186,7 +193,7 @@ class Replica:
             traceback.print_exc()
             stream.close()
             return
-        call = _Call(stream, meta)
+        call = _Call(stream, meta, kind, model_id)
         loop = self.loop
         if loop.get_task_factory() is None:
             # What loop.create_task does then, but with a name given: a
@@ -248,8 +255,8 @@ class Replica:
             meta = call.meta
             out = None
             try:
-                _multiplex.set_request_model_id(meta.get("multiplexed_model_id"))
-                kind = meta.get("kind")
+                _multiplex.set_request_model_id(call.model_id)
+                kind = call.kind
                 if kind == _wire.KIND_HANDLE or kind == _wire.KIND_GRPC:
                     await self.invoke(call, body)
                 else:

@@ -111,11 +111,17 @@ class LazyMeta:
         return self._meta
 
 
+def lazy_http_open(payload):
+    """Whether an OPEN payload is an HTTP call as the agent encodes it
+    (kind first) without a multiplexed model ID, whose metadata a
+    LazyMeta can hold undecoded."""
+    return payload.startswith(_HTTP_OPEN_PREFIX) and _MODEL_ID_KEY not in payload
+
+
 def open_meta(payload):
     """The metadata of an OPEN frame, with get like a dict's: a LazyMeta
-    for an HTTP call as the agent encodes it (kind first) without a
-    multiplexed model ID, else loads(payload) at once."""
-    if payload.startswith(_HTTP_OPEN_PREFIX) and _MODEL_ID_KEY not in payload:
+    when lazy_http_open(payload), else loads(payload) at once."""
+    if lazy_http_open(payload):
         return LazyMeta(payload)
     return loads(payload)
 
