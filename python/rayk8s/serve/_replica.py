@@ -197,8 +197,8 @@ class Replica:
         loop = self.loop
         if loop.get_task_factory() is None:
             # What loop.create_task does then, but with a name given: a
-            # task without one has "Task-<n>" formatted for it, which costs
-            # as much as a tenth of a no-op call.
+            # task without one has "Task-<n>" formatted for it, a few per
+            # cent of a no-op call.
             task = asyncio.Task(self.serve_call(call), loop=loop, name=_CALL_TASK_NAME)
         else:
             task = loop.create_task(self.serve_call(call))
