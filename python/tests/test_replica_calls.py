@@ -59,6 +59,26 @@ async def eventually(cond, what):
     raise AssertionError(f"not within 10 s: {what}")
 
 
+class Echo:
+    """Answers with every field of its Request; /set changes two first."""
+
+    async def __call__(self, request):
+        if request.path == "/set":
+            request.path = "/changed"
+            request.method = "PUT"
+        return {
+            "method": request.method,
+            "path": request.path,
+            "query_string": request.query_string,
+            "query_params": request.query_params,
+            "route_prefix": request.route_prefix,
+            "request_id": request.request_id,
+            "client": request.client,
+            "headers": dict(request.headers.items()),
+            "url": request.url,
+        }
+
+
 class SyncHandler:
     def __call__(self, request):
         return "sync " + request.headers.get("X-Name", "?")
@@ -130,6 +150,53 @@ class ReplicaCallTest(unittest.TestCase):
                 frames = await read_answer(s)
                 self.assertEqual(json.loads(frames[1][1]), {"status": 200, "headers": [["content-type", "application/octet-stream"]]})
                 self.assertEqual(frames[2][1], b"raw")
+                self.assertEqual(await h.stats(), {"ongoing": 0, "max_observed": 1})
+
+        self.run_loop(run())
+
+    def test_request_fields_come_from_the_open(self):
+        async def run():
+            async with ReplicaHarness(Echo()) as h:
+                meta = {"kind": "http", "request_id": "r-1", "method": "POST", "path": "/a b", "query": "x=1&y=",
+                        "route_prefix": "/p", "headers": [["host", "h:1"], ["X-A", "v"]], "client": "10.0.0.1:5"}
+                s = await h.call(meta)
+                frames = await read_answer(s)
+                self.assertEqual(json.loads(frames[2][1]), {
+                    "method": "POST", "path": "/a b", "query_string": "x=1&y=", "query_params": {"x": "1", "y": ""},
+                    "route_prefix": "/p", "request_id": "r-1", "client": "10.0.0.1:5",
+                    "headers": {"host": "h:1", "x-a": "v"}, "url": "http://h:1/a%20b?x=1&y=",
+                })
+                # Fields the OPEN leaves out have Starlette's defaults.
+                s = await h.call({"kind": "http"})
+                frames = await read_answer(s)
+                self.assertEqual(json.loads(frames[2][1]), {
+                    "method": "GET", "path": "/", "query_string": "", "query_params": {}, "route_prefix": "",
+                    "request_id": "", "client": "", "headers": {}, "url": "http://localhost/",
+                })
+                # They are attributes a handler can set.
+                s = await h.call({"kind": "http", "method": "GET", "path": "/set"})
+                frames = await read_answer(s)
+                answer = json.loads(frames[2][1])
+                self.assertEqual((answer["method"], answer["path"]), ("PUT", "/changed"))
+
+        self.run_loop(run())
+
+    def test_malformed_http_open_fails_the_call_that_reads_it(self):
+        # An OPEN that begins like the agent's HTTP calls is decoded when
+        # the handler first reads its request: the call fails then, with
+        # the decoding error, and the connection serves on.
+        async def run():
+            async with ReplicaHarness(Echo()) as h:
+                s = h.conn.open()
+                s.send((_wire.OPEN, b'{"kind":"http",not json'), (_wire.END, b""))
+                frames = await read_answer(s)
+                self.assertEqual([f[0] for f in frames], [_wire.ACCEPT, _wire.ERROR])
+                err = json.loads(frames[1][1])
+                self.assertEqual(err["kind"], _wire.ERR_USER)
+                self.assertIn("JSONDecodeError", err["message"])
+                s = await h.call({"kind": "http", "path": "/ok"})
+                frames = await read_answer(s)
+                self.assertEqual(json.loads(frames[2][1])["path"], "/ok")
                 self.assertEqual(await h.stats(), {"ongoing": 0, "max_observed": 1})
 
         self.run_loop(run())
@@ -319,6 +386,32 @@ class WireHelpersTest(unittest.TestCase):
         for bad in (b"{not json", b'{"a":1} x', b"", b"\xff"):
             with self.assertRaises(ValueError, msg=bad):
                 _wire.loads(bad)
+
+    def test_open_meta(self):
+        # An HTTP call as the agent encodes it: its kind without decoding,
+        # any other field from the decoded payload.
+        payload = b'{"kind":"http","request_id":"r","path":"/x","headers":[["a","b"]],"window":262144}'
+        meta = _wire.open_meta(payload)
+        self.assertIsInstance(meta, _wire.LazyMeta)
+        self.assertEqual(meta.get("kind"), "http")
+        self.assertIsNone(meta.get("multiplexed_model_id"))
+        self.assertIsNone(meta._meta)
+        self.assertEqual(meta.get("path"), "/x")
+        self.assertEqual(meta.get("missing", 7), 7)
+        self.assertEqual(meta.decoded(), _wire.loads(payload))
+        # A multiplexed model ID, another kind or another shape: decoded at once.
+        for p in (b'{"kind":"http","path":"/","multiplexed_model_id":"m"}', b'{"kind":"handle","method":"f"}',
+                  b'{"path":"/","kind":"http"}', b'{"kind": "http", "path": "/"}'):
+            self.assertEqual(_wire.open_meta(p), json.loads(p), p)
+        # A header value that merely contains the key's name stays lazy, and
+        # reads as it is.
+        p = b'{"kind":"http","headers":[["x","\\"multiplexed_model_id\\":"]]}'
+        self.assertIsInstance(_wire.open_meta(p), _wire.LazyMeta)
+        self.assertEqual(_wire.open_meta(p).get("headers"), json.loads(p)["headers"])
+        # What is not a JSON object fails where a field is read.
+        for bad in (b'{"kind":"http",x', b'{"kind":"http",\xff}'):
+            with self.assertRaises(ValueError, msg=bad):
+                _wire.open_meta(bad).get("path")
 
     def test_window(self):
         async def run():

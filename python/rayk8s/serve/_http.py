@@ -98,22 +98,46 @@ class _Awaitable:
         return bytes(self._value)
 
 
+# Request's attributes that come straight from the call's metadata: (key,
+# default) in the OPEN frame.
+_META_FIELDS = {
+    "method": ("method", "GET"),
+    "path": ("path", "/"),
+    "query_string": ("query", ""),
+    "route_prefix": ("route_prefix", ""),
+    "request_id": ("request_id", ""),
+    "client": ("client", ""),
+}
+
+
 class Request:
     """An HTTP request, with the parts of Starlette's Request that Serve
     deployments use."""
 
+    _headers = None
+    _query_params = None
+    _url = None
+
     def __init__(self, meta, body):
-        self.method = meta.get("method", "GET")
-        self.path = meta.get("path", "/")
-        self.query_string = meta.get("query", "")
-        self.route_prefix = meta.get("route_prefix", "")
-        self._raw_headers = meta.get("headers")
-        self._headers = None
-        self.request_id = meta.get("request_id", "")
-        self.client = meta.get("client", "")
+        self._meta = meta
         self._body = body
-        self._query_params = None
-        self._url = None
+
+    def __getattr__(self, name):
+        # method, path, query_string, route_prefix, request_id and client
+        # are read from the metadata on first use (and kept, so they can
+        # be set like any attribute): most handlers read few of them, and
+        # every call builds a Request.
+        field = _META_FIELDS.get(name)
+        meta = self.__dict__.get("_meta")
+        if field is None or meta is None:
+            raise AttributeError(f"'Request' object has no attribute '{name}'")
+        value = meta.get(*field)
+        self.__dict__[name] = value
+        return value
+
+    @property
+    def _raw_headers(self):
+        return self._meta.get("headers")
 
     # headers, query_params and url are built on first use: most handlers
     # read none of them, and every call builds a Request.

@@ -31,6 +31,7 @@ ENV_CONFIG = "RAYK8S_SERVE_REPLICA_CONFIG"
 ENV_PY_MODULES = "RAYK8S_SERVE_PY_MODULES"
 
 _CONTROL_KINDS = frozenset((_wire.KIND_HEALTH, _wire.KIND_RECONFIGURE, _wire.KIND_STATS))
+_CALL_TASK_NAME = "serve call"
 
 
 def setup_path(environ):
@@ -49,6 +50,41 @@ async def maybe_await(value):
     if inspect.isawaitable(value):
         return await value
     return value
+
+
+class _Call:
+    """An admitted call: its stream, its OPEN's metadata with the kind and
+    multiplexed model ID read at admission, the task serving it, and what
+    its CANCEL and CREDIT frames change (on_control, which the
+    connection's read loop calls)."""
+
+    __slots__ = ("stream", "meta", "kind", "model_id", "task", "cancelled", "head_sent", "_window")
+
+    def __init__(self, stream, meta, kind, model_id):
+        self.stream = stream
+        self.meta = meta
+        self.kind = kind
+        self.model_id = model_id
+        self.task = None
+        self.cancelled = False
+        self.head_sent = False
+        self._window = None
+
+    @property
+    def window(self):
+        """The caller's flow-control window, made on first use: only
+        streamed answers and CREDIT frames need it."""
+        w = self._window
+        if w is None:
+            w = self._window = _wire.Window(self.meta.get("window") or 0)
+        return w
+
+    def on_control(self, ftype, payload):
+        if ftype == _wire.CREDIT:
+            self.window.give(_wire.decode_credit(payload))
+        elif not self.cancelled:
+            self.cancelled = True
+            self.task.cancel()
 
 
 class Replica:
@@ -78,6 +114,7 @@ class Replica:
         self.starlette_fns = {}
         self.heads = {}
         self.plan = None
+        self.accepts = {}
         self.bytes_head = _wire.dumps({"status": 200, "headers": [["content-type", "application/octet-stream"]]})
 
     # ---- connections from the node agent ----
@@ -126,14 +163,17 @@ class Replica:
         the next frame is read: a rejected call costs no task, and an
         accepted one counts against max_ongoing_requests at once."""
         try:
-            _, payload = stream.frames.popleft()
-            meta = _wire.loads(payload)
-            kind = meta.get("kind")
+            payload = stream.frames.popleft()[1]
+            if _wire.lazy_http_open(payload):
+                meta, kind, model_id = _wire.LazyMeta(payload), _wire.KIND_HTTP, None
+            else:
+                meta = _wire.loads(payload)
+                kind, model_id = meta.get("kind"), meta.get("multiplexed_model_id")
             if kind in _CONTROL_KINDS:
                 self.spawn(self.serve_control(stream, kind))
                 return
             if self.draining or self.ongoing >= self.max_ongoing:
-                stream.send((_wire.ACCEPT, self.accept_payload(False)))
+                stream.send_frame(_wire.ACCEPT, self.accept_payload(False))
                 stream.close()
                 return
             self.ongoing += 1
@@ -142,7 +182,7 @@ class Replica:
             if self.ongoing == 1:
                 self.idle.clear()
             try:
-                stream.send((_wire.ACCEPT, self.accept_payload(True)))
+                stream.send_frame(_wire.ACCEPT, self.accept_payload(True))
             except _wire.ConnectionClosed:
                 self.release()
                 raise
@@ -153,12 +193,22 @@ class Replica:
             traceback.print_exc()
             stream.close()
             return
-        self.spawn(self.serve_call(stream, meta))
+        call = _Call(stream, meta, kind, model_id)
+        loop = self.loop
+        if loop.get_task_factory() is None:
+            # What loop.create_task does then, but with a name given: a
+            # task without one has "Task-<n>" formatted for it, a few per
+            # cent of a no-op call.
+            task = asyncio.Task(self.serve_call(call), loop=loop, name=_CALL_TASK_NAME)
+        else:
+            task = loop.create_task(self.serve_call(call))
+        # The set holds the task while it runs (the loop keeps only weak
+        # references); serve_call takes it out on its way out.
+        call.task = task
+        self.tasks.add(task)
 
     def spawn(self, coro):
-        # The set holds the task while it runs (the loop keeps only weak
-        # references); the task leaves it itself on its way out, which
-        # costs less than a done callback.
+        # As on_stream does for calls, for control streams.
         self.tasks.add(self.loop.create_task(coro))
 
     # ---- calls ----
@@ -172,15 +222,92 @@ class Replica:
             stream.close()
             self.tasks.discard(asyncio.current_task())
 
-    async def serve_call(self, stream, meta):
+    async def serve_call(self, call):
+        """An admitted call, on its own task. The common HTTP call (a
+        bodiless request whose handler answers bytes) is served here
+        without further coroutines of ours."""
+        stream = call.stream
         try:
-            await self.run_call(stream, meta)
+            frames = stream.frames
+            if len(frames) == 1 and frames[0][0] == _wire.END:
+                # The common bodiless call: its END came with the OPEN.
+                frames.popleft()
+                body = b""
+            else:
+                body = await self.read_body(stream)
+            # From here CANCEL (or the connection failing) cancels this
+            # task and CREDIT opens the window, straight from the
+            # connection's read loop (Stream.on_control).
+            stream.on_control = call.on_control
+            if frames or stream.failed:
+                # CANCEL, CREDIT or the connection's end came before the
+                # call started; a cancelled call does not start.
+                while frames:
+                    ftype, payload = frames.popleft()
+                    if ftype == _wire.CREDIT:
+                        call.window.give(_wire.decode_credit(payload))
+                    elif ftype == _wire.CANCEL:
+                        stream.on_control = None
+                        return
+                if stream.failed:
+                    stream.on_control = None
+                    return
+            meta = call.meta
+            out = None
+            try:
+                _multiplex.set_request_model_id(call.model_id)
+                kind = call.kind
+                if kind == _wire.KIND_HANDLE or kind == _wire.KIND_GRPC:
+                    await self.invoke(call, body)
+                else:
+                    plan = self.plan
+                    asgi, handler, call_async, wants = plan[1] if plan is not None and plan[0] is self.instance else self.http_plan()
+                    if asgi is not None:
+                        result = await _asgi.call(asgi, meta, body)
+                    else:
+                        request = _http.Request(meta, body) if wants is False else _starlette.request_for(handler, meta, body, wants)
+                        if call_async:
+                            result = await handler(request)
+                        else:
+                            result = await self.call_user(handler, request)
+                    if type(result) is bytes and len(result) <= _wire.CHUNK_SIZE and not self.model_caches:
+                        # What a no-op returns: to_http's answer without
+                        # asking, in one write of the connection.
+                        call.head_sent = True
+                        stream.send_answer(self.bytes_head, result)
+                    else:
+                        await self.answer_http(call, result)
+            except asyncio.CancelledError:
+                if not call.cancelled:
+                    raise
+                return
+            except Exception:  # noqa: BLE001 - user code may raise anything
+                exc, tb = sys.exc_info()[1], traceback.format_exc()
+                if call.head_sent:
+                    # The answer has started: all that is left is to end
+                    # it with the error (the proxy cuts the response).
+                    out = [(_wire.ERROR, _wire.dumps({"kind": _wire.ERR_USER, "message": tb}))]
+                else:
+                    out = self.error_frames(meta, exc, tb)
+            finally:
+                stream.on_control = None
+                if call.cancelled and hasattr(call.task, "uncancel"):
+                    # The cancellation is handled here; later awaits of
+                    # this task must not see it again.
+                    call.task.uncancel()
+            if out:
+                try:
+                    stream.send(*out)
+                except _wire.ConnectionClosed:
+                    pass
         except (_wire.ConnectionClosed, asyncio.CancelledError):
             pass
         finally:
-            self.release()
+            self.ongoing -= 1
+            if self.ongoing == 0:
+                self.idle.set()
             stream.close()
-            self.tasks.discard(asyncio.current_task())
+            self.tasks.discard(call.task)
 
     def release(self):
         self.ongoing -= 1
@@ -203,65 +330,6 @@ class Replica:
             elif ftype == _wire.CANCEL:
                 raise asyncio.CancelledError()
 
-    async def run_call(self, stream, meta):
-        body = await self.read_body(stream)
-        window = _wire.Window(meta.get("window") or 0)
-        state = {"head_sent": False}
-        # The call runs on this task; CANCEL (or the connection failing)
-        # cancels it and CREDIT opens the window, straight from the
-        # connection's read loop (Stream.on_control).
-        task = asyncio.current_task()
-        cancelled = False
-
-        def on_control(ftype, payload):
-            nonlocal cancelled
-            if ftype == _wire.CREDIT:
-                window.give(_wire.decode_credit(payload))
-            elif not cancelled:
-                cancelled = True
-                task.cancel()
-
-        stream.on_control = on_control
-        if stream.frames or stream.failed:
-            # CANCEL, CREDIT or the connection's end came before the call
-            # started; a cancelled call does not start.
-            while stream.frames:
-                ftype, payload = stream.frames.popleft()
-                if ftype == _wire.CREDIT:
-                    window.give(_wire.decode_credit(payload))
-                elif ftype == _wire.CANCEL:
-                    stream.on_control = None
-                    return
-            if stream.failed:
-                stream.on_control = None
-                return
-        frames = []
-        try:
-            await self.invoke(stream, meta, body, window, state)
-        except asyncio.CancelledError:
-            if not cancelled:
-                raise
-            return
-        except Exception:  # noqa: BLE001 - user code may raise anything
-            exc, tb = sys.exc_info()[1], traceback.format_exc()
-            if state["head_sent"]:
-                # The answer has started: all that is left is to end it
-                # with the error (the proxy cuts the response).
-                frames = [(_wire.ERROR, _wire.dumps({"kind": _wire.ERR_USER, "message": tb}))]
-            else:
-                frames = self.error_frames(meta, exc, tb)
-        finally:
-            stream.on_control = None
-            if cancelled and hasattr(task, "uncancel"):
-                # The cancellation is handled here; later awaits of this
-                # task must not see it again.
-                task.uncancel()
-        try:
-            if frames:
-                stream.send(*frames)
-        except _wire.ConnectionClosed:
-            pass
-
     def end_frame(self, grpc_status=None):
         """END, carrying the multiplexed models this replica holds so the
         caller's router learns them, and a gRPC call's status."""
@@ -277,8 +345,15 @@ class Replica:
 
     def accept_payload(self, accepted):
         if not self.model_caches:
-            # The common answer, without the JSON encoder (same bytes).
-            return b'{"accepted":%s,"ongoing":%d}' % (b"true" if accepted else b"false", self.ongoing)
+            # The common answer, without the JSON encoder (same bytes),
+            # kept per count of ongoing calls.
+            key = self.ongoing if accepted else -1 - self.ongoing
+            out = self.accepts.get(key)
+            if out is None:
+                out = b'{"accepted":%s,"ongoing":%d}' % (b"true" if accepted else b"false", self.ongoing)
+                if len(self.accepts) < 1024:
+                    self.accepts[key] = out
+            return out
         out = {"accepted": accepted, "ongoing": self.ongoing}
         models = _multiplex.loaded_model_ids(self.model_caches)
         if models is not None:
@@ -336,53 +411,46 @@ class Replica:
         result = await self.loop.run_in_executor(self.pool, functools.partial(ctx.run, fn, *args, **kwargs))
         return await maybe_await(result)
 
-    async def invoke(self, stream, meta, body, window, state):
-        _multiplex.set_request_model_id(meta.get("multiplexed_model_id"))
+    async def invoke(self, call, body):
+        """A handle or gRPC call."""
+        stream, meta = call.stream, call.meta
         if meta.get("kind") == _wire.KIND_GRPC:
-            await self.invoke_grpc(stream, meta, body, window, state)
+            await self.invoke_grpc(call, body)
             return
-        if meta.get("kind") == _wire.KIND_HANDLE:
-            if meta.get("encoding") == "pickle":
-                args, kwargs = pickle.loads(body) if body else ((), {})
-            else:
-                decoded = json.loads(body or b"{}")
-                args, kwargs = decoded.get("args", []), decoded.get("kwargs", {})
-            result = await self.call_user(self.target(meta.get("method") or "__call__"), *args, **kwargs)
-            if meta.get("stream"):
-                await self.stream_items(stream, result, window, state)
-                return
-            result = await collect(result)
-            head = {"status": 200, "headers": [["x-serve-encoding", "pickle"]]}
-            data = pickle.dumps(result)
+        if meta.get("encoding") == "pickle":
+            args, kwargs = pickle.loads(body) if body else ((), {})
         else:
-            asgi, handler, call_async, wants = self.http_plan()
-            if asgi is not None:
-                result = await _asgi.call(asgi, meta, body)
-            else:
-                request = _http.Request(meta, body) if wants is False else _starlette.request_for(handler, meta, body, wants)
-                if call_async:
-                    result = await handler(request)
-                else:
-                    result = await self.call_user(handler, request)
-            if type(result) is bytes:
-                # What a no-op returns: to_http's answer without asking.
-                head, data = self.bytes_head, result
-            elif _http.is_streaming(result):
-                await self.stream_http(stream, result, window, state)
-                return
-            else:
-                status, headers, data = _http.to_http(result)
-                head = self.http_head(status, headers)
-            state["head_sent"] = True
-            if not data:
-                stream.send((_wire.HEAD, head), self.end_frame())
-            elif len(data) <= _wire.CHUNK_SIZE:
-                stream.send((_wire.HEAD, head), (_wire.DATA, data), self.end_frame())
-            else:
-                stream.send((_wire.HEAD, head), *[(_wire.DATA, c) for c in _wire.chunks(data)], self.end_frame())
+            decoded = json.loads(body or b"{}")
+            args, kwargs = decoded.get("args", []), decoded.get("kwargs", {})
+        result = await self.call_user(self.target(meta.get("method") or "__call__"), *args, **kwargs)
+        if meta.get("stream"):
+            await self.stream_items(call, result)
             return
-        state["head_sent"] = True
+        result = await collect(result)
+        head = {"status": 200, "headers": [["x-serve-encoding", "pickle"]]}
+        data = pickle.dumps(result)
+        call.head_sent = True
         stream.send((_wire.HEAD, _wire.dumps(head)), *[(_wire.DATA, c) for c in _wire.chunks(data)], self.end_frame())
+
+    async def answer_http(self, call, result):
+        """The answer to an HTTP call of what its handler returned (but
+        the short bytes serve_call sends itself)."""
+        stream = call.stream
+        if type(result) is bytes:
+            head, data = self.bytes_head, result
+        elif _http.is_streaming(result):
+            await self.stream_http(call, result)
+            return
+        else:
+            status, headers, data = _http.to_http(result)
+            head = self.http_head(status, headers)
+        call.head_sent = True
+        if not data:
+            stream.send((_wire.HEAD, head), self.end_frame())
+        elif len(data) <= _wire.CHUNK_SIZE:
+            stream.send((_wire.HEAD, head), (_wire.DATA, data), self.end_frame())
+        else:
+            stream.send((_wire.HEAD, head), *[(_wire.DATA, c) for c in _wire.chunks(data)], self.end_frame())
 
     def http_plan(self):
         """(asgi app, handler, whether the handler is a coroutine function,
@@ -413,10 +481,11 @@ class Replica:
                 self.heads[key] = out
         return out
 
-    async def invoke_grpc(self, stream, meta, body, window, state):
+    async def invoke_grpc(self, call, body):
         """A call from the gRPC proxy: the method named like the RPC gets
         the decoded request message (and grpc_context if it asks for it);
         a generator answers unary-stream calls, one message per item."""
+        stream, meta, window = call.stream, call.meta, call.window
         path = meta.get("path") or ""
         handler = _grpc.handlers(meta.get("grpc_servicer_functions")).get(path)
         name = meta.get("method") or ""
@@ -432,7 +501,7 @@ class Replica:
         kwargs = {"grpc_context": context} if _grpc.wants_context(fn) else {}
         result = await self.call_user(fn, request, **kwargs)
         stream.send((_wire.HEAD, _wire.dumps({"status": 200})))
-        state["head_sent"] = True
+        call.head_sent = True
         if inspect.isgenerator(result) or inspect.isasyncgen(result):
             it = self.iterate(result)
             try:
@@ -452,10 +521,11 @@ class Replica:
             stream.send((_wire.DATA, c))
             await stream.drain()
 
-    async def stream_http(self, stream, result, window, state):
+    async def stream_http(self, call, result):
+        stream, window = call.stream, call.window
         status, headers, items = _http.stream_head(result)
         stream.send((_wire.HEAD, _wire.dumps({"status": status, "headers": [[k, v] for k, v in headers]})))
-        state["head_sent"] = True
+        call.head_sent = True
         it = self.iterate(items)
         try:
             async for item in it:
@@ -466,12 +536,13 @@ class Replica:
             await it.aclose()
         stream.send(self.end_frame())
 
-    async def stream_items(self, stream, result, window, state):
+    async def stream_items(self, call, result):
         """A streamed handle call: one DATA frame per item, pickled as
         ("ok", item); an exception of the generator is sent as ("err",
         (exception, traceback)) so the caller raises it where it iterates."""
+        stream, window = call.stream, call.window
         stream.send((_wire.HEAD, _wire.dumps({"status": 200, "headers": [["x-serve-encoding", "pickle-stream"]]})))
-        state["head_sent"] = True
+        call.head_sent = True
         it = self.iterate(result)
         try:
             async for item in it:
