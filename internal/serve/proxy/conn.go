@@ -531,8 +531,9 @@ func (c *conn) peekGone() bool {
 }
 
 // watchTicked is the watcher's look at c on one tick: a request seen
-// running for two ticks (about watchDelay) gets a peek, and then again
-// after 2, 4, … up to maxPeekTicks ticks; a client gone away cancels it,
+// running for two ticks (about watchDelay) gets a peek, then more at gaps
+// growing by half, up to maxPeekTicks ticks apart (so a call that runs for
+// minutes costs a few syscalls a second); a client gone away cancels it,
 // as net/http does. It reports whether a request was running.
 func (c *conn) watchTicked() bool {
 	seq := c.watchSeq.Load()
