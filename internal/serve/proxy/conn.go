@@ -213,6 +213,15 @@ func (c *conn) servePlain() error {
 // before. Deadlines (keep-alive, header) and Close end the wait as they
 // end a plain Read's.
 //
+// The one thing a short read does not say is that no end of stream is
+// pending: a FIN that came with the last bytes woke the loop along with
+// them, and no later edge reports it. A client that half-closes its side
+// right after a request still gets its answer (a slow call is cancelled
+// by the watcher, which sees the FIN); its connection then closes at the
+// keep-alive deadline, or at once if the client closed it entirely (our
+// answer draws an RST, a new edge). So the read is skipped only under a
+// keep-alive timeout; without one (0) every wait reads first, as before.
+//
 // The read lock of the socket is held throughout, so nothing else may
 // Read it: the disconnect watch of a slow request is the server's
 // watcher, which peeks at the socket (watchConns).
@@ -267,7 +276,7 @@ func (c *conn) readRaw(fd int) error {
 			return io.EOF
 		}
 		c.rbuf = c.rbuf[:len(c.rbuf)+n]
-		c.drained = n < len(free)
+		c.drained = n < len(free) && c.srv.keepAlive > 0
 		return nil
 	}
 }

@@ -83,3 +83,17 @@ func TestLoopServesConnectionsOtherThanTCP(t *testing.T) {
 		t.Fatal("the call was not cancelled after the client closed its side")
 	}
 }
+
+// A client that half-closes its side right after its requests (the FIN
+// may come with their bytes) still gets every answer.
+func TestLoopAnswersAClientThatHalfClosedAfterSending(t *testing.T) {
+	_, addr := startLoop(t, &echo{})
+	c := dialRaw(t, addr)
+	c.send("GET /echo?a HTTP/1.1\r\nHost: h\r\n\r\nGET /echo?b HTTP/1.1\r\nHost: h\r\n\r\n")
+	_ = c.nc.(*net.TCPConn).CloseWrite()
+	for _, q := range []string{"a", "b"} {
+		if r, body := c.answer("GET"); r.StatusCode != 200 || body != "GET /echo?"+q+" host=h foo= body=" {
+			t.Errorf("answer %s: %d %q", q, r.StatusCode, body)
+		}
+	}
+}

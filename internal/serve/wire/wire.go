@@ -34,7 +34,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -414,166 +413,34 @@ func (c *Conn) Open() (*ConnStream, error) {
 	return s, nil
 }
 
-// readBufSize is the size of a connection's read buffer.
-const readBufSize = 64 << 10
-
 func (c *Conn) readLoop() {
-	var rc syscall.RawConn
-	switch nc := c.c.(type) {
-	case *net.UnixConn:
-		rc, _ = nc.SyscallConn()
-	case *net.TCPConn:
-		rc, _ = nc.SyscallConn()
-	}
-	if rc != nil {
-		c.readRaw(rc)
-		return
-	}
-	r := bufio.NewReaderSize(c.c, readBufSize)
+	r := bufio.NewReaderSize(c.c, 64<<10)
 	var sl slab
 	for {
 		f, err := readFrame(r, &sl)
 		if err != nil {
-			c.readFailed(err)
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+				err = ErrClosed
+			}
+			c.fail(err)
 			return
 		}
-		c.dispatch(f)
-	}
-}
-
-func (c *Conn) readFailed(err error) {
-	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
-		err = ErrClosed
-	}
-	c.fail(err)
-}
-
-// dispatch hands a frame read to its stream, or opens the stream.
-func (c *Conn) dispatch(f Frame) {
-	c.mu.Lock()
-	s, ok := c.streams[f.Stream]
-	if !ok && f.Type == TypeOpen && c.onOpen != nil && f.Stream%2 != c.nextID%2 {
-		s = newConnStream(c, f.Stream)
-		c.streams[f.Stream] = s
-		c.open.Store(int32(len(c.streams)))
+		c.mu.Lock()
+		s, ok := c.streams[f.Stream]
+		if !ok && f.Type == TypeOpen && c.onOpen != nil && f.Stream%2 != c.nextID%2 {
+			s = newConnStream(c, f.Stream)
+			c.streams[f.Stream] = s
+			c.open.Store(int32(len(c.streams)))
+			c.mu.Unlock()
+			s.push(f)
+			c.onOpen(s)
+			continue
+		}
 		c.mu.Unlock()
-		s.push(f)
-		c.onOpen(s)
-		return
-	}
-	c.mu.Unlock()
-	if ok {
-		s.push(f)
-	}
-}
-
-// readRaw is readLoop for a socket, inside one RawConn.Read for the
-// connection's life: it dispatches every whole frame it has read, and
-// after a read that returned less than it asked for (the socket was empty
-// then) it waits for the poller instead of reading again to find nothing,
-// one syscall less per batch of frames. That loses nothing: Go's poller
-// is edge-triggered and forgets readiness only when a Read starts (here
-// once, before the first read), so data that arrives after a read makes
-// the next wait return at once. A frame too large for the buffer is read
-// into its own payload.
-func (c *Conn) readRaw(rc syscall.RawConn) {
-	buf := make([]byte, readBufSize)
-	var (
-		r, w    int // buf[r:w] is read and not yet dispatched
-		sl      slab
-		drained bool
-		// big is a frame whose payload is read straight into it, have
-		// bytes of it so far.
-		big    Frame
-		inBig  bool
-		have   int
-		endErr error
-	)
-	// read reads into p. When it read nothing, the callback returns end:
-	// false to wait for the poller, true when the connection is done.
-	read := func(fd uintptr, p []byte) (n int, ok, end bool) {
-		if drained {
-			drained = false
-			return 0, false, false
-		}
-		for {
-			n, err := syscall.Read(int(fd), p)
-			switch {
-			case errors.Is(err, syscall.EINTR):
-				continue
-			case errors.Is(err, syscall.EAGAIN):
-				return 0, false, false
-			case err != nil:
-				endErr = fmt.Errorf("reading the connection: %w", err)
-				return 0, false, true
-			case n == 0:
-				endErr = io.EOF
-				if inBig || w > r {
-					endErr = io.ErrUnexpectedEOF
-				}
-				return 0, false, true
-			}
-			drained = n < len(p)
-			return n, true, false
+		if ok {
+			s.push(f)
 		}
 	}
-	err := rc.Read(func(fd uintptr) bool {
-		for {
-			if inBig {
-				if have == len(big.Payload) {
-					inBig = false
-					c.dispatch(big)
-					big = Frame{}
-					continue
-				}
-				n, ok, end := read(fd, big.Payload[have:])
-				if !ok {
-					return end
-				}
-				have += n
-				continue
-			}
-			for w-r >= HeaderSize {
-				n, f := decodeHeader(buf[r:w])
-				if n > MaxPayload {
-					endErr = fmt.Errorf("frame of %d bytes exceeds the %d byte limit", n, MaxPayload)
-					return true
-				}
-				next := r + HeaderSize + int(n)
-				if next > w {
-					if HeaderSize+int(n) > len(buf) {
-						f.Payload = make([]byte, n)
-						have = copy(f.Payload, buf[r+HeaderSize:w])
-						big, inBig = f, true
-						r = w
-					}
-					break
-				}
-				if n > 0 {
-					f.Payload = sl.take(int(n))
-					copy(f.Payload, buf[r+HeaderSize:next])
-				}
-				r = next
-				c.dispatch(f)
-			}
-			if inBig {
-				continue
-			}
-			if r > 0 {
-				w = copy(buf, buf[r:w])
-				r = 0
-			}
-			n, ok, end := read(fd, buf[w:])
-			if !ok {
-				return end
-			}
-			w += n
-		}
-	})
-	if endErr == nil {
-		endErr = err
-	}
-	c.readFailed(endErr)
 }
 
 func (c *Conn) fail(err error) {
