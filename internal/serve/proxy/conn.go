@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -28,12 +27,6 @@ const (
 	// for the client going away. A quicker one is answered before a
 	// disconnect could cancel anything, so it pays for no read.
 	watchDelay = 20 * time.Millisecond
-	// watchTick is how often a server looks at its TCP connections for a
-	// request running longer than about watchDelay (two ticks), and
-	// maxPeekTicks how many ticks apart, at most, it looks again whether
-	// the client of such a request went away (the gap doubles from one).
-	watchTick    = 10 * time.Millisecond
-	maxPeekTicks = 16
 )
 
 // Connection states, for Drain and Shutdown.
@@ -76,56 +69,11 @@ type conn struct {
 	watchOff   bool
 	watchN     int
 	watchErr   error
-
-	// raw is set for a TCP connection: the loop then reads it inside one
-	// syscall.RawConn.Read for its whole life (serveRaw), and the server's
-	// watcher, not a read per request, notices the client going away.
-	raw syscall.RawConn
-	// drained: the last read returned less than it asked for, so the
-	// socket was empty when it returned (serveRaw).
-	drained bool
-	// wait is where nextRequest stopped for bytes; first is true until the
-	// first request was read; deadlineSet whether the header deadline of a
-	// partly read request is set.
-	wait        int
-	first       bool
-	deadlineSet bool
-	// keepAliveUntil is the keep-alive read deadline in force on a TCP
-	// connection, zero when another one is (setWaitDeadline).
-	keepAliveUntil time.Time
-	// watchSeq counts request starts and ends: odd while a request runs.
-	// gone is set by the watcher when the client went away during one.
-	// watchMu guards cancelReq's replacement against the watcher.
-	watchSeq atomic.Uint64
-	gone     atomic.Bool
-	// Only the server's watcher goroutine uses these: the watchSeq it saw
-	// last, for how many ticks, and the tick it looks again.
-	wSeen  uint64
-	wTicks int
-	wPeek  int
 }
-
-// Where nextRequest waits for bytes.
-const (
-	waitNone    = iota
-	waitRequest // for the start of the next request, the buffer empty
-	waitMore    // for the rest of a request read in part
-)
-
-// errNeedBytes: nextRequest needs to read more before it can go on.
-var errNeedBytes = errors.New("need bytes from the client")
-
-// errEnd ends a connection that answered its last request.
-var errEnd = errors.New("connection done")
 
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{srv: s, nc: nc, remote: nc.RemoteAddr().String(), created: time.Now(),
-		rbuf: make([]byte, 0, readBufSize), header: http.Header{}, watchDone: make(chan struct{}, 1), first: true}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		if rc, err := tc.SyscallConn(); err == nil {
-			c.raw = rc
-		}
-	}
+		rbuf: make([]byte, 0, readBufSize), header: http.Header{}, watchDone: make(chan struct{}, 1)}
 	c.bw = bufio.NewWriterSize(connErrorWriter{c}, writeBufSize)
 	c.w.c = c
 	return c
@@ -162,218 +110,90 @@ func (c *conn) serve() {
 			_ = c.nc.Close()
 		}
 	}()
-	var err error
-	if c.raw != nil {
-		err = c.serveRaw()
-	} else {
-		err = c.servePlain()
-	}
-	if errors.Is(err, errHandedOver) {
-		handedOver = c.handOver()
-	}
-}
-
-// servePlain serves a connection that is not TCP (tests hand pipes and
-// the like): read when the loop needs bytes.
-func (c *conn) servePlain() error {
+	first := true
 	for {
-		req, n, err := c.nextRequest()
-		if errors.Is(err, errNeedBytes) {
-			if err := c.fill(); err != nil {
-				return err
-			}
-			continue
+		req, n, err := c.readRequest(first)
+		first = false
+		if errors.Is(err, errHandedOver) {
+			handedOver = c.handOver()
+			return
 		}
 		if err != nil {
-			return err
+			return
 		}
 		if !c.serveRequest(req, n) {
-			return errEnd
+			return
 		}
 	}
 }
 
-// serveRaw serves a TCP connection inside one RawConn.Read, so that the
-// loop reads only when there can be something to read. A plain Read
-// always reads first and waits for the poller only on EAGAIN: after each
-// answer that is a read that finds nothing, as the client sends its next
-// request only once it has the answer.
-//
-// Why skipping it loses nothing: Go's poller watches the socket
-// edge-triggered, and RawConn.Read forgets readiness seen before it
-// (pollDesc reset) only once, when it starts, before the first read.
-// Within one Read, every arrival of data (or FIN, or RST) after a read
-// produces a new edge, which the poller keeps until the next wait takes
-// it. So after a read that returned less than it asked for (the socket
-// was empty then), whatever arrives later, even while the request is
-// served, makes the next wait return at once; data that arrived before
-// that read was read by it. A read that filled the buffer may have left
-// bytes behind, so the loop reads again before waiting. A spurious wake
-// (an edge for bytes already read) costs one read that gets EAGAIN, as
-// before. Deadlines (keep-alive, header) and Close end the wait as they
-// end a plain Read's.
-//
-// The one thing a short read does not say is that no end of stream is
-// pending: a FIN that came with the last bytes woke the loop along with
-// them, and no later edge reports it. A client that half-closes its side
-// right after a request still gets its answer (a slow call is cancelled
-// by the watcher, which sees the FIN); its connection then closes at the
-// keep-alive deadline, or at once if the client closed it entirely (our
-// answer draws an RST, a new edge). So the read is skipped only under a
-// keep-alive timeout; without one (0) every wait reads first, as before.
-//
-// The read lock of the socket is held throughout, so nothing else may
-// Read it: the disconnect watch of a slow request is the server's
-// watcher, which peeks at the socket (watchConns).
-func (c *conn) serveRaw() error {
-	var end error
-	err := c.raw.Read(func(fd uintptr) bool {
-		for {
-			req, n, err := c.nextRequest()
-			if errors.Is(err, errNeedBytes) {
-				if c.drained {
-					// Nothing to read until a new edge: wait for it.
-					c.drained = false
-					return false
-				}
-				if err := c.readRaw(int(fd)); err != nil {
-					if errors.Is(err, syscall.EAGAIN) {
-						return false
-					}
-					end = err
-					return true
-				}
-				continue
-			}
-			if err != nil {
-				end = err
-				return true
-			}
-			if !c.serveRequest(req, n) {
-				end = errEnd
-				return true
-			}
-		}
-	})
-	if end != nil {
-		return end
-	}
-	return err
-}
-
-// readRaw reads once into the free end of rbuf from the socket fd.
-func (c *conn) readRaw(fd int) error {
-	free := c.rbuf[len(c.rbuf):cap(c.rbuf)]
-	for {
-		n, err := syscall.Read(fd, free)
-		if errors.Is(err, syscall.EINTR) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return io.EOF
-		}
-		c.rbuf = c.rbuf[:len(c.rbuf)+n]
-		c.drained = n < len(free) && c.srv.keepAlive > 0
-		return nil
-	}
-}
-
-// nextRequest parses the next request. It returns errNeedBytes when it
-// needs more of the connection's bytes (the caller reads and calls again),
-// errHandedOver for a request the loop does not handle (net/http will),
-// any other error when the connection is done.
-func (c *conn) nextRequest() (parsedRequest, int, error) {
-	switch c.wait {
-	case waitNone:
-		if len(c.rbuf) == c.rpos {
-			if err := c.bw.Flush(); err != nil {
-				return parsedRequest{}, 0, err
-			}
-			c.rbuf, c.rpos = c.rbuf[:0], 0
-			// Waiting for a request: idle (Drain closes it) and, between
-			// requests, under the keep-alive timeout.
-			if err := c.setWaitDeadline(); err != nil {
-				return parsedRequest{}, 0, err
-			}
-			if !c.first {
-				if !c.state.CompareAndSwap(stateActive, stateIdle) {
-					return parsedRequest{}, 0, net.ErrClosed
-				}
-				if c.srv.draining.Load() {
-					return parsedRequest{}, 0, net.ErrClosed
-				}
-			}
-			c.wait = waitRequest
-			return parsedRequest{}, 0, errNeedBytes
-		}
-		fallthrough
-	case waitRequest:
-		c.first = false
-		if !c.state.CompareAndSwap(stateIdle, stateActive) && !c.state.CompareAndSwap(stateNew, stateActive) && c.state.Load() != stateActive {
-			return parsedRequest{}, 0, net.ErrClosed
-		}
-		c.deadlineSet = false
-	}
-	c.wait = waitNone
-	req, n, err := parseRequestScratch(c.rbuf[c.rpos:], c.header, &c.scratch)
-	if err == nil {
-		return req, n, nil
-	}
-	if !errors.Is(err, errIncomplete) {
-		return parsedRequest{}, 0, errHandedOver
-	}
-	if c.rpos > 0 {
-		c.rbuf = c.rbuf[:copy(c.rbuf, c.rbuf[c.rpos:])]
-		c.rpos = 0
-	}
-	if len(c.rbuf) == cap(c.rbuf) {
-		return parsedRequest{}, 0, errHandedOver
-	}
-	if c.bw.Buffered() > 0 {
-		// Answers to pipelined requests leave before waiting.
+// readRequest waits for the next request and parses it. It returns
+// errHandedOver for one the loop does not handle (net/http will), any
+// other error when the connection is done.
+func (c *conn) readRequest(first bool) (parsedRequest, int, error) {
+	if len(c.rbuf) == c.rpos {
 		if err := c.bw.Flush(); err != nil {
 			return parsedRequest{}, 0, err
 		}
-	}
-	if !c.deadlineSet {
-		c.deadlineSet = true
-		c.keepAliveUntil = time.Time{}
-		if err := c.nc.SetReadDeadline(time.Now().Add(headerTimeout)); err != nil {
+		c.rbuf, c.rpos = c.rbuf[:0], 0
+		// Waiting for a request: idle (Drain closes it) and, between
+		// requests, under the keep-alive timeout.
+		var deadline time.Time
+		if first {
+			deadline = time.Now().Add(headerTimeout)
+		} else if c.srv.keepAlive > 0 {
+			deadline = time.Now().Add(c.srv.keepAlive)
+		}
+		if err := c.nc.SetReadDeadline(deadline); err != nil {
+			return parsedRequest{}, 0, err
+		}
+		if !first {
+			if !c.state.CompareAndSwap(stateActive, stateIdle) {
+				return parsedRequest{}, 0, net.ErrClosed
+			}
+			if c.srv.draining.Load() {
+				return parsedRequest{}, 0, net.ErrClosed
+			}
+		}
+		if err := c.fill(); err != nil {
 			return parsedRequest{}, 0, err
 		}
 	}
-	c.wait = waitMore
-	return parsedRequest{}, 0, errNeedBytes
-}
-
-// setWaitDeadline sets the read deadline for the wait for a request: the
-// header timeout for the first, then the keep-alive timeout. On a TCP
-// connection (where only its loop sets deadlines) a keep-alive deadline
-// is set 1/64 of the timeout longer and left as it is while it is still
-// at least the timeout away: a connection then closes between 1 and
-// 1+1/64 keep-alive timeouts after its last request, and a busy one sets
-// its deadline (a runtime timer update) about once in that 1/64 instead
-// of once a request.
-func (c *conn) setWaitDeadline() error {
-	var deadline time.Time
-	switch {
-	case c.first:
-		deadline = time.Now().Add(headerTimeout)
-	case c.srv.keepAlive > 0:
-		now := time.Now()
-		deadline = now.Add(c.srv.keepAlive)
-		if c.raw != nil {
-			if !c.keepAliveUntil.Before(deadline) {
-				return nil
+	if !c.state.CompareAndSwap(stateIdle, stateActive) && !c.state.CompareAndSwap(stateNew, stateActive) && c.state.Load() != stateActive {
+		return parsedRequest{}, 0, net.ErrClosed
+	}
+	deadlineSet := false
+	for {
+		req, n, err := parseRequestScratch(c.rbuf[c.rpos:], c.header, &c.scratch)
+		if err == nil {
+			return req, n, nil
+		}
+		if !errors.Is(err, errIncomplete) {
+			return parsedRequest{}, 0, errHandedOver
+		}
+		if c.rpos > 0 {
+			c.rbuf = c.rbuf[:copy(c.rbuf, c.rbuf[c.rpos:])]
+			c.rpos = 0
+		}
+		if len(c.rbuf) == cap(c.rbuf) {
+			return parsedRequest{}, 0, errHandedOver
+		}
+		if c.bw.Buffered() > 0 {
+			// Answers to pipelined requests leave before waiting.
+			if err := c.bw.Flush(); err != nil {
+				return parsedRequest{}, 0, err
 			}
-			deadline = deadline.Add(c.srv.keepAlive / 64)
-			c.keepAliveUntil = deadline
+		}
+		if !deadlineSet {
+			deadlineSet = true
+			if err := c.nc.SetReadDeadline(time.Now().Add(headerTimeout)); err != nil {
+				return parsedRequest{}, 0, err
+			}
+		}
+		if err := c.fill(); err != nil {
+			return parsedRequest{}, 0, err
 		}
 	}
-	return c.nc.SetReadDeadline(deadline)
 }
 
 // fill reads once into the free end of rbuf.
@@ -409,10 +229,7 @@ func (c *conn) serveRequest(pr parsedRequest, n int) (keep bool) {
 		if c.cancelReq != nil {
 			c.cancelReq()
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		c.watchMu.Lock()
-		c.ctx, c.cancelReq = ctx, cancel
-		c.watchMu.Unlock()
+		c.ctx, c.cancelReq = context.WithCancel(context.Background())
 		c.req = (&http.Request{}).WithContext(c.ctx)
 	}
 	// Every exported field is set, so nothing of the last request stays
@@ -455,16 +272,7 @@ func (c *conn) serveRequest(pr parsedRequest, n int) (keep bool) {
 // startWatch arms the read that notices the client going away, for a
 // request still running after watchDelay. It reads into the free end of
 // rbuf, past the request of n bytes and anything pipelined behind it.
-// A TCP connection only marks its request as running, for the server's
-// watcher: one atomic add instead of a timer per request.
 func (c *conn) startWatch(n int) {
-	if c.raw != nil {
-		c.watchSeq.Add(1)
-		if !c.srv.watching.Load() {
-			c.srv.startWatcher()
-		}
-		return
-	}
 	if len(c.rbuf) == cap(c.rbuf) {
 		return
 	}
@@ -498,10 +306,6 @@ func (c *conn) watch() {
 
 // stopWatch ends the watch; it reports whether the client went away.
 func (c *conn) stopWatch() bool {
-	if c.raw != nil {
-		c.watchSeq.Add(1)
-		return c.gone.Load()
-	}
 	if c.watchTimer == nil || c.watchTimer.Stop() {
 		return false
 	}
@@ -518,57 +322,6 @@ func (c *conn) stopWatch() bool {
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
-
-// peekGone reports whether the client of a TCP connection went away: its
-// socket is at EOF or failed. It reads nothing (MSG_PEEK), so the bytes
-// of a pipelined request stay for the loop, as does the poller's edge.
-func (c *conn) peekGone() bool {
-	gone := false
-	err := c.raw.Control(func(fd uintptr) {
-		var b [1]byte
-		for {
-			n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			if errors.Is(err, syscall.EINTR) {
-				continue
-			}
-			gone = (err == nil && n == 0) || (err != nil && !errors.Is(err, syscall.EAGAIN))
-			return
-		}
-	})
-	// A socket this side closed: its loop ends on its own.
-	return err == nil && gone
-}
-
-// watchTicked is the watcher's look at c on one tick: a request seen
-// running for two ticks (about watchDelay) gets a peek, then more at gaps
-// growing by half, up to maxPeekTicks ticks apart (so a call that runs for
-// minutes costs a few syscalls a second); a client gone away cancels it,
-// as net/http does. It reports whether a request was running.
-func (c *conn) watchTicked() bool {
-	seq := c.watchSeq.Load()
-	if seq%2 == 0 {
-		c.wSeen = seq
-		return false
-	}
-	if seq != c.wSeen {
-		c.wSeen, c.wTicks, c.wPeek = seq, 0, 2
-		return true
-	}
-	c.wTicks++
-	if c.wTicks < c.wPeek {
-		return true
-	}
-	c.wPeek = c.wTicks + min(max(c.wTicks/2, 1), maxPeekTicks)
-	if !c.gone.Load() && c.peekGone() {
-		c.watchMu.Lock()
-		if c.watchSeq.Load() == seq {
-			c.gone.Store(true)
-			c.cancelReq()
-		}
-		c.watchMu.Unlock()
-	}
-	return true
-}
 
 func isTimeout(err error) bool {
 	var ne net.Error

@@ -10,9 +10,8 @@ import (
 )
 
 // A request that arrives while the one before it is served, after the
-// loop read the socket empty, is still read: the loop waits for the
-// poller's next edge instead of reading after each answer, and that
-// edge must not be lost.
+// loop read the socket empty, is still read (a loop that waited for the
+// poller instead of reading after each answer could lose its readiness).
 func TestLoopReadsARequestThatArrivedDuringTheLastOne(t *testing.T) {
 	dep := &echo{started: make(chan string, 1), cancelled: make(chan string, 1)}
 	srv, addr := startLoop(t, dep)
@@ -34,9 +33,8 @@ func TestLoopReadsARequestThatArrivedDuringTheLastOne(t *testing.T) {
 	}
 }
 
-// A connection that is not TCP (here a Unix socket) is served by the
-// plain reading loop, with the same answers, pipelining and disconnect
-// cancellation.
+// A connection that is not TCP (here a Unix socket) gets the same
+// answers, pipelining and disconnect cancellation.
 func TestLoopServesConnectionsOtherThanTCP(t *testing.T) {
 	dep := &echo{started: make(chan string, 1), cancelled: make(chan string, 1)}
 	srv, _ := startLoop(t, dep)

@@ -37,8 +37,6 @@ type Server struct {
 
 	draining atomic.Bool
 	closing  atomic.Bool
-	// watching: the watcher goroutine runs (while TCP requests do).
-	watching atomic.Bool
 
 	mu        sync.Mutex
 	conns     map[*conn]struct{}
@@ -164,62 +162,6 @@ func (s *Server) closeIdle(shutdown bool) bool {
 		}
 	}
 	return len(s.conns) == 0
-}
-
-// startWatcher starts the goroutine that watches the TCP connections'
-// requests for clients going away, unless it runs.
-func (s *Server) startWatcher() {
-	if s.watching.CompareAndSwap(false, true) {
-		go s.watchConns()
-	}
-}
-
-// watchConns looks at every TCP connection each watchTick for a slow
-// request whose client went away (conn.watchTicked): one goroutine and
-// one ticker per server instead of a timer per request. It stops once no
-// request runs; the next request starts it again.
-func (s *Server) watchConns() {
-	tick := time.NewTicker(watchTick)
-	defer tick.Stop()
-	for range tick.C {
-		if s.watchOnce() {
-			continue
-		}
-		// A connection that starts a request marks it, then starts a
-		// watcher unless one runs; this one says it stops, then looks
-		// once more, so one of the two sees the other (atomics are
-		// sequentially consistent).
-		s.watching.Store(false)
-		if !s.anyRunning() || !s.watching.CompareAndSwap(false, true) {
-			return
-		}
-	}
-}
-
-// watchOnce is one tick of watchConns; it reports whether a request runs.
-func (s *Server) watchOnce() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	running := false
-	for c := range s.conns {
-		if c.raw != nil && c.watchTicked() {
-			running = true
-		}
-	}
-	return running
-}
-
-// anyRunning reports whether a TCP connection's request runs; it only
-// reads what connections publish, so it may run beside another watcher.
-func (s *Server) anyRunning() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		if c.raw != nil && c.watchSeq.Load()%2 == 1 {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Server) forget(c *conn) {
