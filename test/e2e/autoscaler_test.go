@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
@@ -286,7 +287,13 @@ var _ = ginkgo.Describe("Autoscaler", ginkgo.Ordered, func() {
 			}
 		}
 		gomega.Expect(ip).NotTo(gomega.BeEmpty(), "job %s: no driver node address in %+v", id, d)
-		return podWithIP(ctx, ns, rc.Name, ip)
+		// The worker's Ray node can run the driver before its pod's status shows the pod IP.
+		var pod string
+		gomega.Eventually(func() string {
+			pod = podWithIP(ctx, ns, rc.Name, ip)
+			return pod
+		}).WithContext(ctx).WithTimeout(30*time.Second).ShouldNot(gomega.BeEmpty(), "job %s: a worker pod with the driver's node IP %s", id, ip)
+		return pod
 	}
 	workerCount := func(ctx context.Context) func() int {
 		return func() int { return len(workerPods(ctx, ns, rc.Name)) }
@@ -305,6 +312,12 @@ var _ = ginkgo.Describe("Autoscaler", ginkgo.Ordered, func() {
 
 		gomega.Eventually(workerCount(ctx)).WithContext(ctx).WithTimeout(autoscalerWait).Should(gomega.BeZero(), "workers after the idle timeout")
 		gomega.Expect(history.deletedPods()[before:]).To(gomega.Equal([]string{worker}), "worker pods deleted, from the pod watch")
+		// The next spec's jobs must not land on this worker's Ray node while its pod terminates.
+		gomega.Eventually(func() ([]corev1.Pod, error) {
+			var pods corev1.PodList
+			err := cl.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"ray.io/cluster": rc.Name, "ray.io/node-type": "worker"})
+			return pods.Items, err
+		}).WithContext(ctx).WithTimeout(timeout).Should(gomega.BeEmpty(), "the deleted worker pod gone")
 	})
 
 	ginkgo.It("with two workers up and one holding work, only ever removes the idle one", func(ctx context.Context) {
