@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rayv1 "github.com/rayk8s/rayk8s/api/v1"
+	"github.com/rayk8s/rayk8s/internal/testsupport/freeport"
 	"github.com/rayk8s/rayk8s/internal/testsupport/testenv"
 )
 
@@ -38,11 +40,9 @@ var _ = BeforeSuite(func() {
 
 func freeAddr() string {
 	GinkgoHelper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Pick()
 	Expect(err).NotTo(HaveOccurred())
-	addr := l.Addr().String()
-	Expect(l.Close()).To(Succeed())
-	return addr
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 // response is what a GET returned.
@@ -101,7 +101,9 @@ var _ = Describe("The manager", Ordered, func() {
 					g.Expect(r.Code).To(Equal(http.StatusOK), "%s: %s", p, r.Body)
 				}
 			}).WithTimeout(30*time.Second).WithPolling(100*time.Millisecond).Should(Succeed(), "healthz and readyz to answer 200")
-			Expect(get("http://"+opts.MetricsAddr+"/metrics")).To(And(
+			// The metrics server is a runnable of its own: ready probes do not say it listens yet.
+			Eventually(func() (response, error) { return get("http://" + opts.MetricsAddr + "/metrics") }).
+				WithTimeout(30*time.Second).WithPolling(100*time.Millisecond).Should(And(
 				HaveField("Code", http.StatusOK),
 				HaveField("Body", ContainSubstring("rest_client_requests_total")),
 				HaveField("Body", ContainSubstring("rest_client_rate_limiter_duration_seconds"))), "metrics lack client-go metrics")
