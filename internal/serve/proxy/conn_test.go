@@ -309,17 +309,24 @@ func TestLoopCancelsTheCallWhenTheClientGoesAway(t *testing.T) {
 	_, addr := startLoop(t, dep)
 	c := dialRaw(t, addr)
 	c.send("GET /block HTTP/1.1\r\nHost: h\r\nX-Request-Id: gone\r\n\r\n")
-	// Once the replica runs the call, the client leaves.
+	wantCancelledWhenClientLeaves(t, dep, c, "gone")
+}
+
+// wantCancelledWhenClientLeaves waits until dep runs the call c sent, closes
+// c's side once it does, and fails t unless dep sees the call with request
+// ID id cancelled.
+func wantCancelledWhenClientLeaves(t *testing.T, dep *echo, c *rawConn, id string) {
+	t.Helper()
 	select {
 	case <-dep.started:
 	case <-time.After(20 * time.Second):
 		t.Fatal("the call did not reach the replica")
 	}
-	_ = c.nc.(*net.TCPConn).CloseWrite()
+	_ = c.nc.(interface{ CloseWrite() error }).CloseWrite()
 	select {
-	case id := <-dep.cancelled:
-		if id != "gone" {
-			t.Errorf("cancelled %q", id)
+	case got := <-dep.cancelled:
+		if got != id {
+			t.Errorf("cancelled %q, want %q", got, id)
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the call was not cancelled after the client closed its side")

@@ -66,20 +66,7 @@ func TestLoopServesConnectionsOtherThanTCP(t *testing.T) {
 	}
 	g := dial()
 	g.send("GET /block HTTP/1.1\r\nHost: h\r\nX-Request-Id: gone\r\n\r\n")
-	select {
-	case <-dep.started:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the call did not reach the replica")
-	}
-	_ = g.nc.(*net.UnixConn).CloseWrite()
-	select {
-	case id := <-dep.cancelled:
-		if id != "gone" {
-			t.Errorf("cancelled %q", id)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the call was not cancelled after the client closed its side")
-	}
+	wantCancelledWhenClientLeaves(t, dep, g, "gone")
 }
 
 // A client that half-closes its side right after its requests (the FIN
