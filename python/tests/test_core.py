@@ -157,6 +157,23 @@ class WireTest(unittest.TestCase):
             conn.call("put")
         srv.close()
 
+    def test_a_message_larger_than_the_agent_takes_is_refused_before_sending(self):
+        a, b = socket.socketpair()
+        idle = wire.IdleReader()
+
+        def serve(conn, header, parts):
+            conn.reply(header["id"], {"n": sum(len(p) for p in parts)})
+        server = wire.Connection(None, serve, sock=b, idle_reader=idle)
+        client = wire.Connection(None, lambda c, h, p: None, sock=a, idle_reader=idle)
+        client.max_body = 8
+        with self.assertRaisesRegex(ValueError, r"put: 9 bytes of values in one message, more than the 8 bytes"):
+            client.call("put", {}, [b"12345", b"6789"])
+        # Nothing of it was sent: the connection carries the next message as before.
+        body, _ = client.call("put", {}, [b"12345678"])
+        self.assertEqual(body, {"n": 8})
+        client.close()
+        server.close()
+
     def test_start_answers_on_the_reader_and_ends_with_the_connection(self):
         # Two connected Connections, one answering "echo" requests: the
         # shape of a caller and an actor process on a direct socket.
@@ -305,20 +322,6 @@ class DirectPutFailureTest(unittest.TestCase):
         err = self.lost_error(agent)
         self.assertIsInstance(err, exceptions.ObjectLostError)
         self.assertIn(self.OID, str(err))
-
-    def test_a_value_larger_than_a_message_is_not_sent(self):
-        from ray._private.direct import DirectCalls
-
-        agent = FakeAgentWorker()
-        dc = DirectCalls(agent, max_value=8)
-        dc.values[self.OID] = (b"123456789", False, "job-1")
-        dc.promote(self.OID)
-        puts = agent.puts()
-        self.assertEqual(len(puts), 1, "the oversized value itself was sent")
-        from ray._private.worker import decode_error
-        err = decode_error(puts[0][1])
-        self.assertIsInstance(err, exceptions.ObjectLostError)
-        self.assertIn("9 bytes, more than the 8 bytes", str(err))
 
     def test_an_unreachable_agent_is_reported_on_stderr(self):
         import io

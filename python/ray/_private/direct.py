@@ -27,14 +27,6 @@ _RECHECK = 0.05
 # Ray's error for a call whose actor process died while it ran.
 _DIED = b"J" + json.dumps({"type": "RayActorError",
                            "message": "The actor died unexpectedly before finishing this task."}).encode()
-# The most bytes of values one message to the node agent carries
-# (corewire.MaxBody): a larger one would end the connection.
-_MAX_VALUE = 1 << 31
-
-
-def _size(data):
-    nbytes = getattr(data, "nbytes", None)
-    return len(data) if nbytes is None else nbytes
 
 
 class _Route:
@@ -52,10 +44,8 @@ class DirectCalls:
     """This process's direct connections to actors and the values of its
     direct calls (Ray's in-process memory store)."""
 
-    def __init__(self, worker, max_value=_MAX_VALUE):
+    def __init__(self, worker):
         self.w = worker
-        # The largest value one put to the agent carries.
-        self.max_value = max_value
         # route_lock is held from choosing a call's path to sending it, so
         # that no call of another thread reaches the agent after the agent
         # allowed the switch; it may be held across a round trip to the
@@ -168,16 +158,11 @@ class DirectCalls:
         When not even that reaches the agent (its connection is gone, and
         with it the node's store), the reason goes to this process's
         stderr."""
-        size = _size(data)
-        if size > self.max_value:
-            reason = (f"the value is {size} bytes, more than the {self.max_value} bytes "
-                      "one message to the node agent carries")
-        else:
-            try:
-                self.w.call("put", {"object_id": object_id, "job": job, "is_err": bool(is_err)}, [data])
-                return
-            except Exception as e:  # noqa: BLE001 - reported to the object's getters below
-                reason = f"{type(e).__name__}: {e}"
+        try:
+            self.w.call("put", {"object_id": object_id, "job": job, "is_err": bool(is_err)}, [data])
+            return
+        except Exception as e:  # noqa: BLE001 - reported to the object's getters below
+            reason = f"{type(e).__name__}: {e}"
         msg = (f"Failed to store object {object_id}, the result of a direct actor call, in the node's "
                f"object store when its ObjectRef left the caller: {reason}")
         lost = b"J" + json.dumps({"type": "ObjectLostError", "message": msg}).encode()

@@ -64,6 +64,11 @@ def _flatten(parts):
             yield p
 
 
+# The most bytes of binary parts one message carries (corewire.MaxBody):
+# the agent ends a connection that sends more.
+MAX_BODY = 1 << 31
+
+
 class Connection:
     """One socket connection that both sends and serves requests.
 
@@ -89,6 +94,7 @@ class Connection:
                 sock.close()
                 raise
         self._sock = sock
+        self.max_body = MAX_BODY
         # on_idle runs on the connection's own thread every few
         # milliseconds: work that must not cost a wake-up of its own.
         self._on_idle = on_idle
@@ -124,8 +130,13 @@ class Connection:
         sizes = [p.nbytes if isinstance(p, Frames) else len(p) for p in parts]
         if sizes:
             header["b"] = sizes
-        raw = _HEADER_ENCODER.encode(header).encode()
         total = sum(sizes)
+        if total > self.max_body:
+            # Refused here, before a byte is sent: the agent would end the
+            # whole connection on it.
+            raise ValueError(f"{header.get('op', 'reply')}: {total} bytes of values in one message, more than "
+                             f"the {self.max_body} bytes a message to the Ray node agent carries")
+        raw = _HEADER_ENCODER.encode(header).encode()
         data = [_PREFIX.pack(len(raw), total), raw]
         data.extend(_flatten(parts))
         with self._wlock:
