@@ -166,7 +166,7 @@ class WireTest(unittest.TestCase):
         server = wire.Connection(None, serve, sock=b, idle_reader=idle)
         client = wire.Connection(None, lambda c, h, p: None, sock=a, idle_reader=idle)
         client.max_body = 8
-        with self.assertRaisesRegex(ValueError, r"put: 9 bytes of values in one message, more than the 8 bytes"):
+        with self.assertRaisesRegex(ValueError, r"put: 9 bytes of values in one message, more than the 8 bytes one message"):
             client.call("put", {}, [b"12345", b"6789"])
         # Nothing of it was sent: the connection carries the next message as before.
         body, _ = client.call("put", {}, [b"12345678"])

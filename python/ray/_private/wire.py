@@ -64,9 +64,11 @@ def _flatten(parts):
             yield p
 
 
-# The most bytes of binary parts one message carries (corewire.MaxBody):
-# the agent ends a connection that sends more.
+# The most bytes of binary parts one message to the node agent carries
+# (corewire.MaxBody): the agent ends a connection that sends more. Between
+# two Python processes (a direct actor call) the length prefix is the bound.
 MAX_BODY = 1 << 31
+_MAX_PREFIXED = (1 << 32) - 1
 
 
 class Connection:
@@ -86,6 +88,7 @@ class Connection:
     def __init__(self, path, on_request, on_close=None, sock=None, on_idle=None, idle_reader=None):
         # sock: a connected socket to use instead of connecting to path
         # (an actor process serving a caller directly).
+        self.max_body = MAX_BODY if sock is None else _MAX_PREFIXED
         if sock is None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
@@ -94,7 +97,6 @@ class Connection:
                 sock.close()
                 raise
         self._sock = sock
-        self.max_body = MAX_BODY
         # on_idle runs on the connection's own thread every few
         # milliseconds: work that must not cost a wake-up of its own.
         self._on_idle = on_idle
@@ -135,7 +137,7 @@ class Connection:
             # Refused here, before a byte is sent: the agent would end the
             # whole connection on it.
             raise ValueError(f"{header.get('op', 'reply')}: {total} bytes of values in one message, more than "
-                             f"the {self.max_body} bytes a message to the Ray node agent carries")
+                             f"the {self.max_body} bytes one message on this connection carries")
         raw = _HEADER_ENCODER.encode(header).encode()
         data = [_PREFIX.pack(len(raw), total), raw]
         data.extend(_flatten(parts))
