@@ -341,6 +341,23 @@ class LoopFactoryTest(unittest.TestCase):
                 sys.modules["uvloop"] = saved
 
 
+class ThreadBudgetTest(unittest.TestCase):
+    def budget(self, num_cpus, environ=None):
+        opts = {} if num_cpus is None else {"num_cpus": num_cpus}
+        return _replica.thread_budget({"deployment": {"ray_actor_options": opts}}, environ or {})
+
+    def test_follows_num_cpus(self):
+        self.assertEqual(self.budget(None), "1")
+        self.assertEqual(self.budget(0.1), "1")
+        self.assertEqual(self.budget(0), "1")
+        self.assertEqual(self.budget(2), "2")
+        self.assertEqual(self.budget(2.5), "3")
+        self.assertEqual(_replica.thread_budget({}, {}), "1")
+
+    def test_an_explicit_setting_wins(self):
+        self.assertIsNone(self.budget(4, {"OMP_NUM_THREADS": "6"}))
+
+
 def _serve_over_protocol(original):
     def start(client_connected_cb, path=None, **kwargs):
         replica = getattr(client_connected_cb, "__self__", None)

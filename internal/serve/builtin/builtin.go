@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -147,6 +148,9 @@ func (e *echo) Handle(_ context.Context, req *replica.Request) (*replica.Respons
 		"deployment":   e.ctx.Deployment,
 		"message":      cfg.Message,
 		"user_config":  orNull(uc),
+		// The threads the replica's Go code runs on (its num_cpus, or
+		// GOMAXPROCS from its environment).
+		"gomaxprocs": runtime.GOMAXPROCS(0),
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -31,6 +32,11 @@ type replicaConfig struct {
 	UserConfig                json.RawMessage `json:"user_config"`
 	MaxOngoingRequests        int             `json:"max_ongoing_requests"`
 	GracefulShutdownWaitLoopS float64         `json:"graceful_shutdown_wait_loop_s"`
+	Deployment                struct {
+		RayActorOptions struct {
+			NumCPUs *float64 `json:"num_cpus"`
+		} `json:"ray_actor_options"`
+	} `json:"deployment"`
 }
 
 // Run is a built-in replica process: construct, reconfigure with the
@@ -53,6 +59,14 @@ func Run(ctx context.Context, getenv func(string) string, log logr.Logger) error
 			return fmt.Errorf("decoding %s: %w", envConfig, err)
 		}
 	}
+	// A replica's Go code runs on as many threads as it reserved CPUs: with
+	// more, every hand-off between goroutines wakes a second thread, and
+	// they spin for work the reservation did not pay for.
+	threads, set := threadBudget(cfg.Deployment.RayActorOptions.NumCPUs, runtime.GOMAXPROCS(0), getenv)
+	if set {
+		runtime.GOMAXPROCS(threads)
+	}
+	log.Info("Replica threads", "replicaID", id, "gomaxprocs", describeBudget(threads, set))
 	dep, err := New(name, Context{ReplicaID: id, App: getenv(envApp), Deployment: getenv(envDeployment), Args: json.RawMessage(getenv(envAppArgs))})
 	if err != nil {
 		return fmt.Errorf("the replica's constructor failed: %w", err)

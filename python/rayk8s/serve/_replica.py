@@ -14,6 +14,7 @@ import contextvars
 import functools
 import inspect
 import json
+import math
 import os
 import pickle
 import signal
@@ -698,11 +699,30 @@ def construct(app, deployment_name, app_name, args_env):
     return target(*args, **kwargs)
 
 
+def thread_budget(cfg, environ):
+    """OMP_NUM_THREADS for a replica whose environment does not set it: its
+    num_cpus rounded up, at least 1, as Ray sets it for tasks and actors (a
+    Serve replica reserves one CPU by default). Numerical libraries size
+    their thread pools from it when they load; without it each replica
+    would start a thread per core of the node. None when it is set (by the
+    pod or runtime_env env_vars): an explicit value wins."""
+    if environ.get("OMP_NUM_THREADS"):
+        return None
+    num_cpus = ((cfg.get("deployment") or {}).get("ray_actor_options") or {}).get("num_cpus")
+    if isinstance(num_cpus, (int, float)) and num_cpus > 1:
+        return str(math.ceil(num_cpus))
+    return "1"
+
+
 async def amain(environ):
     replica_id = environ[ENV_REPLICA_ID]
     app_name = environ.get(ENV_APP, "")
     deployment_name = environ[ENV_DEPLOYMENT]
     cfg = json.loads(environ.get(ENV_CONFIG) or "{}")
+    omp = thread_budget(cfg, environ)
+    if omp is not None:
+        # Before the application's modules load: they read it once.
+        os.environ["OMP_NUM_THREADS"] = omp
     setup_path(environ)
     loop = asyncio.get_running_loop()
     replica = Replica(replica_id, app_name, deployment_name, None, cfg.get("max_ongoing_requests") or 5, cfg.get("graceful_shutdown_wait_loop_s", 2.0), loop)

@@ -19,9 +19,21 @@ const userHZ = 100
 // request, which other work on a shared machine disturbs much less than
 // it disturbs QPS. ok is false where /proc cannot tell.
 func serverCPU() (cpu time.Duration, ok bool) {
+	split, ok := serverCPUSplit(0)
+	for _, d := range split {
+		cpu += d
+	}
+	return cpu, ok
+}
+
+// serverCPUSplit is serverCPU by process: this one ("bench process"),
+// the Go backend (backendPid, when not 0, as "Go server") and every other
+// process by its command name, which tells which hop of a path spends the
+// CPU. Processes of one name add up.
+func serverCPUSplit(backendPid int) (split map[string]time.Duration, ok bool) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0, false
+		return nil, false
 	}
 	type proc struct {
 		ppid  int
@@ -55,20 +67,27 @@ func serverCPU() (cpu time.Duration, ok bool) {
 	}
 	self := os.Getpid()
 	if _, found := procs[self]; !found {
-		return 0, false
+		return nil, false
 	}
 	children := map[int][]int{}
 	for pid, p := range procs {
 		children[p.ppid] = append(children[p.ppid], pid)
 	}
-	var ticks int64
+	split = map[string]time.Duration{}
 	for todo := []int{self}; len(todo) > 0; {
 		pid := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]
-		if procs[pid].comm != "wrk" {
-			ticks += procs[pid].ticks
+		name := procs[pid].comm
+		switch pid {
+		case self:
+			name = "bench process"
+		case backendPid:
+			name = "Go server"
+		}
+		if name != "wrk" {
+			split[name] += time.Duration(procs[pid].ticks) * time.Second / userHZ
 		}
 		todo = append(todo, children[pid]...)
 	}
-	return time.Duration(ticks) * time.Second / userHZ, true
+	return split, true
 }

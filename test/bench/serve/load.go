@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -20,8 +21,9 @@ type sample struct {
 	p50, p99 time.Duration
 	errors   int
 	// cpu is the serving side's CPU time per request (0: not measured;
-	// see serverCPU).
-	cpu time.Duration
+	// see serverCPU), and cpuSplit the same by process (serverCPUSplit).
+	cpu      time.Duration
+	cpuSplit map[string]time.Duration
 }
 
 // loader runs closed-loop HTTP load against a URL: conns connections, each
@@ -223,6 +225,41 @@ func (s *series) medCPU() time.Duration {
 	}
 	slices.Sort(c)
 	return median(c)
+}
+
+// cpuSplitLine is the median CPU per request of each process over the
+// rounds, largest first.
+func (s *series) cpuSplitLine() string {
+	per := map[string][]time.Duration{}
+	for _, x := range s.samples {
+		for name, d := range x.cpuSplit {
+			per[name] = append(per[name], d)
+		}
+	}
+	type share struct {
+		name string
+		d    time.Duration
+	}
+	var shares []share
+	for name, ds := range per {
+		// A round where the process used no CPU counts as zero.
+		for len(ds) < len(s.samples) {
+			ds = append(ds, 0)
+		}
+		slices.Sort(ds)
+		if m := median(ds); m >= 500*time.Nanosecond {
+			shares = append(shares, share{name, m})
+		}
+	}
+	slices.SortFunc(shares, func(a, b share) int { return int(b.d - a.d) })
+	parts := make([]string, 0, len(shares))
+	for _, sh := range shares {
+		parts = append(parts, sh.name+" "+fmtMicros(sh.d))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func fmtMicros(d time.Duration) string {

@@ -254,13 +254,20 @@ func run(o options) error {
 	for r := range o.rounds {
 		for ci, c := range o.conns {
 			for _, p := range paths {
-				before, cpuOK := serverCPU()
+				before, cpuOK := serverCPUSplit(backendCmd.Process.Pid)
 				s, err := ld.run(p.url, c, o.duration)
 				if err != nil {
 					return err
 				}
-				if after, ok := serverCPU(); ok && cpuOK && wrk && s.qps > 0 {
-					s.cpu = time.Duration(float64(after-before) / (s.qps * o.duration.Seconds()))
+				if after, ok := serverCPUSplit(backendCmd.Process.Pid); ok && cpuOK && wrk && s.qps > 0 {
+					s.cpuSplit = map[string]time.Duration{}
+					n := s.qps * o.duration.Seconds()
+					for name, d := range after {
+						if used := d - before[name]; used > 0 {
+							s.cpuSplit[name] = time.Duration(float64(used) / n)
+							s.cpu += s.cpuSplit[name]
+						}
+					}
 				}
 				p.rows[ci].samples = append(p.rows[ci].samples, s)
 			}
@@ -275,6 +282,13 @@ func run(o options) error {
 	}
 	fmt.Print(table(rows))
 	fmt.Println()
+	if wrk {
+		fmt.Println("CPU per request by process (medians over the rounds; processes under 0.5µs left out):")
+		for _, s := range rows {
+			fmt.Printf("  %-36s %5d  %s\n", s.name, s.conns, s.cpuSplitLine())
+		}
+		fmt.Println()
+	}
 	for ci, c := range o.conns {
 		fmt.Printf("ratios at %d connections (medians over the rounds):\n", c)
 		d := direct.rows[ci]

@@ -43,6 +43,10 @@ func TestServe(t *testing.T) {
 				jsonField(body, "route_prefix") != "/echo" || jsonField(body, "message") != "v1" {
 				t.Errorf("%s/echo = %d %s", p, code, body)
 			}
+			// The replica reserved 0.1 CPU: its Go code runs on one thread.
+			if got := jsonField(body, "gomaxprocs"); got != "1" {
+				t.Errorf("%s/echo: the replica's GOMAXPROCS = %s, want 1 for num_cpus 0.1", p, got)
+			}
 			if code, body := c.do(t, "GET", p+"/echoes", ""); code != 200 || body != "" {
 				t.Errorf("/echoes must go to the / app (noop), got %d %q", code, body)
 			}
