@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
+	"github.com/rayk8s/rayk8s/internal/runtime/gcfloor"
 	"github.com/rayk8s/rayk8s/internal/runtime/node"
 )
 
@@ -179,6 +180,27 @@ func TestParseStartHeadDefaultsAndErrors(t *testing.T) {
 		if _, _, err := parseStartArgs(t, bad, mapEnv(nil)); err == nil {
 			t.Errorf("parseStart(%v) accepted", bad)
 		}
+	}
+}
+
+func TestParseStartGCFloor(t *testing.T) {
+	opts, _, err := parseStartArgs(t, []string{"--head"}, mapEnv(nil))
+	if err != nil || opts.gcFloorMB != gcfloor.NodeDefaultMB {
+		t.Errorf("default floor = %v, %v; want %d MiB", opts, err, gcfloor.NodeDefaultMB)
+	}
+	if opts, _, err = parseStartArgs(t, []string{"--head"}, mapEnv(map[string]string{gcfloor.EnvVar: "0"})); err != nil || opts.gcFloorMB != 0 {
+		t.Errorf("%s=0: %v, %v; want the floor off", gcfloor.EnvVar, opts, err)
+	}
+	_, _, err = parseStartArgs(t, []string{"--head"}, mapEnv(map[string]string{gcfloor.EnvVar: "lots"}))
+	if err == nil || !strings.Contains(err.Error(), gcfloor.EnvVar) {
+		t.Errorf("%s=lots: err = %v, want one naming it", gcfloor.EnvVar, err)
+	}
+}
+
+func TestServeReplicaRefusesABadGCFloor(t *testing.T) {
+	code, _, stderr := runCLI(map[string]string{gcfloor.EnvVar: "-5"}, "serve-replica")
+	if code != 1 || !strings.Contains(stderr, gcfloor.EnvVar+`="-5"`) {
+		t.Errorf("serve-replica with %s=-5: exit %d, stderr %q; want 1 naming the variable", gcfloor.EnvVar, code, stderr)
 	}
 }
 

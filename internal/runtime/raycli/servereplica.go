@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rayk8s/rayk8s/internal/runtime/gcfloor"
 	"github.com/rayk8s/rayk8s/internal/serve/builtin"
 )
 
@@ -24,6 +25,13 @@ identity in the environment; it is not meant to be run by hand.`,
 
 // serveReplica runs a built-in Serve replica until SIGTERM or SIGINT.
 func (c *cli) serveReplica() int {
+	mb, err := gcfloor.FromEnv(c.getenv, gcfloor.ReplicaDefaultMB)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "ray serve-replica: %v\n", err)
+		return 1
+	}
+	floor := gcfloor.Hold(mb)
+	defer floor.Release()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := builtin.Run(ctx, c.getenv, newLogger(c.stderr)); err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
+	"github.com/rayk8s/rayk8s/internal/runtime/gcfloor"
 	"github.com/rayk8s/rayk8s/internal/runtime/gcs"
 	"github.com/rayk8s/rayk8s/internal/runtime/node"
 	"github.com/rayk8s/rayk8s/internal/runtime/raytls"
@@ -120,6 +121,8 @@ func withoutFirst(args []string, name string) []string {
 type startOptions struct {
 	node  node.Config
 	block bool
+	// gcFloorMB is the collector's floor for the node process (gcfloor).
+	gcFloorMB int
 }
 
 // parseStart turns `ray start` flags (and Ray's env knobs) into a node
@@ -204,7 +207,11 @@ func parseStart(p *parsedFlags, getenv env) (*startOptions, error) {
 	if cfg.TLS, err = raytls.FromEnv(getenv); err != nil {
 		return nil, err
 	}
-	return &startOptions{node: cfg, block: p.bool("block")}, nil
+	floor, err := gcfloor.FromEnv(getenv, gcfloor.NodeDefaultMB)
+	if err != nil {
+		return nil, err
+	}
+	return &startOptions{node: cfg, block: p.bool("block"), gcFloorMB: floor}, nil
 }
 
 func parseResources(p *parsedFlags, nodeIP string, head bool) (map[string]float64, error) {
@@ -436,6 +443,8 @@ func (c *cli) start(raw []string, p *parsedFlags) int {
 // runNode runs the node in the foreground until SIGTERM/SIGINT (exit 0) or
 // until a component dies (exit 1).
 func (c *cli) runNode(opts *startOptions) int {
+	floor := gcfloor.Hold(opts.gcFloorMB)
+	defer floor.Release()
 	log := newLogger(c.stderr)
 	opts.node.Logger = log
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

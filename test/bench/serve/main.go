@@ -50,6 +50,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/rayk8s/rayk8s/internal/dashboard"
+	"github.com/rayk8s/rayk8s/internal/runtime/gcfloor"
 	"github.com/rayk8s/rayk8s/internal/runtime/node"
 	"github.com/rayk8s/rayk8s/internal/serve/replica"
 	"github.com/rayk8s/rayk8s/internal/serve/wire"
@@ -126,6 +127,14 @@ func pickLoader(choice string) (loader, error) {
 }
 
 func run(o options) error {
+	// This process stands in for `ray start`, which holds the collector's
+	// floor for the node's whole life (RAYK8S_GC_FLOOR_MB as there).
+	mb, err := gcfloor.FromEnv(os.Getenv, gcfloor.NodeDefaultMB)
+	if err != nil {
+		return err
+	}
+	floor := gcfloor.Hold(mb)
+	defer floor.Release()
 	ld, err := pickLoader(o.load)
 	if err != nil {
 		return err
