@@ -145,7 +145,7 @@ undeploy: tools ## Remove what deploy installed.
 ##@ Benchmarks (report numbers; never pass/fail)
 
 .PHONY: bench-serve
-bench-serve: ## Serve side by side: Go server direct, nginx → Go, proxy → Go and Python replicas (wrk, 16 and 64 conns, 3 rounds interleaved, ratios to nginx); gRPC, streaming, batching.
+bench-serve: ## Serve side by side: Go server direct, nginx → Go (Go's default threads and one), proxy → Go and Python replicas (wrk, 16 and 64 conns, 3 rounds interleaved, ratios to nginx); gRPC, streaming, batching.
 	go run ./test/bench/serve -duration 3s -rounds 3 -conns 16,64
 
 PROFILE_DIR ?= $(ROOT)/.cache/profile-serve

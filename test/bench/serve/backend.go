@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -29,14 +30,17 @@ func serveBackend() {
 	_ = http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
 }
 
-// startBackend runs serveBackend in a child process and returns its
-// address and the process.
-func startBackend() (string, *exec.Cmd, error) {
+// startBackend runs serveBackend in a child process (with GOMAXPROCS=procs
+// when procs > 0) and returns its address and the process.
+func startBackend(procs int) (string, *exec.Cmd, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", nil, err
 	}
 	cmd := exec.Command(self, backendFlag)
+	if procs > 0 {
+		cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(procs))
+	}
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -12,25 +12,16 @@ import (
 // 100 on Linux).
 const userHZ = 100
 
-// serverCPU is the CPU time (user and system) this process and its
+// serverCPUSplit is the CPU time (user and system) this process and its
 // descendants have used so far, but for the load generator (wrk): the
-// proxy and head node here, replica processes, the Go backend and nginx.
+// proxy and head node here, replica processes, the Go servers and nginx.
 // Sampled around a load run, it gives the CPU the serving side spent per
 // request, which other work on a shared machine disturbs much less than
-// it disturbs QPS. ok is false where /proc cannot tell.
-func serverCPU() (cpu time.Duration, ok bool) {
-	split, ok := serverCPUSplit(0)
-	for _, d := range split {
-		cpu += d
-	}
-	return cpu, ok
-}
-
-// serverCPUSplit is serverCPU by process: this one ("bench process"),
-// the Go backend (backendPid, when not 0, as "Go server") and every other
-// process by its command name, which tells which hop of a path spends the
-// CPU. Processes of one name add up.
-func serverCPUSplit(backendPid int) (split map[string]time.Duration, ok bool) {
+// it disturbs QPS. It is split by process: this one ("bench process"),
+// those in names by their name there, and every other process by its
+// command name, which tells which hop of a path spends the CPU; processes
+// of one name add up. ok is false where /proc cannot tell.
+func serverCPUSplit(names map[int]string) (split map[string]time.Duration, ok bool) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, false
@@ -78,11 +69,10 @@ func serverCPUSplit(backendPid int) (split map[string]time.Duration, ok bool) {
 		pid := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]
 		name := procs[pid].comm
-		switch pid {
-		case self:
+		if pid == self {
 			name = "bench process"
-		case backendPid:
-			name = "Go server"
+		} else if n, ok := names[pid]; ok {
+			name = n
 		}
 		if name != "wrk" {
 			split[name] += time.Duration(procs[pid].ticks) * time.Second / userHZ

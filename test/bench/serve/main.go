@@ -215,20 +215,23 @@ func run(o options) error {
 		return profile(o, ld, proxy+o.profilePath)
 	}
 
-	backend, backendCmd, err := startBackend()
+	backend, backendCmd, err := startBackend(0)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = backendCmd.Process.Kill(); _ = backendCmd.Wait() }()
+	// CPU is split by process; the Go servers are children of this
+	// process as replicas are, so they are named by pid.
+	procNames := map[int]string{backendCmd.Process.Pid: "Go server"}
 	type path struct {
 		name, url string
 		rows      []*series
 	}
 	paths := []*path{{name: "Go net/http no-op, direct", url: "http://" + backend + "/"}}
 	direct := paths[0]
-	var viaNginx *path
+	var viaNginx, viaNginx1 *path
 	if bin, err := findNginx(); err != nil {
-		fmt.Println("nginx not found: its row is skipped (Debian: apt-get install nginx-light); the bench installs nothing itself")
+		fmt.Println("nginx not found: its rows are skipped (Debian: apt-get install nginx-light); the bench installs nothing itself")
 	} else {
 		url, stop, err := startNginx(bin, tmp, backend)
 		if err != nil {
@@ -236,7 +239,25 @@ func run(o options) error {
 		}
 		defer stop()
 		viaNginx = &path{name: "nginx (1 worker) → Go server", url: url}
-		paths = append(paths, viaNginx)
+		// The same server on one thread, as a built-in replica of one CPU
+		// runs: the baseline that gives both sides the same Go settings.
+		backend1, backend1Cmd, err := startBackend(1)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = backend1Cmd.Process.Kill(); _ = backend1Cmd.Wait() }()
+		procNames[backend1Cmd.Process.Pid] = "Go server"
+		dir1 := filepath.Join(tmp, "nginx-1p")
+		if err := os.MkdirAll(dir1, 0o700); err != nil {
+			return err
+		}
+		url1, stop1, err := startNginx(bin, dir1, backend1)
+		if err != nil {
+			return err
+		}
+		defer stop1()
+		viaNginx1 = &path{name: "nginx → Go server, GOMAXPROCS=1", url: url1}
+		paths = append(paths, viaNginx, viaNginx1)
 	}
 	viaGo := &path{name: "proxy → builtin:noop replica", url: proxy + "/noop"}
 	paths = append(paths, viaGo)
@@ -249,8 +270,8 @@ func run(o options) error {
 	// The serving side's CPU per request is measured around wrk only: the
 	// Go client would count itself.
 	_, wrk := ld.(wrkLoader)
-	fmt.Printf("Serve HTTP no-op benchmark: %s; %d rounds × %s per path and connection count, interleaved; GOMAXPROCS=%d, %d CPUs\n",
-		ld.name(), o.rounds, o.duration, runtime.GOMAXPROCS(0), runtime.NumCPU())
+	fmt.Printf("Serve HTTP no-op benchmark: %s; %d rounds × %s per path and connection count, interleaved; GOMAXPROCS=%d, %d CPUs; node GC floor %d MiB; built-in replicas' GOMAXPROCS from num_cpus (1)\n",
+		ld.name(), o.rounds, o.duration, runtime.GOMAXPROCS(0), runtime.NumCPU(), floor.Size()>>20)
 	for _, p := range paths {
 		// Warm connections, caches and the Python replica's code paths.
 		if _, err := ld.run(p.url, o.conns[0], time.Second); err != nil {
@@ -263,12 +284,12 @@ func run(o options) error {
 	for r := range o.rounds {
 		for ci, c := range o.conns {
 			for _, p := range paths {
-				before, cpuOK := serverCPUSplit(backendCmd.Process.Pid)
+				before, cpuOK := serverCPUSplit(procNames)
 				s, err := ld.run(p.url, c, o.duration)
 				if err != nil {
 					return err
 				}
-				if after, ok := serverCPUSplit(backendCmd.Process.Pid); ok && cpuOK && wrk && s.qps > 0 {
+				if after, ok := serverCPUSplit(procNames); ok && cpuOK && wrk && s.qps > 0 {
 					s.cpuSplit = map[string]time.Duration{}
 					n := s.qps * o.duration.Seconds()
 					for name, d := range after {
@@ -311,6 +332,12 @@ func run(o options) error {
 			if viaPy != nil {
 				fmt.Printf("  QPS proxy → Python replica / nginx → Go server: %.2f\n", viaPy.rows[ci].medQPS()/ng.medQPS())
 			}
+			n1 := viaNginx1.rows[ci]
+			fmt.Printf("  against the Go server on one thread: QPS %.2f, p50 added %s vs %s", pg.medQPS()/n1.medQPS(), fmtDur(pg.medP50()-d.medP50()), fmtDur(n1.medP50()-d.medP50()))
+			if pc, nc := pg.medCPU(), n1.medCPU(); pc > 0 && nc > 0 {
+				fmt.Printf(", serving CPU per request ratio %.2f", float64(pc)/float64(nc))
+			}
+			fmt.Println()
 		} else {
 			fmt.Printf("  p50 added over direct: proxy %s\n", fmtDur(viaGo.rows[ci].medP50()-d.medP50()))
 		}
