@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +47,9 @@ const (
 	defaultGCSPort = "6379"
 	// maxAttempts bounds the re-reads after conflicts within one round.
 	maxAttempts = 3
+	// drainFor is the least time a node the autoscaler removes is kept free of new work (the
+	// head lifts the drain after it if the node is still alive); each round renews it.
+	drainFor = 30 * time.Second
 	// eventNoteLimit is the events.k8s.io limit on an Event's note.
 	eventNoteLimit = 1024
 	// Component is the event reporter's name.
@@ -294,11 +298,69 @@ func (a *Autoscaler) decide(ctx context.Context) (*rayv1.RayCluster, plan.Decisi
 	if err != nil {
 		return nil, plan.Decision{}, fmt.Errorf("RayCluster %s: %w", a.key, err)
 	}
+	if d, err = a.drain(ctx, head, &o, d); err != nil {
+		return nil, plan.Decision{}, fmt.Errorf("RayCluster %s: %w", a.key, err)
+	}
 	a.metrics.observe(o.input, d)
 	r := buildReport(c, o, d)
 	a.warn(c, o, r)
 	a.publish(ctx, r)
 	return c, d, nil
+}
+
+// drain asks the head to place nothing more on the Ray nodes of the pods d deletes, so that no
+// task, actor, replica or job lands on a node between this decision and its pod's end (KubeRay's
+// autoscaler can delete a worker that just got work). A node the head will not drain got work
+// since the state was read: it is kept, by deciding again with it busy, until every node the
+// decision deletes is drained. Nodes of pods named in earlier rounds and not gone yet are drained
+// again, which moves the drain's deadline, so a slow deletion never reopens the node.
+func (a *Autoscaler) drain(ctx context.Context, head HeadState, o *observation, d plan.Decision) (plan.Decision, error) {
+	deadline := a.opts.Clock.Now().Add(max(drainFor, 3*a.opts.Interval))
+	drained := map[string]bool{}
+	for {
+		var refused []string
+		for _, g := range d.Groups {
+			fresh := map[string]bool{}
+			for _, del := range g.Deletions {
+				fresh[del.Pod] = true
+			}
+			for _, pod := range g.WorkersToDelete {
+				nodeID, ok := o.nodeOfPod[pod]
+				if !ok || drained[nodeID] {
+					// No Ray node: nothing can be placed there.
+					continue
+				}
+				accepted, why, err := head.DrainNode(ctx, nodeID, "pod "+pod+" is being removed", deadline)
+				if err != nil {
+					return d, err
+				}
+				switch {
+				case accepted:
+					drained[nodeID] = true
+				case fresh[pod]:
+					a.opts.Logger.Info("Keeping a worker that got work since the head's state was read", "cluster", a.key.String(), "pod", pod, "node", nodeID, "reason", why)
+					refused = append(refused, nodeID)
+				default:
+					// Named in an earlier round: the operator may be deleting it already.
+					a.opts.Logger.Info("A worker being removed could not be drained again", "cluster", a.key.String(), "pod", pod, "node", nodeID, "reason", why)
+					drained[nodeID] = true
+				}
+			}
+		}
+		if len(refused) == 0 {
+			return d, nil
+		}
+		for i := range o.input.Nodes {
+			if n := &o.input.Nodes[i]; slices.Contains(refused, o.nodeOfPod[n.Pod]) {
+				n.Busy, n.IdleSince = true, time.Time{}
+			}
+		}
+		var err error
+		// A busy node is never deleted, so each pass deletes fewer refused nodes and this ends.
+		if d, err = plan.Decide(o.input); err != nil {
+			return d, err
+		}
+	}
 }
 
 func (a *Autoscaler) head(c *rayv1.RayCluster) (HeadState, error) {

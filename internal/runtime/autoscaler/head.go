@@ -16,6 +16,10 @@ import (
 // service implements it over gRPC (GRPCHead); tests may plug in the in-process head.
 type HeadState interface {
 	ClusterState(ctx context.Context) (State, error)
+	// DrainNode asks the head to place nothing more on an idle node until deadline, because
+	// its pod is about to be deleted. accepted is false, with the head's reason, when work is
+	// placed on the node.
+	DrainNode(ctx context.Context, nodeID, reason string, deadline time.Time) (accepted bool, rejection string, err error)
 }
 
 // State is the head's view of the cluster for one round.
@@ -70,6 +74,15 @@ func (h *GRPCHead) ClusterState(ctx context.Context) (State, error) {
 		return State{}, fmt.Errorf("reading the cluster state from the head: %w", err)
 	}
 	return FromClusterState(resp), nil
+}
+
+// DrainNode implements HeadState.
+func (h *GRPCHead) DrainNode(ctx context.Context, nodeID, reason string, deadline time.Time) (bool, string, error) {
+	resp, err := h.client.DrainNode(ctx, &gcsv1.DrainNodeRequest{NodeId: nodeID, Reason: reason, DeadlineMs: deadline.UnixMilli()})
+	if err != nil {
+		return false, "", fmt.Errorf("draining node %s on the head: %w", nodeID, err)
+	}
+	return resp.IsAccepted, resp.RejectionReason, nil
 }
 
 // FromClusterState converts the control service's answer.

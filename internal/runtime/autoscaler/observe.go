@@ -24,6 +24,8 @@ type observation struct {
 	nodeGroups map[string]string
 	// failedPods are worker pods in phase Failed.
 	failedPods []report.FailedPod
+	// nodeOfPod maps worker pods, terminating ones included, to their Ray node's ID.
+	nodeOfPod map[string]string
 }
 
 // observe joins the RayCluster, its pods and the head's state into the decision's input. Ray
@@ -32,7 +34,7 @@ func observe(c *rayv1.RayCluster, pods []corev1.Pod, st State, now time.Time, ma
 	o := observation{input: plan.Input{
 		Cluster: c, Shapes: map[string]plan.Resources{}, Demand: st.Demand, Requests: st.Requests,
 		MaxWorkers: maxWorkers, Now: now,
-	}, nodeGroups: map[string]string{}}
+	}, nodeGroups: map[string]string{}, nodeOfPod: map[string]string{}}
 	for i := range c.Spec.WorkerGroupSpecs {
 		g := &c.Spec.WorkerGroupSpecs[i]
 		s, err := shape.Of(g, fmt.Sprintf("workerGroupSpecs[%d]", i))
@@ -44,6 +46,8 @@ func observe(c *rayv1.RayCluster, pods []corev1.Pod, st State, now time.Time, ma
 	}
 
 	byIP := map[string]string{}
+	// anyByIP includes terminating pods: their nodes are drained until they are gone.
+	anyByIP := map[string]string{}
 	groupOf := map[string]string{}
 	headPod := ""
 	for i := range pods {
@@ -64,12 +68,18 @@ func observe(c *rayv1.RayCluster, pods []corev1.Pod, st State, now time.Time, ma
 				Pod: p.Name, Group: p.Labels[rayv1.RayNodeGroupLabelKey], IP: p.Status.PodIP, Reason: failureReason(p),
 			})
 		}
+		if p.Status.PodIP != "" {
+			anyByIP[p.Status.PodIP] = p.Name
+		}
 		if p.Status.PodIP != "" && p.DeletionTimestamp == nil {
 			byIP[p.Status.PodIP] = p.Name
 			groupOf[p.Name] = p.Labels[rayv1.RayNodeGroupLabelKey]
 		}
 	}
 	for _, n := range st.Nodes {
+		if pod := anyByIP[n.IP]; pod != "" && !n.Head {
+			o.nodeOfPod[pod] = n.ID
+		}
 		pn := plan.Node{Head: n.Head, Total: n.Total, Available: n.Available, IdleSince: n.IdleSince, Busy: n.Busy}
 		switch {
 		case n.Head:

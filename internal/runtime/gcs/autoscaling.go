@@ -176,7 +176,7 @@ func (a *AutoscalingState) ClusterState() *gcsv1.GetClusterStateResponse {
 			continue
 		}
 		out.Nodes = append(out.Nodes, n)
-		act := &gcsv1.NodeActivity{NodeId: n.NodeId, RunningProcesses: int32(len(a.running[n.NodeId]))}
+		act := &gcsv1.NodeActivity{NodeId: n.NodeId, RunningProcesses: int32(len(a.running[n.NodeId])), Draining: a.srv.Draining(n.NodeId)}
 		if t, ok := a.idleSince[n.NodeId]; ok {
 			act.IdleSinceMs = t.UnixMilli()
 		}

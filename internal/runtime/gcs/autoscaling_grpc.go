@@ -2,6 +2,8 @@ package gcs
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -33,4 +35,23 @@ func (s *autoscalerService) RequestResources(_ context.Context, req *gcsv1.Reque
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	return &gcsv1.RequestResourcesResponse{}, nil
+}
+
+func (s *autoscalerService) DrainNode(_ context.Context, req *gcsv1.DrainNodeRequest) (*gcsv1.DrainNodeResponse, error) {
+	if req.NodeId == "" {
+		return nil, status.Error(codes.InvalidArgument, "node_id is required")
+	}
+	if req.DeadlineMs <= 0 {
+		return nil, status.Error(codes.InvalidArgument, "deadline_ms is required: when the drain lapses, in milliseconds since the Unix epoch")
+	}
+	accepted, rejection, err := s.a.srv.DrainNode(req.NodeId, time.UnixMilli(req.DeadlineMs))
+	if errors.Is(err, ErrUnknownNode) {
+		return nil, status.Error(codes.NotFound, err.Error())
+	}
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	// Each autoscaler round renews the drains of nodes being removed: detail level.
+	s.a.srv.opts.Logger.V(1).Info("Drain request", "nodeID", req.NodeId, "reason", req.Reason, "accepted", accepted, "rejection", rejection)
+	return &gcsv1.DrainNodeResponse{IsAccepted: accepted, RejectionReason: rejection}, nil
 }

@@ -21,7 +21,7 @@ func (s *Server) Hold(holderID string, resources map[string]float64, nodeID, pre
 	var bestAvail map[string]float64
 	for _, e := range s.nodes {
 		n := e.node
-		if n.State != gcsv1.NodeState_NODE_STATE_ALIVE || nodeID != "" && n.NodeId != nodeID {
+		if n.State != gcsv1.NodeState_NODE_STATE_ALIVE || nodeID != "" && n.NodeId != nodeID || s.drainingLocked(e) {
 			continue
 		}
 		avail := s.snapshotLocked(e).ResourcesAvailable

@@ -83,6 +83,9 @@ type nodeEntry struct {
 	// service's process, so it died with it. It takes no placements and is
 	// declared dead at the first heartbeat check.
 	previousHead bool
+	// drainUntil, while in the future, keeps new work off the node: the
+	// autoscaler is removing it (DrainNode).
+	drainUntil time.Time
 }
 
 // Server holds the control service state. The gRPC services in grpc.go are
@@ -277,6 +280,7 @@ func (s *Server) CheckHeartbeats(ctx context.Context) {
 	timeout := s.opts.HeartbeatPeriod * time.Duration(s.opts.FailureThreshold)
 	now := s.opts.Clock.Now()
 	var expired, previousHeads []string
+	var undrained []*gcsv1.Node
 	s.mu.Lock()
 	for id, e := range s.nodes {
 		switch {
@@ -285,9 +289,17 @@ func (s *Server) CheckHeartbeats(ctx context.Context) {
 			previousHeads = append(previousHeads, id)
 		case now.Sub(e.lastSeen) > timeout:
 			expired = append(expired, id)
+		case !e.drainUntil.IsZero() && !now.Before(e.drainUntil):
+			// The node outlived its drain: it takes work again, and the
+			// event lets waiting placements try it.
+			e.drainUntil = time.Time{}
+			undrained = append(undrained, s.snapshotLocked(e))
 		}
 	}
 	s.mu.Unlock()
+	for _, n := range undrained {
+		s.publish(n)
+	}
 	for _, id := range expired {
 		s.markDead(ctx, id, fmt.Sprintf("missed heartbeats for more than %s", timeout))
 	}
@@ -520,7 +532,7 @@ func (s *Server) PlaceProcess(p Placement) (*gcsv1.Node, error) {
 	var bestAvail map[string]float64
 	for _, e := range s.nodes {
 		n := e.node
-		if n.State != gcsv1.NodeState_NODE_STATE_ALIVE || e.previousHead {
+		if n.State != gcsv1.NodeState_NODE_STATE_ALIVE || e.previousHead || s.drainingLocked(e) {
 			continue
 		}
 		if p.HeadOnly && !n.IsHead || p.NodeID != "" && n.NodeId != p.NodeID {

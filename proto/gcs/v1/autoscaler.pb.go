@@ -79,8 +79,10 @@ type NodeActivity struct {
 	// running_processes counts the processes placed on the node that the head
 	// knows of (including ones that reserve no resources).
 	RunningProcesses int32 `protobuf:"varint,3,opt,name=running_processes,json=runningProcesses,proto3" json:"running_processes,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// draining is set while the node takes no new work (DrainNode).
+	Draining      bool `protobuf:"varint,4,opt,name=draining,proto3" json:"draining,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeActivity) Reset() {
@@ -132,6 +134,13 @@ func (x *NodeActivity) GetRunningProcesses() int32 {
 		return x.RunningProcesses
 	}
 	return 0
+}
+
+func (x *NodeActivity) GetDraining() bool {
+	if x != nil {
+		return x.Draining
+	}
+	return false
 }
 
 // PendingDemand is a placement that found no capacity.
@@ -390,6 +399,122 @@ func (*RequestResourcesResponse) Descriptor() ([]byte, []int) {
 	return file_gcs_v1_autoscaler_proto_rawDescGZIP(), []int{6}
 }
 
+type DrainNodeRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// reason says why, for the head's log.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// deadline_ms is when the drain lapses if the node is still alive
+	// (milliseconds since the Unix epoch); required.
+	DeadlineMs    int64 `protobuf:"varint,3,opt,name=deadline_ms,json=deadlineMs,proto3" json:"deadline_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainNodeRequest) Reset() {
+	*x = DrainNodeRequest{}
+	mi := &file_gcs_v1_autoscaler_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainNodeRequest) ProtoMessage() {}
+
+func (x *DrainNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gcs_v1_autoscaler_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainNodeRequest.ProtoReflect.Descriptor instead.
+func (*DrainNodeRequest) Descriptor() ([]byte, []int) {
+	return file_gcs_v1_autoscaler_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *DrainNodeRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *DrainNodeRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *DrainNodeRequest) GetDeadlineMs() int64 {
+	if x != nil {
+		return x.DeadlineMs
+	}
+	return 0
+}
+
+type DrainNodeResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	IsAccepted bool                   `protobuf:"varint,1,opt,name=is_accepted,json=isAccepted,proto3" json:"is_accepted,omitempty"`
+	// rejection_reason says why a drain was not accepted.
+	RejectionReason string `protobuf:"bytes,2,opt,name=rejection_reason,json=rejectionReason,proto3" json:"rejection_reason,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *DrainNodeResponse) Reset() {
+	*x = DrainNodeResponse{}
+	mi := &file_gcs_v1_autoscaler_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainNodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainNodeResponse) ProtoMessage() {}
+
+func (x *DrainNodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gcs_v1_autoscaler_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainNodeResponse.ProtoReflect.Descriptor instead.
+func (*DrainNodeResponse) Descriptor() ([]byte, []int) {
+	return file_gcs_v1_autoscaler_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *DrainNodeResponse) GetIsAccepted() bool {
+	if x != nil {
+		return x.IsAccepted
+	}
+	return false
+}
+
+func (x *DrainNodeResponse) GetRejectionReason() string {
+	if x != nil {
+		return x.RejectionReason
+	}
+	return ""
+}
+
 var File_gcs_v1_autoscaler_proto protoreflect.FileDescriptor
 
 const file_gcs_v1_autoscaler_proto_rawDesc = "" +
@@ -399,11 +524,12 @@ const file_gcs_v1_autoscaler_proto_rawDesc = "" +
 	"\tresources\x18\x01 \x03(\v2,.rayk8s.gcs.v1.ResourceBundle.ResourcesEntryR\tresources\x1a<\n" +
 	"\x0eResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"x\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x94\x01\n" +
 	"\fNodeActivity\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\"\n" +
 	"\ridle_since_ms\x18\x02 \x01(\x03R\vidleSinceMs\x12+\n" +
-	"\x11running_processes\x18\x03 \x01(\x05R\x10runningProcesses\"\xd7\x01\n" +
+	"\x11running_processes\x18\x03 \x01(\x05R\x10runningProcesses\x12\x1a\n" +
+	"\bdraining\x18\x04 \x01(\bR\bdraining\"\xd7\x01\n" +
 	"\rPendingDemand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12I\n" +
@@ -420,10 +546,20 @@ const file_gcs_v1_autoscaler_proto_rawDesc = "" +
 	"\trequested\x18\x04 \x03(\v2\x1d.rayk8s.gcs.v1.ResourceBundleR\trequested\"R\n" +
 	"\x17RequestResourcesRequest\x127\n" +
 	"\abundles\x18\x01 \x03(\v2\x1d.rayk8s.gcs.v1.ResourceBundleR\abundles\"\x1a\n" +
-	"\x18RequestResourcesResponse2\xdf\x01\n" +
+	"\x18RequestResourcesResponse\"d\n" +
+	"\x10DrainNodeRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1f\n" +
+	"\vdeadline_ms\x18\x03 \x01(\x03R\n" +
+	"deadlineMs\"_\n" +
+	"\x11DrainNodeResponse\x12\x1f\n" +
+	"\vis_accepted\x18\x01 \x01(\bR\n" +
+	"isAccepted\x12)\n" +
+	"\x10rejection_reason\x18\x02 \x01(\tR\x0frejectionReason2\xaf\x02\n" +
 	"\x16AutoscalerStateService\x12`\n" +
 	"\x0fGetClusterState\x12%.rayk8s.gcs.v1.GetClusterStateRequest\x1a&.rayk8s.gcs.v1.GetClusterStateResponse\x12c\n" +
-	"\x10RequestResources\x12&.rayk8s.gcs.v1.RequestResourcesRequest\x1a'.rayk8s.gcs.v1.RequestResourcesResponseB-Z+github.com/rayk8s/rayk8s/proto/gcs/v1;gcsv1b\x06proto3"
+	"\x10RequestResources\x12&.rayk8s.gcs.v1.RequestResourcesRequest\x1a'.rayk8s.gcs.v1.RequestResourcesResponse\x12N\n" +
+	"\tDrainNode\x12\x1f.rayk8s.gcs.v1.DrainNodeRequest\x1a .rayk8s.gcs.v1.DrainNodeResponseB-Z+github.com/rayk8s/rayk8s/proto/gcs/v1;gcsv1b\x06proto3"
 
 var (
 	file_gcs_v1_autoscaler_proto_rawDescOnce sync.Once
@@ -437,7 +573,7 @@ func file_gcs_v1_autoscaler_proto_rawDescGZIP() []byte {
 	return file_gcs_v1_autoscaler_proto_rawDescData
 }
 
-var file_gcs_v1_autoscaler_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_gcs_v1_autoscaler_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_gcs_v1_autoscaler_proto_goTypes = []any{
 	(*ResourceBundle)(nil),           // 0: rayk8s.gcs.v1.ResourceBundle
 	(*NodeActivity)(nil),             // 1: rayk8s.gcs.v1.NodeActivity
@@ -446,27 +582,31 @@ var file_gcs_v1_autoscaler_proto_goTypes = []any{
 	(*GetClusterStateResponse)(nil),  // 4: rayk8s.gcs.v1.GetClusterStateResponse
 	(*RequestResourcesRequest)(nil),  // 5: rayk8s.gcs.v1.RequestResourcesRequest
 	(*RequestResourcesResponse)(nil), // 6: rayk8s.gcs.v1.RequestResourcesResponse
-	nil,                              // 7: rayk8s.gcs.v1.ResourceBundle.ResourcesEntry
-	nil,                              // 8: rayk8s.gcs.v1.PendingDemand.ResourcesEntry
-	(*Node)(nil),                     // 9: rayk8s.gcs.v1.Node
+	(*DrainNodeRequest)(nil),         // 7: rayk8s.gcs.v1.DrainNodeRequest
+	(*DrainNodeResponse)(nil),        // 8: rayk8s.gcs.v1.DrainNodeResponse
+	nil,                              // 9: rayk8s.gcs.v1.ResourceBundle.ResourcesEntry
+	nil,                              // 10: rayk8s.gcs.v1.PendingDemand.ResourcesEntry
+	(*Node)(nil),                     // 11: rayk8s.gcs.v1.Node
 }
 var file_gcs_v1_autoscaler_proto_depIdxs = []int32{
-	7, // 0: rayk8s.gcs.v1.ResourceBundle.resources:type_name -> rayk8s.gcs.v1.ResourceBundle.ResourcesEntry
-	8, // 1: rayk8s.gcs.v1.PendingDemand.resources:type_name -> rayk8s.gcs.v1.PendingDemand.ResourcesEntry
-	9, // 2: rayk8s.gcs.v1.GetClusterStateResponse.nodes:type_name -> rayk8s.gcs.v1.Node
-	1, // 3: rayk8s.gcs.v1.GetClusterStateResponse.activity:type_name -> rayk8s.gcs.v1.NodeActivity
-	2, // 4: rayk8s.gcs.v1.GetClusterStateResponse.pending:type_name -> rayk8s.gcs.v1.PendingDemand
-	0, // 5: rayk8s.gcs.v1.GetClusterStateResponse.requested:type_name -> rayk8s.gcs.v1.ResourceBundle
-	0, // 6: rayk8s.gcs.v1.RequestResourcesRequest.bundles:type_name -> rayk8s.gcs.v1.ResourceBundle
-	3, // 7: rayk8s.gcs.v1.AutoscalerStateService.GetClusterState:input_type -> rayk8s.gcs.v1.GetClusterStateRequest
-	5, // 8: rayk8s.gcs.v1.AutoscalerStateService.RequestResources:input_type -> rayk8s.gcs.v1.RequestResourcesRequest
-	4, // 9: rayk8s.gcs.v1.AutoscalerStateService.GetClusterState:output_type -> rayk8s.gcs.v1.GetClusterStateResponse
-	6, // 10: rayk8s.gcs.v1.AutoscalerStateService.RequestResources:output_type -> rayk8s.gcs.v1.RequestResourcesResponse
-	9, // [9:11] is the sub-list for method output_type
-	7, // [7:9] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	9,  // 0: rayk8s.gcs.v1.ResourceBundle.resources:type_name -> rayk8s.gcs.v1.ResourceBundle.ResourcesEntry
+	10, // 1: rayk8s.gcs.v1.PendingDemand.resources:type_name -> rayk8s.gcs.v1.PendingDemand.ResourcesEntry
+	11, // 2: rayk8s.gcs.v1.GetClusterStateResponse.nodes:type_name -> rayk8s.gcs.v1.Node
+	1,  // 3: rayk8s.gcs.v1.GetClusterStateResponse.activity:type_name -> rayk8s.gcs.v1.NodeActivity
+	2,  // 4: rayk8s.gcs.v1.GetClusterStateResponse.pending:type_name -> rayk8s.gcs.v1.PendingDemand
+	0,  // 5: rayk8s.gcs.v1.GetClusterStateResponse.requested:type_name -> rayk8s.gcs.v1.ResourceBundle
+	0,  // 6: rayk8s.gcs.v1.RequestResourcesRequest.bundles:type_name -> rayk8s.gcs.v1.ResourceBundle
+	3,  // 7: rayk8s.gcs.v1.AutoscalerStateService.GetClusterState:input_type -> rayk8s.gcs.v1.GetClusterStateRequest
+	5,  // 8: rayk8s.gcs.v1.AutoscalerStateService.RequestResources:input_type -> rayk8s.gcs.v1.RequestResourcesRequest
+	7,  // 9: rayk8s.gcs.v1.AutoscalerStateService.DrainNode:input_type -> rayk8s.gcs.v1.DrainNodeRequest
+	4,  // 10: rayk8s.gcs.v1.AutoscalerStateService.GetClusterState:output_type -> rayk8s.gcs.v1.GetClusterStateResponse
+	6,  // 11: rayk8s.gcs.v1.AutoscalerStateService.RequestResources:output_type -> rayk8s.gcs.v1.RequestResourcesResponse
+	8,  // 12: rayk8s.gcs.v1.AutoscalerStateService.DrainNode:output_type -> rayk8s.gcs.v1.DrainNodeResponse
+	10, // [10:13] is the sub-list for method output_type
+	7,  // [7:10] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_gcs_v1_autoscaler_proto_init() }
@@ -481,7 +621,7 @@ func file_gcs_v1_autoscaler_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gcs_v1_autoscaler_proto_rawDesc), len(file_gcs_v1_autoscaler_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	AutoscalerStateService_GetClusterState_FullMethodName  = "/rayk8s.gcs.v1.AutoscalerStateService/GetClusterState"
 	AutoscalerStateService_RequestResources_FullMethodName = "/rayk8s.gcs.v1.AutoscalerStateService/RequestResources"
+	AutoscalerStateService_DrainNode_FullMethodName        = "/rayk8s.gcs.v1.AutoscalerStateService/DrainNode"
 )
 
 // AutoscalerStateServiceClient is the client API for AutoscalerStateService service.
@@ -40,6 +41,13 @@ type AutoscalerStateServiceClient interface {
 	// RequestResources replaces the standing resource requests; an empty list
 	// withdraws them.
 	RequestResources(ctx context.Context, in *RequestResourcesRequest, opts ...grpc.CallOption) (*RequestResourcesResponse, error)
+	// DrainNode stops placing work on an idle node the autoscaler is about to
+	// remove, so nothing lands there between its decision and the node's end.
+	// A node with anything placed on it is not drained (is_accepted false,
+	// with the reason): the autoscaler keeps it. The drain lapses at
+	// deadline_ms if the node is still alive then; draining again moves the
+	// deadline.
+	DrainNode(ctx context.Context, in *DrainNodeRequest, opts ...grpc.CallOption) (*DrainNodeResponse, error)
 }
 
 type autoscalerStateServiceClient struct {
@@ -70,6 +78,16 @@ func (c *autoscalerStateServiceClient) RequestResources(ctx context.Context, in 
 	return out, nil
 }
 
+func (c *autoscalerStateServiceClient) DrainNode(ctx context.Context, in *DrainNodeRequest, opts ...grpc.CallOption) (*DrainNodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DrainNodeResponse)
+	err := c.cc.Invoke(ctx, AutoscalerStateService_DrainNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AutoscalerStateServiceServer is the server API for AutoscalerStateService service.
 // All implementations must embed UnimplementedAutoscalerStateServiceServer
 // for forward compatibility.
@@ -82,6 +100,13 @@ type AutoscalerStateServiceServer interface {
 	// RequestResources replaces the standing resource requests; an empty list
 	// withdraws them.
 	RequestResources(context.Context, *RequestResourcesRequest) (*RequestResourcesResponse, error)
+	// DrainNode stops placing work on an idle node the autoscaler is about to
+	// remove, so nothing lands there between its decision and the node's end.
+	// A node with anything placed on it is not drained (is_accepted false,
+	// with the reason): the autoscaler keeps it. The drain lapses at
+	// deadline_ms if the node is still alive then; draining again moves the
+	// deadline.
+	DrainNode(context.Context, *DrainNodeRequest) (*DrainNodeResponse, error)
 	mustEmbedUnimplementedAutoscalerStateServiceServer()
 }
 
@@ -97,6 +122,9 @@ func (UnimplementedAutoscalerStateServiceServer) GetClusterState(context.Context
 }
 func (UnimplementedAutoscalerStateServiceServer) RequestResources(context.Context, *RequestResourcesRequest) (*RequestResourcesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RequestResources not implemented")
+}
+func (UnimplementedAutoscalerStateServiceServer) DrainNode(context.Context, *DrainNodeRequest) (*DrainNodeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DrainNode not implemented")
 }
 func (UnimplementedAutoscalerStateServiceServer) mustEmbedUnimplementedAutoscalerStateServiceServer() {
 }
@@ -156,6 +184,24 @@ func _AutoscalerStateService_RequestResources_Handler(srv interface{}, ctx conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AutoscalerStateService_DrainNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DrainNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AutoscalerStateServiceServer).DrainNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AutoscalerStateService_DrainNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AutoscalerStateServiceServer).DrainNode(ctx, req.(*DrainNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AutoscalerStateService_ServiceDesc is the grpc.ServiceDesc for AutoscalerStateService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -170,6 +216,10 @@ var AutoscalerStateService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RequestResources",
 			Handler:    _AutoscalerStateService_RequestResources_Handler,
+		},
+		{
+			MethodName: "DrainNode",
+			Handler:    _AutoscalerStateService_DrainNode_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -55,6 +55,13 @@ type patchHook func(context.Context, client.WithWatch, client.Object, client.Pat
 // ends.
 func newFixture(hook patchHook) (*fixture, *autoscaler.Autoscaler) {
 	GinkgoHelper()
+	return newFixtureWithHead(hook, nil)
+}
+
+// newFixtureWithHead is newFixture with the autoscaler reaching the head through wrap, given the
+// gRPC client of the real head.
+func newFixtureWithHead(hook patchHook, wrap func(*autoscaler.GRPCHead) autoscaler.HeadState) (*fixture, *autoscaler.Autoscaler) {
+	GinkgoHelper()
 	ctx, cancel := context.WithCancel(context.Background())
 	DeferCleanup(cancel)
 	ns, err := testenv.CreateNamespace(ctx, env.Client, "autoscaler-")
@@ -112,11 +119,18 @@ func newFixture(hook patchHook) (*fixture, *autoscaler.Autoscaler) {
 	b.StartRecordingToSink(ctx.Done())
 
 	f.recorded = &countingRecorder{EventRecorder: b.NewRecorder(autoscaler.Scheme(), autoscaler.Component), notes: map[string][]string{}}
-	a, err := autoscaler.New(ctx, autoscaler.Options{
+	opts := autoscaler.Options{
 		ClusterName: "rc", Namespace: f.ns, Config: f.saCfg, Client: c,
 		HeadAddress: l.Addr().String(), Recorder: f.recorded,
 		Clock: f.clk, Logger: logr.Discard(),
-	})
+	}
+	if wrap != nil {
+		conn, err := gcs.Dial(l.Addr().String())
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(conn.Close)
+		opts.Head = wrap(autoscaler.NewGRPCHead(conn))
+	}
+	a, err := autoscaler.New(ctx, opts)
 	Expect(err).NotTo(HaveOccurred())
 	return f, a
 }
@@ -151,6 +165,49 @@ func (f *fixture) workerPod(name, ip string) {
 	Expect(env.Client.Create(f.ctx, p)).To(Succeed())
 	p.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: ip}
 	Expect(env.Client.Status().Update(f.ctx, p)).To(Succeed())
+}
+
+// idleWorker stands in for a scale-up done earlier: one replica, its running pod, its Ray node
+// w1 with 2 CPUs registered and idle for longer than the 60 s idle timeout.
+func (f *fixture) idleWorker() {
+	GinkgoHelper()
+	rc := f.cluster()
+	rc.Spec.WorkerGroupSpecs[0].Replicas = ptr.To[int32](1)
+	Expect(env.Client.Update(f.ctx, rc)).To(Succeed())
+	f.workerPod("rc-small-a", workerIP)
+	Expect(f.head.RegisterNode(f.ctx, &gcsv1.Node{NodeId: "w1", NodeIpAddress: workerIP, ResourcesTotal: map[string]float64{"CPU": 2}}, nil)).To(Succeed())
+	f.clk.Step(61 * time.Second)
+	Expect(f.head.Heartbeat("head")).To(Succeed())
+	Expect(f.head.Heartbeat("w1")).To(Succeed())
+}
+
+// activity is the head's activity record of a node, as the autoscaler reads it.
+func (f *fixture) activity(nodeID string) *gcsv1.NodeActivity {
+	GinkgoHelper()
+	for _, act := range f.state.ClusterState().Activity {
+		if act.NodeId == nodeID {
+			return act
+		}
+	}
+	Fail("no activity record for node " + nodeID)
+	return nil
+}
+
+// racingHead is the real head with a race injected: before it forwards the first drain of a
+// node, placeFirst places work there, as a task submitted between the autoscaler's read of the
+// head's state and its drain would be. It exists because that window cannot be hit on demand.
+type racingHead struct {
+	*autoscaler.GRPCHead
+	placeFirst func(nodeID string)
+	raced      bool
+}
+
+func (h *racingHead) DrainNode(ctx context.Context, nodeID, reason string, deadline time.Time) (bool, string, error) {
+	if !h.raced {
+		h.raced = true
+		h.placeFirst(nodeID)
+	}
+	return h.GRPCHead.DrainNode(ctx, nodeID, reason, deadline)
 }
 
 func (f *fixture) cluster() *rayv1.RayCluster {
@@ -225,6 +282,61 @@ var _ = Describe("The autoscaler acting as the head's ServiceAccount", func() {
 		Expect(*g.Replicas).To(BeEquivalentTo(0), "replicas after cleanup")
 		Expect(g.ScaleStrategy.WorkersToDelete).To(BeEmpty(), "workersToDelete after cleanup")
 		Expect(round(ctx, a)).NotTo(patched(), "a settled cluster was written again")
+	})
+
+	It("drains an idle worker before naming it, so no new work lands on it", func() {
+		f, a := newFixture(nil)
+		ctx := f.ctx
+		f.idleWorker()
+		Expect(f.activity("w1").Draining).To(BeFalse(), "w1 draining before any decision")
+
+		Expect(round(ctx, a)).To(patched(), "an idle worker was kept")
+		Expect(f.smallGroup().ScaleStrategy.WorkersToDelete).To(Equal([]string{"rc-small-a"}), "workersToDelete")
+		Expect(f.activity("w1").Draining).To(BeTrue(), "w1 draining once named for deletion")
+
+		By("a job that only w1 could hold waits instead of landing on the node being removed")
+		f.demand(2)
+
+		By("while the pod is terminating, each round renews the drain past its first deadline")
+		for range 10 {
+			f.clk.Step(10 * time.Second)
+			Expect(f.head.Heartbeat("head")).To(Succeed())
+			Expect(f.head.Heartbeat("w1")).To(Succeed())
+			f.head.CheckHeartbeats(ctx)
+			round(ctx, a)
+			Expect(f.activity("w1").Draining).To(BeTrue(), "w1 draining %s after it was named", f.clk.Since(time.Unix(1_700_000_061, 0)))
+		}
+		f.demand(2)
+	})
+
+	It("keeps a worker that got work between the head's state and the drain", func() {
+		var f *fixture
+		f, a := newFixtureWithHead(nil, func(h *autoscaler.GRPCHead) autoscaler.HeadState {
+			return &racingHead{GRPCHead: h, placeFirst: func(nodeID string) {
+				_, err := f.state.PlaceProcess(gcs.Placement{NodeID: nodeID, Spec: &gcsv1.ProcessSpec{ProcessId: "job-raced", Kind: "job", Resources: map[string]float64{"CPU": 1}}})
+				Expect(err).NotTo(HaveOccurred(), "placing the racing job on %s", nodeID)
+			}}
+		})
+		ctx := f.ctx
+		f.idleWorker()
+
+		res := round(ctx, a)
+		Expect(res).NotTo(patched(), "the worker that got work was scaled down")
+		g := f.smallGroup()
+		Expect(*g.Replicas).To(BeEquivalentTo(1), "replicas")
+		Expect(g.ScaleStrategy.WorkersToDelete).To(BeEmpty(), "workersToDelete")
+		Expect(f.activity("w1").Draining).To(BeFalse(), "the worker with work was drained")
+		_, err := f.state.PlaceProcess(gcs.Placement{NodeID: "w1", Spec: &gcsv1.ProcessSpec{ProcessId: "job-next", Kind: "job", Resources: map[string]float64{"CPU": 1}}})
+		Expect(err).NotTo(HaveOccurred(), "placing more work on the kept worker")
+
+		By("once its work is done and it idles past the timeout, it is drained and removed")
+		for _, id := range []string{"job-raced", "job-next"} {
+			f.head.ReportProcessEvent("w1", &gcsv1.ProcessStatus{Spec: &gcsv1.ProcessSpec{ProcessId: id, Kind: "job", Resources: map[string]float64{"CPU": 1}}, State: gcsv1.ProcessState_PROCESS_STATE_EXITED})
+		}
+		f.clk.Step(61 * time.Second)
+		Expect(round(ctx, a)).To(patched(), "the idle worker was kept")
+		Expect(f.smallGroup().ScaleStrategy.WorkersToDelete).To(Equal([]string{"rc-small-a"}), "workersToDelete")
+		Expect(f.activity("w1").Draining).To(BeTrue(), "w1 draining once named")
 	})
 
 	It("rereads on a conflict and keeps the user's edit", func() {
