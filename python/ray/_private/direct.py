@@ -94,11 +94,28 @@ class DirectCalls:
             r.next_check = now + _RECHECK
             return None
         try:
-            r.conn = wire.Connection(path, _refuse, on_close=lambda: self._closed(r), idle_reader=self.idle)
+            r.conn = wire.Connection(path, self._from_actor, on_close=lambda: self._closed(r), idle_reader=self.idle)
         except OSError:
             r.final = True
             return None
         return r.conn
+
+    def _from_actor(self, conn, header, parts):
+        """What an actor's process sends on a direct connection besides
+        replies: the output of the calls it runs, ahead of their results.
+        A driver prints it; a worker passes it to its agent, which sends it
+        to the job's driver after this worker's own output."""
+        if header.get("op") != "log":
+            _refuse(conn, header)
+            return
+        body = header.get("body") or {}
+        if self.w.mode == "driver":
+            self.w.print_worker_output(body)
+            return
+        try:
+            self.w.conn.notify("log", body)
+        except Exception:  # noqa: BLE001 - output must never break a call
+            pass
 
     def _closed(self, r):
         # The actor's process ended: it cannot restart (or the agent would
@@ -255,6 +272,6 @@ class DirectCalls:
         return True
 
 
-def _refuse(conn, header, parts):
+def _refuse(conn, header):
     if header.get("id"):
         conn.reply(header["id"], error=f"a caller does not serve {header.get('op')!r}")

@@ -32,6 +32,10 @@ current_task = contextvars.ContextVar("ray_current_task", default=None)
 current_name = contextvars.ContextVar("ray_current_name", default=None)
 # The resources the running task or actor was granted.
 current_resources = contextvars.ContextVar("ray_current_resources", default=None)
+# The direct connection of the actor call being run, None for a call that
+# came through the agent: its output goes back the way the call came, so it
+# reaches the caller before the call's result does.
+current_caller = contextvars.ContextVar("ray_current_caller", default=None)
 
 _ERR_PICKLED = b"P"
 _ERR_JSON = b"J"
@@ -84,6 +88,10 @@ class Worker:
 
     def job(self):
         return current_job.get() or self.job_id
+
+    def print_worker_output(self, body):
+        """Prints a worker's output on this driver (log_to_driver)."""
+        _print_worker_output(body)
 
 
 global_worker = Worker()

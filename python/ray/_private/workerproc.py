@@ -60,9 +60,20 @@ class DriverStream:
         job = state.current_job.get()
         if not job or not w.connected:
             return
+        body = {"job": job, "name": state.current_name.get() or "worker", "pid": os.getpid(),
+                "stderr": self._stderr, "lines": lines}
+        caller = state.current_caller.get()
+        if caller is not None:
+            # A direct call's result goes straight to its caller; output sent
+            # the same way arrives first, so a driver that exits right after
+            # the result has printed it (the caller passes it on otherwise).
+            try:
+                caller.notify("log", body)
+                return
+            except Exception:  # noqa: BLE001 - the caller left: the agent takes it
+                pass
         try:
-            w.conn.notify("log", {"job": job, "name": state.current_name.get() or "worker", "pid": os.getpid(),
-                                  "stderr": self._stderr, "lines": lines})
+            w.conn.notify("log", body)
         except Exception:  # noqa: BLE001 - output must never break the task
             pass
 
@@ -317,6 +328,7 @@ class Executor:
             self.current = body.get("task_id")
         name = body.get("name") or body.get("method") or "task"
         token_name = state.current_name.set(type(self.actor).__name__ if kind == "actor_call" else name)
+        token_caller = state.current_caller.set(None if conn is None or conn is self.w.conn else conn)
         try:
             if kind == "task":
                 fn = self.functions.get(body["fn_id"])
@@ -380,6 +392,7 @@ class Executor:
             state.current_job.reset(token_job)
             state.current_task.reset(token_task)
             state.current_name.reset(token_name)
+            state.current_caller.reset(token_caller)
 
     def start_loop(self):
         self.loop = asyncio.new_event_loop()
@@ -399,6 +412,7 @@ class Executor:
         state.current_task.set(body.get("task_id"))
         state.current_name.set(type(self.actor).__name__)
         state.current_resources.set(self.actor_resources)
+        state.current_caller.set(None if conn is None or conn is self.w.conn else conn)
         name = f"{type(self.actor).__name__}.{body['method']}"
         prefix = body.get("task_id", "")[:-8]
         if prefix in self.cancelled_calls:

@@ -204,8 +204,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		// trip per task or actor call; handled in order, they are queued
 		// before any later request of the same caller is read. A get is
 		// answered by whoever stores its last object, with no goroutine
-		// of its own unless it must fetch or give back a lease.
-		c.Inline("submit_task", "actor_call", "get", "actor_direct")
+		// of its own unless it must fetch or give back a lease. A worker's
+		// output is queued for its driver before the reply that follows it
+		// is read, and its lines stay in order.
+		c.Inline("submit_task", "actor_call", "get", "actor_direct", "log")
 		go func() {
 			_ = c.Serve()
 			a.disconnected(c)
@@ -386,7 +388,10 @@ func (a *Agent) dispatch(c *corewire.Conn, m *corewire.Message) (*corewire.Messa
 	case "cancel_actor_call":
 		return a.cancelActorCall(m)
 	case "goodbye":
-		// ray.shutdown(): the job's actors and objects are gone when it returns.
+		// ray.shutdown(): the job's actors and objects are gone when it
+		// returns, and the output its workers sent before their last results
+		// has reached the driver, which prints it before it exits.
+		a.flushLogs()
 		if p, _ := c.Value.(*peer); p != nil && p.job != nil {
 			a.finishJob(p.job)
 		}

@@ -295,6 +295,30 @@ type logLines struct {
 	IP     string   `json:"ip"`
 	Stderr bool     `json:"stderr"`
 	Lines  []string `json:"lines"`
+	// flushed, on a marker queued by flushLogs, is closed when everything
+	// queued before it was sent.
+	flushed chan struct{}
+}
+
+// logFlushTimeout bounds how long a driver's goodbye waits for the output
+// queued before it.
+const logFlushTimeout = 2 * time.Second
+
+// flushLogs returns once the output queued so far was handed to the
+// drivers (or after logFlushTimeout).
+func (a *Agent) flushLogs() {
+	marker := logLines{flushed: make(chan struct{})}
+	timeout := time.NewTimer(logFlushTimeout)
+	defer timeout.Stop()
+	select {
+	case a.logs <- marker:
+	case <-timeout.C:
+		return
+	}
+	select {
+	case <-marker.flushed:
+	case <-timeout.C:
+	}
 }
 
 // forwardLog hands worker output to the job's driver: directly when it is
@@ -321,6 +345,10 @@ func (a *Agent) runLogForwarder(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case b := <-a.logs:
+			if b.flushed != nil {
+				close(b.flushed)
+				continue
+			}
 			j, ok := a.jobOf(b.Job)
 			if !ok {
 				continue
