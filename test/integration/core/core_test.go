@@ -114,7 +114,7 @@ func TestTasks(t *testing.T) {
 		"direct call refused",
 		"not implemented: the remote function option 'accelerator_type' is not implemented by this Ray runtime",
 	)
-	for _, re := range []string{`\(chatty pid=\d+\) hello from a task\n`, `\(Talker pid=\d+\) hello from an actor\n`} {
+	for _, re := range []string{`\(chatty pid=\d+\) hello from a task\n`, `\(Talker pid=\d+\) hello from an actor\n`, `\(Talker pid=\d+\) hello again from an actor\n`} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("worker output %s not printed by the driver:\n%s", re, out)
 		}

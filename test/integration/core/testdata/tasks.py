@@ -92,8 +92,12 @@ ray.get(chatty.remote())
 
 @ray.remote
 class Talker:
-    def say(self):
-        print("hello from an actor")
+    def say(self, what):
+        print(what)
 
 
-ray.get(Talker.remote().say.remote())
+talker = Talker.remote()
+ray.get(talker.say.remote("hello from an actor"))
+# The handle's second call goes straight to the actor's process (a direct
+# call); its output is printed before the script ends all the same.
+ray.get(talker.say.remote("hello again from an actor"))
