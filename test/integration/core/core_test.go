@@ -121,6 +121,17 @@ func TestTasks(t *testing.T) {
 	}
 }
 
+func TestWorkerThreads(t *testing.T) {
+	h := startHead(t, 2)
+	out := runPython(t, h.env, false, "threads.py")
+	wantLines(t, out,
+		"task 1",
+		"task with env_vars 3",
+		"actor of 1.5 CPUs 2",
+		"actor of half a CPU 1",
+	)
+}
+
 func TestActors(t *testing.T) {
 	h := startHead(t, 2)
 	out := runPython(t, h.env, false, "actors.py")

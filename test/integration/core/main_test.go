@@ -58,7 +58,8 @@ type head struct {
 // baseEnv has no inherited RAY_* variables, a private RAY_TMPDIR and the
 // repository's Python packages on PYTHONPATH.
 func baseEnv(t testing.TB, tmp string) []string {
-	return rayproc.Env([]string{"RAY_", "PYTHONPATH=", "RAYK8S_"},
+	// OMP_NUM_THREADS from the machine would override what workers get.
+	return rayproc.Env([]string{"RAY_", "PYTHONPATH=", "RAYK8S_", "OMP_NUM_THREADS="},
 		"RAY_TMPDIR="+tmp,
 		"PYTHONPATH="+pythonDir(t),
 		"RAY_health_check_period_ms=100",

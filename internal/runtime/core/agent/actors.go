@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -283,7 +284,9 @@ func (ac *actor) startProcess(ctx context.Context, j *job, node *leased, parts [
 // restart and death.
 func (ac *actor) spawn(ctx context.Context, j *job, parts [][]byte) (crashed bool, err error) {
 	a := ac.a
-	w, err := a.pool.start(ctx, j, "actor:"+ac.info.ActorID, ac.info.EnvVars, j.pipOf(ac.info.Pip))
+	// An actor's process is its own: its libraries get the CPUs it holds.
+	threads := int(math.Ceil(ac.info.Resources["CPU"]))
+	w, err := a.pool.start(ctx, j, "actor:"+ac.info.ActorID, ac.info.EnvVars, j.pipOf(ac.info.Pip), threads)
 	if err != nil {
 		return false, fmt.Errorf("starting the actor's process failed: %w", err)
 	}

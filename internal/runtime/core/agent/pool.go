@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,6 +32,8 @@ const (
 	// EnvPip is the runtime_env pip spec (JSON) a worker's venv was built
 	// from; the tasks it submits inherit it.
 	EnvPip = "RAYK8S_CORE_RUNTIME_ENV_PIP"
+	// envOMPThreads is set as Ray sets it (see pool.start).
+	envOMPThreads = "OMP_NUM_THREADS"
 )
 
 // envSetupErrorType is the Python exception of a runtime env that could
@@ -162,7 +165,9 @@ func (p *pool) acquire(ctx context.Context, j *job, env map[string]string, pip *
 		return w, nil
 	}
 	pip = j.pipOf(pip)
-	return p.start(ctx, j, envKey(j, env, pip), env, pip)
+	// Pooled workers run tasks of any size; a task's libraries get one
+	// thread each unless it asks for more (Ray's default for tasks).
+	return p.start(ctx, j, envKey(j, env, pip), env, pip, 1)
 }
 
 // tryAcquire returns an idle worker for j's environment, or nil.
@@ -201,11 +206,19 @@ func (p *pool) release(w *worker) {
 }
 
 // start runs a new worker process for j and waits until it connected.
-func (p *pool) start(ctx context.Context, j *job, key string, taskEnv map[string]string, pip *pipenv.Spec) (*worker, error) {
+// threads is the worker's OMP_NUM_THREADS unless the node's, the job's or
+// the task's environment sets it: numerical libraries size their thread
+// pools from it, and without it every worker would start one thread per
+// core of the node (Ray sets it the same way).
+func (p *pool) start(ctx context.Context, j *job, key string, taskEnv map[string]string, pip *pipenv.Spec, threads int) (*worker, error) {
 	a := p.a
 	w := &worker{id: newID(14), key: key, connected: make(chan struct{}), exited: make(chan struct{})}
 	python := a.opts.Python
 	env := os.Environ()
+	if _, set := os.LookupEnv(envOMPThreads); !set {
+		// Before the job's and the task's env_vars, which win.
+		env = append(env, envOMPThreads+"="+strconv.Itoa(max(1, threads)))
+	}
 	if pip != nil {
 		venv, err := p.pipEnv(ctx, pip)
 		if err != nil {
