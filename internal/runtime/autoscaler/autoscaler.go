@@ -331,11 +331,12 @@ func (a *Autoscaler) drain(ctx context.Context, head HeadState, o *observation, 
 					continue
 				}
 				accepted, why, err := head.DrainNode(ctx, nodeID, "pod "+pod+" is being removed", deadline)
-				if err != nil {
+				if err != nil && !errors.Is(err, ErrNodeGone) {
 					return d, err
 				}
 				switch {
-				case accepted:
+				case accepted || err != nil:
+					// Drained, or gone since the state was read.
 					drained[nodeID] = true
 				case fresh[pod]:
 					a.opts.Logger.Info("Keeping a worker that got work since the head's state was read", "cluster", a.key.String(), "pod", pod, "node", nodeID, "reason", why)

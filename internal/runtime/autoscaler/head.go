@@ -2,10 +2,13 @@ package autoscaler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/rayk8s/rayk8s/internal/runtime/autoscaler/plan"
 	"github.com/rayk8s/rayk8s/internal/runtime/autoscaler/report"
@@ -18,7 +21,7 @@ type HeadState interface {
 	ClusterState(ctx context.Context) (State, error)
 	// DrainNode asks the head to place nothing more on an idle node until deadline, because
 	// its pod is about to be deleted. accepted is false, with the head's reason, when work is
-	// placed on the node.
+	// placed on the node, and err wraps ErrNodeGone when the node is no longer alive.
 	DrainNode(ctx context.Context, nodeID, reason string, deadline time.Time) (accepted bool, rejection string, err error)
 }
 
@@ -76,9 +79,16 @@ func (h *GRPCHead) ClusterState(ctx context.Context) (State, error) {
 	return FromClusterState(resp), nil
 }
 
+// ErrNodeGone is DrainNode's error for a node the head no longer has alive: nothing can be
+// placed on it any more.
+var ErrNodeGone = errors.New("the node is gone")
+
 // DrainNode implements HeadState.
 func (h *GRPCHead) DrainNode(ctx context.Context, nodeID, reason string, deadline time.Time) (bool, string, error) {
 	resp, err := h.client.DrainNode(ctx, &gcsv1.DrainNodeRequest{NodeId: nodeID, Reason: reason, DeadlineMs: deadline.UnixMilli()})
+	if status.Code(err) == codes.NotFound {
+		return false, "", fmt.Errorf("draining node %s: %w", nodeID, ErrNodeGone)
+	}
 	if err != nil {
 		return false, "", fmt.Errorf("draining node %s on the head: %w", nodeID, err)
 	}
