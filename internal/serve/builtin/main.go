@@ -66,7 +66,7 @@ func Run(ctx context.Context, getenv func(string) string, log logr.Logger) error
 	if set {
 		runtime.GOMAXPROCS(threads)
 	}
-	log.Info("Replica threads", "replicaID", id, "gomaxprocs", describeBudget(threads, set))
+	log.Info("Replica threads", "replicaID", id, "gomaxprocs", threads, "fromNumCPUs", set)
 	dep, err := New(name, Context{ReplicaID: id, App: getenv(envApp), Deployment: getenv(envDeployment), Args: json.RawMessage(getenv(envAppArgs))})
 	if err != nil {
 		return fmt.Errorf("the replica's constructor failed: %w", err)

@@ -1,9 +1,6 @@
 package builtin
 
-import (
-	"math"
-	"strconv"
-)
+import "math"
 
 // threadBudget is how many OS threads running Go code a replica that
 // reserved numCPUs logical CPUs gets: the reservation rounded up, at least
@@ -26,12 +23,4 @@ func threadBudget(numCPUs *float64, current int, getenv func(string) string) (n 
 		return current, false
 	}
 	return n, true
-}
-
-// describeBudget is the log value for threadBudget's outcome.
-func describeBudget(n int, set bool) string {
-	if !set {
-		return "Go runtime default (" + strconv.Itoa(n) + ")"
-	}
-	return strconv.Itoa(n) + " (the replica's num_cpus)"
 }

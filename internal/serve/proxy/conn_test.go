@@ -134,7 +134,13 @@ type rawConn struct {
 
 func dialRaw(t testing.TB, addr string) *rawConn {
 	t.Helper()
-	nc, err := net.Dial("tcp", addr)
+	return dialRawOn(t, "tcp", addr)
+}
+
+// dialRawOn is dialRaw over network ("tcp", "unix").
+func dialRawOn(t testing.TB, network, addr string) *rawConn {
+	t.Helper()
+	nc, err := net.Dial(network, addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -43,16 +42,7 @@ func TestLoopServesConnectionsOtherThanTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { _ = srv.Serve(ul) }()
-	dial := func() *rawConn {
-		nc, err := net.Dial("unix", ul.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = nc.Close() })
-		_ = nc.SetDeadline(time.Now().Add(30 * time.Second))
-		return &rawConn{t: t, nc: nc, br: bufio.NewReader(nc)}
-	}
-	c := dial()
+	c := dialRawOn(t, "unix", ul.Addr().String())
 	c.send("GET /echo?a HTTP/1.1\r\nHost: h\r\n\r\nGET /echo?b HTTP/1.1\r\nHost: h\r\n\r\n")
 	for _, q := range []string{"a", "b"} {
 		if r, body := c.answer("GET"); r.StatusCode != 200 || body != "GET /echo?"+q+" host=h foo= body=" {
@@ -64,7 +54,7 @@ func TestLoopServesConnectionsOtherThanTCP(t *testing.T) {
 	if r, body := c.answer("GET"); r.StatusCode != 200 || body != "GET /echo?split host=h foo= body=" {
 		t.Errorf("split request: %d %q", r.StatusCode, body)
 	}
-	g := dial()
+	g := dialRawOn(t, "unix", ul.Addr().String())
 	g.send("GET /block HTTP/1.1\r\nHost: h\r\nX-Request-Id: gone\r\n\r\n")
 	wantCancelledWhenClientLeaves(t, dep, g, "gone")
 }

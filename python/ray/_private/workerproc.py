@@ -306,8 +306,13 @@ class Executor:
                    [_ERR + cloudpickle.dumps(err)] * n, conn)
         self.record_direct(conn, body, name, "TASK_CANCELLED")
 
+    def direct_caller(self, conn):
+        """conn when a call came over a direct connection, None when it came
+        through the agent."""
+        return None if conn is None or conn is self.w.conn else conn
+
     def reply(self, header, body, parts, conn=None):
-        if conn is None or conn is self.w.conn:
+        if self.direct_caller(conn) is None:
             try:
                 self.w.conn.reply(header["id"], body, parts)
             except Exception:  # noqa: BLE001 - the agent is gone; the process ends with it
@@ -328,7 +333,7 @@ class Executor:
             self.current = body.get("task_id")
         name = body.get("name") or body.get("method") or "task"
         token_name = state.current_name.set(type(self.actor).__name__ if kind == "actor_call" else name)
-        token_caller = state.current_caller.set(None if conn is None or conn is self.w.conn else conn)
+        token_caller = state.current_caller.set(self.direct_caller(conn))
         try:
             if kind == "task":
                 fn = self.functions.get(body["fn_id"])
@@ -412,7 +417,7 @@ class Executor:
         state.current_task.set(body.get("task_id"))
         state.current_name.set(type(self.actor).__name__)
         state.current_resources.set(self.actor_resources)
-        state.current_caller.set(None if conn is None or conn is self.w.conn else conn)
+        state.current_caller.set(self.direct_caller(conn))
         name = f"{type(self.actor).__name__}.{body['method']}"
         prefix = body.get("task_id", "")[:-8]
         if prefix in self.cancelled_calls:
