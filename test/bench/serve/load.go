@@ -24,6 +24,11 @@ type sample struct {
 	// see serverCPU), and cpuSplit the same by process (serverCPUSplit).
 	cpu      time.Duration
 	cpuSplit map[string]time.Duration
+	// clientCPU is the load generator's own CPU time for the run (wrk's
+	// rusage; 0: not measured). A path whose answers cost the client more
+	// to read leaves less of a shared machine to the servers.
+	clientCPU    time.Duration
+	clientPerReq time.Duration
 }
 
 // loader runs closed-loop HTTP load against a URL: conns connections, each
@@ -52,7 +57,11 @@ func (w wrkLoader) run(url string, conns int, d time.Duration) (sample, error) {
 	if err != nil {
 		return sample{}, fmt.Errorf("wrk %s: %w: %s", url, err, out)
 	}
-	return parseWrk(string(out))
+	s, err := parseWrk(string(out))
+	if err == nil {
+		s.clientCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
+	return s, err
 }
 
 func parseWrk(out string) (sample, error) {
@@ -228,7 +237,8 @@ func (s *series) medCPU() time.Duration {
 }
 
 // cpuSplitLine is the median CPU per request of each process over the
-// rounds, largest first.
+// rounds, largest first, then the load generator's, which is not part of
+// the serving side.
 func (s *series) cpuSplitLine() string {
 	per := map[string][]time.Duration{}
 	for _, x := range s.samples {
@@ -259,7 +269,18 @@ func (s *series) cpuSplitLine() string {
 	if len(parts) == 0 {
 		return "-"
 	}
-	return strings.Join(parts, ", ")
+	line := strings.Join(parts, ", ")
+	var client []time.Duration
+	for _, x := range s.samples {
+		if x.clientPerReq > 0 {
+			client = append(client, x.clientPerReq)
+		}
+	}
+	if len(client) > 0 {
+		slices.Sort(client)
+		line += "; client (wrk) " + fmtMicros(median(client))
+	}
+	return line
 }
 
 func fmtMicros(d time.Duration) string {

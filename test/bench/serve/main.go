@@ -298,6 +298,7 @@ func run(o options) error {
 							s.cpu += s.cpuSplit[name]
 						}
 					}
+					s.clientPerReq = time.Duration(float64(s.clientCPU) / n)
 				}
 				p.rows[ci].samples = append(p.rows[ci].samples, s)
 			}
