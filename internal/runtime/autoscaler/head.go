@@ -85,7 +85,8 @@ var ErrNodeGone = errors.New("the node is gone")
 
 // DrainNode implements HeadState.
 func (h *GRPCHead) DrainNode(ctx context.Context, nodeID, reason string, deadline time.Time) (bool, string, error) {
-	resp, err := h.client.DrainNode(ctx, &gcsv1.DrainNodeRequest{NodeId: nodeID, Reason: reason, DeadlineMs: deadline.UnixMilli()})
+	resp, err := h.client.DrainNode(ctx, &gcsv1.DrainNodeRequest{NodeId: nodeID, Reason: reason, DeadlineMs: deadline.UnixMilli(),
+		Kind: gcsv1.DrainNodeReason_DRAIN_NODE_REASON_IDLE_TERMINATION})
 	if status.Code(err) == codes.NotFound {
 		return false, "", fmt.Errorf("draining node %s: %w", nodeID, ErrNodeGone)
 	}

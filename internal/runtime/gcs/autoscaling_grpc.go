@@ -44,7 +44,15 @@ func (s *autoscalerService) DrainNode(_ context.Context, req *gcsv1.DrainNodeReq
 	if req.DeadlineMs <= 0 {
 		return nil, status.Error(codes.InvalidArgument, "deadline_ms is required: when the drain lapses, in milliseconds since the Unix epoch")
 	}
-	accepted, rejection, err := s.a.srv.DrainNode(req.NodeId, time.UnixMilli(req.DeadlineMs))
+	reason := DrainIdle
+	switch req.Kind {
+	case gcsv1.DrainNodeReason_DRAIN_NODE_REASON_UNSPECIFIED, gcsv1.DrainNodeReason_DRAIN_NODE_REASON_IDLE_TERMINATION:
+	case gcsv1.DrainNodeReason_DRAIN_NODE_REASON_PREEMPTION:
+		reason = DrainShutdown
+	default:
+		return nil, status.Errorf(codes.InvalidArgument, "kind %d is not a drain reason this head knows (IDLE_TERMINATION or PREEMPTION)", req.Kind)
+	}
+	accepted, rejection, err := s.a.srv.DrainNode(req.NodeId, reason, time.UnixMilli(req.DeadlineMs))
 	if errors.Is(err, ErrUnknownNode) {
 		return nil, status.Error(codes.NotFound, err.Error())
 	}
@@ -52,6 +60,6 @@ func (s *autoscalerService) DrainNode(_ context.Context, req *gcsv1.DrainNodeReq
 		return nil, status.Error(codes.Internal, err.Error())
 	}
 	// Each autoscaler round renews the drains of nodes being removed: detail level.
-	s.a.srv.opts.Logger.V(1).Info("Drain request", "nodeID", req.NodeId, "reason", req.Reason, "accepted", accepted, "rejection", rejection)
+	s.a.srv.opts.Logger.V(1).Info("Drain request", "nodeID", req.NodeId, "kind", req.Kind.String(), "reason", req.Reason, "accepted", accepted, "rejection", rejection)
 	return &gcsv1.DrainNodeResponse{IsAccepted: accepted, RejectionReason: rejection}, nil
 }

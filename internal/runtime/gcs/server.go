@@ -84,8 +84,10 @@ type nodeEntry struct {
 	// declared dead at the first heartbeat check.
 	previousHead bool
 	// drainUntil, while in the future, keeps new work off the node: the
-	// autoscaler is removing it (DrainNode).
-	drainUntil time.Time
+	// autoscaler is removing it, or it is shutting down (DrainNode);
+	// shuttingDown says the latter.
+	drainUntil   time.Time
+	shuttingDown bool
 }
 
 // Server holds the control service state. The gRPC services in grpc.go are
@@ -292,7 +294,7 @@ func (s *Server) CheckHeartbeats(ctx context.Context) {
 		case !e.drainUntil.IsZero() && !now.Before(e.drainUntil):
 			// The node outlived its drain: it takes work again, and the
 			// event lets waiting placements try it.
-			e.drainUntil = time.Time{}
+			e.drainUntil, e.shuttingDown = time.Time{}, false
 			undrained = append(undrained, s.snapshotLocked(e))
 		}
 	}

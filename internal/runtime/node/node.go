@@ -194,6 +194,7 @@ func (n *Node) supervise(ctx context.Context, comps []component, procs *raylet.P
 		}()
 	}
 	<-ctx.Done()
+	n.drainForShutdown(conn)
 	// The Serve proxy drains before the replicas it routes to stop, so that
 	// requests still arriving during the drain are served.
 	if n.serve != nil {
@@ -208,6 +209,36 @@ func (n *Node) supervise(ctx context.Context, comps []component, procs *raylet.P
 	_ = conn.Close()
 	_ = os.RemoveAll(n.socketDir)
 	n.err = failure
+}
+
+// shutdownDrainMargin is how long past the longest shutdown (the Serve
+// drain, then up to 10 s each for the proxy's and the processes' ends) a
+// stopping node's drain lasts, should the node not end.
+const shutdownDrainMargin = 30 * time.Second
+
+// drainForShutdown tells the head that this worker node is stopping, so
+// that no task, actor, replica or job is placed on it while its proxy
+// drains and its processes stop; work placed there runs on until then.
+// Without the head the node stops all the same.
+func (n *Node) drainForShutdown(conn *grpc.ClientConn) {
+	if n.cfg.Head || conn == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	resp, err := gcsv1.NewAutoscalerStateServiceClient(conn).DrainNode(ctx, &gcsv1.DrainNodeRequest{
+		NodeId:     n.cfg.NodeID,
+		Kind:       gcsv1.DrainNodeReason_DRAIN_NODE_REASON_PREEMPTION,
+		Reason:     "the node is shutting down",
+		DeadlineMs: time.Now().Add(n.cfg.ServeDrainPeriod + shutdownDrainMargin).UnixMilli(),
+	})
+	if err != nil {
+		n.cfg.Logger.Info("Could not tell the head that the node is stopping; new work may still be placed here until it ends", "reason", err.Error())
+		return
+	}
+	if !resp.IsAccepted {
+		n.cfg.Logger.Info("The head did not drain the stopping node", "reason", resp.RejectionReason)
+	}
 }
 
 // serveHTTP serves h on l until ctx ends. protocols nil means the

@@ -26,6 +26,61 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// DrainNodeReason is why a node is drained (Ray's names).
+type DrainNodeReason int32
+
+const (
+	// Unspecified is taken as idle termination.
+	DrainNodeReason_DRAIN_NODE_REASON_UNSPECIFIED DrainNodeReason = 0
+	// The autoscaler is removing an idle node: a node with work is kept.
+	DrainNodeReason_DRAIN_NODE_REASON_IDLE_TERMINATION DrainNodeReason = 1
+	// The node is going away whatever it holds (it is shutting down): the
+	// drain is accepted for any alive worker node, and what is placed there
+	// runs on until the node ends.
+	DrainNodeReason_DRAIN_NODE_REASON_PREEMPTION DrainNodeReason = 2
+)
+
+// Enum value maps for DrainNodeReason.
+var (
+	DrainNodeReason_name = map[int32]string{
+		0: "DRAIN_NODE_REASON_UNSPECIFIED",
+		1: "DRAIN_NODE_REASON_IDLE_TERMINATION",
+		2: "DRAIN_NODE_REASON_PREEMPTION",
+	}
+	DrainNodeReason_value = map[string]int32{
+		"DRAIN_NODE_REASON_UNSPECIFIED":      0,
+		"DRAIN_NODE_REASON_IDLE_TERMINATION": 1,
+		"DRAIN_NODE_REASON_PREEMPTION":       2,
+	}
+)
+
+func (x DrainNodeReason) Enum() *DrainNodeReason {
+	p := new(DrainNodeReason)
+	*p = x
+	return p
+}
+
+func (x DrainNodeReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DrainNodeReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_gcs_v1_autoscaler_proto_enumTypes[0].Descriptor()
+}
+
+func (DrainNodeReason) Type() protoreflect.EnumType {
+	return &file_gcs_v1_autoscaler_proto_enumTypes[0]
+}
+
+func (x DrainNodeReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DrainNodeReason.Descriptor instead.
+func (DrainNodeReason) EnumDescriptor() ([]byte, []int) {
+	return file_gcs_v1_autoscaler_proto_rawDescGZIP(), []int{0}
+}
+
 type ResourceBundle struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Resources     map[string]float64     `protobuf:"bytes,1,rep,name=resources,proto3" json:"resources,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
@@ -406,7 +461,8 @@ type DrainNodeRequest struct {
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// deadline_ms is when the drain lapses if the node is still alive
 	// (milliseconds since the Unix epoch); required.
-	DeadlineMs    int64 `protobuf:"varint,3,opt,name=deadline_ms,json=deadlineMs,proto3" json:"deadline_ms,omitempty"`
+	DeadlineMs    int64           `protobuf:"varint,3,opt,name=deadline_ms,json=deadlineMs,proto3" json:"deadline_ms,omitempty"`
+	Kind          DrainNodeReason `protobuf:"varint,4,opt,name=kind,proto3,enum=rayk8s.gcs.v1.DrainNodeReason" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -460,6 +516,13 @@ func (x *DrainNodeRequest) GetDeadlineMs() int64 {
 		return x.DeadlineMs
 	}
 	return 0
+}
+
+func (x *DrainNodeRequest) GetKind() DrainNodeReason {
+	if x != nil {
+		return x.Kind
+	}
+	return DrainNodeReason_DRAIN_NODE_REASON_UNSPECIFIED
 }
 
 type DrainNodeResponse struct {
@@ -546,16 +609,21 @@ const file_gcs_v1_autoscaler_proto_rawDesc = "" +
 	"\trequested\x18\x04 \x03(\v2\x1d.rayk8s.gcs.v1.ResourceBundleR\trequested\"R\n" +
 	"\x17RequestResourcesRequest\x127\n" +
 	"\abundles\x18\x01 \x03(\v2\x1d.rayk8s.gcs.v1.ResourceBundleR\abundles\"\x1a\n" +
-	"\x18RequestResourcesResponse\"d\n" +
+	"\x18RequestResourcesResponse\"\x98\x01\n" +
 	"\x10DrainNodeRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1f\n" +
 	"\vdeadline_ms\x18\x03 \x01(\x03R\n" +
-	"deadlineMs\"_\n" +
+	"deadlineMs\x122\n" +
+	"\x04kind\x18\x04 \x01(\x0e2\x1e.rayk8s.gcs.v1.DrainNodeReasonR\x04kind\"_\n" +
 	"\x11DrainNodeResponse\x12\x1f\n" +
 	"\vis_accepted\x18\x01 \x01(\bR\n" +
 	"isAccepted\x12)\n" +
-	"\x10rejection_reason\x18\x02 \x01(\tR\x0frejectionReason2\xaf\x02\n" +
+	"\x10rejection_reason\x18\x02 \x01(\tR\x0frejectionReason*~\n" +
+	"\x0fDrainNodeReason\x12!\n" +
+	"\x1dDRAIN_NODE_REASON_UNSPECIFIED\x10\x00\x12&\n" +
+	"\"DRAIN_NODE_REASON_IDLE_TERMINATION\x10\x01\x12 \n" +
+	"\x1cDRAIN_NODE_REASON_PREEMPTION\x10\x022\xaf\x02\n" +
 	"\x16AutoscalerStateService\x12`\n" +
 	"\x0fGetClusterState\x12%.rayk8s.gcs.v1.GetClusterStateRequest\x1a&.rayk8s.gcs.v1.GetClusterStateResponse\x12c\n" +
 	"\x10RequestResources\x12&.rayk8s.gcs.v1.RequestResourcesRequest\x1a'.rayk8s.gcs.v1.RequestResourcesResponse\x12N\n" +
@@ -573,40 +641,43 @@ func file_gcs_v1_autoscaler_proto_rawDescGZIP() []byte {
 	return file_gcs_v1_autoscaler_proto_rawDescData
 }
 
+var file_gcs_v1_autoscaler_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_gcs_v1_autoscaler_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_gcs_v1_autoscaler_proto_goTypes = []any{
-	(*ResourceBundle)(nil),           // 0: rayk8s.gcs.v1.ResourceBundle
-	(*NodeActivity)(nil),             // 1: rayk8s.gcs.v1.NodeActivity
-	(*PendingDemand)(nil),            // 2: rayk8s.gcs.v1.PendingDemand
-	(*GetClusterStateRequest)(nil),   // 3: rayk8s.gcs.v1.GetClusterStateRequest
-	(*GetClusterStateResponse)(nil),  // 4: rayk8s.gcs.v1.GetClusterStateResponse
-	(*RequestResourcesRequest)(nil),  // 5: rayk8s.gcs.v1.RequestResourcesRequest
-	(*RequestResourcesResponse)(nil), // 6: rayk8s.gcs.v1.RequestResourcesResponse
-	(*DrainNodeRequest)(nil),         // 7: rayk8s.gcs.v1.DrainNodeRequest
-	(*DrainNodeResponse)(nil),        // 8: rayk8s.gcs.v1.DrainNodeResponse
-	nil,                              // 9: rayk8s.gcs.v1.ResourceBundle.ResourcesEntry
-	nil,                              // 10: rayk8s.gcs.v1.PendingDemand.ResourcesEntry
-	(*Node)(nil),                     // 11: rayk8s.gcs.v1.Node
+	(DrainNodeReason)(0),             // 0: rayk8s.gcs.v1.DrainNodeReason
+	(*ResourceBundle)(nil),           // 1: rayk8s.gcs.v1.ResourceBundle
+	(*NodeActivity)(nil),             // 2: rayk8s.gcs.v1.NodeActivity
+	(*PendingDemand)(nil),            // 3: rayk8s.gcs.v1.PendingDemand
+	(*GetClusterStateRequest)(nil),   // 4: rayk8s.gcs.v1.GetClusterStateRequest
+	(*GetClusterStateResponse)(nil),  // 5: rayk8s.gcs.v1.GetClusterStateResponse
+	(*RequestResourcesRequest)(nil),  // 6: rayk8s.gcs.v1.RequestResourcesRequest
+	(*RequestResourcesResponse)(nil), // 7: rayk8s.gcs.v1.RequestResourcesResponse
+	(*DrainNodeRequest)(nil),         // 8: rayk8s.gcs.v1.DrainNodeRequest
+	(*DrainNodeResponse)(nil),        // 9: rayk8s.gcs.v1.DrainNodeResponse
+	nil,                              // 10: rayk8s.gcs.v1.ResourceBundle.ResourcesEntry
+	nil,                              // 11: rayk8s.gcs.v1.PendingDemand.ResourcesEntry
+	(*Node)(nil),                     // 12: rayk8s.gcs.v1.Node
 }
 var file_gcs_v1_autoscaler_proto_depIdxs = []int32{
-	9,  // 0: rayk8s.gcs.v1.ResourceBundle.resources:type_name -> rayk8s.gcs.v1.ResourceBundle.ResourcesEntry
-	10, // 1: rayk8s.gcs.v1.PendingDemand.resources:type_name -> rayk8s.gcs.v1.PendingDemand.ResourcesEntry
-	11, // 2: rayk8s.gcs.v1.GetClusterStateResponse.nodes:type_name -> rayk8s.gcs.v1.Node
-	1,  // 3: rayk8s.gcs.v1.GetClusterStateResponse.activity:type_name -> rayk8s.gcs.v1.NodeActivity
-	2,  // 4: rayk8s.gcs.v1.GetClusterStateResponse.pending:type_name -> rayk8s.gcs.v1.PendingDemand
-	0,  // 5: rayk8s.gcs.v1.GetClusterStateResponse.requested:type_name -> rayk8s.gcs.v1.ResourceBundle
-	0,  // 6: rayk8s.gcs.v1.RequestResourcesRequest.bundles:type_name -> rayk8s.gcs.v1.ResourceBundle
-	3,  // 7: rayk8s.gcs.v1.AutoscalerStateService.GetClusterState:input_type -> rayk8s.gcs.v1.GetClusterStateRequest
-	5,  // 8: rayk8s.gcs.v1.AutoscalerStateService.RequestResources:input_type -> rayk8s.gcs.v1.RequestResourcesRequest
-	7,  // 9: rayk8s.gcs.v1.AutoscalerStateService.DrainNode:input_type -> rayk8s.gcs.v1.DrainNodeRequest
-	4,  // 10: rayk8s.gcs.v1.AutoscalerStateService.GetClusterState:output_type -> rayk8s.gcs.v1.GetClusterStateResponse
-	6,  // 11: rayk8s.gcs.v1.AutoscalerStateService.RequestResources:output_type -> rayk8s.gcs.v1.RequestResourcesResponse
-	8,  // 12: rayk8s.gcs.v1.AutoscalerStateService.DrainNode:output_type -> rayk8s.gcs.v1.DrainNodeResponse
-	10, // [10:13] is the sub-list for method output_type
-	7,  // [7:10] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	10, // 0: rayk8s.gcs.v1.ResourceBundle.resources:type_name -> rayk8s.gcs.v1.ResourceBundle.ResourcesEntry
+	11, // 1: rayk8s.gcs.v1.PendingDemand.resources:type_name -> rayk8s.gcs.v1.PendingDemand.ResourcesEntry
+	12, // 2: rayk8s.gcs.v1.GetClusterStateResponse.nodes:type_name -> rayk8s.gcs.v1.Node
+	2,  // 3: rayk8s.gcs.v1.GetClusterStateResponse.activity:type_name -> rayk8s.gcs.v1.NodeActivity
+	3,  // 4: rayk8s.gcs.v1.GetClusterStateResponse.pending:type_name -> rayk8s.gcs.v1.PendingDemand
+	1,  // 5: rayk8s.gcs.v1.GetClusterStateResponse.requested:type_name -> rayk8s.gcs.v1.ResourceBundle
+	1,  // 6: rayk8s.gcs.v1.RequestResourcesRequest.bundles:type_name -> rayk8s.gcs.v1.ResourceBundle
+	0,  // 7: rayk8s.gcs.v1.DrainNodeRequest.kind:type_name -> rayk8s.gcs.v1.DrainNodeReason
+	4,  // 8: rayk8s.gcs.v1.AutoscalerStateService.GetClusterState:input_type -> rayk8s.gcs.v1.GetClusterStateRequest
+	6,  // 9: rayk8s.gcs.v1.AutoscalerStateService.RequestResources:input_type -> rayk8s.gcs.v1.RequestResourcesRequest
+	8,  // 10: rayk8s.gcs.v1.AutoscalerStateService.DrainNode:input_type -> rayk8s.gcs.v1.DrainNodeRequest
+	5,  // 11: rayk8s.gcs.v1.AutoscalerStateService.GetClusterState:output_type -> rayk8s.gcs.v1.GetClusterStateResponse
+	7,  // 12: rayk8s.gcs.v1.AutoscalerStateService.RequestResources:output_type -> rayk8s.gcs.v1.RequestResourcesResponse
+	9,  // 13: rayk8s.gcs.v1.AutoscalerStateService.DrainNode:output_type -> rayk8s.gcs.v1.DrainNodeResponse
+	11, // [11:14] is the sub-list for method output_type
+	8,  // [8:11] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_gcs_v1_autoscaler_proto_init() }
@@ -620,13 +691,14 @@ func file_gcs_v1_autoscaler_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gcs_v1_autoscaler_proto_rawDesc), len(file_gcs_v1_autoscaler_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_gcs_v1_autoscaler_proto_goTypes,
 		DependencyIndexes: file_gcs_v1_autoscaler_proto_depIdxs,
+		EnumInfos:         file_gcs_v1_autoscaler_proto_enumTypes,
 		MessageInfos:      file_gcs_v1_autoscaler_proto_msgTypes,
 	}.Build()
 	File_gcs_v1_autoscaler_proto = out.File

@@ -44,7 +44,9 @@ type AutoscalerStateServiceClient interface {
 	// DrainNode stops placing work on an idle node the autoscaler is about to
 	// remove, so nothing lands there between its decision and the node's end.
 	// A node with anything placed on it is not drained (is_accepted false,
-	// with the reason): the autoscaler keeps it. The drain lapses at
+	// with the reason): the autoscaler keeps it. A node that is shutting down
+	// drains itself with kind PREEMPTION, which is accepted whatever it
+	// holds. The drain lapses at
 	// deadline_ms if the node is still alive then; draining again moves the
 	// deadline.
 	DrainNode(ctx context.Context, in *DrainNodeRequest, opts ...grpc.CallOption) (*DrainNodeResponse, error)
@@ -103,7 +105,9 @@ type AutoscalerStateServiceServer interface {
 	// DrainNode stops placing work on an idle node the autoscaler is about to
 	// remove, so nothing lands there between its decision and the node's end.
 	// A node with anything placed on it is not drained (is_accepted false,
-	// with the reason): the autoscaler keeps it. The drain lapses at
+	// with the reason): the autoscaler keeps it. A node that is shutting down
+	// drains itself with kind PREEMPTION, which is accepted whatever it
+	// holds. The drain lapses at
 	// deadline_ms if the node is still alive then; draining again moves the
 	// deadline.
 	DrainNode(context.Context, *DrainNodeRequest) (*DrainNodeResponse, error)
