@@ -50,6 +50,9 @@ type Cluster interface {
 	OnProcessEvent(kind string, fn gcs.ProcessEventFunc)
 	OnNodeEvent(fn gcs.NodeEventFunc)
 	Nodes() []*gcsv1.Node
+	// Draining reports whether a node takes no new work because it is going
+	// away (DrainNode).
+	Draining(nodeID string) bool
 }
 
 // ReplicaClient makes control calls (health, reconfigure) on replicas.

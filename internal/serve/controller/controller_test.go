@@ -30,10 +30,13 @@ type fakeCluster struct {
 	onNode   map[string]string
 	stopped  []string
 	handlers map[string][]gcs.ProcessEventFunc
+	// draining nodes take no placements, as the control service's do.
+	draining map[string]bool
 }
 
 func newFakeCluster(nodes ...string) *fakeCluster {
-	fc := &fakeCluster{procs: map[string]*gcsv1.ProcessSpec{}, onNode: map[string]string{}, handlers: map[string][]gcs.ProcessEventFunc{}}
+	fc := &fakeCluster{procs: map[string]*gcsv1.ProcessSpec{}, onNode: map[string]string{}, handlers: map[string][]gcs.ProcessEventFunc{},
+		draining: map[string]bool{}}
 	for i, id := range nodes {
 		fc.nodes = append(fc.nodes, &gcsv1.Node{NodeId: id, NodeIpAddress: fmt.Sprintf("127.0.0.%d", i+1), IsHead: i == 0, AgentPort: 5000,
 			State: gcsv1.NodeState_NODE_STATE_ALIVE, ResourcesTotal: map[string]float64{"CPU": 2}})
@@ -61,7 +64,7 @@ func (f *fakeCluster) Nodes() []*gcsv1.Node {
 
 func (f *fakeCluster) PlaceProcess(p gcs.Placement) (*gcsv1.Node, error) {
 	for _, n := range f.Nodes() {
-		if (p.NodeID == "" || n.NodeId == p.NodeID) && (!p.HeadOnly || n.IsHead) && gcs.Fits(n.ResourcesAvailable, p.Spec.Resources) {
+		if (p.NodeID == "" || n.NodeId == p.NodeID) && (!p.HeadOnly || n.IsHead) && gcs.Fits(n.ResourcesAvailable, p.Spec.Resources) && !f.Draining(n.NodeId) {
 			f.mu.Lock()
 			f.procs[p.Spec.ProcessId] = p.Spec
 			f.onNode[p.Spec.ProcessId] = n.NodeId
@@ -83,6 +86,18 @@ func (f *fakeCluster) OnProcessEvent(kind string, fn gcs.ProcessEventFunc) {
 	f.handlers[kind] = append(f.handlers[kind], fn)
 }
 func (f *fakeCluster) OnNodeEvent(gcs.NodeEventFunc) {}
+
+func (f *fakeCluster) Draining(nodeID string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.draining[nodeID]
+}
+
+func (f *fakeCluster) drain(nodeID string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.draining[nodeID] = true
+}
 
 // report sends a process event as the node agent would, and frees the
 // resources of exited processes.
@@ -462,6 +477,69 @@ func TestRollThatNeedsRoomKeepsAReplicaServing(t *testing.T) {
 	h2.pass()
 	if got := h2.replicas("app", "echo"); len(got[dashboard.ReplicaStateStopping]) != 1 {
 		t.Fatalf("single-slot roll: %v, want the old replica STOPPING to make room", got)
+	}
+}
+
+// TestReplicasLeaveADrainingNode: the replicas of a node that is going away
+// are replaced elsewhere while they keep serving, and stop once their
+// replacements run; with no room elsewhere they serve on.
+func TestReplicasLeaveADrainingNode(t *testing.T) {
+	h := newHarness(t, nil, "head", "w1")
+	h.deploy(fmt.Sprintf(echoApp, ""))
+	h.pass()
+	h.startAll()
+	onW1 := map[string]bool{}
+	for id := range h.cluster.snapshotProcs() {
+		if h.cluster.onNode[id] == "w1" {
+			onW1[id] = true
+		}
+	}
+	if len(onW1) != 2 {
+		t.Fatalf("replicas on w1 = %v, want 2", onW1)
+	}
+
+	h.cluster.drain("w1")
+	h.pass()
+	got := h.replicas("app", "echo")
+	if len(got[dashboard.ReplicaStateRunning]) != 4 || len(got[dashboard.ReplicaStateStarting]) != 2 || len(got[dashboard.ReplicaStateStopping]) != 0 {
+		t.Fatalf("after w1 began draining: %v, want its 2 replicas still RUNNING and 2 replacements STARTING", got)
+	}
+	for id := range h.cluster.snapshotProcs() {
+		if !onW1[id] && h.cluster.onNode[id] != "head" {
+			t.Errorf("replacement %s placed on %s, want head", id, h.cluster.onNode[id])
+		}
+	}
+	if n := len(h.c.Table().Deployments[0].Replicas); n != 4 {
+		t.Errorf("routing table while replacements start has %d replicas, want the 4 serving", n)
+	}
+	if st, _ := h.appStatus("app"); st != dashboard.ApplicationStatusRunning {
+		t.Errorf("app status while replicas move = %s, want RUNNING", st)
+	}
+
+	h.startAll()
+	got = h.replicas("app", "echo")
+	if len(got[dashboard.ReplicaStateStopping]) != 2 || !onW1[got[dashboard.ReplicaStateStopping][0]] || !onW1[got[dashboard.ReplicaStateStopping][1]] {
+		t.Fatalf("once the replacements run: %v, want w1's 2 replicas STOPPING", got)
+	}
+	for _, r := range h.c.Table().Deployments[0].Replicas {
+		if onW1[r.ReplicaId] {
+			t.Errorf("a replica of the draining node is still routed to: %s", r.ReplicaId)
+		}
+	}
+
+	// No room elsewhere: the draining node's replicas serve on, and their
+	// replacements wait as demand for a new node.
+	app := `{"applications": [{"name": "app", "import_path": "builtin:echo", "route_prefix": "/e",
+	  "deployments": [{"name": "echo", "num_replicas": 4, "ray_actor_options": {"num_cpus": 1}}]}]}`
+	h2 := newHarness(t, nil, "head", "w1")
+	h2.deploy(app)
+	h2.pass()
+	h2.startAll()
+	h2.cluster.drain("w1")
+	h2.pass()
+	h2.pass()
+	if got := h2.replicas("app", "echo"); len(got[dashboard.ReplicaStateRunning]) != 4 || len(got[dashboard.ReplicaStateStopping]) != 0 {
+		t.Fatalf("draining with no room elsewhere: %v, want all 4 still RUNNING", got)
 	}
 }
 

@@ -167,11 +167,26 @@ func (d *deployment) reconcile(c *Controller, nodes []*gcsv1.Node, now time.Time
 	}
 
 	// Replicas of the current code version count toward the target; older
-	// ones keep serving until enough new ones run (rolling update).
-	var current, old []*replica
+	// ones keep serving until enough new ones run (rolling update). So do
+	// replicas on a node that is going away (draining): their replacements
+	// start elsewhere while they serve, as Ray migrates replicas off
+	// draining nodes, and they stop once the replacements run.
+	var current, old, leaving []*replica
+	draining := map[string]bool{}
 	for _, r := range d.replicas {
 		if r.state == dashboard.ReplicaStateStopping {
 			continue
+		}
+		if r.placed {
+			gone, seen := draining[r.nodeID]
+			if !seen {
+				gone = c.opts.Cluster.Draining(r.nodeID)
+				draining[r.nodeID] = gone
+			}
+			if gone {
+				leaving = append(leaving, r)
+				continue
+			}
 		}
 		if r.codeVersion == d.codeVersion {
 			current = append(current, r)
@@ -191,8 +206,14 @@ func (d *deployment) reconcile(c *Controller, nodes []*gcsv1.Node, now time.Time
 		d.stopSome(c, current, -need)
 	}
 	currentRunning := servingCount(current)
-	// Keep capacity: an old replica stops only once a new one took its place.
-	if excess := len(old) - max(0, target-currentRunning); excess > 0 {
+	// Keep capacity: an old or leaving replica stops only once a new one
+	// took its place. Old ones are kept before leaving ones, whose node is
+	// going away.
+	gap := max(0, target-currentRunning)
+	if excess := len(leaving) - max(0, gap-len(old)); excess > 0 {
+		d.stopSome(c, leaving, excess)
+	}
+	if excess := len(old) - gap; excess > 0 {
 		d.stopSome(c, old, excess)
 	} else if d.unplaced() > 0 && len(old) > 0 && d.stoppingOld() == 0 {
 		// New replicas do not fit next to the old ones: free room in batches
@@ -352,7 +373,7 @@ func (d *deployment) place(c *Controller, r *replica, nodes []*gcsv1.Node) {
 	total := c.replicasPerNode()
 	cands := make([]*gcsv1.Node, 0, len(nodes))
 	for _, n := range nodes {
-		if n.State != gcsv1.NodeState_NODE_STATE_ALIVE || !gcs.Fits(n.ResourcesAvailable, spec.Resources) {
+		if n.State != gcsv1.NodeState_NODE_STATE_ALIVE || !gcs.Fits(n.ResourcesAvailable, spec.Resources) || c.opts.Cluster.Draining(n.NodeId) {
 			continue
 		}
 		if d.cfg.MaxReplicasPerNode > 0 && perNode[n.NodeId] >= d.cfg.MaxReplicasPerNode {
