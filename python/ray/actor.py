@@ -1,6 +1,9 @@
 """@ray.remote classes (actors) and their handles."""
 
+import collections
 import inspect
+import threading
+import time
 
 from ray._private.object_ref import new_id
 from ray._private.runtime_env import env_vars_of, pip_of
@@ -13,6 +16,75 @@ _ACTOR_OPTIONS = ("num_cpus", "num_gpus", "memory", "resources", "name", "namesp
                   "placement_group_bundle_index", "placement_group_capture_child_tasks")
 _UNIMPLEMENTED_ACTOR_OPTIONS = ("concurrency_groups",
                                 "accelerator_type", "label_selector", "_metadata", "enable_task_events")
+
+
+# The built-in method that ends an actor once the calls sent before it are
+# done (Ray's name); Ray calls it when every handle of an actor is gone.
+TERMINATE = "__ray_terminate__"
+# Why an actor ended, for the callers that come after (Ray's wording).
+OUT_OF_SCOPE = "The actor is dead because all references to the actor were removed."
+
+
+class _Owned:
+    """An actor this process created: its handles here, and whether one left
+    the process (pickled: passed to a task or an actor, put, returned), after
+    which this process no longer knows of every handle."""
+    __slots__ = ("handles", "escaped", "conn")
+
+    def __init__(self, conn):
+        self.handles = 0
+        self.escaped = False
+        self.conn = conn
+
+
+# Actors this process owns, by id. As in Ray, one ends when its handles here
+# are all gone; one whose handle left the process, a named and a detached one
+# live until ray.kill or the end of the job.
+_owned = {}
+_owned_lock = threading.Lock()
+# Ids of handles the garbage collector finalized. __del__ only appends here:
+# it can run inside any code of this process, including code that holds a
+# lock, so the reaper thread does the rest.
+_dropped = collections.deque()
+_reaper = []
+_REAP_PERIOD = 0.1
+
+
+def _own(actor_id):
+    with _owned_lock:
+        _owned[actor_id] = _Owned(global_worker.conn)
+        if not _reaper:
+            t = threading.Thread(target=_reap_forever, name="ray-actor-reaper", daemon=True)
+            _reaper.append(t)
+            t.start()
+
+
+def _reap_forever():
+    while True:
+        time.sleep(_REAP_PERIOD)
+        _reap()
+
+
+def _reap():
+    """Ends the owned actors whose last handle here is gone: each gets
+    __ray_terminate__ the way its calls went, so it runs after them."""
+    gone = []
+    with _owned_lock:
+        while _dropped:
+            o = _owned.get(_dropped.popleft())
+            if o is not None:
+                o.handles -= 1
+        for actor_id, o in list(_owned.items()):
+            if o.handles <= 0 and not o.escaped:
+                del _owned[actor_id]
+                gone.append((actor_id, o))
+    for actor_id, o in gone:
+        if global_worker.conn is not o.conn or not global_worker.connected:
+            continue  # a session that ended: its job's actors ended with it
+        try:
+            _submit(actor_id, TERMINATE, 0, (OUT_OF_SCOPE,), {})
+        except Exception:  # noqa: BLE001 - an actor that is already gone needs no ending
+            pass
 
 
 def method(*args, **kwargs):
@@ -97,6 +169,8 @@ class ActorClass:
         reply, _ = w.call("create_actor", body, [cls_blob, serialize_args(args, kwargs, self.__name__)])
         if reply.get("existing"):
             return ActorHandle(reply["existing"])
+        if not name and lifetime != "detached":
+            _own(actor_id)
         return ActorHandle(body)
 
 
@@ -105,9 +179,21 @@ class ActorHandle:
         self._info = {k: info.get(k) for k in ("actor_id", "class_name", "methods", "method_returns", "is_async",
                                                "name", "namespace")}
         self._ray_actor_id = info["actor_id"]
+        self._ray_owned = False
+        with _owned_lock:
+            o = _owned.get(self._ray_actor_id)
+            if o is not None:
+                o.handles += 1
+                self._ray_owned = True
+
+    def __del__(self):
+        if self.__dict__.get("_ray_owned"):
+            _dropped.append(self.__dict__["_ray_actor_id"])
 
     def __getattr__(self, name):
         info = self.__dict__.get("_info")
+        if name == TERMINATE and info is not None:
+            return ActorMethod(self, name, {"num_returns": 1})
         if info is None or name not in (info.get("methods") or ()):
             raise AttributeError(f"'ActorHandle' object has no attribute '{name}'")
         returns = (info.get("method_returns") or {}).get(name, 1)
@@ -117,6 +203,11 @@ class ActorHandle:
         return f"Actor({self._info['class_name']}, {self._ray_actor_id})"
 
     def __reduce__(self):
+        o = _owned.get(self._ray_actor_id)
+        if o is not None:
+            # This process no longer sees every handle: the actor lives
+            # until ray.kill or the end of the job.
+            o.escaped = True
         return (ActorHandle, (self._info,))
 
     def __eq__(self, other):
@@ -145,35 +236,41 @@ class ActorMethod:
         return ActorMethod(self._handle, self._name, merged)
 
     def remote(self, *args, **kwargs):
-        w = global_worker
-        w.check_connected()
+        global_worker.check_connected()
         num_returns = self._options.get("num_returns", 1)
         if not isinstance(num_returns, int) or num_returns < 0:
             raise NotImplementedError(f"num_returns={num_returns!r} is not implemented by this Ray runtime; use a non-negative int")
-        task_id = new_id()
-        actor_id = self._handle._ray_actor_id
-        n = max(num_returns, 1)
-        blob = serialize_args(args, kwargs, self._name)
-        dc = w.direct
-        with dc.route_lock:
-            conn = dc.route(actor_id)
-            if conn is not None:
-                # Straight to the actor's process (ray._private.direct).
-                body = {"kind": "actor_call", "task_id": task_id, "job": w.job(), "method": self._name,
-                        "num_returns": n}
-                ids = [task_id[:-8] + f"{i:08x}" for i in range(n)]
-                refs = dc.submit(conn, body, [blob], ids, w.job(), actor_id)
-            else:
-                refs = make_refs(task_id, n, actor_call=actor_id)
-                body = {"actor_id": actor_id, "task_id": task_id, "method": self._name,
-                        "returns": [r.hex() for r in refs], "job": w.job()}
-                deps = split_args(args, kwargs)
-                if deps:
-                    body["deps"] = deps
-                w.notify("actor_call", body, [blob])
-        if num_returns == 0:
-            return None
-        return refs[0] if num_returns == 1 else refs
+        return _submit(self._handle._ray_actor_id, self._name, num_returns, args, kwargs)
+
+
+def _submit(actor_id, method_name, num_returns, args, kwargs):
+    """Sends one call, straight to the actor's process when this process has
+    a route there, through the agent otherwise; calls of one caller keep
+    their order either way."""
+    w = global_worker
+    task_id = new_id()
+    n = max(num_returns, 1)
+    blob = serialize_args(args, kwargs, method_name)
+    dc = w.direct
+    with dc.route_lock:
+        conn = dc.route(actor_id)
+        if conn is not None:
+            # Straight to the actor's process (ray._private.direct).
+            body = {"kind": "actor_call", "task_id": task_id, "job": w.job(), "method": method_name,
+                    "num_returns": n}
+            ids = [task_id[:-8] + f"{i:08x}" for i in range(n)]
+            refs = dc.submit(conn, body, [blob], ids, w.job(), actor_id)
+        else:
+            refs = make_refs(task_id, n, actor_call=actor_id)
+            body = {"actor_id": actor_id, "task_id": task_id, "method": method_name,
+                    "returns": [r.hex() for r in refs], "job": w.job()}
+            deps = split_args(args, kwargs)
+            if deps:
+                body["deps"] = deps
+            w.notify("actor_call", body, [blob])
+    if num_returns == 0:
+        return None
+    return refs[0] if num_returns == 1 else refs
 
 
 def get_actor(name, namespace=None):

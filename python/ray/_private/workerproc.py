@@ -20,6 +20,7 @@ from ray import exceptions
 from ray._private import wire
 from ray._private import worker as state
 from ray._private.object_ref import ObjectRef
+from ray.actor import TERMINATE
 
 _ERR = b"P"
 # The pickle of None, which most actor methods return.
@@ -151,11 +152,17 @@ class Executor:
                 conn.reply(header["id"], error=f"a worker does not serve {header.get('op')!r}")
             return
         body = header.get("body") or {}
-        if body.get("kind") == "actor_call" and self.loop is not None:
+        # __ray_terminate__ always runs on the main thread, which waits for
+        # the calls of the loop or the pool that came before it.
+        concurrent_call = body.get("kind") == "actor_call" and body.get("method") != TERMINATE
+        if concurrent_call and self.loop is not None:
             asyncio.run_coroutine_threadsafe(self.run_async(header, parts, conn), self.loop)
             return
-        if body.get("kind") == "actor_call" and self.threads is not None:
-            self.threads.submit(self.execute, header, parts, conn)
+        if concurrent_call and self.threads is not None:
+            try:
+                self.threads.submit(self.execute, header, parts, conn)
+            except RuntimeError:
+                pass  # the actor is ending: the caller learns it from the agent or its lost connection
             return
         self.queue.append((header, parts, conn))
         if self.listener is not None and threading.get_ident() != self.main_ident:
@@ -366,6 +373,9 @@ class Executor:
                     self.cancelled_calls.discard(prefix)
                     self.cancelled_reply(header, name, conn)
                     return
+                if body["method"] == TERMINATE:
+                    self.terminate(header, parts, conn, name)
+                    return
                 method = getattr(self.actor, body["method"])
                 args, kwargs = self.resolve(*state.deserialize(parts[0]))
                 out = self.results(name, body.get("num_returns", 1), method(*args, **kwargs))
@@ -398,6 +408,34 @@ class Executor:
             state.current_task.reset(token_task)
             state.current_name.reset(token_name)
             state.current_caller.reset(token_caller)
+
+    def terminate(self, header, parts, conn, name):
+        """__ray_terminate__ (Ray's graceful end of an actor, which Ray also
+        sends when every handle of the actor is gone): the calls that came
+        before it finish, its caller gets its answer, and the agent ends the
+        actor for good (no restart); calls after it fail as for ray.kill."""
+        args, _ = state.deserialize(parts[0])
+        reason = args[0] if args and isinstance(args[0], str) else "The actor was terminated by __ray_terminate__."
+        if self.threads is not None:
+            self.threads.shutdown(wait=True)
+        if self.loop is not None:
+            asyncio.run_coroutine_threadsafe(self.calls_done(), self.loop).result()
+        self.reply(header, {"errors": [False]}, [_NONE], conn)
+        self.record_direct(conn, header["body"], name, None)
+        self.report_done()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            self.w.conn.call("kill_actor", {"actor_id": self.w.actor_id, "no_restart": True, "reason": reason})
+        except Exception:  # noqa: BLE001 - the agent ended the process first, or is gone
+            pass
+        os._exit(0)
+
+    async def calls_done(self):
+        """Waits for the async actor's calls that started before this."""
+        running = [t for t in self.async_tasks.values() if t is not asyncio.current_task()]
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
 
     def start_loop(self):
         self.loop = asyncio.new_event_loop()

@@ -159,6 +159,34 @@ func TestActors(t *testing.T) {
 	})
 }
 
+func TestActorLifetimes(t *testing.T) {
+	h := startHead(t, 2)
+	out := runPython(t, h.env, false, "actor_scope.py")
+	wantLines(t, out,
+		"dropped handle ends the actor True",
+		"call on a temporary handle 1",
+		"threaded calls finish [0.5, 0.5, 0.5] True",
+		"async calls finish [0.5, 0.5, 0.5] True",
+		"passed handle works 1",
+		"passed handle keeps the actor True",
+		"named actor kept True 1",
+		"__ray_terminate__ ends the actor True",
+		"calls after __ray_terminate__ raise RayActorError",
+	)
+	// The state API gives each ended actor Ray's cause: four ended out of
+	// scope, one by __ray_terminate__.
+	_, r := getState(t, h.dashURL+"/api/v0/actors?filter_keys=state&filter_predicates=%3D&filter_values=DEAD&detail=true&limit=100")
+	causes := map[string]int{}
+	for _, row := range r.Data.Result.Result {
+		if c, ok := row["death_cause"].(string); ok {
+			causes[c]++
+		}
+	}
+	if causes["The actor is dead because all references to the actor were removed."] != 4 || causes["The actor was terminated by __ray_terminate__."] != 1 {
+		t.Errorf("death causes of the DEAD actors = %v, want 4 out of scope and 1 by __ray_terminate__", causes)
+	}
+}
+
 func TestSchedulingByResources(t *testing.T) {
 	h := startHead(t, 2)
 	out := runPython(t, h.env, false, "scheduling.py")

@@ -855,6 +855,9 @@ func (a *Agent) killActor(m *corewire.Message) (*corewire.Message, error) {
 		ActorID   string `json:"actor_id"`
 		Remote    bool   `json:"remote"`
 		NoRestart bool   `json:"no_restart"`
+		// Reason is why the actor ended, for the calls after it; the
+		// actor's own process sends one when __ray_terminate__ ran.
+		Reason string `json:"reason"`
 	}{NoRestart: true}
 	if err := m.Decode(&b); err != nil {
 		return nil, err
@@ -875,7 +878,11 @@ func (a *Agent) killActor(m *corewire.Message) (*corewire.Message, error) {
 			_, err := a.callPeer(context.Background(), target, &corewire.Message{Header: corewire.Header{Op: "kill_actor", Body: corewire.JSON(map[string]any{"actor_id": b.ActorID, "remote": true, "no_restart": false})}})
 			return nil, err
 		}
-		ac.kill("The actor was killed by ray.kill.")
+		reason := "The actor was killed by ray.kill."
+		if b.Reason != "" {
+			reason = b.Reason
+		}
+		ac.kill(reason)
 		return nil, nil
 	}
 	if b.Remote {
