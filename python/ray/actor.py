@@ -82,7 +82,7 @@ def _reap():
         if global_worker.conn is not o.conn or not global_worker.connected:
             continue  # a session that ended: its job's actors ended with it
         try:
-            _submit(actor_id, TERMINATE, 0, (OUT_OF_SCOPE,), {})
+            _submit(actor_id, TERMINATE, 0, (OUT_OF_SCOPE,), {}, reason=OUT_OF_SCOPE)
         except Exception:  # noqa: BLE001 - an actor that is already gone needs no ending
             pass
 
@@ -187,8 +187,11 @@ class ActorHandle:
                 self._ray_owned = True
 
     def __del__(self):
-        if self.__dict__.get("_ray_owned"):
-            _dropped.append(self.__dict__["_ray_actor_id"])
+        try:
+            if self.__dict__.get("_ray_owned"):
+                _dropped.append(self.__dict__["_ray_actor_id"])
+        except Exception:  # noqa: BLE001 - at interpreter exit the module may be half torn down
+            pass
 
     def __getattr__(self, name):
         info = self.__dict__.get("_info")
@@ -243,10 +246,11 @@ class ActorMethod:
         return _submit(self._handle._ray_actor_id, self._name, num_returns, args, kwargs)
 
 
-def _submit(actor_id, method_name, num_returns, args, kwargs):
+def _submit(actor_id, method_name, num_returns, args, kwargs, reason=""):
     """Sends one call, straight to the actor's process when this process has
     a route there, through the agent otherwise; calls of one caller keep
-    their order either way."""
+    their order either way. reason tells the agent why a __ray_terminate__
+    was sent, for an actor it ends before it started."""
     w = global_worker
     task_id = new_id()
     n = max(num_returns, 1)
@@ -264,6 +268,8 @@ def _submit(actor_id, method_name, num_returns, args, kwargs):
             refs = make_refs(task_id, n, actor_call=actor_id)
             body = {"actor_id": actor_id, "task_id": task_id, "method": method_name,
                     "returns": [r.hex() for r in refs], "job": w.job()}
+            if reason:
+                body["reason"] = reason
             deps = split_args(args, kwargs)
             if deps:
                 body["deps"] = deps

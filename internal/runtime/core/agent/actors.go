@@ -111,6 +111,9 @@ type actor struct {
 	// its calls keep their order.
 	direct   string
 	inflight int
+	// stopPlacing ends the wait for the actor's lease when it dies first
+	// (killed, or its handles gone), so its demand goes with it.
+	stopPlacing context.CancelFunc
 }
 
 func (a *Agent) newActor(info actorInfo, jobID string, owner bool, target string) *actor {
@@ -179,7 +182,18 @@ func (ac *actor) ctxFor(j *job) context.Context {
 // feeds it calls in order.
 func (ac *actor) runOwner(j *job, b *actorBody, parts [][]byte) {
 	ctx := ac.ctxFor(j)
-	err := ac.place(ctx, j, b, parts)
+	placeCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	ac.mu.Lock()
+	ac.stopPlacing = stop
+	dead := ac.dead
+	ac.mu.Unlock()
+	var err error
+	if dead {
+		err = errors.New(ac.deathReason())
+	} else {
+		err = ac.place(placeCtx, j, b, parts)
+	}
 	if err != nil {
 		ac.die(err.Error())
 	}
@@ -692,10 +706,13 @@ func (ac *actor) die(reason string) {
 	}
 	ac.dead, ac.reason = true, reason
 	ac.changedLocked()
-	w, l, target := ac.w, ac.lease, ac.target
+	w, l, target, stopPlacing := ac.w, ac.lease, ac.target, ac.stopPlacing
 	queued := ac.queue
 	ac.queue = nil
 	ac.mu.Unlock()
+	if stopPlacing != nil {
+		stopPlacing()
+	}
 	select {
 	case ac.wake <- struct{}{}:
 	default:
@@ -742,6 +759,21 @@ type callBody struct {
 	// inlined argument values.
 	Remote    bool   `json:"remote,omitempty"`
 	DepErrors []bool `json:"dep_errors,omitempty"`
+	// Reason is why a __ray_terminate__ was sent (its handles went out of
+	// scope), for an actor that ends before it started.
+	Reason string `json:"reason,omitempty"`
+}
+
+// terminateMethod is Ray's built-in method that ends an actor after the
+// calls sent before it.
+const terminateMethod = "__ray_terminate__"
+
+// unstarted reports whether the actor has no process here or elsewhere yet
+// and no call queued or on its way: it is still waiting to be placed.
+func (ac *actor) unstarted() bool {
+	ac.mu.Lock()
+	defer ac.mu.Unlock()
+	return !ac.dead && ac.w == nil && ac.target == "" && len(ac.queue) == 0 && !ac.sending && ac.inflight == 0
 }
 
 func (a *Agent) actorCall(m *corewire.Message) (*corewire.Message, error) {
@@ -768,6 +800,17 @@ func (a *Agent) actorCall(m *corewire.Message) (*corewire.Message, error) {
 	ac, ok := a.actors[b.ActorID]
 	a.mu.Unlock()
 	if ok {
+		if b.Method == terminateMethod && ac.unstarted() {
+			// Nothing ran on it or waits for it: it ends now rather than
+			// after a placement nobody needs (its demand goes with it).
+			reason := b.Reason
+			if reason == "" {
+				reason = "The actor was terminated by __ray_terminate__."
+			}
+			ac.die(reason)
+			ac.failCall(c, reason)
+			return nil, nil
+		}
 		ac.submit(c)
 		return nil, nil
 	}

@@ -88,6 +88,14 @@ refs = [t.nap.remote(0.5) for _ in range(3)]
 del t
 print("async calls finish", ray.get(refs), ends(tpid))
 
+# One dropped while it waits for resources nobody has ends at once, and its
+# demand goes with it.
+x = Counter.options(resources={"nowhere": 1}).remote()
+time.sleep(0.3)
+del x
+gc.collect()
+time.sleep(0.5)
+
 # A handle passed to a task keeps the actor: this process no longer sees
 # every handle.
 b = Counter.remote()
