@@ -70,14 +70,18 @@ def _reap():
     __ray_terminate__ the way its calls went, so it runs after them."""
     gone = []
     with _owned_lock:
+        # Only a finalized handle can end an actor: one just created has no
+        # handle yet for a moment.
         while _dropped:
-            o = _owned.get(_dropped.popleft())
-            if o is not None:
-                o.handles -= 1
-        for actor_id, o in list(_owned.items()):
-            if o.handles <= 0 and not o.escaped:
+            actor_id = _dropped.popleft()
+            o = _owned.get(actor_id)
+            if o is None:
+                continue
+            o.handles -= 1
+            if o.handles <= 0:
                 del _owned[actor_id]
-                gone.append((actor_id, o))
+                if not o.escaped:
+                    gone.append((actor_id, o))
     for actor_id, o in gone:
         if global_worker.conn is not o.conn or not global_worker.connected:
             continue  # a session that ended: its job's actors ended with it

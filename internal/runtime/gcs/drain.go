@@ -28,8 +28,9 @@ const (
 // with anything placed is not drained, and the reason says what it holds.
 // The head is never drained. Draining a drained node again moves the
 // deadline (never earlier for a node shutting down, which an idle drain
-// then also accepts: it takes no work either way); if the node is still alive at the deadline, it takes work
-// again. An unknown or dead node is an error wrapping ErrUnknownNode.
+// then also accepts: it takes no work either way); if the node is still
+// alive at the deadline, it takes work again. An unknown or dead node is an
+// error wrapping ErrUnknownNode.
 func (s *Server) DrainNode(nodeID string, reason DrainReason, deadline time.Time) (accepted bool, rejection string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
