@@ -2,8 +2,8 @@
 
 import collections
 import inspect
+import os
 import threading
-import time
 
 from ray._private.object_ref import new_id
 from ray._private.runtime_env import env_vars_of, pip_of
@@ -42,26 +42,40 @@ class _Owned:
 # live until ray.kill or the end of the job.
 _owned = {}
 _owned_lock = threading.Lock()
-# Ids of handles the garbage collector finalized. __del__ only appends here:
-# it can run inside any code of this process, including code that holds a
-# lock, so the reaper thread does the rest.
+# Ids of handles the garbage collector finalized. __del__ only appends here
+# and writes a byte to wake the reaper thread, which does the rest: __del__
+# can run inside any code of this process, including code that holds a
+# lock, so it takes none.
 _dropped = collections.deque()
 _reaper = []
-_REAP_PERIOD = 0.1
 
 
 def _own(actor_id):
     with _owned_lock:
         _owned[actor_id] = _Owned(global_worker.conn)
         if not _reaper:
-            t = threading.Thread(target=_reap_forever, name="ray-actor-reaper", daemon=True)
-            _reaper.append(t)
+            r, w = os.pipe()
+            os.set_blocking(w, False)
+            t = threading.Thread(target=_reap_forever, args=(r,), name="ray-actor-reaper", daemon=True)
+            _reaper.append(w)
             t.start()
 
 
-def _reap_forever():
+def _wake_reaper():
+    if _reaper:
+        try:
+            os.write(_reaper[0], b"x")
+        except OSError:
+            pass  # full: the reaper is being woken anyway
+
+
+def _reap_forever(r):
     while True:
-        time.sleep(_REAP_PERIOD)
+        try:
+            if not os.read(r, 4096):
+                return
+        except OSError:
+            return
         _reap()
 
 
@@ -194,6 +208,7 @@ class ActorHandle:
         try:
             if self.__dict__.get("_ray_owned"):
                 _dropped.append(self.__dict__["_ray_actor_id"])
+                _wake_reaper()
         except Exception:  # noqa: BLE001 - at interpreter exit the module may be half torn down
             pass
 
