@@ -167,14 +167,15 @@ func TestActorLifetimes(t *testing.T) {
 		"call on a temporary handle 1",
 		"threaded calls finish [0.5, 0.5, 0.5] True",
 		"async calls finish [0.5, 0.5, 0.5] True",
+		"actor of a finished task ends True",
 		"passed handle works 1",
 		"passed handle keeps the actor True",
 		"named actor kept True 1",
 		"__ray_terminate__ ends the actor True",
 		"calls after __ray_terminate__ raise RayActorError",
 	)
-	// The state API gives each ended actor Ray's cause: five ended out of
-	// scope (one before it was placed), one by __ray_terminate__.
+	// The state API gives each ended actor Ray's cause: six ended out of
+	// scope (one before it was placed, one a task's), one by __ray_terminate__.
 	_, r := getState(t, h.dashURL+"/api/v0/actors?filter_keys=state&filter_predicates=%3D&filter_values=DEAD&detail=true&limit=100")
 	causes := map[string]int{}
 	for _, row := range r.Data.Result.Result {
@@ -182,8 +183,8 @@ func TestActorLifetimes(t *testing.T) {
 			causes[c]++
 		}
 	}
-	if causes["The actor is dead because all references to the actor were removed."] != 5 || causes["The actor was terminated by __ray_terminate__."] != 1 {
-		t.Errorf("death causes of the DEAD actors = %v, want 5 out of scope and 1 by __ray_terminate__", causes)
+	if causes["The actor is dead because all references to the actor were removed."] != 6 || causes["The actor was terminated by __ray_terminate__."] != 1 {
+		t.Errorf("death causes of the DEAD actors = %v, want 6 out of scope and 1 by __ray_terminate__", causes)
 	}
 }
 

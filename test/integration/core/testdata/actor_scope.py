@@ -96,6 +96,16 @@ del x
 gc.collect()
 time.sleep(0.5)
 
+# An actor a task created ends once the task is done with it, as the task's
+# worker process owns it.
+@ray.remote
+def make_and_drop():
+    inner = Counter.remote()
+    return ray.get(inner.pid.remote())
+
+
+print("actor of a finished task ends", ends(ray.get(make_and_drop.remote())))
+
 # A handle passed to a task keeps the actor: this process no longer sees
 # every handle.
 b = Counter.remote()
