@@ -149,6 +149,17 @@ func TestRuntimeContextAndCluster(t *testing.T) {
 	)
 }
 
+// An actor running on another node than its owner ends out of scope, or
+// crashes there, and the owner's state API lists it DEAD with the cause.
+func TestRemoteActorDeathReachesItsOwner(t *testing.T) {
+	c := startCluster(t)
+	wantLines(t, runPython(t, c.env, false, "remote_scope.py", c.dashURL),
+		"runs on another node True",
+		"remote actor out of scope: The actor is dead because all references to the actor were removed.",
+		"remote actor crashed: True",
+	)
+}
+
 // A node dies: the objects only it held raise OwnerDiedError (an
 // ObjectLostError) instead of waiting forever.
 func TestObjectLostWithItsNode(t *testing.T) {

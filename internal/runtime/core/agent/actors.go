@@ -734,6 +734,19 @@ func (ac *actor) die(reason string) {
 			a.opts.Logger.Info("Stopping an actor on another node failed", "actorID", ac.info.ActorID, "nodeID", target, "err", err.Error())
 		}
 	}
+	if !ac.owner && target == "" && ac.info.NodeID != "" && ac.info.NodeID != a.opts.NodeID {
+		// This node ran the actor for the node that owns it: the owner
+		// records the death (state API, directory) and answers later
+		// callers with its reason. Its own kill comes back here and finds
+		// nothing left to do.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if _, err := a.callPeer(ctx, ac.info.NodeID, &corewire.Message{Header: corewire.Header{Op: "kill_actor", Body: corewire.JSON(map[string]any{"actor_id": ac.info.ActorID, "remote": true, "no_restart": true, "reason": reason})}}); err != nil {
+				a.opts.Logger.Info("Telling the owner of an actor that ended here failed", "actorID", ac.info.ActorID, "nodeID", ac.info.NodeID, "err", err.Error())
+			}
+		}()
+	}
 	if ac.owner {
 		a.recordDeadActor(ac.stateRow())
 		if ac.info.Name != "" {
