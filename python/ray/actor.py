@@ -21,8 +21,10 @@ _UNIMPLEMENTED_ACTOR_OPTIONS = ("concurrency_groups",
 # The built-in method that ends an actor once the calls sent before it are
 # done (Ray's name); Ray calls it when every handle of an actor is gone.
 TERMINATE = "__ray_terminate__"
-# Why an actor ended, for the callers that come after (Ray's wording).
+# Why an actor ended, for the callers that come after: its handles were all
+# gone (Ray's wording), or the user called __ray_terminate__.
 OUT_OF_SCOPE = "The actor is dead because all references to the actor were removed."
+TERMINATED = "The actor was terminated by __ray_terminate__."
 
 
 class _Owned:
@@ -100,7 +102,7 @@ def _reap():
         if global_worker.conn is not o.conn or not global_worker.connected:
             continue  # a session that ended: its job's actors ended with it
         try:
-            _submit(actor_id, TERMINATE, 0, (OUT_OF_SCOPE,), {}, reason=OUT_OF_SCOPE)
+            _submit(actor_id, TERMINATE, 0, (), {}, reason=OUT_OF_SCOPE)
         except Exception:  # noqa: BLE001 - an actor that is already gone needs no ending
             pass
 
@@ -262,14 +264,16 @@ class ActorMethod:
         num_returns = self._options.get("num_returns", 1)
         if not isinstance(num_returns, int) or num_returns < 0:
             raise NotImplementedError(f"num_returns={num_returns!r} is not implemented by this Ray runtime; use a non-negative int")
+        if self._name == TERMINATE and (args or kwargs):
+            raise TypeError(f"{TERMINATE}() takes no arguments")
         return _submit(self._handle._ray_actor_id, self._name, num_returns, args, kwargs)
 
 
 def _submit(actor_id, method_name, num_returns, args, kwargs, reason=""):
     """Sends one call, straight to the actor's process when this process has
     a route there, through the agent otherwise; calls of one caller keep
-    their order either way. reason tells the agent why a __ray_terminate__
-    was sent, for an actor it ends before it started."""
+    their order either way. reason says why a __ray_terminate__ was sent;
+    the actor's later callers get it (empty: called by the user)."""
     w = global_worker
     task_id = new_id()
     n = max(num_returns, 1)
@@ -281,6 +285,8 @@ def _submit(actor_id, method_name, num_returns, args, kwargs, reason=""):
             # Straight to the actor's process (ray._private.direct).
             body = {"kind": "actor_call", "task_id": task_id, "job": w.job(), "method": method_name,
                     "num_returns": n}
+            if reason:
+                body["reason"] = reason
             ids = [task_id[:-8] + f"{i:08x}" for i in range(n)]
             refs = dc.submit(conn, body, [blob], ids, w.job(), actor_id)
         else:

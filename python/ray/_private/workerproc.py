@@ -20,7 +20,7 @@ from ray import exceptions
 from ray._private import wire
 from ray._private import worker as state
 from ray._private.object_ref import ObjectRef
-from ray.actor import TERMINATE
+from ray.actor import TERMINATE, TERMINATED
 
 _ERR = b"P"
 # The pickle of None, which most actor methods return.
@@ -414,8 +414,7 @@ class Executor:
         sends when every handle of the actor is gone): the calls that came
         before it finish, its caller gets its answer, and the agent ends the
         actor for good (no restart); calls after it fail as for ray.kill."""
-        args, _ = state.deserialize(parts[0])
-        reason = args[0] if args and isinstance(args[0], str) else "The actor was terminated by __ray_terminate__."
+        reason = header["body"].get("reason") or TERMINATED
         if self.threads is not None:
             self.threads.shutdown(wait=True)
         if self.loop is not None:

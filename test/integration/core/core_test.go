@@ -171,6 +171,7 @@ func TestActorLifetimes(t *testing.T) {
 		"passed handle works 1",
 		"passed handle keeps the actor True",
 		"named actor kept True 1",
+		"__ray_terminate__ with arguments: __ray_terminate__() takes no arguments",
 		"__ray_terminate__ ends the actor True",
 		"calls after __ray_terminate__ raise RayActorError",
 	)

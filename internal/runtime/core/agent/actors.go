@@ -549,6 +549,8 @@ type executeBody struct {
 	Method     string `json:"method,omitempty"`
 	NumReturns int    `json:"num_returns"`
 	Namespace  string `json:"namespace"`
+	// Reason is why a __ray_terminate__ call was sent (callBody.Reason).
+	Reason string `json:"reason,omitempty"`
 	// Tasks only.
 	Name                string             `json:"name,omitempty"`
 	FnID                string             `json:"fn_id,omitempty"`
@@ -560,7 +562,7 @@ func (ac *actor) executeMessage(call *actorCall) *corewire.Message {
 	return &corewire.Message{
 		Header: corewire.Header{Op: "execute", Body: corewire.JSON(&executeBody{
 			Kind: "actor_call", TaskID: call.body.TaskID, Job: call.body.Job, Method: call.body.Method,
-			NumReturns: len(call.body.Returns), Namespace: ac.info.Namespace,
+			NumReturns: len(call.body.Returns), Namespace: ac.info.Namespace, Reason: call.body.Reason,
 		})},
 		Parts: [][]byte{call.args},
 	}
@@ -773,7 +775,8 @@ type callBody struct {
 	Remote    bool   `json:"remote,omitempty"`
 	DepErrors []bool `json:"dep_errors,omitempty"`
 	// Reason is why a __ray_terminate__ was sent (its handles went out of
-	// scope), for an actor that ends before it started.
+	// scope); empty when the user called it. The actor's process, or the
+	// agent for an actor that never started, ends the actor with it.
 	Reason string `json:"reason,omitempty"`
 }
 

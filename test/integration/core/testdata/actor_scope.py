@@ -124,6 +124,10 @@ print("named actor kept", not ends(kpid, within=1.0), ray.get(ray.get_actor("kep
 # __ray_terminate__ ends an actor for good, even one that restarts.
 c = Counter.remote()
 cpid = ray.get(c.pid.remote())
+try:
+    c.__ray_terminate__.remote("why")
+except TypeError as e:
+    print("__ray_terminate__ with arguments:", e)
 ray.get(c.__ray_terminate__.remote())
 print("__ray_terminate__ ends the actor", ends(cpid))
 try:
