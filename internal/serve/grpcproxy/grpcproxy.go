@@ -32,6 +32,7 @@ import (
 
 	"github.com/rayk8s/rayk8s/internal/serve/handle"
 	"github.com/rayk8s/rayk8s/internal/serve/metrics"
+	"github.com/rayk8s/rayk8s/internal/serve/rawsock"
 	"github.com/rayk8s/rayk8s/internal/serve/router"
 	"github.com/rayk8s/rayk8s/internal/serve/wire"
 	"github.com/rayk8s/rayk8s/proto/serve/rayapi"
@@ -384,7 +385,7 @@ func NewServer(p *Proxy) *Server {
 
 // Serve serves on l until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	if err := s.srv.Serve(l); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+	if err := s.srv.Serve(rawsock.Listener(l)); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return fmt.Errorf("serving gRPC proxy on %s: %w", l.Addr(), err)
 	}
 	return nil

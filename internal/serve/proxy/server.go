@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/rayk8s/rayk8s/internal/serve/rawsock"
 )
 
 // headerTimeout bounds how long a client may take to send a request's
@@ -89,7 +91,7 @@ func (s *Server) Serve(l net.Listener) error {
 			return fmt.Errorf("serving HTTP proxy on %s: %w", l.Addr(), err)
 		}
 		backoff = 0
-		c := newConn(s, nc)
+		c := newConn(s, rawsock.Wrap(nc))
 		s.mu.Lock()
 		if s.closing.Load() {
 			s.mu.Unlock()

@@ -35,6 +35,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rayk8s/rayk8s/internal/serve/rawsock"
 )
 
 // Frame types.
@@ -371,6 +373,7 @@ type Conn struct {
 // opens odd stream ids). onOpen, when set, receives streams the peer opens;
 // it is called from the read loop and must not block.
 func NewConn(c net.Conn, dialer bool, onOpen func(*ConnStream)) *Conn {
+	c = rawsock.Wrap(c)
 	cn := &Conn{c: c, onOpen: onOpen, w: bufio.NewWriterSize(c, 64<<10), streams: map[uint32]*ConnStream{}, done: make(chan struct{})}
 	if dialer {
 		cn.nextID = 1
