@@ -7,9 +7,9 @@
 // wakes the runtime's monitor thread (sysmon) from its deep sleep and
 // restarts its 20 µs polling; a server whose Ps go idle between bursts of
 // requests therefore keeps sysmon polling. Each poll is a timer sleep,
-// which on a virtual machine costs an exit to the hypervisor: under the
-// serve benchmark's load, sysmon took a fifth of a core in the proxy's
-// process and another in a Go replica's (docs/performance.md).
+// which on a virtual machine costs exits to the hypervisor: under the
+// serve benchmark's load, sysmon took a tenth of a core in the proxy's
+// process and a sixth in a Go replica's (docs/performance.md).
 //
 // A read or write on a nonblocking socket returns at once, so it needs no
 // hand-off of its P to another thread, which is all the system-call state
