@@ -31,8 +31,8 @@ func Wrap(c net.Conn) net.Conn {
 		return c
 	}
 	w := &conn{Conn: c, rc: rc, network: network}
-	w.r.fn = w.r.read
-	w.w.fn = w.w.write
+	w.r.call, w.r.fn = rc.Read, w.r.read
+	w.w.call, w.w.fn = rc.Write, w.w.write
 	return w
 }
 
@@ -47,14 +47,16 @@ type conn struct {
 	w       op
 }
 
-// op is one direction's call in progress; fn is its method value, made
-// once so that a call allocates nothing.
+// op is one direction's call in progress. call is the RawConn's Read or
+// Write and fn the op's read or write; both method values are made once,
+// so that a call allocates nothing.
 type op struct {
-	mu  sync.Mutex
-	p   []byte
-	n   int
-	err error
-	fn  func(fd uintptr) bool
+	mu   sync.Mutex
+	p    []byte
+	n    int
+	err  error
+	call func(func(fd uintptr) bool) error
+	fn   func(fd uintptr) bool
 }
 
 func (o *op) read(fd uintptr) bool {
@@ -96,41 +98,33 @@ func (c *conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	o := &c.r
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.p, o.n, o.err = p, 0, nil
-	err := c.rc.Read(o.fn)
-	n, serr := o.n, o.err
-	o.p = nil
-	if err != nil {
-		return 0, c.opError("read", err)
-	}
-	if serr != nil {
-		return 0, c.opError("read", os.NewSyscallError("read", serr))
-	}
-	if n == 0 {
+	n, err := c.do(&c.r, p, "read")
+	if err == nil && n == 0 {
 		return 0, io.EOF
 	}
-	return n, nil
+	return n, err
 }
 
 func (c *conn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	o := &c.w
+	return c.do(&c.w, p, "write")
+}
+
+// do runs o's call on p and reports its errors as the net package does.
+func (c *conn) do(o *op, p []byte, name string) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.p, o.n, o.err = p, 0, nil
-	err := c.rc.Write(o.fn)
+	err := o.call(o.fn)
 	n, serr := o.n, o.err
 	o.p = nil
 	if err != nil {
-		return n, c.opError("write", err)
+		return n, c.opError(name, err)
 	}
 	if serr != nil {
-		return n, c.opError("write", os.NewSyscallError("write", serr))
+		return n, c.opError(name, os.NewSyscallError(name, serr))
 	}
 	return n, nil
 }
