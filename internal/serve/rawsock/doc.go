@@ -15,4 +15,6 @@
 // hand-off of its P to another thread, which is all the system-call state
 // is for. The runtime's poller still parks a goroutine whose socket is not
 // ready, and deadlines and Close behave as on the net.Conn wrapped.
+//
+// Like the node runtime that uses it, the package builds on Linux only.
 package rawsock

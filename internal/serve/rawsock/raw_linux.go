@@ -5,8 +5,6 @@ import (
 	"unsafe"
 )
 
-const supported = true
-
 // rawRead and rawWrite are read(2) and write(2) without the scheduler's
 // system-call state: the socket is nonblocking, so they cannot block.
 func rawRead(fd uintptr, p []byte) (int, syscall.Errno) {

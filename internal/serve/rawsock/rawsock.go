@@ -14,7 +14,7 @@ import (
 // is returned as it is. Everything else, deadlines, Close and addresses
 // included, is c's own.
 func Wrap(c net.Conn) net.Conn {
-	var sc syscall.Conn
+	var sc socket
 	var network string
 	switch t := c.(type) {
 	case *net.TCPConn:
@@ -25,15 +25,22 @@ func Wrap(c net.Conn) net.Conn {
 		return c
 	}
 	rc, err := sc.SyscallConn()
-	if err != nil || !supported || !isStream(rc) {
+	if err != nil || !isStream(rc) {
 		// Datagram and seqpacket sockets keep message boundaries that a
 		// stream's Read does not.
 		return c
 	}
-	w := &conn{Conn: c, rc: rc, network: network}
+	w := &conn{Conn: c, half: sc, rc: rc, network: network}
 	w.r.call, w.r.fn = rc.Read, w.r.read
 	w.w.call, w.w.fn = rc.Write, w.w.write
 	return w
+}
+
+// socket is what TCPConn and UnixConn have beyond net.Conn that a wrapped
+// connection keeps.
+type socket interface {
+	syscall.Conn
+	CloseWrite() error
 }
 
 // conn is a stream socket whose Read and Write bypass the net package's
@@ -41,6 +48,7 @@ func Wrap(c net.Conn) net.Conn {
 // the net package serializes them.
 type conn struct {
 	net.Conn
+	half    socket
 	rc      syscall.RawConn
 	network string
 	r       op
@@ -143,20 +151,7 @@ func (c *conn) opError(op string, err error) error {
 }
 
 // CloseWrite shuts down the writing side, as TCPConn's and UnixConn's do.
-func (c *conn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return errors.ErrUnsupported
-}
-
-// CloseRead shuts down the reading side, as TCPConn's and UnixConn's do.
-func (c *conn) CloseRead() error {
-	if cr, ok := c.Conn.(interface{ CloseRead() error }); ok {
-		return cr.CloseRead()
-	}
-	return errors.ErrUnsupported
-}
+func (c *conn) CloseWrite() error { return c.half.CloseWrite() }
 
 // SyscallConn is the wrapped connection's, for socket options.
 func (c *conn) SyscallConn() (syscall.RawConn, error) { return c.rc, nil }
