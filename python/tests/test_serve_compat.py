@@ -148,6 +148,18 @@ class BadInputTest(unittest.TestCase):
         with self.assertRaisesRegex(TypeError, "got str"):
             serve.run("module:app")
 
+    def test_handle_options_refuses_what_it_does_not_do(self):
+        from ray.serve.handle import DeploymentHandle
+        h = DeploymentHandle("Model", "app")
+        with self.assertRaisesRegex(TypeError, r"does not support _prefer_local_routing, not_an_option on rayk8s"):
+            h.options(not_an_option=1, _prefer_local_routing=True)
+        with self.assertRaisesRegex(ValueError, r"use_new_handle_api=False.*removed in Ray 2.10"):
+            h.options(use_new_handle_api=False)
+        # The handle API it does have, and the options it honours.
+        o = h.options(use_new_handle_api=True, method_name="predict", multiplexed_model_id="m1", stream=True)
+        self.assertEqual((o.method_name, o.multiplexed_model_id, o.stream), ("predict", "m1", True))
+        self.assertEqual((h.method_name, h.multiplexed_model_id, h.stream), ("__call__", "", False))
+
     def test_unreachable_address(self):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))

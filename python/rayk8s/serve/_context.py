@@ -146,7 +146,15 @@ class DeploymentHandle:
         self.multiplexed_model_id = multiplexed_model_id
         self.stream = stream
 
-    def options(self, *, method_name=None, multiplexed_model_id=None, stream=None, **_ignored):
+    def options(self, *, method_name=None, multiplexed_model_id=None, stream=None, use_new_handle_api=None, **unsupported):
+        """A copy of this handle with the given options. Ray's other
+        options (its routing hints, the removed legacy handle API) are
+        refused by name rather than accepted and left without effect."""
+        if unsupported:
+            names = ", ".join(sorted(unsupported))
+            raise TypeError(f"DeploymentHandle.options() does not support {names} on rayk8s; it takes method_name, multiplexed_model_id and stream")
+        if use_new_handle_api is False:
+            raise ValueError("DeploymentHandle.options(use_new_handle_api=False): the legacy RayServeHandle API was removed in Ray 2.10 and rayk8s does not have it; drop the option")
         return DeploymentHandle(
             self.deployment_name,
             self.app_name,
