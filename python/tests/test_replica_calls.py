@@ -404,12 +404,13 @@ class WireHelpersTest(unittest.TestCase):
             with self.assertRaises(ValueError, msg=bad):
                 _wire.loads(bad)
 
-    def test_open_meta(self):
-        # An HTTP call as the agent encodes it: its kind without decoding,
-        # any other field from the decoded payload.
+    def test_open_call(self):
+        # An HTTP call as the agent encodes it: its kind and absent model ID
+        # without decoding, any other field from the decoded payload.
         payload = b'{"kind":"http","request_id":"r","path":"/x","headers":[["a","b"]],"window":262144}'
-        meta = _wire.open_meta(payload)
+        meta, kind, model_id = _wire.open_call(payload)
         self.assertIsInstance(meta, _wire.LazyMeta)
+        self.assertEqual((kind, model_id), ("http", None))
         self.assertEqual(meta.get("kind"), "http")
         self.assertIsNone(meta.get("multiplexed_model_id"))
         self.assertIsNone(meta._meta)
@@ -417,18 +418,26 @@ class WireHelpersTest(unittest.TestCase):
         self.assertEqual(meta.get("missing", 7), 7)
         self.assertEqual(meta.decoded(), _wire.loads(payload))
         # A multiplexed model ID, another kind or another shape: decoded at once.
-        for p in (b'{"kind":"http","path":"/","multiplexed_model_id":"m"}', b'{"kind":"handle","method":"f"}',
-                  b'{"path":"/","kind":"http"}', b'{"kind": "http", "path": "/"}'):
-            self.assertEqual(_wire.open_meta(p), json.loads(p), p)
+        for p, want in ((b'{"kind":"http","path":"/","multiplexed_model_id":"m"}', ("http", "m")),
+                        (b'{"kind":"handle","method":"f"}', ("handle", None)),
+                        (b'{"path":"/","kind":"http"}', ("http", None)),
+                        (b'{"kind": "http", "path": "/"}', ("http", None))):
+            meta, kind, model_id = _wire.open_call(p)
+            self.assertEqual(meta, json.loads(p), p)
+            self.assertEqual((kind, model_id), want, p)
         # A header value that merely contains the key's name stays lazy, and
         # reads as it is.
         p = b'{"kind":"http","headers":[["x","\\"multiplexed_model_id\\":"]]}'
-        self.assertIsInstance(_wire.open_meta(p), _wire.LazyMeta)
-        self.assertEqual(_wire.open_meta(p).get("headers"), json.loads(p)["headers"])
-        # What is not a JSON object fails where a field is read.
+        self.assertIsInstance(_wire.open_call(p)[0], _wire.LazyMeta)
+        self.assertEqual(_wire.open_call(p)[0].get("headers"), json.loads(p)["headers"])
+        # A lazy OPEN that is not JSON fails where a field is read; any other
+        # that is not a JSON object fails at once.
         for bad in (b'{"kind":"http",x', b'{"kind":"http",\xff}'):
             with self.assertRaises(ValueError, msg=bad):
-                _wire.open_meta(bad).get("path")
+                _wire.open_call(bad)[0].get("path")
+        for bad in (b'["kind","http"]', b'7', b'{not json'):
+            with self.assertRaises(ValueError, msg=bad):
+                _wire.open_call(bad)
 
     def test_window(self):
         async def run():

@@ -16,16 +16,16 @@ _log = logging.getLogger("rayk8s.serve")
 
 # The model ID of the request being handled (the serve_multiplexed_model_id
 # header, or handle.options(multiplexed_model_id=...)).
-MODEL_ID = contextvars.ContextVar("rayk8s_serve_multiplexed_model_id", default="")
+_model_id = contextvars.ContextVar("rayk8s_serve_multiplexed_model_id", default="")
 
 
 def get_multiplexed_model_id():
     """The multiplexed model ID of the current request ("" when none)."""
-    return MODEL_ID.get()
+    return _model_id.get()
 
 
 def set_request_model_id(model_id):
-    return MODEL_ID.set(model_id or "")
+    return _model_id.set(model_id or "")
 
 
 class ModelCache:

@@ -31,7 +31,6 @@ ENV_APP_ARGS = "RAYK8S_SERVE_APP_ARGS"
 ENV_CONFIG = "RAYK8S_SERVE_REPLICA_CONFIG"
 ENV_PY_MODULES = "RAYK8S_SERVE_PY_MODULES"
 
-_MODEL_ID = _multiplex.MODEL_ID
 _CONTROL_KINDS = frozenset((_wire.KIND_HEALTH, _wire.KIND_RECONFIGURE, _wire.KIND_STATS))
 _CALL_TASK_NAME = "serve call"
 
@@ -165,13 +164,7 @@ class Replica:
         the next frame is read: a rejected call costs no task, and an
         accepted one counts against max_ongoing_requests at once."""
         try:
-            payload = stream.frames.popleft()[1]
-            # _wire.lazy_http_open, inlined: every call comes here.
-            if payload.startswith(_wire.HTTP_OPEN_PREFIX) and _wire.MODEL_ID_KEY not in payload:
-                meta, kind, model_id = _wire.LazyMeta(payload), _wire.KIND_HTTP, None
-            else:
-                meta = _wire.loads(payload)
-                kind, model_id = meta.get("kind"), meta.get("multiplexed_model_id")
+            meta, kind, model_id = _wire.open_call(stream.frames.popleft()[1])
             if kind in _CONTROL_KINDS:
                 self.spawn(self.serve_control(stream, kind))
                 return
@@ -184,14 +177,11 @@ class Replica:
                 self.max_observed = self.ongoing
             if self.ongoing == 1:
                 self.idle.clear()
-            # Stream.send_frame of the ACCEPT, inlined (the stream is new).
-            conn = stream.conn
-            if conn.closed:
+            try:
+                stream.send_frame(_wire.ACCEPT, self.accept_payload(True))
+            except _wire.ConnectionClosed:
                 self.release()
-                stream.close()
-                return
-            accept = None if self.model_caches else self.accepts.get(self.ongoing)
-            conn.write_frame(stream.id, _wire.ACCEPT, accept if accept is not None else self.accept_payload(True))
+                raise
         except _wire.ConnectionClosed:
             stream.close()
             return
@@ -261,11 +251,7 @@ class Replica:
             meta = call.meta
             out = None
             try:
-                model_id = call.model_id
-                if model_id is not None or _MODEL_ID.get():
-                    # The task began in a copy of the dispatching context,
-                    # where no model ID is set: most calls need no set.
-                    _MODEL_ID.set(model_id or "")
+                _multiplex.set_request_model_id(call.model_id)
                 kind = call.kind
                 if kind == _wire.KIND_HANDLE or kind == _wire.KIND_GRPC:
                     await self.invoke(call, body)
@@ -284,11 +270,7 @@ class Replica:
                         # What a no-op returns: to_http's answer without
                         # asking, in one write of the connection.
                         call.head_sent = True
-                        # Stream.send_answer, inlined.
-                        conn = stream.conn
-                        if stream.closed or conn.closed:
-                            raise _wire.ConnectionClosed("stream closed")
-                        conn.write_answer(stream.id, self.bytes_head, result)
+                        stream.send_answer(self.bytes_head, result)
                     else:
                         await self.answer_http(call, result)
             except asyncio.CancelledError:

@@ -38,18 +38,6 @@ CREDIT_STRUCT = struct.Struct(">I")
 SOCKET_DIR_ENV = "RAYK8S_SERVE_SOCKET_DIR"
 
 
-# Structs packing a frame header, an n-byte payload and the next frame's
-# header, by n (Conn.write_answer).
-_ANSWER_PREFIX = {}
-
-
-def answer_prefix(n):
-    s = struct.Struct(">IIB%dsIIB" % n)
-    if len(_ANSWER_PREFIX) < 256:
-        _ANSWER_PREFIX[n] = s
-    return s
-
-
 class ConnectionClosed(Exception):
     """The connection (or stream) ended."""
 
@@ -87,8 +75,8 @@ def loads(payload):
 # How the agent begins the OPEN payload of an HTTP call, and the key of a
 # multiplexed model ID in it (a key: inside a JSON string its quotes would
 # be escaped).
-HTTP_OPEN_PREFIX = b'{"kind":"http",'
-MODEL_ID_KEY = b'"multiplexed_model_id":'
+_HTTP_OPEN_PREFIX = b'{"kind":"http",'
+_MODEL_ID_KEY = b'"multiplexed_model_id":'
 
 
 class LazyMeta:
@@ -127,15 +115,20 @@ def lazy_http_open(payload):
     """Whether an OPEN payload is an HTTP call as the agent encodes it
     (kind first) without a multiplexed model ID, whose metadata a
     LazyMeta can hold undecoded."""
-    return payload.startswith(HTTP_OPEN_PREFIX) and MODEL_ID_KEY not in payload
+    return payload.startswith(_HTTP_OPEN_PREFIX) and _MODEL_ID_KEY not in payload
 
 
-def open_meta(payload):
-    """The metadata of an OPEN frame, with get like a dict's: a LazyMeta
-    when lazy_http_open(payload), else loads(payload) at once."""
+def open_call(payload):
+    """An OPEN frame's (metadata, kind, multiplexed model ID). The
+    metadata has get like a dict's: a LazyMeta when lazy_http_open(payload)
+    (its kind is http and it has no model ID, known without decoding), else
+    loads(payload) at once; ValueError when that is not a JSON object."""
     if lazy_http_open(payload):
-        return LazyMeta(payload)
-    return loads(payload)
+        return LazyMeta(payload), KIND_HTTP, None
+    meta = loads(payload)
+    if not isinstance(meta, dict):
+        raise ValueError(f"An OPEN frame's metadata is not a JSON object: {payload[:200]!r}")
+    return meta, meta.get("kind"), meta.get("multiplexed_model_id")
 
 
 def dumps(obj):
@@ -345,19 +338,14 @@ class Conn:
     def write_answer(self, stream_id, head, data):
         """write of a whole short answer: HEAD, DATA when data is not
         empty (at most CHUNK_SIZE bytes) and an empty END."""
+        pack = HEADER.pack
         wbuf = self.wbuf
-        # HEAD's header, its payload and the next frame's header in one
-        # pack: most answers share a few HEAD payloads.
-        n = len(head)
-        prefix = _ANSWER_PREFIX.get(n)
-        if prefix is None:
-            prefix = answer_prefix(n)
+        wbuf.append(pack(len(head), stream_id, HEAD))
+        wbuf.append(head)
         if data:
-            wbuf.append(prefix.pack(n, stream_id, HEAD, head, len(data), stream_id, DATA))
+            wbuf.append(pack(len(data), stream_id, DATA))
             wbuf.append(data)
-            wbuf.append(HEADER.pack(0, stream_id, END))
-        else:
-            wbuf.append(prefix.pack(n, stream_id, HEAD, head, 0, stream_id, END))
+        wbuf.append(pack(0, stream_id, END))
         if not self.flush_scheduled and not self.dispatching:
             self.flush_scheduled = True
             self.loop.call_soon(self.flush)
