@@ -153,8 +153,10 @@ class BadInputTest(unittest.TestCase):
         h = DeploymentHandle("Model", "app")
         with self.assertRaisesRegex(TypeError, r"does not support _prefer_local_routing, not_an_option on rayk8s"):
             h.options(not_an_option=1, _prefer_local_routing=True)
-        with self.assertRaisesRegex(ValueError, r"use_new_handle_api=False.*removed in Ray 2.10"):
+        with self.assertRaisesRegex(ValueError, r"use_new_handle_api=False\): only True is accepted.*removed in Ray 2.10"):
             h.options(use_new_handle_api=False)
+        with self.assertRaisesRegex(ValueError, r"use_new_handle_api='yes'\): only True"):
+            h.options(use_new_handle_api="yes")
         # The handle API it does have, and the options it honours.
         o = h.options(use_new_handle_api=True, method_name="predict", multiplexed_model_id="m1", stream=True)
         self.assertEqual((o.method_name, o.multiplexed_model_id, o.stream), ("predict", "m1", True))

@@ -153,8 +153,8 @@ class DeploymentHandle:
         if unsupported:
             names = ", ".join(sorted(unsupported))
             raise TypeError(f"DeploymentHandle.options() does not support {names} on rayk8s; it takes method_name, multiplexed_model_id and stream")
-        if use_new_handle_api is False:
-            raise ValueError("DeploymentHandle.options(use_new_handle_api=False): the legacy RayServeHandle API was removed in Ray 2.10 and rayk8s does not have it; drop the option")
+        if use_new_handle_api is not None and use_new_handle_api is not True:
+            raise ValueError(f"DeploymentHandle.options(use_new_handle_api={use_new_handle_api!r}): only True is accepted; the legacy RayServeHandle API was removed in Ray 2.10 and rayk8s does not have it, so drop the option")
         return DeploymentHandle(
             self.deployment_name,
             self.app_name,
